@@ -1,0 +1,113 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("NonisolatedNonsendingByDefault"),
+]
+
+let package = Package(
+    name: "pgclone",
+    platforms: [.macOS(.v15)],
+    products: [.executable(name: "pgclone", targets: ["pgclone"])],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", exact: "1.0.2", traits: []),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CPGCloneLibPQ",
+            path: "Sources/CPGCloneLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"]), .brew(["libpq"])]
+        ),
+        .systemLibrary(
+            name: "CPGCloneCurl",
+            path: "Sources/CPGCloneCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"]), .brew(["curl"])]
+        ),
+        .systemLibrary(
+            name: "CPGCloneZstd",
+            path: "Sources/CPGCloneZstd",
+            pkgConfig: "libzstd",
+            providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]
+        ),
+        .target(
+            name: "PGCloneStreams",
+            dependencies: [
+                "CPGCloneZstd",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Sources/Streams",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "PGCloneMetrics",
+            dependencies: [
+                .product(name: "Prometheus", package: "swift-prometheus")
+            ],
+            path: "Sources/Metrics",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "PGCloneActors",
+            dependencies: [
+                "PGCloneStreams",
+                "PGCloneMetrics",
+                "CPGCloneLibPQ",
+                "CPGCloneCurl",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Actors",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "pgclone",
+            dependencies: [
+                "PGCloneActors",
+                "PGCloneMetrics",
+                "PGCloneStreams",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            path: "Sources/CLI",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "PGCloneTestSupport",
+            dependencies: [
+                "PGCloneStreams",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Tests/TestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StreamsTests",
+            dependencies: ["PGCloneStreams", "PGCloneTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ActorsTests",
+            dependencies: ["PGCloneActors", "PGCloneStreams", "PGCloneTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["PGCloneTestSupport", "PGCloneStreams"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,230 @@
+package import NIOCore
+import Synchronization
+
+/// A unicast asynchronous sequence of byte chunks whose buffer is bounded in bytes.
+///
+/// Create one with ``makeStream(backpressureStrategy:)``, give the ``Source`` to the producing stage and
+/// iterate the stream in the consuming stage. The producer is suspended once the buffered bytes reach
+/// the high watermark and resumed when they fall to the low watermark; the consumer is suspended while
+/// the stream is empty. Memory is bounded by `high` plus the largest chunk, so producers cap their
+/// chunk size.
+///
+/// Both ends propagate: ``Source/finish()`` ends the sequence after the buffered chunks,
+/// ``Source/finish(throwing:)`` fails it at once; a consumer that is cancelled, throws out of its loop
+/// or drops its iterator makes the producer's next (or current) write throw
+/// ``ByteStreamError/consumerTerminated``; a producer cancelled while it waits for room fails the
+/// stream with `CancellationError`.
+///
+/// - Important: Only one iterator may be created.
+package struct ByteStream: AsyncSequence, Sendable {
+    package typealias Element = ByteBuffer
+    package typealias Failure = any Error
+
+    private let storage: Storage
+
+    /// Watermarks, in bytes.
+    package struct BackpressureStrategy: Sendable {
+        package var low: ByteCount
+        package var high: ByteCount
+
+        /// Suspend the producer at `high` buffered bytes, resume it at `low`.
+        package static func watermark(low: ByteCount, high: ByteCount) -> Self {
+            Self(low: low, high: high)
+        }
+
+        /// A stream holding at most about `capacity` bytes (plus one chunk); the producer resumes
+        /// when half of it has been consumed.
+        package static func capacity(_ capacity: ByteCount) -> Self {
+            Self(low: .bytes(capacity.bytes / 2), high: capacity)
+        }
+    }
+
+    package static func makeStream(
+        backpressureStrategy: BackpressureStrategy
+    ) -> (stream: ByteStream, source: Source) {
+        let storage = Storage(low: backpressureStrategy.low.bytes, high: backpressureStrategy.high.bytes)
+        return (ByteStream(storage: storage), Source(storage: storage))
+    }
+
+    /// The high watermark: what this stream contributes to the memory budget, besides one chunk.
+    package var capacity: ByteCount { .bytes(storage.high) }
+
+    /// Bytes buffered right now.
+    package var bufferedBytes: Int { storage.bufferedBytes }
+
+    package func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(storage: storage)
+    }
+
+    /// Stops consuming: the producer's writes fail from now on with
+    /// ``ByteStreamError/consumerTerminated``. Used by a stage that has to give up on its input.
+    package func cancel() {
+        storage.consumerCancelled()
+    }
+
+    package struct AsyncIterator: AsyncIteratorProtocol {
+        /// Tells the storage when the iterator goes away, so a producer never waits for a reader
+        /// that no longer exists.
+        private final class Lifetime {
+            let storage: Storage
+            init(storage: Storage) { self.storage = storage }
+            deinit { storage.consumerCancelled() }
+        }
+
+        private let lifetime: Lifetime
+
+        fileprivate init(storage: Storage) {
+            lifetime = Lifetime(storage: storage)
+        }
+
+        package mutating func next() async throws -> ByteBuffer? {
+            try await lifetime.storage.next()
+        }
+    }
+
+    /// The producing end of a ``ByteStream``.
+    package struct Source: Sendable {
+        fileprivate let storage: Storage
+
+        /// Appends a chunk; suspends while the buffer is at its high watermark. Throws
+        /// ``ByteStreamError/consumerTerminated`` once the consumer is gone and `CancellationError`
+        /// if the task is cancelled while it waits (which also fails the stream).
+        package func write(_ chunk: ByteBuffer) async throws {
+            try await storage.write(chunk)
+        }
+
+        /// Ends the stream: the consumer reads what is buffered, then `nil`. Idempotent.
+        package func finish() {
+            storage.finish(nil)
+        }
+
+        /// Fails the stream: the consumer's next read throws `error`. Idempotent; after
+        /// ``finish()`` it has no effect.
+        package func finish(throwing error: any Error) {
+            storage.finish(error)
+        }
+    }
+}
+
+@available(*, unavailable)
+extension ByteStream.AsyncIterator: Sendable {}
+
+extension ByteStream {
+    /// Shared state of one stream: the state machine behind a mutex. Continuations are resumed only
+    /// after the lock is released.
+    fileprivate final class Storage: Sendable {
+        typealias Machine = ByteStreamStateMachine<
+            CheckedContinuation<ByteBuffer?, any Error>,
+            CheckedContinuation<Void, any Error>
+        >
+
+        let high: Int
+        private let machine: Mutex<Machine>
+
+        init(low: Int, high: Int) {
+            self.high = high
+            self.machine = Mutex(Machine(low: low, high: high))
+        }
+
+        var bufferedBytes: Int { machine.withLock { $0.bufferedBytes } }
+
+        // MARK: Producer side
+
+        func write(_ chunk: ByteBuffer) async throws {
+            let action = machine.withLock { $0.write(chunk) }
+            switch action {
+            case .produceMore:
+                return
+            case .resumeConsumer(let consumer, let chunk):
+                consumer.resume(returning: chunk)
+            case .fail(let error):
+                throw error
+            case .suspendProducer:
+                try await withTaskCancellationHandler {
+                    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                        let action = machine.withLock {
+                            $0.suspendProducer(continuation, isCancelled: Task.isCancelled)
+                        }
+                        switch action {
+                        case .none:
+                            break
+                        case .resume(let producer, let result):
+                            if case .failure(let error) = result, error is CancellationError {
+                                self.producerCancelledBeforeSuspending()
+                            }
+                            producer.resume(with: result)
+                        }
+                    }
+                } onCancel: {
+                    let action = machine.withLock { $0.producerCancelled() }
+                    if case .resume(let producer, let consumer) = action {
+                        producer?.resume(throwing: CancellationError())
+                        consumer?.resume(throwing: CancellationError())
+                    }
+                }
+            }
+        }
+
+        /// A producer found its task cancelled as it was about to wait: fail the stream as if it had
+        /// been cancelled while waiting.
+        private func producerCancelledBeforeSuspending() {
+            if case .resumeConsumer(let consumer, let result) = machine.withLock({ $0.finish(CancellationError()) }) {
+                consumer.resume(with: result)
+            }
+        }
+
+        func finish(_ failure: (any Error)?) {
+            if case .resumeConsumer(let consumer, let result) = machine.withLock({ $0.finish(failure) }) {
+                consumer.resume(with: result)
+            }
+        }
+
+        // MARK: Consumer side
+
+        func next() async throws -> ByteBuffer? {
+            if Task.isCancelled {
+                consumerCancelled()
+                throw CancellationError()
+            }
+            switch machine.withLock({ $0.next() }) {
+            case .deliver(let chunk):
+                return chunk
+            case .deliverResumingProducer(let chunk, let producer):
+                producer.resume()
+                return chunk
+            case .fail(let error):
+                throw error
+            case .suspendConsumer:
+                return try await withTaskCancellationHandler {
+                    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ByteBuffer?, any Error>) in
+                        let action = machine.withLock {
+                            $0.suspendConsumer(continuation, isCancelled: Task.isCancelled)
+                        }
+                        switch action {
+                        case .none:
+                            break
+                        case .resume(let consumer, let result):
+                            consumer.resume(with: result)
+                        case .resumeBoth(let consumer, let result, let producer):
+                            if case .failure = result {
+                                producer.resume(throwing: ByteStreamError.consumerTerminated)
+                            } else {
+                                producer.resume()
+                            }
+                            consumer.resume(with: result)
+                        }
+                    }
+                } onCancel: {
+                    let (consumer, producer) = machine.withLock { $0.cancelWaitingConsumer() }
+                    producer?.resume(throwing: ByteStreamError.consumerTerminated)
+                    consumer?.resume(throwing: CancellationError())
+                }
+            }
+        }
+
+        func consumerCancelled() {
+            let producer = machine.withLock { $0.consumerCancelled() }
+            producer?.resume(throwing: ByteStreamError.consumerTerminated)
+        }
+    }
+}

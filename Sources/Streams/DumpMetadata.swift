@@ -1,0 +1,79 @@
+import FoundationEssentials
+
+/// What a pgclone dump says about itself, stored as JSON in a zstd skippable frame at the start of
+/// the object, so the dump needs no sidecar file and plain `zstd -d` still decodes it.
+package struct DumpMetadata: Codable, Sendable, Equatable {
+    /// Always `pgclone`: tells pgclone's frame from other tools' skippable frames.
+    package var format: String
+    package var formatVersion: Int
+    package var pgcloneVersion: String
+    /// `server_version` of the source, e.g. `15.18`.
+    package var serverVersion: String
+    /// The source database's name (not sanitised).
+    package var database: String
+    /// Creation time, ISO 8601 in UTC.
+    package var createdAt: String
+    /// Database-level settings of the source (`pg_db_role_setting`), which pg_dump does not dump
+    /// without `--create`.
+    package var settings: [DatabaseSetting]
+
+    package static let currentFormatVersion = 1
+
+    package init(
+        pgcloneVersion: String,
+        serverVersion: String,
+        database: String,
+        createdAt: String,
+        settings: [DatabaseSetting]
+    ) {
+        self.format = "pgclone"
+        self.formatVersion = Self.currentFormatVersion
+        self.pgcloneVersion = pgcloneVersion
+        self.serverVersion = serverVersion
+        self.database = database
+        self.createdAt = createdAt
+        self.settings = settings
+    }
+
+    /// The metadata as a zstd skippable frame: magic `0x184D2A50`, payload length, JSON.
+    package func skippableFrame() throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let json = Array(try encoder.encode(self))
+        var frame = ZstdFrame.skippableMagicBytes
+        frame += withUnsafeBytes(of: UInt32(json.count).littleEndian) { Array($0) }
+        frame += json
+        return frame
+    }
+
+    /// Decodes the payload of a skippable frame; `nil` if it is not pgclone's.
+    package init?(skippableFramePayload payload: [UInt8]) {
+        guard let decoded = try? JSONDecoder().decode(DumpMetadata.self, from: Data(payload)),
+            decoded.format == "pgclone"
+        else { return nil }
+        self = decoded
+    }
+}
+
+/// One database-level setting: `ALTER DATABASE … SET name = value`, or, with a role,
+/// `ALTER ROLE role IN DATABASE … SET name = value`.
+package struct DatabaseSetting: Codable, Sendable, Hashable {
+    /// `nil` for a setting of the database for all roles.
+    package var role: String?
+    package var name: String
+    /// The value as PostgreSQL stores it in `setconfig` (list values are comma-separated, with
+    /// elements double-quoted where needed).
+    package var value: String
+
+    package init(role: String?, name: String, value: String) {
+        self.role = role
+        self.name = name
+        self.value = value
+    }
+
+    /// Parses one `setconfig` element, `name=value`.
+    package init?(role: String?, setconfig entry: String) {
+        guard let equals = entry.firstIndex(of: "=") else { return nil }
+        self.init(role: role, name: String(entry[..<equals]), value: String(entry[entry.index(after: equals)...]))
+    }
+}

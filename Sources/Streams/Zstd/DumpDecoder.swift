@@ -1,0 +1,135 @@
+
+import NIOCore
+
+/// Why a stored object could not be decoded. The descriptions complete "the dump …".
+package enum DumpFormatError: Error, Sendable, CustomStringConvertible {
+    /// Neither zstd nor a custom-format archive; says what it looks like.
+    case unrecognized(String)
+    /// The zstd stream ends inside a frame.
+    case truncated
+    /// A frame failed to decode or did not match its checksum.
+    case corrupt(ZstdError)
+    /// A frame asks for a larger window than the decoder allows.
+    case windowTooLarge(windowLogMax: Int)
+
+    package var description: String {
+        switch self {
+        case .unrecognized(let what):
+            "is not a pgclone dump or a pg_dump custom-format archive: \(what)"
+        case .truncated:
+            "is truncated: its zstd stream ends in the middle of a frame"
+        case .corrupt(let error):
+            "is corrupt (\(error.name.lowercased()))"
+        case .windowTooLarge(let windowLogMax):
+            "needs a zstd window larger than the \(ByteCount(bytes: 1 << windowLogMax)) the memory limit allows; raise --memory-limit"
+        }
+    }
+}
+
+/// What ``DumpDecoder`` found.
+package struct DecodedDump: Sendable {
+    package var format: DumpFormat
+    /// pgclone's metadata, if the object carries it.
+    package var metadata: DumpMetadata?
+    /// Bytes read from the stored object, and archive bytes produced.
+    package var storedBytes: Int
+    package var archiveBytes: Int
+}
+
+/// The decoding stage of a restore: a stored object in, a custom-format archive out.
+///
+/// Sniffs the first bytes: a zstd stream (pgclone's format: metadata frame, then zstd frames) is
+/// decompressed with a capped window and its checksums verified; a raw `PGDMP` archive passes
+/// through; anything else is refused. Runs on its own serial queue.
+package actor DumpDecoder {
+    private let executor = DispatchQueueExecutor(label: "pgclone.decompress")
+    package nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    /// Metadata frames larger than this are not pgclone's; the decoder skips them.
+    static let maximumMetadataSize = 1 << 20
+
+    package let settings: ZstdDecompressionSettings
+
+    package init(settings: ZstdDecompressionSettings) {
+        self.settings = settings
+    }
+
+    /// Decodes `input` into `output`, which it finishes (with the error, if it fails).
+    package func decode(_ input: ByteStream, into output: ByteStream.Source) async throws -> DecodedDump {
+        try await output.finishing {
+            var reader = ByteStreamReader(input)
+            var format = DumpFormat.needMoreBytes
+            var peeked = 8
+            while format == .needMoreBytes {
+                let head = try await reader.peek(peeked)
+                format = DumpFormat.sniff(head, atEnd: head.count < peeked)
+                peeked = DumpFormat.describeLength
+            }
+            var result = DecodedDump(format: format, storedBytes: 0, archiveBytes: 0)
+            switch format {
+            case .archive:
+                while let chunk = try await reader.next() {
+                    result.archiveBytes += chunk.readableBytes
+                    try await output.write(chunk)
+                }
+            case .zstd:
+                result.metadata = try await readMetadata(&reader)
+                result.archiveBytes = try await decompress(&reader, into: output)
+            case .unrecognized(let description):
+                throw DumpFormatError.unrecognized(description)
+            case .needMoreBytes:
+                preconditionFailure("sniffing stops once the stream ends")
+            }
+            result.storedBytes = reader.bytesRead
+            return result
+        }
+    }
+
+    /// Consumes pgclone's metadata frame if the object starts with one.
+    private func readMetadata(_ reader: inout ByteStreamReader) async throws -> DumpMetadata? {
+        let header = try await reader.peek(8)
+        guard header.count == 8, header.starts(with: ZstdFrame.skippableMagicBytes) else { return nil }
+        let size = header[4..<8].reversed().reduce(0) { $0 << 8 | Int($1) }
+        guard size <= Self.maximumMetadataSize else { return nil }
+        let frame = try await reader.peek(8 + size)
+        guard frame.count == 8 + size, let metadata = DumpMetadata(skippableFramePayload: Array(frame[8...])) else {
+            // Not pgclone's: the decoder skips skippable frames itself.
+            return nil
+        }
+        _ = try await reader.read(8 + size)
+        return metadata
+    }
+
+    private func decompress(_ reader: inout ByteStreamReader, into output: ByteStream.Source) async throws -> Int {
+        let context = try ZstdDecompressionContext(settings: settings)
+        let allocator = ByteBufferAllocator()
+        var out = allocator.buffer(capacity: ZstdDecompressionContext.outputChunkSize)
+        var produced = 0
+        // zstd's hint: 0 right after a frame ends. Non-zero at the end of input means a cut-off frame.
+        var hint = 1
+        while var chunk = try await reader.next() {
+            var outputFull = false
+            repeat {
+                do {
+                    hint = try context.step(input: &chunk, output: &out)
+                } catch {
+                    throw error.isWindowTooLarge
+                        ? DumpFormatError.windowTooLarge(windowLogMax: settings.windowLogMax)
+                        : DumpFormatError.corrupt(error)
+                }
+                outputFull = out.writableBytes == 0
+                if outputFull {
+                    produced += out.readableBytes
+                    try await output.write(out)
+                    out = allocator.buffer(capacity: ZstdDecompressionContext.outputChunkSize)
+                }
+            } while chunk.readableBytes > 0 || outputFull
+        }
+        if out.readableBytes > 0 {
+            produced += out.readableBytes
+            try await output.write(out)
+        }
+        guard hint == 0 else { throw DumpFormatError.truncated }
+        return produced
+    }
+}
