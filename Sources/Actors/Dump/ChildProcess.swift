@@ -1,0 +1,45 @@
+import Subprocess
+import SystemPackage
+
+/// How pgclone starts pg_dump and pg_restore.
+enum ChildProcess {
+    static func executable(_ path: String) -> Executable {
+        path.contains("/") ? .path(FilePath(path)) : .name(path)
+    }
+
+    /// Each child gets its own process group, so a terminal's Ctrl-C reaches pgclone alone, which
+    /// then stops the child itself (SIGTERM, SIGKILL 3 s later) and cleans up.
+    static var platformOptions: PlatformOptions {
+        var options = PlatformOptions()
+        options.processGroupID = 0
+        options.teardownSequence = [.gracefulShutDown(allowedDurationToNextStep: .seconds(3))]
+        return options
+    }
+
+    /// The environment children run with: pgclone's, plus what must not go through argv.
+    static func environment(_ settings: ConnectionSettings) -> Environment {
+        var updates: [Environment.Key: String?] = [:]
+        for (name, value) in settings.childEnvironment {
+            updates[Environment.Key(stringLiteral: name)] = value
+        }
+        return .inherit.updating(updates)
+    }
+
+    /// "exited with status 1", "was killed by signal 9".
+    static func describe(_ status: TerminationStatus) -> String {
+        switch status {
+        case .exited(let code): "exited with status \(code)"
+        case .signaled(let signal): "was killed by signal \(signal)"
+        }
+    }
+
+    /// Reads a child's stderr to the end into a bounded ``ChildStderr``.
+    static func collect(_ stderr: SubprocessOutputSequence, program: String) async throws -> ChildStderr {
+        var log = ChildStderr(program: program)
+        for try await buffer in stderr {
+            buffer.withUnsafeBytes { log.append($0) }
+        }
+        log.finish()
+        return log
+    }
+}

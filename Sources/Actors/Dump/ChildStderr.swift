@@ -1,0 +1,79 @@
+/// What a child process (pg_dump, pg_restore) wrote on stderr, kept within a fixed size: its last
+/// lines, and the errors it reported, each with the statement pg_restore shows after it.
+///
+/// pg_restore can be chatty (one error per object on a database that already has them), so nothing
+/// here grows with the amount of output.
+package struct ChildStderr: Sendable {
+    /// One error line, and the first line of the statement that caused it.
+    package struct Entry: Sendable, Hashable {
+        package var message: String
+        package var statement: String?
+    }
+
+    /// Program name prefix of its lines, `pg_restore: `.
+    private let prefix: String
+    private var partialLine: [UInt8] = []
+    /// Errors reported, all of them counted.
+    package private(set) var errorCount = 0
+    /// The count pg_restore reports itself ("errors ignored on restore: N"), when it does.
+    package private(set) var ignoredErrorCount: Int?
+    /// The first ``maximumEntries`` errors.
+    package private(set) var entries: [Entry] = []
+    /// The last ``maximumTailLines`` lines.
+    package private(set) var tail: [String] = []
+    private var expectingStatement = false
+
+    static let maximumEntries = 20
+    static let maximumTailLines = 20
+    static let maximumLineLength = 400
+
+    package init(program: String) {
+        prefix = program + ": "
+    }
+
+    package mutating func append(_ bytes: some Sequence<UInt8>) {
+        for byte in bytes {
+            if byte == UInt8(ascii: "\n") {
+                finishLine()
+            } else if partialLine.count < Self.maximumLineLength {
+                partialLine.append(byte)
+            }
+        }
+    }
+
+    /// Processes a last line without its newline.
+    package mutating func finish() {
+        if !partialLine.isEmpty { finishLine() }
+    }
+
+    private mutating func finishLine() {
+        let line = String(decoding: partialLine, as: UTF8.self)
+        partialLine.removeAll(keepingCapacity: true)
+        if !line.isEmpty {
+            tail.append(line)
+            if tail.count > Self.maximumTailLines { tail.removeFirst() }
+        }
+        if expectingStatement, line.hasPrefix("Command was: ") {
+            entries[entries.count - 1].statement = String(line.dropFirst("Command was: ".count))
+            expectingStatement = false
+            return
+        }
+        expectingStatement = false
+        if line.hasPrefix(prefix + "error: ") {
+            errorCount += 1
+            if entries.count < Self.maximumEntries {
+                entries.append(Entry(message: String(line.dropFirst(prefix.count + "error: ".count)), statement: nil))
+                expectingStatement = true
+            }
+        } else if line.hasPrefix(prefix + "warning: errors ignored on restore: ") {
+            ignoredErrorCount = Int(line.dropFirst((prefix + "warning: errors ignored on restore: ").count))
+        }
+    }
+
+    /// The most useful single line: the first error, else the last line.
+    package var summary: String? {
+        entries.first.map(\.message) ?? tail.last.map { line in
+            line.hasPrefix(prefix) ? String(line.dropFirst(prefix.count)) : line
+        }
+    }
+}

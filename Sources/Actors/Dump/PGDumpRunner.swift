@@ -1,0 +1,61 @@
+import NIOCore
+package import PGCloneStreams
+import Subprocess
+
+/// The pg_dump stage: `pg_dump -Fc -Z0 --no-owner --no-acl` with its archive streamed out of stdout.
+///
+/// Compression is the next stage's job (zstd, faster and smaller than pg_dump's gzip). The password,
+/// if any, reaches pg_dump through `PGPASSWORD`, never argv.
+package struct PGDumpRunner: Sendable {
+    package var tools: PostgresTools
+    package var connection: ConnectionSettings
+    /// Further pg_dump options (exclusions, a later stage).
+    package var extraArguments: [String] = []
+
+    package init(tools: PostgresTools, connection: ConnectionSettings) {
+        self.tools = tools
+        self.connection = connection
+    }
+
+    var arguments: [String] {
+        [
+            "--format=custom", "--compress=0", "--no-owner", "--no-acl", "--no-password",
+            "--dbname=\(connection.childConnectionString)",
+        ] + extraArguments
+    }
+
+    /// Runs pg_dump, writing its archive into `output`, which is finished cleanly only if pg_dump
+    /// exits with status 0 — so a failed dump can never be stored as complete.
+    /// - Returns: the archive's size in bytes.
+    package func dump(into output: ByteStream.Source) async throws -> Int {
+        try await output.finishing {
+            let result = try await Subprocess.run(
+                ChildProcess.executable(tools.pgDump),
+                arguments: Arguments(arguments),
+                environment: ChildProcess.environment(connection),
+                platformOptions: ChildProcess.platformOptions,
+                input: .none,
+                output: .sequence,
+                error: .sequence
+            ) { execution in
+                async let log = ChildProcess.collect(execution.standardError, program: "pg_dump")
+                var produced = 0
+                for try await buffer in execution.standardOutput {
+                    var chunk = ByteBuffer()
+                    chunk.writeBytes(buffer.bytes)
+                    produced += chunk.readableBytes
+                    try await output.write(chunk)
+                }
+                return (produced, try await log)
+            }
+            let (produced, log) = result.closureResult
+            guard result.terminationStatus.isSuccess else {
+                throw PGCloneError(
+                    .dumpFailed,
+                    "pg_dump \(ChildProcess.describe(result.terminationStatus)): \(log.summary ?? "it printed no message")"
+                )
+            }
+            return produced
+        }
+    }
+}

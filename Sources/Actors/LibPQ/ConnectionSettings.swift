@@ -1,0 +1,96 @@
+internal import CPGCloneLibPQ
+import PGCloneStreams
+
+/// How to reach PostgreSQL, exactly as libpq (and so psql, pg_dump, pg_restore) would: the
+/// parameters given explicitly — `--database` or `DATABASE_URL`, a URI or a `key=value` string, or a
+/// bare database name as psql's `-d` takes it — and, for everything not given, the `PG*`
+/// environment variables, `.pgpass` and service files, which libpq and the child processes read
+/// themselves.
+///
+/// Secrets never reach a child's argv: ``childConnectionString`` leaves them out and
+/// ``childEnvironment`` carries the password as `PGPASSWORD`.
+package struct ConnectionSettings: Sendable, Equatable {
+    package struct Parameter: Sendable, Equatable {
+        package var keyword: String
+        package var value: String
+    }
+
+    /// Explicit parameters, as libpq keywords, in libpq's order.
+    package private(set) var parameters: [Parameter]
+
+    /// Keywords whose values are secrets.
+    static let secretKeywords: Set<String> = ["password", "sslpassword"]
+
+    /// No explicit parameters: libpq's environment and defaults decide everything.
+    package init() {
+        parameters = []
+    }
+
+    /// Parses `conninfo` as libpq does; `where` names its origin for the error message.
+    package init(conninfo: String, from origin: String) throws(PGCloneError) {
+        let trimmed = conninfo.trimmingWhitespace()
+        guard !trimmed.isEmpty else {
+            parameters = []
+            return
+        }
+        let isConnectionString =
+            trimmed.hasPrefix("postgresql://") || trimmed.hasPrefix("postgres://") || trimmed.contains("=")
+        guard isConnectionString else {
+            // psql's rule: without `=` or a URI scheme, the argument is a database name.
+            parameters = [Parameter(keyword: "dbname", value: conninfo)]
+            return
+        }
+        var errorMessage: UnsafeMutablePointer<CChar>?
+        guard let options = PQconninfoParse(trimmed, &errorMessage) else {
+            let detail = errorMessage.map { String(cString: $0).singleLine } ?? "out of memory"
+            if let errorMessage { PQfreemem(errorMessage) }
+            throw PGCloneError(
+                .invalidConfiguration,
+                "invalid connection string in \(origin): \(detail); give a postgresql:// URI or key=value pairs"
+            )
+        }
+        defer { PQconninfoFree(options) }
+        var parsed: [Parameter] = []
+        var option = options
+        while let keyword = option.pointee.keyword {
+            if let value = option.pointee.val {
+                parsed.append(Parameter(keyword: String(cString: keyword), value: String(cString: value)))
+            }
+            option += 1
+        }
+        parameters = parsed
+    }
+
+    package func value(for keyword: String) -> String? {
+        parameters.last(where: { $0.keyword == keyword })?.value
+    }
+
+    /// The same settings, connecting to database `name`.
+    package func replacingDatabase(_ name: String) -> ConnectionSettings {
+        var copy = self
+        copy.parameters.removeAll { $0.keyword == "dbname" }
+        copy.parameters.append(Parameter(keyword: "dbname", value: name))
+        return copy
+    }
+
+    /// `key='value'` pairs of every explicit parameter except secrets, for `--dbname=` of pg_dump and
+    /// pg_restore (values quoted as libpq's parser expects).
+    package var childConnectionString: String {
+        parameters.filter { !Self.secretKeywords.contains($0.keyword) }.map { parameter in
+            let escaped = parameter.value.replacing("\\", with: "\\\\").replacing("'", with: "\\'")
+            return "\(parameter.keyword)='\(escaped)'"
+        }.joined(separator: " ")
+    }
+
+    /// Environment for child processes: the explicit password, which must not appear in argv.
+    package var childEnvironment: [String: String] {
+        value(for: "password").map { ["PGPASSWORD": $0] } ?? [:]
+    }
+
+    /// For logs: the explicit parameters with secrets masked.
+    package var redactedDescription: String {
+        if parameters.isEmpty { return "(from the environment)" }
+        return parameters.map { Self.secretKeywords.contains($0.keyword) ? "\($0.keyword)=****" : "\($0.keyword)=\($0.value)" }
+            .joined(separator: " ")
+    }
+}

@@ -1,0 +1,84 @@
+package import Logging
+import PGCloneStreams
+
+/// `pgclone dump`: pg_dump → zstd → storage, three stages joined by bounded streams in one task
+/// group. The dump is published under its key only if every stage succeeded.
+package struct DumpPipeline: Sendable {
+    package var storage: any StorageBackend
+    package var connection: ConnectionSettings
+    package var budget: MemoryBudget
+    /// The config name recorded in the key.
+    package var config = "default"
+    /// Environment the tools are located with (`PGCLONE_PG_BIN_DIR`).
+    package var environment: [String: String] = [:]
+    package var logger: Logger
+
+    package init(storage: any StorageBackend, connection: ConnectionSettings, budget: MemoryBudget, logger: Logger) {
+        self.storage = storage
+        self.connection = connection
+        self.budget = budget
+        self.logger = logger
+    }
+
+    package func run() async throws -> StoredDump {
+        let source: PostgresConnection
+        do {
+            source = try await PostgresConnection.connect(connection)
+        } catch {
+            throw PGCloneError(.databaseUnavailable, "cannot connect to the database to dump: \(error)")
+        }
+        let database = await source.databaseName
+        let metadata: DumpMetadata
+        let tools: PostgresTools
+        do {
+            let version = try await source.query("SELECT current_setting('server_version')").first?.first ?? nil
+            metadata = DumpMetadata(
+                pgcloneVersion: pgcloneVersion,
+                serverVersion: version ?? "",
+                database: database,
+                createdAt: DumpKey(database: database, config: config).isoTimestamp,
+                settings: try await source.databaseSettings(of: database)
+            )
+            tools = PostgresTools.locate(serverVersion: await source.serverVersion, environment: environment)
+            await source.close()
+        } catch {
+            await source.close()
+            throw PGCloneError.from(error)
+        }
+
+        let key = DumpKey(database: database, config: config)
+        logger.info("dumping database \"\(database)\" to \(key) in \(storage.location)")
+        let (archive, archiveSource) = ByteStream.makeStream(backpressureStrategy: .capacity(budget.streamCapacity))
+        let (compressed, compressedSource) = ByteStream.makeStream(backpressureStrategy: .capacity(budget.streamCapacity))
+        let dumper = PGDumpRunner(tools: tools, connection: connection.replacingDatabase(database))
+        let encoder = DumpEncoder(settings: budget.compression)
+        let storage = self.storage
+        let clock = ContinuousClock()
+        let start = clock.now
+        do {
+            let (archiveBytes, _, storedBytes) = try await runStages(
+                source: { try await dumper.dump(into: archiveSource) },
+                transform: { try await encoder.encode(archive, into: compressedSource, metadata: metadata) },
+                sink: { try await storage.write(key, from: compressed) }
+            )
+            let elapsed = clock.now - start
+            let zstdMemory = await encoder.peakContextMemory
+            logger.info(
+                "dumped a \(ByteCount(bytes: archiveBytes)) archive as \(ByteCount(bytes: storedBytes)) in \(elapsed.formattedSeconds)",
+                metadata: ["zstd.memory": "\(zstdMemory)"]
+            )
+            return StoredDump(key: key, size: storedBytes)
+        } catch {
+            throw PGCloneError.from(error, dump: key)
+        }
+    }
+}
+
+extension Duration {
+    /// `1.234 s`.
+    package var formattedSeconds: String {
+        let milliseconds = components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+        let fraction = String(milliseconds % 1000)
+        return "\(milliseconds / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction) s"
+    }
+}

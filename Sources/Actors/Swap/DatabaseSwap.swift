@@ -1,0 +1,221 @@
+package import PGCloneStreams
+
+/// The administrative half of the restore-and-swap protocol (DESIGN.md), run over one libpq
+/// connection to the maintenance database: the per-target advisory lock, the temporary database,
+/// the database-level settings, and the atomic swap.
+///
+/// Every name is quoted as an identifier and every value as a literal; nothing the user wrote is
+/// spliced into SQL.
+package struct DatabaseSwap: Sendable {
+    package let admin: PostgresConnection
+    package let names: DatabaseNames
+
+    package init(admin: PostgresConnection, names: DatabaseNames) {
+        self.admin = admin
+        self.names = names
+    }
+
+    // MARK: Lock
+
+    /// 64-bit advisory lock key of the target: pgclone's namespace plus the name, hashed by the server.
+    private static let lockKey = "('x' || substr(md5('pgclone restore ' || $1), 1, 16))::bit(64)::bigint"
+
+    /// Takes the session-level advisory lock for the target, held until ``releaseLock()`` or the
+    /// connection ends (so a killed pgclone never leaves it behind).
+    /// - Parameter wait: poll until the lock is free instead of failing.
+    package func acquireLock(wait: Bool) async throws {
+        while true {
+            let rows = try await admin.query("SELECT pg_try_advisory_lock(\(Self.lockKey))", [names.target])
+            if rows.first?.first == "t" { return }
+            guard wait else {
+                throw PGCloneError(
+                    .lockHeld,
+                    "another pgclone restore of database \"\(names.target)\" is running; wait for it to finish, or pass --wait"
+                )
+            }
+            try await Task.sleep(for: .seconds(1))
+        }
+    }
+
+    package func releaseLock() async {
+        _ = try? await admin.query("SELECT pg_advisory_unlock(\(Self.lockKey))", [names.target])
+    }
+
+    // MARK: Inspection
+
+    package func exists(_ database: String) async throws -> Bool {
+        try await !admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [database]).isEmpty
+    }
+
+    // MARK: Temporary database
+
+    /// Drops what an interrupted run may have left: `D__temp`, and `D__swap` if `D` itself exists
+    /// (then the swap had committed and only the drop of the old database was missed).
+    package func dropLeftovers() async throws {
+        try await drop(names.temporary)
+        if try await exists(names.target) {
+            try await drop(names.swapped)
+        }
+    }
+
+    /// Creates an empty `D__temp` from `template0` (so nothing in `template1` collides with the
+    /// archive), with the encoding and locale of `D` when `D` exists.
+    package func createTemporary() async throws {
+        var statement = "CREATE DATABASE \(quoteIdentifier(names.temporary)) TEMPLATE template0"
+        let rows = try await admin.query(
+            "SELECT pg_encoding_to_char(encoding), datcollate, datctype FROM pg_database WHERE datname = $1",
+            [names.target]
+        )
+        if let row = rows.first, let encoding = row[0], let collate = row[1], let ctype = row[2] {
+            statement += " ENCODING \(try await admin.quoteLiteral(encoding))"
+            statement += " LC_COLLATE \(try await admin.quoteLiteral(collate))"
+            statement += " LC_CTYPE \(try await admin.quoteLiteral(ctype))"
+        }
+        try await admin.execute(statement)
+    }
+
+    /// Applies database-level settings to `D__temp`. Role-specific settings of roles that do not
+    /// exist on this server are skipped and returned.
+    package func apply(_ settings: [DatabaseSetting]) async throws -> [DatabaseSetting] {
+        var skipped: [DatabaseSetting] = []
+        for setting in settings {
+            var statement: String
+            if let role = setting.role {
+                guard try await !admin.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [role]).isEmpty else {
+                    skipped.append(setting)
+                    continue
+                }
+                statement = "ALTER ROLE \(quoteIdentifier(role)) IN DATABASE \(quoteIdentifier(names.temporary))"
+            } else {
+                statement = "ALTER DATABASE \(quoteIdentifier(names.temporary))"
+            }
+            let name = setting.name.split(separator: ".").map { quoteIdentifier(String($0)) }.joined(separator: ".")
+            var values: [String] = []
+            for element in Self.valueElements(of: setting) {
+                values.append(try await admin.quoteLiteral(element))
+            }
+            statement += " SET \(name) TO \(values.joined(separator: ", "))"
+            try await admin.execute(statement)
+        }
+        return skipped
+    }
+
+    /// The literals to write a setting's value as. List-valued settings are stored as one string
+    /// whose elements are double-quoted where needed; they must be set as one literal per element,
+    /// as pg_dump does (`makeAlterConfigCommand`), or `SET search_path TO 'a, b'` would name one
+    /// schema called "a, b".
+    static func valueElements(of setting: DatabaseSetting) -> [String] {
+        let listSettings: Set<String> = [
+            "local_preload_libraries", "search_path", "session_preload_libraries", "shared_preload_libraries",
+            "temp_tablespaces", "unix_socket_directories",
+        ]
+        guard listSettings.contains(setting.name.lowercased()) else { return [setting.value] }
+        var elements: [String] = []
+        var current = ""
+        var inQuotes = false
+        var characters = setting.value.makeIterator()
+        while let character = characters.next() {
+            switch character {
+            case "\"" where inQuotes:
+                // A doubled quote inside quotes stands for one quote character.
+                if let following = characters.next() {
+                    if following == "\"" {
+                        current.append("\"")
+                    } else {
+                        inQuotes = false
+                        if following == "," {
+                            elements.append(current)
+                            current = ""
+                        } else if !following.isWhitespace {
+                            current.append(following)
+                        }
+                    }
+                } else {
+                    inQuotes = false
+                }
+            case "\"":
+                inQuotes = true
+            case "," where !inQuotes:
+                elements.append(current.trimmingWhitespace())
+                current = ""
+            default:
+                if inQuotes || !character.isWhitespace || !current.isEmpty { current.append(character) }
+            }
+        }
+        elements.append(inQuotes ? current : current.trimmingWhitespace())
+        return elements
+    }
+
+    /// Drops `D__temp` (after a failure).
+    package func dropTemporary() async throws {
+        try await drop(names.temporary)
+    }
+
+    package func drop(_ database: String) async throws {
+        try await admin.execute("DROP DATABASE IF EXISTS \(quoteIdentifier(database)) WITH (FORCE)")
+    }
+
+    // MARK: Swap
+
+    /// What the swap did.
+    package struct SwapReport: Sendable {
+        /// How long `D` refused connections; zero on a first restore.
+        package var unavailable: Duration
+        /// Sessions on `D` that were terminated.
+        package var terminatedSessions: Int
+        /// Whether there was a `D` to swap out.
+        package var replacedExisting: Bool
+    }
+
+    /// Puts `D__temp` in place of `D`: refuse new connections to `D`, terminate its sessions, then
+    /// rename `D`→`D__swap` and `D__temp`→`D` in one transaction, so either both happen or neither.
+    /// On failure `D` accepts connections again and is otherwise as it was. The old database is
+    /// left as `D__swap` for ``dropSwapped()``.
+    package func swap(attempts: Int = 5) async throws -> SwapReport {
+        let target = quoteIdentifier(names.target)
+        let temporary = quoteIdentifier(names.temporary)
+        guard try await exists(names.target) else {
+            try await admin.execute("ALTER DATABASE \(temporary) RENAME TO \(target)")
+            return SwapReport(unavailable: .zero, terminatedSessions: 0, replacedExisting: false)
+        }
+        let clock = ContinuousClock()
+        let start = clock.now
+        try await admin.execute("ALTER DATABASE \(target) ALLOW_CONNECTIONS false")
+        var terminated = 0
+        var lastError: LibPQError?
+        for attempt in 1...attempts {
+            do {
+                let rows = try await admin.query(
+                    "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+                    [names.target]
+                )
+                terminated += Int(rows.first?.first.flatMap { $0 } ?? "0") ?? 0
+                try await admin.execute("BEGIN")
+                try await admin.execute("ALTER DATABASE \(target) RENAME TO \(quoteIdentifier(names.swapped))")
+                try await admin.execute("ALTER DATABASE \(temporary) RENAME TO \(target)")
+                try await admin.execute("COMMIT")
+                return SwapReport(unavailable: clock.now - start, terminatedSessions: terminated, replacedExisting: true)
+            } catch let error as LibPQError {
+                lastError = error
+                try? await admin.execute("ROLLBACK")
+                // Sessions still leaving (or reconnecting superusers) make the rename fail with
+                // "being accessed by other users": terminate again and retry.
+                guard error.isObjectInUse, attempt < attempts else { break }
+            }
+        }
+        try? await admin.execute("ALTER DATABASE \(target) ALLOW_CONNECTIONS true")
+        throw PGCloneError(
+            .swapFailed,
+            "could not swap the restored database into \"\(names.target)\": \(lastError?.message ?? "unknown error"); \"\(names.target)\" is unchanged",
+            cause: lastError
+        )
+    }
+
+    /// Drops the old database after a successful swap, and the reversible restore's snapshots,
+    /// which no longer describe `D`.
+    package func dropSwapped() async throws {
+        for database in [names.swapped, names.previous, names.current] {
+            try await drop(database)
+        }
+    }
+}

@@ -1,0 +1,51 @@
+import ArgumentParser
+import Logging
+
+/// Options every command takes.
+struct CommonOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Where dumps are: a directory (default .pgclone/).", valueName: "location"))
+    var storageLocation: String?
+
+    @Option(help: ArgumentHelp("The config file (default pgclone.yaml, if present).", valueName: "path"))
+    var configFile: String?
+
+    @Option(help: ArgumentHelp("Memory budget for buffers and zstd, e.g. 64MiB (the default).", valueName: "size"))
+    var memoryLimit: String?
+
+    @Flag(help: "Print only warnings and errors on stderr.")
+    var quiet = false
+
+    @Option(help: ArgumentHelp("trace, debug, info (the default), notice, warning or error.", valueName: "level"))
+    var logLevel: String?
+
+    func makeLogger() throws(PGCloneCLIError) -> Logger {
+        var level = quiet ? Logger.Level.warning : .info
+        if let logLevel {
+            guard let parsed = Logger.Level(rawValue: logLevel.lowercased()) else {
+                throw PGCloneCLIError("--log-level must be one of trace, debug, info, notice, warning, error (it is \"\(logLevel)\")")
+            }
+            level = parsed
+        }
+        var logger = Logger(label: "pgclone") { _ in StderrLogHandler() }
+        logger.logLevel = level
+        return logger
+    }
+}
+
+/// A usage error found after parsing.
+struct PGCloneCLIError: Error {
+    var message: String
+    init(_ message: String) { self.message = message }
+}
+
+/// Options of the commands that connect to PostgreSQL.
+struct ConnectionOptions: ParsableArguments {
+    @Option(
+        name: [.customShort("d"), .long],
+        help: ArgumentHelp(
+            "The database: a postgresql:// URI, a key=value connection string or a database name (default DATABASE_URL, else the PG* variables).",
+            valueName: "conn"
+        )
+    )
+    var database: String?
+}

@@ -1,0 +1,60 @@
+import ArgumentParser
+import Foundation
+import PGCloneActors
+
+struct ListCommand: PGCloneSubcommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ls",
+        abstract: "List dump keys, newest first.",
+        discussion: "With DB_NAME, only that database's dumps."
+    )
+
+    @Argument(help: ArgumentHelp("Only dumps of this database.", valueName: "db-name"))
+    var databaseName: String?
+
+    @Flag(help: "List database names instead of keys.")
+    var onlyDbNames = false
+
+    @Flag(help: "Print JSON: an array of {key, database, config, created_at, size_bytes} (or of names).")
+    var json = false
+
+    @OptionGroup var common: CommonOptions
+
+    func execute() async throws {
+        _ = try common.makeLogger()
+        let settings = try Settings(options: common, database: nil)
+        let storage = try settings.storage()
+        let dumps = try await storage.list(database: databaseName.map(DumpKey.sanitize))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        if onlyDbNames {
+            let names = Set(dumps.map(\.key.database)).sorted()
+            if json {
+                print(String(decoding: try encoder.encode(names), as: UTF8.self))
+            } else {
+                names.forEach { print($0) }
+            }
+        } else if json {
+            let entries = dumps.map {
+                Entry(key: "\($0.key)", database: $0.key.database, config: $0.key.config, createdAt: $0.key.isoTimestamp, sizeBytes: $0.size)
+            }
+            print(String(decoding: try encoder.encode(entries), as: UTF8.self))
+        } else {
+            dumps.forEach { print($0.key) }
+        }
+    }
+
+    private struct Entry: Encodable {
+        var key: String
+        var database: String
+        var config: String
+        var createdAt: String
+        var sizeBytes: Int
+
+        enum CodingKeys: String, CodingKey {
+            case key, database, config
+            case createdAt = "created_at"
+            case sizeBytes = "size_bytes"
+        }
+    }
+}

@@ -1,0 +1,124 @@
+import Foundation
+import PGCloneActors
+import PGCloneStreams
+
+/// pgclone's settings, resolved from (highest first) command-line flags, `PGCLONE_*` environment
+/// variables, the config file and built-in defaults. Each remembers where it came from, for messages.
+struct Settings {
+    struct Value<T> {
+        var value: T
+        /// `--memory-limit`, `PGCLONE_MEMORY_LIMIT`, `memory_limit in pgclone.yaml`, `the default`.
+        var origin: String
+    }
+
+    var storageLocation: Value<String>
+    /// The connection, parsed; `nil` origin-wise means libpq's environment decides.
+    var connection: ConnectionSettings
+    var budget: MemoryBudget
+    var allowDump: Value<Bool>
+    var allowRestore: Value<Bool>
+    var environment: [String: String]
+
+    static let defaultConfigFile = "pgclone.yaml"
+
+    init(options: CommonOptions, database: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws(PGCloneError) {
+        self.environment = environment
+        let file = try Self.loadConfigFile(options: options, environment: environment)
+        let fileOrigin = { (key: String) in "\(key) in \(file?.path ?? Self.defaultConfigFile)" }
+
+        storageLocation = Self.pick(
+            (options.storageLocation, "--storage-location"),
+            (environment["PGCLONE_STORAGE_LOCATION"], "PGCLONE_STORAGE_LOCATION"),
+            (file?.storageLocation, fileOrigin("storage_location")),
+            default: ".pgclone/"
+        )
+        if storageLocation.value.isEmpty {
+            throw PGCloneError(.invalidConfiguration, "\(storageLocation.origin) is empty; give a directory or s3://bucket/prefix")
+        }
+
+        let conninfo = Self.pick(
+            (database, "--database"),
+            (environment["DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }, "DATABASE_URL"),
+            (file?.database, fileOrigin("database")),
+            default: ""
+        )
+        connection = try ConnectionSettings(conninfo: conninfo.value, from: conninfo.origin)
+
+        let memory = Self.pick(
+            (options.memoryLimit, "--memory-limit"),
+            (environment["PGCLONE_MEMORY_LIMIT"], "PGCLONE_MEMORY_LIMIT"),
+            (file?.memoryLimit, fileOrigin("memory_limit")),
+            default: "\(MemoryBudget.defaultLimit.bytes)"
+        )
+        guard let limit = ByteCount(parsing: memory.value) else {
+            throw PGCloneError(
+                .invalidConfiguration,
+                "\(memory.origin) \"\(memory.value)\" is not a size; write it like 64MiB, 512MiB or 1GiB"
+            )
+        }
+        budget = try MemoryBudget(limit: limit)
+
+        allowDump = try Self.pickBool("PGCLONE_ALLOW_DUMP", environment, file?.allowDump, fileOrigin("allow_dump"))
+        allowRestore = try Self.pickBool(
+            "PGCLONE_ALLOW_RESTORE", environment, file?.allowRestore, fileOrigin("allow_restore")
+        )
+    }
+
+    /// The storage backend for the location.
+    func storage() throws(PGCloneError) -> any StorageBackend {
+        if storageLocation.value.hasPrefix("s3://") {
+            throw PGCloneError(
+                .invalidConfiguration,
+                "S3 storage (\(storageLocation.origin) is \(storageLocation.value)) is not supported by this version of pgclone yet; use a local directory"
+            )
+        }
+        return LocalDiskStorage(location: storageLocation.value, readChunkSize: budget.readChunkSize)
+    }
+
+    private static func pick<T>(_ candidates: (T?, String)..., default fallback: T) -> Value<T> {
+        for (value, origin) in candidates {
+            if let value { return Value(value: value, origin: origin) }
+        }
+        return Value(value: fallback, origin: "the default")
+    }
+
+    private static func pickBool(
+        _ variable: String,
+        _ environment: [String: String],
+        _ fileValue: Bool?,
+        _ fileOrigin: String
+    ) throws(PGCloneError) -> Value<Bool> {
+        if let text = environment[variable] {
+            switch text.lowercased() {
+            case "1", "true", "yes", "on": return Value(value: true, origin: "\(variable)=\(text)")
+            case "0", "false", "no", "off": return Value(value: false, origin: "\(variable)=\(text)")
+            default:
+                throw PGCloneError(.invalidConfiguration, "\(variable) must be true or false (it is \"\(text)\")")
+            }
+        }
+        if let fileValue { return Value(value: fileValue, origin: "\(fileOrigin) is \(fileValue)") }
+        return Value(value: true, origin: "the default")
+    }
+
+    private static func loadConfigFile(options: CommonOptions, environment: [String: String]) throws(PGCloneError) -> ConfigFile? {
+        let explicit = options.configFile ?? environment["PGCLONE_CONFIG_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+        let path = explicit ?? defaultConfigFile
+        guard let contents = try readFile(path) else {
+            if let explicit {
+                throw PGCloneError(.invalidConfiguration, "the config file \(explicit) does not exist")
+            }
+            return nil
+        }
+        return try ConfigFile(path: path, contents: contents)
+    }
+
+    /// The file's contents, or `nil` if it does not exist.
+    private static func readFile(_ path: String) throws(PGCloneError) -> String? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        do {
+            return try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw PGCloneError(.invalidConfiguration, "cannot read \(path): \(error.localizedDescription)")
+        }
+    }
+}
