@@ -90,14 +90,21 @@ let package = Package(
             name: "PGCloneTestSupport",
             dependencies: [
                 "PGCloneStreams",
+                "PGCloneActors",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "StreamsTests",
-            dependencies: ["PGCloneStreams", "PGCloneTestSupport"],
+            dependencies: [
+                "PGCloneStreams",
+                "PGCloneTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -107,7 +114,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["PGCloneTestSupport", "PGCloneStreams"],
+            dependencies: ["PGCloneTestSupport", "PGCloneStreams", "PGCloneActors"],
             swiftSettings: swiftSettings
         ),
     ]

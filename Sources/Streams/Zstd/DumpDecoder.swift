@@ -105,13 +105,17 @@ package actor DumpDecoder {
         let allocator = ByteBufferAllocator()
         var out = allocator.buffer(capacity: ZstdDecompressionContext.outputChunkSize)
         var produced = 0
-        // zstd's hint: 0 right after a frame ends. Non-zero at the end of input means a cut-off frame.
+        // zstd's hint from the last call that made progress: 0 right after a frame ends. Non-zero at
+        // the end of input means a cut-off frame. (A call that makes no progress after a frame's end
+        // returns the next header's size, which says nothing about truncation.)
         var hint = 1
         while var chunk = try await reader.next() {
             var outputFull = false
             repeat {
                 do {
-                    hint = try context.step(input: &chunk, output: &out)
+                    let (inputBefore, outputBefore) = (chunk.readableBytes, out.readableBytes)
+                    let result = try context.step(input: &chunk, output: &out)
+                    if chunk.readableBytes != inputBefore || out.readableBytes != outputBefore { hint = result }
                 } catch {
                     throw error.isWindowTooLarge
                         ? DumpFormatError.windowTooLarge(windowLogMax: settings.windowLogMax)

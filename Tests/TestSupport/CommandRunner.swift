@@ -1,0 +1,61 @@
+import Foundation
+import Subprocess
+import SystemPackage
+
+/// What a command did: its exit code (128 + N for signal N), stdout and stderr.
+package struct CommandResult: Sendable, CustomStringConvertible {
+    package var exitCode: Int32
+    package var stdout: String
+    package var stderr: String
+
+    /// stderr's lines.
+    package var stderrLines: [String] { stderr.split(separator: "\n").map(String.init) }
+    /// Lines starting `pgclone: error:`.
+    package var errorLines: [String] { stderrLines.filter { $0.hasPrefix("pgclone: error:") } }
+
+    package var description: String { "exit \(exitCode)\nstdout:\n\(stdout)\nstderr:\n\(stderr)" }
+}
+
+/// Runs a program to completion, collecting its output.
+package func runCommand(
+    _ executable: String,
+    _ arguments: [String],
+    environment: [String: String?] = [:],
+    workingDirectory: String? = nil,
+    input: String? = nil
+) async throws -> CommandResult {
+    var updates: [Environment.Key: String?] = [:]
+    for (name, value) in environment { updates[Environment.Key(stringLiteral: name)] = value }
+    let exe: Executable = executable.contains("/") ? .path(FilePath(executable)) : .name(executable)
+    let result = try await Subprocess.run(
+        exe,
+        arguments: Arguments(arguments),
+        environment: .inherit.updating(updates),
+        workingDirectory: workingDirectory.map { FilePath($0) },
+        input: .string(input ?? ""),
+        output: .string(limit: 64 << 20),
+        error: .string(limit: 64 << 20)
+    )
+    let code: Int32
+    switch result.terminationStatus {
+    case .exited(let value): code = value
+    case .signaled(let signal): code = 128 + signal
+    }
+    return CommandResult(exitCode: code, stdout: result.standardOutput, stderr: result.standardError)
+}
+
+/// Runs the pgclone under test in `directory` (so no stray pgclone.yaml applies), with the
+/// variables that would otherwise leak in from the test's environment cleared.
+package func pgclone(
+    _ arguments: [String],
+    in directory: String,
+    environment: [String: String?] = [:]
+) async throws -> CommandResult {
+    var clean: [String: String?] = [
+        "DATABASE_URL": nil, "PGCLONE_STORAGE_LOCATION": nil, "PGCLONE_CONFIG_FILE": nil, "PGCLONE_MEMORY_LIMIT": nil,
+        "PGCLONE_ALLOW_DUMP": nil, "PGCLONE_ALLOW_RESTORE": nil, "PGPASSWORD": nil, "PGDATABASE": nil,
+        "PGHOST": nil, "PGPORT": nil, "PGUSER": nil, "PGCLONE_PG_BIN_DIR": nil,
+    ]
+    for (name, value) in environment { clean[name] = value }
+    return try await runCommand(TestEnvironment.binary, arguments, environment: clean, workingDirectory: directory)
+}

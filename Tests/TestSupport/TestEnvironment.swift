@@ -1,0 +1,30 @@
+import Foundation
+
+/// Where the integration tests find their servers and the binary, from the environment that
+/// `scripts/test.sh` sets up.
+package enum TestEnvironment {
+    /// `postgresql://user:password@127.0.0.1:port/postgres` of a throwaway cluster.
+    package static var postgresURL: String? {
+        ProcessInfo.processInfo.environment["PGCLONE_TEST_POSTGRES_URL"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    package static var hasPostgres: Bool { postgresURL != nil }
+
+    /// The pgclone executable under test.
+    package static var binary: String {
+        ProcessInfo.processInfo.environment["PGCLONE_TEST_BINARY"]
+            ?? FileManager.default.currentDirectoryPath + "/.build/debug/pgclone"
+    }
+
+    /// A new empty directory, removed by the caller (or left in /tmp for inspection).
+    package static func makeTemporaryDirectory(_ prefix: String = "pgclone-test") throws -> String {
+        let path = NSTemporaryDirectory() + "\(prefix).\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    /// A database name unique to this run: `prefix_xxxxxxxx`.
+    package static func uniqueName(_ prefix: String) -> String {
+        "\(prefix)_\(UUID().uuidString.prefix(8).lowercased())"
+    }
+}
