@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Logging
 
 /// Options every command takes.
@@ -48,4 +49,22 @@ struct ConnectionOptions: ParsableArguments {
         )
     )
     var database: String?
+}
+
+/// The process's peak resident memory (VmHWM from /proc/self/status), in bytes.
+func peakResidentMemory() -> Int? {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+        let kibibytes = Int(line.split(separator: " ").dropFirst().first ?? "")
+    else { return nil }
+    return kibibytes * 1024
+}
+
+extension Logger {
+    /// Logs the peak resident memory at debug level (the memory tests read this line).
+    func logPeakMemory() {
+        if logLevel <= .debug, let peak = peakResidentMemory() {
+            debug("peak resident memory (VmHWM): \(peak) bytes")
+        }
+    }
 }

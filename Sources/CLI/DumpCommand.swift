@@ -13,6 +13,7 @@ struct DumpCommand: PGCloneSubcommand {
 
     func execute() async throws {
         let logger = try common.makeLogger()
+        defer { logger.logPeakMemory() }
         let settings = try Settings(options: common, database: connection.database)
         guard settings.allowDump.value else {
             throw PGCloneError(.refused, "dumps are disabled here (\(settings.allowDump.origin)); nothing was done")

@@ -25,6 +25,7 @@ struct RestoreCommand: PGCloneSubcommand {
 
     func execute() async throws {
         let logger = try common.makeLogger()
+        defer { logger.logPeakMemory() }
         let restoreSource = try parseSource()
         let settings = try Settings(options: common, database: connection.database)
         guard settings.allowRestore.value else {
