@@ -63,7 +63,6 @@ let package = Package(
             dependencies: [
                 "PGCloneStreams",
                 "CPGCloneLibPQ",
-                "CPGCloneCurl",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "NIOCore", package: "swift-nio"),

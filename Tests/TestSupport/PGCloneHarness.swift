@@ -11,6 +11,19 @@ package struct PGCloneHarness: Sendable {
         directory = try TestEnvironment.makeTemporaryDirectory()
     }
 
+    /// For tests that never reach a server: its address is unusable.
+    package static func offline() throws -> PGCloneHarness {
+        PGCloneHarness(
+            server: PostgresServer(host: "127.0.0.1", port: "1", user: "nobody", password: ""),
+            directory: try TestEnvironment.makeTemporaryDirectory()
+        )
+    }
+
+    private init(server: PostgresServer, directory: String) {
+        self.server = server
+        self.directory = directory
+    }
+
     /// The default storage location, in the working directory.
     package var storage: String { directory + "/.pgclone" }
 
@@ -35,8 +48,8 @@ package struct PGCloneHarness: Sendable {
         guard let enumerator = FileManager.default.enumerator(atPath: storage) else { return [] }
         return enumerator.compactMap { $0 as? String }.filter { path in
             var isDirectory: ObjCBool = false
-            FileManager.default.fileExists(atPath: storage + "/" + path, isDirectory: &isDirectory)
-            return !isDirectory.boolValue
+            return FileManager.default.fileExists(atPath: storage + "/" + path, isDirectory: &isDirectory)
+                && !isDirectory.boolValue
         }.sorted()
     }
 

@@ -62,7 +62,7 @@ package struct ChildStderr: Sendable {
         if line.hasPrefix(prefix + "error: ") {
             errorCount += 1
             if entries.count < Self.maximumEntries {
-                entries.append(Entry(message: String(line.dropFirst(prefix.count + "error: ".count)), statement: nil))
+                entries.append(Entry(message: String(line.dropFirst(prefix.count + "error: ".count)).singleLine, statement: nil))
                 expectingStatement = true
             }
         } else if line.hasPrefix(prefix + "warning: errors ignored on restore: ") {

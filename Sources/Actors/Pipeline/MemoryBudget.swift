@@ -33,7 +33,7 @@ package struct MemoryBudget: Sendable, Hashable {
         decompression.windowLogMax = min(27, max(20, Int.bitWidth - 1 - window.leadingZeroBitCount))
         compression = ZstdCompressionSettings()
         compression.workers = limit.bytes >= 48 * mebibyte ? 2 : (limit.bytes >= 32 * mebibyte ? 1 : 0)
-        compression.jobSize = max(512 << 10, limit.bytes / 32)
+        compression.jobSize = max(512 << 10, limit.bytes / 64)
     }
 
     /// The planned terms of a restore, by component, for logs and metrics.

@@ -1,0 +1,161 @@
+import Foundation
+import PGCloneActors
+import PGCloneTestSupport
+import Testing
+
+/// Failures leave nothing behind: no dump in storage, no temporary database, the target as it was,
+/// and one line saying what went wrong.
+@Suite(.enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
+struct FailureTests {
+    @Test func dumpOfAMissingDatabaseLeavesNothing() async throws {
+        let pgclone = try PGCloneHarness()
+        let missing = TestEnvironment.uniqueName("missing")
+        let result = try await pgclone.run(["dump", "--database", pgclone.server.url(missing)])
+        #expect(result.exitCode == 1)
+        #expect(result.stdout.isEmpty)
+        #expect(result.stderrLines.count == 1, "\(result)")
+        #expect(result.errorLines.first?.contains("database \"\(missing)\" does not exist") == true, "\(result)")
+        #expect(!result.stderr.contains(pgclone.server.password))
+        #expect(pgclone.storedFiles().isEmpty)
+    }
+
+    @Test func aDumpWhosePgDumpIsKilledLeavesNothing() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let source = TestEnvironment.uniqueName("killed")
+        try await server.createDatabase(source)
+        try await server.psql(
+            "CREATE TABLE big AS SELECT i, repeat(md5(i::text), 8) AS payload FROM generate_series(1, 400000) AS i",
+            database: source
+        )
+        async let dumping = pgclone.run(["dump", "--database", server.url(source)])
+        // Wait until the dump is streaming into its hidden temporary file, then kill pg_dump.
+        var killed: [Int32] = []
+        for _ in 0..<3000 where killed.isEmpty {
+            if pgclone.storedFiles().contains(where: { $0.hasSuffix(".partial") }) {
+                killed = killProcesses(matching: ["pg_dump", "dbname='\(source)'"])
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        let result = try await dumping
+        #expect(!killed.isEmpty, "pg_dump finished before it could be killed")
+        #expect(result.exitCode == 1, "\(result)")
+        #expect(result.errorLines == ["pgclone: error: pg_dump was killed by signal 9: it printed no message"])
+        #expect(pgclone.storedFiles().isEmpty)
+        #expect(try await pgclone.run(["ls"]).stdout.isEmpty)
+    }
+
+    /// A target with known content, and a valid dump of another database to damage.
+    private func prepare(_ pgclone: PGCloneHarness) async throws -> (target: String, key: String, fingerprint: [String: String]) {
+        let server = pgclone.server
+        let source = TestEnvironment.uniqueName("bad_src")
+        let target = TestEnvironment.uniqueName("bad_dst")
+        try await server.createDatabase(source)
+        try await server.psql(
+            "CREATE TABLE t AS SELECT i, md5(i::text) AS h FROM generate_series(1, 50000) AS i",
+            database: source
+        )
+        try await server.createDatabase(target)
+        try await server.psql("CREATE TABLE existing (v text); INSERT INTO existing VALUES ('untouched')", database: target)
+        let key = try await pgclone.dump(source)
+        return (target, key, try await server.tableFingerprints(target))
+    }
+
+    private func expectFailedRestore(
+        _ pgclone: PGCloneHarness,
+        key: String,
+        target: String,
+        fingerprint: [String: String],
+        errorLine: (String) -> Bool
+    ) async throws {
+        let result = try await pgclone.restore(key, into: target)
+        #expect(result.exitCode == 1, "\(result)")
+        #expect(result.stdout.isEmpty)
+        #expect(result.errorLines.count == 1, "\(result)")
+        #expect(errorLine(result.errorLines.first ?? ""), "\(result)")
+        #expect(try await pgclone.server.tableFingerprints(target) == fingerprint)
+        #expect(try await pgclone.server.databases(startingWith: target) == [target])
+    }
+
+    @Test func aCorruptDumpFailsAndLeavesTheTargetAlone() async throws {
+        let pgclone = try PGCloneHarness()
+        let (target, key, fingerprint) = try await prepare(pgclone)
+        var bytes = try pgclone.storedData(key)
+        // The frame's content checksum: every block decodes, the end does not verify.
+        bytes[bytes.count - 2] ^= 0xFF
+        let corrupt = key.replacingOccurrences(of: ".default.", with: ".corrupt.")
+        try pgclone.store(bytes, as: corrupt)
+        try await expectFailedRestore(pgclone, key: corrupt, target: target, fingerprint: fingerprint) {
+            $0 == "pgclone: error: the dump \(corrupt) is corrupt (restored data doesn't match checksum); \"\(target)\" is unchanged"
+        }
+        // Damage in the middle is caught wherever it surfaces first, zstd or pg_restore.
+        var damaged = try pgclone.storedData(key)
+        for index in (damaged.count / 2)..<(damaged.count / 2 + 256) { damaged[index] ^= 0x55 }
+        let middle = key.replacingOccurrences(of: ".default.", with: ".damaged.")
+        try pgclone.store(damaged, as: middle)
+        try await expectFailedRestore(pgclone, key: middle, target: target, fingerprint: fingerprint) {
+            $0.hasPrefix("pgclone: error: ") && $0.hasSuffix("\"\(target)\" is unchanged")
+        }
+    }
+
+    @Test func aTruncatedDumpFailsAndLeavesTheTargetAlone() async throws {
+        let pgclone = try PGCloneHarness()
+        let (target, key, fingerprint) = try await prepare(pgclone)
+        let bytes = try pgclone.storedData(key)
+        let truncated = key.replacingOccurrences(of: ".default.", with: ".truncated.")
+        try pgclone.store(bytes.prefix(bytes.count * 2 / 3), as: truncated)
+        try await expectFailedRestore(pgclone, key: truncated, target: target, fingerprint: fingerprint) {
+            $0 == "pgclone: error: the dump \(truncated) is truncated: its zstd stream ends in the middle of a frame; \"\(target)\" is unchanged"
+        }
+    }
+
+    @Test func aFileThatIsNoDumpFailsAndLeavesTheTargetAlone() async throws {
+        let pgclone = try PGCloneHarness()
+        let (target, key, fingerprint) = try await prepare(pgclone)
+        let notADump = key.replacingOccurrences(of: ".default.", with: ".text.")
+        try pgclone.store(Data("hello, I am a text file\n".utf8), as: notADump)
+        try await expectFailedRestore(pgclone, key: notADump, target: target, fingerprint: fingerprint) {
+            $0 == "pgclone: error: the dump \(notADump) is not a pgclone dump or a pg_dump custom-format archive: it is text beginning \"hello, I am a text file\"; \"\(target)\" is unchanged"
+        }
+    }
+
+    @Test func pgRestoreErrorsFailBeforeTheSwapUnlessIgnored() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let source = TestEnvironment.uniqueName("err_src")
+        let target = TestEnvironment.uniqueName("err_dst")
+        let role = TestEnvironment.uniqueName("gone")
+        try await server.createDatabase(source)
+        try await server.createDatabase(target)
+        try await server.psql("CREATE TABLE existing (v text); INSERT INTO existing VALUES ('untouched')", database: target)
+        let fingerprint = try await server.tableFingerprints(target)
+        // A policy names its role in its definition (neither --no-owner nor --no-acl removes it);
+        // once the role is gone, pg_restore fails that one statement and restores the rest.
+        try await server.psql(
+            """
+            CREATE ROLE \(role);
+            CREATE TABLE t (v int); INSERT INTO t VALUES (1), (2);
+            CREATE POLICY p ON t TO \(role) USING (true);
+            """,
+            database: source
+        )
+        let key = try await pgclone.dump(source)
+        try await server.psql("DROP POLICY p ON t; DROP ROLE \(role);", database: source)
+
+        let failed = try await pgclone.restore(key, into: target)
+        #expect(failed.exitCode == 1, "\(failed)")
+        #expect(
+            failed.errorLines == [
+                "pgclone: error: pg_restore reported 1 error (first: could not execute query: ERROR: role \"\(role)\" does not exist); \"\(target)\" is unchanged"
+            ]
+        )
+        #expect(failed.stderr.contains("pgclone: warning:   statement: CREATE POLICY p ON public.t"), "\(failed)")
+        #expect(try await server.tableFingerprints(target) == fingerprint)
+        #expect(try await server.databases(startingWith: target) == [target])
+
+        let accepted = try await pgclone.restore(key, into: target, ["--ignore-restore-errors"])
+        #expect(accepted.exitCode == 0, "\(accepted)")
+        #expect(accepted.stderr.contains("pgclone: warning: pg_restore: could not execute query: ERROR: role"))
+        #expect(try await server.psql("SELECT count(*) FROM t", database: target) == "2")
+    }
+}

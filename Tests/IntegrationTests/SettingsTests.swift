@@ -1,0 +1,80 @@
+import Foundation
+import PGCloneTestSupport
+import Testing
+
+/// Settings resolution, guards and usage errors, through the binary. None of these needs a server:
+/// each fails (or lists) before connecting.
+@Suite struct SettingsTests {
+    private func write(_ text: String, to path: String) throws {
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    @Test func flagsBeatEnvironmentBeatConfigFile() async throws {
+        let pgclone = try PGCloneHarness.offline()
+        for place in ["fromfile", "fromenv", "fromflag"] {
+            try FileManager.default.createDirectory(atPath: "\(pgclone.directory)/\(place)/db", withIntermediateDirectories: true)
+            try write("x", to: "\(pgclone.directory)/\(place)/db/20240101T000000.000000Z.\(place).dump")
+        }
+        try write("storage_location: fromfile\n", to: "\(pgclone.directory)/pgclone.yaml")
+        let file = try await pgclone.run(["ls"])
+        #expect(file.stdout == "db/20240101T000000.000000Z.fromfile.dump\n", "\(file)")
+        let env = try await pgclone.run(["ls"], environment: ["PGCLONE_STORAGE_LOCATION": "fromenv"])
+        #expect(env.stdout == "db/20240101T000000.000000Z.fromenv.dump\n", "\(env)")
+        let flag = try await pgclone.run(
+            ["ls", "--storage-location", "fromflag"],
+            environment: ["PGCLONE_STORAGE_LOCATION": "fromenv"]
+        )
+        #expect(flag.stdout == "db/20240101T000000.000000Z.fromflag.dump\n", "\(flag)")
+    }
+
+    @Test func guardsRefuseWithExitCode3() async throws {
+        let pgclone = try PGCloneHarness.offline()
+        try write("allow_restore: false\nallow_dump: no\n", to: "\(pgclone.directory)/pgclone.yaml")
+        let restore = try await pgclone.run(["restore", "somedb"])
+        #expect(restore.exitCode == 3)
+        #expect(restore.stderr == "pgclone: error: restores are disabled here (allow_restore in pgclone.yaml is false); nothing was done\n")
+        let dump = try await pgclone.run(["dump"])
+        #expect(dump.exitCode == 3)
+        #expect(dump.errorLines == ["pgclone: error: dumps are disabled here (allow_dump in pgclone.yaml is false); nothing was done"])
+        // The environment overrides the file.
+        let env = try await pgclone.run(["dump"], environment: ["PGCLONE_ALLOW_DUMP": "0"])
+        #expect(env.errorLines == ["pgclone: error: dumps are disabled here (PGCLONE_ALLOW_DUMP=0); nothing was done"])
+    }
+
+    @Test(arguments: [
+        (["frobnicate"], [String: String](), "pgclone: error: Unexpected argument 'frobnicate' (see pgclone --help)"),
+        (["restore"], [:], "pgclone: error: Missing expected argument '<key-or-db-name>' (see pgclone --help)"),
+        (["ls", "--memory-limit", "lots"], [:], "pgclone: error: --memory-limit \"lots\" is not a size; write it like 64MiB, 512MiB or 1GiB"),
+        (["ls"], ["PGCLONE_MEMORY_LIMIT": "8MiB"], "pgclone: error: the memory limit 8 MiB is too small; pgclone needs at least 16 MiB"),
+        (["ls"], ["PGCLONE_ALLOW_DUMP": "maybe"], "pgclone: error: PGCLONE_ALLOW_DUMP must be true or false (it is \"maybe\")"),
+        (["ls", "--log-level", "loud"], [:], "pgclone: error: --log-level must be one of trace, debug, info, notice, warning, error (it is \"loud\")"),
+        (["ls", "--config-file", "nope.yaml"], [:], "pgclone: error: the config file nope.yaml does not exist"),
+        (["restore", "db/notakey"], [:], "pgclone: error: \"db/notakey\" is not a dump key; keys look like mydb/20261126T075200.123456Z.default.dump (see `pgclone ls`)"),
+        (["dump", "--database", "host=localhost port=x port"], [:], "pgclone: error: invalid connection string in --database: missing \"=\" after \"port\" in connection info string; give a postgresql:// URI or key=value pairs"),
+    ])
+    func usageErrorsExitWith2AndOneLine(arguments: [String], environment: [String: String], line: String) async throws {
+        let pgclone = try PGCloneHarness.offline()
+        let result = try await pgclone.run(arguments, environment: environment)
+        #expect(result.exitCode == 2, "\(result)")
+        #expect(result.stdout.isEmpty)
+        #expect(result.stderr == line + "\n")
+    }
+
+    @Test func unknownConfigKeysAreErrors() async throws {
+        let pgclone = try PGCloneHarness.offline()
+        try write("storage_locaton: typo\n", to: "\(pgclone.directory)/pgclone.yaml")
+        let result = try await pgclone.run(["ls"])
+        #expect(result.exitCode == 2)
+        #expect(result.stderr.hasPrefix("pgclone: error: pgclone.yaml: unknown setting \"storage_locaton\"; the settings are "))
+    }
+
+    @Test func helpAndVersionExitZero() async throws {
+        let pgclone = try PGCloneHarness.offline()
+        let help = try await pgclone.run(["--help"])
+        #expect(help.exitCode == 0)
+        #expect(help.stdout.contains("USAGE: pgclone <subcommand>"))
+        let version = try await pgclone.run(["--version"])
+        #expect(version.exitCode == 0)
+        #expect(version.stdout == "pgclone 0.1.0\n")
+    }
+}

@@ -1,0 +1,140 @@
+import Foundation
+import PGCloneActors
+import PGCloneTestSupport
+import Synchronization
+import Testing
+
+/// The swap protocol under concurrency: the advisory lock, and clients reconnecting during the swap.
+@Suite(.enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
+struct SwapTests {
+    private func connect(_ server: PostgresServer, _ database: String) async throws -> PostgresConnection {
+        try await PostgresConnection.connect(ConnectionSettings(conninfo: server.url(database), from: "test"))
+    }
+
+    /// pgclone's advisory lock for `target`, taken in the maintenance database as pgclone does.
+    private func holdLock(_ server: PostgresServer, _ target: String) async throws -> PostgresConnection {
+        let connection = try await connect(server, "postgres")
+        try await connection.query(
+            "SELECT pg_advisory_lock(('x' || substr(md5('pgclone restore ' || $1), 1, 16))::bit(64)::bigint)",
+            [target]
+        )
+        return connection
+    }
+
+    private func prepare(_ pgclone: PGCloneHarness, _ prefix: String) async throws -> (key: String, target: String) {
+        let server = pgclone.server
+        let source = TestEnvironment.uniqueName("\(prefix)_src")
+        let target = TestEnvironment.uniqueName("\(prefix)_dst")
+        try await server.createDatabase(source)
+        try await server.psql("CREATE TABLE marker (v text); INSERT INTO marker VALUES ('new')", database: source)
+        try await server.createDatabase(target)
+        try await server.psql("CREATE TABLE marker (v text); INSERT INTO marker VALUES ('old')", database: target)
+        return (try await pgclone.dump(source), target)
+    }
+
+    @Test func aSecondRestoreOfTheSameDatabaseFailsFastWithExitCode4() async throws {
+        let pgclone = try PGCloneHarness()
+        let (key, target) = try await prepare(pgclone, "lock")
+        let holder = try await holdLock(pgclone.server, target)
+        let result = try await pgclone.restore(key, into: target)
+        await holder.close()
+        #expect(result.exitCode == 4, "\(result)")
+        #expect(
+            result.errorLines == [
+                "pgclone: error: another pgclone restore of database \"\(target)\" is running; wait for it to finish, or pass --wait"
+            ]
+        )
+        #expect(try await pgclone.server.psql("SELECT v FROM marker", database: target) == "old")
+        #expect(try await pgclone.server.databases(startingWith: target) == [target])
+    }
+
+    @Test func waitWaitsForTheLock() async throws {
+        let pgclone = try PGCloneHarness()
+        let (key, target) = try await prepare(pgclone, "wait")
+        let holder = try await holdLock(pgclone.server, target)
+        async let restoring = pgclone.restore(key, into: target, ["--wait"])
+        try await Task.sleep(for: .seconds(2))
+        #expect(try await pgclone.server.psql("SELECT v FROM marker", database: target) == "old")
+        await holder.close()
+        let result = try await restoring
+        #expect(result.exitCode == 0, "\(result)")
+        #expect(try await pgclone.server.psql("SELECT v FROM marker", database: target) == "new")
+    }
+
+    /// What a reconnecting client saw.
+    enum Observation: Hashable {
+        case data(String)
+        case refused(String)
+    }
+
+    @Test func swapUnderReconnectingLoad() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let (key, target) = try await prepare(pgclone, "load")
+        // A session held open on the target, idle in the middle of its work.
+        let held = try await connect(server, target)
+        try await held.query("SELECT v FROM marker")
+
+        let stop = StopFlag()
+        let settings = try ConnectionSettings(conninfo: server.url(target), from: "test")
+        // Clients reconnecting as fast as they can, each recording every attempt.
+        let clients = (0..<3).map { _ in
+            Task { () -> [Observation] in
+                var seen: [Observation] = []
+                while !stop.isSet {
+                    do {
+                        let connection = try await PostgresConnection.connect(settings)
+                        do {
+                            let value = try await connection.query("SELECT v FROM marker").first?.first ?? nil
+                            seen.append(.data(value ?? "NULL"))
+                        } catch {
+                            seen.append(.refused("query: \(error)"))
+                        }
+                        await connection.close()
+                    } catch {
+                        seen.append(.refused("\(error)"))
+                    }
+                }
+                return seen
+            }
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        let result = try await pgclone.restore(key, into: target)
+        try await Task.sleep(for: .milliseconds(300))
+        stop.set()
+        var observations: [Observation] = []
+        for client in clients { observations += await client.value }
+
+        #expect(result.exitCode == 0, "\(result)")
+        #expect(result.stderr.contains("sessions terminated"))
+        // The held session was ended.
+        await #expect(throws: (any Error).self) { try await held.query("SELECT 1") }
+        await held.close()
+        // Afterwards clients see the new data.
+        #expect(try await server.psql("SELECT v FROM marker", database: target) == "new")
+        #expect(observations.contains(.data("old")))
+        #expect(observations.last(where: { if case .data = $0 { true } else { false } }) == .data("new"))
+
+        // Everything else was refused while the swap ran, or was a session ended by it; a
+        // database that is missing only as PostgreSQL's answer to a connection racing the rename.
+        let unexpected = observations.filter { observation in
+            guard case .refused(let message) = observation else { return false }
+            if message.contains("is not currently accepting connections") { return false }
+            if message.contains("terminating connection due to administrator command") { return false }
+            if message.hasPrefix("query:") && message.contains("server closed the connection unexpectedly") { return false }
+            if message.contains("does not exist") && message.contains("It seems to have just been dropped or renamed") {
+                return false
+            }
+            return true
+        }
+        #expect(unexpected.isEmpty, "unexpected: \(Set(unexpected))")
+        let refusals = observations.filter { if case .refused = $0 { true } else { false } }.count
+        print("swap under load: \(observations.count) connection attempts, \(refusals) refused or ended")
+    }
+}
+
+final class StopFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    var isSet: Bool { flag.load(ordering: .relaxed) }
+    func set() { flag.store(true, ordering: .relaxed) }
+}
