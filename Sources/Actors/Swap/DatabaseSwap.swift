@@ -104,7 +104,7 @@ package struct DatabaseSwap: Sendable {
     /// whose elements are double-quoted where needed; they must be set as one literal per element,
     /// as pg_dump does (`makeAlterConfigCommand`), or `SET search_path TO 'a, b'` would name one
     /// schema called "a, b".
-    static func valueElements(of setting: DatabaseSetting) -> [String] {
+    package static func valueElements(of setting: DatabaseSetting) -> [String] {
         let listSettings: Set<String> = [
             "local_preload_libraries", "search_path", "session_preload_libraries", "shared_preload_libraries",
             "temp_tablespaces", "unix_socket_directories",
