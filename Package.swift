@@ -75,7 +75,6 @@ let package = Package(
             name: "pgclone",
             dependencies: [
                 "PGCloneActors",
-                "PGCloneMetrics",
                 "PGCloneStreams",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -109,6 +108,11 @@ let package = Package(
         .testTarget(
             name: "ActorsTests",
             dependencies: ["PGCloneActors", "PGCloneStreams", "PGCloneTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "MetricsTests",
+            dependencies: ["PGCloneMetrics"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

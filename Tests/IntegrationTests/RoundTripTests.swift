@@ -1,4 +1,5 @@
 import Foundation
+import PGCloneActors
 import PGCloneTestSupport
 import Testing
 
@@ -134,9 +135,4 @@ struct RoundTripTests {
         #expect(try await server.psql("SHOW statement_timeout", database: target) == "42s")
         #expect(try await server.psql("SHOW lock_timeout", database: target) == "5s")
     }
-}
-
-/// Quotes an SQL identifier, for the tests' own SQL.
-func quoteIdentifier(_ name: String) -> String {
-    "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
 }

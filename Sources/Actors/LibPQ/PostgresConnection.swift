@@ -55,7 +55,9 @@ package actor PostgresConnection {
         guard PQstatus(connection) == CONNECTION_OK else {
             let message = String(cString: PQerrorMessage(connection)).singleLine
             PQfinish(connection)
-            throw LibPQError(sqlState: message.contains("does not exist") ? "3D000" : nil, message: message)
+            // libpq gives no SQLSTATE for a failed connection; the server's message names the database.
+            let missingDatabase = message.contains("FATAL: database \"") && message.contains("\" does not exist")
+            throw LibPQError(sqlState: missingDatabase ? "3D000" : nil, message: message)
         }
         // libpq prints NOTICEs (such as DROP … IF EXISTS's "skipping") on stderr by default.
         PQsetNoticeProcessor(connection, { _, _ in }, nil)
@@ -76,11 +78,6 @@ package actor PostgresConnection {
     /// The server's version as an integer, e.g. 150018.
     package var serverVersion: Int {
         handle.map { Int(PQserverVersion($0)) } ?? 0
-    }
-
-    /// The user this connection authenticated as.
-    package var userName: String {
-        handle.flatMap { PQuser($0) }.map { String(cString: $0) } ?? ""
     }
 
     /// Runs one statement with text parameters (`$1`, `$2`…) and returns its rows as text.

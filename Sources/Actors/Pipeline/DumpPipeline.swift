@@ -21,6 +21,7 @@ package struct DumpPipeline: Sendable {
     }
 
     package func run() async throws -> StoredDump {
+        logger.debug("dumping", metadata: ["connection": "\(connection.redactedDescription)"])
         let source: PostgresConnection
         do {
             source = try await PostgresConnection.connect(connection)

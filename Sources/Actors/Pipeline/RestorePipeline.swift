@@ -47,6 +47,13 @@ package struct RestorePipeline: Sendable {
             throw PGCloneError(.invalidConfiguration, "cannot tell which database to restore into; pass --database")
         }
         let names = try DatabaseNames(target: target)
+        logger.debug(
+            "restoring into \"\(target)\"",
+            metadata: [
+                "connection": "\(connection.redactedDescription)",
+                "budget": "\(budget.restoreTerms.map { "\($0.component)=\($0.bytes)" }.joined(separator: ","))",
+            ]
+        )
         let admin = try await connectMaintenance()
         let swap = DatabaseSwap(admin: admin, names: names)
         do {
