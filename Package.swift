@@ -41,6 +41,7 @@ let package = Package(
             pkgConfig: "libzstd",
             providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]
         ),
+        .target(name: "CPGCloneSystem", path: "Sources/CPGCloneSystem"),
         .target(
             name: "PGCloneStreams",
             dependencies: [
@@ -63,6 +64,7 @@ let package = Package(
             dependencies: [
                 "PGCloneStreams",
                 "CPGCloneLibPQ",
+                "CPGCloneCurl",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -76,6 +78,7 @@ let package = Package(
             dependencies: [
                 "PGCloneActors",
                 "PGCloneStreams",
+                "CPGCloneSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

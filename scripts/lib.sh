@@ -15,7 +15,7 @@ as_root() {
 
 # Installs the Debian packages pgclone builds and tests with, if any is missing.
 install_packages() {
-  local wanted=(postgresql postgresql-contrib libpq-dev libcurl4-openssl-dev libzstd-dev pkg-config "$@")
+  local wanted=(postgresql postgresql-contrib libpq-dev libcurl4-openssl-dev libzstd-dev pkg-config curl "$@")
   local missing=()
   for package in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
@@ -75,4 +75,39 @@ pg_stop_cluster() {
   fi
   rm -rf "$PG_TEST_DIR"
   PG_TEST_DIR=
+}
+
+# moto's S3 server (PyPI), for the S3 tests: installed if missing, started on a free loopback port
+# with its signature checks off (the tests that check signatures start their own). Exports
+# MOTO_ENDPOINT; moto_stop stops it.
+install_moto() {
+  if ! command -v moto_server >/dev/null 2>&1 || ! python3 -c 'import moto, flask, flask_cors, boto3' 2>/dev/null; then
+    log "installing moto[server] from PyPI"
+    python3 -m pip install --quiet 'moto[server]>=5' boto3
+  fi
+}
+
+moto_start() {
+  local port
+  port=$(free_port)
+  MOTO_LOG=$(mktemp /tmp/pgclone-moto.XXXXXX)
+  # Parts smaller than S3's 5 MiB minimum let the tests exercise many parts with little data.
+  S3_UPLOAD_PART_MIN_SIZE=65536 moto_server -H 127.0.0.1 -p "$port" >"$MOTO_LOG" 2>&1 &
+  MOTO_PID=$!
+  for _ in $(seq 1 100); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$port/moto-api/" 2>/dev/null && break
+    sleep 0.1
+  done
+  curl -fsS -o /dev/null "http://127.0.0.1:$port/moto-api/" || { cat "$MOTO_LOG" >&2; return 1; }
+  MOTO_ENDPOINT="http://127.0.0.1:$port"
+  export MOTO_ENDPOINT
+  log "moto's S3 server on $MOTO_ENDPOINT"
+}
+
+moto_stop() {
+  [ -n "${MOTO_PID:-}" ] || return 0
+  kill "$MOTO_PID" 2>/dev/null || true
+  wait "$MOTO_PID" 2>/dev/null || true
+  rm -f "$MOTO_LOG"
+  MOTO_PID=
 }

@@ -4,7 +4,7 @@ import Logging
 
 /// Options every command takes.
 struct CommonOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Where dumps are: a directory (default .pgclone/).", valueName: "location"))
+    @Option(help: ArgumentHelp("Where dumps are: a directory (default .pgclone/) or s3://bucket/prefix.", valueName: "location"))
     var storageLocation: String?
 
     @Option(help: ArgumentHelp("The config file (default pgclone.yaml, if present).", valueName: "path"))

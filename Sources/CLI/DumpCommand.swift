@@ -19,7 +19,7 @@ struct DumpCommand: PGCloneSubcommand {
             throw PGCloneError(.refused, "dumps are disabled here (\(settings.allowDump.origin)); nothing was done")
         }
         var pipeline = DumpPipeline(
-            storage: try settings.storage(),
+            storage: try settings.storage(logger: logger),
             connection: settings.connection,
             budget: settings.budget,
             logger: logger

@@ -21,9 +21,9 @@ struct ListCommand: PGCloneSubcommand {
     @OptionGroup var common: CommonOptions
 
     func execute() async throws {
-        _ = try common.makeLogger()
+        let logger = try common.makeLogger()
         let settings = try Settings(options: common, database: nil)
-        let storage = try settings.storage()
+        let storage = try settings.storage(logger: logger)
         let dumps = try await storage.list(database: databaseName.map(DumpKey.sanitize))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

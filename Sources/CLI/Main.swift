@@ -1,4 +1,5 @@
 import ArgumentParser
+import CPGCloneSystem
 import Foundation
 import PGCloneActors
 import UnixSignals
@@ -12,6 +13,7 @@ enum Main {
         // A child that exits while pgclone writes to its stdin must not kill pgclone silently
         // (PLATFORM.md §0): the write fails instead, and the child's exit status says why.
         signal(SIGPIPE, SIG_IGN)
+        CPGCloneSystem_tune_malloc()
         let command: any PGCloneSubcommand
         do {
             let parsed = try PGCloneCommand.parseAsRoot()

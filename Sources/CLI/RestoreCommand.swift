@@ -32,7 +32,7 @@ struct RestoreCommand: PGCloneSubcommand {
             throw PGCloneError(.refused, "restores are disabled here (\(settings.allowRestore.origin)); nothing was done")
         }
         var pipeline = RestorePipeline(
-            storage: try settings.storage(),
+            storage: try settings.storage(logger: logger),
             connection: settings.connection,
             budget: settings.budget,
             logger: logger

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import PGCloneActors
 import PGCloneStreams
 
@@ -65,14 +66,20 @@ struct Settings {
     }
 
     /// The storage backend for the location.
-    func storage() throws(PGCloneError) -> any StorageBackend {
-        if storageLocation.value.hasPrefix("s3://") {
-            throw PGCloneError(
-                .invalidConfiguration,
-                "S3 storage (\(storageLocation.origin) is \(storageLocation.value)) is not supported by this version of pgclone yet; use a local directory"
-            )
+    func storage(logger: Logger) throws(PGCloneError) -> any StorageBackend {
+        guard storageLocation.value.hasPrefix("s3://") else {
+            return LocalDiskStorage(location: storageLocation.value, readChunkSize: budget.readChunkSize)
         }
-        return LocalDiskStorage(location: storageLocation.value, readChunkSize: budget.readChunkSize)
+        let files = AWSSharedFiles(environment: environment)
+        let configuration = try S3Configuration(
+            location: storageLocation.value,
+            environment: environment,
+            profileRegion: files.region,
+            budget: budget
+        )
+        let credentials = AWSCredentialsProvider(environment: environment, files: files)
+        let client = S3Client(configuration: configuration, credentials: credentials, logger: logger)
+        return S3Storage(client: client, chunkSize: budget.readChunkSize, logger: logger)
     }
 
     private static func pick<T>(_ candidates: (T?, String)..., default fallback: T) -> Value<T> {

@@ -55,6 +55,12 @@ package func pgclone(
         "DATABASE_URL": nil, "PGCLONE_STORAGE_LOCATION": nil, "PGCLONE_CONFIG_FILE": nil, "PGCLONE_MEMORY_LIMIT": nil,
         "PGCLONE_ALLOW_DUMP": nil, "PGCLONE_ALLOW_RESTORE": nil, "PGPASSWORD": nil, "PGDATABASE": nil,
         "PGHOST": nil, "PGPORT": nil, "PGUSER": nil, "PGCLONE_PG_BIN_DIR": nil,
+        "AWS_ACCESS_KEY_ID": nil, "AWS_SECRET_ACCESS_KEY": nil, "AWS_SESSION_TOKEN": nil, "AWS_PROFILE": nil,
+        "AWS_DEFAULT_PROFILE": nil, "AWS_REGION": nil, "AWS_DEFAULT_REGION": nil, "AWS_ENDPOINT_URL": nil,
+        "AWS_ENDPOINT_URL_S3": nil, "PGCLONE_S3_ENDPOINT_URL": nil, "PGCLONE_S3_PART_SIZE": nil,
+        "PGCLONE_S3_PARTS_IN_FLIGHT": nil, "AWS_CA_BUNDLE": nil,
+        // Never the machine's own ~/.aws files.
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/credentials", "AWS_CONFIG_FILE": "/nonexistent/config",
     ]
     for (name, value) in environment { clean[name] = value }
     return try await runCommand(TestEnvironment.binary, arguments, environment: clean, workingDirectory: directory)

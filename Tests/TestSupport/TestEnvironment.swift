@@ -10,6 +10,13 @@ package enum TestEnvironment {
 
     package static var hasPostgres: Bool { postgresURL != nil }
 
+    /// moto's S3 server, `http://127.0.0.1:port`.
+    package static var s3Endpoint: String? {
+        ProcessInfo.processInfo.environment["PGCLONE_TEST_S3_ENDPOINT"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    package static var hasPostgresAndS3: Bool { hasPostgres && s3Endpoint != nil }
+
     /// The pgclone executable under test.
     package static var binary: String {
         ProcessInfo.processInfo.environment["PGCLONE_TEST_BINARY"]

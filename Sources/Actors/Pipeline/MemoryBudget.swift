@@ -15,6 +15,9 @@ package struct MemoryBudget: Sendable, Hashable {
     package var readChunkSize: Int
     package var compression: ZstdCompressionSettings
     package var decompression: ZstdDecompressionSettings
+    /// S3 parts held in memory at once (ranged GETs in flight, or upload parts), and their size.
+    package var s3PartsInFlight: Int
+    package var s3PartSize: Int
 
     package init(limit: ByteCount = defaultLimit) throws(PGCloneError) {
         guard limit >= Self.minimumLimit else {
@@ -33,7 +36,11 @@ package struct MemoryBudget: Sendable, Hashable {
         decompression.windowLogMax = min(27, max(20, Int.bitWidth - 1 - window.leadingZeroBitCount))
         compression = ZstdCompressionSettings()
         compression.workers = limit.bytes >= 48 * mebibyte ? 2 : (limit.bytes >= 32 * mebibyte ? 1 : 0)
-        compression.jobSize = max(512 << 10, limit.bytes / 64)
+        compression.jobSize = max(512 << 10, limit.bytes / 128)
+        // An eighth of the limit for S3 parts: 4 × 2 MiB at 64 MiB, 2 × 2 MiB at 32 MiB. (The
+        // process's own libraries take about half of the default limit.)
+        s3PartSize = 2 * mebibyte
+        s3PartsInFlight = max(1, min(16, limit.bytes / 8 / s3PartSize))
     }
 
     /// The planned terms of a restore, by component, for logs and metrics.
@@ -42,5 +49,10 @@ package struct MemoryBudget: Sendable, Hashable {
             ("buffers", 2 * (streamCapacity.bytes + readChunkSize)),
             ("zstd_window", 1 << decompression.windowLogMax),
         ]
+    }
+
+    /// The planned terms of a restore from S3.
+    package var s3RestoreTerms: [(component: String, bytes: Int)] {
+        restoreTerms + [("s3_parts", s3PartsInFlight * s3PartSize)]
     }
 }

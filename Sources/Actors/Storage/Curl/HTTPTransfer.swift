@@ -1,0 +1,212 @@
+internal import CPGCloneCurl
+import Dispatch
+import NIOCore
+import Synchronization
+
+/// One HTTP request, as S3 needs them: a method, a URL, signed headers, an optional body.
+struct HTTPRequest: Sendable {
+    var method: String
+    var url: String
+    var headers: [String] = []
+    var body: ByteBuffer?
+    /// AWS Signature V4 by libcurl (`CURLOPT_AWS_SIGV4`); every header above is signed.
+    var signing: Signing?
+    /// `CURLOPT_RANGE`, e.g. `0-8388607`.
+    var range: String?
+    /// Largest response body accepted; a larger one fails the transfer.
+    var responseLimit = 16 << 20
+    /// Where the response body goes; a fresh buffer if `nil`. Ranged downloads hand over the part's
+    /// buffer, so that the body is written in place (a second reference would copy it on write).
+    var responseBuffer: BufferHandover?
+    var timeouts = Timeouts()
+    var caBundle: String?
+
+    struct Signing: Sendable {
+        var accessKey: String
+        var secretKey: String
+        /// `aws:amz:us-east-1:s3`
+        var provider: String
+    }
+
+    struct Timeouts: Sendable {
+        var connect = 10
+        /// A transfer slower than 1 byte/s for this long has stalled.
+        var stall = 30
+    }
+}
+
+/// Passes a buffer to a transfer without keeping a reference to it: the transfer takes it once.
+final class BufferHandover: @unchecked Sendable {
+    private var buffer: ByteBuffer?
+
+    init(_ buffer: consuming ByteBuffer) {
+        self.buffer = buffer
+    }
+
+    func take() -> ByteBuffer? {
+        defer { buffer = nil }
+        return buffer
+    }
+}
+
+/// The response: status, headers (names lowercased) and body.
+struct HTTPResponse: Sendable {
+    var status: Int
+    var headers: [String: String]
+    var body: ByteBuffer
+}
+
+/// Runs `HTTPRequest`s with libcurl, each on a thread of its own: `curl_easy_perform` blocks, and
+/// must never block Swift's cooperative pool. Cancelling the calling task stops the transfer through
+/// libcurl's progress callback.
+enum HTTPTransfer {
+    static func perform(_ request: HTTPRequest) async throws -> HTTPResponse {
+        let context = TransferContext(request: request)
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<HTTPResponse, any Error>) in
+                // A queue of its own targets libdispatch's overcommitting root queue: a thread is added
+                // rather than making other blocked transfers wait.
+                DispatchQueue(label: "pgclone.http").async {
+                    continuation.resume(with: Result { try context.run() })
+                }
+            }
+        } onCancel: {
+            context.cancel()
+        }
+    }
+}
+
+/// State shared with libcurl's callbacks for one transfer. Only the transfer's thread touches it
+/// while it runs, except the atomic cancellation flag.
+private final class TransferContext: @unchecked Sendable {
+    let request: HTTPRequest
+    private let cancelled = Atomic<Bool>(false)
+    var uploadOffset = 0
+    var response: ByteBuffer
+    var headers: [String: String] = [:]
+    var overflowed = false
+
+    init(request: HTTPRequest) {
+        self.request = request
+        self.response = request.responseBuffer?.take() ?? ByteBuffer()
+    }
+
+    func cancel() { cancelled.store(true, ordering: .relaxed) }
+    var isCancelled: Bool { cancelled.load(ordering: .relaxed) }
+
+    func run() throws -> HTTPResponse {
+        if isCancelled { throw CancellationError() }
+        let curl = try CurlEasyHandle()
+        try curl.set(CURLOPT_URL, request.url)
+        try curl.set(CURLOPT_CONNECTTIMEOUT, request.timeouts.connect)
+        try curl.set(CURLOPT_LOW_SPEED_LIMIT, 1)
+        try curl.set(CURLOPT_LOW_SPEED_TIME, request.timeouts.stall)
+        try curl.set(CURLOPT_FOLLOWLOCATION, 0)
+        if let caBundle = request.caBundle { try curl.set(CURLOPT_CAINFO, caBundle) }
+        if let signing = request.signing {
+            try curl.set(CURLOPT_AWS_SIGV4, signing.provider)
+            try curl.set(CURLOPT_USERNAME, signing.accessKey)
+            try curl.set(CURLOPT_PASSWORD, signing.secretKey)
+        }
+        switch request.method {
+        case "GET": break
+        case "HEAD": try curl.set(CURLOPT_NOBODY, 1)
+        default: try curl.set(CURLOPT_CUSTOMREQUEST, request.method)
+        }
+        if let body = request.body {
+            try curl.set(CURLOPT_UPLOAD, 1)
+            try curl.set(CURLOPT_INFILESIZE_LARGE, offset: Int64(body.readableBytes))
+            try curl.set(CURLOPT_READFUNCTION, callback: readCallback)
+        } else if request.method == "POST" || request.method == "PUT" {
+            try curl.set(CURLOPT_UPLOAD, 1)
+            try curl.set(CURLOPT_INFILESIZE_LARGE, offset: 0)
+            try curl.set(CURLOPT_READFUNCTION, callback: readCallback)
+        }
+        if let range = request.range { try curl.set(CURLOPT_RANGE, range) }
+        try curl.setHeaders(request.headers)
+        let this = Unmanaged.passUnretained(self).toOpaque()
+        try curl.set(CURLOPT_READDATA, pointer: this)
+        try curl.set(CURLOPT_WRITEFUNCTION, callback: writeCallback)
+        try curl.set(CURLOPT_WRITEDATA, pointer: this)
+        try curl.set(CURLOPT_HEADERFUNCTION, callback: headerCallback)
+        try curl.set(CURLOPT_HEADERDATA, pointer: this)
+        try curl.set(CURLOPT_NOPROGRESS, 0)
+        try curl.set(CURLOPT_XFERINFOFUNCTION, progress: progressCallback)
+        try curl.set(CURLOPT_XFERINFODATA, pointer: this)
+        do {
+            try curl.perform()
+        } catch {
+            if isCancelled { throw CancellationError() }
+            if overflowed { throw HTTPBodyTooLarge(limit: request.responseLimit) }
+            throw PartialTransfer(cause: error, received: response)
+        }
+        return HTTPResponse(status: curl.responseCode, headers: headers, body: response)
+    }
+}
+
+/// A transfer that failed after receiving `received` (which a ranged download resumes from).
+struct PartialTransfer: Error, Sendable, CustomStringConvertible {
+    var cause: CurlError
+    var received: ByteBuffer
+    var description: String { cause.description }
+}
+
+struct HTTPBodyTooLarge: Error, Sendable, CustomStringConvertible {
+    var limit: Int
+    var description: String { "the response was larger than \(limit) bytes" }
+}
+
+private func context(_ pointer: UnsafeMutableRawPointer?) -> TransferContext {
+    Unmanaged<TransferContext>.fromOpaque(pointer!).takeUnretainedValue()
+}
+
+private let writeCallback: CPGCloneCurl_data_callback = { data, size, count, pointer in
+    let transfer = context(pointer)
+    let length = size * count
+    guard transfer.response.readableBytes + length <= transfer.request.responseLimit else {
+        transfer.overflowed = true
+        return 0
+    }
+    transfer.response.writeBytes(UnsafeRawBufferPointer(start: data, count: length))
+    return length
+}
+
+private let readCallback: CPGCloneCurl_data_callback = { data, size, count, pointer in
+    let transfer = context(pointer)
+    guard let body = transfer.request.body, let data else { return 0 }
+    let length = min(size * count, body.readableBytes - transfer.uploadOffset)
+    guard length > 0 else { return 0 }
+    body.withUnsafeReadableBytes { bytes in
+        UnsafeMutableRawPointer(data).copyMemory(from: bytes.baseAddress! + transfer.uploadOffset, byteCount: length)
+    }
+    transfer.uploadOffset += length
+    return length
+}
+
+private let headerCallback: CPGCloneCurl_data_callback = { data, size, count, pointer in
+    let transfer = context(pointer)
+    let length = size * count
+    let line = String(decoding: UnsafeRawBufferPointer(start: data, count: length), as: UTF8.self)
+    if line.hasPrefix("HTTP/") {
+        // A new response (after 100 Continue): forget the interim one's headers.
+        transfer.headers.removeAll()
+    } else if let colon = line.firstIndex(of: ":") {
+        let name = line[..<colon].lowercased()
+        let value = line[line.index(after: colon)...].trimmingCharacters(in: " \t\r\n")
+        transfer.headers[name] = value
+    }
+    return length
+}
+
+private let progressCallback: CPGCloneCurl_progress_callback = { pointer, _, _, _, _ in
+    context(pointer).isCancelled ? 1 : 0
+}
+
+extension StringProtocol {
+    func trimmingCharacters(in set: String) -> String {
+        var slice = Substring(self)
+        while let first = slice.first, set.contains(first) { slice.removeFirst() }
+        while let last = slice.last, set.contains(last) { slice.removeLast() }
+        return String(slice)
+    }
+}

@@ -1,0 +1,62 @@
+package import Foundation
+
+/// AWS credentials: a key pair, and for temporary credentials a session token and expiry.
+package struct AWSCredentials: Sendable, Hashable {
+    package var accessKeyID: String
+    package var secretAccessKey: String
+    package var sessionToken: String?
+    package var expiration: Date?
+    /// Where they came from, for messages: `environment`, `profile "default" (~/.aws/credentials)`…
+    package var source: String
+
+    package init(accessKeyID: String, secretAccessKey: String, sessionToken: String? = nil, expiration: Date? = nil, source: String) {
+        self.accessKeyID = accessKeyID
+        self.secretAccessKey = secretAccessKey
+        self.sessionToken = sessionToken
+        self.expiration = expiration
+        self.source = source
+    }
+}
+
+/// The AWS shared `config` and `credentials` files, read as the AWS CLI reads them.
+package struct AWSSharedFiles: Sendable {
+    /// Settings of the selected profile: credentials file first, then config file.
+    package var settings: [String: String] = [:]
+    package var profile: String
+    package var credentialsPath: String
+    package var configPath: String
+
+    package init(environment: [String: String]) {
+        let home = environment["HOME"] ?? NSHomeDirectory()
+        profile = environment["AWS_PROFILE"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? environment["AWS_DEFAULT_PROFILE"].flatMap { $0.isEmpty ? nil : $0 } ?? "default"
+        credentialsPath = environment["AWS_SHARED_CREDENTIALS_FILE"].flatMap { $0.isEmpty ? nil : $0 } ?? "\(home)/.aws/credentials"
+        configPath = environment["AWS_CONFIG_FILE"].flatMap { $0.isEmpty ? nil : $0 } ?? "\(home)/.aws/config"
+        let configSection = profile == "default" ? "default" : "profile \(profile)"
+        let config = Self.parse(path: configPath)[configSection] ?? [:]
+        let credentials = Self.parse(path: credentialsPath)[profile] ?? [:]
+        settings = config.merging(credentials) { _, fromCredentials in fromCredentials }
+    }
+
+    package var region: String? { settings["region"] }
+
+    /// INI sections of a file: `[name]` then `key = value` lines; `#` and `;` start comments.
+    static func parse(path: String) -> [String: [String: String]] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [:] }
+        var sections: [String: [String: String]] = [:]
+        var current: String?
+        for rawLine in text.split(whereSeparator: \.isNewline) {
+            let line = rawLine.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
+            if line.hasPrefix("[") && line.hasSuffix("]") {
+                current = line.dropFirst().dropLast().trimmingCharacters(in: .whitespaces)
+                continue
+            }
+            guard let section = current, let equals = line.firstIndex(of: "=") else { continue }
+            let key = line[..<equals].trimmingCharacters(in: .whitespaces).lowercased()
+            let value = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+            sections[section, default: [:]][key] = value
+        }
+        return sections
+    }
+}

@@ -1,0 +1,288 @@
+import Foundation
+package import Logging
+import NIOCore
+
+/// pgclone's own S3 client on libcurl: the handful of operations dumps need, signed with SigV4 by
+/// libcurl (its quirks handled here: sorted, encoded queries, `name=` for valueless parameters, the
+/// payload hash header, the session token), with retries and exponential backoff with full jitter
+/// for throttling, server errors, resets and stalls.
+package struct S3Client: Sendable {
+    package let configuration: S3Configuration
+    let credentials: AWSCredentialsProvider
+    let logger: Logger
+    /// Attempts per request, the first included.
+    var maximumAttempts = 6
+    var baseDelay: Duration = .milliseconds(200)
+    var maximumDelay: Duration = .seconds(8)
+
+    package init(configuration: S3Configuration, credentials: AWSCredentialsProvider, logger: Logger) {
+        self.configuration = configuration
+        self.credentials = credentials
+        self.logger = logger
+    }
+
+    // MARK: Operations
+
+    struct ObjectInfo: Sendable {
+        var size: Int
+        var etag: String
+    }
+
+    /// HeadObject; `nil` if there is no such object.
+    func head(_ key: String) async throws -> ObjectInfo? {
+        let response = try await send("HeadObject", "HEAD", key, accept: [200, 404])
+        guard response.status == 200 else { return nil }
+        return ObjectInfo(size: Int(response.headers["content-length"] ?? "") ?? 0, etag: response.headers["etag"] ?? "")
+    }
+
+    struct ListPage: Sendable {
+        var objects: [(key: String, size: Int)]
+        var continuationToken: String?
+    }
+
+    /// One page of ListObjectsV2.
+    func list(prefix: String, continuationToken: String?) async throws -> ListPage {
+        var query = [("list-type", "2"), ("prefix", prefix)]
+        if let continuationToken { query.append(("continuation-token", continuationToken)) }
+        let response = try await send("ListObjectsV2", "GET", "", query: query)
+        guard let document = S3XMLElement.parse(Array(response.body.readableBytesView)) else {
+            throw PGCloneError(.storageFailed, "S3 ListObjectsV2 returned a response that is not XML")
+        }
+        let objects = document.all("Contents").compactMap { entry -> (String, Int)? in
+            guard let key = entry.first("Key")?.text else { return nil }
+            return (key, Int(entry.first("Size")?.text ?? "") ?? 0)
+        }
+        let truncated = document.first("IsTruncated")?.text == "true"
+        return ListPage(objects: objects, continuationToken: truncated ? document.first("NextContinuationToken")?.text : nil)
+    }
+
+    /// Bytes `range` of the object, which must still have `etag` (If-Match). A transfer cut off in
+    /// the middle resumes from the byte where it stopped.
+    func get(_ key: String, range: Range<Int>, etag: String, part: Int) async throws -> ByteBuffer {
+        var received = ByteBufferAllocator().buffer(capacity: range.count)
+        return try await withRetries("GetObject", detail: "part \(part)") {
+            let start = range.lowerBound + received.readableBytes
+            let handover = BufferHandover(received)
+            received = ByteBuffer()
+            do {
+                let response = try await send(
+                    "GetObject",
+                    "GET",
+                    key,
+                    headers: ["If-Match: \(etag)"],
+                    range: "\(start)-\(range.upperBound - 1)",
+                    responseBuffer: handover,
+                    responseLimit: range.count,
+                    accept: [200, 206],
+                    retrying: false
+                )
+                received = response.body
+            } catch let partial as PartialTransfer {
+                received = partial.received
+                throw partial
+            }
+            guard received.readableBytes == range.count else {
+                throw ShortRead(expected: range.count, received: received.readableBytes)
+            }
+            return received
+        }
+    }
+
+    /// CreateMultipartUpload; returns the upload ID.
+    func createMultipartUpload(_ key: String, headers: [String]) async throws -> String {
+        let response = try await send("CreateMultipartUpload", "POST", key, query: [("uploads", "")], headers: headers)
+        guard let uploadID = S3XMLElement.parse(Array(response.body.readableBytesView))?.first("UploadId")?.text,
+            !uploadID.isEmpty
+        else {
+            throw PGCloneError(.storageFailed, "S3 CreateMultipartUpload returned no upload ID")
+        }
+        return uploadID
+    }
+
+    /// UploadPart; returns the part's ETag.
+    func uploadPart(_ key: String, uploadID: String, number: Int, body: ByteBuffer) async throws -> String {
+        let response = try await send(
+            "UploadPart",
+            "PUT",
+            key,
+            query: [("partNumber", "\(number)"), ("uploadId", uploadID)],
+            body: body
+        )
+        guard let etag = response.headers["etag"] else {
+            throw PGCloneError(.storageFailed, "S3 UploadPart returned no ETag for part \(number)")
+        }
+        return etag
+    }
+
+    func completeMultipartUpload(_ key: String, uploadID: String, parts: [(number: Int, etag: String)]) async throws {
+        var xml = "<CompleteMultipartUpload>"
+        for part in parts {
+            xml += "<Part><PartNumber>\(part.number)</PartNumber><ETag>\(escapeXML(part.etag))</ETag></Part>"
+        }
+        xml += "</CompleteMultipartUpload>"
+        let response = try await send(
+            "CompleteMultipartUpload",
+            "POST",
+            key,
+            query: [("uploadId", uploadID)],
+            headers: ["Content-Type: application/xml"],
+            body: ByteBuffer(string: xml)
+        )
+        // Complete can fail after a 200 status, with an <Error> document in the body.
+        if let document = S3XMLElement.parse(Array(response.body.readableBytesView)), document.name == "Error" {
+            throw S3ServiceError(operation: "CompleteMultipartUpload", status: response.status, document: document)
+        }
+    }
+
+    func abortMultipartUpload(_ key: String, uploadID: String) async throws {
+        _ = try await send("AbortMultipartUpload", "DELETE", key, query: [("uploadId", uploadID)], accept: [204, 200, 404])
+    }
+
+    func putObject(_ key: String, body: ByteBuffer, headers: [String]) async throws {
+        _ = try await send("PutObject", "PUT", key, headers: headers, body: body)
+    }
+
+    func deleteObject(_ key: String) async throws {
+        _ = try await send("DeleteObject", "DELETE", key, accept: [204, 200])
+    }
+
+    /// Keys of the multipart uploads in progress under `prefix`.
+    func listMultipartUploads(prefix: String) async throws -> [String] {
+        let response = try await send("ListMultipartUploads", "GET", "", query: [("prefix", prefix), ("uploads", "")])
+        return S3XMLElement.parse(Array(response.body.readableBytesView))?.all("Upload").compactMap { $0.first("Key")?.text }
+            ?? []
+    }
+
+    // MARK: Requests
+
+    /// Sends one request (retrying unless `retrying` is false); returns the response if its status
+    /// is in `accept`, else throws ``S3ServiceError``.
+    private func send(
+        _ operation: String,
+        _ method: String,
+        _ key: String,
+        query: [(String, String)] = [],
+        headers: [String] = [],
+        body: ByteBuffer? = nil,
+        range: String? = nil,
+        responseBuffer: BufferHandover? = nil,
+        responseLimit: Int = 16 << 20,
+        accept: Set<Int> = [200],
+        retrying: Bool = true
+    ) async throws -> HTTPResponse {
+        let attempt = { () async throws -> HTTPResponse in
+            let credentials = try await credentials.credentials()
+            var request = HTTPRequest(method: method, url: configuration.url(key: key, query: S3Encoding.query(query)))
+            request.headers = headers + ["x-amz-content-sha256: UNSIGNED-PAYLOAD"]
+            if let token = credentials.sessionToken { request.headers.append("x-amz-security-token: \(token)") }
+            request.signing = .init(
+                accessKey: credentials.accessKeyID,
+                secretKey: credentials.secretAccessKey,
+                provider: "aws:amz:\(configuration.region):s3"
+            )
+            request.body = body
+            request.range = range
+            request.responseBuffer = responseBuffer
+            request.responseLimit = responseLimit
+            request.caBundle = configuration.caBundle
+            let response = try await HTTPTransfer.perform(request)
+            guard accept.contains(response.status) else {
+                let document = S3XMLElement.parse(Array(response.body.readableBytesView))
+                throw S3ServiceError(operation: operation, status: response.status, document: document, credentials: credentials)
+            }
+            return response
+        }
+        return retrying ? try await withRetries(operation, detail: key, attempt) : try await attempt()
+    }
+
+    /// Runs `body` until it succeeds, retrying transient failures after exponential backoff with full
+    /// jitter; each retry is logged.
+    private func withRetries<Result>(
+        _ operation: String,
+        detail: String,
+        _ body: () async throws -> Result
+    ) async throws -> Result {
+        var attempt = 1
+        while true {
+            do {
+                return try await body()
+            } catch {
+                guard let reason = Self.retryReason(error), attempt < maximumAttempts else {
+                    throw error
+                }
+                let ceiling = min(maximumDelay, baseDelay * (1 << min(attempt - 1, 16)))
+                let delay = Duration.milliseconds(Int64.random(in: 0...max(1, ceiling.milliseconds)))
+                logger.warning(
+                    "S3 \(operation) \(detail): \(reason) (\(error)); retrying in \(delay.formattedSeconds), attempt \(attempt + 1) of \(maximumAttempts)"
+                )
+                try await Task.sleep(for: delay)
+                attempt += 1
+            }
+        }
+    }
+
+    /// Why `error` is worth another attempt, or `nil` if it is not.
+    static func retryReason(_ error: any Error) -> String? {
+        switch error {
+        case let error as S3ServiceError:
+            if error.status == 503 || error.status == 429 || error.code == "SlowDown" { return "throttled" }
+            if error.status >= 500 { return "server error" }
+            if error.code == "RequestTimeout" { return "timeout" }
+            return nil
+        case let error as PartialTransfer:
+            return error.cause.isConnectionFailure ? "connection failed" : "transfer interrupted"
+        case is ShortRead:
+            return "short read"
+        default:
+            return nil
+        }
+    }
+
+    private func escapeXML(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
+}
+
+/// A ranged GET ended early without an error.
+struct ShortRead: Error, CustomStringConvertible {
+    var expected: Int
+    var received: Int
+    var description: String { "received \(received) of \(expected) bytes" }
+}
+
+/// S3 answered with an error status.
+package struct S3ServiceError: Error, Sendable, CustomStringConvertible {
+    package var operation: String
+    package var status: Int
+    /// S3's error code (`NoSuchBucket`, `SignatureDoesNotMatch`…), if the body had one.
+    package var code: String?
+    package var message: String?
+    /// Where the credentials used came from, for credential errors.
+    var credentialsSource: String?
+
+    init(operation: String, status: Int, document: S3XMLElement?, credentials: AWSCredentials? = nil) {
+        self.operation = operation
+        self.status = status
+        code = document?.first("Code")?.text
+        message = document?.first("Message")?.text
+        credentialsSource = credentials?.source
+    }
+
+    /// The credentials were rejected.
+    package var isCredentialError: Bool {
+        ["InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "TokenRefreshRequired"]
+            .contains(code ?? "") || (status == 403 && code == nil)
+    }
+
+    package var description: String {
+        let what = [code, message].compactMap { $0 }.joined(separator: ": ")
+        return "S3 \(operation) failed with HTTP \(status)\(what.isEmpty ? "" : " (\(what))")"
+    }
+}
+
+extension Duration {
+    var milliseconds: Int64 {
+        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+    }
+}

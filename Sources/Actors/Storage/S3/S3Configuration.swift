@@ -1,0 +1,128 @@
+import PGCloneStreams
+
+/// Where and how to reach a bucket: the location's bucket and prefix, the endpoint (AWS's
+/// virtual-hosted style, or an S3-compatible server's URL with path-style addressing), the region,
+/// TLS and transfer sizes.
+package struct S3Configuration: Sendable, Hashable {
+    package var bucket: String
+    /// The key prefix, empty or ending in `/`.
+    package var prefix: String
+    package var region: String
+    /// `scheme://host[:port]` of an S3-compatible server; `nil` for AWS.
+    package var endpoint: String?
+    /// A CA bundle for TLS verification (`AWS_CA_BUNDLE`); the system's otherwise.
+    package var caBundle: String?
+    /// Ranged GETs in flight and their size: their product is what a download holds.
+    package var downloadConcurrency: Int
+    package var downloadPartSize: Int
+    /// Multipart uploads in flight and the part size (S3's minimum is 5 MiB but for the last part).
+    package var uploadConcurrency: Int
+    package var uploadPartSize: Int
+
+    /// Parses `s3://bucket/prefix` and reads the endpoint and region as the AWS CLI does.
+    package init(location: String, environment: [String: String], profileRegion: String?, budget: MemoryBudget) throws(PGCloneError) {
+        guard location.hasPrefix("s3://") else {
+            throw PGCloneError(.invalidConfiguration, "\(location) is not an s3://bucket/prefix location")
+        }
+        let path = location.dropFirst("s3://".count)
+        let bucket = path.prefix { $0 != "/" }
+        guard bucket.count >= 3, bucket.count <= 63,
+            bucket.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-" || $0 == ".") })
+        else {
+            throw PGCloneError(
+                .invalidConfiguration,
+                "\"\(bucket)\" in \(location) is not a bucket name (3 to 63 lowercase letters, digits, dots and hyphens)"
+            )
+        }
+        self.bucket = String(bucket)
+        var prefix = path.dropFirst(bucket.count).drop { $0 == "/" }
+        while prefix.hasSuffix("//") { prefix.removeLast() }
+        self.prefix = prefix.isEmpty || prefix.hasSuffix("/") ? String(prefix) : prefix + "/"
+
+        let endpointVariables = ["PGCLONE_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
+        if let (variable, value) = endpointVariables.lazy.compactMap({ name in
+            environment[name].flatMap { $0.isEmpty ? nil : (name, $0) }
+        }).first {
+            guard value.hasPrefix("http://") || value.hasPrefix("https://") else {
+                throw PGCloneError(.invalidConfiguration, "\(variable) must be an http:// or https:// URL (it is \"\(value)\")")
+            }
+            var endpoint = value
+            while endpoint.hasSuffix("/") { endpoint.removeLast() }
+            self.endpoint = endpoint
+        }
+        region = ["AWS_REGION", "AWS_DEFAULT_REGION"].lazy.compactMap { environment[$0] }.first { !$0.isEmpty }
+            ?? profileRegion ?? "us-east-1"
+        caBundle = environment["AWS_CA_BUNDLE"].flatMap { $0.isEmpty ? nil : $0 }
+
+        downloadConcurrency = budget.s3PartsInFlight
+        downloadPartSize = budget.s3PartSize
+        // S3's smallest part (but for the last) is 5 MiB; one part fills while the others upload.
+        uploadPartSize = max(5 << 20, budget.s3PartSize)
+        uploadConcurrency = max(1, budget.s3PartsInFlight * budget.s3PartSize / uploadPartSize - 1)
+        if let text = environment["PGCLONE_S3_PART_SIZE"], !text.isEmpty {
+            guard let size = ByteCount(parsing: text), size.bytes >= 64 << 10 else {
+                throw PGCloneError(.invalidConfiguration, "PGCLONE_S3_PART_SIZE must be a size of at least 64KiB (it is \"\(text)\")")
+            }
+            downloadPartSize = size.bytes
+            uploadPartSize = size.bytes
+        }
+        if let text = environment["PGCLONE_S3_PARTS_IN_FLIGHT"], !text.isEmpty {
+            guard let count = Int(text), (1...64).contains(count) else {
+                throw PGCloneError(.invalidConfiguration, "PGCLONE_S3_PARTS_IN_FLIGHT must be 1 to 64 (it is \"\(text)\")")
+            }
+            downloadConcurrency = count
+            uploadConcurrency = count
+        }
+    }
+
+    /// The URL of `key` (already prefixed), with `query` (sorted and encoded by the caller).
+    func url(key: String, query: String = "") -> String {
+        let path = S3Encoding.path(key)
+        let base: String
+        if let endpoint {
+            base = "\(endpoint)/\(bucket)/\(path)"
+        } else if bucket.contains(".") {
+            // Dots break the wildcard certificate of virtual-hosted names: path style instead.
+            base = "https://s3.\(region).amazonaws.com/\(bucket)/\(path)"
+        } else {
+            base = "https://\(bucket).s3.\(region).amazonaws.com/\(path)"
+        }
+        return query.isEmpty ? base : "\(base)?\(query)"
+    }
+
+    /// For messages: `s3://bucket/prefix`.
+    package var location: String { "s3://\(bucket)/\(prefix)" }
+}
+
+/// Percent-encoding as SigV4 specifies: everything but `A-Z a-z 0-9 - . _ ~` as `%XX` of its UTF-8
+/// bytes; `/` kept in paths.
+enum S3Encoding {
+    static func path(_ key: String) -> String {
+        encode(key, keepingSlash: true)
+    }
+
+    /// `key=value` pairs sorted by key, as libcurl signs the query exactly as written
+    /// (PLATFORM.md §5); valueless parameters as `name=`.
+    static func query(_ parameters: [(String, String)]) -> String {
+        parameters.sorted { $0.0 < $1.0 }.map { "\(encode($0.0, keepingSlash: false))=\(encode($0.1, keepingSlash: false))" }
+            .joined(separator: "&")
+    }
+
+    static func encode(_ text: String, keepingSlash: Bool) -> String {
+        var result = ""
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+                UInt8(ascii: "~"):
+                result.unicodeScalars.append(UnicodeScalar(byte))
+            case UInt8(ascii: "/") where keepingSlash:
+                result.append("/")
+            default:
+                let hex = Array("0123456789ABCDEF".utf8)
+                result += "%" + String(UnicodeScalar(hex[Int(byte >> 4)])) + String(UnicodeScalar(hex[Int(byte & 0xF)]))
+            }
+        }
+        return result
+    }
+}

@@ -1,0 +1,118 @@
+import Logging
+import NIOCore
+package import PGCloneStreams
+
+extension S3Storage {
+    /// Metadata stored with every dump object.
+    var objectHeaders: [String] {
+        ["x-amz-meta-pgclone-format: zstd-custom-archive", "x-amz-meta-pgclone-version: \(pgcloneVersion)"]
+    }
+
+    package func write(_ key: DumpKey, from stream: ByteStream) async throws -> Int {
+        let objectKey = objectKey(key)
+        let partSize = configuration.uploadPartSize
+        var iterator = stream.makeAsyncIterator()
+        var carry: ByteBuffer?
+        /// The next part: up to `partSize` bytes from the stream; `nil` at its end.
+        func nextPart() async throws -> ByteBuffer? {
+            var part = ByteBufferAllocator().buffer(capacity: partSize)
+            while part.readableBytes < partSize {
+                var pending = carry
+                if pending == nil { pending = try await iterator.next() }
+                guard var chunk = pending else { break }
+                carry = nil
+                let room = partSize - part.readableBytes
+                if chunk.readableBytes > room {
+                    carry = chunk.getSlice(at: chunk.readerIndex + room, length: chunk.readableBytes - room)
+                    chunk = chunk.getSlice(at: chunk.readerIndex, length: room)!
+                }
+                part.writeBuffer(&chunk)
+            }
+            return part.readableBytes > 0 ? part : nil
+        }
+
+        let first: BufferHandover
+        do {
+            // Scoped, so that no reference to the first part outlives its upload.
+            guard let part = try await nextPart() else {
+                try await mapErrors { try await client.putObject(objectKey, body: ByteBuffer(), headers: objectHeaders) }
+                return 0
+            }
+            if part.readableBytes < partSize {
+                try await mapErrors { try await client.putObject(objectKey, body: part, headers: objectHeaders) }
+                return part.readableBytes
+            }
+            first = BufferHandover(part)
+        }
+        let uploadID = try await mapErrors { try await client.createMultipartUpload(objectKey, headers: objectHeaders) }
+        do {
+            let total = try await uploadParts(objectKey, uploadID: uploadID, first: first, partSize: partSize, next: nextPart)
+            return total
+        } catch {
+            let client = self.client
+            do {
+                try await withoutCancellation { try await client.abortMultipartUpload(objectKey, uploadID: uploadID) }
+            } catch let abortError {
+                logger.error("could not abort the multipart upload of \(objectKey) (\(abortError)); it keeps its parts until a lifecycle rule removes them")
+            }
+            throw error
+        }
+    }
+
+    /// Uploads the parts, at most `uploadConcurrency` at a time while the next one fills, then
+    /// completes the upload.
+    private func uploadParts(
+        _ objectKey: String,
+        uploadID: String,
+        first: BufferHandover,
+        partSize: Int,
+        next: () async throws -> ByteBuffer?
+    ) async throws -> Int {
+        let client = self.client
+        let limit = configuration.uploadConcurrency
+        return try await mapErrors {
+            try await withThrowingTaskGroup(of: (Int, String).self) { group in
+                var etags: [Int: String] = [:]
+                var running = 0
+                var number = 0
+                var total = partSize
+                // Each part is handed to its upload task, which drops it when the part is sent: a
+                // finished upload must not keep its buffer until the task group reaps it.
+                var part: BufferHandover? = first
+                while let handover = part {
+                    number += 1
+                    guard number <= 10_000 else {
+                        throw PGCloneError(
+                            .storageFailed,
+                            "the dump is larger than 10,000 parts of \(ByteCount(bytes: configuration.uploadPartSize)); raise PGCLONE_S3_PART_SIZE"
+                        )
+                    }
+                    if running >= limit, let (done, etag) = try await group.next() {
+                        etags[done] = etag
+                        running -= 1
+                    }
+                    let partNumber = number
+                    group.addTask {
+                        let body = handover.take()!
+                        return (partNumber, try await client.uploadPart(objectKey, uploadID: uploadID, number: partNumber, body: body))
+                    }
+                    running += 1
+                    // The next part fills while this one uploads.
+                    part = try await next().map { buffer in
+                        total += buffer.readableBytes
+                        return BufferHandover(buffer)
+                    }
+                }
+                while let (done, etag) = try await group.next() {
+                    etags[done] = etag
+                }
+                try await client.completeMultipartUpload(
+                    objectKey,
+                    uploadID: uploadID,
+                    parts: etags.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+                )
+                return total
+            }
+        }
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+package import Logging
+import NIOCore
+package import PGCloneStreams
+
+/// Dumps in S3 (or an S3-compatible server) under `s3://bucket/prefix`.
+///
+/// Uploads are multipart (a single PutObject for a dump smaller than one part): the object exists
+/// only once CompleteMultipartUpload succeeds, and any failure or cancellation aborts the upload.
+/// Downloads are ranged GETs of the one object, several in flight, handed on in order.
+package struct S3Storage: StorageBackend {
+    package let client: S3Client
+    let logger: Logger
+    /// Bytes per chunk handed to the next stage.
+    let chunkSize: Int
+
+    package init(client: S3Client, chunkSize: Int, logger: Logger) {
+        self.client = client
+        self.chunkSize = chunkSize
+        self.logger = logger
+    }
+
+    var configuration: S3Configuration { client.configuration }
+    package var location: String { configuration.location }
+
+    func objectKey(_ key: DumpKey) -> String { configuration.prefix + "\(key)" }
+
+    // MARK: Listing
+
+    package func list(database: String?) async throws -> [StoredDump] {
+        let prefix = configuration.prefix + (database.map { "\($0)/" } ?? "")
+        var dumps: [StoredDump] = []
+        var token: String?
+        repeat {
+            let page = try await mapErrors { try await client.list(prefix: prefix, continuationToken: token) }
+            for object in page.objects where object.key.hasPrefix(configuration.prefix) {
+                if let key = DumpKey(parsing: String(object.key.dropFirst(configuration.prefix.count))) {
+                    dumps.append(StoredDump(key: key, size: object.size))
+                }
+            }
+            token = page.continuationToken
+        } while token != nil
+        return dumps.sorted { $0.key > $1.key }
+    }
+
+    package func find(_ key: DumpKey) async throws -> StoredDump? {
+        try await mapErrors { try await client.head(objectKey(key)) }.map { StoredDump(key: key, size: $0.size) }
+    }
+
+    /// Turns S3 and transfer errors into one line naming the location.
+    func mapErrors<Result>(_ body: () async throws -> Result) async throws -> Result {
+        do {
+            return try await body()
+        } catch let error as S3ServiceError {
+            if error.isCredentialError {
+                throw PGCloneError(
+                    .storageFailed,
+                    "S3 rejected the credentials from \(error.credentialsSource ?? "the credential chain") for \(location): \(error)",
+                    cause: error
+                )
+            }
+            if error.code == "NoSuchBucket" {
+                throw PGCloneError(.storageFailed, "the bucket \(configuration.bucket) does not exist (\(location))", cause: error)
+            }
+            throw PGCloneError(.storageFailed, "\(error) for \(location)", cause: error)
+        } catch let error as PartialTransfer {
+            throw PGCloneError(.storageFailed, "cannot reach S3 for \(location): \(error)", cause: error.cause)
+        }
+    }
+}
+
+/// Runs `body` in a task that is not cancelled when the caller is: for clean-up that must happen
+/// even when the operation was interrupted (aborting a multipart upload).
+func withoutCancellation<Result: Sendable>(_ body: @escaping @Sendable () async throws -> Result) async throws -> Result {
+    try await Task { try await body() }.value
+}
