@@ -115,15 +115,16 @@ struct S3Tests {
         var environment = s3.environment(location: "s3://\(bucket)")
         environment["PGCLONE_S3_PART_SIZE"] = "256KiB"
         environment["PGCLONE_S3_PARTS_IN_FLIGHT"] = "1"
-        async let dumping = pgclone.run(["dump", "--database", pgclone.server.url(source)], environment: environment)
+        let dumping = Task { try await pgclone.run(["dump", "--database", pgclone.server.url(source)], environment: environment) }
+        let finished = StopFlag()
+        Task { _ = await dumping.result; finished.set() }
         var signalled: [Int32] = []
-        for _ in 0..<2000 where signalled.isEmpty {
-            if try await !s3.pendingUploads(bucket).isEmpty {
+        while signalled.isEmpty && !finished.isSet {
+            if try await s3.hasPendingUpload(bucket) {
                 signalled = killProcesses(matching: [TestEnvironment.binary, "dump", source], signal: SIGTERM)
             }
-            try await Task.sleep(for: .milliseconds(20))
         }
-        let result = try await dumping
+        let result = try await dumping.value
         #expect(!signalled.isEmpty, "the upload finished before it could be interrupted")
         #expect(result.exitCode == 128 + SIGTERM, "\(result)")
         #expect(try await s3.keys(bucket).isEmpty)

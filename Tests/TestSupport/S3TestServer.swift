@@ -55,6 +55,18 @@ package struct S3TestServer: Sendable {
         return output.split(separator: "\n").map(String.init)
     }
 
+    /// Whether `bucket` has a multipart upload in progress: one curl request, quick enough to poll.
+    package func hasPendingUpload(_ bucket: String) async throws -> Bool {
+        let result = try await runCommand(
+            "curl",
+            [
+                "-sS", "--aws-sigv4", "aws:amz:us-east-1:s3", "--user", "\(accessKey):\(secretKey)",
+                "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", "\(endpoint)/\(bucket)?uploads=",
+            ]
+        )
+        return result.stdout.contains("<Upload>")
+    }
+
     /// Keys of multipart uploads in progress in `bucket`.
     package func pendingUploads(_ bucket: String) async throws -> [String] {
         let output = try await boto3(

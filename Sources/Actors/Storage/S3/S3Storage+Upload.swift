@@ -34,19 +34,23 @@ extension S3Storage {
         let first: BufferHandover
         do {
             // Scoped, so that no reference to the first part outlives its upload.
-            guard let part = try await nextPart() else {
-                try await mapErrors { try await client.putObject(objectKey, body: ByteBuffer(), headers: objectHeaders) }
-                return 0
-            }
-            if part.readableBytes < partSize {
-                try await mapErrors { try await client.putObject(objectKey, body: part, headers: objectHeaders) }
-                return part.readableBytes
+            let part = try await nextPart()
+            guard let part, part.readableBytes == partSize else {
+                // Less than one part: a single PutObject.
+                let body = part ?? ByteBuffer()
+                try await publishing(objectKey) {
+                    try await mapErrors { try await client.putObject(objectKey, body: body, headers: objectHeaders) }
+                }
+                return body.readableBytes
             }
             first = BufferHandover(part)
         }
         let uploadID = try await mapErrors { try await client.createMultipartUpload(objectKey, headers: objectHeaders) }
         do {
-            let total = try await uploadParts(objectKey, uploadID: uploadID, first: first, partSize: partSize, next: nextPart)
+            let (total, parts) = try await uploadParts(objectKey, uploadID: uploadID, first: first, partSize: partSize, next: nextPart)
+            try await publishing(objectKey) {
+                try await mapErrors { try await client.completeMultipartUpload(objectKey, uploadID: uploadID, parts: parts) }
+            }
             return total
         } catch {
             let client = self.client
@@ -59,15 +63,33 @@ extension S3Storage {
         }
     }
 
-    /// Uploads the parts, at most `uploadConcurrency` at a time while the next one fills, then
-    /// completes the upload.
+    /// Runs the request that makes the object visible. If it fails or is interrupted, S3 may still
+    /// have carried it out: then the object is deleted, so that a failed dump is never visible.
+    private func publishing(_ objectKey: String, _ request: () async throws -> Void) async throws {
+        do {
+            try await request()
+        } catch {
+            let client = self.client
+            do {
+                try await withoutCancellation {
+                    if try await client.head(objectKey) != nil { try await client.deleteObject(objectKey) }
+                }
+            } catch let cleanupError {
+                logger.error("the dump failed, and removing the object \(objectKey) it may have left failed too: \(cleanupError)")
+            }
+            throw error
+        }
+    }
+
+    /// Uploads the parts, at most `uploadConcurrency` at a time while the next one fills; returns
+    /// the bytes uploaded and the parts for CompleteMultipartUpload.
     private func uploadParts(
         _ objectKey: String,
         uploadID: String,
         first: BufferHandover,
         partSize: Int,
         next: () async throws -> ByteBuffer?
-    ) async throws -> Int {
+    ) async throws -> (Int, [(number: Int, etag: String)]) {
         let client = self.client
         let limit = configuration.uploadConcurrency
         return try await mapErrors {
@@ -106,12 +128,7 @@ extension S3Storage {
                 while let (done, etag) = try await group.next() {
                     etags[done] = etag
                 }
-                try await client.completeMultipartUpload(
-                    objectKey,
-                    uploadID: uploadID,
-                    parts: etags.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
-                )
-                return total
+                return (total, etags.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
             }
         }
     }
