@@ -77,7 +77,7 @@ struct Settings {
             profileRegion: files.region,
             budget: budget
         )
-        let credentials = AWSCredentialsProvider(environment: environment, files: files)
+        let credentials = AWSCredentialsProvider(environment: environment, files: files, logger: logger)
         let client = S3Client(configuration: configuration, credentials: credentials, logger: logger)
         return S3Storage(client: client, chunkSize: budget.readChunkSize, logger: logger)
     }

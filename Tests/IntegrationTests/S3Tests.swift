@@ -103,7 +103,7 @@ struct S3Tests {
         #expect(missing.exitCode == 2, "\(missing)")
         #expect(
             missing.errorLines == [
-                "pgclone: error: no AWS credentials found; tried environment (AWS_ACCESS_KEY_ID), profile \"default\" (/nonexistent/credentials, /nonexistent/config); set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or AWS_PROFILE"
+                "pgclone: error: no AWS credentials found; tried environment (AWS_ACCESS_KEY_ID), profile \"default\" (/nonexistent/credentials, /nonexistent/config), web identity (AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN), container endpoint (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI), EC2 instance metadata (http://127.0.0.1:9); set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or AWS_PROFILE"
             ]
         )
     }
@@ -176,5 +176,78 @@ struct S3SignatureTests {
             "\(refused)"
         )
         #expect(!refused.stderr.contains("not-the-secret"))
+    }
+}
+
+/// Each credential source resolves, and temporary credentials are fetched again when they expire.
+@Suite(.enabled(if: TestEnvironment.hasPostgresAndS3, "run with scripts/test.sh (needs PostgreSQL and moto)"))
+struct S3CredentialSourceTests {
+    let s3 = S3TestServer.shared!
+
+    private func source(_ lines: [String]) -> String? {
+        lines.first { $0.hasPrefix("pgclone: debug: using AWS credentials from ") }
+            .map { String($0.dropFirst("pgclone: debug: using AWS credentials from ".count)) }
+    }
+
+    @Test func webIdentityThroughSTS() async throws {
+        let pgclone = try PGCloneHarness.offline()
+        let bucket = try await s3.makeBucket()
+        let tokenFile = pgclone.directory + "/token"
+        try "eyJhbGciOiJSUzI1NiJ9.e30.c2lnbmF0dXJl\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        let result = try await pgclone.run(
+            ["ls", "--log-level", "debug"],
+            environment: [
+                "PGCLONE_S3_ENDPOINT_URL": s3.endpoint, "PGCLONE_STORAGE_LOCATION": "s3://\(bucket)",
+                "AWS_WEB_IDENTITY_TOKEN_FILE": tokenFile, "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/pgclone",
+                "AWS_ENDPOINT_URL_STS": s3.endpoint,
+            ]
+        )
+        #expect(result.exitCode == 0, "\(result)")
+        #expect(source(result.stderrLines)?.hasPrefix("web identity (arn:aws:iam::123456789012:role/pgclone)") == true, "\(result)")
+    }
+
+    @Test func containerEndpointAndRefreshBeforeExpiry() async throws {
+        let stub = try await CredentialStub.start(accessKey: s3.accessKey, secretKey: s3.secretKey)
+        defer { stub.stop() }
+        let pgclone = try PGCloneHarness()
+        let database = TestEnvironment.uniqueName("cred_src")
+        try await pgclone.server.createDatabase(database)
+        try await pgclone.server.psql(
+            "CREATE TABLE t AS SELECT i, md5(i::text) AS h FROM generate_series(1, 30000) AS i",
+            database: database
+        )
+        let bucket = try await s3.makeBucket()
+        let tokenFile = pgclone.directory + "/authorization"
+        try CredentialStub.authorization.write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        let result = try await pgclone.run(
+            ["dump", "--database", pgclone.server.url(database), "--log-level", "debug"],
+            environment: [
+                "PGCLONE_S3_ENDPOINT_URL": s3.endpoint, "PGCLONE_STORAGE_LOCATION": "s3://\(bucket)",
+                "PGCLONE_S3_PART_SIZE": "64KiB", "AWS_CONTAINER_CREDENTIALS_FULL_URI": stub.url + "/container",
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": tokenFile,
+            ]
+        )
+        #expect(result.exitCode == 0, "\(result)")
+        #expect(source(result.stderrLines)?.hasPrefix("container endpoint (\(stub.url)/container)") == true, "\(result)")
+        // They expire within the refresh margin: each request of the upload fetched them again.
+        #expect((try await stub.counts()["/container"] ?? 0) >= 3)
+        #expect(try await s3.keys(bucket).count == 1)
+    }
+
+    @Test func instanceMetadataV2() async throws {
+        let stub = try await CredentialStub.start(accessKey: s3.accessKey, secretKey: s3.secretKey)
+        defer { stub.stop() }
+        let pgclone = try PGCloneHarness.offline()
+        let bucket = try await s3.makeBucket()
+        let result = try await pgclone.run(
+            ["ls", "--log-level", "debug"],
+            environment: [
+                "PGCLONE_S3_ENDPOINT_URL": s3.endpoint, "PGCLONE_STORAGE_LOCATION": "s3://\(bucket)",
+                "AWS_EC2_METADATA_SERVICE_ENDPOINT": stub.url,
+            ]
+        )
+        #expect(result.exitCode == 0, "\(result)")
+        #expect(source(result.stderrLines)?.hasPrefix("EC2 instance metadata (role pgclone-role)") == true, "\(result)")
+        #expect(try await stub.counts()["/latest/api/token"] == 1)
     }
 }

@@ -1,8 +1,11 @@
 import Foundation
+package import Logging
 
-/// The AWS credential chain, in the SDKs' order — environment variables, then the shared
-/// `credentials`/`config` files' profile — resolved on first use and cached; temporary credentials
-/// are fetched again shortly before they expire, so a long transfer keeps working.
+/// The AWS credential chain, in the SDKs' order — environment variables; the shared
+/// `credentials`/`config` files' profile; web identity (`AWS_WEB_IDENTITY_TOKEN_FILE` and
+/// `AWS_ROLE_ARN`, as Kubernetes IRSA sets them) through STS; the container endpoint (ECS, EKS Pod
+/// Identity); EC2 instance metadata (IMDSv2) — resolved on first use and cached. Temporary
+/// credentials are fetched again shortly before they expire, so a long transfer keeps working.
 package actor AWSCredentialsProvider {
     private let environment: [String: String]
     private let files: AWSSharedFiles
@@ -10,9 +13,12 @@ package actor AWSCredentialsProvider {
     /// Fetch again this long before the expiry.
     private let refreshMargin: TimeInterval = 300
 
-    package init(environment: [String: String], files: AWSSharedFiles) {
+    private let logger: Logger
+
+    package init(environment: [String: String], files: AWSSharedFiles, logger: Logger) {
         self.environment = environment
         self.files = files
+        self.logger = logger
     }
 
     package func credentials() async throws -> AWSCredentials {
@@ -21,6 +27,10 @@ package actor AWSCredentialsProvider {
         }
         let fresh = try await resolve()
         cached = fresh
+        logger.debug(
+            "using AWS credentials from \(fresh.source)",
+            metadata: fresh.expiration.map { ["expires": "\($0)"] } ?? [:]
+        )
         return fresh
     }
 
@@ -52,6 +62,32 @@ package actor AWSCredentialsProvider {
             )
         }
         tried.append(profile)
+
+        let tokenFile = value("AWS_WEB_IDENTITY_TOKEN_FILE") ?? files.settings["web_identity_token_file"]
+        let roleARN = value("AWS_ROLE_ARN") ?? files.settings["role_arn"]
+        if let tokenFile, let roleARN {
+            return try await AWSCredentialSources.webIdentity(
+                tokenFile: tokenFile,
+                roleARN: roleARN,
+                sessionName: value("AWS_ROLE_SESSION_NAME") ?? files.settings["role_session_name"] ?? "pgclone",
+                endpoint: value("AWS_ENDPOINT_URL_STS") ?? value("AWS_ENDPOINT_URL")
+                    ?? "https://sts.\(value("AWS_REGION") ?? value("AWS_DEFAULT_REGION") ?? files.region ?? "us-east-1").amazonaws.com"
+            )
+        }
+        tried.append("web identity (AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN)")
+
+        if value("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") != nil || value("AWS_CONTAINER_CREDENTIALS_FULL_URI") != nil {
+            return try await AWSCredentialSources.container(environment: environment)
+        }
+        tried.append("container endpoint (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI)")
+
+        if value("AWS_EC2_METADATA_DISABLED")?.lowercased() != "true" {
+            let endpoint = value("AWS_EC2_METADATA_SERVICE_ENDPOINT") ?? "http://169.254.169.254"
+            if let credentials = try await AWSCredentialSources.instanceMetadata(endpoint: endpoint) {
+                return credentials
+            }
+            tried.append("EC2 instance metadata (\(endpoint))")
+        }
         throw PGCloneError(
             .invalidConfiguration,
             "no AWS credentials found; tried \(tried.joined(separator: ", ")); set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or AWS_PROFILE"
