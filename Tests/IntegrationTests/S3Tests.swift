@@ -251,3 +251,85 @@ struct S3CredentialSourceTests {
         #expect(try await stub.counts()["/latest/api/token"] == 1)
     }
 }
+
+/// Transfers survive throttling, server errors, resets in the middle of a body and stalls.
+@Suite(.enabled(if: TestEnvironment.hasPostgresAndS3, "run with scripts/test.sh (needs PostgreSQL and moto)"))
+struct S3FaultTests {
+    let s3 = S3TestServer.shared!
+
+    @Test func dumpAndRestoreCompleteThroughFaults() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let source = TestEnvironment.uniqueName("fault_src")
+        let target = TestEnvironment.uniqueName("fault_dst")
+        try await server.createDatabase(source)
+        try await server.psql(
+            "CREATE TABLE t AS SELECT i, md5(i::text) || md5((i * 3)::text) AS h FROM generate_series(1, 80000) AS i",
+            database: source
+        )
+        let bucket = try await s3.makeBucket()
+        let (proxied, log, stop) = try await s3.behindFaultyProxy([
+            "PUT:status:500", "PUT:status:503",
+            "GET:status:500", "GET:status:503", "GET:reset:100000", "GET:stall:70000:20",
+        ])
+        defer { stop() }
+        var environment = proxied.environment(location: "s3://\(bucket)/faults")
+        environment["PGCLONE_S3_PART_SIZE"] = "512KiB"
+        environment["PGCLONE_S3_STALL_TIMEOUT"] = "2"
+
+        let dumped = try await pgclone.run(["dump", "--database", server.url(source)], environment: environment)
+        #expect(dumped.exitCode == 0, "\(dumped)")
+        #expect(dumped.stderrLines.filter { $0.contains("S3 UploadPart") && $0.contains("retrying") }.count == 2, "\(dumped)")
+        let key = dumped.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+
+        let restored = try await pgclone.run(["restore", key, "--database", server.url(target)], environment: environment)
+        #expect(restored.exitCode == 0, "\(restored)")
+        let retries = restored.stderrLines.filter { $0.contains("S3 GetObject part") && $0.contains("retrying") }
+        #expect(retries.count == 4, "\(restored)")
+        #expect(retries.contains { $0.contains("throttled") })
+        #expect(retries.contains { $0.contains("server error") })
+        #expect(retries.contains { $0.contains("transfer interrupted") })
+        #expect(log().split(separator: "\n").filter { $0.hasPrefix("fault ") }.count == 6, "\(log())")
+        #expect(try await server.tableFingerprints(target) == server.tableFingerprints(source))
+    }
+}
+
+extension S3FaultTests {
+    @Test func anObjectReplacedDuringTheRestoreFailsClearly() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let source = TestEnvironment.uniqueName("etag_src")
+        let target = TestEnvironment.uniqueName("etag_dst")
+        try await server.createDatabase(source)
+        try await server.psql(
+            "CREATE TABLE t AS SELECT i, md5(i::text) || md5((i * 3)::text) AS h FROM generate_series(1, 40000) AS i",
+            database: source
+        )
+        let bucket = try await s3.makeBucket()
+        var environment = s3.environment(location: "s3://\(bucket)")
+        environment["PGCLONE_S3_PART_SIZE"] = "256KiB"
+        let key = try await pgclone.run(["dump", "--database", server.url(source)], environment: environment)
+            .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+
+        // The first part stalls; while it does, the object is replaced, and the resumed GET no
+        // longer matches the ETag the restore started with.
+        let (proxied, log, stop) = try await s3.behindFaultyProxy(["GET:stall:10000:6"])
+        defer { stop() }
+        var proxiedEnvironment = proxied.environment(location: "s3://\(bucket)")
+        proxiedEnvironment["PGCLONE_S3_PART_SIZE"] = "256KiB"
+        proxiedEnvironment["PGCLONE_S3_PARTS_IN_FLIGHT"] = "1"
+        proxiedEnvironment["PGCLONE_S3_STALL_TIMEOUT"] = "2"
+        async let restoring = pgclone.run(["restore", key, "--database", server.url(target)], environment: proxiedEnvironment)
+        while !log().contains("fault GET:stall") { try await Task.sleep(for: .milliseconds(20)) }
+        try await s3.boto3("s3.put_object(Bucket=\"\(bucket)\", Key=\"\(key)\", Body=b\"replaced\")")
+        let result = try await restoring
+        #expect(result.exitCode == 1)
+        #expect(
+            result.errorLines == [
+                "pgclone: error: the object changed in s3://\(bucket)/ while it was being read (its ETag no longer matches); restore again"
+            ],
+            "\(result)"
+        )
+        #expect(try await server.databases(startingWith: target).isEmpty)
+    }
+}

@@ -128,3 +128,32 @@ extension S3TestServer {
         }
     }
 }
+
+extension S3TestServer {
+    /// `Tests/Fixtures/faulty_s3_proxy.py` in front of this server, injecting `faults` (see the
+    /// script); the returned server's endpoint is the proxy's. `log` gives what the proxy did.
+    package func behindFaultyProxy(_ faults: [String]) async throws -> (server: S3TestServer, log: @Sendable () -> String, stop: @Sendable () -> Void) {
+        let script = FileManager.default.currentDirectoryPath + "/Tests/Fixtures/faulty_s3_proxy.py"
+        let port = endpoint.split(separator: ":").last.map(String.init) ?? ""
+        let directory = try TestEnvironment.makeTemporaryDirectory("pgclone-proxy")
+        let log = directory + "/log"
+        let started = try await runCommand(
+            "bash",
+            ["-c", "nohup python3 \"$0\" \"$@\" > \"\(log)\" 2>&1 & echo $!", script, port] + faults
+        )
+        guard let pid = Int32(started.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw TestSetupError("could not start the proxy: \(started)")
+        }
+        let read: @Sendable () -> String = { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+        for _ in 0..<100 {
+            if let line = read().split(separator: "\n").first, let proxyPort = Int(line) {
+                var proxied = self
+                proxied.endpoint = "http://127.0.0.1:\(proxyPort)"
+                return (proxied, read, { kill(pid, SIGTERM) })
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        kill(pid, SIGTERM)
+        throw TestSetupError("the proxy did not start: \(read())")
+    }
+}

@@ -185,6 +185,7 @@ package struct S3Client: Sendable {
             request.responseBuffer = responseBuffer
             request.responseLimit = responseLimit
             request.caBundle = configuration.caBundle
+            request.timeouts.stall = configuration.stallTimeout
             let response = try await HTTPTransfer.perform(request)
             guard accept.contains(response.status) else {
                 let document = S3XMLElement.parse(Array(response.body.readableBytesView))

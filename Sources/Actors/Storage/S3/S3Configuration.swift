@@ -18,6 +18,9 @@ package struct S3Configuration: Sendable, Hashable {
     /// Multipart uploads in flight and the part size (S3's minimum is 5 MiB but for the last part).
     package var uploadConcurrency: Int
     package var uploadPartSize: Int
+    /// Seconds a transfer may go without receiving or sending a byte before it counts as stalled
+    /// and is retried (resumed, for a download).
+    package var stallTimeout = 30
 
     /// Parses `s3://bucket/prefix` and reads the endpoint and region as the AWS CLI does.
     package init(location: String, environment: [String: String], profileRegion: String?, budget: MemoryBudget) throws(PGCloneError) {
@@ -65,6 +68,12 @@ package struct S3Configuration: Sendable, Hashable {
             }
             downloadPartSize = size.bytes
             uploadPartSize = size.bytes
+        }
+        if let text = environment["PGCLONE_S3_STALL_TIMEOUT"], !text.isEmpty {
+            guard let seconds = Int(text), seconds > 0 else {
+                throw PGCloneError(.invalidConfiguration, "PGCLONE_S3_STALL_TIMEOUT must be a number of seconds (it is \"\(text)\")")
+            }
+            stallTimeout = seconds
         }
         if let text = environment["PGCLONE_S3_PARTS_IN_FLIGHT"], !text.isEmpty {
             guard let count = Int(text), (1...64).contains(count) else {

@@ -59,6 +59,13 @@ package struct S3Storage: StorageBackend {
                     cause: error
                 )
             }
+            if error.status == 412 {
+                throw PGCloneError(
+                    .storageFailed,
+                    "the object changed in \(location) while it was being read (its ETag no longer matches); restore again",
+                    cause: error
+                )
+            }
             if error.code == "NoSuchBucket" {
                 throw PGCloneError(.storageFailed, "the bucket \(configuration.bucket) does not exist (\(location))", cause: error)
             }

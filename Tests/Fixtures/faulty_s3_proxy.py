@@ -1,0 +1,119 @@
+"""A fault-injecting HTTP proxy for pgclone's S3 tests: it relays connections to moto unchanged,
+except for the requests a fault applies to. Faults are used up in order, each by the next request
+it matches:
+
+    GET:status:503     answer a ranged GET with 503 SlowDown (500, 502... likewise)
+    GET:reset:N        relay a ranged GET's response, then reset the connection after N body bytes
+    GET:stall:N:S      relay N body bytes, then stop sending for S seconds
+    PUT:status:500     answer an UploadPart with 500 InternalError
+
+Usage: faulty_s3_proxy.py UPSTREAM_PORT FAULT...   (prints its own port, then one line per fault)
+"""
+import socket
+import sys
+import threading
+import time
+
+upstream_port = int(sys.argv[1])
+faults = [fault.split(":") for fault in sys.argv[2:]]
+lock = threading.Lock()
+
+
+def take_fault(method, headers):
+    applies = (method == "GET" and "range:" in headers) or (method == "PUT" and "partnumber=" in headers)
+    if not applies:
+        return None
+    with lock:
+        for index, fault in enumerate(faults):
+            if fault[0] == method:
+                return faults.pop(index)
+    return None
+
+
+def read_head(sock):
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return None, b""
+        data += chunk
+    head, rest = data.split(b"\r\n\r\n", 1)
+    return head + b"\r\n\r\n", rest
+
+
+def pipe(source, destination):
+    try:
+        while True:
+            chunk = source.recv(65536)
+            if not chunk:
+                break
+            destination.sendall(chunk)
+    except OSError:
+        pass
+    finally:
+        for sock in (source, destination):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def error_response(status):
+    code = "SlowDown" if status == 503 else "InternalError"
+    body = f"<Error><Code>{code}</Code><Message>injected by the test proxy</Message></Error>".encode()
+    return (f"HTTP/1.1 {status} Injected\r\nContent-Type: application/xml\r\nContent-Length: {len(body)}\r\n"
+            f"Connection: close\r\n\r\n").encode() + body
+
+
+def handle(client):
+    upstream = None
+    try:
+        head, rest = read_head(client)
+        if head is None:
+            return
+        request_line = head.split(b"\r\n", 1)[0].decode()
+        method = request_line.split(" ", 1)[0]
+        fault = take_fault(method, head.decode("latin-1").lower())
+        if fault:
+            with lock:
+                sys.stdout.write(f"fault {':'.join(fault)} on {request_line}\n")
+                sys.stdout.flush()
+        if fault and fault[1] == "status":
+            client.sendall(error_response(int(fault[2])))
+            return
+        upstream = socket.create_connection(("127.0.0.1", upstream_port))
+        upstream.sendall(head + rest)
+        if not fault:
+            threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
+            pipe(upstream, client)
+            return
+        # A ranged GET with a fault on its response body.
+        response_head, body = read_head(upstream)
+        client.sendall(response_head)
+        limit = int(fault[2])
+        while len(body) < limit:
+            chunk = upstream.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+        client.sendall(body[:limit])
+        if fault[1] == "reset":
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        elif fault[1] == "stall":
+            time.sleep(float(fault[3]))
+    except OSError:
+        pass
+    finally:
+        client.close()
+        if upstream:
+            upstream.close()
+
+
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("127.0.0.1", 0))
+server.listen(64)
+print(server.getsockname()[1], flush=True)
+while True:
+    connection, _ = server.accept()
+    threading.Thread(target=handle, args=(connection,), daemon=True).start()
