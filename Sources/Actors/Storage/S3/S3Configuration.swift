@@ -85,7 +85,7 @@ package struct S3Configuration: Sendable, Hashable {
     }
 
     /// The URL of `key` (already prefixed), with `query` (sorted and encoded by the caller).
-    func url(key: String, query: String = "") -> String {
+    package func url(key: String, query: String = "") -> String {
         let path = S3Encoding.path(key)
         let base: String
         if let endpoint {
@@ -105,14 +105,14 @@ package struct S3Configuration: Sendable, Hashable {
 
 /// Percent-encoding as SigV4 specifies: everything but `A-Z a-z 0-9 - . _ ~` as `%XX` of its UTF-8
 /// bytes; `/` kept in paths.
-enum S3Encoding {
-    static func path(_ key: String) -> String {
+package enum S3Encoding {
+    package static func path(_ key: String) -> String {
         encode(key, keepingSlash: true)
     }
 
     /// `key=value` pairs sorted by key, as libcurl signs the query exactly as written
     /// (PLATFORM.md §5); valueless parameters as `name=`.
-    static func query(_ parameters: [(String, String)]) -> String {
+    package static func query(_ parameters: [(String, String)]) -> String {
         parameters.sorted { $0.0 < $1.0 }.map { "\(encode($0.0, keepingSlash: false))=\(encode($0.1, keepingSlash: false))" }
             .joined(separator: "&")
     }

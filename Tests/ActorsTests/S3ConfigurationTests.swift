@@ -1,0 +1,68 @@
+import PGCloneActors
+import PGCloneStreams
+import Testing
+
+@Suite struct S3ConfigurationTests {
+    private func configuration(_ location: String, _ environment: [String: String] = [:], profileRegion: String? = nil) throws -> S3Configuration {
+        try S3Configuration(location: location, environment: environment, profileRegion: profileRegion, budget: MemoryBudget())
+    }
+
+    @Test func locationsAndAWSURLs() throws {
+        let plain = try configuration("s3://my-bucket/backups/nightly/")
+        #expect(plain.bucket == "my-bucket")
+        #expect(plain.prefix == "backups/nightly/")
+        #expect(plain.region == "us-east-1")
+        #expect(plain.endpoint == nil)
+        #expect(plain.url(key: "backups/db/x.dump") == "https://my-bucket.s3.us-east-1.amazonaws.com/backups/db/x.dump")
+        #expect(try configuration("s3://my-bucket").prefix == "")
+        #expect(try configuration("s3://my-bucket/p").prefix == "p/")
+        // Dotted buckets would not match the wildcard certificate: path style.
+        #expect(
+            try configuration("s3://my.bucket/p", ["AWS_REGION": "eu-west-1"]).url(key: "p/k")
+                == "https://s3.eu-west-1.amazonaws.com/my.bucket/p/k"
+        )
+    }
+
+    @Test func keysAndQueriesArePercentEncodedAsSigV4Requires() throws {
+        let s3 = try configuration("s3://bucket/pre fix+", ["PGCLONE_S3_ENDPOINT_URL": "http://127.0.0.1:9000/"])
+        #expect(s3.url(key: "pre fix+/dé/a~b_c-d.e") == "http://127.0.0.1:9000/bucket/pre%20fix%2B/d%C3%A9/a~b_c-d.e")
+        #expect(
+            S3Encoding.query([("uploadId", "a/b+c="), ("partNumber", "2"), ("uploads", "")])
+                == "partNumber=2&uploadId=a%2Fb%2Bc%3D&uploads="
+        )
+    }
+
+    @Test func endpointAndRegionPrecedence() throws {
+        let environment = [
+            "AWS_ENDPOINT_URL": "http://general:1", "AWS_ENDPOINT_URL_S3": "http://s3:2", "AWS_DEFAULT_REGION": "eu-central-1",
+        ]
+        #expect(try configuration("s3://bucket", environment).endpoint == "http://s3:2")
+        var overridden = environment
+        overridden["PGCLONE_S3_ENDPOINT_URL"] = "https://pgclone:3"
+        overridden["AWS_REGION"] = "ap-south-1"
+        #expect(try configuration("s3://bucket", overridden).endpoint == "https://pgclone:3")
+        #expect(try configuration("s3://bucket", overridden).region == "ap-south-1")
+        #expect(try configuration("s3://bucket", environment).region == "eu-central-1")
+        #expect(try configuration("s3://bucket", [:], profileRegion: "us-west-2").region == "us-west-2")
+    }
+
+    @Test(arguments: ["s3://", "s3://ab", "s3://Upper/x", "s3://under_score", "http://bucket"])
+    func badLocationsAreRefused(_ location: String) {
+        #expect(throws: PGCloneError.self) { try configuration(location) }
+    }
+
+    @Test func partsFitTheBudget() throws {
+        let budget = try MemoryBudget()
+        let s3 = try S3Configuration(location: "s3://bucket", environment: [:], profileRegion: nil, budget: budget)
+        #expect(s3.downloadConcurrency * s3.downloadPartSize == 8 << 20)
+        #expect(s3.uploadPartSize >= 5 << 20)
+        #expect((s3.uploadConcurrency + 1) * s3.uploadPartSize <= 16 << 20)
+        let small = try S3Configuration(
+            location: "s3://bucket",
+            environment: [:],
+            profileRegion: nil,
+            budget: MemoryBudget(limit: .mebibytes(32))
+        )
+        #expect(small.downloadConcurrency * small.downloadPartSize == 4 << 20)
+    }
+}
