@@ -1,4 +1,5 @@
 package import NIOCore
+import Dispatch
 import Synchronization
 
 /// A unicast asynchronous sequence of byte chunks whose buffer is bounded in bytes.
@@ -93,6 +94,12 @@ package struct ByteStream: AsyncSequence, Sendable {
             try await storage.write(chunk)
         }
 
+        /// Like ``write(_:)``, but blocks the calling thread while the buffer is full. Only for threads
+        /// outside Swift's cooperative pool: libcurl's transfer threads.
+        package func writeBlocking(_ chunk: ByteBuffer) throws {
+            try storage.writeBlocking(chunk)
+        }
+
         /// Ends the stream: the consumer reads what is buffered, then `nil`. Idempotent.
         package func finish() {
             storage.finish(nil)
@@ -113,10 +120,7 @@ extension ByteStream {
     /// Shared state of one stream: the state machine behind a mutex. Continuations are resumed only
     /// after the lock is released.
     fileprivate final class Storage: Sendable {
-        typealias Machine = ByteStreamStateMachine<
-            CheckedContinuation<ByteBuffer?, any Error>,
-            CheckedContinuation<Void, any Error>
-        >
+        typealias Machine = ByteStreamStateMachine<CheckedContinuation<ByteBuffer?, any Error>, ProducerWaiter>
 
         let high: Int
         private let machine: Mutex<Machine>
@@ -143,7 +147,7 @@ extension ByteStream {
                 try await withTaskCancellationHandler {
                     try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                         let action = machine.withLock {
-                            $0.suspendProducer(continuation, isCancelled: Task.isCancelled)
+                            $0.suspendProducer(.task(continuation), isCancelled: Task.isCancelled)
                         }
                         switch action {
                         case .none:
@@ -170,6 +174,25 @@ extension ByteStream {
         private func producerCancelledBeforeSuspending() {
             if case .resumeConsumer(let consumer, let result) = machine.withLock({ $0.finish(CancellationError()) }) {
                 consumer.resume(with: result)
+            }
+        }
+
+        /// A write for producers on threads of their own (libcurl's callback): blocks the calling
+        /// thread, never a task, while the buffer is full.
+        func writeBlocking(_ chunk: ByteBuffer) throws {
+            switch machine.withLock({ $0.write(chunk) }) {
+            case .produceMore:
+                return
+            case .resumeConsumer(let consumer, let chunk):
+                consumer.resume(returning: chunk)
+            case .fail(let error):
+                throw error
+            case .suspendProducer:
+                let waiter = ThreadWaiter()
+                if case .resume(let producer, let result) = machine.withLock({ $0.suspendProducer(.thread(waiter), isCancelled: false) }) {
+                    producer.resume(with: result)
+                }
+                try waiter.wait()
             }
         }
 
@@ -226,5 +249,37 @@ extension ByteStream {
             let producer = machine.withLock { $0.consumerCancelled() }
             producer?.resume(throwing: ByteStreamError.consumerTerminated)
         }
+    }
+}
+
+/// A producer waiting for room: a suspended task, or a thread blocked in ``ByteStream/Source/writeBlocking(_:)``.
+enum ProducerWaiter: Sendable {
+    case task(CheckedContinuation<Void, any Error>)
+    case thread(ThreadWaiter)
+
+    func resume(with result: Result<Void, any Error>) {
+        switch self {
+        case .task(let continuation): continuation.resume(with: result)
+        case .thread(let waiter): waiter.resume(with: result)
+        }
+    }
+
+    func resume() { resume(with: .success(())) }
+    func resume(throwing error: any Error) { resume(with: .failure(error)) }
+}
+
+/// Blocks one thread until resumed.
+final class ThreadWaiter: Sendable {
+    private let semaphore = DispatchSemaphore(value: 0)
+    private let result = Mutex<Result<Void, any Error>?>(nil)
+
+    func resume(with outcome: Result<Void, any Error>) {
+        result.withLock { $0 = outcome }
+        semaphore.signal()
+    }
+
+    func wait() throws {
+        semaphore.wait()
+        try result.withLock { $0 }!.get()
     }
 }

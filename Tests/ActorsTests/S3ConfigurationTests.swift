@@ -54,7 +54,8 @@ import Testing
     @Test func partsFitTheBudget() throws {
         let budget = try MemoryBudget()
         let s3 = try S3Configuration(location: "s3://bucket", environment: [:], profileRegion: nil, budget: budget)
-        #expect(s3.downloadConcurrency * s3.downloadPartSize == 8 << 20)
+        #expect(s3.downloadConcurrency * s3.downloadWindow == 8 << 20)
+        #expect(s3.downloadPartSize == 8 << 20)
         #expect(s3.uploadPartSize >= 5 << 20)
         #expect((s3.uploadConcurrency + 1) * s3.uploadPartSize <= 16 << 20)
         let small = try S3Configuration(
@@ -63,6 +64,6 @@ import Testing
             profileRegion: nil,
             budget: MemoryBudget(limit: .mebibytes(32))
         )
-        #expect(small.downloadConcurrency * small.downloadPartSize == 4 << 20)
+        #expect(small.downloadConcurrency * small.downloadWindow == 4 << 20)
     }
 }

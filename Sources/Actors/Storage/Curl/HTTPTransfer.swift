@@ -1,6 +1,7 @@
 internal import CPGCloneCurl
 import Dispatch
 import NIOCore
+import PGCloneStreams
 import Synchronization
 
 /// One HTTP request, as S3 needs them: a method, a URL, signed headers, an optional body.
@@ -15,9 +16,9 @@ struct HTTPRequest: Sendable {
     var range: String?
     /// Largest response body accepted; a larger one fails the transfer.
     var responseLimit = 16 << 20
-    /// Where the response body goes; a fresh buffer if `nil`. Ranged downloads hand over the part's
-    /// buffer, so that the body is written in place (a second reference would copy it on write).
-    var responseBuffer: BufferHandover?
+    /// A response body goes into a buffer of its own, or, if given, into this stream as it arrives, in chunks of `chunkSize`, the
+    /// transfer's thread blocking while the stream is full (and the server's TCP window with it).
+    var responseStream: (source: ByteStream.Source, chunkSize: Int)?
     var timeouts = Timeouts()
     var caBundle: String?
 
@@ -35,7 +36,8 @@ struct HTTPRequest: Sendable {
     }
 }
 
-/// Passes a buffer to a transfer without keeping a reference to it: the transfer takes it once.
+/// Passes a buffer to a task without keeping a reference to it: the task takes it once, so the
+/// buffer is freed as soon as the task is done with it.
 final class BufferHandover: @unchecked Sendable {
     private var buffer: ByteBuffer?
 
@@ -54,6 +56,8 @@ struct HTTPResponse: Sendable {
     var status: Int
     var headers: [String: String]
     var body: ByteBuffer
+    /// Body bytes written to `HTTPRequest.responseStream`.
+    var delivered = 0
 }
 
 /// Runs `HTTPRequest`s with libcurl, each on a thread of its own: `curl_easy_perform` blocks, and
@@ -84,11 +88,19 @@ private final class TransferContext: @unchecked Sendable {
     var uploadOffset = 0
     var response: ByteBuffer
     var headers: [String: String] = [:]
+    var status = 0
     var overflowed = false
+    /// Streamed responses: the chunk being gathered, the bytes delivered, why delivery stopped.
+    var pending = ByteBuffer()
+    var delivered = 0
+    var streamError: (any Error)?
 
     init(request: HTTPRequest) {
         self.request = request
-        self.response = request.responseBuffer?.take() ?? ByteBuffer()
+        self.response = ByteBuffer()
+        if let (_, chunkSize) = request.responseStream {
+            pending = ByteBufferAllocator().buffer(capacity: chunkSize)
+        }
     }
 
     func cancel() { cancelled.store(true, ordering: .relaxed) }
@@ -135,19 +147,51 @@ private final class TransferContext: @unchecked Sendable {
         try curl.set(CURLOPT_XFERINFODATA, pointer: this)
         do {
             try curl.perform()
+            flushStream()
         } catch {
+            flushStream()
+            if let streamError { throw streamError }
             if isCancelled { throw CancellationError() }
             if overflowed { throw HTTPBodyTooLarge(limit: request.responseLimit) }
-            throw PartialTransfer(cause: error, received: response)
+            throw PartialTransfer(cause: error, received: response, delivered: delivered)
         }
-        return HTTPResponse(status: curl.responseCode, headers: headers, body: response)
+        if let streamError { throw streamError }
+        return HTTPResponse(status: curl.responseCode, headers: headers, body: response, delivered: delivered)
+    }
+
+    /// Whether the body goes to the stream: a stream was given and the status says this is the
+    /// body asked for (206 for a range; an error's body is kept for its message instead).
+    var isStreaming: Bool {
+        request.responseStream != nil && (status == 206 || (status == 200 && request.range == nil))
+    }
+
+    /// Appends body bytes to the stream, handing on full chunks. `false` stops the transfer.
+    func stream(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard let (_, chunkSize) = request.responseStream, streamError == nil else { return false }
+        pending.writeBytes(bytes)
+        if pending.readableBytes >= chunkSize { flushStream() }
+        return streamError == nil
+    }
+
+    func flushStream() {
+        guard let (source, chunkSize) = request.responseStream, streamError == nil, pending.readableBytes > 0 else { return }
+        let chunk = pending
+        pending = ByteBufferAllocator().buffer(capacity: chunkSize)
+        do {
+            try source.writeBlocking(chunk)
+            delivered += chunk.readableBytes
+        } catch {
+            streamError = error
+        }
     }
 }
 
-/// A transfer that failed after receiving `received` (which a ranged download resumes from).
+/// A transfer that failed after receiving `received` (or delivering `delivered` bytes to its
+/// stream), which a ranged download resumes from.
 struct PartialTransfer: Error, Sendable, CustomStringConvertible {
     var cause: CurlError
     var received: ByteBuffer
+    var delivered = 0
     var description: String { cause.description }
 }
 
@@ -163,6 +207,9 @@ private func context(_ pointer: UnsafeMutableRawPointer?) -> TransferContext {
 private let writeCallback: CPGCloneCurl_data_callback = { data, size, count, pointer in
     let transfer = context(pointer)
     let length = size * count
+    if transfer.isStreaming {
+        return transfer.stream(UnsafeRawBufferPointer(start: data, count: length)) ? length : 0
+    }
     guard transfer.response.readableBytes + length <= transfer.request.responseLimit else {
         transfer.overflowed = true
         return 0
@@ -190,6 +237,7 @@ private let headerCallback: CPGCloneCurl_data_callback = { data, size, count, po
     if line.hasPrefix("HTTP/") {
         // A new response (after 100 Continue): forget the interim one's headers.
         transfer.headers.removeAll()
+        transfer.status = line.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
     } else if let colon = line.firstIndex(of: ":") {
         let name = line[..<colon].lowercased()
         let value = line[line.index(after: colon)...].trimmingCharacters(in: " \t\r\n")

@@ -1,6 +1,7 @@
 import Foundation
 package import Logging
 import NIOCore
+import PGCloneStreams
 
 /// pgclone's own S3 client on libcurl: the handful of operations dumps need, signed with SigV4 by
 /// libcurl (its quirks handled here: sorted, encoded queries, `name=` for valueless parameters, the
@@ -56,14 +57,20 @@ package struct S3Client: Sendable {
         return ListPage(objects: objects, continuationToken: truncated ? document.first("NextContinuationToken")?.text : nil)
     }
 
-    /// Bytes `range` of the object, which must still have `etag` (If-Match). A transfer cut off in
-    /// the middle resumes from the byte where it stopped.
-    func get(_ key: String, range: Range<Int>, etag: String, part: Int) async throws -> ByteBuffer {
-        var received = ByteBufferAllocator().buffer(capacity: range.count)
-        return try await withRetries("GetObject", detail: "part \(part)") {
-            let start = range.lowerBound + received.readableBytes
-            let handover = BufferHandover(received)
-            received = ByteBuffer()
+    /// Streams bytes `range` of the object, which must still have `etag` (If-Match), into `source`
+    /// (which it does not finish). A transfer cut off in the middle resumes from the byte where it
+    /// stopped, so the stream sees every byte once.
+    func get(
+        _ key: String,
+        range: Range<Int>,
+        etag: String,
+        part: Int,
+        into source: ByteStream.Source,
+        chunkSize: Int
+    ) async throws {
+        var delivered = 0
+        try await withRetries("GetObject", detail: "part \(part)") {
+            let start = range.lowerBound + delivered
             do {
                 let response = try await send(
                     "GetObject",
@@ -71,20 +78,18 @@ package struct S3Client: Sendable {
                     key,
                     headers: ["If-Match: \(etag)"],
                     range: "\(start)-\(range.upperBound - 1)",
-                    responseBuffer: handover,
-                    responseLimit: range.count,
-                    accept: [200, 206],
+                    responseStream: (source, chunkSize),
+                    accept: [206],
                     retrying: false
                 )
-                received = response.body
+                delivered += response.delivered
             } catch let partial as PartialTransfer {
-                received = partial.received
+                delivered += partial.delivered
                 throw partial
             }
-            guard received.readableBytes == range.count else {
-                throw ShortRead(expected: range.count, received: received.readableBytes)
+            guard delivered == range.count else {
+                throw ShortRead(expected: range.count, received: delivered)
             }
-            return received
         }
     }
 
@@ -165,7 +170,7 @@ package struct S3Client: Sendable {
         headers: [String] = [],
         body: ByteBuffer? = nil,
         range: String? = nil,
-        responseBuffer: BufferHandover? = nil,
+        responseStream: (source: ByteStream.Source, chunkSize: Int)? = nil,
         responseLimit: Int = 16 << 20,
         accept: Set<Int> = [200],
         retrying: Bool = true
@@ -182,7 +187,7 @@ package struct S3Client: Sendable {
             )
             request.body = body
             request.range = range
-            request.responseBuffer = responseBuffer
+            request.responseStream = responseStream
             request.responseLimit = responseLimit
             request.caBundle = configuration.caBundle
             request.timeouts.stall = configuration.stallTimeout

@@ -12,9 +12,11 @@ package struct S3Configuration: Sendable, Hashable {
     package var endpoint: String?
     /// A CA bundle for TLS verification (`AWS_CA_BUNDLE`); the system's otherwise.
     package var caBundle: String?
-    /// Ranged GETs in flight and their size: their product is what a download holds.
+    /// Ranged GETs in flight, the size of each range, and the window each streams into: a download
+    /// holds concurrency × window, whatever the range size.
     package var downloadConcurrency: Int
     package var downloadPartSize: Int
+    package var downloadWindow: Int
     /// Multipart uploads in flight and the part size (S3's minimum is 5 MiB but for the last part).
     package var uploadConcurrency: Int
     package var uploadPartSize: Int
@@ -58,7 +60,9 @@ package struct S3Configuration: Sendable, Hashable {
         caBundle = environment["AWS_CA_BUNDLE"].flatMap { $0.isEmpty ? nil : $0 }
 
         downloadConcurrency = budget.s3PartsInFlight
-        downloadPartSize = budget.s3PartSize
+        downloadWindow = budget.s3PartSize
+        // The AWS CLI's default chunk size: few enough requests, and each part's window bounds memory.
+        downloadPartSize = 8 << 20
         // S3's smallest part (but for the last) is 5 MiB; one part fills while the others upload.
         uploadPartSize = max(5 << 20, budget.s3PartSize)
         uploadConcurrency = max(1, budget.s3PartsInFlight * budget.s3PartSize / uploadPartSize - 1)

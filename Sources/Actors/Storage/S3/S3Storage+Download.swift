@@ -13,46 +13,58 @@ extension S3Storage {
         }
     }
 
-    /// Ranged GETs of `partSize`, up to `downloadConcurrency` parts held at once (in flight or
-    /// waiting for their turn), written to `output` in order.
+    /// Ranged GETs of `downloadPartSize`, up to `downloadConcurrency` in flight. Each streams into
+    /// a window of its own (`downloadWindow`), read in order: the part being read drains as it
+    /// arrives, the ones ahead of it stop at their window (their transfer threads block, and TCP
+    /// holds the rest), so memory is concurrency × window whatever the part size.
     private func download(_ objectKey: String, info: S3Client.ObjectInfo, into output: ByteStream.Source) async throws {
         let partSize = configuration.downloadPartSize
         let partCount = (info.size + partSize - 1) / partSize
         let limit = configuration.downloadConcurrency
+        let window = configuration.downloadWindow
         let client = self.client
-        try await withThrowingTaskGroup(of: (Int, ByteBuffer).self) { group in
+        let chunkSize = self.chunkSize
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var waiting: [Int: ByteStream] = [:]
             var nextToStart = 0
-            var nextToWrite = 0
-            var running = 0
-            var ready: [Int: ByteBuffer] = [:]
-            func startParts() {
-                while nextToStart < partCount && running + ready.count < limit {
+            func startParts(through last: Int) {
+                while nextToStart < partCount && nextToStart <= last {
                     let index = nextToStart
                     let range = index * partSize..<min(info.size, (index + 1) * partSize)
+                    let (stream, source) = ByteStream.makeStream(backpressureStrategy: .capacity(.bytes(window)))
+                    waiting[index] = stream
                     group.addTask {
-                        (index, try await client.get(objectKey, range: range, etag: info.etag, part: index + 1))
+                        try await withTaskCancellationHandler {
+                            try await source.finishing {
+                                try await client.get(
+                                    objectKey,
+                                    range: range,
+                                    etag: info.etag,
+                                    part: index + 1,
+                                    into: source,
+                                    chunkSize: chunkSize
+                                )
+                            }
+                        } onCancel: {
+                            // Releases a transfer thread blocked on the full window.
+                            stream.cancel()
+                        }
                     }
                     nextToStart += 1
-                    running += 1
                 }
             }
-            startParts()
-            while nextToWrite < partCount, let (index, part) = try await group.next() {
-                running -= 1
-                ready[index] = part
-                while let part = ready[nextToWrite] {
-                    var offset = 0
-                    while offset < part.readableBytes {
-                        let length = min(chunkSize, part.readableBytes - offset)
-                        try await output.write(part.getSlice(at: part.readerIndex + offset, length: length)!)
-                        offset += length
+            do {
+                for index in 0..<partCount {
+                    startParts(through: index + limit - 1)
+                    for try await chunk in waiting.removeValue(forKey: index)! {
+                        try await output.write(chunk)
                     }
-                    ready[nextToWrite] = nil
-                    nextToWrite += 1
-                    startParts()
                 }
-                startParts()
+            } catch {
+                waiting.values.forEach { $0.cancel() }
+                throw error
             }
+            try await group.waitForAll()
         }
     }
 }

@@ -11,6 +11,7 @@ extension S3Storage {
     package func write(_ key: DumpKey, from stream: ByteStream) async throws -> Int {
         let objectKey = objectKey(key)
         let partSize = configuration.uploadPartSize
+        let client = self.client
         var iterator = stream.makeAsyncIterator()
         var carry: ByteBuffer?
         /// The next part: up to `partSize` bytes from the stream; `nil` at its end.
@@ -45,15 +46,20 @@ extension S3Storage {
             }
             first = BufferHandover(part)
         }
-        let uploadID = try await mapErrors { try await client.createMultipartUpload(objectKey, headers: objectHeaders) }
+        // Not cancellable: an interruption after S3 created the upload but before pgclone read its
+        // ID would leave an upload nobody aborts. Cancellation is noticed right after.
+        let headers = objectHeaders
+        let uploadID = try await mapErrors {
+            try await withoutCancellation { try await client.createMultipartUpload(objectKey, headers: headers) }
+        }
         do {
+            try Task.checkCancellation()
             let (total, parts) = try await uploadParts(objectKey, uploadID: uploadID, first: first, partSize: partSize, next: nextPart)
             try await publishing(objectKey) {
                 try await mapErrors { try await client.completeMultipartUpload(objectKey, uploadID: uploadID, parts: parts) }
             }
             return total
         } catch {
-            let client = self.client
             do {
                 try await withoutCancellation { try await client.abortMultipartUpload(objectKey, uploadID: uploadID) }
             } catch let abortError {
