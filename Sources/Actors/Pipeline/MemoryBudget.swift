@@ -28,7 +28,7 @@ package struct MemoryBudget: Sendable, Hashable {
         }
         self.limit = limit
         let mebibyte = 1 << 20
-        streamCapacity = .bytes(min(max(limit.bytes / 32, 256 << 10), 8 * mebibyte))
+        streamCapacity = .bytes(min(max(limit.bytes / 64, 256 << 10), 8 * mebibyte))
         readChunkSize = 128 << 10
         decompression = ZstdDecompressionSettings()
         // The largest window whose buffer fits in an eighth of the limit: 8 MiB at 64 MiB.
