@@ -10,12 +10,6 @@ struct MemoryTests {
     /// The 64 MiB default, with a wide margin below it for a debug build.
     static let ceiling = 64 << 20
 
-    private func peakMemory(_ result: CommandResult) -> Int? {
-        let prefix = "pgclone: debug: peak resident memory (VmHWM): "
-        return result.stderrLines.first { $0.hasPrefix(prefix) }
-            .flatMap { Int($0.dropFirst(prefix.count).split(separator: " ").first ?? "") }
-    }
-
     @Test func aDumpFarLargerThanTheBuffersStreamsInBoundedMemory() async throws {
         let pgclone = try PGCloneHarness()
         let server = pgclone.server
@@ -52,4 +46,60 @@ struct MemoryTests {
         try await server.dropDatabase(source)
         try await server.dropDatabase(target)
     }
+}
+
+/// The headline case: an S3 restore of a dump many times the memory limit.
+@Suite(.enabled(if: TestEnvironment.hasPostgresAndS3, "run with scripts/test.sh (needs PostgreSQL and moto)"))
+struct S3MemoryTests {
+    @Test func anS3RestoreOfADumpTenTimesTheLimitStaysWithinIt() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let s3 = S3TestServer.shared!
+        let source = TestEnvironment.uniqueName("s3mem_src")
+        let target = TestEnvironment.uniqueName("s3mem_dst")
+        try await server.createDatabase(source)
+        try await server.psql(
+            """
+            CREATE TABLE big AS
+                SELECT i, md5(i::text) || md5((i * 7)::text) || md5((i * 13)::text) || md5((i * 17)::text) AS a
+                FROM generate_series(1, 6500000) AS i
+            """,
+            database: source
+        )
+        let bucket = try await s3.makeBucket()
+        let environment = s3.environment(location: "s3://\(bucket)/big")
+        let dumped = try await pgclone.run(["dump", "--database", server.url(source), "--log-level", "debug"], environment: environment)
+        #expect(dumped.exitCode == 0, "\(dumped)")
+        let key = dumped.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let archive = try await server.psql("SELECT pg_total_relation_size('big')", database: source)
+        print("S3 memory: table \(Int(archive)! >> 20) MiB, dump peak RSS \(peakMemory(dumped).map { $0 >> 20 } ?? -1) MiB")
+
+        var peaks: [String: Int] = [:]
+        for limit in ["64MiB", "32MiB"] {
+            try await server.dropDatabase(target)
+            let restored = try await pgclone.run(
+                ["restore", key, "--database", server.url(target), "--memory-limit", limit, "--log-level", "debug"],
+                environment: environment
+            )
+            #expect(restored.exitCode == 0, "\(restored)")
+            // The archive that went through: at least ten times the limit.
+            let archiveLine = restored.stderrLines.first { $0.hasPrefix("pgclone: restored a ") } ?? ""
+            let mebibytes = Double(archiveLine.split(separator: " ")[3]) ?? 0
+            #expect(mebibytes >= 640, "\(archiveLine)")
+            peaks[limit] = try #require(peakMemory(restored))
+        }
+        #expect(try await server.psql("SELECT count(*) FROM big", database: target) == "6500000")
+        print("S3 memory: restore peak RSS \(peaks["64MiB"]! >> 20) MiB at 64MiB, \(peaks["32MiB"]! >> 20) MiB at 32MiB")
+        #expect(peaks["64MiB"]! < MemoryTests.ceiling)
+        #expect(peakMemory(dumped)! < MemoryTests.ceiling)
+        try await server.dropDatabase(source)
+        try await server.dropDatabase(target)
+    }
+}
+
+/// The peak resident memory pgclone reported (`--log-level debug`).
+func peakMemory(_ result: CommandResult) -> Int? {
+    let prefix = "pgclone: debug: peak resident memory (VmHWM): "
+    return result.stderrLines.first { $0.hasPrefix(prefix) }
+        .flatMap { Int($0.dropFirst(prefix.count).split(separator: " ").first ?? "") }
 }
