@@ -1,0 +1,47 @@
+import PGCloneActors
+import PGCloneStreams
+import Testing
+
+@Suite struct ChildStderrTests {
+    @Test func errorsAreCountedAndKeptWithTheirStatements() {
+        var log = ChildStderr(program: "pg_restore")
+        let text = """
+            pg_restore: while PROCESSING TOC:
+            pg_restore: from TOC entry 215; 1259 16386 TABLE t app
+            pg_restore: error: could not execute query: ERROR:  relation "t" already exists
+            Command was: CREATE TABLE public.t (
+                v integer
+            );
+
+
+            pg_restore: error: could not execute query: ERROR:  role "r" does not exist
+            Command was: CREATE POLICY p ON public.t TO r USING (true);
+            pg_restore: warning: errors ignored on restore: 2
+            """
+        // Split across arbitrary chunk boundaries, as a pipe delivers it.
+        let bytes = Array(text.utf8)
+        for start in stride(from: 0, to: bytes.count, by: 7) {
+            log.append(bytes[start..<min(start + 7, bytes.count)])
+        }
+        log.finish()
+        #expect(log.errorCount == 2)
+        #expect(log.ignoredErrorCount == 2)
+        #expect(log.entries.map(\.message) == [
+            #"could not execute query: ERROR: relation "t" already exists"#,
+            #"could not execute query: ERROR: role "r" does not exist"#,
+        ])
+        #expect(log.entries.map(\.statement) == ["CREATE TABLE public.t (", "CREATE POLICY p ON public.t TO r USING (true);"])
+        #expect(log.summary == #"could not execute query: ERROR: relation "t" already exists"#)
+    }
+
+    @Test func outputStaysBounded() {
+        var log = ChildStderr(program: "pg_restore")
+        for index in 0..<10_000 {
+            log.append(Array("pg_restore: error: failure \(index) \(String(repeating: "x", count: 1000))\n".utf8))
+        }
+        #expect(log.errorCount == 10_000)
+        #expect(log.entries.count == 20)
+        #expect(log.tail.count == 20)
+        #expect(log.tail.allSatisfy { $0.utf8.count <= 400 })
+    }
+}

@@ -1,0 +1,21 @@
+import PGCloneActors
+import PGCloneStreams
+import Testing
+
+@Suite struct MemoryBudgetTests {
+    @Test func theDefaultBudgetFitsIn64MiB() throws {
+        let budget = try MemoryBudget()
+        #expect(budget.streamCapacity == .mebibytes(1))
+        #expect(budget.decompression.windowLogMax == 23)
+        #expect(budget.compression.workers == 2)
+        #expect(budget.restoreTerms.map(\.bytes).reduce(0, +) < 16 << 20)
+    }
+
+    @Test func smallerLimitsScaleEveryTermDown() throws {
+        let budget = try MemoryBudget(limit: .mebibytes(16))
+        #expect(budget.streamCapacity == .kibibytes(256))
+        #expect(budget.decompression.windowLogMax == 21)
+        #expect(budget.compression.workers == 0)
+        #expect(throws: PGCloneError.self) { try MemoryBudget(limit: .mebibytes(15)) }
+    }
+}
