@@ -31,6 +31,7 @@ package struct PGCloneError: Error, Sendable, CustomStringConvertible {
             case corruptDump = "corrupt_dump"
             case restoreFailed = "restore_failed"
             case swapFailed = "swap_failed"
+            case hookFailed = "hook_failed"
             case cancelled
         }
 
@@ -61,6 +62,8 @@ package struct PGCloneError: Error, Sendable, CustomStringConvertible {
         package static let restoreFailed = Code(.restoreFailed)
         /// The swap could not be made; the target is as it was.
         package static let swapFailed = Code(.swapFailed)
+        /// A pre-dump or pre-swap hook exited with a failure.
+        package static let hookFailed = Code(.hookFailed)
         /// Interrupted by SIGINT or SIGTERM.
         package static let cancelled = Code(.cancelled)
     }

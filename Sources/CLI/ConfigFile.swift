@@ -11,12 +11,16 @@ struct ConfigFile {
     var memoryLimit: String?
     var allowDump: Bool?
     var allowRestore: Bool?
+    var allowCopy: Bool?
+    var statementTimeout: String?
+    var lockTimeout: String?
+    /// Named configs, as django-pgclone's `PGCLONE_DUMP_CONFIGS` and `PGCLONE_RESTORE_CONFIGS`.
+    var dumpConfigs: [String: DumpConfig] = [:]
+    var restoreConfigs: [String: RestoreConfig] = [:]
 
-    /// Keys accepted now; `dump_configs`, `restore_configs` and `allow_copy` belong to named configs
-    /// and `copy`, accepted here so that one file serves every version.
     static let knownKeys: Set<String> = [
         "storage_location", "database", "memory_limit", "allow_dump", "allow_restore", "allow_copy",
-        "dump_configs", "restore_configs",
+        "statement_timeout", "lock_timeout", "dump_configs", "restore_configs",
     ]
 
     init(path: String, contents: String) throws(PGCloneError) {
@@ -45,8 +49,79 @@ struct ConfigFile {
             case "memory_limit": memoryLimit = try string(value, key)
             case "allow_dump": allowDump = try bool(value, key)
             case "allow_restore": allowRestore = try bool(value, key)
+            case "allow_copy": allowCopy = try bool(value, key)
+            case "statement_timeout": statementTimeout = try string(value, key)
+            case "lock_timeout": lockTimeout = try string(value, key)
+            case "dump_configs":
+                dumpConfigs = try namedConfigs(value, key) { fields, where_ throws(PGCloneError) in
+                    try checkKeys(fields, ["exclude_tables", "exclude_models", "pre_dump_hooks"], where_)
+                    return DumpConfig(
+                        excludeTables: try strings(fields["exclude_tables"], "\(where_).exclude_tables"),
+                        excludeModels: try strings(fields["exclude_models"], "\(where_).exclude_models"),
+                        preDumpHooks: try strings(fields["pre_dump_hooks"], "\(where_).pre_dump_hooks")
+                    )
+                }
+            case "restore_configs":
+                restoreConfigs = try namedConfigs(value, key) { fields, where_ throws(PGCloneError) in
+                    try checkKeys(fields, ["pre_swap_hooks", "reversible"], where_)
+                    return RestoreConfig(
+                        preSwapHooks: try strings(fields["pre_swap_hooks"], "\(where_).pre_swap_hooks"),
+                        reversible: try fields["reversible"].map { node throws(PGCloneError) in try bool(node, "\(where_).reversible") } ?? false
+                    )
+                }
             default: break
             }
+        }
+    }
+
+    /// A mapping of names to configs, each a mapping of fields.
+    private func namedConfigs<Config>(
+        _ node: Node,
+        _ key: String,
+        _ make: ([String: Node], String) throws(PGCloneError) -> Config
+    ) throws(PGCloneError) -> [String: Config] {
+        guard case .mapping(let mapping) = node else {
+            throw PGCloneError(.invalidConfiguration, "\(path): \(key) must map config names to their settings")
+        }
+        var configs: [String: Config] = [:]
+        for (nameNode, value) in mapping {
+            let name = nameNode.string ?? "?"
+            var fields: [String: Node] = [:]
+            if case .mapping(let entries) = value {
+                for (field, fieldValue) in entries { fields[field.string ?? "?"] = fieldValue }
+            } else if value.null == nil {
+                throw PGCloneError(.invalidConfiguration, "\(path): \(key).\(name) must be a mapping of settings")
+            }
+            configs[name] = try make(fields, "\(key).\(name)")
+        }
+        return configs
+    }
+
+    private func checkKeys(_ fields: [String: Node], _ known: [String], _ where_: String) throws(PGCloneError) {
+        if let unknown = fields.keys.sorted().first(where: { !known.contains($0) }) {
+            throw PGCloneError(
+                .invalidConfiguration,
+                "\(path): unknown setting \"\(unknown)\" in \(where_); the settings are \(known.joined(separator: ", "))"
+            )
+        }
+    }
+
+    /// A list of strings; a single string counts as a list of one (django-pgclone allowed both).
+    private func strings(_ node: Node?, _ key: String) throws(PGCloneError) -> [String] {
+        guard let node else { return [] }
+        switch node {
+        case .scalar(let scalar): return [scalar.string]
+        case .sequence(let sequence):
+            var values: [String] = []
+            for element in sequence {
+                guard case .scalar(let scalar) = element else {
+                    throw PGCloneError(.invalidConfiguration, "\(path): \(key) must be a list of strings")
+                }
+                values.append(scalar.string)
+            }
+            return values
+        default:
+            throw PGCloneError(.invalidConfiguration, "\(path): \(key) must be a list of strings")
         }
     }
 

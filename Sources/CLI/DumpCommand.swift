@@ -5,11 +5,32 @@ struct DumpCommand: PGCloneSubcommand {
     static let configuration = CommandConfiguration(
         commandName: "dump",
         abstract: "Dump the database to the storage location; prints the new key.",
-        discussion: "The key is {database_name}/{timestamp}.{config_name}.dump, the timestamp in UTC."
+        discussion: """
+            The key is {database_name}/{timestamp}.{config_name}.dump, the timestamp in UTC. The config \
+            name is --config's, "default" without it, or "_custom" when flags change what is dumped.
+            """
     )
+
+    @Option(help: ArgumentHelp("A dump config of the config file's dump_configs.", valueName: "name"))
+    var config: String?
+
+    @Option(help: ArgumentHelp("Leave out this table's data (a pg_dump pattern); repeatable.", valueName: "pattern"))
+    var excludeTableData: [String] = []
+
+    @Option(help: ArgumentHelp("Leave out a Django model's data (app.Model → table app_model); repeatable.", valueName: "app.Model"))
+    var excludeModel: [String] = []
+
+    @Option(help: ArgumentHelp("A shell command run against the database before pg_dump; repeatable.", valueName: "command"))
+    var preDumpHook: [String] = []
 
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        if let model = excludeModel.first(where: { DumpConfig.tableName(ofModel: $0) == nil }) {
+            throw ValidationError("--exclude-model takes app.Model (it is \"\(model)\")")
+        }
+    }
 
     func execute() async throws {
         let logger = try common.makeLogger()
@@ -18,12 +39,21 @@ struct DumpCommand: PGCloneSubcommand {
         guard settings.allowDump.value else {
             throw PGCloneError(.refused, "dumps are disabled here (\(settings.allowDump.origin)); nothing was done")
         }
+        var dumpConfig = try settings.dumpConfig(config)
+        // Flags override the config's lists.
+        if !excludeTableData.isEmpty { dumpConfig.excludeTables = excludeTableData }
+        if !excludeModel.isEmpty { dumpConfig.excludeModels = excludeModel }
+        if !preDumpHook.isEmpty { dumpConfig.preDumpHooks = preDumpHook }
+        let custom = !excludeTableData.isEmpty || !excludeModel.isEmpty || !preDumpHook.isEmpty
         var pipeline = DumpPipeline(
             storage: try settings.storage(logger: logger),
             connection: settings.connection,
             budget: settings.budget,
             logger: logger
         )
+        pipeline.config = config ?? (custom ? "_custom" : "default")
+        pipeline.dumpConfig = dumpConfig
+        pipeline.sessionSettings = settings.sessionSettings
         pipeline.environment = settings.environment
         let dump = try await pipeline.run()
         print(dump.key)

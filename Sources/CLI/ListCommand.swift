@@ -15,14 +15,27 @@ struct ListCommand: PGCloneSubcommand {
     @Flag(help: "List database names instead of keys.")
     var onlyDbNames = false
 
+    @Flag(help: "List the databases on the server, as :name sources for restore.")
+    var local = false
+
     @Flag(help: "Print JSON: an array of {key, database, config, created_at, size_bytes} (or of names).")
     var json = false
 
+    @OptionGroup var connection: ConnectionOptions
     @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        if local && (onlyDbNames || databaseName != nil) {
+            throw ValidationError("--local lists the server's databases; it takes no database name or --only-db-names")
+        }
+    }
 
     func execute() async throws {
         let logger = try common.makeLogger()
-        let settings = try Settings(options: common, database: nil)
+        let settings = try Settings(options: common, database: connection.database)
+        if local {
+            return try await listLocal(settings)
+        }
         let storage = try settings.storage(logger: logger)
         let dumps = try await storage.list(database: databaseName.map(DumpKey.sanitize))
         let encoder = JSONEncoder()
@@ -41,6 +54,29 @@ struct ListCommand: PGCloneSubcommand {
             print(String(decoding: try encoder.encode(entries), as: UTF8.self))
         } else {
             dumps.forEach { print($0.key) }
+        }
+    }
+
+    /// The server's databases but templates and the maintenance database.
+    private func listLocal(_ settings: Settings) async throws {
+        let admin = try await PostgresConnection.connectMaintenance(settings.connection, databases: ["postgres", "template1"])
+        let rows: [[String?]]
+        do {
+            rows = try await admin.query(
+                "SELECT datname FROM pg_database WHERE NOT datistemplate AND datname <> current_database() ORDER BY datname"
+            )
+        } catch {
+            await admin.close()
+            throw PGCloneError.from(error)
+        }
+        await admin.close()
+        let names = rows.compactMap { $0.first ?? nil }.map { ":" + $0 }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(names), as: UTF8.self))
+        } else {
+            names.forEach { print($0) }
         }
     }
 

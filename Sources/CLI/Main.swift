@@ -16,7 +16,7 @@ enum Main {
         CPGCloneSystem_tune_malloc()
         let command: any PGCloneSubcommand
         do {
-            let parsed = try PGCloneCommand.parseAsRoot()
+            let parsed = try PGCloneCommand.parseAsRoot(Self.arguments())
             guard let subcommand = parsed as? any PGCloneSubcommand else {
                 print(PGCloneCommand.helpMessage())
                 exit(0)
@@ -31,6 +31,14 @@ enum Main {
             fail(PGCloneCommand.message(for: error) + " (see pgclone --help)", code: 2)
         }
         exit(await run(command))
+    }
+
+    /// The command line, with `--wait=DURATION` spelled as ArgumentParser reads it (a flag whose
+    /// value is optional is not something it can declare).
+    static func arguments() -> [String] {
+        CommandLine.arguments.dropFirst().flatMap { argument -> [String] in
+            argument.hasPrefix("--wait=") ? ["--wait", "--wait-timeout", String(argument.dropFirst("--wait=".count))] : [argument]
+        }
     }
 
     /// Runs `command` until it ends or a signal arrives; returns the exit code.

@@ -8,11 +8,11 @@ struct PGCloneCommand: ParsableCommand {
         abstract: "Dump PostgreSQL databases, list the dumps, and restore one with an atomic swap.",
         discussion: """
             Exit codes: 0 success; 1 the operation failed (the message says which step); 2 usage or \
-            configuration error; 3 refused by allow_dump/allow_restore; 4 another restore of the same \
+            configuration error; 3 refused by allow_dump, allow_restore or allow_copy; 4 another restore of the same \
             database holds the lock; 128+N interrupted by signal N.
             """,
         version: "pgclone 0.1.0",
-        subcommands: [DumpCommand.self, ListCommand.self, RestoreCommand.self]
+        subcommands: [DumpCommand.self, ListCommand.self, RestoreCommand.self, CopyCommand.self]
     )
 }
 

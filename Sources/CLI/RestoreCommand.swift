@@ -4,21 +4,38 @@ import PGCloneActors
 struct RestoreCommand: PGCloneSubcommand {
     static let configuration = CommandConfiguration(
         commandName: "restore",
-        abstract: "Restore a dump into the database, then swap it into place; prints the restored key.",
+        abstract: "Restore a dump or a local database, then swap it into place; prints what was restored.",
         discussion: """
-            The dump is restored into DB__temp; only when that succeeded is it swapped in for DB, in one \
+            The source is a dump key, a database name (its newest dump), or :NAME, a database on the \
+            server (:previous and :current are the snapshots --reversible keeps). It is restored into \
+            DB__temp, goes through the pre-swap hooks, and only then is swapped in for DB, in one \
             transaction. Until then DB is untouched, and any failure leaves it as it was.
             """
     )
 
-    @Argument(help: ArgumentHelp("A dump key, or a database name (its newest dump).", valueName: "key-or-db-name"))
+    @Argument(help: ArgumentHelp("A dump key, a database name (its newest dump) or :NAME.", valueName: "source"))
     var source: String
+
+    @Option(help: ArgumentHelp("A restore config of the config file's restore_configs.", valueName: "name"))
+    var config: String?
+
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Keep DB__previous (the database replaced) and DB__current (the restore, before hooks)."
+    )
+    var reversible: Bool?
+
+    @Option(help: ArgumentHelp("A shell command run against DB__temp before the swap; repeatable.", valueName: "command"))
+    var preSwapHook: [String] = []
 
     @Flag(help: "Swap the database in even if pg_restore reported errors on single statements.")
     var ignoreRestoreErrors = false
 
-    @Flag(help: "Wait for another restore of the same database to finish instead of failing.")
+    @Flag(help: "Wait for another restore of the same database to finish (--wait=DURATION: at most that long).")
     var wait = false
+
+    @Option(name: .customLong("wait-timeout"), help: .hidden)
+    var waitTimeout: String?
 
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var common: CommonOptions
@@ -31,6 +48,9 @@ struct RestoreCommand: PGCloneSubcommand {
         guard settings.allowRestore.value else {
             throw PGCloneError(.refused, "restores are disabled here (\(settings.allowRestore.origin)); nothing was done")
         }
+        var restoreConfig = try settings.restoreConfig(config)
+        if !preSwapHook.isEmpty { restoreConfig.preSwapHooks = preSwapHook }
+        if let reversible { restoreConfig.reversible = reversible }
         var pipeline = RestorePipeline(
             storage: try settings.storage(logger: logger),
             connection: settings.connection,
@@ -38,18 +58,28 @@ struct RestoreCommand: PGCloneSubcommand {
             logger: logger
         )
         pipeline.ignoreRestoreErrors = ignoreRestoreErrors
-        pipeline.waitForLock = wait
+        pipeline.restoreConfig = restoreConfig
+        pipeline.sessionSettings = settings.sessionSettings
         pipeline.environment = settings.environment
+        if let waitTimeout {
+            guard let duration = parseDuration(waitTimeout) else {
+                throw PGCloneError(.invalidConfiguration, "--wait takes a duration like 30s, 10m or 2h (it is \"\(waitTimeout)\")")
+            }
+            pipeline.waitForLock = duration
+        } else if wait {
+            pipeline.waitForLock = .seconds(Int64.max / 2)
+        }
         let outcome = try await pipeline.run(restoreSource)
-        print(outcome.dump.key)
+        print(outcome.dump.map { "\($0.key)" } ?? source)
     }
 
     private func parseSource() throws(PGCloneError) -> RestoreSource {
         if source.hasPrefix(":") {
-            throw PGCloneError(
-                .invalidConfiguration,
-                "restoring a local database (\(source)) is not supported by this version of pgclone yet"
-            )
+            let name = String(source.dropFirst())
+            guard !name.isEmpty else {
+                throw PGCloneError(.invalidConfiguration, "\":\" names no database; write :previous, :current or :NAME")
+            }
+            return .local(name)
         }
         if source.contains("/") {
             guard let key = DumpKey(parsing: source) else {
@@ -61,8 +91,30 @@ struct RestoreCommand: PGCloneSubcommand {
             return .key(key)
         }
         guard !source.isEmpty else {
-            throw PGCloneError(.invalidConfiguration, "give a dump key or a database name to restore")
+            throw PGCloneError(.invalidConfiguration, "give a dump key, a database name or :NAME to restore")
         }
         return .database(source)
     }
+}
+
+/// `90`, `90s`, `5m`, `2h`, `1h30m`; `nil` for anything else.
+func parseDuration(_ text: String) -> Duration? {
+    if let seconds = Int64(text), seconds >= 0 { return .seconds(seconds) }
+    var total: Int64 = 0
+    var number = ""
+    for character in text {
+        if character.isASCII && character.isNumber {
+            number.append(character)
+            continue
+        }
+        guard let value = Int64(number) else { return nil }
+        switch character {
+        case "s": total += value
+        case "m": total += value * 60
+        case "h": total += value * 3600
+        default: return nil
+        }
+        number = ""
+    }
+    return number.isEmpty && !text.isEmpty ? .seconds(total) : nil
 }

@@ -18,7 +18,14 @@ struct Settings {
     var budget: MemoryBudget
     var allowDump: Value<Bool>
     var allowRestore: Value<Bool>
+    var allowCopy: Value<Bool>
+    /// `statement_timeout` and `lock_timeout` for pgclone's own SQL (never pg_restore's).
+    var sessionSettings: [(name: String, value: String)]
     var environment: [String: String]
+    /// The config file's named configs.
+    var dumpConfigs: [String: DumpConfig]
+    var restoreConfigs: [String: RestoreConfig]
+    var configFile: String
 
     static let defaultConfigFile = "pgclone.yaml"
 
@@ -63,6 +70,33 @@ struct Settings {
         allowRestore = try Self.pickBool(
             "PGCLONE_ALLOW_RESTORE", environment, file?.allowRestore, fileOrigin("allow_restore")
         )
+        allowCopy = try Self.pickBool("PGCLONE_ALLOW_COPY", environment, file?.allowCopy, fileOrigin("allow_copy"))
+        sessionSettings = [("statement_timeout", file?.statementTimeout), ("lock_timeout", file?.lockTimeout)]
+            .compactMap { name, value in value.map { (name, $0) } }
+        dumpConfigs = file?.dumpConfigs ?? [:]
+        restoreConfigs = file?.restoreConfigs ?? [:]
+        configFile = file?.path ?? Self.defaultConfigFile
+    }
+
+    /// The dump config `name` (`--config`), else `default` from the file, else an empty one.
+    func dumpConfig(_ name: String?) throws(PGCloneError) -> DumpConfig {
+        try Self.named(name, in: dumpConfigs, kind: "dump_configs", file: configFile) ?? DumpConfig()
+    }
+
+    func restoreConfig(_ name: String?) throws(PGCloneError) -> RestoreConfig {
+        try Self.named(name, in: restoreConfigs, kind: "restore_configs", file: configFile) ?? RestoreConfig()
+    }
+
+    private static func named<Config>(_ name: String?, in configs: [String: Config], kind: String, file: String) throws(PGCloneError) -> Config? {
+        guard let name else { return configs["default"] }
+        guard let config = configs[name] else {
+            let known = configs.keys.sorted()
+            throw PGCloneError(
+                .invalidConfiguration,
+                "there is no config \"\(name)\" in \(kind) of \(file)" + (known.isEmpty ? "" : " (it has \(known.joined(separator: ", ")))")
+            )
+        }
+        return config
     }
 
     /// The storage backend for the location.

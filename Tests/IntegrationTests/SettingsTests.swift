@@ -43,7 +43,7 @@ import Testing
 
     @Test(arguments: [
         (["frobnicate"], [String: String](), "pgclone: error: Unexpected argument 'frobnicate' (see pgclone --help)"),
-        (["restore"], [:], "pgclone: error: Missing expected argument '<key-or-db-name>' (see pgclone --help)"),
+        (["restore"], [:], "pgclone: error: Missing expected argument '<source>' (see pgclone --help)"),
         (["ls", "--memory-limit", "lots"], [:], "pgclone: error: --memory-limit \"lots\" is not a size; write it like 64MiB, 512MiB or 1GiB"),
         (["ls"], ["PGCLONE_MEMORY_LIMIT": "8MiB"], "pgclone: error: the memory limit 8 MiB is too small; pgclone needs at least 16 MiB"),
         (["ls"], ["PGCLONE_ALLOW_DUMP": "maybe"], "pgclone: error: PGCLONE_ALLOW_DUMP must be true or false (it is \"maybe\")"),

@@ -4,9 +4,12 @@
 /// pg_restore can be chatty (one error per object on a database that already has them), so nothing
 /// here grows with the amount of output.
 package struct ChildStderr: Sendable {
-    /// One error line, and the first line of the statement that caused it.
+    /// One error line, the TOC entry pg_restore was processing, and the first line of the
+    /// statement that caused it.
     package struct Entry: Sendable, Hashable {
         package var message: String
+        /// `from TOC entry 215; 1259 16386 TABLE t app`
+        package var context: String?
         package var statement: String?
     }
 
@@ -22,6 +25,8 @@ package struct ChildStderr: Sendable {
     /// The last ``maximumTailLines`` lines.
     package private(set) var tail: [String] = []
     private var expectingStatement = false
+    /// The last "from TOC entry" line, for the next error.
+    private var tocEntry: String?
 
     static let maximumEntries = 20
     static let maximumTailLines = 20
@@ -59,12 +64,16 @@ package struct ChildStderr: Sendable {
             return
         }
         expectingStatement = false
-        if line.hasPrefix(prefix + "error: ") {
+        if line.hasPrefix(prefix + "from TOC entry ") {
+            tocEntry = String(line.dropFirst(prefix.count))
+        } else if line.hasPrefix(prefix + "error: ") {
             errorCount += 1
             if entries.count < Self.maximumEntries {
-                entries.append(Entry(message: String(line.dropFirst(prefix.count + "error: ".count)).singleLine, statement: nil))
+                let message = String(line.dropFirst(prefix.count + "error: ".count)).singleLine
+                entries.append(Entry(message: message, context: tocEntry, statement: nil))
                 expectingStatement = true
             }
+            tocEntry = nil
         } else if line.hasPrefix(prefix + "warning: errors ignored on restore: ") {
             ignoredErrorCount = Int(line.dropFirst((prefix + "warning: errors ignored on restore: ").count))
         }

@@ -64,6 +64,13 @@ package actor PostgresConnection {
         handle = connection
     }
 
+    /// Sets session parameters (`statement_timeout`, `lock_timeout`…) for this connection's own SQL.
+    package func apply(_ settings: [(name: String, value: String)]) throws {
+        for setting in settings {
+            try query("SELECT set_config($1, $2, false)", [setting.name, setting.value])
+        }
+    }
+
     /// Closes the connection; idempotent.
     package func close() {
         if let handle { PQfinish(handle) }
@@ -73,6 +80,13 @@ package actor PostgresConnection {
     /// The database this connection is to (`PQdb`).
     package var databaseName: String {
         handle.flatMap { PQdb($0) }.map { String(cString: $0) } ?? ""
+    }
+
+    /// Where this connection went, as libpq resolved it: host (or socket directory), port, user.
+    package var endpoint: (host: String, port: String, user: String) {
+        func text(_ value: UnsafeMutablePointer<CChar>?) -> String { value.map { String(cString: $0) } ?? "" }
+        guard let handle else { return ("", "", "") }
+        return (text(PQhost(handle)), text(PQport(handle)), text(PQuser(handle)))
     }
 
     /// The server's version as an integer, e.g. 150018.
@@ -137,8 +151,9 @@ private func withConnectionParameters<Result>(
     var keywords = settings.parameters.map(\.keyword)
     var values = settings.parameters.map(\.value)
     if settings.value(for: "fallback_application_name") == nil {
+        // With the process ID: a restore refused by another's lock can say which process holds it.
         keywords.append("fallback_application_name")
-        values.append("pgclone")
+        values.append("pgclone[\(getpid())]")
     }
     return withCStrings(keywords + [nil]) { keywordPointers in
         withCStrings(values + [nil]) { valuePointers in

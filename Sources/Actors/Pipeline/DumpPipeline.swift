@@ -9,6 +9,10 @@ package struct DumpPipeline: Sendable {
     package var budget: MemoryBudget
     /// The config name recorded in the key.
     package var config = "default"
+    /// Exclusions and pre-dump hooks.
+    package var dumpConfig = DumpConfig()
+    /// `statement_timeout` and the like for pgclone's own SQL.
+    package var sessionSettings: [(name: String, value: String)] = []
     /// Environment the tools are located with (`PGCLONE_PG_BIN_DIR`).
     package var environment: [String: String] = [:]
     package var logger: Logger
@@ -29,9 +33,19 @@ package struct DumpPipeline: Sendable {
             throw PGCloneError(.databaseUnavailable, "cannot connect to the database to dump: \(error)")
         }
         let database = await source.databaseName
+        if !dumpConfig.preDumpHooks.isEmpty {
+            let environment = connection.hookEnvironment(database: database, endpoint: await source.endpoint)
+            do {
+                try await HookRunner(logger: logger).run(dumpConfig.preDumpHooks, phase: .preDump, environment: environment)
+            } catch {
+                await source.close()
+                throw PGCloneError.from(error)
+            }
+        }
         let metadata: DumpMetadata
         let tools: PostgresTools
         do {
+            try await source.apply(sessionSettings)
             let version = try await source.query("SELECT current_setting('server_version')").first?.first ?? nil
             metadata = DumpMetadata(
                 pgcloneVersion: pgcloneVersion,
@@ -51,14 +65,16 @@ package struct DumpPipeline: Sendable {
         logger.info("dumping database \"\(database)\" to \(key) in \(storage.location)")
         let (archive, archiveSource) = ByteStream.makeStream(backpressureStrategy: .capacity(budget.streamCapacity))
         let (compressed, compressedSource) = ByteStream.makeStream(backpressureStrategy: .capacity(budget.streamCapacity))
-        let dumper = PGDumpRunner(tools: tools, connection: connection.replacingDatabase(database))
+        var dumper = PGDumpRunner(tools: tools, connection: connection.replacingDatabase(database))
+        dumper.extraArguments = dumpConfig.pgDumpArguments
         let encoder = DumpEncoder(settings: budget.compression)
         let storage = self.storage
+        let runner = dumper
         let clock = ContinuousClock()
         let start = clock.now
         do {
             let (archiveBytes, _, storedBytes) = try await runStages(
-                source: { try await dumper.dump(into: archiveSource) },
+                source: { try await runner.dump(into: archiveSource) },
                 transform: { try await encoder.encode(archive, into: compressedSource, metadata: metadata) },
                 sink: { try await storage.write(key, from: compressed) }
             )

@@ -7,18 +7,25 @@ package enum RestoreSource: Sendable, Hashable {
     case key(DumpKey)
     /// The newest dump of a database (its name as given; matched sanitised).
     case database(String)
+    /// A database on the server (`:name`); `:previous` and `:current` name the target's snapshots.
+    case local(String)
 }
 
 /// What a restore did.
 package struct RestoreOutcome: Sendable {
-    package var dump: StoredDump
+    /// The dump restored; `nil` for a local database.
+    package var dump: StoredDump?
+    /// The local database restored, for `:name`.
+    package var localSource: String?
     package var target: String
-    package var restore: RestoreRunner.Report
+    package var restore: RestoreRunner.Report?
     package var swap: DatabaseSwap.SwapReport
 }
 
-/// `pgclone restore`: storage → zstd → pg_restore into `D__temp`, then the swap (DESIGN.md's
-/// restore-and-swap protocol, without hooks and snapshots).
+/// `pgclone restore`: DESIGN.md's restore-and-swap protocol. `D__temp` is made from the dump
+/// (storage → zstd → pg_restore) or from a local database (`CREATE DATABASE … TEMPLATE`), gets the
+/// source's database-level settings, is snapshotted as `D__current` (`--reversible`), goes through
+/// the pre-swap hooks, and is swapped in for `D` in one transaction.
 ///
 /// Until the swap, `D` is untouched; every failure before it drops `D__temp`. Cancellation
 /// (SIGINT, SIGTERM) counts as a failure up to the swap; from the swap on the transaction decides.
@@ -27,8 +34,12 @@ package struct RestorePipeline: Sendable {
     package var connection: ConnectionSettings
     package var budget: MemoryBudget
     package var ignoreRestoreErrors = false
-    /// Wait for another restore of the same database instead of failing.
-    package var waitForLock = false
+    /// How long to wait for another restore of the same database; `nil` fails at once.
+    package var waitForLock: Duration?
+    /// Hooks and `reversible`.
+    package var restoreConfig = RestoreConfig()
+    /// `statement_timeout` and the like for pgclone's own SQL.
+    package var sessionSettings: [(name: String, value: String)] = []
     /// Maintenance databases to try, in order, for the administrative statements.
     package var maintenanceDatabases = ["postgres", "template1"]
     package var environment: [String: String] = [:]
@@ -42,11 +53,19 @@ package struct RestorePipeline: Sendable {
     }
 
     package func run(_ source: RestoreSource) async throws -> RestoreOutcome {
-        let dump = try await find(source)
+        let dump: StoredDump?
+        if case .local = source { dump = nil } else { dump = try await find(source) }
         guard let target = await PostgresConnection.resolveDatabaseName(connection) else {
             throw PGCloneError(.invalidConfiguration, "cannot tell which database to restore into; pass --database")
         }
         let names = try DatabaseNames(target: target)
+        var localSource: String?
+        if case .local(let name) = source {
+            localSource = name == "previous" ? names.previous : name == "current" ? names.current : name
+            guard localSource != target else {
+                throw PGCloneError(.invalidConfiguration, "\":\(name)\" is the database being restored into; name another one")
+            }
+        }
         logger.debug(
             "restoring into \"\(target)\"",
             metadata: [
@@ -54,16 +73,17 @@ package struct RestorePipeline: Sendable {
                 "budget": "\(budget.restoreTerms.map { "\($0.component)=\($0.bytes)" }.joined(separator: ","))",
             ]
         )
-        let admin = try await connectMaintenance()
+        let admin = try await PostgresConnection.connectMaintenance(connection, databases: maintenanceDatabases)
         let swap = DatabaseSwap(admin: admin, names: names)
         do {
+            try await admin.apply(sessionSettings)
             try await swap.acquireLock(wait: waitForLock)
         } catch {
             await admin.close()
             throw PGCloneError.from(error)
         }
         do {
-            let outcome = try await restoreLocked(dump, swap: swap)
+            let outcome = try await restoreLocked(dump: dump, localSource: localSource, swap: swap)
             await swap.releaseLock()
             await admin.close()
             return outcome
@@ -90,71 +110,69 @@ package struct RestorePipeline: Sendable {
                 )
             }
             return newest
+        case .local:
+            preconditionFailure("local databases are not in storage")
         }
     }
 
-    private func connectMaintenance() async throws -> PostgresConnection {
-        var lastError: (any Error)?
-        for database in maintenanceDatabases {
-            do {
-                return try await PostgresConnection.connect(connection.replacingDatabase(database))
-            } catch let error as LibPQError where error.isInvalidCatalogName {
-                lastError = error
-            } catch {
-                lastError = error
-                break
-            }
-        }
-        throw PGCloneError(
-            .databaseUnavailable,
-            "cannot connect to the maintenance database: \(lastError.map { "\($0)" } ?? "no database to try")"
-        )
-    }
-
-    private func restoreLocked(_ dump: StoredDump, swap: DatabaseSwap) async throws -> RestoreOutcome {
+    private func restoreLocked(dump: StoredDump?, localSource: String?, swap: DatabaseSwap) async throws -> RestoreOutcome {
         let names = swap.names
-        let tools = PostgresTools.locate(serverVersion: await swap.admin.serverVersion, environment: environment)
-        let prepared: (RestoreRunner.Report, [DatabaseSetting])
         do {
             try await swap.dropLeftovers()
-            try await swap.createTemporary()
         } catch {
             throw PGCloneError.from(error, target: names.target)
         }
+        var report: RestoreRunner.Report?
         do {
-            prepared = try await restoreIntoTemporary(dump, swap: swap, tools: tools)
-            let skipped = try await swap.apply(prepared.1)
-            for setting in skipped {
-                logger.warning(
-                    "skipped setting \(setting.name) of role \"\(setting.role ?? "")\": the role does not exist here"
-                )
+            let settings: [DatabaseSetting]
+            if let localSource {
+                logger.info("copying database \"\(localSource)\" as \"\(names.temporary)\"")
+                try await swap.copy(localSource, to: names.temporary)
+                settings = []
+            } else if let dump {
+                try await swap.createTemporary()
+                let tools = PostgresTools.locate(serverVersion: await swap.admin.serverVersion, environment: environment)
+                (report, settings) = try await restoreIntoTemporary(dump, swap: swap, tools: tools)
+            } else {
+                preconditionFailure("a restore has a dump or a local source")
+            }
+            for setting in try await swap.apply(settings) {
+                logger.warning("skipped setting \(setting.name) of role \"\(setting.role ?? "")\": the role does not exist here")
+            }
+            if restoreConfig.reversible {
+                logger.info("snapshotting the restored database as \"\(names.current)\"")
+                try await swap.snapshotCurrent()
+            }
+            if !restoreConfig.preSwapHooks.isEmpty {
+                let environment = connection.hookEnvironment(database: names.temporary, endpoint: await swap.admin.endpoint)
+                try await HookRunner(logger: logger).run(restoreConfig.preSwapHooks, phase: .preSwap, environment: environment)
             }
             try Task.checkCancellation()
         } catch {
             try? await swap.dropTemporary()
-            throw PGCloneError.from(error, dump: dump.key, target: names.target)
+            throw PGCloneError.from(error, dump: dump?.key, target: names.target)
         }
         // From here on the swap transaction decides; cancellation no longer applies.
-        let report: DatabaseSwap.SwapReport
+        let swapReport: DatabaseSwap.SwapReport
         do {
-            report = try await swap.swap()
+            swapReport = try await swap.swap(keepingPrevious: restoreConfig.reversible)
         } catch {
             try? await swap.dropTemporary()
             throw PGCloneError.from(error, target: names.target)
         }
-        if report.replacedExisting {
+        if swapReport.replacedExisting {
             logger.info(
-                "swapped the restored database into \"\(names.target)\"; it refused connections for \(report.unavailable.formattedSeconds) (\(report.terminatedSessions) sessions terminated)"
+                "swapped the restored database into \"\(names.target)\"; it refused connections for \(swapReport.unavailable.formattedSeconds) (\(swapReport.terminatedSessions) sessions terminated)"
             )
         } else {
             logger.info("created \"\(names.target)\" from the restored database")
         }
         do {
-            try await swap.dropSwapped()
+            try await swap.dropSwapped(keepingSnapshots: restoreConfig.reversible)
         } catch {
             logger.warning("the restore succeeded, but dropping the old database failed: \(PGCloneError.from(error))")
         }
-        return RestoreOutcome(dump: dump, target: names.target, restore: prepared.0, swap: report)
+        return RestoreOutcome(dump: dump, localSource: localSource, target: names.target, restore: report, swap: swapReport)
     }
 
     /// Streams the dump into `D__temp`; returns pg_restore's report and the settings to apply.
@@ -202,10 +220,32 @@ package struct RestorePipeline: Sendable {
     private func logErrors(_ report: RestoreRunner.Report) {
         for entry in report.errors {
             logger.warning("pg_restore: \(entry.message)")
+            if let context = entry.context { logger.warning("  \(context)") }
             if let statement = entry.statement { logger.warning("  statement: \(statement)") }
         }
         if report.errorCount > report.errors.count {
             logger.warning("… and \(report.errorCount - report.errors.count) more pg_restore errors")
         }
+    }
+}
+
+extension PostgresConnection {
+    /// A connection to the maintenance database: the first of `databases` that exists.
+    package static func connectMaintenance(_ settings: ConnectionSettings, databases: [String]) async throws -> PostgresConnection {
+        var lastError: (any Error)?
+        for database in databases {
+            do {
+                return try await connect(settings.replacingDatabase(database))
+            } catch let error as LibPQError where error.isInvalidCatalogName {
+                lastError = error
+            } catch {
+                lastError = error
+                break
+            }
+        }
+        throw PGCloneError(
+            .databaseUnavailable,
+            "cannot connect to the maintenance database: \(lastError.map { "\($0)" } ?? "no database to try")"
+        )
     }
 }

@@ -22,19 +22,39 @@ package struct DatabaseSwap: Sendable {
 
     /// Takes the session-level advisory lock for the target, held until ``releaseLock()`` or the
     /// connection ends (so a killed pgclone never leaves it behind).
-    /// - Parameter wait: poll until the lock is free instead of failing.
-    package func acquireLock(wait: Bool) async throws {
+    /// - Parameter wait: how long to wait for another restore to finish; `nil` fails at once.
+    package func acquireLock(wait: Duration?) async throws {
+        let clock = ContinuousClock()
+        let deadline = wait.map { clock.now + $0 }
         while true {
             let rows = try await admin.query("SELECT pg_try_advisory_lock(\(Self.lockKey))", [names.target])
             if rows.first?.first == "t" { return }
-            guard wait else {
+            guard let deadline, clock.now < deadline else {
+                let holder = try? await lockHolder()
+                let advice = wait == nil ? "wait for it to finish, or pass --wait" : "it was still running after \(wait!.formattedSeconds)"
                 throw PGCloneError(
                     .lockHeld,
-                    "another pgclone restore of database \"\(names.target)\" is running; wait for it to finish, or pass --wait"
+                    "another pgclone restore of database \"\(names.target)\" is running\(holder.map { " (\($0))" } ?? ""); \(advice)"
                 )
             }
-            try await Task.sleep(for: .seconds(1))
+            try await Task.sleep(for: .milliseconds(500))
         }
+    }
+
+    /// Who holds the lock: the session's application name, server pid and start time.
+    private func lockHolder() async throws -> String? {
+        let rows = try await admin.query(
+            """
+            SELECT a.application_name, a.pid, to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"')
+            FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid
+            CROSS JOIN (SELECT \(Self.lockKey) AS key) AS k
+            WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+              AND l.classid::bigint = (k.key >> 32) & 4294967295 AND l.objid::bigint = k.key & 4294967295
+            """,
+            [names.target]
+        )
+        guard let row = rows.first else { return nil }
+        return "\(row[0] ?? "?"), server pid \(row[1] ?? "?"), since \(row[2] ?? "?")"
     }
 
     package func releaseLock() async {
@@ -74,9 +94,47 @@ package struct DatabaseSwap: Sendable {
         try await admin.execute(statement)
     }
 
-    /// Applies database-level settings to `D__temp`. Role-specific settings of roles that do not
-    /// exist on this server are skipped and returned.
-    package func apply(_ settings: [DatabaseSetting]) async throws -> [DatabaseSetting] {
+    /// Creates `copy` as a copy of `template` (`CREATE DATABASE … TEMPLATE`, which needs the template
+    /// to have no sessions: they are terminated first), with the template's database-level settings.
+    package func copy(_ template: String, to copy: String) async throws {
+        guard try await exists(template) else {
+            throw PGCloneError(.objectNotFound, "there is no database \"\(template)\" on this server; `pgclone ls --local` lists them")
+        }
+        try await terminateSessions(on: template)
+        var statement = "CREATE DATABASE \(quoteIdentifier(copy)) TEMPLATE \(quoteIdentifier(template))"
+        // FILE_COPY copies the files (3-4 times faster here, PLATFORM.md §0) instead of writing the
+        // whole copy to WAL; PostgreSQL 15 and later default to the latter.
+        if await admin.serverVersion >= 150_000 { statement += " STRATEGY = FILE_COPY" }
+        do {
+            try await admin.execute(statement)
+        } catch let error as LibPQError where error.isObjectInUse {
+            // A session that arrived between the termination and the copy: once more.
+            try await terminateSessions(on: template)
+            try await admin.execute(statement)
+        }
+        _ = try await apply(admin.databaseSettings(of: template), to: copy)
+    }
+
+    /// Ends every other session on `database`.
+    @discardableResult
+    package func terminateSessions(on database: String) async throws -> Int {
+        let rows = try await admin.query(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            [database]
+        )
+        return Int(rows.first?.first.flatMap { $0 } ?? "0") ?? 0
+    }
+
+    /// `--reversible`: `D__current`, a snapshot of `D__temp` as restored (before hooks).
+    package func snapshotCurrent() async throws {
+        try await drop(names.current)
+        try await copy(names.temporary, to: names.current)
+    }
+
+    /// Applies database-level settings to `database` (`D__temp` unless said otherwise). Role-specific
+    /// settings of roles that do not exist on this server are skipped and returned.
+    package func apply(_ settings: [DatabaseSetting], to database: String? = nil) async throws -> [DatabaseSetting] {
+        let database = quoteIdentifier(database ?? names.temporary)
         var skipped: [DatabaseSetting] = []
         for setting in settings {
             var statement: String
@@ -85,9 +143,9 @@ package struct DatabaseSwap: Sendable {
                     skipped.append(setting)
                     continue
                 }
-                statement = "ALTER ROLE \(quoteIdentifier(role)) IN DATABASE \(quoteIdentifier(names.temporary))"
+                statement = "ALTER ROLE \(quoteIdentifier(role)) IN DATABASE \(database)"
             } else {
-                statement = "ALTER DATABASE \(quoteIdentifier(names.temporary))"
+                statement = "ALTER DATABASE \(database)"
             }
             let name = setting.name.split(separator: ".").map { quoteIdentifier(String($0)) }.joined(separator: ".")
             var values: [String] = []
@@ -168,12 +226,17 @@ package struct DatabaseSwap: Sendable {
     }
 
     /// Puts `D__temp` in place of `D`: refuse new connections to `D`, terminate its sessions, then
-    /// rename `D`→`D__swap` and `D__temp`→`D` in one transaction, so either both happen or neither.
-    /// On failure `D` accepts connections again and is otherwise as it was. The old database is
-    /// left as `D__swap` for ``dropSwapped()``.
-    package func swap(attempts: Int = 5) async throws -> SwapReport {
+    /// rename `D`→`D__swap` (or `D__previous`, `keepingPrevious`) and `D__temp`→`D` in one
+    /// transaction, so either both happen or neither. On failure `D` accepts connections again and
+    /// is otherwise as it was. The old database is left for ``dropSwapped()``.
+    package func swap(keepingPrevious: Bool = false, attempts: Int = 5) async throws -> SwapReport {
         let target = quoteIdentifier(names.target)
         let temporary = quoteIdentifier(names.temporary)
+        let old = keepingPrevious ? names.previous : names.swapped
+        if keepingPrevious {
+            // The snapshot of the previous restore makes way; D is still serving meanwhile.
+            try await drop(names.previous)
+        }
         guard try await exists(names.target) else {
             try await admin.execute("ALTER DATABASE \(temporary) RENAME TO \(target)")
             return SwapReport(unavailable: .zero, terminatedSessions: 0, replacedExisting: false)
@@ -191,9 +254,13 @@ package struct DatabaseSwap: Sendable {
                 )
                 terminated += Int(rows.first?.first.flatMap { $0 } ?? "0") ?? 0
                 try await admin.execute("BEGIN")
-                try await admin.execute("ALTER DATABASE \(target) RENAME TO \(quoteIdentifier(names.swapped))")
+                try await admin.execute("ALTER DATABASE \(target) RENAME TO \(quoteIdentifier(old))")
                 try await admin.execute("ALTER DATABASE \(temporary) RENAME TO \(target)")
                 try await admin.execute("COMMIT")
+                if keepingPrevious {
+                    // Kept for `restore :previous`, which connects to it as a template.
+                    try? await admin.execute("ALTER DATABASE \(quoteIdentifier(old)) ALLOW_CONNECTIONS true")
+                }
                 return SwapReport(unavailable: clock.now - start, terminatedSessions: terminated, replacedExisting: true)
             } catch let error as LibPQError {
                 lastError = error
@@ -211,11 +278,13 @@ package struct DatabaseSwap: Sendable {
         )
     }
 
-    /// Drops the old database after a successful swap, and the reversible restore's snapshots,
-    /// which no longer describe `D`.
-    package func dropSwapped() async throws {
-        for database in [names.swapped, names.previous, names.current] {
-            try await drop(database)
+    /// Drops the old database after a successful swap; without `keepingSnapshots`, the reversible
+    /// restore's snapshots too, which no longer describe `D` (django-pgclone's semantics).
+    package func dropSwapped(keepingSnapshots: Bool = false) async throws {
+        try await drop(names.swapped)
+        if !keepingSnapshots {
+            try await drop(names.previous)
+            try await drop(names.current)
         }
     }
 }

@@ -122,20 +122,6 @@ package enum S3Encoding {
     }
 
     static func encode(_ text: String, keepingSlash: Bool) -> String {
-        var result = ""
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
-                UInt8(ascii: "~"):
-                result.unicodeScalars.append(UnicodeScalar(byte))
-            case UInt8(ascii: "/") where keepingSlash:
-                result.append("/")
-            default:
-                let hex = Array("0123456789ABCDEF".utf8)
-                result += "%" + String(UnicodeScalar(hex[Int(byte >> 4)])) + String(UnicodeScalar(hex[Int(byte & 0xF)]))
-            }
-        }
-        return result
+        percentEncode(text, keeping: keepingSlash ? [UInt8(ascii: "/")] : [])
     }
 }

@@ -1,0 +1,88 @@
+package import Logging
+import Subprocess
+import SystemPackage
+
+/// Runs hooks: shell commands (`/bin/sh -c`), in order, each with its database in the environment
+/// (`DATABASE_URL`, `PGDATABASE` and the other `PG*` variables), so `python manage.py migrate` or
+/// `psql -f anonymise.sql` work unchanged. Their output goes to the log, line by line, prefixed
+/// with the hook; the first that fails stops the operation.
+package struct HookRunner: Sendable {
+    package enum Phase: String, Sendable {
+        case preDump = "pre-dump"
+        case preSwap = "pre-swap"
+    }
+
+    package var logger: Logger
+
+    package init(logger: Logger) {
+        self.logger = logger
+    }
+
+    /// Runs `commands` against the database `environment` describes. Throws `.hookFailed` with the
+    /// hook's exit status and last lines of output.
+    package func run(_ commands: [String], phase: Phase, environment: [String: String]) async throws {
+        for (index, command) in commands.enumerated() {
+            let label = "\(phase.rawValue) hook \(index + 1)"
+            logger.info("running \(label): \(command)")
+            var updates: [Environment.Key: String?] = [:]
+            for (name, value) in environment { updates[Environment.Key(stringLiteral: name)] = value }
+            var options = PlatformOptions()
+            // A session of its own: on SIGINT or SIGTERM the whole tree the hook started is stopped.
+            options.createSession = true
+            options.teardownSequence = [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: .seconds(5))]
+            let result = try await Subprocess.run(
+                .path(FilePath("/bin/sh")),
+                arguments: ["-c", command],
+                environment: .inherit.updating(updates),
+                platformOptions: options,
+                input: .none,
+                output: .sequence,
+                error: .combinedWithOutput
+            ) { execution in
+                var output = HookOutput(label: label, logger: logger)
+                for try await buffer in execution.standardOutput {
+                    buffer.withUnsafeBytes { output.append($0) }
+                }
+                output.finish()
+                return output.tail
+            }
+            guard result.terminationStatus.isSuccess else {
+                let tail = result.closureResult.suffix(3).joined(separator: " / ")
+                throw PGCloneError(
+                    .hookFailed,
+                    "\(label) (\(command)) \(ChildProcess.describe(result.terminationStatus))\(tail.isEmpty ? "" : ": \(tail)")"
+                )
+            }
+        }
+    }
+}
+
+/// A hook's output, logged line by line; the last lines are kept for the error message.
+private struct HookOutput {
+    let label: String
+    let logger: Logger
+    var line: [UInt8] = []
+    var tail: [String] = []
+
+    mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        for byte in bytes {
+            if byte == UInt8(ascii: "\n") {
+                emit()
+            } else if line.count < 2000 {
+                line.append(byte)
+            }
+        }
+    }
+
+    mutating func finish() {
+        if !line.isEmpty { emit() }
+    }
+
+    private mutating func emit() {
+        let text = String(decoding: line, as: UTF8.self)
+        line.removeAll(keepingCapacity: true)
+        logger.info("\(label): \(text)")
+        tail.append(text)
+        if tail.count > 10 { tail.removeFirst() }
+    }
+}

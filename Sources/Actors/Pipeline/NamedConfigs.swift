@@ -1,0 +1,40 @@
+/// A named dump config (`dump_configs` in the config file).
+package struct DumpConfig: Sendable, Hashable {
+    /// pg_dump patterns of tables whose data is not dumped (their definitions are).
+    package var excludeTables: [String] = []
+    /// Django models (`app.Model`) whose default table (`app_model`) has its data left out.
+    package var excludeModels: [String] = []
+    /// Shell commands run against the source before pg_dump.
+    package var preDumpHooks: [String] = []
+
+    package init(excludeTables: [String] = [], excludeModels: [String] = [], preDumpHooks: [String] = []) {
+        self.excludeTables = excludeTables
+        self.excludeModels = excludeModels
+        self.preDumpHooks = preDumpHooks
+    }
+
+    /// Django's default table name for a model: `auth.User` → `auth_user`.
+    package static func tableName(ofModel model: String) -> String? {
+        let parts = model.split(separator: ".")
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return nil }
+        return "\(parts[0])_\(parts[1])".lowercased()
+    }
+
+    /// `--exclude-table-data` arguments for pg_dump.
+    package var pgDumpArguments: [String] {
+        (excludeTables + excludeModels.compactMap(Self.tableName(ofModel:))).map { "--exclude-table-data=\($0)" }
+    }
+}
+
+/// A named restore config (`restore_configs` in the config file).
+package struct RestoreConfig: Sendable, Hashable {
+    /// Shell commands run against `D__temp` before the swap.
+    package var preSwapHooks: [String] = []
+    /// Keep `D__previous` and `D__current` (see `--reversible`).
+    package var reversible = false
+
+    package init(preSwapHooks: [String] = [], reversible: Bool = false) {
+        self.preSwapHooks = preSwapHooks
+        self.reversible = reversible
+    }
+}
