@@ -326,7 +326,7 @@ extension S3FaultTests {
         #expect(result.exitCode == 1)
         #expect(
             result.errorLines == [
-                "pgclone: error: the object changed in s3://\(bucket)/ while it was being read (its ETag no longer matches); restore again"
+                "pgclone: error: the object changed in s3://\(bucket)/ while it was being read (its ETag no longer matches); restore again; \"\(target)\" is unchanged"
             ],
             "\(result)"
         )

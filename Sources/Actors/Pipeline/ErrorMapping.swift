@@ -9,7 +9,10 @@ extension PGCloneError {
     package static func from(_ error: any Error, dump: DumpKey? = nil, target: String? = nil) -> PGCloneError {
         let unchanged = target.map { "; \"\($0)\" is unchanged" } ?? ""
         switch error {
-        case let error as PGCloneError:
+        case var error as PGCloneError:
+            if !unchanged.isEmpty && !error.message.hasSuffix(" is unchanged") {
+                error.message += unchanged
+            }
             return error
         case let error as DumpFormatError:
             let object = dump.map { "the dump \($0)" } ?? "the dump"

@@ -1,0 +1,89 @@
+import Foundation
+import PGCloneActors
+import PGCloneTestSupport
+import Testing
+
+/// Pre-dump and pre-swap hooks, as django-pgclone's README promises them.
+@Suite(.enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
+struct HookTests {
+    private func prepare(_ pgclone: PGCloneHarness, _ prefix: String) async throws -> (source: String, target: String, key: String) {
+        let server = pgclone.server
+        let source = TestEnvironment.uniqueName("\(prefix)_src")
+        let target = TestEnvironment.uniqueName("\(prefix)_dst")
+        try await server.createDatabase(source)
+        try await server.psql("CREATE TABLE marker (v text); INSERT INTO marker VALUES ('restored')", database: source)
+        try await server.createDatabase(target)
+        try await server.psql("CREATE TABLE marker (v text); INSERT INTO marker VALUES ('old')", database: target)
+        return (source, target, try await pgclone.dump(source))
+    }
+
+    @Test func aPreSwapHookRunsAgainstTheTemporaryDatabase() async throws {
+        let pgclone = try PGCloneHarness()
+        let (_, target, key) = try await prepare(pgclone, "hook")
+        let hook = #"psql -X -q -v ON_ERROR_STOP=1 -c "INSERT INTO marker VALUES ('hook saw ' || current_database())" && echo "PGDATABASE=$PGDATABASE" && psql -X -At "$DATABASE_URL" -c 'SELECT count(*) FROM marker'"#
+        let result = try await pgclone.restore(key, into: target, ["--pre-swap-hook", hook])
+        #expect(result.exitCode == 0, "\(result)")
+        let rows = try await pgclone.server.psql("SELECT v FROM marker ORDER BY v", database: target)
+        #expect(rows == "hook saw \(target)__temp\nrestored")
+        #expect(result.stderr.contains("pgclone: pre-swap hook 1: PGDATABASE=\(target)__temp"), "\(result)")
+        #expect(result.stderr.contains("pgclone: pre-swap hook 1: 2"))
+    }
+
+    @Test func aFailingPreSwapHookLeavesTheTargetAlone() async throws {
+        let pgclone = try PGCloneHarness()
+        let (_, target, key) = try await prepare(pgclone, "hookfail")
+        let result = try await pgclone.restore(
+            key,
+            into: target,
+            ["--pre-swap-hook", "echo first hook", "--pre-swap-hook", "echo migrating; echo 'table missing' >&2; exit 3"]
+        )
+        #expect(result.exitCode == 1)
+        #expect(
+            result.errorLines == [
+                "pgclone: error: pre-swap hook 2 (echo migrating; echo 'table missing' >&2; exit 3) exited with status 3: migrating / table missing; \"\(target)\" is unchanged"
+            ],
+            "\(result)"
+        )
+        #expect(try await pgclone.server.psql("SELECT v FROM marker", database: target) == "old")
+        #expect(try await pgclone.server.databases(startingWith: target) == [target])
+    }
+
+    @Test func preDumpHooksRunBeforePgDumpAndAFailingOneMakesNoDump() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let source = TestEnvironment.uniqueName("predump")
+        let target = TestEnvironment.uniqueName("predump_dst")
+        try await server.createDatabase(source)
+        try await server.psql("CREATE TABLE users (email text); INSERT INTO users VALUES ('real@example.com')", database: source)
+
+        let failed = try await pgclone.run(["dump", "--database", server.url(source), "--pre-dump-hook", "exit 7"])
+        #expect(failed.exitCode == 1)
+        #expect(failed.errorLines == ["pgclone: error: pre-dump hook 1 (exit 7) exited with status 7"], "\(failed)")
+        #expect(pgclone.storedFiles().isEmpty)
+
+        let anonymise = #"psql -X -q -c "UPDATE users SET email = 'anonymous@example.com'""#
+        let dumped = try await pgclone.run(["dump", "--database", server.url(source), "--pre-dump-hook", anonymise])
+        #expect(dumped.exitCode == 0, "\(dumped)")
+        #expect(dumped.stdout.hasSuffix("._custom.dump\n"))
+        let key = dumped.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try await pgclone.restore(key, into: target).exitCode == 0)
+        #expect(try await server.psql("SELECT email FROM users", database: target) == "anonymous@example.com")
+    }
+
+    @Test func sigtermDuringAHookStopsItAndDropsTheTemporaryDatabase() async throws {
+        let pgclone = try PGCloneHarness()
+        let (_, target, key) = try await prepare(pgclone, "hooksig")
+        let marker = pgclone.directory + "/hook-started"
+        let hook = "touch \(marker); sleep 300 & wait"
+        async let restoring = pgclone.restore(key, into: target, ["--pre-swap-hook", hook])
+        while !FileManager.default.fileExists(atPath: marker) { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(!killProcesses(matching: [TestEnvironment.binary, "restore", target], signal: SIGTERM).isEmpty)
+        let result = try await restoring
+        #expect(result.exitCode == 128 + SIGTERM, "\(result)")
+        #expect(try await pgclone.server.databases(startingWith: target) == [target])
+        #expect(try await pgclone.server.psql("SELECT v FROM marker", database: target) == "old")
+        // The hook's own children went with it.
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(killProcesses(matching: ["sleep 300"], signal: 0).isEmpty)
+    }
+}
