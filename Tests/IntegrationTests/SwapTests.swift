@@ -61,6 +61,20 @@ struct SwapTests {
         #expect(try await pgclone.server.psql("SELECT v FROM marker", database: target) == "new")
     }
 
+    @Test func waitWithADurationGivesUp() async throws {
+        let pgclone = try PGCloneHarness()
+        let (key, target) = try await prepare(pgclone, "waitfor")
+        let holder = try await holdLock(pgclone.server, target)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let result = try await pgclone.restore(key, into: target, ["--wait=2s"])
+        let elapsed = clock.now - start
+        await holder.close()
+        #expect(result.exitCode == 4, "\(result)")
+        #expect(result.errorLines.first?.hasSuffix("it was still running after 2.000 s") == true, "\(result)")
+        #expect(elapsed >= .seconds(2))
+    }
+
     /// What a reconnecting client saw.
     enum Observation: Hashable {
         case data(String)

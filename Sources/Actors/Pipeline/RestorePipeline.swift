@@ -53,12 +53,12 @@ package struct RestorePipeline: Sendable {
     }
 
     package func run(_ source: RestoreSource) async throws -> RestoreOutcome {
-        let dump: StoredDump?
-        if case .local = source { dump = nil } else { dump = try await find(source) }
         guard let target = await PostgresConnection.resolveDatabaseName(connection) else {
             throw PGCloneError(.invalidConfiguration, "cannot tell which database to restore into; pass --database")
         }
         let names = try DatabaseNames(target: target)
+        let dump: StoredDump?
+        if case .local = source { dump = nil } else { dump = try await find(source) }
         var localSource: String?
         if case .local(let name) = source {
             localSource = name == "previous" ? names.previous : name == "current" ? names.current : name
@@ -139,7 +139,10 @@ package struct RestorePipeline: Sendable {
             for setting in try await swap.apply(settings) {
                 logger.warning("skipped setting \(setting.name) of role \"\(setting.role ?? "")\": the role does not exist here")
             }
-            if restoreConfig.reversible {
+            // Restoring one of D's own snapshots is an undo (:previous) or a redo (:current): the
+            // state right after the last restore stays D__current.
+            let fromOwnSnapshot = localSource == names.previous || localSource == names.current
+            if restoreConfig.reversible && !fromOwnSnapshot {
                 logger.info("snapshotting the restored database as \"\(names.current)\"")
                 try await swap.snapshotCurrent()
             }

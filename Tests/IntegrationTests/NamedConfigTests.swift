@@ -1,0 +1,72 @@
+import Foundation
+import PGCloneActors
+import PGCloneTestSupport
+import Testing
+
+/// dump_configs and restore_configs in pgclone.yaml, overridden by flags and the environment.
+@Suite(.enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
+struct NamedConfigTests {
+    @Test func excludeModelsKeepsTheTableButNotItsRows() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let source = TestEnvironment.uniqueName("cfg_src")
+        let target = TestEnvironment.uniqueName("cfg_dst")
+        try await server.createDatabase(source)
+        try await server.psql(
+            """
+            CREATE TABLE auth_user (id int, email text); INSERT INTO auth_user VALUES (1, 'a@example.com');
+            CREATE TABLE shop_order (id int); INSERT INTO shop_order VALUES (1), (2);
+            """,
+            database: source
+        )
+        try """
+            dump_configs:
+              default:
+                exclude_models: [auth.User]
+              orders_only:
+                exclude_tables: [shop_order]
+            restore_configs:
+              default:
+                pre_swap_hooks: "psql -X -q -c 'INSERT INTO shop_order VALUES (99)'"
+            """.write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
+
+        let key = try await pgclone.dump(source)
+        #expect(key.hasSuffix(".default.dump"))
+        let restored = try await pgclone.restore(key, into: target)
+        #expect(restored.exitCode == 0, "\(restored)")
+        #expect(try await server.psql("SELECT count(*) FROM auth_user", database: target) == "0")
+        // The default restore config's hook ran.
+        #expect(try await server.psql("SELECT string_agg(id::text, ',' ORDER BY id) FROM shop_order", database: target) == "1,2,99")
+
+        let named = try await pgclone.run(["dump", "--database", server.url(source), "--config", "orders_only"])
+        #expect(named.stdout.hasSuffix(".orders_only.dump\n"), "\(named)")
+        // A flag overrides the config's list (here exclude_models); the hook flag overrides the
+        // restore config's hooks.
+        let flagged = try await pgclone.run(["dump", "--database", server.url(source), "--exclude-model", "shop.Order"])
+        #expect(flagged.stdout.hasSuffix("._custom.dump\n"), "\(flagged)")
+        let flaggedKey = flagged.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let restoredFlagged = try await pgclone.restore(flaggedKey, into: target, ["--pre-swap-hook", "true"])
+        #expect(restoredFlagged.exitCode == 0, "\(restoredFlagged)")
+        #expect(try await server.psql("SELECT count(*) FROM auth_user", database: target) == "1")
+        #expect(try await server.psql("SELECT count(*) FROM shop_order", database: target) == "0")
+
+        let unknown = try await pgclone.run(["dump", "--database", server.url(source), "--config", "nope"])
+        #expect(unknown.exitCode == 2)
+        #expect(unknown.errorLines == ["pgclone: error: there is no config \"nope\" in dump_configs of pgclone.yaml (it has default, orders_only)"])
+    }
+
+    @Test func theEnvironmentOverridesTheFile() async throws {
+        let pgclone = try PGCloneHarness.offline()
+        try "allow_restore: true\n".write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
+        let refused = try await pgclone.run(["restore", "db"], environment: ["PGCLONE_ALLOW_RESTORE": "off"])
+        #expect(refused.exitCode == 3)
+        try "dump_configs:\n  default:\n    exclude_modles: [auth.User]\n".write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
+        let typo = try await pgclone.run(["ls"])
+        #expect(typo.exitCode == 2)
+        #expect(
+            typo.errorLines == [
+                "pgclone: error: pgclone.yaml: unknown setting \"exclude_modles\" in dump_configs.default; the settings are exclude_tables, exclude_models, pre_dump_hooks"
+            ]
+        )
+    }
+}
