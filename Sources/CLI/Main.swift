@@ -2,6 +2,7 @@ import ArgumentParser
 import CPGCloneSystem
 import Foundation
 import PGCloneActors
+import Synchronization
 import UnixSignals
 
 /// pgclone's entry point. It owns what ArgumentParser's default `main` would decide: exit codes
@@ -41,50 +42,44 @@ enum Main {
         }
     }
 
-    /// Runs `command` until it ends or a signal arrives; returns the exit code.
+    /// Runs `command`; the first SIGINT or SIGTERM cancels it (it then cleans up), later ones are
+    /// only acknowledged, so clean-up is never cut short. Returns the exit code.
     private static func run(_ command: any PGCloneSubcommand) async -> Int32 {
         let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
-        enum Event: Sendable {
-            case finished((any Error & Sendable)?)
-            case signal(UnixSignal)
-        }
-        return await withTaskGroup(of: Event?.self) { group in
-            group.addTask {
-                do {
-                    try await command.execute()
-                    return .finished(nil)
-                } catch let error as PGCloneCLIError {
-                    return .finished(PGCloneError(.invalidConfiguration, error.message))
-                } catch {
-                    return .finished(PGCloneError.from(error))
-                }
-            }
-            group.addTask {
-                for await signal in signals { return .signal(signal) }
+        let received = Mutex<UnixSignal?>(nil)
+        // Both tasks end within this function: the command is awaited, the listener cancelled.
+        let execution = Task { () -> (any Error & Sendable)? in
+            do {
+                try await command.execute()
                 return nil
+            } catch let error as PGCloneCLIError {
+                return PGCloneError(.invalidConfiguration, error.message)
+            } catch {
+                return PGCloneError.from(error)
             }
-            var received: UnixSignal?
-            while let event = await group.next() {
-                switch event {
-                case .signal(let signal):
-                    received = signal
+        }
+        let listener = Task {
+            for await signal in signals {
+                if let first = received.withLock({ value -> UnixSignal? in
+                    defer { if value == nil { value = signal } }
+                    return value
+                }) {
+                    report("received \(signal) while cleaning up after \(first); still cleaning up")
+                } else {
                     report("received \(signal); stopping and cleaning up")
-                    group.cancelAll()
-                case .finished(let error):
-                    group.cancelAll()
-                    if let received {
-                        if let error { report("error: \(error)") }
-                        return 128 + received.rawValue
-                    }
-                    guard let error = error as? PGCloneError else { return 0 }
-                    report("error: \(error.message)")
-                    return exitCode(for: error.code)
-                case nil:
-                    continue
+                    execution.cancel()
                 }
             }
-            return 1
         }
+        let error = await execution.value
+        listener.cancel()
+        if let signal = received.withLock({ $0 }) {
+            if let error { report("error: \(error)") }
+            return 128 + signal.rawValue
+        }
+        guard let error = error as? PGCloneError else { return 0 }
+        report("error: \(error.message)")
+        return exitCode(for: error.code)
     }
 
     static func exitCode(for code: PGCloneError.Code) -> Int32 {

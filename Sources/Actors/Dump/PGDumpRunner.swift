@@ -48,6 +48,8 @@ package struct PGDumpRunner: Sendable {
                 }
                 return (produced, try await log)
             }
+            // Stopped because pgclone was interrupted: that, not the child's status, is the news.
+            try Task.checkCancellation()
             let (produced, log) = result.closureResult
             guard result.terminationStatus.isSuccess else {
                 throw PGCloneError(

@@ -46,6 +46,8 @@ package struct HookRunner: Sendable {
                 output.finish()
                 return output.tail
             }
+            // Stopped because pgclone was interrupted: that, not the child's status, is the news.
+            try Task.checkCancellation()
             guard result.terminationStatus.isSuccess else {
                 let tail = result.closureResult.suffix(3).joined(separator: " / ")
                 throw PGCloneError(

@@ -62,6 +62,8 @@ package struct RestoreRunner: Sendable {
             try? await writer.finish()
             return (written, stoppedReading, try await log)
         }
+        // Stopped because pgclone was interrupted: that, not the child's status, is the news.
+        try Task.checkCancellation()
         let (written, stoppedReading, log) = result.closureResult
         let report = Report(errorCount: log.ignoredErrorCount ?? log.errorCount, errors: log.entries, bytesWritten: written)
         let statementErrorsOnly = log.ignoredErrorCount != nil && !stoppedReading
