@@ -55,6 +55,17 @@ struct NamedConfigTests {
         #expect(unknown.errorLines == ["pgclone: error: there is no config \"nope\" in dump_configs of pgclone.yaml (it has default, orders_only)"])
     }
 
+    @Test func timeoutsApplyToPgclonesOwnSQL() async throws {
+        let pgclone = try PGCloneHarness()
+        let target = TestEnvironment.uniqueName("timeouts")
+        try "statement_timeout: 5min\nlock_timeout: soon\n".write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
+        try pgclone.store(Data("x".utf8), as: "db/20240101T000000.000000Z.default.dump")
+        let result = try await pgclone.restore("db", into: target)
+        #expect(result.exitCode == 1)
+        #expect(result.errorLines == ["pgclone: error: invalid value for parameter \"lock_timeout\": \"soon\""], "\(result)")
+        #expect(try await pgclone.server.databases(startingWith: target).isEmpty)
+    }
+
     @Test func theEnvironmentOverridesTheFile() async throws {
         let pgclone = try PGCloneHarness.offline()
         try "allow_restore: true\n".write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
