@@ -150,6 +150,7 @@ struct FailureTests {
             ]
         )
         #expect(failed.stderr.contains("pgclone: warning:   statement: CREATE POLICY p ON public.t"), "\(failed)")
+        #expect(failed.stderr.contains("pgclone: warning:   from TOC entry "), "\(failed)")
         #expect(try await server.tableFingerprints(target) == fingerprint)
         #expect(try await server.databases(startingWith: target) == [target])
 

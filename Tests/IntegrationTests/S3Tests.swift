@@ -333,3 +333,39 @@ extension S3FaultTests {
         #expect(try await server.databases(startingWith: target).isEmpty)
     }
 }
+
+extension S3FaultTests {
+    @Test func sigtermDuringAnS3DownloadLeavesTheTargetIntact() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let source = TestEnvironment.uniqueName("s3sig_src")
+        let target = TestEnvironment.uniqueName("s3sig_dst")
+        try await server.createDatabase(source)
+        try await server.psql(
+            "CREATE TABLE t AS SELECT i, md5(i::text) || md5((i * 3)::text) AS h FROM generate_series(1, 40000) AS i",
+            database: source
+        )
+        try await server.createDatabase(target)
+        try await server.psql("CREATE TABLE marker (v text); INSERT INTO marker VALUES ('old')", database: target)
+        let bucket = try await s3.makeBucket()
+        var environment = s3.environment(location: "s3://\(bucket)")
+        environment["PGCLONE_S3_PART_SIZE"] = "256KiB"
+        let key = try await pgclone.run(["dump", "--database", server.url(source)], environment: environment)
+            .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+
+        // The first part stalls for long: the restore is in the middle of its download.
+        let (proxied, log, stop) = try await s3.behindFaultyProxy(["GET:stall:1000:60"])
+        defer { stop() }
+        var proxiedEnvironment = proxied.environment(location: "s3://\(bucket)")
+        proxiedEnvironment["PGCLONE_S3_PART_SIZE"] = "256KiB"
+        proxiedEnvironment["PGCLONE_S3_PARTS_IN_FLIGHT"] = "1"
+        async let restoring = pgclone.run(["restore", key, "--database", server.url(target)], environment: proxiedEnvironment)
+        while !log().contains("fault GET:stall") { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(!killProcesses(matching: [TestEnvironment.binary, "restore", target], signal: SIGTERM).isEmpty)
+        let result = try await restoring
+        #expect(result.exitCode == 128 + SIGTERM, "\(result)")
+        #expect(try await server.psql("SELECT v FROM marker", database: target) == "old")
+        #expect(try await server.databases(startingWith: target) == [target])
+        #expect(killProcesses(matching: ["pg_restore", "\(target)__temp"], signal: 0).isEmpty)
+    }
+}

@@ -26,8 +26,9 @@ package struct RestoreRunner: Sendable {
         package var bytesWritten: Int
     }
 
+    /// `--verbose` makes pg_restore name the TOC entry each error belongs to.
     var arguments: [String] {
-        ["--no-owner", "--no-acl", "--no-password", "--dbname=\(connection.childConnectionString)"]
+        ["--no-owner", "--no-acl", "--no-password", "--verbose", "--dbname=\(connection.childConnectionString)"]
     }
 
     /// Restores the archive in `input`. Throws `.restoreFailed` if pg_restore exits with a failure
