@@ -67,3 +67,18 @@ import Testing
         #expect(small.downloadConcurrency * small.downloadWindow == 4 << 20)
     }
 }
+
+@Suite struct PartScheduleTests {
+    @Test func tenThousandPartsHoldFiveTebibytes() throws {
+        let s3 = try S3Configuration(location: "s3://bucket", environment: [:], profileRegion: nil, budget: MemoryBudget())
+        let sizes = (1...10_000).map { s3.partSize(ofPart: $0) }
+        #expect(sizes[0] == 5 << 20)
+        #expect(sizes[899] == 5 << 20)
+        #expect(sizes[900] == 10 << 20)
+        #expect(sizes.max() == 5 << 30)
+        #expect(sizes.reduce(0, +) >= 5 << 40)
+        // Only parts larger than the first are spooled to disk.
+        #expect(s3.isSpooled(part: 900) == false)
+        #expect(s3.isSpooled(part: 901))
+    }
+}

@@ -369,3 +369,33 @@ extension S3FaultTests {
         #expect(killProcesses(matching: ["pg_restore", "\(target)__temp"], signal: 0).isEmpty)
     }
 }
+
+extension S3Tests {
+    @Test func partsGrowAndLargeOnesAreSpooledToDisk() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let source = try await database(server, "s3_grow", rows: 40_000)
+        let target = TestEnvironment.uniqueName("s3_grow_dst")
+        let bucket = try await s3.makeBucket()
+        let spool = try TestEnvironment.makeTemporaryDirectory("pgclone-spool")
+        var environment = s3.environment(location: "s3://\(bucket)")
+        // 64 KiB parts doubling every 2 parts: 64, 64, 128, 128, 256, 256 KiB…; from part 3 on spooled.
+        environment["PGCLONE_S3_PART_SIZE"] = "64KiB"
+        environment["PGCLONE_S3_PARTS_PER_SIZE"] = "2"
+        environment["TMPDIR"] = spool
+
+        let dumped = try await pgclone.run(["dump", "--database", server.url(source), "--log-level", "debug"], environment: environment)
+        #expect(dumped.exitCode == 0, "\(dumped)")
+        #expect(dumped.stderr.contains("pgclone: debug: spooled upload part 3 (128 KiB) to \(spool)"), "\(dumped)")
+        let key = dumped.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let etag = try await s3.etag(bucket, key)
+        let parts = Int(etag.split(separator: "-").last?.filter(\.isNumber) ?? "") ?? 0
+        #expect((7...12).contains(parts), "ETag \(etag)")
+        // Spooled parts are unlinked files: nothing is left behind.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: spool).isEmpty)
+
+        let restored = try await pgclone.run(["restore", key, "--database", server.url(target)], environment: environment)
+        #expect(restored.exitCode == 0, "\(restored)")
+        #expect(try await server.tableFingerprints(target) == server.tableFingerprints(source))
+    }
+}

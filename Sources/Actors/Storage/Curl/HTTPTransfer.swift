@@ -1,5 +1,6 @@
 internal import CPGCloneCurl
 import Dispatch
+import Glibc
 import NIOCore
 import PGCloneStreams
 import Synchronization
@@ -10,6 +11,8 @@ struct HTTPRequest: Sendable {
     var url: String
     var headers: [String] = []
     var body: ByteBuffer?
+    /// Or a body read from a spooled file (an upload part too large for memory).
+    var bodyFile: SpooledPart?
     /// AWS Signature V4 by libcurl (`CURLOPT_AWS_SIGV4`); every header above is signed.
     var signing: Signing?
     /// `CURLOPT_RANGE`, e.g. `0-8388607`.
@@ -36,18 +39,18 @@ struct HTTPRequest: Sendable {
     }
 }
 
-/// Passes a buffer to a task without keeping a reference to it: the task takes it once, so the
-/// buffer is freed as soon as the task is done with it.
-final class BufferHandover: @unchecked Sendable {
-    private var buffer: ByteBuffer?
+/// Passes a value (a part's buffer or file) to a task without keeping a reference to it: the task
+/// takes it once, so it is freed as soon as the task is done with it.
+final class Handover<Value: Sendable>: @unchecked Sendable {
+    private var value: Value?
 
-    init(_ buffer: consuming ByteBuffer) {
-        self.buffer = buffer
+    init(_ value: consuming Value) {
+        self.value = value
     }
 
-    func take() -> ByteBuffer? {
-        defer { buffer = nil }
-        return buffer
+    func take() -> Value? {
+        defer { value = nil }
+        return value
     }
 }
 
@@ -125,9 +128,9 @@ private final class TransferContext: @unchecked Sendable {
         case "HEAD": try curl.set(CURLOPT_NOBODY, 1)
         default: try curl.set(CURLOPT_CUSTOMREQUEST, request.method)
         }
-        if let body = request.body {
+        if let length = request.body?.readableBytes ?? request.bodyFile?.size {
             try curl.set(CURLOPT_UPLOAD, 1)
-            try curl.set(CURLOPT_INFILESIZE_LARGE, offset: Int64(body.readableBytes))
+            try curl.set(CURLOPT_INFILESIZE_LARGE, offset: Int64(length))
             try curl.set(CURLOPT_READFUNCTION, callback: readCallback)
         } else if request.method == "POST" || request.method == "PUT" {
             try curl.set(CURLOPT_UPLOAD, 1)
@@ -220,6 +223,14 @@ private let writeCallback: CPGCloneCurl_data_callback = { data, size, count, poi
 
 private let readCallback: CPGCloneCurl_data_callback = { data, size, count, pointer in
     let transfer = context(pointer)
+    if let file = transfer.request.bodyFile, let data {
+        let length = min(size * count, file.size - transfer.uploadOffset)
+        guard length > 0 else { return 0 }
+        let read = pread(file.descriptor, data, length, off_t(transfer.uploadOffset))
+        guard read > 0 else { return Int(CURL_READFUNC_ABORT) }
+        transfer.uploadOffset += read
+        return read
+    }
     guard let body = transfer.request.body, let data else { return 0 }
     let length = min(size * count, body.readableBytes - transfer.uploadOffset)
     guard length > 0 else { return 0 }

@@ -105,14 +105,14 @@ package struct S3Client: Sendable {
     }
 
     /// UploadPart; returns the part's ETag.
-    func uploadPart(_ key: String, uploadID: String, number: Int, body: ByteBuffer) async throws -> String {
-        let response = try await send(
-            "UploadPart",
-            "PUT",
-            key,
-            query: [("partNumber", "\(number)"), ("uploadId", uploadID)],
-            body: body
-        )
+    func uploadPart(_ key: String, uploadID: String, number: Int, body: PartBody) async throws -> String {
+        let response: HTTPResponse
+        switch body {
+        case .memory(let buffer):
+            response = try await send("UploadPart", "PUT", key, query: [("partNumber", "\(number)"), ("uploadId", uploadID)], body: buffer)
+        case .file(let file):
+            response = try await send("UploadPart", "PUT", key, query: [("partNumber", "\(number)"), ("uploadId", uploadID)], bodyFile: file)
+        }
         guard let etag = response.headers["etag"] else {
             throw PGCloneError(.storageFailed, "S3 UploadPart returned no ETag for part \(number)")
         }
@@ -169,6 +169,7 @@ package struct S3Client: Sendable {
         query: [(String, String)] = [],
         headers: [String] = [],
         body: ByteBuffer? = nil,
+        bodyFile: SpooledPart? = nil,
         range: String? = nil,
         responseStream: (source: ByteStream.Source, chunkSize: Int)? = nil,
         responseLimit: Int = 16 << 20,
@@ -186,6 +187,7 @@ package struct S3Client: Sendable {
                 provider: "aws:amz:\(configuration.region):s3"
             )
             request.body = body
+            request.bodyFile = bodyFile
             request.range = range
             request.responseStream = responseStream
             request.responseLimit = responseLimit

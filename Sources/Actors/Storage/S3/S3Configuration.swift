@@ -20,6 +20,14 @@ package struct S3Configuration: Sendable, Hashable {
     /// Multipart uploads in flight and the part size (S3's minimum is 5 MiB but for the last part).
     package var uploadConcurrency: Int
     package var uploadPartSize: Int
+    /// Upload part sizes: growing so that 10,000 parts hold 5 TiB (see ``PartSchedule``).
+    var partSchedule: PartSchedule { PartSchedule(base: uploadPartSize, partsPerSize: partsPerSize, memoryLimit: uploadPartSize) }
+    package var partsPerSize = 900
+
+    package func partSize(ofPart number: Int) -> Int { partSchedule.size(ofPart: number) }
+    package func isSpooled(part number: Int) -> Bool { partSize(ofPart: number) > partSchedule.memoryLimit }
+    /// Where parts larger than ``uploadPartSize`` are spooled: `TMPDIR`, else `/tmp`.
+    package var spoolDirectory = "/tmp"
     /// Seconds a transfer may go without receiving or sending a byte before it counts as stalled
     /// and is retried (resumed, for a download).
     package var stallTimeout = 30
@@ -72,6 +80,13 @@ package struct S3Configuration: Sendable, Hashable {
             }
             downloadPartSize = size.bytes
             uploadPartSize = size.bytes
+        }
+        if let directory = environment["TMPDIR"], !directory.isEmpty { spoolDirectory = directory }
+        if let text = environment["PGCLONE_S3_PARTS_PER_SIZE"], !text.isEmpty {
+            guard let count = Int(text), count > 0 else {
+                throw PGCloneError(.invalidConfiguration, "PGCLONE_S3_PARTS_PER_SIZE must be a positive number (it is \"\(text)\")")
+            }
+            partsPerSize = count
         }
         if let text = environment["PGCLONE_S3_STALL_TIMEOUT"], !text.isEmpty {
             guard let seconds = Int(text), seconds > 0 else {

@@ -10,51 +10,39 @@ extension S3Storage {
 
     package func write(_ key: DumpKey, from stream: ByteStream) async throws -> Int {
         let objectKey = objectKey(key)
-        let partSize = configuration.uploadPartSize
         let client = self.client
-        var iterator = stream.makeAsyncIterator()
-        var carry: ByteBuffer?
-        /// The next part: up to `partSize` bytes from the stream; `nil` at its end.
-        func nextPart() async throws -> ByteBuffer? {
-            var part = ByteBufferAllocator().buffer(capacity: partSize)
-            while part.readableBytes < partSize {
-                var pending = carry
-                if pending == nil { pending = try await iterator.next() }
-                guard var chunk = pending else { break }
-                carry = nil
-                let room = partSize - part.readableBytes
-                if chunk.readableBytes > room {
-                    carry = chunk.getSlice(at: chunk.readerIndex + room, length: chunk.readableBytes - room)
-                    chunk = chunk.getSlice(at: chunk.readerIndex, length: room)!
-                }
-                part.writeBuffer(&chunk)
-            }
-            return part.readableBytes > 0 ? part : nil
-        }
-
-        let first: BufferHandover
+        let headers = objectHeaders
+        var cutter = PartCutter(
+            stream,
+            schedule: configuration.partSchedule,
+            spool: PartSpool(directory: configuration.spoolDirectory),
+            logger: logger
+        )
+        let first: Handover<PartBody>
         do {
             // Scoped, so that no reference to the first part outlives its upload.
-            let part = try await nextPart()
-            guard let part, part.readableBytes == partSize else {
+            let part = try await cutter.next()
+            guard case .memory(let buffer) = part, buffer.readableBytes == configuration.partSchedule.size(ofPart: 1) else {
                 // Less than one part: a single PutObject.
-                let body = part ?? ByteBuffer()
+                let body: ByteBuffer
+                if case .memory(let buffer) = part { body = buffer } else { body = ByteBuffer() }
                 try await publishing(objectKey) {
-                    try await mapErrors { try await client.putObject(objectKey, body: body, headers: objectHeaders) }
+                    try await mapErrors { try await client.putObject(objectKey, body: body, headers: headers) }
                 }
                 return body.readableBytes
             }
-            first = BufferHandover(part)
+            first = Handover(PartBody.memory(buffer))
         }
         // Not cancellable: an interruption after S3 created the upload but before pgclone read its
         // ID would leave an upload nobody aborts. Cancellation is noticed right after.
-        let headers = objectHeaders
         let uploadID = try await mapErrors {
             try await withoutCancellation { try await client.createMultipartUpload(objectKey, headers: headers) }
         }
         do {
             try Task.checkCancellation()
-            let (total, parts) = try await uploadParts(objectKey, uploadID: uploadID, first: first, partSize: partSize, next: nextPart)
+            let (total, parts) = try await uploadParts(objectKey, uploadID: uploadID, first: first) {
+                try await cutter.next()
+            }
             try await publishing(objectKey) {
                 try await mapErrors { try await client.completeMultipartUpload(objectKey, uploadID: uploadID, parts: parts) }
             }
@@ -92,10 +80,10 @@ extension S3Storage {
     private func uploadParts(
         _ objectKey: String,
         uploadID: String,
-        first: BufferHandover,
-        partSize: Int,
-        next: () async throws -> ByteBuffer?
+        first: Handover<PartBody>,
+        next: () async throws -> PartBody?
     ) async throws -> (Int, [(number: Int, etag: String)]) {
+        let firstSize = configuration.partSchedule.size(ofPart: 1)
         let client = self.client
         let limit = configuration.uploadConcurrency
         return try await mapErrors {
@@ -103,17 +91,14 @@ extension S3Storage {
                 var etags: [Int: String] = [:]
                 var running = 0
                 var number = 0
-                var total = partSize
+                var total = firstSize
                 // Each part is handed to its upload task, which drops it when the part is sent: a
-                // finished upload must not keep its buffer until the task group reaps it.
-                var part: BufferHandover? = first
+                // finished upload must not keep its buffer (or file) until the task group reaps it.
+                var part: Handover<PartBody>? = first
                 while let handover = part {
                     number += 1
-                    guard number <= 10_000 else {
-                        throw PGCloneError(
-                            .storageFailed,
-                            "the dump is larger than 10,000 parts of \(ByteCount(bytes: configuration.uploadPartSize)); raise PGCLONE_S3_PART_SIZE"
-                        )
+                    guard number <= PartSchedule.maximumParts else {
+                        throw PGCloneError(.storageFailed, "the dump is larger than S3's 10,000 parts allow")
                     }
                     if running >= limit, let (done, etag) = try await group.next() {
                         etags[done] = etag
@@ -126,9 +111,9 @@ extension S3Storage {
                     }
                     running += 1
                     // The next part fills while this one uploads.
-                    part = try await next().map { buffer in
-                        total += buffer.readableBytes
-                        return BufferHandover(buffer)
+                    part = try await next().map { body in
+                        total += body.size
+                        return Handover(body)
                     }
                 }
                 while let (done, etag) = try await group.next() {
