@@ -54,7 +54,10 @@ let package = Package(
         .target(
             name: "PGCloneMetrics",
             dependencies: [
-                .product(name: "Prometheus", package: "swift-prometheus")
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             path: "Sources/Metrics",
             swiftSettings: swiftSettings
@@ -63,6 +66,7 @@ let package = Package(
             name: "PGCloneActors",
             dependencies: [
                 "PGCloneStreams",
+                "PGCloneMetrics",
                 "CPGCloneLibPQ",
                 "CPGCloneCurl",
                 .product(name: "Subprocess", package: "swift-subprocess"),
@@ -78,6 +82,7 @@ let package = Package(
             dependencies: [
                 "PGCloneActors",
                 "PGCloneStreams",
+                "PGCloneMetrics",
                 "CPGCloneSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -19,6 +19,18 @@ struct CommonOptions: ParsableArguments {
     @Option(help: ArgumentHelp("trace, debug, info (the default), notice, warning or error.", valueName: "level"))
     var logLevel: String?
 
+    @Option(help: ArgumentHelp("Serve Prometheus metrics at http://ADDRESS/metrics while the command runs (PGCLONE_METRICS_ADDRESS).", valueName: "host:port"))
+    var metricsAddress: String?
+
+    @Option(help: ArgumentHelp("Keep serving metrics this long after the command ends (e.g. 15s), for a last scrape.", valueName: "duration"))
+    var metricsLinger: String?
+
+    @Option(help: ArgumentHelp("Push the job summary to this Prometheus Pushgateway at start and end.", valueName: "url"))
+    var pushgateway: String?
+
+    @Option(help: ArgumentHelp("Write the job summary as node_exporter textfiles into this directory.", valueName: "dir"))
+    var metricsTextfile: String?
+
     func makeLogger() throws(PGCloneCLIError) -> Logger {
         var level = quiet ? Logger.Level.warning : .info
         if let logLevel {

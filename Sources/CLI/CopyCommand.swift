@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import PGCloneActors
+import PGCloneMetrics
 
 struct CopyCommand: PGCloneSubcommand {
     static let configuration = CommandConfiguration(
@@ -15,8 +16,8 @@ struct CopyCommand: PGCloneSubcommand {
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var common: CommonOptions
 
-    func execute() async throws {
-        let logger = try common.makeLogger()
+    func execute(_ context: RunContext) async throws {
+        let logger = context.logger
         guard name.hasPrefix(":"), name.count > 1 else {
             throw PGCloneError(.invalidConfiguration, "the snapshot's name starts with a colon: pgclone copy :NAME")
         }
@@ -29,6 +30,7 @@ struct CopyCommand: PGCloneSubcommand {
             throw PGCloneError(.invalidConfiguration, "cannot tell which database to copy; pass --database")
         }
         let names = try DatabaseNames(target: source)
+        await context.startJob(.copy, database: source, config: "default", settings: settings)
         let admin = try await PostgresConnection.connectMaintenance(settings.connection, databases: ["postgres", "template1"])
         do {
             try await admin.apply(settings.sessionSettings)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import PGCloneActors
+import PGCloneMetrics
 
 struct DumpCommand: PGCloneSubcommand {
     static let configuration = CommandConfiguration(
@@ -32,8 +33,8 @@ struct DumpCommand: PGCloneSubcommand {
         }
     }
 
-    func execute() async throws {
-        let logger = try common.makeLogger()
+    func execute(_ context: RunContext) async throws {
+        let logger = context.logger
         defer { logger.logPeakMemory() }
         let settings = try Settings(options: common, database: connection.database)
         guard settings.allowDump.value else {
@@ -46,12 +47,16 @@ struct DumpCommand: PGCloneSubcommand {
         if !preDumpHook.isEmpty { dumpConfig.preDumpHooks = preDumpHook }
         let custom = !excludeTableData.isEmpty || !excludeModel.isEmpty || !preDumpHook.isEmpty
         var pipeline = DumpPipeline(
-            storage: try settings.storage(logger: logger),
+            storage: try settings.storage(logger: logger, metrics: context.metrics),
             connection: settings.connection,
             budget: settings.budget,
+            metrics: context.metrics,
             logger: logger
         )
         pipeline.config = config ?? (custom ? "_custom" : "default")
+        if let database = await PostgresConnection.resolveDatabaseName(settings.connection) {
+            await context.startJob(.dump, database: database, config: pipeline.config, settings: settings)
+        }
         pipeline.dumpConfig = dumpConfig
         pipeline.sessionSettings = settings.sessionSettings
         pipeline.environment = settings.environment

@@ -30,13 +30,12 @@ struct ListCommand: PGCloneSubcommand {
         }
     }
 
-    func execute() async throws {
-        let logger = try common.makeLogger()
+    func execute(_ context: RunContext) async throws {
         let settings = try Settings(options: common, database: connection.database)
         if local {
             return try await listLocal(settings)
         }
-        let storage = try settings.storage(logger: logger)
+        let storage = try settings.storage(logger: context.logger, metrics: context.metrics)
         let dumps = try await storage.list(database: databaseName.map(DumpKey.sanitize))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

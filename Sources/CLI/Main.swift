@@ -1,7 +1,10 @@
 import ArgumentParser
 import CPGCloneSystem
 import Foundation
+import Logging
 import PGCloneActors
+import PGCloneMetrics
+import PGCloneStreams
 import Synchronization
 import UnixSignals
 
@@ -31,7 +34,98 @@ enum Main {
             }
             fail(PGCloneCommand.message(for: error) + " (see pgclone --help)", code: 2)
         }
-        exit(await run(command))
+        exit(await runWithMetrics(command))
+    }
+
+    /// Sets up metrics and their delivery around the command, and ends the job summary with the
+    /// command's outcome.
+    private static func runWithMetrics(_ command: any PGCloneSubcommand) async -> Int32 {
+        let environment = ProcessInfo.processInfo.environment
+        let logger: Logger
+        var linger = Duration.zero
+        let address: (host: String, port: Int)?
+        do {
+            logger = try command.common.makeLogger()
+            address = try Settings.metricsAddress(command.common, environment: environment)
+            if let text = command.common.metricsLinger {
+                guard let duration = parseDuration(text) else {
+                    throw PGCloneError(.invalidConfiguration, "--metrics-linger takes a duration like 15s or 2m (it is \"\(text)\")")
+                }
+                linger = duration
+            }
+        } catch let error as PGCloneCLIError {
+            fail(error.message, code: 2)
+        } catch {
+            fail(PGCloneError.from(error).message, code: 2)
+        }
+        let metrics = PGCloneMetrics(build: buildInfo)
+        var server: MetricsServer?
+        if let address {
+            do {
+                server = try await MetricsServer.start(host: address.host, port: address.port, metrics: metrics)
+                logger.debug("serving metrics on http://\(address.host):\(server!.port)/metrics")
+            } catch {
+                fail("cannot serve metrics on \(address.host):\(address.port): \(error)", code: 2)
+            }
+        }
+        let delivery = MetricsDelivery(
+            pushgateway: command.common.pushgateway,
+            textfileDirectory: command.common.metricsTextfile,
+            metrics: metrics,
+            logger: logger
+        )
+        let context = RunContext(logger: logger, metrics: metrics, delivery: delivery)
+        let (error, signal) = await run(command, context: context)
+        if let job = metrics.currentJob {
+            job.finish(outcome(error: error, signal: signal))
+            await delivery.finished(job, success: error == nil && signal == nil)
+        }
+        if let server {
+            if signal == nil && linger > .zero {
+                logger.debug("serving the final metrics for \(linger.formattedSeconds)")
+                try? await Task.sleep(for: linger)
+            }
+            await server.shutdown()
+        }
+        if let signal {
+            if let error { report("error: \(error)") }
+            return 128 + signal.rawValue
+        }
+        guard let error = error as? PGCloneError else { return 0 }
+        report("error: \(error.message)")
+        return exitCode(for: error.code)
+    }
+
+    static var buildInfo: PGCloneMetrics.BuildInfo {
+        PGCloneMetrics.BuildInfo(
+            version: pgcloneVersion,
+            libraries: [("swift", swiftVersion), ("libpq", libpqVersion), ("libzstd", zstdVersion), ("libcurl", curlVersion)]
+        )
+    }
+
+    static var swiftVersion: String {
+        #if compiler(>=6.4)
+        "6.4"
+        #elseif compiler(>=6.3)
+        "6.3"
+        #else
+        "6.2"
+        #endif
+    }
+
+    /// The job summary's outcome for how the command ended.
+    static func outcome(error: (any Error)?, signal: UnixSignal?) -> Outcome {
+        if signal != nil { return .aborted }
+        guard let error else { return .success }
+        switch (error as? PGCloneError)?.code {
+        case .hookFailed: return .hookFailed
+        case .restoreFailed: return .restoreErrors
+        case .storageFailed, .objectNotFound, .corruptDump: return .storageError
+        case .databaseError, .databaseUnavailable, .dumpFailed, .swapFailed: return .databaseError
+        case .lockHeld: return .lockBusy
+        case .cancelled: return .aborted
+        default: return .internalError
+        }
     }
 
     /// The command line, with `--wait=DURATION` spelled as ArgumentParser reads it (a flag whose
@@ -43,14 +137,14 @@ enum Main {
     }
 
     /// Runs `command`; the first SIGINT or SIGTERM cancels it (it then cleans up), later ones are
-    /// only acknowledged, so clean-up is never cut short. Returns the exit code.
-    private static func run(_ command: any PGCloneSubcommand) async -> Int32 {
+    /// only acknowledged, so clean-up is never cut short. Returns its error and the signal, if any.
+    private static func run(_ command: any PGCloneSubcommand, context: RunContext) async -> ((any Error & Sendable)?, UnixSignal?) {
         let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
         let received = Mutex<UnixSignal?>(nil)
         // Both tasks end within this function: the command is awaited, the listener cancelled.
         let execution = Task { () -> (any Error & Sendable)? in
             do {
-                try await command.execute()
+                try await command.execute(context)
                 return nil
             } catch let error as PGCloneCLIError {
                 return PGCloneError(.invalidConfiguration, error.message)
@@ -73,13 +167,7 @@ enum Main {
         }
         let error = await execution.value
         listener.cancel()
-        if let signal = received.withLock({ $0 }) {
-            if let error { report("error: \(error)") }
-            return 128 + signal.rawValue
-        }
-        guard let error = error as? PGCloneError else { return 0 }
-        report("error: \(error.message)")
-        return exitCode(for: error.code)
+        return (error, received.withLock { $0 })
     }
 
     static func exitCode(for code: PGCloneError.Code) -> Int32 {

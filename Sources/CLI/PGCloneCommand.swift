@@ -16,9 +16,11 @@ struct PGCloneCommand: ParsableCommand {
     )
 }
 
-/// A subcommand: parsed by ArgumentParser, run by pgclone's own entry point (which owns exit codes
-/// and signals).
+/// A subcommand: parsed by ArgumentParser, run by pgclone's own entry point (which owns exit codes,
+/// signals and metrics delivery).
 protocol PGCloneSubcommand: ParsableCommand, Sendable {
+    var common: CommonOptions { get }
+
     /// Runs the command; what it prints on stdout is its result.
-    func execute() async throws
+    func execute(_ context: RunContext) async throws
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import PGCloneActors
+import PGCloneMetrics
 
 struct RestoreCommand: PGCloneSubcommand {
     static let configuration = CommandConfiguration(
@@ -40,8 +41,8 @@ struct RestoreCommand: PGCloneSubcommand {
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var common: CommonOptions
 
-    func execute() async throws {
-        let logger = try common.makeLogger()
+    func execute(_ context: RunContext) async throws {
+        let logger = context.logger
         defer { logger.logPeakMemory() }
         let restoreSource = try parseSource()
         let settings = try Settings(options: common, database: connection.database)
@@ -52,11 +53,15 @@ struct RestoreCommand: PGCloneSubcommand {
         if !preSwapHook.isEmpty { restoreConfig.preSwapHooks = preSwapHook }
         if let reversible { restoreConfig.reversible = reversible }
         var pipeline = RestorePipeline(
-            storage: try settings.storage(logger: logger),
+            storage: try settings.storage(logger: logger, metrics: context.metrics),
             connection: settings.connection,
             budget: settings.budget,
+            metrics: context.metrics,
             logger: logger
         )
+        if let database = await PostgresConnection.resolveDatabaseName(settings.connection) {
+            await context.startJob(.restore, database: database, config: config ?? "default", settings: settings)
+        }
         pipeline.ignoreRestoreErrors = ignoreRestoreErrors
         pipeline.restoreConfig = restoreConfig
         pipeline.sessionSettings = settings.sessionSettings

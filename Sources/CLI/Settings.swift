@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PGCloneMetrics
 import PGCloneActors
 import PGCloneStreams
 
@@ -78,6 +79,19 @@ struct Settings {
         configFile = file?.path ?? Self.defaultConfigFile
     }
 
+    /// `--metrics-address` or `PGCLONE_METRICS_ADDRESS`, as host and port.
+    static func metricsAddress(_ options: CommonOptions, environment: [String: String]) throws(PGCloneError) -> (host: String, port: Int)? {
+        guard let text = options.metricsAddress ?? environment["PGCLONE_METRICS_ADDRESS"].flatMap({ $0.isEmpty ? nil : $0 }) else {
+            return nil
+        }
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw PGCloneError(.invalidConfiguration, "the metrics address must be host:port, like 127.0.0.1:9187 (it is \"\(text)\")")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host.isEmpty ? "0.0.0.0" : host, port)
+    }
+
     /// The dump config `name` (`--config`), else `default` from the file, else an empty one.
     func dumpConfig(_ name: String?) throws(PGCloneError) -> DumpConfig {
         try Self.named(name, in: dumpConfigs, kind: "dump_configs", file: configFile) ?? DumpConfig()
@@ -100,7 +114,7 @@ struct Settings {
     }
 
     /// The storage backend for the location.
-    func storage(logger: Logger) throws(PGCloneError) -> any StorageBackend {
+    func storage(logger: Logger, metrics: PGCloneMetrics) throws(PGCloneError) -> any StorageBackend {
         guard storageLocation.value.hasPrefix("s3://") else {
             return LocalDiskStorage(location: storageLocation.value, readChunkSize: budget.readChunkSize)
         }
@@ -112,7 +126,7 @@ struct Settings {
             budget: budget
         )
         let credentials = AWSCredentialsProvider(environment: environment, files: files, logger: logger)
-        let client = S3Client(configuration: configuration, credentials: credentials, logger: logger)
+        let client = S3Client(configuration: configuration, credentials: credentials, metrics: metrics, logger: logger)
         return S3Storage(client: client, chunkSize: budget.readChunkSize, logger: logger)
     }
 

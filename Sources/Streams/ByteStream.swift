@@ -41,10 +41,24 @@ package struct ByteStream: AsyncSequence, Sendable {
     }
 
     package static func makeStream(
-        backpressureStrategy: BackpressureStrategy
+        backpressureStrategy: BackpressureStrategy,
+        observer: Observer? = nil
     ) -> (stream: ByteStream, source: Source) {
-        let storage = Storage(low: backpressureStrategy.low.bytes, high: backpressureStrategy.high.bytes)
+        let storage = Storage(low: backpressureStrategy.low.bytes, high: backpressureStrategy.high.bytes, observer: observer)
         return (ByteStream(storage: storage), Source(storage: storage))
+    }
+
+    /// What a stream reports as it is used, for metrics: bytes through it, the change in what it
+    /// buffers, and how long each side waited for the other (the consumer starved, the producer
+    /// held back). Called outside the stream's lock, on the caller's thread.
+    package struct Observer: Sendable {
+        package var written: @Sendable (_ bytes: Int) -> Void = { _ in }
+        package var read: @Sendable (_ bytes: Int) -> Void = { _ in }
+        package var bufferedChanged: @Sendable (_ delta: Int) -> Void = { _ in }
+        package var producerWaiting: @Sendable (_ waiting: Bool) -> Void = { _ in }
+        package var consumerWaiting: @Sendable (_ waiting: Bool) -> Void = { _ in }
+
+        package init() {}
     }
 
     /// The high watermark: what this stream contributes to the memory budget, besides one chunk.
@@ -124,10 +138,12 @@ extension ByteStream {
 
         let high: Int
         private let machine: Mutex<Machine>
+        private let observer: Observer?
 
-        init(low: Int, high: Int) {
+        init(low: Int, high: Int, observer: Observer?) {
             self.high = high
             self.machine = Mutex(Machine(low: low, high: high))
+            self.observer = observer
         }
 
         var bufferedBytes: Int { machine.withLock { $0.bufferedBytes } }
@@ -136,6 +152,7 @@ extension ByteStream {
 
         func write(_ chunk: ByteBuffer) async throws {
             let action = machine.withLock { $0.write(chunk) }
+            report(action, chunk.readableBytes)
             switch action {
             case .produceMore:
                 return
@@ -144,6 +161,8 @@ extension ByteStream {
             case .fail(let error):
                 throw error
             case .suspendProducer:
+                observer?.producerWaiting(true)
+                defer { observer?.producerWaiting(false) }
                 try await withTaskCancellationHandler {
                     try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                         let action = machine.withLock {
@@ -180,7 +199,9 @@ extension ByteStream {
         /// A write for producers on threads of their own (libcurl's callback): blocks the calling
         /// thread, never a task, while the buffer is full.
         func writeBlocking(_ chunk: ByteBuffer) throws {
-            switch machine.withLock({ $0.write(chunk) }) {
+            let action = machine.withLock { $0.write(chunk) }
+            report(action, chunk.readableBytes)
+            switch action {
             case .produceMore:
                 return
             case .resumeConsumer(let consumer, let chunk):
@@ -188,11 +209,28 @@ extension ByteStream {
             case .fail(let error):
                 throw error
             case .suspendProducer:
+                observer?.producerWaiting(true)
+                defer { observer?.producerWaiting(false) }
                 let waiter = ThreadWaiter()
                 if case .resume(let producer, let result) = machine.withLock({ $0.suspendProducer(.thread(waiter), isCancelled: false) }) {
                     producer.resume(with: result)
                 }
                 try waiter.wait()
+            }
+        }
+
+        /// Reports an accepted chunk: written, and buffered unless it went straight to the consumer.
+        private func report(_ action: Machine.WriteAction, _ bytes: Int) {
+            guard let observer else { return }
+            switch action {
+            case .produceMore, .suspendProducer:
+                observer.written(bytes)
+                observer.bufferedChanged(bytes)
+            case .resumeConsumer:
+                observer.written(bytes)
+                observer.read(bytes)
+            case .fail:
+                break
             }
         }
 
@@ -209,26 +247,35 @@ extension ByteStream {
                 consumerCancelled()
                 throw CancellationError()
             }
-            switch machine.withLock({ $0.next() }) {
+            let (action, dropped) = machine.withLock { ($0.next(), $0.takeDroppedBytes()) }
+            if dropped > 0 { observer?.bufferedChanged(-dropped) }
+            switch action {
             case .deliver(let chunk):
+                if let chunk { reportRead(chunk.readableBytes) }
                 return chunk
             case .deliverResumingProducer(let chunk, let producer):
+                reportRead(chunk.readableBytes)
                 producer.resume()
                 return chunk
             case .fail(let error):
                 throw error
             case .suspendConsumer:
+                observer?.consumerWaiting(true)
+                defer { observer?.consumerWaiting(false) }
                 return try await withTaskCancellationHandler {
                     try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ByteBuffer?, any Error>) in
-                        let action = machine.withLock {
-                            $0.suspendConsumer(continuation, isCancelled: Task.isCancelled)
+                        let (action, dropped) = machine.withLock {
+                            ($0.suspendConsumer(continuation, isCancelled: Task.isCancelled), $0.takeDroppedBytes())
                         }
+                        if dropped > 0 { self.observer?.bufferedChanged(-dropped) }
                         switch action {
                         case .none:
                             break
                         case .resume(let consumer, let result):
+                            if case .success(let chunk?) = result { self.reportRead(chunk.readableBytes) }
                             consumer.resume(with: result)
                         case .resumeBoth(let consumer, let result, let producer):
+                            if case .success(let chunk?) = result { self.reportRead(chunk.readableBytes) }
                             if case .failure = result {
                                 producer.resume(throwing: ByteStreamError.consumerTerminated)
                             } else {
@@ -238,15 +285,26 @@ extension ByteStream {
                         }
                     }
                 } onCancel: {
-                    let (consumer, producer) = machine.withLock { $0.cancelWaitingConsumer() }
+                    let (consumer, producer, dropped) = machine.withLock { state in
+                        let (consumer, producer) = state.cancelWaitingConsumer()
+                        return (consumer, producer, state.takeDroppedBytes())
+                    }
+                    if dropped > 0 { observer?.bufferedChanged(-dropped) }
                     producer?.resume(throwing: ByteStreamError.consumerTerminated)
                     consumer?.resume(throwing: CancellationError())
                 }
             }
         }
 
+        /// Reports a chunk taken from the buffer.
+        private func reportRead(_ bytes: Int) {
+            observer?.read(bytes)
+            observer?.bufferedChanged(-bytes)
+        }
+
         func consumerCancelled() {
-            let producer = machine.withLock { $0.consumerCancelled() }
+            let (producer, dropped) = machine.withLock { ($0.consumerCancelled(), $0.takeDroppedBytes()) }
+            if dropped > 0 { observer?.bufferedChanged(-dropped) }
             producer?.resume(throwing: ByteStreamError.consumerTerminated)
         }
     }

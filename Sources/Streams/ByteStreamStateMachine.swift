@@ -193,8 +193,17 @@ package struct ByteStreamStateMachine<ConsumerToken, ProducerToken> {
         return suspended
     }
 
+    /// Bytes thrown away with the buffer (on failure or when the consumer goes), not yet reported.
+    package private(set) var droppedBytes = 0
+
+    package mutating func takeDroppedBytes() -> Int {
+        defer { droppedBytes = 0 }
+        return droppedBytes
+    }
+
     private mutating func dropBuffer(reason: any Error) {
         buffer.removeAll()
+        droppedBytes += bufferedBytes
         bufferedBytes = 0
         if consumerGone == nil { consumerGone = reason }
     }

@@ -1,4 +1,5 @@
 package import Logging
+package import PGCloneMetrics
 import Subprocess
 import SystemPackage
 
@@ -12,9 +13,11 @@ package struct HookRunner: Sendable {
         case preSwap = "pre-swap"
     }
 
+    package var metrics: PGCloneMetrics
     package var logger: Logger
 
-    package init(logger: Logger) {
+    package init(metrics: PGCloneMetrics, logger: Logger) {
+        self.metrics = metrics
         self.logger = logger
     }
 
@@ -23,6 +26,7 @@ package struct HookRunner: Sendable {
     package func run(_ commands: [String], phase: Phase, environment: [String: String]) async throws {
         for (index, command) in commands.enumerated() {
             let label = "\(phase.rawValue) hook \(index + 1)"
+            let started = ContinuousClock.now
             logger.info("running \(label): \(command)")
             var updates: [Environment.Key: String?] = [:]
             for (name, value) in environment { updates[Environment.Key(stringLiteral: name)] = value }
@@ -46,9 +50,11 @@ package struct HookRunner: Sendable {
                 output.finish()
                 return output.tail
             }
+            let succeeded = result.terminationStatus.isSuccess
+            metrics.recordHook(phase.metricsPhase, duration: .now - started, outcome: succeeded ? .success : .failure)
             // Stopped because pgclone was interrupted: that, not the child's status, is the news.
             try Task.checkCancellation()
-            guard result.terminationStatus.isSuccess else {
+            guard succeeded else {
                 let tail = result.closureResult.suffix(3).joined(separator: " / ")
                 throw PGCloneError(
                     .hookFailed,
@@ -57,6 +63,10 @@ package struct HookRunner: Sendable {
             }
         }
     }
+}
+
+extension HookRunner.Phase {
+    var metricsPhase: HookPhase { self == .preDump ? .preDump : .preSwap }
 }
 
 /// A hook's output, logged line by line; the last lines are kept for the error message.

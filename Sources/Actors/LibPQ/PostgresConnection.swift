@@ -172,3 +172,9 @@ private func withCStrings<Result>(
     let pointers = copies.map { UnsafePointer($0) }
     return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
 }
+
+/// The version of the linked libpq, e.g. `15.18`.
+package var libpqVersion: String {
+    let version = Int(PQlibVersion())
+    return "\(version / 10_000).\(version % 10_000)"
+}

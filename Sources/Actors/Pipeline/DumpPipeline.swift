@@ -1,4 +1,5 @@
 package import Logging
+package import PGCloneMetrics
 import PGCloneStreams
 
 /// `pgclone dump`: pg_dump → zstd → storage, three stages joined by bounded streams in one task
@@ -15,12 +16,14 @@ package struct DumpPipeline: Sendable {
     package var sessionSettings: [(name: String, value: String)] = []
     /// Environment the tools are located with (`PGCLONE_PG_BIN_DIR`).
     package var environment: [String: String] = [:]
+    package var metrics: PGCloneMetrics
     package var logger: Logger
 
-    package init(storage: any StorageBackend, connection: ConnectionSettings, budget: MemoryBudget, logger: Logger) {
+    package init(storage: any StorageBackend, connection: ConnectionSettings, budget: MemoryBudget, metrics: PGCloneMetrics, logger: Logger) {
         self.storage = storage
         self.connection = connection
         self.budget = budget
+        self.metrics = metrics
         self.logger = logger
     }
 
@@ -36,7 +39,10 @@ package struct DumpPipeline: Sendable {
         if !dumpConfig.preDumpHooks.isEmpty {
             let environment = connection.hookEnvironment(database: database, endpoint: await source.endpoint)
             do {
-                try await HookRunner(logger: logger).run(dumpConfig.preDumpHooks, phase: .preDump, environment: environment)
+                let hooks = HookRunner(metrics: metrics, logger: logger)
+                try await phase(.preDumpHooks) {
+                    try await hooks.run(dumpConfig.preDumpHooks, phase: .preDump, environment: environment)
+                }
             } catch {
                 await source.close()
                 throw PGCloneError.from(error)
@@ -63,21 +69,28 @@ package struct DumpPipeline: Sendable {
 
         let key = DumpKey(database: database, config: config)
         logger.info("dumping database \"\(database)\" to \(key) in \(storage.location)")
-        let (archive, archiveSource) = ByteStream.makeStream(backpressureStrategy: .capacity(budget.streamCapacity))
-        let (compressed, compressedSource) = ByteStream.makeStream(backpressureStrategy: .capacity(budget.streamCapacity))
+        let (archive, archiveSource) = metrics.stream(.dumpToCompress, capacity: budget.streamCapacity, from: .dumpStdout, to: .compress)
+        let (compressed, compressedSource) = metrics.stream(.compressToUpload, capacity: budget.streamCapacity, from: .compress, to: .upload)
+        metrics.setMemoryBudget(budget.dumpTerms)
         var dumper = PGDumpRunner(tools: tools, connection: connection.replacingDatabase(database))
         dumper.extraArguments = dumpConfig.pgDumpArguments
         let encoder = DumpEncoder(settings: budget.compression)
         let storage = self.storage
         let runner = dumper
+        let metrics = self.metrics
         let clock = ContinuousClock()
         let start = clock.now
         do {
-            let (archiveBytes, _, storedBytes) = try await runStages(
-                source: { try await runner.dump(into: archiveSource) },
-                transform: { try await encoder.encode(archive, into: compressedSource, metadata: metadata) },
-                sink: { try await storage.write(key, from: compressed) }
-            )
+            let (archiveBytes, _, storedBytes) = try await phase(.dump) {
+                try await runStages(
+                    source: { try await metrics.running(.dumpStdout) { try await runner.dump(into: archiveSource) } },
+                    transform: {
+                        try await metrics.running(.compress) { try await encoder.encode(archive, into: compressedSource, metadata: metadata) }
+                    },
+                    sink: { try await metrics.running(.upload) { try await storage.write(key, from: compressed) } }
+                )
+            }
+            metrics.currentJob?.setObjectBytes(storedBytes)
             let elapsed = clock.now - start
             let zstdMemory = await encoder.peakContextMemory
             logger.info(
@@ -88,6 +101,14 @@ package struct DumpPipeline: Sendable {
         } catch {
             throw PGCloneError.from(error, dump: key)
         }
+    }
+}
+
+extension DumpPipeline {
+    /// Times `body` as a phase of the job summary.
+    func phase<Result>(_ phase: Phase, _ body: () async throws -> Result) async throws -> Result {
+        guard let job = metrics.currentJob else { return try await body() }
+        return try await job.phase(phase, body)
     }
 }
 

@@ -43,16 +43,26 @@ package struct MemoryBudget: Sendable, Hashable {
         s3PartsInFlight = max(1, min(16, limit.bytes / 8 / s3PartSize))
     }
 
+    /// What the process itself takes besides its buffers: the Swift runtime, Foundation, libpq,
+    /// libcurl (measured 28–37 MiB resident, mostly shared-library pages).
+    package static let processConstant = 32 << 20
+
+    /// The planned terms of a dump, by component, for metrics (S3 parts are added by S3 storage).
+    package var dumpTerms: [(component: String, bytes: Int)] {
+        [
+            ("buffers", 2 * (streamCapacity.bytes + readChunkSize)),
+            ("zstd_window", compression.workers * 2 * compression.jobSize + (1 << compression.windowLog)),
+            ("other", Self.processConstant),
+        ]
+    }
+
     /// The planned terms of a restore, by component, for logs and metrics.
     package var restoreTerms: [(component: String, bytes: Int)] {
         [
             ("buffers", 2 * (streamCapacity.bytes + readChunkSize)),
             ("zstd_window", 1 << decompression.windowLogMax),
+            ("other", Self.processConstant),
         ]
     }
 
-    /// The planned terms of a restore from S3.
-    package var s3RestoreTerms: [(component: String, bytes: Int)] {
-        restoreTerms + [("s3_parts", s3PartsInFlight * s3PartSize)]
-    }
 }

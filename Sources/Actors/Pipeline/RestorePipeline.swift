@@ -1,4 +1,5 @@
 package import Logging
+package import PGCloneMetrics
 import PGCloneStreams
 
 /// What `pgclone restore` was asked to restore.
@@ -43,13 +44,21 @@ package struct RestorePipeline: Sendable {
     /// Maintenance databases to try, in order, for the administrative statements.
     package var maintenanceDatabases = ["postgres", "template1"]
     package var environment: [String: String] = [:]
+    package var metrics: PGCloneMetrics
     package var logger: Logger
 
-    package init(storage: any StorageBackend, connection: ConnectionSettings, budget: MemoryBudget, logger: Logger) {
+    package init(storage: any StorageBackend, connection: ConnectionSettings, budget: MemoryBudget, metrics: PGCloneMetrics, logger: Logger) {
         self.storage = storage
         self.connection = connection
         self.budget = budget
+        self.metrics = metrics
         self.logger = logger
+    }
+
+    /// Times `body` as a phase of the job summary.
+    private func phase<Result>(_ phase: Phase, _ body: () async throws -> Result) async throws -> Result {
+        guard let job = metrics.currentJob else { return try await body() }
+        return try await job.phase(phase, body)
     }
 
     package func run(_ source: RestoreSource) async throws -> RestoreOutcome {
@@ -77,7 +86,7 @@ package struct RestorePipeline: Sendable {
         let swap = DatabaseSwap(admin: admin, names: names)
         do {
             try await admin.apply(sessionSettings)
-            try await swap.acquireLock(wait: waitForLock)
+            try await phase(.lockWait) { try await swap.acquireLock(wait: waitForLock) }
         } catch {
             await admin.close()
             throw PGCloneError.from(error)
@@ -118,7 +127,7 @@ package struct RestorePipeline: Sendable {
     private func restoreLocked(dump: StoredDump?, localSource: String?, swap: DatabaseSwap) async throws -> RestoreOutcome {
         let names = swap.names
         do {
-            try await swap.dropLeftovers()
+            try await phase(.prepare) { try await swap.dropLeftovers() }
         } catch {
             throw PGCloneError.from(error, target: names.target)
         }
@@ -127,16 +136,19 @@ package struct RestorePipeline: Sendable {
             let settings: [DatabaseSetting]
             if let localSource {
                 logger.info("copying database \"\(localSource)\" as \"\(names.temporary)\"")
-                try await swap.copy(localSource, to: names.temporary)
+                try await phase(.restore) { try await swap.copy(localSource, to: names.temporary) }
                 settings = []
             } else if let dump {
-                try await swap.createTemporary()
+                try await phase(.prepare) { try await swap.createTemporary() }
                 let tools = PostgresTools.locate(serverVersion: await swap.admin.serverVersion, environment: environment)
-                (report, settings) = try await restoreIntoTemporary(dump, swap: swap, tools: tools)
+                metrics.currentJob?.setObjectBytes(dump.size)
+                metrics.setSourceObjectBytes(dump.size)
+                (report, settings) = try await phase(.restore) { try await restoreIntoTemporary(dump, swap: swap, tools: tools) }
+                metrics.currentJob?.setRestoreErrors(report?.errorCount ?? 0)
             } else {
                 preconditionFailure("a restore has a dump or a local source")
             }
-            for setting in try await swap.apply(settings) {
+            for setting in try await phase(.settings, { try await swap.apply(settings) }) {
                 logger.warning("skipped setting \(setting.name) of role \"\(setting.role ?? "")\": the role does not exist here")
             }
             // Restoring one of D's own snapshots is an undo (:previous) or a redo (:current): the
@@ -144,11 +156,14 @@ package struct RestorePipeline: Sendable {
             let fromOwnSnapshot = localSource == names.previous || localSource == names.current
             if restoreConfig.reversible && !fromOwnSnapshot {
                 logger.info("snapshotting the restored database as \"\(names.current)\"")
-                try await swap.snapshotCurrent()
+                try await phase(.snapshot) { try await swap.snapshotCurrent() }
             }
             if !restoreConfig.preSwapHooks.isEmpty {
                 let environment = connection.hookEnvironment(database: names.temporary, endpoint: await swap.admin.endpoint)
-                try await HookRunner(logger: logger).run(restoreConfig.preSwapHooks, phase: .preSwap, environment: environment)
+                let hooks = HookRunner(metrics: metrics, logger: logger)
+                try await phase(.preSwapHooks) {
+                    try await hooks.run(restoreConfig.preSwapHooks, phase: .preSwap, environment: environment)
+                }
             }
             try Task.checkCancellation()
         } catch {
@@ -158,7 +173,8 @@ package struct RestorePipeline: Sendable {
         // From here on the swap transaction decides; cancellation no longer applies.
         let swapReport: DatabaseSwap.SwapReport
         do {
-            swapReport = try await swap.swap(keepingPrevious: restoreConfig.reversible)
+            swapReport = try await phase(.swap) { try await swap.swap(keepingPrevious: restoreConfig.reversible) }
+            metrics.currentJob?.setSwap(unavailable: swapReport.unavailable, terminatedSessions: swapReport.terminatedSessions)
         } catch {
             try? await swap.dropTemporary()
             throw PGCloneError.from(error, target: names.target)
@@ -171,7 +187,7 @@ package struct RestorePipeline: Sendable {
             logger.info("created \"\(names.target)\" from the restored database")
         }
         do {
-            try await swap.dropSwapped(keepingSnapshots: restoreConfig.reversible)
+            try await phase(.cleanup) { try await swap.dropSwapped(keepingSnapshots: restoreConfig.reversible) }
         } catch {
             logger.warning("the restore succeeded, but dropping the old database failed: \(PGCloneError.from(error))")
         }
@@ -186,8 +202,10 @@ package struct RestorePipeline: Sendable {
     ) async throws -> (RestoreRunner.Report, [DatabaseSetting]) {
         let names = swap.names
         logger.info("restoring \(dump.key) (\(ByteCount(bytes: dump.size))) from \(storage.location) into \"\(names.temporary)\"")
-        let (stored, storedSource) = ByteStream.makeStream(backpressureStrategy: .capacity(budget.streamCapacity))
-        let (archive, archiveSource) = ByteStream.makeStream(backpressureStrategy: .capacity(budget.streamCapacity))
+        let (stored, storedSource) = metrics.stream(.downloadToDecompress, capacity: budget.streamCapacity, from: .download, to: .decompress)
+        let (archive, archiveSource) = metrics.stream(.decompressToRestore, capacity: budget.streamCapacity, from: .decompress, to: .restoreStdin)
+        metrics.setMemoryBudget(budget.restoreTerms)
+        let metrics = self.metrics
         let decoder = DumpDecoder(settings: budget.decompression)
         let runner = RestoreRunner(tools: tools, connection: connection.replacingDatabase(names.temporary))
         let storage = self.storage
@@ -197,11 +215,14 @@ package struct RestorePipeline: Sendable {
         let (_, decoded, report): (Int, DecodedDump, RestoreRunner.Report)
         do {
             (_, decoded, report) = try await runStages(
-                source: { try await storage.read(dump.key, into: storedSource) },
-                transform: { try await decoder.decode(stored, into: archiveSource) },
-                sink: { try await runner.restore(from: archive, ignoreErrors: ignoreErrors) }
+                source: { try await metrics.running(.download) { try await storage.read(dump.key, into: storedSource) } },
+                transform: { try await metrics.running(.decompress) { try await decoder.decode(stored, into: archiveSource) } },
+                sink: {
+                    try await metrics.running(.restoreStdin) { try await runner.restore(from: archive, ignoreErrors: ignoreErrors) }
+                }
             )
         } catch let failure as RestoreFailure {
+            metrics.currentJob?.setRestoreErrors(failure.report.errorCount)
             logErrors(failure.report)
             if failure.acceptable {
                 logger.notice("--ignore-restore-errors would accept these errors and swap the database in")

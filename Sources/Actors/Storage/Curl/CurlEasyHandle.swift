@@ -86,3 +86,9 @@ final class CurlEasyHandle {
         guard code == CURLE_OK else { throw CurlError(code) }
     }
 }
+
+/// The version of the linked libcurl, e.g. `7.88.1`.
+package var curlVersion: String {
+    let description = String(cString: curl_version())
+    return description.split(separator: " ").first?.split(separator: "/").last.map(String.init) ?? description
+}

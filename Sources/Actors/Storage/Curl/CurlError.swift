@@ -15,6 +15,9 @@ package struct CurlError: Error, Sendable, CustomStringConvertible {
 
     /// The transfer was stopped by pgclone (cancellation).
     package var isAbortedByCallback: Bool { code == Int(CURLE_ABORTED_BY_CALLBACK.rawValue) }
+    /// The transfer stalled (no byte within the stall timeout) or timed out.
+    package var isTimeout: Bool { code == Int(CURLE_OPERATION_TIMEDOUT.rawValue) }
+
     /// No connection could be made (refused, DNS, timeout connecting).
     package var isConnectionFailure: Bool {
         [CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY].map { Int($0.rawValue) }

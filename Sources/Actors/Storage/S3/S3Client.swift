@@ -1,5 +1,6 @@
 import Foundation
 package import Logging
+package import PGCloneMetrics
 import NIOCore
 import PGCloneStreams
 
@@ -11,14 +12,16 @@ package struct S3Client: Sendable {
     package let configuration: S3Configuration
     let credentials: AWSCredentialsProvider
     let logger: Logger
+    let metrics: PGCloneMetrics
     /// Attempts per request, the first included.
     var maximumAttempts = 6
     var baseDelay: Duration = .milliseconds(200)
     var maximumDelay: Duration = .seconds(8)
 
-    package init(configuration: S3Configuration, credentials: AWSCredentialsProvider, logger: Logger) {
+    package init(configuration: S3Configuration, credentials: AWSCredentialsProvider, metrics: PGCloneMetrics, logger: Logger) {
         self.configuration = configuration
         self.credentials = credentials
+        self.metrics = metrics
         self.logger = logger
     }
 
@@ -31,7 +34,7 @@ package struct S3Client: Sendable {
 
     /// HeadObject; `nil` if there is no such object.
     func head(_ key: String) async throws -> ObjectInfo? {
-        let response = try await send("HeadObject", "HEAD", key, accept: [200, 404])
+        let response = try await send(.headObject, "HEAD", key, accept: [200, 404])
         guard response.status == 200 else { return nil }
         return ObjectInfo(size: Int(response.headers["content-length"] ?? "") ?? 0, etag: response.headers["etag"] ?? "")
     }
@@ -45,7 +48,7 @@ package struct S3Client: Sendable {
     func list(prefix: String, continuationToken: String?) async throws -> ListPage {
         var query = [("list-type", "2"), ("prefix", prefix)]
         if let continuationToken { query.append(("continuation-token", continuationToken)) }
-        let response = try await send("ListObjectsV2", "GET", "", query: query)
+        let response = try await send(.listObjectsV2, "GET", "", query: query)
         guard let document = S3XMLElement.parse(Array(response.body.readableBytesView)) else {
             throw PGCloneError(.storageFailed, "S3 ListObjectsV2 returned a response that is not XML")
         }
@@ -69,11 +72,10 @@ package struct S3Client: Sendable {
         chunkSize: Int
     ) async throws {
         var delivered = 0
-        try await withRetries("GetObject", detail: "part \(part)") {
+        try await withRetries(.getObject, detail: "part \(part)") {
             let start = range.lowerBound + delivered
             do {
-                let response = try await send(
-                    "GetObject",
+                let response = try await send(.getObject,
                     "GET",
                     key,
                     headers: ["If-Match: \(etag)"],
@@ -95,7 +97,7 @@ package struct S3Client: Sendable {
 
     /// CreateMultipartUpload; returns the upload ID.
     func createMultipartUpload(_ key: String, headers: [String]) async throws -> String {
-        let response = try await send("CreateMultipartUpload", "POST", key, query: [("uploads", "")], headers: headers)
+        let response = try await send(.createMultipartUpload, "POST", key, query: [("uploads", "")], headers: headers)
         guard let uploadID = S3XMLElement.parse(Array(response.body.readableBytesView))?.first("UploadId")?.text,
             !uploadID.isEmpty
         else {
@@ -109,9 +111,9 @@ package struct S3Client: Sendable {
         let response: HTTPResponse
         switch body {
         case .memory(let buffer):
-            response = try await send("UploadPart", "PUT", key, query: [("partNumber", "\(number)"), ("uploadId", uploadID)], body: buffer)
+            response = try await send(.uploadPart, "PUT", key, query: [("partNumber", "\(number)"), ("uploadId", uploadID)], body: buffer)
         case .file(let file):
-            response = try await send("UploadPart", "PUT", key, query: [("partNumber", "\(number)"), ("uploadId", uploadID)], bodyFile: file)
+            response = try await send(.uploadPart, "PUT", key, query: [("partNumber", "\(number)"), ("uploadId", uploadID)], bodyFile: file)
         }
         guard let etag = response.headers["etag"] else {
             throw PGCloneError(.storageFailed, "S3 UploadPart returned no ETag for part \(number)")
@@ -125,8 +127,7 @@ package struct S3Client: Sendable {
             xml += "<Part><PartNumber>\(part.number)</PartNumber><ETag>\(escapeXML(part.etag))</ETag></Part>"
         }
         xml += "</CompleteMultipartUpload>"
-        let response = try await send(
-            "CompleteMultipartUpload",
+        let response = try await send(.completeMultipartUpload,
             "POST",
             key,
             query: [("uploadId", uploadID)],
@@ -140,20 +141,20 @@ package struct S3Client: Sendable {
     }
 
     func abortMultipartUpload(_ key: String, uploadID: String) async throws {
-        _ = try await send("AbortMultipartUpload", "DELETE", key, query: [("uploadId", uploadID)], accept: [204, 200, 404])
+        _ = try await send(.abortMultipartUpload, "DELETE", key, query: [("uploadId", uploadID)], accept: [204, 200, 404])
     }
 
     func putObject(_ key: String, body: ByteBuffer, headers: [String]) async throws {
-        _ = try await send("PutObject", "PUT", key, headers: headers, body: body)
+        _ = try await send(.putObject, "PUT", key, headers: headers, body: body)
     }
 
     func deleteObject(_ key: String) async throws {
-        _ = try await send("DeleteObject", "DELETE", key, accept: [204, 200])
+        _ = try await send(.deleteObject, "DELETE", key, accept: [204, 200])
     }
 
     /// Keys of the multipart uploads in progress under `prefix`.
     func listMultipartUploads(prefix: String) async throws -> [String] {
-        let response = try await send("ListMultipartUploads", "GET", "", query: [("prefix", prefix), ("uploads", "")])
+        let response = try await send(.listMultipartUploads, "GET", "", query: [("prefix", prefix), ("uploads", "")])
         return S3XMLElement.parse(Array(response.body.readableBytesView))?.all("Upload").compactMap { $0.first("Key")?.text }
             ?? []
     }
@@ -163,7 +164,7 @@ package struct S3Client: Sendable {
     /// Sends one request (retrying unless `retrying` is false); returns the response if its status
     /// is in `accept`, else throws ``S3ServiceError``.
     private func send(
-        _ operation: String,
+        _ operation: S3Operation,
         _ method: String,
         _ key: String,
         query: [(String, String)] = [],
@@ -193,10 +194,19 @@ package struct S3Client: Sendable {
             request.responseLimit = responseLimit
             request.caBundle = configuration.caBundle
             request.timeouts.stall = configuration.stallTimeout
-            let response = try await HTTPTransfer.perform(request)
+            let start = ContinuousClock.now
+            let sentBytes = body?.readableBytes ?? bodyFile?.size ?? 0
+            let response: HTTPResponse
+            do {
+                response = try await HTTPTransfer.perform(request)
+            } catch let partial as PartialTransfer {
+                metrics.s3.request(operation, status: nil, duration: .now - start, sentBytes: sentBytes, receivedBytes: partial.received.readableBytes + partial.delivered)
+                throw partial
+            }
+            metrics.s3.request(operation, status: response.status, duration: .now - start, sentBytes: sentBytes, receivedBytes: response.body.readableBytes + response.delivered)
             guard accept.contains(response.status) else {
                 let document = S3XMLElement.parse(Array(response.body.readableBytesView))
-                throw S3ServiceError(operation: operation, status: response.status, document: document, credentials: credentials)
+                throw S3ServiceError(operation: operation.rawValue, status: response.status, document: document, credentials: credentials)
             }
             return response
         }
@@ -206,7 +216,7 @@ package struct S3Client: Sendable {
     /// Runs `body` until it succeeds, retrying transient failures after exponential backoff with full
     /// jitter; each retry is logged.
     private func withRetries<Result>(
-        _ operation: String,
+        _ operation: S3Operation,
         detail: String,
         _ body: () async throws -> Result
     ) async throws -> Result {
@@ -218,10 +228,11 @@ package struct S3Client: Sendable {
                 guard let reason = Self.retryReason(error), attempt < maximumAttempts else {
                     throw error
                 }
+                metrics.s3.retried(operation, reason: reason)
                 let ceiling = min(maximumDelay, baseDelay * (1 << min(attempt - 1, 16)))
                 let delay = Duration.milliseconds(Int64.random(in: 0...max(1, ceiling.milliseconds)))
                 logger.warning(
-                    "S3 \(operation) \(detail): \(reason) (\(error)); retrying in \(delay.formattedSeconds), attempt \(attempt + 1) of \(maximumAttempts)"
+                    "S3 \(operation.rawValue) \(detail): \(reason.description) (\(error)); retrying in \(delay.formattedSeconds), attempt \(attempt + 1) of \(maximumAttempts)"
                 )
                 try await Task.sleep(for: delay)
                 attempt += 1
@@ -230,17 +241,17 @@ package struct S3Client: Sendable {
     }
 
     /// Why `error` is worth another attempt, or `nil` if it is not.
-    static func retryReason(_ error: any Error) -> String? {
+    static func retryReason(_ error: any Error) -> RetryReason? {
         switch error {
         case let error as S3ServiceError:
-            if error.status == 503 || error.status == 429 || error.code == "SlowDown" { return "throttled" }
-            if error.status >= 500 { return "server error" }
-            if error.code == "RequestTimeout" { return "timeout" }
+            if error.status == 503 || error.status == 429 || error.code == "SlowDown" { return .throttled }
+            if error.status >= 500 { return .serverError }
+            if error.code == "RequestTimeout" { return .timeout }
             return nil
         case let error as PartialTransfer:
-            return error.cause.isConnectionFailure ? "connection failed" : "transfer interrupted"
+            return error.cause.isTimeout ? .timeout : .connection
         case is ShortRead:
-            return "short read"
+            return .shortRead
         default:
             return nil
         }
@@ -292,5 +303,19 @@ package struct S3ServiceError: Error, Sendable, CustomStringConvertible {
 extension Duration {
     var milliseconds: Int64 {
         components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+    }
+}
+
+extension RetryReason {
+    /// For the retry log line.
+    var description: String {
+        switch self {
+        case .throttled: "throttled"
+        case .serverError: "server error"
+        case .timeout: "stalled or timed out"
+        case .connection: "transfer interrupted"
+        case .checksum: "checksum mismatch"
+        case .shortRead: "short read"
+        }
     }
 }

@@ -1,4 +1,5 @@
 import NIOCore
+import PGCloneMetrics
 package import PGCloneStreams
 
 extension S3Storage {
@@ -24,6 +25,10 @@ extension S3Storage {
         let window = configuration.downloadWindow
         let client = self.client
         let chunkSize = self.chunkSize
+        let metrics = client.metrics
+        metrics.s3.setPartLimit(limit)
+        metrics.setMemoryBudget([("s3_parts", limit * window)])
+        let partObserver = metrics.observer(buffer: .downloadParts, capacity: .bytes(limit * window), producer: nil, consumer: nil)
         try await withThrowingTaskGroup(of: Void.self) { group in
             var waiting: [Int: ByteStream] = [:]
             var nextToStart = 0
@@ -31,9 +36,11 @@ extension S3Storage {
                 while nextToStart < partCount && nextToStart <= last {
                     let index = nextToStart
                     let range = index * partSize..<min(info.size, (index + 1) * partSize)
-                    let (stream, source) = ByteStream.makeStream(backpressureStrategy: .capacity(.bytes(window)))
+                    let (stream, source) = ByteStream.makeStream(backpressureStrategy: .capacity(.bytes(window)), observer: partObserver)
                     waiting[index] = stream
                     group.addTask {
+                        metrics.s3.partStarted()
+                        defer { metrics.s3.partFinished() }
                         try await withTaskCancellationHandler {
                             try await source.finishing {
                                 try await client.get(

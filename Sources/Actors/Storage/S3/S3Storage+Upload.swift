@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import PGCloneMetrics
 package import PGCloneStreams
 
 extension S3Storage {
@@ -86,6 +87,12 @@ extension S3Storage {
         let firstSize = configuration.partSchedule.size(ofPart: 1)
         let client = self.client
         let limit = configuration.uploadConcurrency
+        let s3Meter = client.metrics.s3
+        let partsBuffer = client.metrics.buffer(.uploadParts)
+        s3Meter.setPartLimit(limit)
+        let memoryParts = (limit + 1) * configuration.partSchedule.memoryLimit
+        partsBuffer.setCapacity(memoryParts)
+        client.metrics.setMemoryBudget([("s3_parts", memoryParts)])
         return try await mapErrors {
             try await withThrowingTaskGroup(of: (Int, String).self) { group in
                 var etags: [Int: String] = [:]
@@ -107,7 +114,20 @@ extension S3Storage {
                     let partNumber = number
                     group.addTask {
                         let body = handover.take()!
-                        return (partNumber, try await client.uploadPart(objectKey, uploadID: uploadID, number: partNumber, body: body))
+                        var held = 0
+                        if case .memory(let buffer) = body { held = buffer.readableBytes }
+                        s3Meter.partStarted()
+                        partsBuffer.changed(by: held)
+                        do {
+                            let etag = try await client.uploadPart(objectKey, uploadID: uploadID, number: partNumber, body: body)
+                            partsBuffer.changed(by: -held)
+                            s3Meter.partFinished()
+                            return (partNumber, etag)
+                        } catch {
+                            partsBuffer.changed(by: -held)
+                            s3Meter.partFinished()
+                            throw error
+                        }
                     }
                     running += 1
                     // The next part fills while this one uploads.

@@ -1,0 +1,77 @@
+import Foundation
+import Logging
+import PGCloneActors
+import PGCloneMetrics
+
+/// What a command runs with: the logger, the metrics and their delivery.
+final class RunContext: Sendable {
+    let logger: Logger
+    let metrics: PGCloneMetrics
+    let delivery: MetricsDelivery
+
+    init(logger: Logger, metrics: PGCloneMetrics, delivery: MetricsDelivery) {
+        self.logger = logger
+        self.metrics = metrics
+        self.delivery = delivery
+    }
+
+    /// Starts the job summary (labels known once the database is) and pushes its start.
+    func startJob(_ command: Command, database: String, config: String, settings: Settings) async {
+        let storage = settings.storageLocation.value.hasPrefix("s3://") ? "s3" : "local"
+        let job = metrics.startJob(command: command, database: database, config: config, storage: storage)
+        await delivery.started(job)
+    }
+}
+
+/// Where the job summary goes besides `/metrics`: a Pushgateway (POST at start and end, so a
+/// failed run never replaces the last success) and node_exporter textfiles. A delivery that fails
+/// is logged and never fails the command.
+struct MetricsDelivery: Sendable {
+    var pushgateway: String?
+    var textfileDirectory: String?
+    var metrics: PGCloneMetrics
+    var logger: Logger
+
+    func started(_ job: JobSummary) async {
+        await push(job, withSuccess: false)
+    }
+
+    func finished(_ job: JobSummary, success: Bool) async {
+        await push(job, withSuccess: success)
+        if let textfileDirectory { writeTextfiles(job, success: success, directory: textfileDirectory) }
+    }
+
+    private func push(_ job: JobSummary, withSuccess: Bool) async {
+        guard let pushgateway else { return }
+        do {
+            try await Pushgateway.push(
+                metrics.renderSummary(withSuccess: withSuccess),
+                to: pushgateway,
+                grouping: [("command", job.command), ("database", job.database), ("config", job.config)]
+            )
+        } catch {
+            logger.warning("could not push the job summary to \(pushgateway): \(error)")
+        }
+    }
+
+    /// `pgclone_<command>_<slug>.prom`, and on success `…_success.prom`, each written to a temporary
+    /// name and renamed, so node_exporter never reads half a file.
+    private func writeTextfiles(_ job: JobSummary, success: Bool, directory: String) {
+        let slug = DumpKey.sanitize("\(job.database)_\(job.config)")
+        var files = [("pgclone_\(job.command)_\(slug).prom", metrics.renderSummary(withSuccess: false))]
+        if success { files.append(("pgclone_\(job.command)_\(slug)_success.prom", metrics.renderSuccess())) }
+        for (name, contents) in files {
+            let path = "\(directory)/\(name)"
+            let temporary = "\(path).\(getpid()).tmp"
+            do {
+                try Data(contents).write(to: URL(fileURLWithPath: temporary))
+                guard rename(temporary, path) == 0 else {
+                    throw CocoaError(.fileWriteUnknown)
+                }
+            } catch {
+                unlink(temporary)
+                logger.warning("could not write the metrics textfile \(path): \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+}

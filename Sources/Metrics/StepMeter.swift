@@ -1,0 +1,124 @@
+import Prometheus
+import Synchronization
+
+/// One pipeline step's live metrics: bytes in and out, and its wall time split into busy, starved
+/// (waiting for input) and backpressure (waiting for room downstream), so `rate()` of each is a
+/// share of time and the bottleneck is the busiest step.
+package final class StepMeter: Sendable {
+    let step: Step
+    private let input: Counter
+    private let output: Counter
+    private let busy: Counter
+    private let starved: Counter
+    private let backpressure: Counter
+    private let active: Gauge
+
+    private struct Clock {
+        /// Start of the busy stretch not yet counted; `nil` while waiting or inactive.
+        var mark: ContinuousClock.Instant?
+        var waits = 0
+        var waitStart: [ContinuousClock.Instant] = []
+    }
+
+    private let clock = Mutex(Clock())
+
+    init(step: Step, registry: PrometheusCollectorRegistry) {
+        self.step = step
+        func counter(_ name: String, _ unit: String, _ help: String) -> Counter {
+            registry.makeCounter(
+                descriptor: .init(namespace: "pgclone", metricName: "step_\(name)", unitName: unit, helpText: help),
+                labels: [("step", step.rawValue)]
+            )
+        }
+        input = counter("input", "bytes_total", "Bytes consumed by the pipeline step")
+        output = counter("output", "bytes_total", "Bytes produced by the pipeline step")
+        busy = counter("busy", "seconds_total", "Wall seconds the step was working")
+        starved = counter("starved", "seconds_total", "Wall seconds the step waited for input")
+        backpressure = counter("backpressure", "seconds_total", "Wall seconds the step waited for room downstream")
+        active = registry.makeGauge(
+            descriptor: .init(namespace: "pgclone", metricName: "step", unitName: "active", helpText: "1 while the step runs"),
+            labels: [("step", step.rawValue)]
+        )
+    }
+
+    package func started() {
+        active.set(to: 1)
+        clock.withLock { $0.mark = .now }
+    }
+
+    package func finished() {
+        flushBusy()
+        clock.withLock { $0.mark = nil }
+        active.set(to: 0)
+    }
+
+    package func consumed(_ bytes: Int) {
+        input.increment(by: Int64(bytes))
+        if step.isSink { output.increment(by: Int64(bytes)) }
+        flushBusy()
+    }
+
+    package func produced(_ bytes: Int) {
+        output.increment(by: Int64(bytes))
+        if step.isSource { input.increment(by: Int64(bytes)) }
+        flushBusy()
+    }
+
+    /// The step starts or stops waiting: for input (`starving`) or for room downstream.
+    package func waiting(_ isWaiting: Bool, starving: Bool) {
+        let now = ContinuousClock.now
+        let (busyTime, waitTime) = clock.withLock { state -> (Duration?, Duration?) in
+            if isWaiting {
+                let busy = state.waits == 0 ? state.mark.map { now - $0 } : nil
+                state.waits += 1
+                state.waitStart.append(now)
+                state.mark = nil
+                return (busy, nil)
+            }
+            guard state.waits > 0 else { return (nil, nil) }
+            state.waits -= 1
+            let waited = now - state.waitStart.removeLast()
+            if state.waits == 0 { state.mark = now }
+            return (nil, waited)
+        }
+        if let busyTime { busy.increment(by: busyTime.seconds) }
+        if let waitTime { (starving ? starved : backpressure).increment(by: waitTime.seconds) }
+    }
+
+    /// Counts the busy time up to now, so a scrape in a long busy stretch sees it grow.
+    private func flushBusy() {
+        let now = ContinuousClock.now
+        let elapsed = clock.withLock { state -> Duration? in
+            guard state.waits == 0, let mark = state.mark else { return nil }
+            state.mark = now
+            return now - mark
+        }
+        if let elapsed { busy.increment(by: elapsed.seconds) }
+    }
+}
+
+/// A bounded stream's fill and capacity.
+package final class BufferMeter: Sendable {
+    private let used: Gauge
+    private let capacity: Gauge
+
+    init(buffer: Buffer, registry: PrometheusCollectorRegistry) {
+        used = registry.makeGauge(
+            descriptor: .init(namespace: "pgclone", metricName: "buffer_used", unitName: "bytes", helpText: "Bytes buffered in the stream between two steps"),
+            labels: [("buffer", buffer.rawValue)]
+        )
+        capacity = registry.makeGauge(
+            descriptor: .init(namespace: "pgclone", metricName: "buffer_capacity", unitName: "bytes", helpText: "Capacity of the stream between two steps"),
+            labels: [("buffer", buffer.rawValue)]
+        )
+    }
+
+    package func setCapacity(_ bytes: Int) { capacity.set(to: Double(bytes)) }
+    package func changed(by delta: Int) { used.increment(by: Double(delta)) }
+}
+
+extension Duration {
+    var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}
