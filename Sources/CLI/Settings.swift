@@ -104,6 +104,8 @@ struct Settings {
     private static func named<Config>(_ name: String?, in configs: [String: Config], kind: String, file: String) throws(PGCloneError) -> Config? {
         guard let name else { return configs["default"] }
         guard let config = configs[name] else {
+            // "default" always exists: without the file's, it is the built-in, empty one.
+            if name == "default" { return nil }
             let known = configs.keys.sorted()
             throw PGCloneError(
                 .invalidConfiguration,

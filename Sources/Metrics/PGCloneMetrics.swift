@@ -108,6 +108,8 @@ package final class PGCloneMetrics: Sendable {
     /// The whole exposition (Prometheus text format 0.0.4), process metrics read just now.
     package func render() -> [UInt8] {
         process.update()
+        // A step in the middle of a long busy stretch shows it as it goes.
+        steps.values.forEach { $0.flush() }
         return summary.emitToBuffer() + success.emitToBuffer() + live.emitToBuffer()
     }
 

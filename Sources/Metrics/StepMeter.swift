@@ -86,6 +86,10 @@ package final class StepMeter: Sendable {
     }
 
     /// Counts the busy time up to now, so a scrape in a long busy stretch sees it grow.
+    func flush() {
+        flushBusy()
+    }
+
     private func flushBusy() {
         let now = ContinuousClock.now
         let elapsed = clock.withLock { state -> Duration? in

@@ -17,6 +17,13 @@ package enum TestEnvironment {
 
     package static var hasPostgresAndS3: Bool { hasPostgres && s3Endpoint != nil }
 
+    /// promtool, prometheus and prometheus-pushgateway from Debian's packages.
+    package static var hasPrometheus: Bool {
+        ["promtool", "prometheus", "prometheus-pushgateway"].allSatisfy {
+            FileManager.default.isExecutableFile(atPath: "/usr/bin/\($0)")
+        }
+    }
+
     /// The pgclone executable under test.
     package static var binary: String {
         ProcessInfo.processInfo.environment["PGCLONE_TEST_BINARY"]

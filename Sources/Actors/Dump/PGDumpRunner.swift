@@ -9,8 +9,10 @@ import Subprocess
 package struct PGDumpRunner: Sendable {
     package var tools: PostgresTools
     package var connection: ConnectionSettings
-    /// Further pg_dump options (exclusions, a later stage).
+    /// Further pg_dump options (exclusions).
     package var extraArguments: [String] = []
+    /// Told when reading pg_dump's stdout waits for it (PostgreSQL is the limit).
+    package var stdoutWaiting: (@Sendable (Bool) -> Void)?
 
     package init(tools: PostgresTools, connection: ConnectionSettings) {
         self.tools = tools
@@ -28,7 +30,8 @@ package struct PGDumpRunner: Sendable {
     /// exits with status 0 — so a failed dump can never be stored as complete.
     /// - Returns: the archive's size in bytes.
     package func dump(into output: ByteStream.Source) async throws -> Int {
-        try await output.finishing {
+        let stdoutWaiting = self.stdoutWaiting
+        return try await output.finishing {
             let result = try await Subprocess.run(
                 ChildProcess.executable(tools.pgDump),
                 arguments: Arguments(arguments),
@@ -40,7 +43,12 @@ package struct PGDumpRunner: Sendable {
             ) { execution in
                 async let log = ChildProcess.collect(execution.standardError, program: "pg_dump")
                 var produced = 0
-                for try await buffer in execution.standardOutput {
+                var iterator = execution.standardOutput.makeAsyncIterator()
+                while true {
+                    stdoutWaiting?(true)
+                    let next = try await iterator.next()
+                    stdoutWaiting?(false)
+                    guard let buffer = next else { break }
                     var chunk = ByteBuffer()
                     chunk.writeBytes(buffer.bytes)
                     produced += chunk.readableBytes

@@ -74,6 +74,8 @@ package struct DumpPipeline: Sendable {
         metrics.setMemoryBudget(budget.dumpTerms)
         var dumper = PGDumpRunner(tools: tools, connection: connection.replacingDatabase(database))
         dumper.extraArguments = dumpConfig.pgDumpArguments
+        let dumpStep = metrics.step(.dumpStdout)
+        dumper.stdoutWaiting = { dumpStep.waiting($0, starving: true) }
         let encoder = DumpEncoder(settings: budget.compression)
         let storage = self.storage
         let runner = dumper

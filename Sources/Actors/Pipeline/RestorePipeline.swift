@@ -207,7 +207,10 @@ package struct RestorePipeline: Sendable {
         metrics.setMemoryBudget(budget.restoreTerms)
         let metrics = self.metrics
         let decoder = DumpDecoder(settings: budget.decompression)
-        let runner = RestoreRunner(tools: tools, connection: connection.replacingDatabase(names.temporary))
+        var restoreRunner = RestoreRunner(tools: tools, connection: connection.replacingDatabase(names.temporary))
+        let restoreStep = metrics.step(.restoreStdin)
+        restoreRunner.stdinWaiting = { restoreStep.waiting($0, starving: false) }
+        let runner = restoreRunner
         let storage = self.storage
         let ignoreErrors = ignoreRestoreErrors
         let clock = ContinuousClock()

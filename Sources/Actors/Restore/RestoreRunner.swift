@@ -11,6 +11,9 @@ package struct RestoreRunner: Sendable {
     /// Where to restore: the temporary database.
     package var connection: ConnectionSettings
 
+    /// Told when writing into pg_restore's stdin waits for the pipe (PostgreSQL is the limit).
+    package var stdinWaiting: (@Sendable (Bool) -> Void)?
+
     package init(tools: PostgresTools, connection: ConnectionSettings) {
         self.tools = tools
         self.connection = connection
@@ -36,6 +39,7 @@ package struct RestoreRunner: Sendable {
     /// ("errors ignored on restore"), in which case the report lists them. A failure of `input`
     /// (a corrupt dump, a storage error) is rethrown as is, and pg_restore is stopped.
     package func restore(from input: ByteStream, ignoreErrors: Bool) async throws -> Report {
+        let stdinWaiting = self.stdinWaiting
         let result = try await Subprocess.run(
             ChildProcess.executable(tools.pgRestore),
             arguments: Arguments(arguments),
@@ -51,6 +55,8 @@ package struct RestoreRunner: Sendable {
             var stoppedReading = false
             for try await chunk in input {
                 do {
+                    stdinWaiting?(true)
+                    defer { stdinWaiting?(false) }
                     _ = try await writer.write(chunk.readableBytesSpan)
                 } catch {
                     // pg_restore exited (its exit status says why) or closed its stdin.

@@ -1,0 +1,274 @@
+import Foundation
+import PGCloneActors
+import PGCloneTestSupport
+import Testing
+
+/// Metrics as Prometheus, the Pushgateway and node_exporter see them: `promtool check metrics` on
+/// live output, the rules' unit tests, textfiles, pushes, and the bottleneck made visible.
+@Suite(.enabled(if: TestEnvironment.hasPostgresAndS3 && TestEnvironment.hasPrometheus, "needs PostgreSQL, moto and Prometheus's tools"))
+struct MetricsDeliveryTests {
+    let s3 = S3TestServer.shared!
+
+    /// A source database dumped to a new bucket; returns the environment to reach it and the key.
+    private func dumpedSource(_ pgclone: PGCloneHarness, _ prefix: String, rows: Int = 40_000, extraSQL: String = "") async throws -> (environment: [String: String?], key: String, source: String) {
+        let server = pgclone.server
+        let source = TestEnvironment.uniqueName(prefix)
+        try await server.createDatabase(source)
+        try await server.psql(
+            "CREATE TABLE t AS SELECT i, md5(i::text) || md5((i * 3)::text) AS h FROM generate_series(1, \(rows)) AS i; \(extraSQL)",
+            database: source
+        )
+        let bucket = try await s3.makeBucket()
+        var environment = s3.environment(location: "s3://\(bucket)")
+        environment["PGCLONE_S3_PART_SIZE"] = "256KiB"
+        let dumped = try await pgclone.run(["dump", "--database", server.url(source)], environment: environment)
+        guard dumped.exitCode == 0 else { throw TestSetupError("dump failed: \(dumped)") }
+        return (environment, dumped.stdout.trimmingCharacters(in: .whitespacesAndNewlines), source)
+    }
+
+    @Test func liveOutputInTheMiddleOfAnS3RestorePassesPromtool() async throws {
+        let pgclone = try PGCloneHarness()
+        let (environment, key, _) = try await dumpedSource(pgclone, "mlive")
+        let target = "we\"ird\\db \(UUID().uuidString.prefix(6))"
+        let (proxied, log, stop) = try await s3.behindFaultyProxy(["GET:stall:20000:4"])
+        defer { stop() }
+        var proxiedEnvironment = environment
+        proxiedEnvironment["PGCLONE_S3_ENDPOINT_URL"] = proxied.endpoint
+        let port = try await freePort()
+        let connection = "host=\(pgclone.server.host) port=\(pgclone.server.port) user=\(pgclone.server.user) dbname='we\"ird\\\\db \(target.suffix(6))'"
+        proxiedEnvironment["PGPASSWORD"] = pgclone.server.password
+        async let restoring = pgclone.run(
+            ["restore", key, "--database", connection, "--metrics-address", "127.0.0.1:\(port)"],
+            environment: proxiedEnvironment
+        )
+        while !log().contains("fault GET:stall") { try await Task.sleep(for: .milliseconds(20)) }
+        let scrape = try await httpGet("http://127.0.0.1:\(port)/metrics")
+        let result = try await restoring
+        #expect(result.exitCode == 0, "\(result)")
+        #expect(scrape.status == 200)
+        #expect(scrape.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8")
+        let lint = try await promtoolCheckMetrics(scrape.body)
+        #expect(lint.exitCode == 0, "\(lint)")
+        #expect(scrape.body.contains(#"database="we\"ird\\db "#))
+        #expect(scrape.body.contains("pgclone_step_active{step=\"download\"} 1"))
+        #expect(scrape.body.contains("outcome=\"running\"} 1"))
+        let landing = try await httpGet("http://127.0.0.1:\(port)/nope")
+        #expect(landing.status == 0 || landing.status == 404)
+        try await pgclone.server.dropDatabase(target)
+    }
+
+    @Test func rulesPassPromtoolAndTheirUnitTests() async throws {
+        let root = FileManager.default.currentDirectoryPath + "/dashboards"
+        let check = try await runCommand("promtool", ["check", "rules", "\(root)/rules/pgclone.rules.yml"])
+        #expect(check.exitCode == 0, "\(check)")
+        let tests = try await runCommand("bash", ["-c", "cd '\(root)/tests' && promtool test rules pgclone.rules.test.yml"])
+        #expect(tests.exitCode == 0, "\(tests)")
+        #expect(tests.stdout.contains("SUCCESS"))
+    }
+
+    @Test func textfilesAreWrittenForNodeExporter() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let source = TestEnvironment.uniqueName("mtext")
+        try await server.createDatabase(source)
+        let directory = try TestEnvironment.makeTemporaryDirectory("pgclone-textfiles")
+        let ok = try await pgclone.run(["dump", "--database", server.url(source), "--metrics-textfile", directory])
+        #expect(ok.exitCode == 0, "\(ok)")
+        let summaryFile = "\(directory)/pgclone_dump_\(source)_default.prom"
+        let successFile = "\(directory)/pgclone_dump_\(source)_default_success.prom"
+        let summary = try String(contentsOfFile: summaryFile, encoding: .utf8)
+        let success = try String(contentsOfFile: successFile, encoding: .utf8)
+        #expect(try await promtoolCheckMetrics(summary).exitCode == 0)
+        #expect(try await promtoolCheckMetrics(success).exitCode == 0)
+        #expect(summary.contains("outcome=\"success\"} 1"))
+        #expect(!summary.contains("pgclone_job_last_success_timestamp_seconds"))
+        #expect(success.contains("pgclone_job_last_success_timestamp_seconds{command=\"dump\",database=\"\(source)\",config=\"default\"}"))
+
+        // A failed run rewrites the summary but leaves the last success alone.
+        let failed = try await pgclone.run([
+            "dump", "--database", server.url(source), "--config", "default", "--pre-dump-hook", "exit 1", "--metrics-textfile", directory,
+        ])
+        #expect(failed.exitCode == 1)
+        #expect(try String(contentsOfFile: summaryFile, encoding: .utf8).contains("outcome=\"hook_failed\"} 1"))
+        #expect(try String(contentsOfFile: successFile, encoding: .utf8) == success)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory).sorted() == [
+            "pgclone_dump_\(source)_default.prom", "pgclone_dump_\(source)_default_success.prom",
+        ])
+    }
+
+    @Test func thePushgatewayKeepsTheLastSuccessAndShowsKilledRuns() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let port = try await freePort()
+        let gateway = try await BackgroundProcess.start("prometheus-pushgateway", ["--web.listen-address=127.0.0.1:\(port)"])
+        defer { gateway.stop() }
+        let url = "http://127.0.0.1:\(port)"
+        try await waitUntilServing("\(url)/metrics")
+        let source = TestEnvironment.uniqueName("mpush")
+        try await server.createDatabase(source)
+
+        let ok = try await pgclone.run(["dump", "--database", server.url(source), "--pushgateway", url])
+        #expect(ok.exitCode == 0, "\(ok)")
+        let lastSuccess = { () async throws -> String? in
+            try await httpGet("\(url)/metrics").body.split(separator: "\n")
+                .first { $0.hasPrefix("pgclone_job_last_success_timestamp_seconds{") && $0.contains("database=\"\(source)\"") }
+                .map { String($0.split(separator: " ").last!) }
+        }
+        let first = try #require(try await lastSuccess())
+        let failed = try await pgclone.run([
+            "dump", "--database", server.url(source), "--config", "default", "--pre-dump-hook", "exit 1", "--pushgateway", url,
+        ])
+        #expect(failed.exitCode == 1)
+        let after = try await httpGet("\(url)/metrics").body
+        #expect(try await lastSuccess() == first)
+        #expect(after.contains("pgclone_job_outcome{command=\"dump\",config=\"default\",database=\"\(source)\",instance=\"\",job=\"pgclone\",outcome=\"hook_failed\"} 1"), "\(after.prefix(3000))")
+
+        // A run killed outright stays visible as running: only its start was pushed.
+        let killed = TestEnvironment.uniqueName("mkill")
+        try await server.createDatabase(killed)
+        let marker = pgclone.directory + "/hook-running"
+        async let running = pgclone.run([
+            "dump", "--database", server.url(killed), "--pre-dump-hook", "touch \(marker); sleep 60", "--pushgateway", url,
+        ])
+        while !FileManager.default.fileExists(atPath: marker) { try await Task.sleep(for: .milliseconds(20)) }
+        killProcesses(matching: [TestEnvironment.binary, "dump", killed], signal: SIGKILL)
+        killProcesses(matching: ["sleep 60"], signal: SIGKILL)
+        _ = try await running
+        #expect(try await httpGet("\(url)/metrics").body.contains("database=\"\(killed)\",instance=\"\",job=\"pgclone\",outcome=\"running\"} 1"))
+    }
+
+    @Test func theBottleneckIsReadable() async throws {
+        let pgclone = try PGCloneHarness()
+        // Every row restored waits on a CHECK that sleeps: PostgreSQL is the slowest step.
+        let (environment, key, _) = try await dumpedSource(
+            pgclone,
+            "mslow",
+            rows: 100,
+            extraSQL: """
+                CREATE FUNCTION slow(integer) RETURNS boolean LANGUAGE plpgsql AS $$
+                    BEGIN IF $1 % 4 = 0 THEN PERFORM pg_sleep(0.002); END IF; RETURN true; END $$;
+                CREATE TABLE slow_rows (i integer CHECK (slow(i)), payload text);
+                INSERT INTO slow_rows
+                    SELECT i, (SELECT string_agg(md5(i::text || '-' || j::text), '') FROM generate_series(1, 64) AS j)
+                    FROM generate_series(1, 4000) AS i;
+                """
+        )
+        let port = try await freePort()
+        let target = TestEnvironment.uniqueName("mslow_dst")
+        async let restoring = pgclone.run(
+            ["restore", key, "--database", pgclone.server.url(target), "--metrics-address", "127.0.0.1:\(port)", "--metrics-linger", "10s"],
+            environment: environment
+        )
+        // The run's totals, read while pgclone lingers after it.
+        var metrics = ""
+        for _ in 0..<1200 where !metrics.contains("outcome=\"success\"} 1") {
+            try await Task.sleep(for: .milliseconds(100))
+            metrics = (try? await httpGet("http://127.0.0.1:\(port)/metrics").body) ?? ""
+        }
+        #expect(try await restoring.exitCode == 0)
+        func value(_ name: String, _ step: String) -> Double {
+            let line = metrics.split(separator: "\n").first { $0.hasPrefix("\(name){step=\"\(step)\"} ") }
+            return Double(line?.split(separator: " ").last ?? "") ?? -1
+        }
+        // PostgreSQL is the limit: writing into pg_restore's stdin waits (backpressure), and every
+        // step upstream waits for room, not for input — the download step too.
+        let restoreWaiting = value("pgclone_step_backpressure_seconds_total", "restore_stdin")
+        #expect(restoreWaiting > 0.5, "\(metrics)")
+        #expect(restoreWaiting > value("pgclone_step_busy_seconds_total", "restore_stdin"))
+        #expect(value("pgclone_step_backpressure_seconds_total", "decompress") > 0.1)
+        #expect(value("pgclone_step_backpressure_seconds_total", "download") > 0.1)
+        #expect(value("pgclone_step_starved_seconds_total", "restore_stdin") < restoreWaiting)
+    }
+}
+
+extension MetricsDeliveryTests {
+    /// The dashboards' queries, from their JSON (so a panel added later is checked too), with the
+    /// variables as Grafana would fill them in.
+    static func dashboardQueries() throws -> [(panel: String, query: String)] {
+        let directory = FileManager.default.currentDirectoryPath + "/dashboards"
+        var queries: [(String, String)] = []
+        for file in try FileManager.default.contentsOfDirectory(atPath: directory).filter({ $0.hasSuffix(".json") }).sorted() {
+            let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(directory)/\(file)"))) as? [String: Any]
+            for panel in json?["panels"] as? [[String: Any]] ?? [] {
+                for target in panel["targets"] as? [[String: Any]] ?? [] {
+                    guard let expr = target["expr"] as? String else { continue }
+                    let query = expr.replacingOccurrences(of: "$__rate_interval", with: "10s")
+                        .replacingOccurrences(of: "$job", with: "pgclone")
+                        .replacingOccurrences(of: "$instance", with: ".*")
+                        .replacingOccurrences(of: "$database", with: ".*")
+                        .replacingOccurrences(of: "$command", with: ".*")
+                    queries.append(("\(file): \(panel["title"] as? String ?? "?")", query))
+                }
+            }
+        }
+        return queries
+    }
+
+    @Test func prometheusAnswersEveryDashboardQueryAfterARealDumpAndRestore() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let metricsPort = try await freePort()
+        let prometheusPort = try await freePort()
+        let directory = try TestEnvironment.makeTemporaryDirectory("pgclone-prometheus")
+        let rules = FileManager.default.currentDirectoryPath + "/dashboards/rules/pgclone.rules.yml"
+        try """
+            global:
+              scrape_interval: 1s
+              evaluation_interval: 1s
+            rule_files: ["\(rules)"]
+            scrape_configs:
+              - job_name: pgclone
+                static_configs:
+                  - targets: ["127.0.0.1:\(metricsPort)"]
+            """.write(toFile: "\(directory)/prometheus.yml", atomically: true, encoding: .utf8)
+        let prometheus = try await BackgroundProcess.start(
+            "prometheus",
+            [
+                "--config.file=\(directory)/prometheus.yml", "--storage.tsdb.path=\(directory)/data",
+                "--web.listen-address=127.0.0.1:\(prometheusPort)",
+            ]
+        )
+        defer { prometheus.stop() }
+        let api = "http://127.0.0.1:\(prometheusPort)"
+        try await waitUntilServing("\(api)/-/ready", seconds: 30)
+
+        let source = TestEnvironment.uniqueName("mprom")
+        let target = TestEnvironment.uniqueName("mprom_dst")
+        try await server.createDatabase(source)
+        try await server.psql("CREATE TABLE t AS SELECT i, md5(i::text) AS h FROM generate_series(1, 60000) AS i", database: source)
+        let bucket = try await s3.makeBucket()
+        var environment = s3.environment(location: "s3://\(bucket)")
+        environment["PGCLONE_S3_PART_SIZE"] = "256KiB"
+        let metricsFlags = ["--metrics-address", "127.0.0.1:\(metricsPort)", "--metrics-linger", "4s"]
+        let dumped = try await pgclone.run(["dump", "--database", server.url(source)] + metricsFlags, environment: environment)
+        #expect(dumped.exitCode == 0, "\(dumped)")
+        let restored = try await pgclone.run(
+            ["restore", source, "--database", server.url(target), "--pre-swap-hook", "true"] + metricsFlags,
+            environment: environment
+        )
+        #expect(restored.exitCode == 0, "\(restored)")
+        // Inside the restore's linger: its final state was scraped, and nothing is stale yet.
+        let time = Date().timeIntervalSince1970 - 1.5
+
+        func query(_ promql: String) async throws -> (status: String, results: Int) {
+            let result = try await runCommand(
+                "curl",
+                ["-sS", "-G", "\(api)/api/v1/query", "--data-urlencode", "query=\(promql)", "--data-urlencode", "time=\(time)"]
+            )
+            let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+            let data = json?["data"] as? [String: Any]
+            return (json?["status"] as? String ?? result.stdout, (data?["result"] as? [Any])?.count ?? 0)
+        }
+        let queries = try Self.dashboardQueries()
+        #expect(queries.count >= 26)
+        for (panel, promql) in queries {
+            let (status, results) = try await query(promql)
+            #expect(status == "success", "\(panel): \(status)")
+            #expect(results > 0, "\(panel) has no data: \(promql)")
+        }
+        // The shipped rules load and evaluate.
+        let rulesJSON = try await runCommand("curl", ["-sS", "\(api)/api/v1/rules"]).stdout
+        #expect(rulesJSON.contains("\"health\":\"ok\""))
+        #expect(!rulesJSON.contains("\"health\":\"err\""), "\(rulesJSON.prefix(2000))")
+    }
+}
