@@ -70,7 +70,9 @@ package struct DumpPipeline: Sendable {
         let key = DumpKey(database: database, config: config)
         logger.info("dumping database \"\(database)\" to \(key) in \(storage.location)")
         let (archive, archiveSource) = metrics.stream(.dumpToCompress, capacity: budget.streamCapacity, from: .dumpStdout, to: .compress)
-        let (compressed, compressedSource) = metrics.stream(.compressToUpload, capacity: budget.streamCapacity, from: .compress, to: .upload)
+        // A storage that gathers parts of its own needs only a little room ahead of it.
+        let uploadCapacity = storage.buffersWrites ? ByteCount(bytes: budget.readChunkSize * 2) : budget.streamCapacity
+        let (compressed, compressedSource) = metrics.stream(.compressToUpload, capacity: uploadCapacity, from: .compress, to: .upload)
         metrics.setMemoryBudget(budget.dumpTerms)
         var dumper = PGDumpRunner(tools: tools, connection: connection.replacingDatabase(database))
         dumper.extraArguments = dumpConfig.pgDumpArguments

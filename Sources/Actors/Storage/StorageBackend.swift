@@ -20,6 +20,10 @@ package protocol StorageBackend: Sendable {
     /// The location as the user wrote it, for messages: `.pgclone/`, `s3://bucket/prefix`.
     var location: String { get }
 
+    /// Whether ``write(_:from:)`` gathers what it reads into buffers of its own (S3's parts), so that
+    /// the stream feeding it needs little room.
+    var buffersWrites: Bool { get }
+
     /// Dumps, newest first; only those of `database` (a sanitised name) if given.
     func list(database: String?) async throws -> [StoredDump]
 
@@ -33,4 +37,8 @@ package protocol StorageBackend: Sendable {
     /// Streams the object stored under `key` into `output`, and finishes `output`.
     /// - Returns: the number of bytes read.
     func read(_ key: DumpKey, into output: ByteStream.Source) async throws -> Int
+}
+
+extension StorageBackend {
+    package var buffersWrites: Bool { false }
 }

@@ -21,6 +21,7 @@ package struct S3Storage: StorageBackend {
     }
 
     var configuration: S3Configuration { client.configuration }
+    package var buffersWrites: Bool { true }
     package var location: String { configuration.location }
 
     func objectKey(_ key: DumpKey) -> String { configuration.prefix + "\(key)" }
