@@ -69,7 +69,6 @@ package enum S3Operation: String, CaseIterable, Sendable {
     case abortMultipartUpload = "AbortMultipartUpload"
     case putObject = "PutObject"
     case deleteObject = "DeleteObject"
-    case listMultipartUploads = "ListMultipartUploads"
 }
 
 /// Why an S3 request was retried (label `reason`).

@@ -61,9 +61,6 @@ package struct ByteStream: AsyncSequence, Sendable {
         package init() {}
     }
 
-    /// The high watermark: what this stream contributes to the memory budget, besides one chunk.
-    package var capacity: ByteCount { .bytes(storage.high) }
-
     /// Bytes buffered right now.
     package var bufferedBytes: Int { storage.bufferedBytes }
 

@@ -86,7 +86,8 @@ struct S3MemoryTests {
             let archiveLine = restored.stderrLines.first { $0.hasPrefix("pgclone: restored a ") } ?? ""
             let mebibytes = Double(archiveLine.split(separator: " ")[3]) ?? 0
             #expect(mebibytes >= 640, "\(archiveLine)")
-            peaks[limit] = try #require(peakMemory(restored))
+            let peak = try #require(peakMemory(restored))
+            peaks[limit] = peak
         }
         #expect(try await server.psql("SELECT count(*) FROM big", database: target) == "6500000")
         print("S3 memory: restore peak RSS \(peaks["64MiB"]! >> 20) MiB at 64MiB, \(peaks["32MiB"]! >> 20) MiB at 32MiB")

@@ -152,13 +152,6 @@ package struct S3Client: Sendable {
         _ = try await send(.deleteObject, "DELETE", key, accept: [204, 200])
     }
 
-    /// Keys of the multipart uploads in progress under `prefix`.
-    func listMultipartUploads(prefix: String) async throws -> [String] {
-        let response = try await send(.listMultipartUploads, "GET", "", query: [("prefix", prefix), ("uploads", "")])
-        return S3XMLElement.parse(Array(response.body.readableBytesView))?.all("Upload").compactMap { $0.first("Key")?.text }
-            ?? []
-    }
-
     // MARK: Requests
 
     /// Sends one request (retrying unless `retrying` is false); returns the response if its status

@@ -1,7 +1,7 @@
 import Foundation
 package import Logging
 import NIOCore
-package import PGCloneStreams
+import PGCloneStreams
 
 /// Dumps in S3 (or an S3-compatible server) under `s3://bucket/prefix`.
 ///
