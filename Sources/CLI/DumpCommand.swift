@@ -24,6 +24,9 @@ struct DumpCommand: PGCloneSubcommand {
     @Option(help: ArgumentHelp("A shell command run against the database before pg_dump; repeatable.", valueName: "command"))
     var preDumpHook: [String] = []
 
+    @Flag(help: "Print the result as JSON: key, database, config, sizes, durations per phase.")
+    var json = false
+
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var common: CommonOptions
 
@@ -60,7 +63,18 @@ struct DumpCommand: PGCloneSubcommand {
         pipeline.dumpConfig = dumpConfig
         pipeline.sessionSettings = settings.sessionSettings
         pipeline.environment = settings.environment
-        let dump = try await pipeline.run()
-        print(dump.key)
+        let outcome = try await pipeline.run()
+        guard json else { return print(outcome.dump.key) }
+        try JSONOutput.print(
+            JSONOutput.Dump(
+                key: "\(outcome.dump.key)",
+                database: outcome.dump.key.database,
+                config: outcome.dump.key.config,
+                storedBytes: outcome.dump.size,
+                archiveBytes: outcome.archiveBytes,
+                durationSeconds: JSONOutput.seconds(context.metrics),
+                phases: JSONOutput.phases(context.metrics)
+            )
+        )
     }
 }

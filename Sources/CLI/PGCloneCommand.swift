@@ -12,7 +12,7 @@ struct PGCloneCommand: ParsableCommand {
             database holds the lock; 128+N interrupted by signal N.
             """,
         version: "pgclone 0.1.0",
-        subcommands: [DumpCommand.self, ListCommand.self, RestoreCommand.self, CopyCommand.self]
+        subcommands: [DumpCommand.self, ListCommand.self, RestoreCommand.self, CopyCommand.self, VerifyCommand.self, PruneCommand.self]
     )
 }
 

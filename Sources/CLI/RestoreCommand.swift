@@ -38,6 +38,9 @@ struct RestoreCommand: PGCloneSubcommand {
     @Option(name: .customLong("wait-timeout"), help: .hidden)
     var waitTimeout: String?
 
+    @Flag(help: "Print the result as JSON: source, sizes, pg_restore errors, the swap, durations per phase.")
+    var json = false
+
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var common: CommonOptions
 
@@ -75,7 +78,25 @@ struct RestoreCommand: PGCloneSubcommand {
             pipeline.waitForLock = .seconds(Int64.max / 2)
         }
         let outcome = try await pipeline.run(restoreSource)
-        print(outcome.dump.map { "\($0.key)" } ?? source)
+        let restored = outcome.dump.map { "\($0.key)" } ?? source
+        guard json else { return print(restored) }
+        try JSONOutput.print(
+            JSONOutput.Restore(
+                source: restored,
+                database: outcome.target,
+                storedBytes: outcome.dump?.size,
+                archiveBytes: outcome.restore?.bytesWritten,
+                restoreErrors: outcome.restore?.errorCount ?? 0,
+                errors: (outcome.restore?.errors ?? []).map { .init(message: $0.message, tocEntry: $0.context, statement: $0.statement) },
+                swap: .init(
+                    replacedExisting: outcome.swap.replacedExisting,
+                    unavailableSeconds: JSONOutput.seconds(outcome.swap.unavailable),
+                    terminatedSessions: outcome.swap.terminatedSessions
+                ),
+                durationSeconds: JSONOutput.seconds(context.metrics),
+                phases: JSONOutput.phases(context.metrics)
+            )
+        )
     }
 
     private func parseSource() throws(PGCloneError) -> RestoreSource {
@@ -102,7 +123,7 @@ struct RestoreCommand: PGCloneSubcommand {
     }
 }
 
-/// `90`, `90s`, `5m`, `2h`, `1h30m`; `nil` for anything else.
+/// `90`, `90s`, `5m`, `2h`, `1h30m`, `30d`; `nil` for anything else.
 func parseDuration(_ text: String) -> Duration? {
     if let seconds = Int64(text), seconds >= 0 { return .seconds(seconds) }
     var total: Int64 = 0
@@ -117,6 +138,7 @@ func parseDuration(_ text: String) -> Duration? {
         case "s": total += value
         case "m": total += value * 60
         case "h": total += value * 3600
+        case "d": total += value * 86_400
         default: return nil
         }
         number = ""

@@ -10,7 +10,7 @@ package final class JobSummary: Sendable {
     private let successRegistry: PrometheusCollectorRegistry
     private let labels: [(String, String)]
     private let started = ContinuousClock.now
-    private let hooks = Mutex<[String: Int]>([:])
+    private let phases = Mutex<[Phase: Double]>([:])
 
     init(command: Command, database: String, config: String, storage: String, registry: PrometheusCollectorRegistry, success: PrometheusCollectorRegistry) {
         self.registry = registry
@@ -57,7 +57,11 @@ package final class JobSummary: Sendable {
     /// Times `body` as `phase` (added to what the phase already took).
     package func phase<Result>(_ phase: Phase, _ body: () async throws -> Result) async rethrows -> Result {
         let start = ContinuousClock.now
-        defer { phaseGauge(phase).increment(by: (ContinuousClock.now - start).seconds) }
+        defer {
+            let seconds = (ContinuousClock.now - start).seconds
+            phaseGauge(phase).increment(by: seconds)
+            phases.withLock { $0[phase, default: 0] += seconds }
+        }
         return try await body()
     }
 
@@ -91,6 +95,12 @@ package final class JobSummary: Sendable {
             ).set(to: now)
         }
     }
+
+    /// Seconds per phase so far (phases that ran only), for `--json`.
+    package var phaseDurations: [Phase: Double] { phases.withLock { $0 } }
+
+    /// Seconds since the run started.
+    package var elapsed: Double { (ContinuousClock.now - started).seconds }
 
     /// The labels that identify the run, for a Pushgateway's grouping key or a textfile's name.
     package var command: String { labels[0].1 }

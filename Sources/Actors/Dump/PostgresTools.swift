@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 
 /// The pg_dump and pg_restore to run against a server: those of its major version where the system
@@ -10,6 +11,13 @@ package struct PostgresTools: Sendable, Hashable {
     package init(pgDump: String, pgRestore: String) {
         self.pgDump = pgDump
         self.pgRestore = pgRestore
+    }
+
+    /// The newest installed, for reading an archive without a server (`verify`).
+    package static func newest(environment: [String: String]) -> PostgresTools {
+        let installed = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
+        let major = installed.compactMap(Int.init).max() ?? 0
+        return locate(serverVersion: major * 10_000, environment: environment)
     }
 
     package static func locate(serverVersion: Int, environment: [String: String]) -> PostgresTools {

@@ -27,7 +27,14 @@ package struct DumpPipeline: Sendable {
         self.logger = logger
     }
 
-    package func run() async throws -> StoredDump {
+    /// What a dump did.
+    package struct Outcome: Sendable {
+        package var dump: StoredDump
+        /// Bytes of pg_dump's archive, before compression.
+        package var archiveBytes: Int
+    }
+
+    package func run() async throws -> Outcome {
         logger.debug("dumping", metadata: ["connection": "\(connection.redactedDescription)"])
         let source: PostgresConnection
         do {
@@ -101,7 +108,7 @@ package struct DumpPipeline: Sendable {
                 "dumped a \(ByteCount(bytes: archiveBytes)) archive as \(ByteCount(bytes: storedBytes)) in \(elapsed.formattedSeconds)",
                 metadata: ["zstd.memory": "\(zstdMemory)"]
             )
-            return StoredDump(key: key, size: storedBytes)
+            return Outcome(dump: StoredDump(key: key, size: storedBytes), archiveBytes: archiveBytes)
         } catch {
             throw PGCloneError.from(error, dump: key)
         }

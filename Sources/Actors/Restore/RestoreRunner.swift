@@ -8,13 +8,14 @@ import Subprocess
 /// Streaming means one job (`-j 1`): pg_restore cannot restore in parallel from stdin.
 package struct RestoreRunner: Sendable {
     package var tools: PostgresTools
-    /// Where to restore: the temporary database.
-    package var connection: ConnectionSettings
+    /// Where to restore: the temporary database, or nowhere (`verify` reads the archive through
+    /// pg_restore to its end, writing the script to /dev/null).
+    package var connection: ConnectionSettings?
 
     /// Told when writing into pg_restore's stdin waits for the pipe (PostgreSQL is the limit).
     package var stdinWaiting: (@Sendable (Bool) -> Void)?
 
-    package init(tools: PostgresTools, connection: ConnectionSettings) {
+    package init(tools: PostgresTools, connection: ConnectionSettings?) {
         self.tools = tools
         self.connection = connection
     }
@@ -31,7 +32,8 @@ package struct RestoreRunner: Sendable {
 
     /// `--verbose` makes pg_restore name the TOC entry each error belongs to.
     var arguments: [String] {
-        ["--no-owner", "--no-acl", "--no-password", "--verbose", "--dbname=\(connection.childConnectionString)"]
+        let target = connection.map { "--dbname=\($0.childConnectionString)" } ?? "--file=/dev/null"
+        return ["--no-owner", "--no-acl", "--no-password", "--verbose", target]
     }
 
     /// Restores the archive in `input`. Throws `.restoreFailed` if pg_restore exits with a failure
@@ -43,7 +45,7 @@ package struct RestoreRunner: Sendable {
         let result = try await Subprocess.run(
             ChildProcess.executable(tools.pgRestore),
             arguments: Arguments(arguments),
-            environment: ChildProcess.environment(connection),
+            environment: connection.map(ChildProcess.environment) ?? .inherit,
             platformOptions: ChildProcess.platformOptions,
             input: .inputWriter,
             output: .discarded,

@@ -136,6 +136,10 @@ package actor LocalDiskStorage: StorageBackend {
         guard fsync(descriptor) == 0 else { throw storageError("cannot flush \(path) to disk") }
     }
 
+    package func delete(_ key: DumpKey) throws {
+        guard unlink(path(of: key)) == 0 || errno == ENOENT else { throw storageError("cannot delete \(path(of: key))") }
+    }
+
     // MARK: Reading
 
     package func read(_ key: DumpKey, into output: ByteStream.Source) async throws -> Int {

@@ -37,6 +37,9 @@ package protocol StorageBackend: Sendable {
     /// Streams the object stored under `key` into `output`, and finishes `output`.
     /// - Returns: the number of bytes read.
     func read(_ key: DumpKey, into output: ByteStream.Source) async throws -> Int
+
+    /// Deletes the dump stored under `key` (`prune`).
+    func delete(_ key: DumpKey) async throws
 }
 
 extension StorageBackend {

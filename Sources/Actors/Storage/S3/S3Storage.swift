@@ -48,6 +48,10 @@ package struct S3Storage: StorageBackend {
         try await mapErrors { try await client.head(objectKey(key)) }.map { StoredDump(key: key, size: $0.size) }
     }
 
+    package func delete(_ key: DumpKey) async throws {
+        try await mapErrors { try await client.deleteObject(objectKey(key)) }
+    }
+
     /// Turns S3 and transfer errors into one line naming the location.
     func mapErrors<Result>(_ body: () async throws -> Result) async throws -> Result {
         do {

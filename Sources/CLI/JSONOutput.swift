@@ -1,0 +1,63 @@
+import Foundation
+import PGCloneActors
+import PGCloneMetrics
+
+/// Machine-readable results on stdout (`--json`): one JSON document, keys sorted, snake_case.
+enum JSONOutput {
+    static func print(_ value: some Encodable) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        Swift.print(String(decoding: try encoder.encode(value), as: UTF8.self))
+    }
+
+    /// Seconds per phase of the current run, by the phases' metric names.
+    static func phases(_ metrics: PGCloneMetrics) -> [String: Double] {
+        Dictionary(uniqueKeysWithValues: (metrics.currentJob?.phaseDurations ?? [:]).map { ($0.key.rawValue, ($0.value * 1000).rounded() / 1000) })
+    }
+
+    /// Seconds, to the millisecond.
+    static func seconds(_ duration: Duration) -> Double {
+        let (seconds, attoseconds) = duration.components
+        return ((Double(seconds) + Double(attoseconds) / 1e18) * 1000).rounded() / 1000
+    }
+
+    static func seconds(_ metrics: PGCloneMetrics) -> Double {
+        ((metrics.currentJob?.elapsed ?? 0) * 1000).rounded() / 1000
+    }
+
+    struct Dump: Encodable {
+        var key: String
+        var database: String
+        var config: String
+        var storedBytes: Int
+        var archiveBytes: Int
+        var durationSeconds: Double
+        var phases: [String: Double]
+    }
+
+    struct Restore: Encodable {
+        struct Swap: Encodable {
+            var replacedExisting: Bool
+            var unavailableSeconds: Double
+            var terminatedSessions: Int
+        }
+
+        struct RestoreError: Encodable {
+            var message: String
+            var tocEntry: String?
+            var statement: String?
+        }
+
+        /// The dump key, or `:name` for a local database.
+        var source: String
+        var database: String
+        var storedBytes: Int?
+        var archiveBytes: Int?
+        var restoreErrors: Int
+        var errors: [RestoreError]
+        var swap: Swap
+        var durationSeconds: Double
+        var phases: [String: Double]
+    }
+}

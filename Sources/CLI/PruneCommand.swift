@@ -1,0 +1,94 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PGCloneActors
+
+struct PruneCommand: PGCloneSubcommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prune",
+        abstract: "Delete old dumps, keeping what the --keep options say; a dry run unless --confirm.",
+        discussion: """
+            Per database: --keep-last, --keep-daily and --keep-weekly each keep dumps (the newest of each \
+            day or ISO week, UTC), and everything they do not keep is deleted — only what is older than \
+            --older-than, if given. Only pgclone's own keys are ever considered; other objects under the \
+            storage location are left alone.
+            """
+    )
+
+    @Argument(help: ArgumentHelp("Only this database's dumps.", valueName: "db-name"))
+    var databaseName: String?
+
+    @Option(help: ArgumentHelp("Keep the newest N dumps.", valueName: "n"))
+    var keepLast: Int?
+
+    @Option(help: ArgumentHelp("Keep the newest dump of each of the last N days with dumps.", valueName: "n"))
+    var keepDaily: Int?
+
+    @Option(help: ArgumentHelp("Keep the newest dump of each of the last N ISO weeks with dumps.", valueName: "n"))
+    var keepWeekly: Int?
+
+    @Option(help: ArgumentHelp("Delete only dumps older than this, e.g. 30d, 12h.", valueName: "duration"))
+    var olderThan: String?
+
+    @Flag(help: "Delete; without it, only print what would be deleted.")
+    var confirm = false
+
+    @Flag(help: "Print the result as JSON: kept and deleted keys.")
+    var json = false
+
+    @OptionGroup var common: CommonOptions
+
+    func execute(_ context: RunContext) async throws {
+        let policy = try makePolicy()
+        let settings = try Settings(options: common, database: nil)
+        let storage = try settings.storage(logger: context.logger, metrics: context.metrics)
+        let dumps = try await storage.list(database: databaseName.map(DumpKey.sanitize))
+        var kept: [StoredDump] = []
+        var deleted: [StoredDump] = []
+        for database in Set(dumps.map(\.key.database)).sorted() {
+            let (keep, delete) = policy.apply(to: dumps.filter { $0.key.database == database }, now: Date())
+            kept += keep
+            deleted += delete
+        }
+        for dump in deleted {
+            if confirm {
+                try await storage.delete(dump.key)
+                if !json { print("deleted \(dump.key)") }
+            } else if !json {
+                print("would delete \(dump.key)")
+            }
+        }
+        context.logger.info(
+            "\(kept.count) dump\(kept.count == 1 ? "" : "s") kept, \(deleted.count) \(confirm ? "deleted" : "to delete (dry run; --confirm deletes)")"
+        )
+        if json {
+            try JSONOutput.print(Result(kept: kept.map { "\($0.key)" }, deleted: deleted.map { "\($0.key)" }, dryRun: !confirm))
+        }
+    }
+
+    private struct Result: Encodable {
+        var kept: [String]
+        var deleted: [String]
+        var dryRun: Bool
+    }
+
+    private func makePolicy() throws(PGCloneError) -> PrunePolicy {
+        for (name, value) in [("--keep-last", keepLast), ("--keep-daily", keepDaily), ("--keep-weekly", keepWeekly)] {
+            if let value, value < 0 { throw PGCloneError(.invalidConfiguration, "\(name) takes a number of dumps (it is \(value))") }
+        }
+        var policy = PrunePolicy(keepLast: keepLast, keepDaily: keepDaily, keepWeekly: keepWeekly)
+        if let olderThan {
+            guard let duration = parseDuration(olderThan) else {
+                throw PGCloneError(.invalidConfiguration, "--older-than takes a duration like 30d, 12h or 90m (it is \"\(olderThan)\")")
+            }
+            policy.olderThan = duration
+        }
+        guard !policy.isEmpty else {
+            throw PGCloneError(
+                .invalidConfiguration,
+                "say what to keep: --keep-last, --keep-daily, --keep-weekly and/or --older-than; nothing was deleted"
+            )
+        }
+        return policy
+    }
+}
