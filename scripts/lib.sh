@@ -15,7 +15,7 @@ as_root() {
 
 # Installs the Debian packages pgclone builds and tests with, if any is missing.
 install_packages() {
-  local wanted=(postgresql postgresql-contrib libpq-dev libcurl4-openssl-dev libzstd-dev pkg-config curl prometheus prometheus-pushgateway "$@")
+  local wanted=(postgresql postgresql-contrib libpq-dev libcurl4-openssl-dev libzstd-dev pkg-config curl prometheus prometheus-pushgateway tmux "$@")
   local missing=()
   for package in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

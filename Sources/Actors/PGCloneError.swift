@@ -72,7 +72,6 @@ package struct PGCloneError: Error, Sendable, CustomStringConvertible {
 extension String {
     /// Folds a multi-line message (libpq's, pg_restore's) into one line.
     package var singleLine: String {
-        split(whereSeparator: { $0.isNewline }).map { $0.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ") }
-            .filter { !$0.isEmpty }.joined(separator: " ")
+        split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
     }
 }

@@ -13,11 +13,14 @@ struct CommonOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Memory budget for buffers and zstd, e.g. 64MiB (the default).", valueName: "size"))
     var memoryLimit: String?
 
-    @Flag(help: "Print only warnings and errors on stderr.")
+    @Flag(help: "Print only warnings and errors on stderr, and no progress.")
     var quiet = false
 
     @Option(help: ArgumentHelp("trace, debug, info (the default), notice, warning or error.", valueName: "level"))
     var logLevel: String?
+
+    @Option(help: ArgumentHelp("text (the default) or json: one JSON object per line, for log shippers.", valueName: "format"))
+    var logFormat: String?
 
     @Option(help: ArgumentHelp("Serve Prometheus metrics at http://ADDRESS/metrics while the command runs (PGCLONE_METRICS_ADDRESS).", valueName: "host:port"))
     var metricsAddress: String?
@@ -31,7 +34,7 @@ struct CommonOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Write the job summary as node_exporter textfiles into this directory.", valueName: "dir"))
     var metricsTextfile: String?
 
-    func makeLogger() throws(PGCloneCLIError) -> Logger {
+    func makeLogger(status: StatusLine? = nil) throws(PGCloneCLIError) -> Logger {
         var level = quiet ? Logger.Level.warning : .info
         if let logLevel {
             guard let parsed = Logger.Level(rawValue: logLevel.lowercased()) else {
@@ -39,7 +42,13 @@ struct CommonOptions: ParsableArguments {
             }
             level = parsed
         }
-        var logger = Logger(label: "pgclone") { _ in StderrLogHandler() }
+        let json: Bool
+        switch logFormat?.lowercased() {
+        case nil, "text": json = false
+        case "json": json = true
+        default: throw PGCloneCLIError("--log-format must be text or json (it is \"\(logFormat ?? "")\")")
+        }
+        var logger = Logger(label: "pgclone") { _ in StderrLogHandler(status: status, json: json) }
         logger.logLevel = level
         return logger
     }

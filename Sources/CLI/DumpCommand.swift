@@ -30,6 +30,8 @@ struct DumpCommand: PGCloneSubcommand {
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var common: CommonOptions
 
+    var showsProgress: Bool { true }
+
     func validate() throws {
         if let model = excludeModel.first(where: { DumpConfig.tableName(ofModel: $0) == nil }) {
             throw ValidationError("--exclude-model takes app.Model (it is \"\(model)\")")

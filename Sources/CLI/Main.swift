@@ -20,9 +20,11 @@ enum Main {
         CPGCloneSystem_tune_malloc()
         let command: any PGCloneSubcommand
         do {
-            let parsed = try PGCloneCommand.parseAsRoot(Self.arguments())
+            var parsed = try PGCloneCommand.parseAsRoot(Self.arguments())
             guard let subcommand = parsed as? any PGCloneSubcommand else {
-                print(PGCloneCommand.helpMessage())
+                // `--help`, `help dump` or no subcommand: ArgumentParser's own commands, whose
+                // run() throws the request for the help of the command asked about.
+                try parsed.run()
                 exit(0)
             }
             command = subcommand
@@ -44,8 +46,11 @@ enum Main {
         let logger: Logger
         var linger = Duration.zero
         let address: (host: String, port: Int)?
+        // Progress only for a person watching: stderr a terminal, and not --quiet.
+        let status = isatty(STDERR_FILENO) == 1 && !command.common.quiet && command.showsProgress
+            && command.common.logFormat?.lowercased() != "json" ? StatusLine() : nil
         do {
-            logger = try command.common.makeLogger()
+            logger = try command.common.makeLogger(status: status)
             address = try Settings.metricsAddress(command.common, environment: environment)
             if let text = command.common.metricsLinger {
                 guard let duration = parseDuration(text) else {
@@ -75,7 +80,11 @@ enum Main {
             logger: logger
         )
         let context = RunContext(logger: logger, metrics: metrics, delivery: delivery)
-        let (error, signal) = await run(command, context: context)
+        let say = Reporter(logger: command.common.logFormat?.lowercased() == "json" ? logger : nil)
+        let progress = status.map { status in Task { await ProgressReporter(metrics: metrics, status: status).run() } }
+        let (error, signal) = await run(command, context: context, say: say)
+        progress?.cancel()
+        await progress?.value
         if let job = metrics.currentJob {
             job.finish(outcome(error: error, signal: signal))
             await delivery.finished(job, success: error == nil && signal == nil)
@@ -88,11 +97,11 @@ enum Main {
             await server.shutdown()
         }
         if let signal {
-            if let error { report("error: \(error)") }
+            if let error { say(.error, "\(error)") }
             return 128 + signal.rawValue
         }
         guard let error = error as? PGCloneError else { return 0 }
-        report("error: \(error.message)")
+        say(.error, error.message)
         return exitCode(for: error.code)
     }
 
@@ -138,7 +147,7 @@ enum Main {
 
     /// Runs `command`; the first SIGINT or SIGTERM cancels it (it then cleans up), later ones are
     /// only acknowledged, so clean-up is never cut short. Returns its error and the signal, if any.
-    private static func run(_ command: any PGCloneSubcommand, context: RunContext) async -> ((any Error & Sendable)?, UnixSignal?) {
+    private static func run(_ command: any PGCloneSubcommand, context: RunContext, say: Reporter) async -> ((any Error & Sendable)?, UnixSignal?) {
         let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
         let received = Mutex<UnixSignal?>(nil)
         // Both tasks end within this function: the command is awaited, the listener cancelled.
@@ -158,9 +167,9 @@ enum Main {
                     defer { if value == nil { value = signal } }
                     return value
                 }) {
-                    report("received \(signal) while cleaning up after \(first); still cleaning up")
+                    say(.warning, "received \(signal) while cleaning up after \(first); still cleaning up")
                 } else {
-                    report("received \(signal); stopping and cleaning up")
+                    say(.warning, "received \(signal); stopping and cleaning up")
                     execution.cancel()
                 }
             }
@@ -176,6 +185,20 @@ enum Main {
         case .refused: 3
         case .lockHeld: 4
         default: 1
+        }
+    }
+
+    /// Says how the command ends: `pgclone: error: …` lines, or, with `--log-format json`, records
+    /// from the logger, so a log shipper reads every line of the run the same way.
+    struct Reporter: Sendable {
+        let logger: Logger?
+
+        func callAsFunction(_ level: Logger.Level, _ message: String) {
+            if let logger {
+                logger.log(level: level, "\(message)")
+            } else {
+                report(level == .error ? "error: \(message)" : message)
+            }
         }
     }
 

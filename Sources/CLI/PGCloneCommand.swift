@@ -23,4 +23,11 @@ protocol PGCloneSubcommand: ParsableCommand, Sendable {
 
     /// Runs the command; what it prints on stdout is its result.
     func execute(_ context: RunContext) async throws
+
+    /// Whether a terminal shows its progress (dump and restore).
+    var showsProgress: Bool { get }
+}
+
+extension PGCloneSubcommand {
+    var showsProgress: Bool { false }
 }

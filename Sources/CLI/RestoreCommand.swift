@@ -44,6 +44,8 @@ struct RestoreCommand: PGCloneSubcommand {
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var common: CommonOptions
 
+    var showsProgress: Bool { true }
+
     func execute(_ context: RunContext) async throws {
         let logger = context.logger
         defer { logger.logPeakMemory() }

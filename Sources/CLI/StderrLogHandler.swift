@@ -6,6 +6,10 @@ import Logging
 struct StderrLogHandler: LogHandler {
     var logLevel: Logger.Level = .info
     var metadata: Logger.Metadata = [:]
+    /// The terminal's status line, when progress is shown: log lines go above it.
+    var status: StatusLine?
+    /// One JSON object per line (`--log-format json`) instead of `pgclone: …` text.
+    var json = false
 
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
@@ -13,6 +17,7 @@ struct StderrLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
+        if json { return logJSON(event) }
         var line = "pgclone: "
         switch event.level {
         case .warning: line += "warning: "
@@ -27,6 +32,33 @@ struct StderrLogHandler: LogHandler {
                 line += " " + merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
             }
         }
-        FileHandle.standardError.write(Data((line + "\n").utf8))
+        if let status {
+            status.log(line)
+        } else {
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        }
+    }
+}
+
+extension StderrLogHandler {
+    private struct Record: Encodable {
+        var time: String
+        var level: String
+        var message: String
+        var metadata: [String: String]?
+    }
+
+    private func logJSON(_ event: LogEvent) {
+        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
+        let record = Record(
+            time: Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(Date()),
+            level: "\(event.level)",
+            message: "\(event.message)",
+            metadata: merged.isEmpty ? nil : merged.mapValues { "\($0)" }
+        )
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        guard let data = try? encoder.encode(record) else { return }
+        FileHandle.standardError.write(data + Data("\n".utf8))
     }
 }

@@ -11,6 +11,10 @@ package final class JobSummary: Sendable {
     private let labels: [(String, String)]
     private let started = ContinuousClock.now
     private let phases = Mutex<[Phase: Double]>([:])
+    private let runningPhase = Mutex<Phase?>(nil)
+
+    /// The phase running now, for progress.
+    package var currentPhase: Phase? { runningPhase.withLock { $0 } }
 
     init(command: Command, database: String, config: String, storage: String, registry: PrometheusCollectorRegistry, success: PrometheusCollectorRegistry) {
         self.registry = registry
@@ -57,7 +61,9 @@ package final class JobSummary: Sendable {
     /// Times `body` as `phase` (added to what the phase already took).
     package func phase<Result>(_ phase: Phase, _ body: () async throws -> Result) async rethrows -> Result {
         let start = ContinuousClock.now
+        runningPhase.withLock { $0 = phase }
         defer {
+            runningPhase.withLock { $0 = nil }
             let seconds = (ContinuousClock.now - start).seconds
             phaseGauge(phase).increment(by: seconds)
             phases.withLock { $0[phase, default: 0] += seconds }

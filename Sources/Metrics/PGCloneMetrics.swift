@@ -76,7 +76,12 @@ package final class PGCloneMetrics: Sendable {
 
     package func setSourceObjectBytes(_ bytes: Int) {
         sourceObjectBytes.set(to: Double(bytes))
+        sourceBytes.withLock { $0 = bytes }
     }
+
+    /// The stored object's size, for progress (0 until known).
+    package var sourceObjectSize: Int { sourceBytes.withLock { $0 } }
+    private let sourceBytes = Mutex(0)
 
     package func recordHook(_ phase: HookPhase, duration: Duration, outcome: HookOutcome) {
         hookDurations[phase]!.record(duration)

@@ -21,6 +21,18 @@ package final class StepMeter: Sendable {
     }
 
     private let clock = Mutex(Clock())
+    /// Running totals the progress display reads (Prometheus counters cannot be read back).
+    private let totals = Mutex(Totals())
+
+    package struct Totals: Sendable {
+        package var output = 0
+        package var busy = 0.0
+        package var starved = 0.0
+        package var backpressure = 0.0
+        package var active = false
+    }
+
+    package var snapshot: Totals { totals.withLock { $0 } }
 
     init(step: Step, registry: PrometheusCollectorRegistry) {
         self.step = step
@@ -43,6 +55,7 @@ package final class StepMeter: Sendable {
 
     package func started() {
         active.set(to: 1)
+        totals.withLock { $0.active = true }
         clock.withLock { $0.mark = .now }
     }
 
@@ -50,16 +63,21 @@ package final class StepMeter: Sendable {
         flushBusy()
         clock.withLock { $0.mark = nil }
         active.set(to: 0)
+        totals.withLock { $0.active = false }
     }
 
     package func consumed(_ bytes: Int) {
         input.increment(by: Int64(bytes))
-        if step.isSink { output.increment(by: Int64(bytes)) }
+        if step.isSink {
+            output.increment(by: Int64(bytes))
+            totals.withLock { $0.output += bytes }
+        }
         flushBusy()
     }
 
     package func produced(_ bytes: Int) {
         output.increment(by: Int64(bytes))
+        totals.withLock { $0.output += bytes }
         if step.isSource { input.increment(by: Int64(bytes)) }
         flushBusy()
     }
@@ -81,8 +99,16 @@ package final class StepMeter: Sendable {
             if state.waits == 0 { state.mark = now }
             return (nil, waited)
         }
-        if let busyTime { busy.increment(by: busyTime.seconds) }
-        if let waitTime { (starving ? starved : backpressure).increment(by: waitTime.seconds) }
+        if let busyTime {
+            busy.increment(by: busyTime.seconds)
+            totals.withLock { $0.busy += busyTime.seconds }
+        }
+        if let waitTime {
+            (starving ? starved : backpressure).increment(by: waitTime.seconds)
+            totals.withLock { totals in
+                if starving { totals.starved += waitTime.seconds } else { totals.backpressure += waitTime.seconds }
+            }
+        }
     }
 
     /// Counts the busy time up to now, so a scrape in a long busy stretch sees it grow.
@@ -97,7 +123,10 @@ package final class StepMeter: Sendable {
             state.mark = now
             return now - mark
         }
-        if let elapsed { busy.increment(by: elapsed.seconds) }
+        if let elapsed {
+            busy.increment(by: elapsed.seconds)
+            totals.withLock { $0.busy += elapsed.seconds }
+        }
     }
 }
 

@@ -73,8 +73,30 @@ import Testing
         let help = try await pgclone.run(["--help"])
         #expect(help.exitCode == 0)
         #expect(help.stdout.contains("USAGE: pgclone <subcommand>"))
+        // A subcommand's help is its own, however it is asked for.
+        for arguments in [["dump", "--help"], ["help", "restore"], ["ls", "-h"]] {
+            let result = try await pgclone.run(arguments)
+            #expect(result.exitCode == 0, "\(result)")
+            #expect(result.stdout.contains("USAGE: pgclone \(arguments.contains("help") ? arguments[1] : arguments[0])"), "\(result)")
+        }
         let version = try await pgclone.run(["--version"])
         #expect(version.exitCode == 0)
         #expect(version.stdout == "pgclone 0.1.0\n")
+    }
+
+    @Test func jsonLogsAreOneObjectPerLineToTheEnd() async throws {
+        let pgclone = try PGCloneHarness.offline()
+        let result = try await pgclone.run(
+            ["dump", "--database", pgclone.server.url("app"), "--log-format", "json", "--log-level", "debug"]
+        )
+        #expect(result.exitCode == 1, "\(result)")
+        let records = try result.stderrLines.map { line in
+            try #require(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not JSON: \(line)")
+        }
+        #expect(records.count >= 2, "\(result)")
+        #expect(records.allSatisfy { ($0["time"] as? String)?.hasSuffix("Z") == true && $0["level"] is String && $0["message"] is String })
+        let last = try #require(records.last)
+        #expect(last["level"] as? String == "error")
+        #expect((last["message"] as? String)?.hasPrefix("cannot connect to the database to dump: ") == true, "\(result)")
     }
 }
