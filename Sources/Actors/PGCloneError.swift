@@ -64,7 +64,7 @@ package struct PGCloneError: Error, Sendable, CustomStringConvertible {
         package static let swapFailed = Code(.swapFailed)
         /// A pre-dump or pre-swap hook exited with a failure.
         package static let hookFailed = Code(.hookFailed)
-        /// Interrupted by SIGINT or SIGTERM.
+        /// Interrupted by SIGINT, SIGTERM or SIGHUP.
         package static let cancelled = Code(.cancelled)
     }
 }

@@ -13,7 +13,7 @@ struct CommonOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Memory budget for buffers and zstd, e.g. 64MiB (the default).", valueName: "size"))
     var memoryLimit: String?
 
-    @Flag(help: "Print only warnings and errors on stderr, and no progress.")
+    @Flag(name: [.short, .long], help: "Print only warnings and errors on stderr, and no progress.")
     var quiet = false
 
     @Option(help: ArgumentHelp("trace, debug, info (the default), notice, warning or error.", valueName: "level"))

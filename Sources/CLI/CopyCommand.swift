@@ -31,7 +31,7 @@ struct CopyCommand: PGCloneSubcommand {
         }
         let names = try DatabaseNames(target: source)
         await context.startJob(.copy, database: source, config: "default", settings: settings)
-        let admin = try await PostgresConnection.connectMaintenance(settings.connection, databases: ["postgres", "template1"])
+        let admin = try await PostgresConnection.connectMaintenance(settings.connection, databases: ["postgres", "template1"], avoiding: source)
         do {
             try await admin.apply(settings.sessionSettings)
             let swap = DatabaseSwap(admin: admin, names: names)

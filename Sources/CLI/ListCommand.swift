@@ -58,7 +58,7 @@ struct ListCommand: PGCloneSubcommand {
 
     /// The server's databases but templates and the maintenance database.
     private func listLocal(_ settings: Settings) async throws {
-        let admin = try await PostgresConnection.connectMaintenance(settings.connection, databases: ["postgres", "template1"])
+        let admin = try await PostgresConnection.connectMaintenance(settings.connection, databases: ["postgres", "template1"], avoiding: "")
         let rows: [[String?]]
         do {
             rows = try await admin.query(

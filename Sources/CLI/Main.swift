@@ -145,10 +145,10 @@ enum Main {
         }
     }
 
-    /// Runs `command`; the first SIGINT or SIGTERM cancels it (it then cleans up), later ones are
+    /// Runs `command`; the first SIGINT, SIGTERM or SIGHUP (a closed terminal) cancels it (it then cleans up), later ones are
     /// only acknowledged, so clean-up is never cut short. Returns its error and the signal, if any.
     private static func run(_ command: any PGCloneSubcommand, context: RunContext, say: Reporter) async -> ((any Error & Sendable)?, UnixSignal?) {
-        let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
+        let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm, .sighup)
         let received = Mutex<UnixSignal?>(nil)
         // Both tasks end within this function: the command is awaited, the listener cancelled.
         let execution = Task { () -> (any Error & Sendable)? in

@@ -7,6 +7,25 @@ struct PGCloneCommand: ParsableCommand {
         commandName: "pgclone",
         abstract: "Dump PostgreSQL databases, list the dumps, and restore one with an atomic swap.",
         discussion: """
+            Examples:
+              pgclone dump --database postgresql://app@db.internal/app
+                  dump app to .pgclone/ (or to storage_location); prints the key
+              pgclone ls app --json
+                  app's dumps, newest first, with sizes
+              pgclone restore app --database postgresql://app@localhost/app
+                  restore app's newest dump there and swap it in
+              pgclone restore app --reversible --pre-swap-hook 'python manage.py migrate'
+                  migrate before the swap; keep the old database for undo
+              pgclone restore :previous
+                  undo that restore (:current redoes it)
+              pgclone verify app
+                  check app's newest dump end to end without restoring it
+              pgclone prune --keep-last 7 --keep-weekly 4 --confirm
+                  keep the newest 7 dumps and one a week for 4 weeks; delete the rest
+
+            Settings come from flags, then PGCLONE_* and PG* variables and DATABASE_URL, then \
+            ./pgclone.yaml; see the README.
+
             Exit codes: 0 success; 1 the operation failed (the message says which step); 2 usage or \
             configuration error; 3 refused by allow_dump, allow_restore or allow_copy; 4 another restore of the same \
             database holds the lock; 128+N interrupted by signal N.

@@ -45,6 +45,27 @@ struct FailureTests {
         #expect(try await pgclone.run(["ls"]).stdout.isEmpty)
     }
 
+    @Test func aWrongPgBinDirIsAConfigurationErrorNotAnotherVersion() async throws {
+        let pgclone = try PGCloneHarness()
+        let (target, key, fingerprint) = try await prepare(pgclone)
+        let line = "pgclone: error: PGCLONE_PG_BIN_DIR=/nonexistent has no pg_dump and pg_restore; set it to the bin directory of PostgreSQL's client programs"
+        let restore = try await pgclone.run(
+            ["restore", key, "--database", pgclone.server.url(target)],
+            environment: ["PGCLONE_PG_BIN_DIR": "/nonexistent"]
+        )
+        #expect(restore.exitCode == 2, "\(restore)")
+        #expect(restore.errorLines == [line + "; \"\(target)\" is unchanged"])
+        #expect(try await pgclone.server.databases(startingWith: target) == [target])
+        #expect(try await pgclone.server.tableFingerprints(target) == fingerprint)
+        let dump = try await pgclone.run(
+            ["dump", "--database", pgclone.server.url(target)],
+            environment: ["PGCLONE_PG_BIN_DIR": "/nonexistent"]
+        )
+        #expect(dump.exitCode == 2, "\(dump)")
+        #expect(dump.errorLines == [line])
+        #expect(pgclone.storedFiles() == [key], "\(pgclone.storedFiles())")
+    }
+
     /// A target with known content, and a valid dump of another database to damage.
     private func prepare(_ pgclone: PGCloneHarness) async throws -> (target: String, key: String, fingerprint: [String: String]) {
         let server = pgclone.server

@@ -2,7 +2,7 @@ import Foundation
 import PGCloneTestSupport
 import Testing
 
-/// SIGINT and SIGTERM before the swap abort cleanly: nothing half-made is left behind.
+/// SIGINT, SIGTERM and SIGHUP (a closed terminal) before the swap abort cleanly: nothing half-made is left behind.
 @Suite(.enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
 struct SignalTests {
     private func bigDatabase(_ server: PostgresServer, _ prefix: String) async throws -> String {
@@ -15,7 +15,8 @@ struct SignalTests {
         return name
     }
 
-    @Test func sigtermDuringTheRestoreDropsTheTemporaryDatabase() async throws {
+    @Test(arguments: [("SIGTERM", SIGTERM), ("SIGHUP", SIGHUP)])
+    func aSignalDuringTheRestoreDropsTheTemporaryDatabase(name: String, signal: Int32) async throws {
         let pgclone = try PGCloneHarness()
         let server = pgclone.server
         let source = try await bigDatabase(server, "sig_src")
@@ -33,14 +34,14 @@ struct SignalTests {
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = '\(target)__temp' AND application_name = 'pg_restore'"
             )
             if rows == "1" {
-                signalled = killProcesses(matching: [TestEnvironment.binary, "restore", target], signal: SIGTERM)
+                signalled = killProcesses(matching: [TestEnvironment.binary, "restore", target], signal: signal)
             }
             try await Task.sleep(for: .milliseconds(10))
         }
         let result = try await restoring
         #expect(!signalled.isEmpty, "the restore finished before it could be interrupted")
-        #expect(result.exitCode == 128 + SIGTERM, "\(result)")
-        #expect(result.stderr.contains("pgclone: received SIGTERM; stopping and cleaning up"))
+        #expect(result.exitCode == 128 + signal, "\(result)")
+        #expect(result.stderr.contains("pgclone: received \(name); stopping and cleaning up"))
         #expect(result.stdout.isEmpty)
         #expect(try await server.databases(startingWith: target) == [target])
         #expect(try await server.tableFingerprints(target) == fingerprint)

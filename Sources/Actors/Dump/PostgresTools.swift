@@ -14,19 +14,25 @@ package struct PostgresTools: Sendable, Hashable {
     }
 
     /// The newest installed, for reading an archive without a server (`verify`).
-    package static func newest(environment: [String: String]) -> PostgresTools {
+    package static func newest(environment: [String: String]) throws(PGCloneError) -> PostgresTools {
         let installed = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
         let major = installed.compactMap(Int.init).max() ?? 0
-        return locate(serverVersion: major * 10_000, environment: environment)
+        return try locate(serverVersion: major * 10_000, environment: environment)
     }
 
-    package static func locate(serverVersion: Int, environment: [String: String]) -> PostgresTools {
+    package static func locate(serverVersion: Int, environment: [String: String]) throws(PGCloneError) -> PostgresTools {
         let major = serverVersion / 10_000
-        var directories: [String] = []
         if let override = environment["PGCLONE_PG_BIN_DIR"], !override.isEmpty {
-            directories.append(override)
+            // Said explicitly, so not silently replaced by another version's tools.
+            guard access("\(override)/pg_dump", X_OK) == 0, access("\(override)/pg_restore", X_OK) == 0 else {
+                throw PGCloneError(
+                    .invalidConfiguration,
+                    "PGCLONE_PG_BIN_DIR=\(override) has no pg_dump and pg_restore; set it to the bin directory of PostgreSQL's client programs"
+                )
+            }
+            return PostgresTools(pgDump: "\(override)/pg_dump", pgRestore: "\(override)/pg_restore")
         }
-        directories += ["/usr/lib/postgresql/\(major)/bin", "/usr/pgsql-\(major)/bin"]
+        let directories = ["/usr/lib/postgresql/\(major)/bin", "/usr/pgsql-\(major)/bin"]
         for directory in directories where access("\(directory)/pg_dump", X_OK) == 0 {
             return PostgresTools(pgDump: "\(directory)/pg_dump", pgRestore: "\(directory)/pg_restore")
         }

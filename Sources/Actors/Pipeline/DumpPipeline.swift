@@ -67,7 +67,7 @@ package struct DumpPipeline: Sendable {
                 createdAt: DumpKey(database: database, config: config).isoTimestamp,
                 settings: try await source.databaseSettings(of: database)
             )
-            tools = PostgresTools.locate(serverVersion: await source.serverVersion, environment: environment)
+            tools = try PostgresTools.locate(serverVersion: await source.serverVersion, environment: environment)
             await source.close()
         } catch {
             await source.close()

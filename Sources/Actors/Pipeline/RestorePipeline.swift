@@ -82,7 +82,7 @@ package struct RestorePipeline: Sendable {
                 "budget": "\(budget.restoreTerms.map { "\($0.component)=\($0.bytes)" }.joined(separator: ","))",
             ]
         )
-        let admin = try await PostgresConnection.connectMaintenance(connection, databases: maintenanceDatabases)
+        let admin = try await PostgresConnection.connectMaintenance(connection, databases: maintenanceDatabases, avoiding: names.target)
         let swap = DatabaseSwap(admin: admin, names: names)
         do {
             try await admin.apply(sessionSettings)
@@ -140,7 +140,7 @@ package struct RestorePipeline: Sendable {
                 settings = []
             } else if let dump {
                 try await phase(.prepare) { try await swap.createTemporary() }
-                let tools = PostgresTools.locate(serverVersion: await swap.admin.serverVersion, environment: environment)
+                let tools = try PostgresTools.locate(serverVersion: await swap.admin.serverVersion, environment: environment)
                 metrics.currentJob?.setObjectBytes(dump.size)
                 metrics.setSourceObjectBytes(dump.size)
                 (report, settings) = try await phase(.restore) { try await restoreIntoTemporary(dump, swap: swap, tools: tools) }
@@ -257,10 +257,16 @@ package struct RestorePipeline: Sendable {
 }
 
 extension PostgresConnection {
-    /// A connection to the maintenance database: the first of `databases` that exists.
-    package static func connectMaintenance(_ settings: ConnectionSettings, databases: [String]) async throws -> PostgresConnection {
+    /// A connection to the maintenance database: the first of `databases` that exists, other than
+    /// `avoiding` (the database being replaced or copied, which must have no session of pgclone's
+    /// own: PostgreSQL cannot rename, drop or template the database a session is in).
+    package static func connectMaintenance(
+        _ settings: ConnectionSettings,
+        databases: [String],
+        avoiding: String
+    ) async throws -> PostgresConnection {
         var lastError: (any Error)?
-        for database in databases {
+        for database in databases where database != avoiding {
             do {
                 return try await connect(settings.replacingDatabase(database))
             } catch let error as LibPQError where error.isInvalidCatalogName {

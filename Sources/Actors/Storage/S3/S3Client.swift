@@ -225,7 +225,7 @@ package struct S3Client: Sendable {
                 let ceiling = min(maximumDelay, baseDelay * (1 << min(attempt - 1, 16)))
                 let delay = Duration.milliseconds(Int64.random(in: 0...max(1, ceiling.milliseconds)))
                 logger.warning(
-                    "S3 \(operation.rawValue) \(detail): \(reason.description) (\(error)); retrying in \(delay.formattedSeconds), attempt \(attempt + 1) of \(maximumAttempts)"
+                    "S3 \(operation.rawValue)\(detail.isEmpty ? "" : " " + detail): \(reason.description) (\(error)); retrying in \(delay.formattedSeconds), attempt \(attempt + 1) of \(maximumAttempts)"
                 )
                 try await Task.sleep(for: delay)
                 attempt += 1
