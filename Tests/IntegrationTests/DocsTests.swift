@@ -1,0 +1,51 @@
+import Foundation
+import PGCloneTestSupport
+import Testing
+
+/// The committed man page and the README describe the binary as it is: every subcommand and every
+/// visible option of the argument parser appears in them. (`bash scripts/man.sh` regenerates the page.)
+@Suite struct DocsTests {
+    private static let root = URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// Subcommand name → its visible long options, from the binary's own description of itself.
+    private func commands() async throws -> [String: [String]] {
+        let result = try await runCommand(TestEnvironment.binary, ["--experimental-dump-help"])
+        #expect(result.exitCode == 0, "\(result)")
+        let dump = try #require(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let root = try #require(dump["command"] as? [String: Any])
+        let subcommands = try #require(root["subcommands"] as? [[String: Any]])
+        var commands: [String: [String]] = [:]
+        for subcommand in subcommands {
+            let name = try #require(subcommand["commandName"] as? String)
+            let arguments = subcommand["arguments"] as? [[String: Any]] ?? []
+            guard name != "help" else { continue }
+            commands[name] = arguments.compactMap { argument in
+                guard argument["shouldDisplay"] as? Bool == true,
+                      let names = argument["names"] as? [[String: Any]],
+                      let long = names.first(where: { $0["kind"] as? String == "long" })?["name"] as? String,
+                      long != "help", long != "version"
+                else { return nil }
+                return long
+            }
+        }
+        return commands
+    }
+
+    @Test func theManPageCoversEveryOption() async throws {
+        let page = try String(contentsOf: Self.root.appending(path: "docs/pgclone.1"), encoding: .utf8)
+        let commands = try await commands()
+        #expect(Set(commands.keys) == ["dump", "ls", "restore", "copy", "verify", "prune"])
+        let missing = commands.flatMap { name, options in
+            ([".It Em \(name)"] + options.map { " -\($0)" }).filter { !page.contains($0) }.map { "\(name): \($0)" }
+        }
+        #expect(missing.isEmpty, "docs/pgclone.1 is out of date (run bash scripts/man.sh); it lacks \(missing)")
+    }
+
+    @Test func theReadmeNamesEveryCommand() async throws {
+        let readme = try String(contentsOf: Self.root.appending(path: "README.md"), encoding: .utf8)
+        for name in try await commands().keys {
+            let shown = readme.contains("pgclone \(name)")
+            #expect(shown, "README.md never shows pgclone \(name)")
+        }
+    }
+}
