@@ -312,17 +312,22 @@ extension S3FaultTests {
             .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
 
         // The first part stalls; while it does, the object is replaced, and the resumed GET no
-        // longer matches the ETag the restore started with.
-        let (proxied, log, stop) = try await s3.behindFaultyProxy(["GET:stall:10000:6"])
+        // longer matches the ETag the restore started with. The stall outlasts the time a loaded
+        // machine takes to start boto3 and replace the object (seconds, under the full suite).
+        let (proxied, log, stop) = try await s3.behindFaultyProxy(["GET:stall:10000:30"])
         defer { stop() }
         var proxiedEnvironment = proxied.environment(location: "s3://\(bucket)")
         proxiedEnvironment["PGCLONE_S3_PART_SIZE"] = "256KiB"
         proxiedEnvironment["PGCLONE_S3_PARTS_IN_FLIGHT"] = "1"
-        proxiedEnvironment["PGCLONE_S3_STALL_TIMEOUT"] = "2"
+        proxiedEnvironment["PGCLONE_S3_STALL_TIMEOUT"] = "12"
         async let restoring = pgclone.run(["restore", key, "--database", server.url(target)], environment: proxiedEnvironment)
         while !log().contains("fault GET:stall") { try await Task.sleep(for: .milliseconds(20)) }
+        let stalled = ContinuousClock.now
         try await s3.boto3("s3.put_object(Bucket=\"\(bucket)\", Key=\"\(key)\", Body=b\"replaced\")")
+        let replacedAfter = ContinuousClock.now - stalled
         let result = try await restoring
+        // Otherwise the restore resumed before the replacement and rightly succeeded.
+        try #require(replacedAfter < .seconds(12), "replacing the object took \(replacedAfter)")
         #expect(result.exitCode == 1)
         #expect(
             result.errorLines == [
