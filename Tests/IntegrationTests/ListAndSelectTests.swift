@@ -33,6 +33,10 @@ struct ListAndSelectTests {
         #expect(entries?.first?["database"] as? String == source)
         #expect(entries?.first?["config"] as? String == "default")
         #expect((entries?.first?["size_bytes"] as? Int ?? 0) > 0)
+        // created_at is the key's timestamp in extended ISO 8601: the same digits.
+        let createdAt = entries?.first?["created_at"] as? String ?? ""
+        let stamp = keys.last?.split(separator: "/").last?.split(separator: ".").prefix(2).joined() ?? ""
+        #expect(createdAt.hasSuffix("Z") && createdAt.filter(\.isNumber) == stamp.filter(\.isNumber), "\(createdAt) \(stamp)")
         let namesJSON = try await pgclone.run(["ls", "--only-db-names", "--json"])
         #expect(namesJSON.stdout == "[\"\(min(source, other))\",\"\(max(source, other))\"]\n")
 
