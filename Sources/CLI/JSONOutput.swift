@@ -18,8 +18,7 @@ enum JSONOutput {
 
     /// Seconds, to the millisecond.
     static func seconds(_ duration: Duration) -> Double {
-        let (seconds, attoseconds) = duration.components
-        return ((Double(seconds) + Double(attoseconds) / 1e18) * 1000).rounded() / 1000
+        (duration.seconds * 1000).rounded() / 1000
     }
 
     static func seconds(_ metrics: PGCloneMetrics) -> Double {

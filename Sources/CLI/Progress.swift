@@ -66,8 +66,7 @@ struct ProgressReporter: Sendable {
                 parts.append("\(ByteCount(bytes: done)) archive")
             }
             if let first = history.first, now - first.time > .milliseconds(500) {
-                let seconds = Double((now - first.time).components.attoseconds) / 1e18 + Double((now - first.time).components.seconds)
-                let rate = Double(done - first.bytes) / seconds
+                let rate = Double(done - first.bytes) / (now - first.time).seconds
                 parts.append("\(ByteCount(bytes: Int(rate)))/s")
                 if total > 0, rate > 0, done < total {
                     parts.append("ETA \(Self.duration(Double(total - done) / rate))")

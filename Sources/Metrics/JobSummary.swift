@@ -61,9 +61,12 @@ package final class JobSummary: Sendable {
     /// Times `body` as `phase` (added to what the phase already took).
     package func phase<Result>(_ phase: Phase, _ body: () async throws -> Result) async rethrows -> Result {
         let start = ContinuousClock.now
-        runningPhase.withLock { $0 = phase }
+        let outer = runningPhase.withLock { running in
+            defer { running = phase }
+            return running
+        }
         defer {
-            runningPhase.withLock { $0 = nil }
+            runningPhase.withLock { $0 = outer }
             let seconds = (ContinuousClock.now - start).seconds
             phaseGauge(phase).increment(by: seconds)
             phases.withLock { $0[phase, default: 0] += seconds }

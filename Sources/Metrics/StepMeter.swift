@@ -151,7 +151,8 @@ package final class BufferMeter: Sendable {
 }
 
 extension Duration {
-    var seconds: Double {
+    /// The duration in seconds, as Prometheus and JSON output count it.
+    package var seconds: Double {
         Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }

@@ -50,6 +50,19 @@ import Testing
         #expect(String(decoding: metrics.renderSuccess(), as: UTF8.self).contains("pgclone_job_last_success_timestamp_seconds{command=\"dump\""))
     }
 
+    @Test func theRunningPhaseIsWhatProgressNames() async {
+        let metrics = PGCloneMetrics(build: Self.build)
+        let job = metrics.startJob(command: .restore, database: "app", config: "default", storage: "local")
+        #expect(job.currentPhase == nil)
+        await job.phase(.swap) {
+            #expect(job.currentPhase == .swap)
+            await job.phase(.cleanup) { #expect(job.currentPhase == .cleanup) }
+            #expect(job.currentPhase == .swap)
+        }
+        #expect(job.currentPhase == nil)
+        #expect(job.phaseDurations.keys.sorted { $0.rawValue < $1.rawValue } == [.cleanup, .swap])
+    }
+
     @Test func hostileLabelValuesAreEscaped() {
         let metrics = PGCloneMetrics(build: Self.build)
         metrics.startJob(command: .restore, database: "we\"ird\\db\nx", config: "default", storage: "local")
