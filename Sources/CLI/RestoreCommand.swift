@@ -32,6 +32,15 @@ struct RestoreCommand: PGCloneSubcommand {
     @Flag(help: "Swap the database in even if pg_restore reported errors on single statements.")
     var ignoreRestoreErrors = false
 
+    @Option(
+        name: [.short, .long],
+        help: ArgumentHelp(
+            "Spool the archive to a file in TMPDIR (it needs room for the whole uncompressed archive) and run pg_restore with N parallel jobs; without it the dump streams into one pg_restore.",
+            valueName: "n"
+        )
+    )
+    var jobs: Int?
+
     @Flag(help: "Wait for another restore of the same database to finish (--wait=DURATION: at most that long).")
     var wait = false
 
@@ -45,6 +54,15 @@ struct RestoreCommand: PGCloneSubcommand {
     @OptionGroup var common: CommonOptions
 
     var showsProgress: Bool { true }
+
+    func validate() throws {
+        if let jobs, jobs < 1 {
+            throw ValidationError("--jobs takes a number of parallel pg_restore jobs, 1 or more (it is \(jobs))")
+        }
+        if jobs != nil, source.hasPrefix(":") {
+            throw ValidationError("--jobs restores a dump; \(source) is a database on the server, copied without pg_restore")
+        }
+    }
 
     func execute(_ context: RunContext) async throws {
         let logger = context.logger
@@ -68,6 +86,7 @@ struct RestoreCommand: PGCloneSubcommand {
             await context.startJob(.restore, database: database, config: config ?? "default", settings: settings)
         }
         pipeline.ignoreRestoreErrors = ignoreRestoreErrors
+        pipeline.jobs = jobs
         pipeline.restoreConfig = restoreConfig
         pipeline.sessionSettings = settings.sessionSettings
         pipeline.environment = settings.environment

@@ -39,8 +39,13 @@ package struct PGCloneHarness: Sendable {
     }
 
     /// `pgclone restore source` into `target`.
-    package func restore(_ source: String, into target: String, _ extra: [String] = []) async throws -> CommandResult {
-        try await run(["restore", source, "--database", server.url(target)] + extra)
+    package func restore(
+        _ source: String,
+        into target: String,
+        _ extra: [String] = [],
+        environment: [String: String?] = [:]
+    ) async throws -> CommandResult {
+        try await run(["restore", source, "--database", server.url(target)] + extra, environment: environment)
     }
 
     /// Every file under the storage directory, hidden ones included, relative to it.

@@ -35,6 +35,9 @@ package struct RestorePipeline: Sendable {
     package var connection: ConnectionSettings
     package var budget: MemoryBudget
     package var ignoreRestoreErrors = false
+    /// `--jobs N`: spool the archive to a file in TMPDIR and run `pg_restore -j N` on it; `nil`
+    /// streams into pg_restore's stdin (the default).
+    package var jobs: Int?
     /// How long to wait for another restore of the same database; `nil` fails at once.
     package var waitForLock: Duration?
     /// Hooks and `reversible`.
@@ -215,15 +218,44 @@ package struct RestorePipeline: Sendable {
         let ignoreErrors = ignoreRestoreErrors
         let clock = ContinuousClock()
         let start = clock.now
-        let (_, decoded, report): (Int, DecodedDump, RestoreRunner.Report)
+        let source: @Sendable () async throws -> Int = {
+            try await metrics.running(.download) { try await storage.read(dump.key, into: storedSource) }
+        }
+        let transform: @Sendable () async throws -> DecodedDump = {
+            try await metrics.running(.decompress) { try await decoder.decode(stored, into: archiveSource) }
+        }
+        let decoded: DecodedDump
+        let report: RestoreRunner.Report
         do {
-            (_, decoded, report) = try await runStages(
-                source: { try await metrics.running(.download) { try await storage.read(dump.key, into: storedSource) } },
-                transform: { try await metrics.running(.decompress) { try await decoder.decode(stored, into: archiveSource) } },
-                sink: {
-                    try await metrics.running(.restoreStdin) { try await runner.restore(from: archive, ignoreErrors: ignoreErrors) }
+            if let jobs {
+                // pg_restore -j seeks in its archive: spool it to a file first (restore_stdin
+                // counts the bytes written there), then restore from the file.
+                let spool = try await ArchiveSpool.create(in: environment["TMPDIR"] ?? "/tmp", minimumFree: dump.size)
+                do {
+                    logger.info("spooling the archive to \(spool.path) for pg_restore --jobs=\(jobs)")
+                    let spooled: Int
+                    (_, decoded, spooled) = try await runStages(
+                        source: source,
+                        transform: transform,
+                        sink: { try await metrics.running(.restoreStdin) { try await spool.write(from: archive) } }
+                    )
+                    var restored = try await runner.restore(file: spool.path, jobs: jobs, ignoreErrors: ignoreErrors)
+                    restored.bytesWritten = spooled
+                    report = restored
+                } catch {
+                    await spool.remove()
+                    throw error
                 }
-            )
+                await spool.remove()
+            } else {
+                (_, decoded, report) = try await runStages(
+                    source: source,
+                    transform: transform,
+                    sink: {
+                        try await metrics.running(.restoreStdin) { try await runner.restore(from: archive, ignoreErrors: ignoreErrors) }
+                    }
+                )
+            }
         } catch let failure as RestoreFailure {
             metrics.currentJob?.setRestoreErrors(failure.report.errorCount)
             logErrors(failure.report)

@@ -5,7 +5,8 @@ import Subprocess
 /// The pg_restore stage: the archive streamed into pg_restore's stdin while its stderr is read
 /// concurrently; errors are counted and kept with their statements, and the exit status checked.
 ///
-/// Streaming means one job (`-j 1`): pg_restore cannot restore in parallel from stdin.
+/// Streaming means one job: pg_restore cannot restore in parallel from stdin. `restore --jobs N`
+/// spools the archive to a file first and runs `pg_restore -j N` on it.
 package struct RestoreRunner: Sendable {
     package var tools: PostgresTools
     /// Where to restore: the temporary database, or nowhere (`verify` reads the archive through
@@ -31,9 +32,10 @@ package struct RestoreRunner: Sendable {
     }
 
     /// `--verbose` makes pg_restore name the TOC entry each error belongs to.
-    var arguments: [String] {
+    func arguments(jobs: Int? = nil, file: String? = nil) -> [String] {
         let target = connection.map { "--dbname=\($0.childConnectionString)" } ?? "--file=/dev/null"
-        return ["--no-owner", "--no-acl", "--no-password", "--verbose", target]
+        return ["--no-owner", "--no-acl", "--no-password", "--verbose", target] + (jobs.map { ["--jobs=\($0)"] } ?? [])
+            + (file.map { [$0] } ?? [])
     }
 
     /// Restores the archive in `input`. Throws `.restoreFailed` if pg_restore exits with a failure
@@ -44,7 +46,7 @@ package struct RestoreRunner: Sendable {
         let stdinWaiting = self.stdinWaiting
         let result = try await Subprocess.run(
             ChildProcess.executable(tools.pgRestore),
-            arguments: Arguments(arguments),
+            arguments: Arguments(arguments()),
             environment: connection.map(ChildProcess.environment) ?? .inherit,
             platformOptions: ChildProcess.platformOptions,
             input: .inputWriter,
@@ -74,22 +76,54 @@ package struct RestoreRunner: Sendable {
         // Stopped because pgclone was interrupted: that, not the child's status, is the news.
         try Task.checkCancellation()
         let (written, stoppedReading, log) = result.closureResult
-        let report = Report(errorCount: log.ignoredErrorCount ?? log.errorCount, errors: log.entries, bytesWritten: written)
+        return try judge(result.terminationStatus, log, bytesWritten: written, stoppedReading: stoppedReading, ignoreErrors: ignoreErrors)
+    }
+
+    /// Restores the archive file at `path` with `jobs` parallel jobs (`pg_restore -j`, which needs
+    /// a file it can seek in). Errors are judged as for a streamed restore.
+    package func restore(file path: String, jobs: Int, ignoreErrors: Bool) async throws -> Report {
+        let result = try await Subprocess.run(
+            ChildProcess.executable(tools.pgRestore),
+            arguments: Arguments(arguments(jobs: jobs, file: path)),
+            environment: connection.map(ChildProcess.environment) ?? .inherit,
+            platformOptions: ChildProcess.platformOptions,
+            input: .none,
+            output: .discarded,
+            error: .sequence
+        ) { execution in
+            try await ChildProcess.collect(execution.standardError, program: "pg_restore")
+        }
+        try Task.checkCancellation()
+        return try judge(result.terminationStatus, result.closureResult, bytesWritten: 0, stoppedReading: false, ignoreErrors: ignoreErrors)
+    }
+
+    /// The report of a pg_restore that ended with `status`, or the failure it amounts to.
+    private func judge(
+        _ status: TerminationStatus,
+        _ log: ChildStderr,
+        bytesWritten: Int,
+        stoppedReading: Bool,
+        ignoreErrors: Bool
+    ) throws -> Report {
+        // The error lines, counted as they come: pg_restore's own "errors ignored on restore: N"
+        // counts each error twice with --jobs (the worker's and the leader's tally, PostgreSQL 15).
+        let count = log.errorCount > 0 ? log.errorCount : log.ignoredErrorCount ?? 0
+        let report = Report(errorCount: count, errors: log.entries, bytesWritten: bytesWritten)
         let statementErrorsOnly = log.ignoredErrorCount != nil && !stoppedReading
-        if result.terminationStatus.isSuccess && !stoppedReading {
+        if status.isSuccess && !stoppedReading {
             return report
         }
-        if result.terminationStatus == .exited(1) && statementErrorsOnly && ignoreErrors {
+        if status == .exited(1) && statementErrorsOnly && ignoreErrors {
             return report
         }
         let what: String
         if statementErrorsOnly {
             let count = report.errorCount
             what = "pg_restore reported \(count) error\(count == 1 ? "" : "s") (first: \(log.summary ?? "?"))"
-        } else if result.terminationStatus.isSuccess {
+        } else if status.isSuccess {
             what = "pg_restore stopped reading the archive before its end"
         } else {
-            what = "pg_restore \(ChildProcess.describe(result.terminationStatus)): \(log.summary ?? "it printed no message")"
+            what = "pg_restore \(ChildProcess.describe(status)): \(log.summary ?? "it printed no message")"
         }
         throw RestoreFailure(message: what, report: report, acceptable: statementErrorsOnly)
     }

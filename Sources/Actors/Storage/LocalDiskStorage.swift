@@ -92,7 +92,7 @@ package actor LocalDiskStorage: StorageBackend {
         }
         var written = 0
         for try await chunk in stream {
-            try writeAll(descriptor, chunk, path: temporary)
+            guard writeAll(descriptor, chunk) else { throw storageError("cannot write \(temporary)") }
             written += chunk.readableBytes
         }
         guard fsync(descriptor) == 0 else { throw storageError("cannot flush \(temporary) to disk") }
@@ -107,20 +107,6 @@ package actor LocalDiskStorage: StorageBackend {
         unlink(temporary)
         try syncDirectory(directory)
         return written
-    }
-
-    private func writeAll(_ descriptor: Int32, _ chunk: ByteBuffer, path: String) throws {
-        try chunk.withUnsafeReadableBytes { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let result = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
-                if result < 0 {
-                    if errno == EINTR { continue }
-                    throw storageError("cannot write \(path)")
-                }
-                offset += result
-            }
-        }
     }
 
     private func makeDirectory(_ path: String) throws {

@@ -1,0 +1,102 @@
+import Foundation
+import PGCloneTestSupport
+import Testing
+
+/// `restore --jobs N`: the archive spooled to TMPDIR, restored by `pg_restore -j N`, and the spool
+/// file gone afterwards, whether the restore succeeded, pg_restore failed or the dump was damaged.
+@Suite(.enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
+struct SpoolTests {
+    private func contents(_ directory: String) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: directory)
+    }
+
+    @Test func parallelJobsRestoreEverythingAndLeaveNoFile() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let source = TestEnvironment.uniqueName("spool_src")
+        let target = TestEnvironment.uniqueName("spool_dst")
+        try await server.createDatabase(source)
+        // Several tables and indexes, so that two jobs have work to share.
+        try await server.psql(
+            """
+            CREATE TABLE a AS SELECT i, md5(i::text) AS h FROM generate_series(1, 60000) AS i;
+            CREATE TABLE b AS SELECT i, repeat(md5(i::text), 3) AS h FROM generate_series(1, 40000) AS i;
+            CREATE TABLE c (i int PRIMARY KEY, a_i int, payload bytea);
+            INSERT INTO c SELECT i, i, decode(md5(i::text), 'hex') FROM generate_series(1, 20000) AS i;
+            CREATE INDEX ON a (h); ALTER TABLE b ADD PRIMARY KEY (i);
+            """,
+            database: source
+        )
+        let key = try await pgclone.dump(source)
+        let spool = try TestEnvironment.makeTemporaryDirectory("pgclone-spool")
+        let result = try await pgclone.restore(key, into: target, ["--jobs", "2", "--json"], environment: ["TMPDIR": spool])
+        #expect(result.exitCode == 0, "\(result)")
+        #expect(result.stderr.contains("for pg_restore --jobs=2"), "\(result)")
+        #expect(try await server.tableFingerprints(target) == server.tableFingerprints(source))
+        #expect(try await server.psql("SELECT count(*) FROM pg_indexes WHERE schemaname = 'public'", database: target) == "3")
+        let json = try #require(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect((json["archive_bytes"] as? Int ?? 0) > 0, "\(result.stdout)")
+        #expect(try contents(spool).isEmpty)
+        #expect(try await server.databases(startingWith: target) == [target])
+    }
+
+    @Test func aFailingPgRestoreLeavesNoFileAndTheTargetAsItWas() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let source = TestEnvironment.uniqueName("spool_err_src")
+        let target = TestEnvironment.uniqueName("spool_err_dst")
+        let role = TestEnvironment.uniqueName("spool_gone")
+        try await server.createDatabase(source)
+        try await server.createDatabase(target)
+        try await server.psql("CREATE TABLE existing (v text); INSERT INTO existing VALUES ('untouched')", database: target)
+        let fingerprint = try await server.tableFingerprints(target)
+        try await server.psql(
+            "CREATE ROLE \(role); CREATE TABLE t (v int); INSERT INTO t VALUES (1), (2); CREATE POLICY p ON t TO \(role) USING (true);",
+            database: source
+        )
+        let key = try await pgclone.dump(source)
+        try await server.psql("DROP POLICY p ON t; DROP ROLE \(role);", database: source)
+        let spool = try TestEnvironment.makeTemporaryDirectory("pgclone-spool")
+
+        let failed = try await pgclone.restore(key, into: target, ["-j", "2"], environment: ["TMPDIR": spool])
+        #expect(failed.exitCode == 1, "\(failed)")
+        #expect(
+            failed.errorLines == [
+                "pgclone: error: pg_restore reported 1 error (first: could not execute query: ERROR: role \"\(role)\" does not exist); \"\(target)\" is unchanged"
+            ],
+            "\(failed)"
+        )
+        #expect(try contents(spool).isEmpty)
+        #expect(try await server.tableFingerprints(target) == fingerprint)
+        #expect(try await server.databases(startingWith: target) == [target])
+
+        // A dump cut short fails while spooling, before pg_restore starts; the file goes too.
+        let stored = try pgclone.storedData(key)
+        let truncatedKey = key.replacingOccurrences(of: ".default.", with: ".cut.")
+        try pgclone.store(stored.prefix(stored.count - 100), as: truncatedKey)
+        let truncated = try await pgclone.restore(truncatedKey, into: target, ["-j", "2"], environment: ["TMPDIR": spool])
+        #expect(truncated.exitCode == 1, "\(truncated)")
+        #expect(truncated.errorLines.first?.contains("is truncated") == true, "\(truncated)")
+        #expect(try contents(spool).isEmpty)
+        #expect(try await server.tableFingerprints(target) == fingerprint)
+    }
+
+    @Test func aMissingTmpdirIsOneLineAndNothingChanged() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let source = TestEnvironment.uniqueName("spool_tmp_src")
+        try await server.createDatabase(source)
+        try await server.psql("CREATE TABLE t AS SELECT 1 AS v", database: source)
+        let key = try await pgclone.dump(source)
+        let target = TestEnvironment.uniqueName("spool_tmp_dst")
+        let result = try await pgclone.restore(key, into: target, ["-j", "2"], environment: ["TMPDIR": "/nonexistent-tmp"])
+        #expect(result.exitCode == 1, "\(result)")
+        #expect(
+            result.errorLines == [
+                "pgclone: error: cannot use TMPDIR /nonexistent-tmp: No such file or directory; \"\(target)\" is unchanged"
+            ],
+            "\(result)"
+        )
+        #expect(try await server.databases(startingWith: target).isEmpty)
+    }
+}
