@@ -53,6 +53,9 @@ p_s3dump=$(pgclone_peak)
 log "pgclone restore (S3)"
 read -r t_s3restore _ < <(measure "$pgclone" restore bench --storage-location s3://bench/dumps --database bench_s3 --log-level debug)
 p_s3restore=$(pgclone_peak)
+log "pgclone restore --jobs 2 (S3, spooled to TMPDIR)"
+read -r t_s3jobs _ < <(measure "$pgclone" restore bench --jobs 2 --storage-location s3://bench/dumps --database bench_s3_jobs --log-level debug)
+p_s3jobs=$(pgclone_peak)
 if command -v aws >/dev/null 2>&1; then
   log "aws s3 cp - | pg_restore (the -Fc file uploaded first)"
   aws --endpoint-url "$MOTO_ENDPOINT" s3 cp --quiet "$work/bench.dump" s3://bench/plain/bench.dump
@@ -70,6 +73,7 @@ row "pgclone dump (S3)" "$t_s3dump" "$p_s3dump" "" "$(ratio "$t_s3dump" "$t_pgdu
 row "pg_restore -d (from the local file)" "$t_pgrestore" "$((m_pgrestore / 1024))" "" "1.00"
 row "pgclone restore (local, with swap)" "$t_restore" "$p_restore" "" "$(ratio "$t_restore" "$t_pgrestore")"
 row "pgclone restore (S3, with swap)" "$t_s3restore" "$p_s3restore" "" "$(ratio "$t_s3restore" "$t_pgrestore")"
+row "pgclone restore --jobs 2 (S3, spooled)" "$t_s3jobs" "$p_s3jobs" "" "$(ratio "$t_s3jobs" "$t_pgrestore")"
 if [ -n "${t_aws:-}" ]; then
   row "aws s3 cp - | pg_restore" "$t_aws" "$((m_aws / 1024))" "" "$(ratio "$t_aws" "$t_pgrestore")"
 fi

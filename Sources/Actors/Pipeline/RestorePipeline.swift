@@ -230,7 +230,7 @@ package struct RestorePipeline: Sendable {
             if let jobs {
                 // pg_restore -j seeks in its archive: spool it to a file first (restore_stdin
                 // counts the bytes written there), then restore from the file.
-                let spool = try await ArchiveSpool.create(in: environment["TMPDIR"] ?? "/tmp", minimumFree: dump.size)
+                let spool = try await ArchiveSpool.create(in: temporaryDirectory(environment), minimumFree: dump.size)
                 do {
                     logger.info("spooling the archive to \(spool.path) for pg_restore --jobs=\(jobs)")
                     let spooled: Int

@@ -81,7 +81,7 @@ package struct S3Configuration: Sendable, Hashable {
             downloadPartSize = size.bytes
             uploadPartSize = size.bytes
         }
-        if let directory = environment["TMPDIR"], !directory.isEmpty { spoolDirectory = directory }
+        spoolDirectory = temporaryDirectory(environment)
         if let text = environment["PGCLONE_S3_PARTS_PER_SIZE"], !text.isEmpty {
             guard let count = Int(text), count > 0 else {
                 throw PGCloneError(.invalidConfiguration, "PGCLONE_S3_PARTS_PER_SIZE must be a positive number (it is \"\(text)\")")

@@ -17,3 +17,8 @@ func writeAll(_ descriptor: Int32, _ chunk: ByteBuffer) -> Bool {
         return true
     }
 }
+
+/// Where temporary files go: `TMPDIR`, as for every Unix tool, else /tmp.
+func temporaryDirectory(_ environment: [String: String]) -> String {
+    environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+}
