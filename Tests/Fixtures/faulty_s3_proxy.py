@@ -5,10 +5,12 @@ it matches:
     GET:status:503     answer a ranged GET with 503 SlowDown (500, 502... likewise)
     GET:reset:N        relay a ranged GET's response, then reset the connection after N body bytes
     GET:stall:N:S      relay N body bytes, then stop sending for S seconds
+    GET:hold:N:PATH    relay N body bytes, then send nothing until the file PATH exists; then reset
     PUT:status:500     answer an UploadPart with 500 InternalError
 
 Usage: faulty_s3_proxy.py UPSTREAM_PORT FAULT...   (prints its own port, then one line per fault)
 """
+import os
 import socket
 import sys
 import threading
@@ -101,6 +103,10 @@ def handle(client):
             client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         elif fault[1] == "stall":
             time.sleep(float(fault[3]))
+        elif fault[1] == "hold":
+            while not os.path.exists(fault[3]):
+                time.sleep(0.05)
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
     except OSError:
         pass
     finally:
