@@ -9,6 +9,7 @@ struct ConfigFile {
     var storageLocation: String?
     var database: String?
     var memoryLimit: String?
+    var compressionLevel: String?
     var allowDump: Bool?
     var allowRestore: Bool?
     var allowCopy: Bool?
@@ -19,7 +20,7 @@ struct ConfigFile {
     var restoreConfigs: [String: RestoreConfig] = [:]
 
     static let knownKeys: Set<String> = [
-        "storage_location", "database", "memory_limit", "allow_dump", "allow_restore", "allow_copy",
+        "storage_location", "database", "memory_limit", "compression_level", "allow_dump", "allow_restore", "allow_copy",
         "statement_timeout", "lock_timeout", "dump_configs", "restore_configs",
     ]
 
@@ -47,6 +48,7 @@ struct ConfigFile {
             case "storage_location": storageLocation = try string(value, key)
             case "database": database = try string(value, key)
             case "memory_limit": memoryLimit = try string(value, key)
+            case "compression_level": compressionLevel = try string(value, key)
             case "allow_dump": allowDump = try bool(value, key)
             case "allow_restore": allowRestore = try bool(value, key)
             case "allow_copy": allowCopy = try bool(value, key)

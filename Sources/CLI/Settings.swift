@@ -17,6 +17,8 @@ struct Settings {
     /// The connection, parsed; `nil` origin-wise means libpq's environment decides.
     var connection: ConnectionSettings
     var budget: MemoryBudget
+    /// zstd's level for dumps, as written; ``applyCompressionLevel()`` checks and applies it.
+    var compressionLevel: Value<String>
     var allowDump: Value<Bool>
     var allowRestore: Value<Bool>
     var allowCopy: Value<Bool>
@@ -30,7 +32,12 @@ struct Settings {
 
     static let defaultConfigFile = "pgclone.yaml"
 
-    init(options: CommonOptions, database: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws(PGCloneError) {
+    init(
+        options: CommonOptions,
+        database: String?,
+        compressionLevel levelFlag: Int? = nil,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(PGCloneError) {
         self.environment = environment
         let file = try Self.loadConfigFile(options: options, environment: environment)
         let fileOrigin = { (key: String) in "\(key) in \(file?.path ?? Self.defaultConfigFile)" }
@@ -66,6 +73,12 @@ struct Settings {
             )
         }
         budget = try MemoryBudget(limit: limit)
+        compressionLevel = Self.pick(
+            (levelFlag.map(String.init), "--compression-level"),
+            (environment["PGCLONE_COMPRESSION_LEVEL"], "PGCLONE_COMPRESSION_LEVEL"),
+            (file?.compressionLevel, fileOrigin("compression_level")),
+            default: "\(ZstdCompressionSettings().level)"
+        )
 
         allowDump = try Self.pickBool("PGCLONE_ALLOW_DUMP", environment, file?.allowDump, fileOrigin("allow_dump"))
         allowRestore = try Self.pickBool(
@@ -77,6 +90,20 @@ struct Settings {
         dumpConfigs = file?.dumpConfigs ?? [:]
         restoreConfigs = file?.restoreConfigs ?? [:]
         configFile = file?.path ?? Self.defaultConfigFile
+    }
+
+    /// Sets the dump's zstd level in the budget: a whole number in zstd's regular range whose tables
+    /// fit the memory limit (the workers are reduced first).
+    mutating func applyCompressionLevel() throws(PGCloneError) {
+        let levels = ZstdCompressionSettings.levels
+        guard let level = Int(compressionLevel.value.trimmingWhitespace()), levels.contains(level) else {
+            throw PGCloneError(
+                .invalidConfiguration,
+                "\(compressionLevel.origin) \"\(compressionLevel.value)\" is not a zstd level; give a whole number from \(levels.lowerBound) to \(levels.upperBound)"
+            )
+        }
+        budget = try MemoryBudget(limit: budget.limit, compressionLevel: level)
+        try budget.checkCompressionFits(origin: compressionLevel.origin)
     }
 
     /// `--metrics-address` or `PGCLONE_METRICS_ADDRESS`, as host and port.

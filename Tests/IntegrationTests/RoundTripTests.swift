@@ -112,6 +112,27 @@ struct RoundTripTests {
         #expect(try await server.psql("SELECT datallowconn FROM pg_database WHERE datname = '\(target)'") == "t")
     }
 
+    @Test func aHigherCompressionLevelFromTheConfigFileRoundTrips() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let source = TestEnvironment.uniqueName("zl_src")
+        let target = TestEnvironment.uniqueName("zl_dst")
+        try await server.createDatabase(source)
+        try await server.psql(
+            "CREATE TABLE t AS SELECT i, md5(i::text) AS m FROM generate_series(1, 50000) AS i",
+            database: source
+        )
+        try "compression_level: 9\n".write(toFile: "\(pgclone.directory)/pgclone.yaml", atomically: true, encoding: .utf8)
+        let dumped = try await pgclone.run(["dump", "--database", server.url(source), "--log-level", "debug"])
+        #expect(dumped.exitCode == 0, "\(dumped)")
+        // Level 9's tables fit the default 64 MiB budget with one worker, not two.
+        #expect(dumped.stderr.contains("pgclone: debug: zstd level 9, workers: 1, planned 14.5 MiB\n"), "\(dumped)")
+        let key = dumped.stdout.trimmingCharacters(in: .newlines)
+        let restored = try await pgclone.restore(key, into: target)
+        #expect(restored.exitCode == 0, "\(restored)")
+        #expect(try await server.tableFingerprints(target) == server.tableFingerprints(source))
+    }
+
     @Test func listSettingsWithQuotedElementsSurvive() async throws {
         let pgclone = try PGCloneHarness()
         let server = pgclone.server

@@ -47,6 +47,8 @@ import Testing
         (["ls", "--memory-limit", "lots"], [:], "pgclone: error: --memory-limit \"lots\" is not a size; write it like 64MiB, 512MiB or 1GiB"),
         (["ls"], ["PGCLONE_MEMORY_LIMIT": "8MiB"], "pgclone: error: the memory limit 8 MiB is too small; pgclone needs at least 16 MiB"),
         (["ls"], ["PGCLONE_ALLOW_DUMP": "maybe"], "pgclone: error: PGCLONE_ALLOW_DUMP must be true or false (it is \"maybe\")"),
+        (["dump", "--compression-level", "20"], [:], "pgclone: error: --compression-level \"20\" is not a zstd level; give a whole number from 1 to 19"),
+        (["dump"], ["PGCLONE_COMPRESSION_LEVEL": "12"], "pgclone: error: PGCLONE_COMPRESSION_LEVEL 12 needs 49.5 MiB for zstd's tables, more than the 16 MiB a memory limit of 64 MiB allows; choose a level of at most 9 or a memory limit of 256MiB"),
         (["ls", "--log-level", "loud"], [:], "pgclone: error: --log-level must be one of trace, debug, info, notice, warning, error (it is \"loud\")"),
         (["ls", "--config-file", "nope.yaml"], [:], "pgclone: error: the config file nope.yaml does not exist"),
         (["restore", "db/notakey"], [:], "pgclone: error: \"db/notakey\" is not a dump key; keys look like mydb/20261126T075200.123456Z.default.dump (see `pgclone ls`)"),

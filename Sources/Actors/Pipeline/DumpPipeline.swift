@@ -86,6 +86,7 @@ package struct DumpPipeline: Sendable {
         let dumpStep = metrics.step(.dumpStdout)
         dumper.stdoutWaiting = { dumpStep.waiting($0, starving: true) }
         let encoder = DumpEncoder(settings: budget.compression)
+        logger.debug("zstd level \(budget.compression.level), workers: \(budget.compression.workers), planned \(ByteCount.bytes(budget.compression.plannedMemory))")
         let storage = self.storage
         let runner = dumper
         let metrics = self.metrics

@@ -19,7 +19,7 @@ package struct MemoryBudget: Sendable, Hashable {
     package var s3PartsInFlight: Int
     package var s3PartSize: Int
 
-    package init(limit: ByteCount = defaultLimit) throws(PGCloneError) {
+    package init(limit: ByteCount = defaultLimit, compressionLevel: Int = 1) throws(PGCloneError) {
         guard limit >= Self.minimumLimit else {
             throw PGCloneError(
                 .invalidConfiguration,
@@ -37,10 +37,38 @@ package struct MemoryBudget: Sendable, Hashable {
         compression = ZstdCompressionSettings()
         compression.workers = limit.bytes >= 48 * mebibyte ? 2 : (limit.bytes >= 32 * mebibyte ? 1 : 0)
         compression.jobSize = max(512 << 10, limit.bytes / 128)
+        compression.level = compressionLevel
+        // Higher levels need larger match-finder tables in every worker: fewer workers, then a refusal.
+        while compression.plannedMemory > limit.bytes / 4 && compression.workers > 0 {
+            compression.workers -= 1
+        }
         // An eighth of the limit for S3 parts: 4 × 2 MiB at 64 MiB, 2 × 2 MiB at 32 MiB. (The
         // process's own libraries take about half of the default limit.)
         s3PartSize = 2 * mebibyte
         s3PartsInFlight = max(1, min(16, limit.bytes / 8 / s3PartSize))
+    }
+
+    /// The compressor's share of the limit (16 MiB at 64 MiB): its workers' tables, jobs and window.
+    package var compressorShare: Int { limit.bytes / 4 }
+
+    /// Refuses a compression level whose tables do not fit the compressor's share even on one thread,
+    /// naming the largest level that fits and the limit the asked one needs. `origin` names the setting.
+    package func checkCompressionFits(origin: String) throws(PGCloneError) {
+        guard compression.plannedMemory > compressorShare else { return }
+        let level = compression.level
+        let fitting = ZstdCompressionSettings.levels.last { candidate in
+            (try? MemoryBudget(limit: limit, compressionLevel: candidate))?.compression.plannedMemory ?? .max <= compressorShare
+        } ?? 1
+        let needed = (6...12).lazy.map { ByteCount.mebibytes(1 << $0) }.first { candidate in
+            guard let budget = try? MemoryBudget(limit: candidate, compressionLevel: level) else { return false }
+            return budget.compression.plannedMemory <= budget.compressorShare
+        }
+        throw PGCloneError(
+            .invalidConfiguration,
+            "\(origin) \(level) needs \(ByteCount.bytes(compression.plannedMemory)) for zstd's tables, more than the "
+                + "\(ByteCount.bytes(compressorShare)) a memory limit of \(limit) allows; choose a level of at most \(fitting)"
+                + (needed.map { " or a memory limit of \($0.bytes >> 20)MiB" } ?? "")
+        )
     }
 
     /// What the process itself takes besides its buffers: the Swift runtime, Foundation, libpq,
@@ -51,7 +79,7 @@ package struct MemoryBudget: Sendable, Hashable {
     package var dumpTerms: [(component: String, bytes: Int)] {
         [
             ("buffers", 2 * (streamCapacity.bytes + readChunkSize)),
-            ("zstd_window", compression.workers * 2 * compression.jobSize + (1 << compression.windowLog)),
+            ("zstd_window", compression.plannedMemory),
             ("other", Self.processConstant),
         ]
     }

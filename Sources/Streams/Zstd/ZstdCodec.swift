@@ -4,9 +4,12 @@ import NIOCore
 /// Settings of the compressing stage; ``ZstdCompressionSettings/forBudget(_:)`` derives them from the
 /// memory budget.
 package struct ZstdCompressionSettings: Sendable, Hashable {
-    /// zstd level. 1 gives nearly the ratio of 3 on pg_dump output at twice the speed, and a fraction of
-    /// its memory (PLATFORM.md §0, §6).
+    /// zstd level, one of ``levels``. 1, the default, compresses pg_dump's output smaller than 3 with a
+    /// 1 MiB window, at twice the speed and a fraction of the memory (BENCHMARKS.md).
     package var level: Int = 1
+    /// The levels pgclone accepts: zstd's regular ones, without the "ultra" levels whose windows the
+    /// fixed ``windowLog`` would defeat anyway.
+    package static let levels = 1...19
     /// Worker threads; 0 compresses on the calling thread.
     package var workers: Int = 2
     /// log2 of the window; every reader's decoder accepts up to ``ZstdDecompressionSettings/windowLogMax``.
@@ -15,6 +18,16 @@ package struct ZstdCompressionSettings: Sendable, Hashable {
     package var jobSize: Int = 2 << 20
 
     package init() {}
+
+    /// Bytes the compressor is planned to hold: one match-finder context per worker (or one on the
+    /// calling thread), whose tables grow with the level, plus a job's input and output per worker and
+    /// the window. zstd's own estimate for the level's parameters with this window.
+    package var plannedMemory: Int {
+        var parameters = ZSTD_getCParams(Int32(level), 0, 0)
+        parameters.windowLog = UInt32(windowLog)
+        let context = ZSTD_estimateCCtxSize_usingCParams(parameters)
+        return max(1, workers) * context + workers * 2 * jobSize + (1 << windowLog)
+    }
 }
 
 /// Settings of the decompressing stage.
