@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Logging
+import PGCloneMetrics
+import PGCloneStreams
 
 /// Options every command takes.
 struct CommonOptions: ParsableArguments {
@@ -88,4 +90,23 @@ extension Logger {
             debug("peak resident memory (VmHWM): \(peak) bytes")
         }
     }
+
+    /// Logs at debug level what each pipeline step moved and how its time split, with its rate while
+    /// busy (what it could do unhindered), and the bottleneck over the whole run (bench.sh reads these).
+    func logStepTotals(_ metrics: PGCloneMetrics) {
+        guard logLevel <= .debug else { return }
+        let totals = Dictionary(uniqueKeysWithValues: Step.allCases.map { ($0, metrics.step($0).snapshot) })
+        for step in Step.allCases {
+            guard let total = totals[step], total.output > 0 || total.busy > 0 else { continue }
+            let rate = total.busy > 0 ? "\(ByteCount(bytes: Int(Double(total.output) / total.busy)))/s" : "-"
+            let line = "step \(step.rawValue): \(ByteCount(bytes: total.output)) out; busy \(Self.seconds(total.busy)) s (\(rate) while busy), "
+                + "starved \(Self.seconds(total.starved)) s, backpressure \(Self.seconds(total.backpressure)) s"
+            debug("\(line)")
+        }
+        if let bottleneck = ProgressReporter.bottleneck(totals, [:]) {
+            debug("bottleneck over the run: \(bottleneck)")
+        }
+    }
+
+    private static func seconds(_ value: Double) -> String { String(format: "%.2f", value) }
 }

@@ -46,7 +46,10 @@ struct DumpCommand: PGCloneSubcommand {
 
     func execute(_ context: RunContext) async throws {
         let logger = context.logger
-        defer { logger.logPeakMemory() }
+        defer {
+            logger.logStepTotals(context.metrics)
+            logger.logPeakMemory()
+        }
         var settings = try Settings(options: common, database: connection.database, compressionLevel: compressionLevel)
         guard settings.allowDump.value else {
             throw PGCloneError(.refused, "dumps are disabled here (\(settings.allowDump.origin)); nothing was done")

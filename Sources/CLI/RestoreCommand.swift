@@ -66,7 +66,10 @@ struct RestoreCommand: PGCloneSubcommand {
 
     func execute(_ context: RunContext) async throws {
         let logger = context.logger
-        defer { logger.logPeakMemory() }
+        defer {
+            logger.logStepTotals(context.metrics)
+            logger.logPeakMemory()
+        }
         let restoreSource = try parseSource()
         let settings = try Settings(options: common, database: connection.database)
         guard settings.allowRestore.value else {

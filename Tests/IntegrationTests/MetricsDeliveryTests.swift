@@ -158,7 +158,7 @@ struct MetricsDeliveryTests {
         async let restoring = pgclone.run(
             [
                 "restore", key, "--database", pgclone.server.url(target), "--metrics-address", "127.0.0.1:\(port)",
-                "--metrics-linger", "5s", "--memory-limit", "16MiB",
+                "--metrics-linger", "5s", "--memory-limit", "16MiB", "--log-level", "debug",
             ],
             environment: environment
         )
@@ -168,7 +168,11 @@ struct MetricsDeliveryTests {
             try await Task.sleep(for: .milliseconds(100))
             metrics = (try? await httpGet("http://127.0.0.1:\(port)/metrics").body) ?? ""
         }
-        #expect(try await restoring.exitCode == 0)
+        let restored = try await restoring
+        #expect(restored.exitCode == 0)
+        // The debug log's summary (what bench.sh prints) names the same bottleneck.
+        #expect(restored.stderr.contains("pgclone: debug: bottleneck over the run: PostgreSQL (pg_restore)\n"), "\(restored)")
+        #expect(restored.stderr.contains("pgclone: debug: step restore_stdin: "), "\(restored)")
         func value(_ name: String, _ step: String) -> Double {
             let line = metrics.split(separator: "\n").first { $0.hasPrefix("\(name){step=\"\(step)\"} ") }
             return Double(line?.split(separator: " ").last ?? "") ?? -1
