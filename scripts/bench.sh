@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Benchmark: pgclone dump and restore, on local storage and on S3 (moto), against pg_dump -Fc,
-# pg_restore from that file, and the AWS CLI piped into pg_restore (when `aws` is installed), side by
-# side in one run: the machine's noise makes only ratios within a run meaningful. Not a test.
-#   bash scripts/bench.sh [PGBENCH_SCALE]     (default 10; the server runs with fsync=off)
+# Benchmark: pgclone dump and restore, on local storage and on S3 (moto), against pg_dump -Fc to a
+# file, pg_restore from that file, and the AWS CLI piped from pg_dump and into pg_restore (when
+# `aws` is installed), side by side in one run: the machine's noise makes only ratios within a run
+# meaningful. Not a test. BENCHMARKS.md explains the figures.
+#   bash scripts/bench.sh [PGBENCH_SCALE [RUNS]]     (defaults 10 and 1; each row is the median of RUNS)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 scale=${1:-10}
+runs=${2:-1}
 work=$(mktemp -d /tmp/pgclone-bench.XXXXXX)
 trap 'pg_stop_cluster; moto_stop; rm -rf "$work"' EXIT
 
-install_packages time
+install_packages time procps zstd
 install_moto
 cd "$PGCLONE_ROOT"
 log "building pgclone (release)"
@@ -17,64 +19,132 @@ pgclone="$PGCLONE_ROOT/.build/release/pgclone"
 pg_start_cluster
 moto_start
 export PGHOST=127.0.0.1 PGPORT=$PG_TEST_PORT PGUSER=$PG_TEST_USER PGPASSWORD=$PG_TEST_PASSWORD
+export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_DEFAULT_REGION=us-east-1 PGCLONE_S3_ENDPOINT_URL=$MOTO_ENDPOINT
 bindir=$(pg_bindir)
 sql() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
+has_aws=$(command -v aws >/dev/null 2>&1 && echo 1 || true)
 
-log "creating pgbench scale $scale with non-blank filler (blank filler compresses 33x and hides the costs)"
+log "creating pgbench scale $scale with non-blank filler, and a table of text and bytea documents"
 sql -d postgres -c 'CREATE DATABASE bench'
 "$bindir/pgbench" -i -q -s "$scale" bench >/dev/null 2>&1
+# pgbench's blank filler compresses 33x and would hide compression and transfer costs.
 sql -d bench -c "UPDATE pgbench_accounts SET filler = md5(aid::text) || md5((aid * 7)::text) || left(md5((aid * 13)::text), 20)"
-sql -d bench -c 'VACUUM FULL pgbench_accounts'
+sql -d bench <<SQL
+CREATE TABLE bench_documents (id integer PRIMARY KEY, title text NOT NULL, body text NOT NULL, attachment bytea NOT NULL);
+INSERT INTO bench_documents
+SELECT i, 'Document ' || i,
+       (SELECT string_agg((ARRAY['the', 'restore', 'swaps', 'database', 'into', 'place', 'while', 'hooks', 'run',
+                                 'migrations', 'on', 'a', 'temporary', 'copy', 'and', 'metrics', 'show', 'every',
+                                 'stage'])[1 + (hashint4(i * 1000 + g) & 65535) % 19], ' ')
+        FROM generate_series(1, 120 + i % 50) AS g),
+       (SELECT decode(string_agg(md5((i * 64 + g)::text), ''), 'hex') FROM generate_series(1, 32) AS g)
+FROM generate_series(1, $scale * 1000) AS i;
+VACUUM FULL;
+SQL
 size=$(sql -d bench -c "SELECT pg_size_pretty(pg_database_size('bench'))")
+python3 -c "import boto3; boto3.client('s3', endpoint_url='$MOTO_ENDPOINT', region_name='us-east-1').create_bucket(Bucket='bench')"
 
-# Runs a command, printing "seconds peak-KiB" (peak of the largest process GNU time waited for).
-measure() { /usr/bin/time -f '%e %M' -o "$work/time" "$@" >/dev/null 2>"$work/stderr" || { cat "$work/stderr" >&2; return 1; }; cat "$work/time"; }
-pgclone_peak() { sed -n 's/^pgclone: debug: peak resident memory (VmHWM): \([0-9]*\) bytes$/\1/p' "$work/stderr" | awk '{printf "%d", $1 / 1048576}'; }
+postmaster=$(head -n 1 "$PG_TEST_DIR/data/postmaster.pid")
+ticks=$(getconf CLK_TCK)
+# CPU seconds of the server's exited backends (the postmaster's reaped children) and of moto.
+server_cpu() { awk -v t="$ticks" '{ printf "%.2f", ($16 + $17) / t }' "/proc/$postmaster/stat"; }
+moto_cpu() { awk -v t="$ticks" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$MOTO_PID/stat"; }
+
+# measure NAME SETUP COMMAND...: runs SETUP then COMMAND (in its own session) RUNS times and keeps
+# the median run's wall seconds; CPU seconds of the command and its children, of PostgreSQL and of
+# moto; pgclone's own peak RSS (its debug log) and the whole session's peak RSS, sampled every
+# 50 ms (the pipeline's processes together). pgclone's step lines of the last run are kept.
+declare -A wall cpu pgcpu motocpu peak pipeline s_level
+measure() {
+  local name=$1 setup=$2 results=() i t u s
+  shift 2
+  for ((i = 0; i < runs; i++)); do
+    eval "$setup"
+    local s0 m0 pid max=0 now
+    s0=$(server_cpu); m0=$(moto_cpu)
+    setsid /usr/bin/time -f '%e %U %S' -o "$work/time" "$@" >"$work/stdout" 2>"$work/stderr" &
+    pid=$!
+    while kill -0 "$pid" 2>/dev/null; do
+      now=$({ ps -o rss= -s "$pid" 2>/dev/null || true; } | awk '{ s += $1 } END { print s + 0 }')
+      ((now > max)) && max=$now
+      sleep 0.05
+    done
+    wait "$pid" || { cat "$work/stderr" >&2; return 1; }
+    sleep 0.2 # the postmaster reaps the backend
+    read -r t u s <"$work/time"
+    results+=("$t $(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }') \
+$(awk -v a="$s0" -v b="$(server_cpu)" 'BEGIN { printf "%.2f", b - a }') \
+$(awk -v a="$m0" -v b="$(moto_cpu)" 'BEGIN { printf "%.2f", b - a }') \
+$(sed -n 's/^pgclone: debug: peak resident memory (VmHWM): \([0-9]*\) bytes$/\1/p' "$work/stderr" | awk '{ printf "%d", $1 / 1048576 } END { if (NR == 0) printf "-" }') \
+$((max / 1024))")
+  done
+  local median
+  median=$(printf '%s\n' "${results[@]}" | sort -n -k1,1 | sed -n "$(((runs + 1) / 2))p")
+  read -r wall[$name] cpu[$name] pgcpu[$name] motocpu[$name] peak[$name] pipeline[$name] <<<"$median"
+  grep -E '^pgclone: debug: (step |bottleneck)' "$work/stderr" | sed 's/^pgclone: debug: /    /' >"$work/steps.$name" || true
+}
+recreate() { drop "$1"; sql -d postgres -c "CREATE DATABASE \"$1\""; }
+drop() { sql -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS \"$1\""; }
+dbg=(--log-level debug)
 
 log "pg_dump -Fc to a file"
-read -r t_pgdump m_pgdump < <(measure "$bindir/pg_dump" -Fc -f "$work/bench.dump" bench)
+measure pg_dump "rm -f '$work/bench.dump'" "$bindir/pg_dump" -Fc -f "$work/bench.dump" bench
 s_pgdump=$(stat -c %s "$work/bench.dump")
-log "pgclone dump"
-read -r t_dump _ < <(measure "$pgclone" dump --storage-location "$work/store" --database bench --log-level debug)
-p_dump=$(pgclone_peak)
-s_dump=$(find "$work/store" -name '*.dump' -printf '%s\n')
-log "pg_restore from the file"
-sql -d postgres -c 'CREATE DATABASE bench_pg_restore'
-read -r t_pgrestore m_pgrestore < <(measure "$bindir/pg_restore" --no-owner -d bench_pg_restore "$work/bench.dump")
-log "pgclone restore"
-read -r t_restore _ < <(measure "$pgclone" restore bench --storage-location "$work/store" --database bench_pgclone --log-level debug)
-p_restore=$(pgclone_peak)
-
+if [ -n "$has_aws" ]; then
+  log "pg_dump -Fc | aws s3 cp -"
+  measure aws_dump : sh -c "'$bindir/pg_dump' -Fc bench | aws --endpoint-url '$MOTO_ENDPOINT' s3 cp --quiet - s3://bench/plain/bench.dump"
+fi
+for level in 1 3 6; do
+  log "pgclone dump (local, level $level)"
+  measure "dump_$level" "rm -rf '$work/level$level'" "$pgclone" dump --storage-location "$work/level$level" --database bench --compression-level "$level" "${dbg[@]}"
+  s_level[$level]=$(find "$work/level$level" -name '*.dump' -printf '%s\n')
+done
 log "pgclone dump (S3)"
-export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_DEFAULT_REGION=us-east-1 PGCLONE_S3_ENDPOINT_URL=$MOTO_ENDPOINT
-python3 -c "import boto3; boto3.client('s3', endpoint_url='$MOTO_ENDPOINT', region_name='us-east-1').create_bucket(Bucket='bench')"
-read -r t_s3dump _ < <(measure "$pgclone" dump --storage-location s3://bench/dumps --database bench --log-level debug)
-p_s3dump=$(pgclone_peak)
+measure s3_dump : "$pgclone" dump --storage-location s3://bench/dumps --database bench "${dbg[@]}"
+
+log "pg_restore from the file"
+measure pg_restore "recreate bench_pg_restore" "$bindir/pg_restore" --no-owner -d bench_pg_restore "$work/bench.dump"
+log "zstd -dc | pg_restore (of pgclone's local dump: a zstd frame)"
+measure zstd_restore "recreate bench_zstd" sh -c "zstd -dcq '$work/level1/bench/'*.dump | '$bindir/pg_restore' --no-owner -d bench_zstd"
+log "pgclone restore (local)"
+measure restore "drop bench_local" "$pgclone" restore bench --storage-location "$work/level1" --database bench_local "${dbg[@]}"
 log "pgclone restore (S3)"
-read -r t_s3restore _ < <(measure "$pgclone" restore bench --storage-location s3://bench/dumps --database bench_s3 --log-level debug)
-p_s3restore=$(pgclone_peak)
+measure s3_restore "drop bench_s3" "$pgclone" restore bench --storage-location s3://bench/dumps --database bench_s3 "${dbg[@]}"
 log "pgclone restore --jobs 2 (S3, spooled to TMPDIR)"
-read -r t_s3jobs _ < <(measure "$pgclone" restore bench --jobs 2 --storage-location s3://bench/dumps --database bench_s3_jobs --log-level debug)
-p_s3jobs=$(pgclone_peak)
-if command -v aws >/dev/null 2>&1; then
-  log "aws s3 cp - | pg_restore (the -Fc file uploaded first)"
-  aws --endpoint-url "$MOTO_ENDPOINT" s3 cp --quiet "$work/bench.dump" s3://bench/plain/bench.dump
-  sql -d postgres -c 'CREATE DATABASE bench_aws'
-  read -r t_aws m_aws < <(measure sh -c "aws --endpoint-url '$MOTO_ENDPOINT' s3 cp s3://bench/plain/bench.dump - | '$bindir/pg_restore' --no-owner -d bench_aws")
+measure s3_jobs "drop bench_s3_jobs" "$pgclone" restore bench --jobs 2 --storage-location s3://bench/dumps --database bench_s3_jobs "${dbg[@]}"
+if [ -n "$has_aws" ]; then
+  log "aws s3 cp - | pg_restore"
+  measure aws_restore "recreate bench_aws" sh -c "aws --endpoint-url '$MOTO_ENDPOINT' s3 cp --quiet s3://bench/plain/bench.dump - | '$bindir/pg_restore' --no-owner -d bench_aws"
 fi
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-row() { printf '%-40s %9s %12s %12s %8s\n' "$@"; }
-printf '\npgbench scale %s (database %s), one run\n\n' "$scale" "$size"
-row "" "wall s" "peak RSS MiB" "object MiB" "ratio"
-row "pg_dump -Fc > file" "$t_pgdump" "$((m_pgdump / 1024))" "$((s_pgdump >> 20))" "1.00"
-row "pgclone dump (local)" "$t_dump" "$p_dump" "$((s_dump >> 20))" "$(ratio "$t_dump" "$t_pgdump")"
-row "pgclone dump (S3)" "$t_s3dump" "$p_s3dump" "" "$(ratio "$t_s3dump" "$t_pgdump")"
-row "pg_restore -d (from the local file)" "$t_pgrestore" "$((m_pgrestore / 1024))" "" "1.00"
-row "pgclone restore (local, with swap)" "$t_restore" "$p_restore" "" "$(ratio "$t_restore" "$t_pgrestore")"
-row "pgclone restore (S3, with swap)" "$t_s3restore" "$p_s3restore" "" "$(ratio "$t_s3restore" "$t_pgrestore")"
-row "pgclone restore --jobs 2 (S3, spooled)" "$t_s3jobs" "$p_s3jobs" "" "$(ratio "$t_s3jobs" "$t_pgrestore")"
-if [ -n "${t_aws:-}" ]; then
-  row "aws s3 cp - | pg_restore" "$t_aws" "$((m_aws / 1024))" "" "$(ratio "$t_aws" "$t_pgrestore")"
-fi
-printf '\npeak RSS: pgclone its own VmHWM; the others GNU time'"'"'s largest process (for the aws pipeline: aws or pg_restore)\n'
+row() { printf '%-38s %7s %6s %8s %9s %7s %7s %7s %7s\n' "$@"; }
+line() { # name label baseline [object bytes]
+  local object=""
+  [ -n "${4:-}" ] && object=$(($4 >> 20))
+  row "$2" "${wall[$1]}" "$(ratio "${wall[$1]}" "${wall[$3]}")" "${peak[$1]}" "${pipeline[$1]}" "$object" "${cpu[$1]}" "${pgcpu[$1]}" "${motocpu[$1]}"
+}
+printf '\npgbench scale %s with non-blank filler + %s documents (database %s); median of %s run(s)\n\n' \
+  "$scale" "$((scale * 1000))" "$size" "$runs"
+row "" "wall s" "ratio" "pgclone" "pipeline" "object" "CPU s" "CPU s" "CPU s"
+row "" "" "" "RSS MiB" "RSS MiB" "MiB" "client" "server" "moto"
+line pg_dump "pg_dump -Fc > file" pg_dump "$s_pgdump"
+[ -n "$has_aws" ] && line aws_dump "pg_dump -Fc | aws s3 cp -" pg_dump
+line dump_1 "pgclone dump (local)" pg_dump "${s_level[1]}"
+line dump_3 "pgclone dump (local, level 3)" pg_dump "${s_level[3]}"
+line dump_6 "pgclone dump (local, level 6)" pg_dump "${s_level[6]}"
+line s3_dump "pgclone dump (S3)" pg_dump
+[ -n "$has_aws" ] && row "  S3 dump vs the aws pipeline" "" "$(ratio "${wall[s3_dump]}" "${wall[aws_dump]}")"
+line pg_restore "pg_restore -d (from the -Fc file)" pg_restore
+line zstd_restore "zstd -dc | pg_restore" pg_restore
+line restore "pgclone restore (local, with swap)" pg_restore
+line s3_restore "pgclone restore (S3, with swap)" pg_restore
+line s3_jobs "pgclone restore --jobs 2 (S3, spooled)" pg_restore
+[ -n "$has_aws" ] && line aws_restore "aws s3 cp - | pg_restore" pg_restore
+printf '\nclient CPU: the command and its children (pg_dump, pg_restore, zstd, aws); server: PostgreSQL backends;\n'
+printf 'pgclone RSS: its own VmHWM; pipeline RSS: all processes of the command together, sampled every 50 ms\n'
+printf '\npgclone steps (last run): bytes out, time busy and waiting, rate while busy, bottleneck\n'
+for name in dump_1 s3_dump restore s3_restore; do
+  printf '  %s\n' "$name"
+  cat "$work/steps.$name"
+done
