@@ -15,8 +15,21 @@ package struct S3Configuration: Sendable, Hashable {
     /// Ranged GETs in flight, the size of each range, and the window each streams into: a download
     /// holds concurrency × window, whatever the range size.
     package var downloadConcurrency: Int
-    package var downloadPartSize: Int
+    /// `PGCLONE_S3_PART_SIZE` when set: every range that size, whatever the object's.
+    package var fixedDownloadPartSize: Int?
     package var downloadWindow: Int
+
+    /// The range size for an object of `size` bytes: an eighth of it, from 8 MiB (the AWS CLI's
+    /// chunk) to 64 MiB (rclone's). Ranges are read in order and those ahead only fill their window,
+    /// so the size costs neither memory nor parallelism; it sets the number of requests, each a
+    /// first-byte latency on S3 and, on moto, a read of the whole object (BENCHMARKS.md: 18 CPU
+    /// seconds of moto for 63 ranges of a 500 MiB dump).
+    package func downloadPartSize(forObjectOf size: Int) -> Int {
+        if let fixedDownloadPartSize { return fixedDownloadPartSize }
+        let mebibyte = 1 << 20
+        let eighth = (size / 8 + mebibyte - 1) / mebibyte * mebibyte
+        return min(64 * mebibyte, max(8 * mebibyte, eighth))
+    }
     /// Multipart uploads in flight and the part size (S3's minimum is 5 MiB but for the last part).
     package var uploadConcurrency: Int
     package var uploadPartSize: Int
@@ -69,8 +82,6 @@ package struct S3Configuration: Sendable, Hashable {
 
         downloadConcurrency = budget.s3PartsInFlight
         downloadWindow = budget.s3PartSize
-        // The AWS CLI's default chunk size: few enough requests, and each part's window bounds memory.
-        downloadPartSize = 8 << 20
         // S3's smallest part (but for the last) is 5 MiB; one part fills while the others upload.
         uploadPartSize = max(5 << 20, budget.s3PartSize)
         uploadConcurrency = max(1, budget.s3PartsInFlight * budget.s3PartSize / uploadPartSize - 1)
@@ -78,7 +89,7 @@ package struct S3Configuration: Sendable, Hashable {
             guard let size = ByteCount(parsing: text), size.bytes >= 64 << 10 else {
                 throw PGCloneError(.invalidConfiguration, "PGCLONE_S3_PART_SIZE must be a size of at least 64KiB (it is \"\(text)\")")
             }
-            downloadPartSize = size.bytes
+            fixedDownloadPartSize = size.bytes
             uploadPartSize = size.bytes
         }
         spoolDirectory = temporaryDirectory(environment)

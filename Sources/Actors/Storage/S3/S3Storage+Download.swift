@@ -14,12 +14,12 @@ extension S3Storage {
         }
     }
 
-    /// Ranged GETs of `downloadPartSize`, up to `downloadConcurrency` in flight. Each streams into
+    /// Ranged GETs of `downloadPartSize(forObjectOf:)`, up to `downloadConcurrency` in flight. Each streams into
     /// a window of its own (`downloadWindow`), read in order: the part being read drains as it
     /// arrives, the ones ahead of it stop at their window (their transfer threads block, and TCP
     /// holds the rest), so memory is concurrency × window whatever the part size.
     private func download(_ objectKey: String, info: S3Client.ObjectInfo, into output: ByteStream.Source) async throws {
-        let partSize = configuration.downloadPartSize
+        let partSize = configuration.downloadPartSize(forObjectOf: info.size)
         let partCount = (info.size + partSize - 1) / partSize
         let limit = configuration.downloadConcurrency
         let window = configuration.downloadWindow
