@@ -81,6 +81,50 @@ struct SpoolTests {
         #expect(try await server.tableFingerprints(target) == fingerprint)
     }
 
+    /// Whether this process may mount a tmpfs (root with CAP_SYS_ADMIN, as on CI's machines): the
+    /// only way to run a real filesystem out of space without filling a real disk.
+    static func canMountTmpfs() async -> Bool {
+        guard getuid() == 0, let directory = try? TestEnvironment.makeTemporaryDirectory("pgclone-mount-probe") else { return false }
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        guard (try? await runCommand("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", directory]))?.exitCode == 0 else { return false }
+        _ = try? await runCommand("umount", [directory])
+        return true
+    }
+
+    @Test(.enabled("needs root to mount a small tmpfs") { await SpoolTests.canMountTmpfs() })
+    func aTmpdirThatFillsUpMidwayLeavesNoFileAndNothingChanged() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let source = TestEnvironment.uniqueName("spool_full_src")
+        let target = TestEnvironment.uniqueName("spool_full_dst")
+        try await server.createDatabase(source)
+        // About 16 MiB of archive that compresses several times over: the free-space check (room for
+        // the stored dump) passes, and the disk fills while the archive is written.
+        try await server.psql(
+            "CREATE TABLE t AS SELECT i, repeat(md5((i % 1000)::text), 4) AS h FROM generate_series(1, 120000) AS i",
+            database: source
+        )
+        let key = try await pgclone.dump(source)
+        let stored = try pgclone.storedData(key).count
+        let spool = try TestEnvironment.makeTemporaryDirectory("pgclone-spool-full")
+        let size = (stored >> 20) + 2
+        let mounted = try await runCommand("mount", ["-t", "tmpfs", "-o", "size=\(size)m", "tmpfs", spool])
+        try #require(mounted.exitCode == 0, "\(mounted)")
+        defer { Task { _ = try? await runCommand("umount", [spool]) } }
+
+        let result = try await pgclone.restore(key, into: target, ["-j", "2"], environment: ["TMPDIR": spool])
+        #expect(result.exitCode == 1, "\(result)")
+        #expect(
+            result.errorLines == [
+                "pgclone: error: TMPDIR \(spool) ran out of space after \(size) MiB of the archive; --jobs needs room for the whole archive: set TMPDIR to a larger disk, or restore without --jobs; \"\(target)\" is unchanged"
+            ],
+            "\(result)"
+        )
+        #expect(try contents(spool).isEmpty)
+        #expect(try await server.databases(startingWith: target).isEmpty)
+        _ = try await runCommand("umount", [spool])
+    }
+
     @Test func aMissingTmpdirIsOneLineAndNothingChanged() async throws {
         let pgclone = try PGCloneHarness()
         let server = pgclone.server
