@@ -325,7 +325,7 @@ extension S3FaultTests {
         for _ in 0..<3000 where !log().contains("fault GET:hold") { try await Task.sleep(for: .milliseconds(20)) }
         #expect(log().contains("fault GET:hold"), "\(log())")
         try await s3.boto3("s3.put_object(Bucket=\"\(bucket)\", Key=\"\(key)\", Body=b\"replaced\")")
-        FileManager.default.createFile(atPath: released, contents: nil)
+        _ = FileManager.default.createFile(atPath: released, contents: nil)
         let result = try await restoring
         #expect(result.exitCode == 1)
         #expect(

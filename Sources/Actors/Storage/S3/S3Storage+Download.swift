@@ -1,4 +1,5 @@
 import NIOCore
+import Logging
 import PGCloneMetrics
 package import PGCloneStreams
 
@@ -26,6 +27,7 @@ extension S3Storage {
         let client = self.client
         let chunkSize = self.chunkSize
         let metrics = client.metrics
+        logger.debug("downloading \(partCount) ranges of \(ByteCount(bytes: partSize)), \(limit) in flight, each through a \(ByteCount(bytes: window)) window")
         metrics.s3.setPartLimit(limit)
         metrics.setMemoryBudget([("s3_parts", limit * window)])
         let partObserver = metrics.observer(buffer: .downloadParts, capacity: .bytes(limit * window), producer: nil, consumer: nil)
