@@ -147,40 +147,48 @@ extension ByteStream {
 
         // MARK: Producer side
 
-        func write(_ chunk: ByteBuffer) async throws {
+        /// Hands `chunk` to the stream (or straight to a waiting consumer); `true` when the buffer
+        /// is now at its high watermark and the producer must wait for room.
+        private func offer(_ chunk: ByteBuffer) throws -> Bool {
             let action = machine.withLock { $0.write(chunk) }
             report(action, chunk.readableBytes)
             switch action {
             case .produceMore:
-                return
+                return false
             case .resumeConsumer(let consumer, let chunk):
                 consumer.resume(returning: chunk)
+                return false
             case .fail(let error):
                 throw error
             case .suspendProducer:
-                observer?.producerWaiting(true)
-                defer { observer?.producerWaiting(false) }
-                try await withTaskCancellationHandler {
-                    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                        let action = machine.withLock {
-                            $0.suspendProducer(.task(continuation), isCancelled: Task.isCancelled)
-                        }
-                        switch action {
-                        case .none:
-                            break
-                        case .resume(let producer, let result):
-                            if case .failure(let error) = result, error is CancellationError {
-                                self.producerCancelledBeforeSuspending()
-                            }
-                            producer.resume(with: result)
-                        }
+                return true
+            }
+        }
+
+        func write(_ chunk: ByteBuffer) async throws {
+            guard try offer(chunk) else { return }
+            observer?.producerWaiting(true)
+            defer { observer?.producerWaiting(false) }
+            try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                    let action = machine.withLock {
+                        $0.suspendProducer(.task(continuation), isCancelled: Task.isCancelled)
                     }
-                } onCancel: {
-                    let action = machine.withLock { $0.producerCancelled() }
-                    if case .resume(let producer, let consumer) = action {
-                        producer?.resume(throwing: CancellationError())
-                        consumer?.resume(throwing: CancellationError())
+                    switch action {
+                    case .none:
+                        break
+                    case .resume(let producer, let result):
+                        if case .failure(let error) = result, error is CancellationError {
+                            self.producerCancelledBeforeSuspending()
+                        }
+                        producer.resume(with: result)
                     }
+                }
+            } onCancel: {
+                let action = machine.withLock { $0.producerCancelled() }
+                if case .resume(let producer, let consumer) = action {
+                    producer?.resume(throwing: CancellationError())
+                    consumer?.resume(throwing: CancellationError())
                 }
             }
         }
@@ -196,24 +204,14 @@ extension ByteStream {
         /// A write for producers on threads of their own (libcurl's callback): blocks the calling
         /// thread, never a task, while the buffer is full.
         func writeBlocking(_ chunk: ByteBuffer) throws {
-            let action = machine.withLock { $0.write(chunk) }
-            report(action, chunk.readableBytes)
-            switch action {
-            case .produceMore:
-                return
-            case .resumeConsumer(let consumer, let chunk):
-                consumer.resume(returning: chunk)
-            case .fail(let error):
-                throw error
-            case .suspendProducer:
-                observer?.producerWaiting(true)
-                defer { observer?.producerWaiting(false) }
-                let waiter = ThreadWaiter()
-                if case .resume(let producer, let result) = machine.withLock({ $0.suspendProducer(.thread(waiter), isCancelled: false) }) {
-                    producer.resume(with: result)
-                }
-                try waiter.wait()
+            guard try offer(chunk) else { return }
+            observer?.producerWaiting(true)
+            defer { observer?.producerWaiting(false) }
+            let waiter = ThreadWaiter()
+            if case .resume(let producer, let result) = machine.withLock({ $0.suspendProducer(.thread(waiter), isCancelled: false) }) {
+                producer.resume(with: result)
             }
+            try waiter.wait()
         }
 
         /// Reports an accepted chunk: written, and buffered unless it went straight to the consumer.
