@@ -84,16 +84,10 @@ func peakResidentMemory() -> Int? {
 }
 
 extension Logger {
-    /// Logs the peak resident memory at debug level (the memory tests read this line).
-    func logPeakMemory() {
-        if logLevel <= .debug, let peak = peakResidentMemory() {
-            debug("peak resident memory (VmHWM): \(peak) bytes")
-        }
-    }
-
-    /// Logs at debug level what each pipeline step moved and how its time split, with its rate while
-    /// busy (what it could do unhindered), and the bottleneck over the whole run (bench.sh reads these).
-    func logStepTotals(_ metrics: PGCloneMetrics) {
+    /// Logs at debug level, at the end of a dump or restore: what each pipeline step moved and how its
+    /// time split, with its rate while busy (what it could do unhindered), the bottleneck over the
+    /// whole run, and the peak resident memory (bench.sh and the memory tests read these lines).
+    func logRunSummary(_ metrics: PGCloneMetrics) {
         guard logLevel <= .debug else { return }
         let totals = Dictionary(uniqueKeysWithValues: Step.allCases.map { ($0, metrics.step($0).snapshot) })
         for step in Step.allCases {
@@ -106,6 +100,7 @@ extension Logger {
         if let bottleneck = ProgressReporter.bottleneck(totals, [:]) {
             debug("bottleneck over the run: \(bottleneck)")
         }
+        if let peak = peakResidentMemory() { debug("peak resident memory (VmHWM): \(peak) bytes") }
     }
 
     private static func seconds(_ value: Double) -> String { String(format: "%.2f", value) }

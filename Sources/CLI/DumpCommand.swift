@@ -46,10 +46,7 @@ struct DumpCommand: PGCloneSubcommand {
 
     func execute(_ context: RunContext) async throws {
         let logger = context.logger
-        defer {
-            logger.logStepTotals(context.metrics)
-            logger.logPeakMemory()
-        }
+        defer { logger.logRunSummary(context.metrics) }
         var settings = try Settings(options: common, database: connection.database, compressionLevel: compressionLevel)
         guard settings.allowDump.value else {
             throw PGCloneError(.refused, "dumps are disabled here (\(settings.allowDump.origin)); nothing was done")

@@ -66,10 +66,7 @@ struct RestoreCommand: PGCloneSubcommand {
 
     func execute(_ context: RunContext) async throws {
         let logger = context.logger
-        defer {
-            logger.logStepTotals(context.metrics)
-            logger.logPeakMemory()
-        }
+        defer { logger.logRunSummary(context.metrics) }
         let restoreSource = try parseSource()
         let settings = try Settings(options: common, database: connection.database)
         guard settings.allowRestore.value else {
