@@ -9,26 +9,10 @@ import Testing
 struct MetricsDeliveryTests {
     let s3 = S3TestServer.shared!
 
-    /// A source database dumped to a new bucket; returns the environment to reach it and the key.
-    private func dumpedSource(_ pgclone: PGCloneHarness, _ prefix: String, rows: Int = 40_000, extraSQL: String = "") async throws -> (environment: [String: String?], key: String, source: String) {
-        let server = pgclone.server
-        let source = TestEnvironment.uniqueName(prefix)
-        try await server.createDatabase(source)
-        try await server.psql(
-            "CREATE TABLE t AS SELECT i, md5(i::text) || md5((i * 3)::text) AS h FROM generate_series(1, \(rows)) AS i; \(extraSQL)",
-            database: source
-        )
-        let bucket = try await s3.makeBucket()
-        var environment = s3.environment(location: "s3://\(bucket)")
-        environment["PGCLONE_S3_PART_SIZE"] = "256KiB"
-        let dumped = try await pgclone.run(["dump", "--database", server.url(source)], environment: environment)
-        guard dumped.exitCode == 0 else { throw TestSetupError("dump failed: \(dumped)") }
-        return (environment, dumped.stdout.trimmingCharacters(in: .whitespacesAndNewlines), source)
-    }
-
     @Test func liveOutputInTheMiddleOfAnS3RestorePassesPromtool() async throws {
         let pgclone = try PGCloneHarness()
-        let (environment, key, _) = try await dumpedSource(pgclone, "mlive")
+        let dumped = try await pgclone.dumpToNewBucket(s3, prefix: "mlive")
+        let (environment, key) = (dumped.environment, dumped.key)
         let target = "we\"ird\\db \(UUID().uuidString.prefix(6))"
         let (proxied, log, stop) = try await s3.behindFaultyProxy(["GET:stall:20000:4"])
         defer { stop() }
@@ -140,19 +124,8 @@ struct MetricsDeliveryTests {
     @Test func theBottleneckIsReadable() async throws {
         let pgclone = try PGCloneHarness()
         // Every row restored waits on a CHECK that sleeps: PostgreSQL is the slowest step.
-        let (environment, key, _) = try await dumpedSource(
-            pgclone,
-            "mslow",
-            rows: 100,
-            extraSQL: """
-                CREATE FUNCTION slow(integer) RETURNS boolean LANGUAGE plpgsql AS $$
-                    BEGIN IF $1 % 4 = 0 THEN PERFORM pg_sleep(0.002); END IF; RETURN true; END $$;
-                CREATE TABLE slow_rows (i integer CHECK (slow(i)), payload text);
-                INSERT INTO slow_rows
-                    SELECT i, (SELECT string_agg(md5(i::text || '-' || j::text), '') FROM generate_series(1, 64) AS j)
-                    FROM generate_series(1, 8000) AS i;
-                """
-        )
+        let dumped = try await pgclone.dumpToNewBucket(s3, prefix: "mslow", rows: 100, extraSQL: Fixtures.slowRestoreSQL(rows: 8000))
+        let (environment, key) = (dumped.environment, dumped.key)
         let port = try await freePort()
         let target = TestEnvironment.uniqueName("mslow_dst")
         async let restoring = pgclone.run(

@@ -10,17 +10,7 @@ struct ProgressTests {
     private func slowDump(_ pgclone: PGCloneHarness) async throws -> String {
         let source = TestEnvironment.uniqueName("progress")
         try await pgclone.server.createDatabase(source)
-        try await pgclone.server.psql(
-            """
-            CREATE FUNCTION slow(integer) RETURNS boolean LANGUAGE plpgsql AS $$
-                BEGIN IF $1 % 4 = 0 THEN PERFORM pg_sleep(0.002); END IF; RETURN true; END $$;
-            CREATE TABLE slow_rows (i integer CHECK (slow(i)), payload text);
-            INSERT INTO slow_rows
-                SELECT i, (SELECT string_agg(md5(i::text || '-' || j::text), '') FROM generate_series(1, 64) AS j)
-                FROM generate_series(1, 6000) AS i;
-            """,
-            database: source
-        )
+        try await pgclone.server.psql(Fixtures.slowRestoreSQL(rows: 6000), database: source)
         return try await pgclone.dump(source)
     }
 

@@ -298,18 +298,9 @@ extension S3FaultTests {
     @Test func anObjectReplacedDuringTheRestoreFailsClearly() async throws {
         let pgclone = try PGCloneHarness()
         let server = pgclone.server
-        let source = TestEnvironment.uniqueName("etag_src")
+        let dumped = try await pgclone.dumpToNewBucket(s3, prefix: "etag_src")
+        let (bucket, key) = (dumped.bucket, dumped.key)
         let target = TestEnvironment.uniqueName("etag_dst")
-        try await server.createDatabase(source)
-        try await server.psql(
-            "CREATE TABLE t AS SELECT i, md5(i::text) || md5((i * 3)::text) AS h FROM generate_series(1, 40000) AS i",
-            database: source
-        )
-        let bucket = try await s3.makeBucket()
-        var environment = s3.environment(location: "s3://\(bucket)")
-        environment["PGCLONE_S3_PART_SIZE"] = "256KiB"
-        let key = try await pgclone.run(["dump", "--database", server.url(source)], environment: environment)
-            .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
 
         // The first part's response stops after 10,000 bytes and is held until the object has been
         // replaced; then its connection is reset, and the resumed GET no longer matches the ETag
@@ -342,20 +333,11 @@ extension S3FaultTests {
     @Test func sigtermDuringAnS3DownloadLeavesTheTargetIntact() async throws {
         let pgclone = try PGCloneHarness()
         let server = pgclone.server
-        let source = TestEnvironment.uniqueName("s3sig_src")
+        let dumped = try await pgclone.dumpToNewBucket(s3, prefix: "s3sig_src")
+        let (bucket, key) = (dumped.bucket, dumped.key)
         let target = TestEnvironment.uniqueName("s3sig_dst")
-        try await server.createDatabase(source)
-        try await server.psql(
-            "CREATE TABLE t AS SELECT i, md5(i::text) || md5((i * 3)::text) AS h FROM generate_series(1, 40000) AS i",
-            database: source
-        )
         try await server.createDatabase(target)
         try await server.psql("CREATE TABLE marker (v text); INSERT INTO marker VALUES ('old')", database: target)
-        let bucket = try await s3.makeBucket()
-        var environment = s3.environment(location: "s3://\(bucket)")
-        environment["PGCLONE_S3_PART_SIZE"] = "256KiB"
-        let key = try await pgclone.run(["dump", "--database", server.url(source)], environment: environment)
-            .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
 
         // The first part stalls for long: the restore is in the middle of its download.
         let (proxied, log, stop) = try await s3.behindFaultyProxy(["GET:stall:1000:60"])

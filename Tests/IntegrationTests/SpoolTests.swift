@@ -110,9 +110,18 @@ struct SpoolTests {
         let size = (stored >> 20) + 2
         let mounted = try await runCommand("mount", ["-t", "tmpfs", "-o", "size=\(size)m", "tmpfs", spool])
         try #require(mounted.exitCode == 0, "\(mounted)")
-        defer { Task { _ = try? await runCommand("umount", [spool]) } }
+        // Unmounted whatever happens (a defer cannot await).
+        let result: CommandResult
+        let left: [String]
+        do {
+            result = try await pgclone.restore(key, into: target, ["-j", "2"], environment: ["TMPDIR": spool])
+            left = try contents(spool)
+        } catch {
+            _ = try? await runCommand("umount", [spool])
+            throw error
+        }
+        _ = try await runCommand("umount", [spool])
 
-        let result = try await pgclone.restore(key, into: target, ["-j", "2"], environment: ["TMPDIR": spool])
         #expect(result.exitCode == 1, "\(result)")
         #expect(
             result.errorLines == [
@@ -120,9 +129,8 @@ struct SpoolTests {
             ],
             "\(result)"
         )
-        #expect(try contents(spool).isEmpty)
+        #expect(left.isEmpty)
         #expect(try await server.databases(startingWith: target).isEmpty)
-        _ = try await runCommand("umount", [spool])
     }
 
     @Test func aMissingTmpdirIsOneLineAndNothingChanged() async throws {

@@ -1,0 +1,50 @@
+import Foundation
+
+/// SQL that several suites build their databases from.
+package enum Fixtures {
+    /// A table whose restore keeps PostgreSQL busy: a CHECK sleeps 2 ms on every fourth of `rows`
+    /// rows of 2 KiB, so pg_restore's stdin fills up and the steps before it wait.
+    package static func slowRestoreSQL(rows: Int) -> String {
+        """
+        CREATE FUNCTION slow(integer) RETURNS boolean LANGUAGE plpgsql AS $$
+            BEGIN IF $1 % 4 = 0 THEN PERFORM pg_sleep(0.002); END IF; RETURN true; END $$;
+        CREATE TABLE slow_rows (i integer CHECK (slow(i)), payload text);
+        INSERT INTO slow_rows
+            SELECT i, (SELECT string_agg(md5(i::text || '-' || j::text), '') FROM generate_series(1, 64) AS j)
+            FROM generate_series(1, \(rows)) AS i;
+        """
+    }
+}
+
+/// A database dumped to a bucket of its own, and what reaches it.
+package struct S3Dump: Sendable {
+    package var source: String
+    package var bucket: String
+    package var key: String
+    /// pgclone's environment for the bucket, with 256 KiB parts so that small dumps take several.
+    package var environment: [String: String?]
+}
+
+extension PGCloneHarness {
+    /// A new database `prefix_…` with a table `t` of `rows` rows (and `extraSQL`), dumped to a new
+    /// bucket of `s3`.
+    package func dumpToNewBucket(_ s3: S3TestServer, prefix: String, rows: Int = 40_000, extraSQL: String = "") async throws -> S3Dump {
+        let source = TestEnvironment.uniqueName(prefix)
+        try await server.createDatabase(source)
+        try await server.psql(
+            "CREATE TABLE t AS SELECT i, md5(i::text) || md5((i * 3)::text) AS h FROM generate_series(1, \(rows)) AS i; \(extraSQL)",
+            database: source
+        )
+        let bucket = try await s3.makeBucket()
+        var environment = s3.environment(location: "s3://\(bucket)")
+        environment["PGCLONE_S3_PART_SIZE"] = "256KiB"
+        let dumped = try await run(["dump", "--database", server.url(source)], environment: environment)
+        guard dumped.exitCode == 0 else { throw TestSetupError("dump failed: \(dumped)") }
+        return S3Dump(
+            source: source,
+            bucket: bucket,
+            key: dumped.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
+            environment: environment
+        )
+    }
+}
