@@ -33,7 +33,7 @@ struct FailureTests {
         var killed: [Int32] = []
         for _ in 0..<3000 where killed.isEmpty {
             if pgclone.storedFiles().contains(where: { $0.hasSuffix(".partial") }) {
-                killed = killProcesses(matching: ["pg_dump", "dbname='\(source)'"])
+                killed = pgclone.signal(SIGKILL, processesMatching: ["pg_dump"])
             }
             try await Task.sleep(for: .milliseconds(5))
         }

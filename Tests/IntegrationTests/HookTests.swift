@@ -77,13 +77,12 @@ struct HookTests {
         let hook = "touch \(marker); sleep 300 & wait"
         async let restoring = pgclone.restore(key, into: target, ["--pre-swap-hook", hook])
         while !FileManager.default.fileExists(atPath: marker) { try await Task.sleep(for: .milliseconds(20)) }
-        #expect(!killProcesses(matching: [TestEnvironment.binary, "restore", target], signal: SIGTERM).isEmpty)
+        #expect(!pgclone.signal(SIGTERM).isEmpty)
         let result = try await restoring
         #expect(result.exitCode == 128 + SIGTERM, "\(result)")
         #expect(try await pgclone.server.databases(startingWith: target) == [target])
         #expect(try await pgclone.server.psql("SELECT v FROM marker", database: target) == "old")
         // The hook's own children went with it.
-        try await Task.sleep(for: .milliseconds(200))
-        #expect(killProcesses(matching: ["sleep 300"], signal: 0).isEmpty)
+        #expect(try await pgclone.processesAlive(after: .seconds(5)).isEmpty)
     }
 }

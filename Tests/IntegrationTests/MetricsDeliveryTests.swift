@@ -55,7 +55,7 @@ struct MetricsDeliveryTests {
         let server = pgclone.server
         let source = TestEnvironment.uniqueName("mtext")
         try await server.createDatabase(source)
-        let directory = try TestEnvironment.makeTemporaryDirectory("pgclone-textfiles")
+        let directory = try pgclone.makeDirectory("textfiles")
         let ok = try await pgclone.run(["dump", "--database", server.url(source), "--metrics-textfile", directory])
         #expect(ok.exitCode == 0, "\(ok)")
         let summaryFile = "\(directory)/pgclone_dump_\(source)_default.prom"
@@ -115,16 +115,19 @@ struct MetricsDeliveryTests {
             "dump", "--database", server.url(killed), "--pre-dump-hook", "touch \(marker); sleep 60", "--pushgateway", url,
         ])
         while !FileManager.default.fileExists(atPath: marker) { try await Task.sleep(for: .milliseconds(20)) }
-        killProcesses(matching: [TestEnvironment.binary, "dump", killed], signal: SIGKILL)
-        killProcesses(matching: ["sleep 60"], signal: SIGKILL)
+        pgclone.signal(SIGKILL)
+        pgclone.signal(SIGKILL, processesMatching: ["sleep 60"])
         _ = try await running
         #expect(try await httpGet("\(url)/metrics").body.contains("database=\"\(killed)\",instance=\"\",job=\"pgclone\",outcome=\"running\"} 1"))
     }
 
     @Test func theBottleneckIsReadable() async throws {
         let pgclone = try PGCloneHarness()
-        // Every row restored waits on a CHECK that sleeps: PostgreSQL is the slowest step.
-        let dumped = try await pgclone.dumpToNewBucket(s3, prefix: "mslow", rows: 100, extraSQL: Fixtures.slowRestoreSQL(rows: 8000))
+        // Every fourth row restored waits 5 ms on a CHECK, 10 s in all: PostgreSQL is the slowest
+        // step by far, even when a machine loaded by the other tests makes moto slow to answer.
+        let dumped = try await pgclone.dumpToNewBucket(
+            s3, prefix: "mslow", rows: 100, extraSQL: Fixtures.slowRestoreSQL(rows: 8000, milliseconds: 5)
+        )
         let (environment, key) = (dumped.environment, dumped.key)
         let port = try await freePort()
         let target = TestEnvironment.uniqueName("mslow_dst")
@@ -190,7 +193,7 @@ extension MetricsDeliveryTests {
         let server = pgclone.server
         let metricsPort = try await freePort()
         let prometheusPort = try await freePort()
-        let directory = try TestEnvironment.makeTemporaryDirectory("pgclone-prometheus")
+        let directory = try pgclone.makeDirectory("prometheus")
         let rules = FileManager.default.currentDirectoryPath + "/dashboards/rules/pgclone.rules.yml"
         try """
             global:

@@ -24,19 +24,24 @@ struct ProgressTests {
             "cd '\(pgclone.directory)'", "&&", "PGPASSWORD='\(server.password)'", TestEnvironment.binary, "restore", key,
             "--database", "'host=\(server.host) port=\(server.port) user=\(server.user) dbname=\(target)'", ";", "sleep 30",
         ].joined(separator: " ")
-        let started = try await runCommand("tmux", ["new-session", "-d", "-s", session, "-x", "200", "-y", "20", command])
+        // A tmux server of the test's own (its own socket), marked as the harness's processes are.
+        let started = try await runCommand(
+            "tmux",
+            ["-L", session, "new-session", "-d", "-s", session, "-x", "200", "-y", "20", command],
+            environment: ["PGCLONE_TEST_MARKER": pgclone.marker]
+        )
         #expect(started.exitCode == 0, "\(started)")
-        defer { _ = killProcesses(matching: ["tmux", session], signal: SIGTERM) }
+        defer { pgclone.signal(SIGKILL, processesMatching: []) }
         var seen = ""
         for _ in 0..<100 {
             try await Task.sleep(for: .milliseconds(100))
-            let pane = try await runCommand("tmux", ["capture-pane", "-p", "-t", session]).stdout
+            let pane = try await runCommand("tmux", ["-L", session, "capture-pane", "-p", "-t", session]).stdout
             if let line = pane.split(separator: "\n").first(where: { $0.contains("% ") && $0.contains("/s") }) {
                 seen = String(line)
                 break
             }
         }
-        _ = try await runCommand("tmux", ["kill-session", "-t", session])
+        _ = try await runCommand("tmux", ["-L", session, "kill-server"])
         #expect(seen.hasPrefix("restore \(target): "), "no progress line seen")
         #expect(seen.contains(" of "))
         #expect(seen.contains("/s"))

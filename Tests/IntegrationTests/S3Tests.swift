@@ -121,7 +121,7 @@ struct S3Tests {
         var signalled: [Int32] = []
         while signalled.isEmpty && !finished.isSet {
             if try await s3.hasPendingUpload(bucket) {
-                signalled = killProcesses(matching: [TestEnvironment.binary, "dump", source], signal: SIGTERM)
+                signalled = pgclone.signal(SIGTERM)
             }
         }
         let result = try await dumping.value
@@ -305,7 +305,7 @@ extension S3FaultTests {
         // The first part's response stops after 10,000 bytes and is held until the object has been
         // replaced; then its connection is reset, and the resumed GET no longer matches the ETag
         // the restore started with. No timing is involved: moto can be slow under the full suite.
-        let released = try TestEnvironment.makeTemporaryDirectory("pgclone-hold") + "/released"
+        let released = try pgclone.makeDirectory("hold") + "/released"
         let (proxied, log, stop) = try await s3.behindFaultyProxy(["GET:hold:10000:\(released)"])
         defer { stop() }
         var proxiedEnvironment = proxied.environment(location: "s3://\(bucket)")
@@ -347,12 +347,12 @@ extension S3FaultTests {
         proxiedEnvironment["PGCLONE_S3_PARTS_IN_FLIGHT"] = "1"
         async let restoring = pgclone.run(["restore", key, "--database", server.url(target)], environment: proxiedEnvironment)
         while !log().contains("fault GET:stall") { try await Task.sleep(for: .milliseconds(20)) }
-        #expect(!killProcesses(matching: [TestEnvironment.binary, "restore", target], signal: SIGTERM).isEmpty)
+        #expect(!pgclone.signal(SIGTERM).isEmpty)
         let result = try await restoring
         #expect(result.exitCode == 128 + SIGTERM, "\(result)")
         #expect(try await server.psql("SELECT v FROM marker", database: target) == "old")
         #expect(try await server.databases(startingWith: target) == [target])
-        #expect(killProcesses(matching: ["pg_restore", "\(target)__temp"], signal: 0).isEmpty)
+        #expect(try await pgclone.processesAlive(after: .seconds(5)).isEmpty)
     }
 }
 
@@ -363,7 +363,7 @@ extension S3Tests {
         let source = try await database(server, "s3_grow", rows: 40_000)
         let target = TestEnvironment.uniqueName("s3_grow_dst")
         let bucket = try await s3.makeBucket()
-        let spool = try TestEnvironment.makeTemporaryDirectory("pgclone-spool")
+        let spool = try pgclone.makeDirectory("spool")
         var environment = s3.environment(location: "s3://\(bucket)")
         // 64 KiB parts doubling every 2 parts: 64, 64, 128, 128, 256, 256 KiB…; from part 3 on spooled.
         environment["PGCLONE_S3_PART_SIZE"] = "64KiB"

@@ -34,7 +34,7 @@ struct SignalTests {
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = '\(target)__temp' AND application_name = 'pg_restore'"
             )
             if rows == "1" {
-                signalled = killProcesses(matching: [TestEnvironment.binary, "restore", target], signal: signal)
+                signalled = pgclone.signal(signal)
             }
             try await Task.sleep(for: .milliseconds(10))
         }
@@ -45,7 +45,7 @@ struct SignalTests {
         #expect(result.stdout.isEmpty)
         #expect(try await server.databases(startingWith: target) == [target])
         #expect(try await server.tableFingerprints(target) == fingerprint)
-        #expect(killProcesses(matching: ["pg_restore", "\(target)__temp"], signal: 0).isEmpty)
+        #expect(try await pgclone.processesAlive(after: .seconds(5)).isEmpty)
         // The lock was released with the session: the next restore goes through.
         let again = try await pgclone.restore(key, into: target)
         #expect(again.exitCode == 0, "\(again)")
@@ -58,7 +58,7 @@ struct SignalTests {
         var signalled: [Int32] = []
         for _ in 0..<3000 where signalled.isEmpty {
             if pgclone.storedFiles().contains(where: { $0.hasSuffix(".partial") }) {
-                signalled = killProcesses(matching: [TestEnvironment.binary, "dump", source], signal: SIGINT)
+                signalled = pgclone.signal(SIGINT)
             }
             try await Task.sleep(for: .milliseconds(5))
         }
@@ -66,6 +66,6 @@ struct SignalTests {
         #expect(!signalled.isEmpty, "the dump finished before it could be interrupted")
         #expect(result.exitCode == 128 + SIGINT, "\(result)")
         #expect(pgclone.storedFiles().isEmpty)
-        #expect(killProcesses(matching: ["pg_dump", "dbname='\(source)'"], signal: 0).isEmpty)
+        #expect(try await pgclone.processesAlive(after: .seconds(5)).isEmpty)
     }
 }

@@ -28,7 +28,7 @@ struct SpoolTests {
             database: source
         )
         let key = try await pgclone.dump(source)
-        let spool = try TestEnvironment.makeTemporaryDirectory("pgclone-spool")
+        let spool = try pgclone.makeDirectory("spool")
         let result = try await pgclone.restore(key, into: target, ["--jobs", "2", "--json"], environment: ["TMPDIR": spool])
         #expect(result.exitCode == 0, "\(result)")
         #expect(result.stderr.contains("for pg_restore --jobs=2"), "\(result)")
@@ -56,7 +56,7 @@ struct SpoolTests {
         )
         let key = try await pgclone.dump(source)
         try await server.psql("DROP POLICY p ON t; DROP ROLE \(role);", database: source)
-        let spool = try TestEnvironment.makeTemporaryDirectory("pgclone-spool")
+        let spool = try pgclone.makeDirectory("spool")
 
         let failed = try await pgclone.restore(key, into: target, ["-j", "2"], environment: ["TMPDIR": spool])
         #expect(failed.exitCode == 1, "\(failed)")
@@ -106,7 +106,7 @@ struct SpoolTests {
         )
         let key = try await pgclone.dump(source)
         let stored = try pgclone.storedData(key).count
-        let spool = try TestEnvironment.makeTemporaryDirectory("pgclone-spool-full")
+        let spool = try pgclone.makeDirectory("spool-full")
         let size = (stored >> 20) + 2
         let mounted = try await runCommand("mount", ["-t", "tmpfs", "-o", "size=\(size)m", "tmpfs", spool])
         try #require(mounted.exitCode == 0, "\(mounted)")

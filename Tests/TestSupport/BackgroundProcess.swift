@@ -20,8 +20,10 @@ package struct BackgroundProcess: Sendable {
         return BackgroundProcess(pid: pid, log: log)
     }
 
+    /// Stops the process and removes its log.
     package func stop() {
         kill(pid, SIGTERM)
+        try? FileManager.default.removeItem(atPath: (log as NSString).deletingLastPathComponent)
     }
 
     package var output: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }

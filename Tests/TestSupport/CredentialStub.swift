@@ -68,11 +68,12 @@ package struct CredentialStub: Sendable {
             if let text = try? String(contentsOfFile: directory + "/port", encoding: .utf8),
                 let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
             {
-                return CredentialStub(url: "http://127.0.0.1:\(port)", stop: { kill(pid, SIGTERM) })
+                return CredentialStub(url: "http://127.0.0.1:\(port)", stop: { kill(pid, SIGTERM); try? FileManager.default.removeItem(atPath: directory) })
             }
             try await Task.sleep(for: .milliseconds(100))
         }
         kill(pid, SIGTERM)
+        try? FileManager.default.removeItem(atPath: directory)
         throw TestSetupError("the credential stub did not start")
     }
 

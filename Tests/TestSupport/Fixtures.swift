@@ -2,12 +2,12 @@ import Foundation
 
 /// SQL that several suites build their databases from.
 package enum Fixtures {
-    /// A table whose restore keeps PostgreSQL busy: a CHECK sleeps 2 ms on every fourth of `rows`
-    /// rows of 2 KiB, so pg_restore's stdin fills up and the steps before it wait.
-    package static func slowRestoreSQL(rows: Int) -> String {
+    /// A table whose restore keeps PostgreSQL busy: a CHECK sleeps `milliseconds` on every fourth
+    /// of `rows` rows of 2 KiB, so pg_restore's stdin fills up and the steps before it wait.
+    package static func slowRestoreSQL(rows: Int, milliseconds: Int = 2) -> String {
         """
         CREATE FUNCTION slow(integer) RETURNS boolean LANGUAGE plpgsql AS $$
-            BEGIN IF $1 % 4 = 0 THEN PERFORM pg_sleep(0.002); END IF; RETURN true; END $$;
+            BEGIN IF $1 % 4 = 0 THEN PERFORM pg_sleep(\(Double(milliseconds) / 1000)); END IF; RETURN true; END $$;
         CREATE TABLE slow_rows (i integer CHECK (slow(i)), payload text);
         INSERT INTO slow_rows
             SELECT i, (SELECT string_agg(md5(i::text || '-' || j::text), '') FROM generate_series(1, 64) AS j)

