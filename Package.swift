@@ -69,6 +69,7 @@ let package = Package(
                 "PGCloneMetrics",
                 "CPGCloneLibPQ",
                 "CPGCloneCurl",
+                "CPGCloneSystem",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "NIOCore", package: "swift-nio"),

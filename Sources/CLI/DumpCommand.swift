@@ -36,6 +36,8 @@ struct DumpCommand: PGCloneSubcommand {
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var common: CommonOptions
 
+    var printsJSON: Bool { json }
+
     var showsProgress: Bool { true }
 
     func validate() throws {

@@ -25,6 +25,40 @@ enum JSONOutput {
         ((metrics.currentJob?.elapsed ?? 0) * 1000).rounded() / 1000
     }
 
+    /// One pg_restore error, with the lines under it.
+    struct RestoreError: Encodable {
+        var message: String
+        var tocEntry: String?
+        var detail: String?
+        var hint: String?
+        var context: String?
+        var statement: String?
+
+        init(_ entry: ChildStderr.Entry) {
+            message = entry.message
+            tocEntry = entry.tocEntry
+            detail = entry.detail
+            hint = entry.hint
+            context = entry.context
+            statement = entry.statement
+        }
+    }
+
+    /// A failed command's result on stdout (`--json`): the error as the one line says it, its
+    /// code, the database's state and the lines under it.
+    struct Failure: Encodable {
+        struct Error: Encodable {
+            var code: String
+            var message: String
+            var exitCode: Int32
+            var database: String?
+            var databaseState: String?
+            var details: [String: String]
+        }
+
+        var error: Error
+    }
+
     struct Dump: Encodable {
         var key: String
         var database: String
@@ -42,19 +76,13 @@ enum JSONOutput {
             var terminatedSessions: Int
         }
 
-        struct RestoreError: Encodable {
-            var message: String
-            var tocEntry: String?
-            var statement: String?
-        }
-
         /// The dump key, or `:name` for a local database.
         var source: String
         var database: String
         var storedBytes: Int?
         var archiveBytes: Int?
         var restoreErrors: Int
-        var errors: [RestoreError]
+        var errors: [JSONOutput.RestoreError]
         var swap: Swap
         var durationSeconds: Double
         var phases: [String: Double]

@@ -24,6 +24,8 @@ struct ListCommand: PGCloneSubcommand {
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var common: CommonOptions
 
+    var printsJSON: Bool { json }
+
     func validate() throws {
         if local && (onlyDbNames || databaseName != nil) {
             throw ValidationError("--local lists the server's databases; it takes no database name or --only-db-names")
@@ -33,7 +35,7 @@ struct ListCommand: PGCloneSubcommand {
     func execute(_ context: RunContext) async throws {
         let settings = try Settings(options: common, database: connection.database)
         if local {
-            return try await listLocal(settings)
+            return try await listLocal(settings, context: context)
         }
         let storage = try settings.storage(logger: context.logger, metrics: context.metrics)
         let dumps = try await storage.list(database: databaseName.map(DumpKey.sanitize))
@@ -57,16 +59,24 @@ struct ListCommand: PGCloneSubcommand {
     }
 
     /// The server's databases but templates and the maintenance database.
-    private func listLocal(_ settings: Settings) async throws {
+    private func listLocal(_ settings: Settings, context: RunContext) async throws {
         let admin = try await PostgresConnection.connectMaintenance(settings.connection, databases: ["postgres", "template1"], avoiding: "")
         let rows: [[String?]]
         do {
+            try await admin.apply(settings.sessionSettings)
+            // The database this listing is about may still refuse connections after a swap that a
+            // server crash cut short: it is repaired first.
+            if let database = await PostgresConnection.resolveDatabaseName(settings.connection),
+                let names = try? DatabaseNames(target: database)
+            {
+                try await CopyPipeline.repair(names, admin: admin, logger: context.logger)
+            }
             rows = try await admin.query(
                 "SELECT datname FROM pg_database WHERE NOT datistemplate AND datname <> current_database() ORDER BY datname"
             )
         } catch {
             await admin.close()
-            throw PGCloneError.from(error)
+            throw PGCloneError.from(error, step: "listing the server's databases")
         }
         await admin.close()
         let names = rows.compactMap { $0.first ?? nil }.map { ":" + $0 }

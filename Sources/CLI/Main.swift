@@ -85,9 +85,14 @@ enum Main {
         let (error, signal) = await run(command, context: context, say: say)
         progress?.cancel()
         await progress?.value
+        // The one funnel: the error's code decides the exit status, the job's outcome and what is
+        // said; a signal that stopped the command makes it an interruption.
+        var failure = error.map { PGCloneError.from($0) }
+        if signal != nil { failure?.code = .cancelled }
+        let disposition = failure?.code.disposition(signal: signal?.rawValue) ?? (0, .success)
         if let job = metrics.currentJob {
-            job.finish(outcome(error: error, signal: signal))
-            await delivery.finished(job, success: error == nil && signal == nil)
+            job.finish(disposition.outcome)
+            await delivery.finished(job, success: failure == nil)
         }
         if let server {
             if signal == nil && linger > .zero {
@@ -96,13 +101,45 @@ enum Main {
             }
             await server.shutdown()
         }
-        if let signal {
-            if let error { say(.error, "\(error)") }
-            return 128 + signal.rawValue
+        guard let failure else {
+            if let signal {
+                let name = type(of: command).configuration.commandName ?? "the command"
+                say(.warning, "\(name) had committed when \(signal) arrived: it succeeded")
+            }
+            return 0
         }
-        guard let error = error as? PGCloneError else { return 0 }
-        say(.error, error.message)
-        return exitCode(for: error.code)
+        report(failure, exitCode: disposition.exitCode, command: command, logger: logger, say: say)
+        return disposition.exitCode
+    }
+
+    /// Says how the command failed: the error line, the lines under it (DETAIL, HINT…), the
+    /// causes at `--log-level debug`, and with `--json` the same as a JSON document on stdout.
+    private static func report(_ failure: PGCloneError, exitCode: Int32, command: any PGCloneSubcommand, logger: Logger, say: Reporter) {
+        say(.error, failure.description)
+        for detail in failure.details {
+            say(.info, "\(detail.label): \(detail.text.escapingControlCharacters)")
+        }
+        for cause in failure.causes {
+            logger.debug("caused by \(cause.escapingControlCharacters)")
+        }
+        guard command.printsJSON else { return }
+        var database: String?
+        switch failure.target {
+        case .unchanged(let name), .replaced(let name), .refusingConnections(let name, _), .unknown(let name, _): database = name
+        case nil: database = nil
+        }
+        try? JSONOutput.print(
+            JSONOutput.Failure(
+                error: .init(
+                    code: failure.code.rawValue,
+                    message: failure.description,
+                    exitCode: exitCode,
+                    database: database,
+                    databaseState: failure.target?.name,
+                    details: Dictionary(failure.details.map { ($0.label, $0.text) }, uniquingKeysWith: { first, _ in first })
+                )
+            )
+        )
     }
 
     static var buildInfo: PGCloneMetrics.BuildInfo {
@@ -120,21 +157,6 @@ enum Main {
         #else
         "6.2"
         #endif
-    }
-
-    /// The job summary's outcome for how the command ended.
-    static func outcome(error: (any Error)?, signal: UnixSignal?) -> Outcome {
-        if signal != nil { return .aborted }
-        guard let error else { return .success }
-        switch (error as? PGCloneError)?.code {
-        case .hookFailed: return .hookFailed
-        case .restoreFailed: return .restoreErrors
-        case .storageFailed, .objectNotFound, .corruptDump: return .storageError
-        case .databaseError, .databaseUnavailable, .dumpFailed, .swapFailed: return .databaseError
-        case .lockHeld: return .lockBusy
-        case .cancelled: return .aborted
-        default: return .internalError
-        }
     }
 
     /// The command line, with `--wait=DURATION` spelled as ArgumentParser reads it (a flag whose
@@ -163,12 +185,14 @@ enum Main {
         }
         let listener = Task {
             for await signal in signals {
-                if let first = received.withLock({ value -> UnixSignal? in
-                    defer { if value == nil { value = signal } }
-                    return value
-                }) {
+                if let first = received.withLock({ $0 }) {
                     say(.warning, "received \(signal) while cleaning up after \(first); still cleaning up")
+                } else if context.isCommitted {
+                    // Past the point of no return (the swap committed): the command has succeeded
+                    // and only cleans up; stopping it now would only leave more behind.
+                    say(.warning, "received \(signal) after the swap had committed; the restore has succeeded and finishes its clean-up")
                 } else {
+                    received.withLock { $0 = signal }
                     say(.warning, "received \(signal); stopping and cleaning up")
                     execution.cancel()
                 }
@@ -177,15 +201,6 @@ enum Main {
         let error = await execution.value
         listener.cancel()
         return (error, received.withLock { $0 })
-    }
-
-    static func exitCode(for code: PGCloneError.Code) -> Int32 {
-        switch code {
-        case .invalidConfiguration: 2
-        case .refused: 3
-        case .lockHeld: 4
-        default: 1
-        }
     }
 
     /// Says how the command ends: `pgclone: error: …` lines, or, with `--log-format json`, records

@@ -45,8 +45,12 @@ protocol PGCloneSubcommand: ParsableCommand, Sendable {
 
     /// Whether a terminal shows its progress (dump and restore).
     var showsProgress: Bool { get }
+
+    /// `--json`: the result, or the error, as one JSON document on stdout.
+    var printsJSON: Bool { get }
 }
 
 extension PGCloneSubcommand {
     var showsProgress: Bool { false }
+    var printsJSON: Bool { false }
 }

@@ -38,6 +38,8 @@ struct PruneCommand: PGCloneSubcommand {
 
     @OptionGroup var common: CommonOptions
 
+    var printsJSON: Bool { json }
+
     func execute(_ context: RunContext) async throws {
         let policy = try makePolicy()
         let settings = try Settings(options: common, database: nil)

@@ -53,6 +53,8 @@ struct RestoreCommand: PGCloneSubcommand {
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var common: CommonOptions
 
+    var printsJSON: Bool { json }
+
     var showsProgress: Bool { true }
 
     func validate() throws {
@@ -90,6 +92,7 @@ struct RestoreCommand: PGCloneSubcommand {
         pipeline.restoreConfig = restoreConfig
         pipeline.sessionSettings = settings.sessionSettings
         pipeline.environment = settings.environment
+        pipeline.onSwapCommitted = context.markCommitted
         if let waitTimeout {
             guard let duration = parseDuration(waitTimeout) else {
                 throw PGCloneError(.invalidConfiguration, "--wait takes a duration like 30s, 10m or 2h (it is \"\(waitTimeout)\")")
@@ -108,7 +111,7 @@ struct RestoreCommand: PGCloneSubcommand {
                 storedBytes: outcome.dump?.size,
                 archiveBytes: outcome.restore?.bytesWritten,
                 restoreErrors: outcome.restore?.errorCount ?? 0,
-                errors: (outcome.restore?.errors ?? []).map { .init(message: $0.message, tocEntry: $0.context, statement: $0.statement) },
+                errors: (outcome.restore?.errors ?? []).map(JSONOutput.RestoreError.init),
                 swap: .init(
                     replacedExisting: outcome.swap.replacedExisting,
                     unavailableSeconds: JSONOutput.seconds(outcome.swap.unavailable),

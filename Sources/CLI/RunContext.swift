@@ -1,13 +1,24 @@
 import Foundation
 import Logging
+import Synchronization
 import PGCloneActors
 import PGCloneMetrics
 
-/// What a command runs with: the logger, the metrics and their delivery.
+/// What a command runs with: the logger, the metrics and their delivery, and whether it is past its
+/// point of no return.
 final class RunContext: Sendable {
     let logger: Logger
     let metrics: PGCloneMetrics
     let delivery: MetricsDelivery
+    private let committed = Mutex(false)
+
+    /// Called when the command's change has committed (the swap): from then on it has succeeded,
+    /// and a signal no longer stops it.
+    @Sendable func markCommitted() {
+        committed.withLock { $0 = true }
+    }
+
+    var isCommitted: Bool { committed.withLock { $0 } }
 
     init(logger: Logger, metrics: PGCloneMetrics, delivery: MetricsDelivery) {
         self.logger = logger

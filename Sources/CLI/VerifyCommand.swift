@@ -21,6 +21,8 @@ struct VerifyCommand: PGCloneSubcommand {
 
     @OptionGroup var common: CommonOptions
 
+    var printsJSON: Bool { json }
+
     func execute(_ context: RunContext) async throws {
         let settings = try Settings(options: common, database: nil)
         let storage = try settings.storage(logger: context.logger, metrics: context.metrics)

@@ -1,4 +1,7 @@
+#define _GNU_SOURCE
 #include "CPGCloneSystem.h"
+#include <fcntl.h>
+#include <unistd.h>
 
 #if defined(__linux__)
 #include <malloc.h>
@@ -18,4 +21,8 @@ void CPGCloneSystem_tune_malloc(void) {
     mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     mallopt(M_ARENA_MAX, 2);
 #endif
+}
+
+int CPGCloneSystem_pipe_cloexec(int fds[2]) {
+    return pipe2(fds, O_CLOEXEC);
 }

@@ -41,6 +41,8 @@ package enum Outcome: String, CaseIterable, Sendable {
     case databaseError = "database_error"
     case lockBusy = "lock_busy"
     case aborted
+    /// Usage, configuration or privileges: refused before anything was done.
+    case invalidConfiguration = "invalid_configuration"
     case internalError = "internal_error"
 }
 

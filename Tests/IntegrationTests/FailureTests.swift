@@ -171,7 +171,9 @@ struct FailureTests {
             ]
         )
         #expect(failed.stderr.contains("pgclone: warning:   statement: CREATE POLICY p ON public.t"), "\(failed)")
-        #expect(failed.stderr.contains("pgclone: warning:   from TOC entry "), "\(failed)")
+        #expect(failed.stderr.contains("pgclone: warning:   toc entry: from TOC entry "), "\(failed)")
+        // The first error's lines stay under the error line too.
+        #expect(failed.stderr.contains("\npgclone: statement: CREATE POLICY p ON public.t TO \(role) USING (true);\n"), "\(failed)")
         #expect(try await server.tableFingerprints(target) == fingerprint)
         #expect(try await server.databases(startingWith: target) == [target])
 

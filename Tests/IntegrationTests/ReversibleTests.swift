@@ -71,7 +71,7 @@ struct ReversibleTests {
         #expect(try await server.databases(startingWith: snapshot) == [snapshot])
 
         let twice = try await pgclone.run(["copy", ":\(snapshot)", "--database", server.url(target)])
-        #expect(twice.exitCode == 1)
+        #expect(twice.exitCode == 2)
         #expect(twice.errorLines == ["pgclone: error: a database named \"\(snapshot)\" already exists; choose another name, or drop it first"])
         let refused = try await pgclone.run(["copy", ":other", "--database", server.url(target)], environment: ["PGCLONE_ALLOW_COPY": "false"])
         #expect(refused.exitCode == 3)

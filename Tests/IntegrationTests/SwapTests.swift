@@ -43,7 +43,7 @@ struct SwapTests {
         let line = try #require(result.errorLines.first)
         #expect(result.errorLines.count == 1)
         #expect(line.hasPrefix("pgclone: error: another pgclone restore of database \"\(target)\" is running (pgclone[\(getpid())], server pid "))
-        #expect(line.hasSuffix(" UTC); wait for it to finish, or pass --wait"))
+        #expect(line.hasSuffix(" UTC); wait for it to finish, or pass --wait; \"\(target)\" is unchanged"))
         #expect(try await pgclone.server.psql("SELECT v FROM marker", database: target) == "old")
         #expect(try await pgclone.server.databases(startingWith: target) == [target])
     }
@@ -71,7 +71,7 @@ struct SwapTests {
         let elapsed = clock.now - start
         await holder.close()
         #expect(result.exitCode == 4, "\(result)")
-        #expect(result.errorLines.first?.hasSuffix("it was still running after 2.000 s") == true, "\(result)")
+        #expect(result.errorLines.first?.hasSuffix("it was still running after 2.000 s; \"\(target)\" is unchanged") == true, "\(result)")
         #expect(elapsed >= .seconds(2))
     }
 

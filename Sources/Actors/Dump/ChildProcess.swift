@@ -7,11 +7,12 @@ enum ChildProcess {
         path.contains("/") ? .path(FilePath(path)) : .name(path)
     }
 
-    /// Each child gets its own process group, so a terminal's Ctrl-C reaches pgclone alone, which
-    /// then stops the child itself (SIGTERM, SIGKILL 3 s later) and cleans up.
-    static var platformOptions: PlatformOptions {
+    /// Each child joins the watchdog's process group (``ChildWatchdog``): it dies with pgclone, and
+    /// a terminal's Ctrl-C reaches pgclone alone, which then stops the child itself (SIGTERM,
+    /// SIGKILL 3 s later) and cleans up.
+    static func platformOptions() throws -> PlatformOptions {
         var options = PlatformOptions()
-        options.processGroupID = 0
+        options.processGroupID = try ChildWatchdog.shared.processGroup()
         options.teardownSequence = [.gracefulShutDown(allowedDurationToNextStep: .seconds(3))]
         return options
     }

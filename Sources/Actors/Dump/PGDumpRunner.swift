@@ -36,7 +36,7 @@ package struct PGDumpRunner: Sendable {
                 ChildProcess.executable(tools.pgDump),
                 arguments: Arguments(arguments),
                 environment: ChildProcess.environment(connection),
-                platformOptions: ChildProcess.platformOptions,
+                platformOptions: try ChildProcess.platformOptions(),
                 input: .none,
                 output: .sequence,
                 error: .sequence

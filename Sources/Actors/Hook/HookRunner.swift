@@ -23,16 +23,16 @@ package struct HookRunner: Sendable {
 
     /// Runs `commands` against the database `environment` describes. Throws `.hookFailed` with the
     /// hook's exit status and last lines of output.
-    package func run(_ commands: [String], phase: Phase, environment: [String: String]) async throws {
+    package func run(_ commands: [String], phase: Phase, environment: [String: String?]) async throws {
         for (index, command) in commands.enumerated() {
             let label = "\(phase.rawValue) hook \(index + 1)"
             let started = ContinuousClock.now
             logger.info("running \(label): \(command)")
             var updates: [Environment.Key: String?] = [:]
-            for (name, value) in environment { updates[Environment.Key(stringLiteral: name)] = value }
-            var options = PlatformOptions()
-            // A session of its own: on SIGINT or SIGTERM the whole tree the hook started is stopped.
-            options.createSession = true
+            for (name, value) in environment { updates[Environment.Key(stringLiteral: name)] = .some(value) }
+            // In the watchdog's process group: on SIGINT or SIGTERM the whole tree the hook started
+            // is stopped, and it dies with pgclone.
+            var options = try ChildProcess.platformOptions()
             options.teardownSequence = [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: .seconds(5))]
             let result = try await Subprocess.run(
                 .path(FilePath("/bin/sh")),

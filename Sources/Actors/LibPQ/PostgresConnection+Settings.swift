@@ -2,8 +2,8 @@ package import PGCloneStreams
 
 extension PostgresConnection {
     /// Database-level settings of `database` (`pg_db_role_setting`), for all roles and per role.
-    package func databaseSettings(of database: String) throws -> [DatabaseSetting] {
-        let rows = try query(
+    package nonisolated func databaseSettings(of database: String) async throws -> [DatabaseSetting] {
+        let rows = try await query(
             """
             SELECT r.rolname, s.cfg
             FROM pg_db_role_setting AS d

@@ -1,6 +1,8 @@
 internal import CPGCloneLibPQ
+import Dispatch
 import Glibc
 import PGCloneStreams
+import Synchronization
 
 /// One libpq connection, owned by an actor whose executor is its own dispatch queue: libpq's calls
 /// block, and they must never block Swift's cooperative pool.
@@ -11,6 +13,8 @@ package actor PostgresConnection {
     package nonisolated let settings: ConnectionSettings
     /// `PGconn *`; freed by ``close()`` or, as a last resort, `deinit`.
     private var handle: OpaquePointer?
+    /// Cancels the running cancellable statement from any thread.
+    private nonisolated let canceller = QueryCanceller()
 
     private init(settings: ConnectionSettings) {
         self.settings = settings
@@ -62,19 +66,26 @@ package actor PostgresConnection {
         // libpq prints NOTICEs (such as DROP … IF EXISTS's "skipping") on stderr by default.
         PQsetNoticeProcessor(connection, { _, _ in }, nil)
         handle = connection
+        canceller.attach(PQgetCancel(connection))
     }
 
     /// Sets session parameters (`statement_timeout`, `lock_timeout`…) for this connection's own SQL.
-    package func apply(_ settings: [(name: String, value: String)]) throws {
+    package func apply(_ settings: [(name: String, value: String)]) async throws {
         for setting in settings {
-            try query("SELECT set_config($1, $2, false)", [setting.name, setting.value])
+            try await query("SELECT set_config($1, $2, false)", [setting.name, setting.value])
         }
     }
 
     /// Closes the connection; idempotent.
     package func close() {
+        canceller.attach(nil)
         if let handle { PQfinish(handle) }
         handle = nil
+    }
+
+    /// Whether statements can still be sent (the connection is open and not broken).
+    package var isUsable: Bool {
+        handle.map { PQstatus($0) == CONNECTION_OK } ?? false
     }
 
     /// The database this connection is to (`PQdb`).
@@ -95,12 +106,44 @@ package actor PostgresConnection {
     }
 
     /// Runs one statement with text parameters (`$1`, `$2`…) and returns its rows as text.
+    ///
+    /// A `cancellable` statement is cancelled on the server (`PQcancel`) when the task is, and then
+    /// throws `CancellationError`; others run to their end whatever happens to the task, as
+    /// clean-up after an interrupt must.
+    /// - Throws: ``LibPQError`` with the server's fields and the statement.
     @discardableResult
-    package func query(_ sql: String, _ parameters: [String?] = []) throws -> [[String?]] {
-        guard let handle else { throw LibPQError(sqlState: nil, message: "the connection is closed") }
+    package nonisolated func query(_ sql: String, _ parameters: [String?] = [], cancellable: Bool = false) async throws -> [[String?]] {
+        guard cancellable else { return try await perform(sql, parameters, cancellable: false) }
+        let canceller = self.canceller
+        do {
+            return try await withTaskCancellationHandler {
+                try await perform(sql, parameters, cancellable: true)
+            } onCancel: {
+                // PQcancel opens a connection of its own: not on the cooperative pool.
+                DispatchQueue.global().async { canceller.cancel() }
+            }
+        } catch let error as LibPQError where error.isQueryCanceled && Task.isCancelled {
+            throw CancellationError()
+        }
+    }
+
+    /// Runs a utility statement (those take no parameters); identifiers in it must come from
+    /// ``quoteIdentifier(_:)`` and values from ``quoteLiteral(_:)``.
+    package nonisolated func execute(_ sql: String, cancellable: Bool = false) async throws {
+        try await query(sql, cancellable: cancellable)
+    }
+
+    private func perform(_ sql: String, _ parameters: [String?], cancellable: Bool) throws -> [[String?]] {
+        guard let handle else { throw LibPQError(sqlState: nil, message: "the connection is closed", statement: sql, connectionLost: true) }
+        if cancellable {
+            if Task.isCancelled { throw CancellationError() }
+            canceller.setActive(true)
+        }
         let result = withCStrings(parameters) { values in
             PQexecParams(handle, sql, Int32(parameters.count), nil, values, nil, nil, 0)
         }
+        // Waits for a cancel request in flight, so that it never reaches the next statement.
+        if cancellable { canceller.setActive(false) }
         // "PQclear … every command result should be freed via PQclear when it is no longer needed."
         defer { PQclear(result) }
         switch PQresultStatus(result) {
@@ -115,17 +158,75 @@ package actor PostgresConnection {
                 }
             }
         default:
-            let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
-            let primary = PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map { String(cString: $0) }
-            let message = primary ?? String(cString: PQerrorMessage(handle)).singleLine
-            throw LibPQError(sqlState: state, message: message)
+            throw error(from: result, statement: sql)
         }
     }
 
-    /// Runs a utility statement (those take no parameters); identifiers in it must come from
-    /// ``quoteIdentifier(_:)`` and values from ``quoteLiteral(_:)``.
-    package func execute(_ sql: String) throws {
-        try query(sql)
+    /// The error a failed `result` (or a `nil` one) describes.
+    private func error(from result: OpaquePointer?, statement: String?) -> LibPQError {
+        func field(_ code: Character) -> String? {
+            guard let result else { return nil }
+            return PQresultErrorField(result, Int32(code.asciiValue!)).map { String(cString: $0).singleLine }
+        }
+        let lost = handle.map { PQstatus($0) == CONNECTION_BAD } ?? true
+        let fallback = handle.map { String(cString: PQerrorMessage($0)).singleLine } ?? "the connection is closed"
+        return LibPQError(
+            sqlState: field("C"),
+            message: field("M") ?? (fallback.isEmpty ? "the server closed the connection" : fallback),
+            detail: field("D"),
+            hint: field("H"),
+            context: field("W"),
+            statement: statement,
+            connectionLost: lost
+        )
+    }
+
+    // MARK: A statement left running
+
+    /// Sends `sql` without waiting for its end (`PQsendQuery`), for a statement that must go on
+    /// running on the server whatever happens to pgclone (the swap's guard). ``finishSent()``
+    /// collects its outcome.
+    package func send(_ sql: String) throws {
+        guard let handle else { throw LibPQError(sqlState: nil, message: "the connection is closed", statement: sql, connectionLost: true) }
+        guard PQsendQuery(handle, sql) == 1 else { throw error(from: nil, statement: sql) }
+    }
+
+    /// Waits for the statement ``send(_:)`` sent to end (blocking this connection's own thread);
+    /// throws its error.
+    package func finishSent() throws {
+        guard let handle else { throw LibPQError(sqlState: nil, message: "the connection is closed", connectionLost: true) }
+        var failure: LibPQError?
+        while let result = PQgetResult(handle) {
+            let status = PQresultStatus(result)
+            if status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && failure == nil {
+                failure = error(from: result, statement: nil)
+            }
+            PQclear(result)
+        }
+        if let failure { throw failure }
+        if PQstatus(handle) == CONNECTION_BAD { throw error(from: nil, statement: nil) }
+    }
+
+    /// The server process of this session (`PQbackendPID`), as `pg_stat_activity.pid` shows it.
+    package var backendPID: Int32 {
+        handle.map { PQbackendPID($0) } ?? 0
+    }
+
+    /// Every connection option as libpq resolved it for this connection (`PQconninfo`): what was
+    /// given, what the environment, service file and defaults filled in. Options without a value
+    /// are left out.
+    package var resolvedOptions: [(keyword: String, value: String, compiledDefault: String?)] {
+        guard let handle, let options = PQconninfo(handle) else { return [] }
+        defer { PQconninfoFree(options) }
+        var resolved: [(keyword: String, value: String, compiledDefault: String?)] = []
+        var option = options
+        while let keyword = option.pointee.keyword {
+            if let value = option.pointee.val {
+                resolved.append((String(cString: keyword), String(cString: value), option.pointee.compiled.map { String(cString: $0) }))
+            }
+            option += 1
+        }
+        return resolved
     }
 
     /// `value` as an SQL string literal, escaped by libpq for this connection's encoding.
@@ -177,4 +278,41 @@ private func withCStrings<Result>(
 package var libpqVersion: String {
     let version = Int(PQlibVersion())
     return "\(version / 10_000).\(version % 10_000)"
+}
+
+/// `PQgetCancel`'s object for one connection. `cancel()` may come from any thread; it sends a cancel
+/// request only while a cancellable statement runs, and ``setActive(_:)`` waits for a request in
+/// flight, so that a late one never cancels the statement after.
+private final class QueryCanceller: Sendable {
+    private struct State {
+        /// The `PGcancel *`, as its bit pattern (a pointer is not `Sendable`).
+        var cancel: Int = 0
+        var active = false
+    }
+
+    private let state = Mutex(State())
+
+    func attach(_ cancel: OpaquePointer?) {
+        state.withLock { state in
+            if let old = OpaquePointer(bitPattern: state.cancel) { PQfreeCancel(old) }
+            state.cancel = Int(bitPattern: cancel)
+            state.active = false
+        }
+    }
+
+    func setActive(_ active: Bool) {
+        state.withLock { $0.active = active }
+    }
+
+    func cancel() {
+        state.withLock { state in
+            guard state.active, let cancel = OpaquePointer(bitPattern: state.cancel) else { return }
+            var buffer = [CChar](repeating: 0, count: 256)
+            _ = PQcancel(cancel, &buffer, Int32(buffer.count))
+        }
+    }
+
+    deinit {
+        attach(nil)
+    }
 }

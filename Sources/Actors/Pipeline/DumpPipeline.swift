@@ -44,7 +44,7 @@ package struct DumpPipeline: Sendable {
         }
         let database = await source.databaseName
         if !dumpConfig.preDumpHooks.isEmpty {
-            let environment = connection.hookEnvironment(database: database, endpoint: await source.endpoint)
+            let environment = HookEnvironment.make(resolved: await source.resolvedOptions, endpoint: await source.endpoint, database: database)
             do {
                 let hooks = HookRunner(metrics: metrics, logger: logger)
                 try await phase(.preDumpHooks) {
@@ -52,7 +52,7 @@ package struct DumpPipeline: Sendable {
                 }
             } catch {
                 await source.close()
-                throw PGCloneError.from(error)
+                throw PGCloneError.from(error, step: "running the pre-dump hooks")
             }
         }
         let metadata: DumpMetadata

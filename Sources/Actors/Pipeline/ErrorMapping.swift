@@ -5,37 +5,79 @@ import Subprocess
 package let pgcloneVersion = "0.1.0"
 
 extension PGCloneError {
-    /// `error` as the one line the user sees, with `dump` naming the stored object where it matters.
-    package static func from(_ error: any Error, dump: DumpKey? = nil, target: String? = nil) -> PGCloneError {
-        let unchanged = target.map { "; \"\($0)\" is unchanged" } ?? ""
+    /// `error` as the error the user sees: the one funnel every lower-level error goes through.
+    /// - Parameters:
+    ///   - step: what pgclone was doing (`restoring into "shop__temp"`), put before messages that
+    ///     do not say it themselves (libpq's, a child's).
+    ///   - dump: the stored object, for errors about its content.
+    ///   - target: the state of the database being restored, when the caller knows it (an error
+    ///     that already carries one keeps it).
+    package static func from(
+        _ error: any Error,
+        step: String? = nil,
+        dump: DumpKey? = nil,
+        target: TargetState? = nil
+    ) -> PGCloneError {
+        let prefix = step.map { "\($0): " } ?? ""
+        var result: PGCloneError
         switch error {
-        case var error as PGCloneError:
-            if !unchanged.isEmpty && !error.message.hasSuffix(" is unchanged") {
-                error.message += unchanged
-            }
-            return error
+        case let error as PGCloneError:
+            result = error
         case let error as DumpFormatError:
             let object = dump.map { "the dump \($0)" } ?? "the dump"
-            return PGCloneError(.corruptDump, "\(object) \(error)\(unchanged)", cause: error)
+            result = PGCloneError(.corruptDump, "\(object) \(error)", cause: error)
         case let error as RestoreFailure:
-            return PGCloneError(.restoreFailed, "\(error.message)\(unchanged)", cause: error)
+            result = PGCloneError(.restoreFailed, error.message, details: error.details, cause: error)
         case let error as LibPQError:
-            return PGCloneError(.databaseError, "\(error.message)\(unchanged)", cause: error)
+            result = PGCloneError(
+                error.connectionLost ? .databaseUnavailable : .databaseError,
+                prefix + (error.connectionLost ? "the connection to PostgreSQL was lost (\(error.message))" : error.message),
+                details: error.details,
+                cause: error
+            )
         case let error as SubprocessError:
             if error.code == .executableNotFound {
-                return PGCloneError(
+                result = PGCloneError(
                     .invalidConfiguration,
                     "\(error): install the PostgreSQL client programs of the server's version, or set PGCLONE_PG_BIN_DIR",
                     cause: error
                 )
+            } else {
+                result = PGCloneError(.databaseError, prefix + "\(error)", cause: error)
             }
-            return PGCloneError(.databaseError, "\(error)\(unchanged)", cause: error)
         case is CancellationError:
-            return PGCloneError(.cancelled, "interrupted\(unchanged)")
+            result = PGCloneError(.cancelled, "interrupted")
         case let error as ZstdError:
-            return PGCloneError(.dumpFailed, "compression failed: \(error)", cause: error)
+            result = PGCloneError(.dumpFailed, "compression failed: \(error)", cause: error)
         default:
-            return PGCloneError(.databaseError, "\(error)\(unchanged)")
+            result = PGCloneError(.internalError, prefix + "\(error)", cause: error as? any Error & Sendable)
+        }
+        if result.target == nil { result.target = target }
+        return result
+    }
+
+    /// The chain of underlying errors, outermost first, for `--log-level debug`.
+    package var causes: [String] {
+        var chain: [String] = []
+        var next = cause
+        while let error = next, chain.count < 8 {
+            chain.append("\(type(of: error)): \(error)")
+            next = (error as? PGCloneError)?.cause ?? (error as? any CausedError)?.underlyingError
+        }
+        return chain
+    }
+}
+
+/// An error that wraps another, for ``PGCloneError/causes``.
+package protocol CausedError: Error {
+    var underlyingError: (any Error & Sendable)? { get }
+}
+
+extension LibPQError {
+    /// DETAIL, HINT, CONTEXT and the statement, as lines under the error.
+    package var details: [PGCloneError.Detail] {
+        [("detail", detail), ("hint", hint), ("context", context), ("statement", statement)].compactMap { label, text in
+            text.map { PGCloneError.Detail(label, $0) }
         }
     }
 }

@@ -1,3 +1,4 @@
+import Glibc
 package import Logging
 package import PGCloneMetrics
 import PGCloneStreams
@@ -29,7 +30,8 @@ package struct RestoreOutcome: Sendable {
 /// the pre-swap hooks, and is swapped in for `D` in one transaction.
 ///
 /// Until the swap, `D` is untouched; every failure before it drops `D__temp`. Cancellation
-/// (SIGINT, SIGTERM) counts as a failure up to the swap; from the swap on the transaction decides.
+/// (SIGINT, SIGTERM) counts as a failure up to the swap's COMMIT; once it has committed, the restore
+/// has succeeded. Everything the swap needs is checked before the first byte is restored.
 package struct RestorePipeline: Sendable {
     package var storage: any StorageBackend
     package var connection: ConnectionSettings
@@ -47,6 +49,9 @@ package struct RestorePipeline: Sendable {
     /// Maintenance databases to try, in order, for the administrative statements.
     package var maintenanceDatabases = ["postgres", "template1"]
     package var environment: [String: String] = [:]
+    /// Called once the swap has committed: from then on the restore has succeeded, and an
+    /// interrupt no longer undoes it.
+    package var onSwapCommitted: (@Sendable () -> Void)?
     package var metrics: PGCloneMetrics
     package var logger: Logger
 
@@ -85,14 +90,16 @@ package struct RestorePipeline: Sendable {
                 "budget": "\(budget.restoreTerms.map { "\($0.component)=\($0.bytes)" }.joined(separator: ","))",
             ]
         )
+        let unchanged = PGCloneError.TargetState.unchanged(target)
         let admin = try await PostgresConnection.connectMaintenance(connection, databases: maintenanceDatabases, avoiding: names.target)
-        let swap = DatabaseSwap(admin: admin, names: names)
+        let swap = DatabaseSwap(admin: admin, names: names, started: Self.timestamp())
         do {
             try await admin.apply(sessionSettings)
+            try await SwapPreflight(admin: admin).checkReplaceable(target, maintenanceDatabases: maintenanceDatabases, purpose: "restore into")
             try await phase(.lockWait) { try await swap.acquireLock(wait: waitForLock) }
         } catch {
             await admin.close()
-            throw PGCloneError.from(error)
+            throw PGCloneError.from(error, step: "locking \"\(target)\"", target: unchanged)
         }
         do {
             let outcome = try await restoreLocked(dump: dump, localSource: localSource, swap: swap)
@@ -104,6 +111,16 @@ package struct RestorePipeline: Sendable {
             await admin.close()
             throw error
         }
+    }
+
+    /// Now, UTC, as the comments on pgclone's databases give it.
+    static func timestamp() -> String {
+        var now = time(nil)
+        var parts = tm()
+        gmtime_r(&now, &parts)
+        var buffer = [CChar](repeating: 0, count: 32)
+        let count = strftime(&buffer, buffer.count, "%Y-%m-%d %H:%M:%S UTC", &parts)
+        return String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     private func find(_ source: RestoreSource) async throws -> StoredDump {
@@ -129,40 +146,63 @@ package struct RestorePipeline: Sendable {
 
     private func restoreLocked(dump: StoredDump?, localSource: String?, swap: DatabaseSwap) async throws -> RestoreOutcome {
         let names = swap.names
+        let unchanged = PGCloneError.TargetState.unchanged(names.target)
+        let fromOwnSnapshot = localSource == names.previous || localSource == names.current
+        let takesSnapshot = restoreConfig.reversible && !fromOwnSnapshot
+        let old: DatabaseProperties?
         do {
+            if try await swap.repairInterruptedSwap() {
+                logger.warning(
+                    "\"\(names.target)\" refused connections, left so by a pgclone swap that was cut short (a server restart or crash); it accepts them again"
+                )
+            }
+            try await SwapPreflight(admin: swap.admin).checkRestore(names: names, reversible: restoreConfig.reversible, localSource: localSource)
             try await phase(.prepare) { try await swap.dropLeftovers() }
+            old = try await DatabaseProperties.read(names.target, on: swap.admin)
         } catch {
-            throw PGCloneError.from(error, target: names.target)
+            throw PGCloneError.from(error, step: "preparing the restore into \"\(names.target)\"", target: unchanged)
         }
         var report: RestoreRunner.Report?
+        var step = "creating \"\(names.temporary)\""
         do {
             let settings: [DatabaseSetting]
             if let localSource {
                 logger.info("copying database \"\(localSource)\" as \"\(names.temporary)\"")
-                try await phase(.restore) { try await swap.copy(localSource, to: names.temporary) }
+                step = "copying \"\(localSource)\" as \"\(names.temporary)\""
+                try await phase(.restore) {
+                    try await swap.copy(localSource, to: names.temporary)
+                    try await swap.markTemporary()
+                }
                 settings = []
             } else if let dump {
                 try await phase(.prepare) { try await swap.createTemporary() }
                 let tools = try PostgresTools.locate(serverVersion: await swap.admin.serverVersion, environment: environment)
                 metrics.currentJob?.setObjectBytes(dump.size)
                 metrics.setSourceObjectBytes(dump.size)
+                step = "restoring into \"\(names.temporary)\""
                 (report, settings) = try await phase(.restore) { try await restoreIntoTemporary(dump, swap: swap, tools: tools) }
                 metrics.currentJob?.setRestoreErrors(report?.errorCount ?? 0)
             } else {
                 preconditionFailure("a restore has a dump or a local source")
             }
+            step = "applying the database settings to \"\(names.temporary)\""
             for setting in try await phase(.settings, { try await swap.apply(settings) }) {
                 logger.warning("skipped setting \(setting.name) of role \"\(setting.role ?? "")\": the role does not exist here")
             }
             // Restoring one of D's own snapshots is an undo (:previous) or a redo (:current): the
             // state right after the last restore stays D__current.
-            let fromOwnSnapshot = localSource == names.previous || localSource == names.current
-            if restoreConfig.reversible && !fromOwnSnapshot {
-                logger.info("snapshotting the restored database as \"\(names.current)\"")
+            if takesSnapshot {
+                logger.info("snapshotting the restored database as \"\(names.snapshot)\" (\"\(names.current)\" after the swap)")
+                step = "snapshotting \"\(names.temporary)\" as \"\(names.snapshot)\""
                 try await phase(.snapshot) { try await swap.snapshotCurrent() }
             }
             if !restoreConfig.preSwapHooks.isEmpty {
-                let environment = connection.hookEnvironment(database: names.temporary, endpoint: await swap.admin.endpoint)
+                step = "running the pre-swap hooks"
+                let environment = HookEnvironment.make(
+                    resolved: await swap.admin.resolvedOptions,
+                    endpoint: await swap.admin.endpoint,
+                    database: names.temporary
+                )
                 let hooks = HookRunner(metrics: metrics, logger: logger)
                 try await phase(.preSwapHooks) {
                     try await hooks.run(restoreConfig.preSwapHooks, phase: .preSwap, environment: environment)
@@ -170,18 +210,35 @@ package struct RestorePipeline: Sendable {
             }
             try Task.checkCancellation()
         } catch {
-            try? await swap.dropTemporary()
-            throw PGCloneError.from(error, dump: dump?.key, target: names.target)
+            let state = await cleanUp(after: error, swap: swap, old: old)
+            throw PGCloneError.from(error, step: step, dump: dump?.key, target: state)
         }
-        // From here on the swap transaction decides; cancellation no longer applies.
         let swapReport: DatabaseSwap.SwapReport
         do {
-            swapReport = try await phase(.swap) { try await swap.swap(keepingPrevious: restoreConfig.reversible) }
-            metrics.currentJob?.setSwap(unavailable: swapReport.unavailable, terminatedSessions: swapReport.terminatedSessions)
+            swapReport = try await phase(.swap) {
+                try await swap.swap(
+                    keepingPrevious: restoreConfig.reversible,
+                    newSnapshot: takesSnapshot,
+                    guardSettings: connection.replacingDatabase(await swap.admin.databaseName)
+                )
+            }
         } catch {
-            try? await swap.dropTemporary()
-            throw PGCloneError.from(error, target: names.target)
+            let state = await cleanUp(after: error, swap: swap, old: old)
+            guard case .replaced = state else {
+                throw PGCloneError.from(error, step: "swapping \"\(names.temporary)\" into \"\(names.target)\"", target: state)
+            }
+            // The COMMIT went through but its answer was lost with the connection: the restore
+            // is done; what it displaced is dropped by the next run.
+            logger.warning("the swap committed, but the connection was lost before pgclone heard so: \(error)")
+            onSwapCommitted?()
+            return RestoreOutcome(
+                dump: dump, localSource: localSource, target: names.target, restore: report,
+                swap: DatabaseSwap.SwapReport(unavailable: .zero, terminatedSessions: 0, replacedExisting: true, displaced: [])
+            )
         }
+        // From here on the restore has succeeded, whatever happens.
+        onSwapCommitted?()
+        metrics.currentJob?.setSwap(unavailable: swapReport.unavailable, terminatedSessions: swapReport.terminatedSessions)
         if swapReport.replacedExisting {
             logger.info(
                 "swapped the restored database into \"\(names.target)\"; it refused connections for \(swapReport.unavailable.formattedSeconds) (\(swapReport.terminatedSessions) sessions terminated)"
@@ -190,11 +247,57 @@ package struct RestorePipeline: Sendable {
             logger.info("created \"\(names.target)\" from the restored database")
         }
         do {
-            try await phase(.cleanup) { try await swap.dropSwapped(keepingSnapshots: restoreConfig.reversible) }
+            try await phase(.cleanup) {
+                try await swap.dropDisplaced(swapReport.displaced, keepingSnapshots: restoreConfig.reversible)
+            }
         } catch {
-            logger.warning("the restore succeeded, but dropping the old database failed: \(PGCloneError.from(error))")
+            logger.warning("the restore succeeded, but dropping what it replaced failed (the next restore drops it): \(PGCloneError.from(error))")
         }
         return RestoreOutcome(dump: dump, localSource: localSource, target: names.target, restore: report, swap: swapReport)
+    }
+
+    /// After a failure before or in the swap: drops `D__temp` and `D__snap` and finds what state
+    /// `D` is in, on the admin connection or, if the failure took it, on a new one (the lock went
+    /// with the old session: a new connection cleans up only if it gets the lock back).
+    private func cleanUp(after error: any Error, swap: DatabaseSwap, old: DatabaseProperties?) async -> PGCloneError.TargetState {
+        var swap = swap
+        var reconnected: PostgresConnection?
+        let usable = await swap.admin.isUsable
+        if Self.lostConnection(error) || !usable {
+            do {
+                let admin = try await PostgresConnection.connectMaintenance(connection, databases: maintenanceDatabases, avoiding: swap.names.target)
+                reconnected = admin
+                swap = DatabaseSwap(admin: admin, names: swap.names, started: swap.started)
+                guard try await swap.tryLock() else {
+                    logger.warning("the connection to PostgreSQL was lost, and another pgclone restore of \"\(swap.names.target)\" has begun since; it drops what this one left")
+                    let state = await swap.targetState(oldOID: old?.oid, existed: old != nil)
+                    await admin.close()
+                    return state
+                }
+            } catch {
+                return .unknown(swap.names.target, advice: "the connection to PostgreSQL was lost and pgclone could not reconnect (\(error)); the next restore drops what this one left")
+            }
+        }
+        let state = await swap.targetState(oldOID: old?.oid, existed: old != nil)
+        if case .replaced = state {
+        } else {
+            do {
+                try await swap.dropTemporary()
+            } catch {
+                logger.warning("could not drop \"\(swap.names.temporary)\" (the next restore drops it): \(PGCloneError.from(error))")
+            }
+        }
+        if let reconnected {
+            await swap.releaseLock()
+            await reconnected.close()
+        }
+        return state
+    }
+
+    private static func lostConnection(_ error: any Error) -> Bool {
+        if let error = error as? LibPQError { return error.connectionLost }
+        if let error = error as? PGCloneError { return error.code == .databaseUnavailable }
+        return false
     }
 
     /// Streams the dump into `D__temp`; returns pg_restore's report and the settings to apply.
@@ -279,8 +382,7 @@ package struct RestorePipeline: Sendable {
     private func logErrors(_ report: RestoreRunner.Report) {
         for entry in report.errors {
             logger.warning("pg_restore: \(entry.message)")
-            if let context = entry.context { logger.warning("  \(context)") }
-            if let statement = entry.statement { logger.warning("  statement: \(statement)") }
+            for detail in entry.details { logger.warning("  \(detail.label): \(detail.text)") }
         }
         if report.errorCount > report.errors.count {
             logger.warning("… and \(report.errorCount - report.errors.count) more pg_restore errors")

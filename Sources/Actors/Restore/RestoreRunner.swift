@@ -48,7 +48,7 @@ package struct RestoreRunner: Sendable {
             ChildProcess.executable(tools.pgRestore),
             arguments: Arguments(arguments()),
             environment: connection.map(ChildProcess.environment) ?? .inherit,
-            platformOptions: ChildProcess.platformOptions,
+            platformOptions: try ChildProcess.platformOptions(),
             input: .inputWriter,
             output: .discarded,
             error: .sequence
@@ -86,7 +86,7 @@ package struct RestoreRunner: Sendable {
             ChildProcess.executable(tools.pgRestore),
             arguments: Arguments(arguments(jobs: jobs, file: path)),
             environment: connection.map(ChildProcess.environment) ?? .inherit,
-            platformOptions: ChildProcess.platformOptions,
+            platformOptions: try ChildProcess.platformOptions(),
             input: .none,
             output: .discarded,
             error: .sequence
@@ -136,4 +136,6 @@ package struct RestoreFailure: Error, Sendable, CustomStringConvertible {
     /// Only statement errors, which `--ignore-restore-errors` would accept.
     package var acceptable: Bool
     package var description: String { message }
+    /// The first error's TOC entry, DETAIL, HINT, CONTEXT and statement.
+    package var details: [PGCloneError.Detail] { report.errors.first?.details ?? [] }
 }

@@ -1,34 +1,40 @@
 package import PGCloneStreams
 
 /// The administrative half of the restore-and-swap protocol (DESIGN.md), run over one libpq
-/// connection to the maintenance database: the per-target advisory lock, the temporary database,
-/// the database-level settings, and the atomic swap.
+/// connection to the maintenance database: the per-target advisory lock, the checks made before
+/// anything is changed, the temporary database, the database-level settings, and the swap
+/// (`DatabaseSwap+Swap.swift`).
 ///
 /// Every name is quoted as an identifier and every value as a literal; nothing the user wrote is
 /// spliced into SQL.
 package struct DatabaseSwap: Sendable {
     package let admin: PostgresConnection
     package let names: DatabaseNames
+    /// When this run began, UTC, for the comments on the databases it makes.
+    package let started: String
 
-    package init(admin: PostgresConnection, names: DatabaseNames) {
+    package init(admin: PostgresConnection, names: DatabaseNames, started: String) {
         self.admin = admin
         self.names = names
+        self.started = started
     }
 
     // MARK: Lock
 
-    /// 64-bit advisory lock key of the target: pgclone's namespace plus the name, hashed by the server.
-    private static let lockKey = "('x' || substr(md5('pgclone restore ' || $1), 1, 16))::bit(64)::bigint"
+    /// 64-bit advisory lock key of `$1` in pgclone's namespace `scope`, hashed by the server.
+    static func lockKey(_ scope: String) -> String {
+        "('x' || substr(md5('pgclone \(scope) ' || $1), 1, 16))::bit(64)::bigint"
+    }
 
     /// Takes the session-level advisory lock for the target, held until ``releaseLock()`` or the
     /// connection ends (so a killed pgclone never leaves it behind).
     /// - Parameter wait: how long to wait for another restore to finish; `nil` fails at once.
+    /// - Throws: `.lockHeld` naming the holder.
     package func acquireLock(wait: Duration?) async throws {
         let clock = ContinuousClock()
         let deadline = wait.map { clock.now + $0 }
         while true {
-            let rows = try await admin.query("SELECT pg_try_advisory_lock(\(Self.lockKey))", [names.target])
-            if rows.first?.first == "t" { return }
+            if try await tryLock() { return }
             guard let deadline, clock.now < deadline else {
                 let holder = try? await lockHolder()
                 let advice = wait == nil ? "wait for it to finish, or pass --wait" : "it was still running after \(wait!.formattedSeconds)"
@@ -41,13 +47,18 @@ package struct DatabaseSwap: Sendable {
         }
     }
 
+    /// Takes the target's lock if it is free.
+    package func tryLock() async throws -> Bool {
+        try await admin.query("SELECT pg_try_advisory_lock(\(Self.lockKey("restore")))", [names.target]).first?.first == "t"
+    }
+
     /// Who holds the lock: the session's application name, server pid and start time.
     private func lockHolder() async throws -> String? {
         let rows = try await admin.query(
             """
             SELECT a.application_name, a.pid, to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"')
             FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid
-            CROSS JOIN (SELECT \(Self.lockKey) AS key) AS k
+            CROSS JOIN (SELECT \(Self.lockKey("restore")) AS key) AS k
             WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
               AND l.classid::bigint = (k.key >> 32) & 4294967295 AND l.objid::bigint = k.key & 4294967295
             """,
@@ -58,7 +69,7 @@ package struct DatabaseSwap: Sendable {
     }
 
     package func releaseLock() async {
-        _ = try? await admin.query("SELECT pg_advisory_unlock(\(Self.lockKey))", [names.target])
+        _ = try? await admin.query("SELECT pg_advisory_unlock(\(Self.lockKey("restore")))", [names.target])
     }
 
     // MARK: Inspection
@@ -67,19 +78,46 @@ package struct DatabaseSwap: Sendable {
         try await !admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [database]).isEmpty
     }
 
+    /// The comment on `database`, `nil` if it has none or does not exist.
+    package func comment(of database: String) async throws -> String? {
+        try await admin.query(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1",
+            [database]
+        ).first?.first ?? nil
+    }
+
+    // MARK: Repair
+
+    /// Lets `D` accept connections again if a swap left it refusing them: pgclone's guard does
+    /// that when pgclone dies, but not when the server itself restarted in the middle of the swap.
+    /// pgclone's own `D__temp` records whether `D` accepted connections when its restore began;
+    /// a `D` that a DBA closed is left alone. Call with the target's lock held.
+    /// - Returns: whether it repaired `D`.
+    @discardableResult
+    package func repairInterruptedSwap() async throws -> Bool {
+        guard let target = try await DatabaseProperties.read(names.target, on: admin), !target.allowsConnections,
+            DatabaseMarker.targetAcceptedConnections(try await comment(of: names.temporary)) == true
+        else { return false }
+        try await admin.execute("ALTER DATABASE \(quoteIdentifier(names.target)) ALLOW_CONNECTIONS true")
+        return true
+    }
+
     // MARK: Temporary database
 
-    /// Drops what an interrupted run may have left: `D__temp`, and `D__swap` if `D` itself exists
-    /// (then the swap had committed and only the drop of the old database was missed).
+    /// Drops what an interrupted run left: `D__temp`, `D__snap`, and `D__swap` if `D` itself exists
+    /// (then the swap had committed and only the drop of the old database was missed). Only
+    /// databases pgclone marked as its own; ``SwapPreflight`` refuses to go on beside others.
     package func dropLeftovers() async throws {
-        try await drop(names.temporary)
-        if try await exists(names.target) {
+        for name in [names.temporary, names.snapshot] where DatabaseMarker.isPGClone(try await comment(of: name)) {
+            try await drop(name)
+        }
+        if try await exists(names.target), DatabaseMarker.isPGClone(try await comment(of: names.swapped)) {
             try await drop(names.swapped)
         }
     }
 
     /// Creates an empty `D__temp` from `template0` (so nothing in `template1` collides with the
-    /// archive), with the encoding and locale of `D` when `D` exists.
+    /// archive), with the encoding and locale of `D` when `D` exists, marked as pgclone's.
     package func createTemporary() async throws {
         var statement = "CREATE DATABASE \(quoteIdentifier(names.temporary)) TEMPLATE template0"
         let rows = try await admin.query(
@@ -91,11 +129,22 @@ package struct DatabaseSwap: Sendable {
             statement += " LC_COLLATE \(try await admin.quoteLiteral(collate))"
             statement += " LC_CTYPE \(try await admin.quoteLiteral(ctype))"
         }
-        try await admin.execute(statement)
+        try await admin.execute(statement, cancellable: true)
+        try await markTemporary()
+    }
+
+    /// Comments `D__temp` as pgclone's, with whether `D` accepts connections now.
+    package func markTemporary() async throws {
+        let accepted = try await DatabaseProperties.read(names.target, on: admin)?.allowsConnections ?? true
+        try await mark(names.temporary, DatabaseMarker.temporary(target: names.target, targetAcceptedConnections: accepted, started: started))
+    }
+
+    func mark(_ database: String, _ comment: String) async throws {
+        try await admin.execute("COMMENT ON DATABASE \(quoteIdentifier(database)) IS \(try await admin.quoteLiteral(comment))")
     }
 
     /// Creates `copy` as a copy of `template` (`CREATE DATABASE … TEMPLATE`, which needs the template
-    /// to have no sessions: they are terminated first), with the template's database-level settings.
+    /// to have no sessions: they are ended first), with the template's database-level settings.
     package func copy(_ template: String, to copy: String) async throws {
         guard try await exists(template) else {
             throw PGCloneError(.objectNotFound, "there is no database \"\(template)\" on this server; `pgclone ls --local` lists them")
@@ -106,11 +155,11 @@ package struct DatabaseSwap: Sendable {
         // whole copy to WAL; PostgreSQL 15 and later default to the latter.
         if await admin.serverVersion >= 150_000 { statement += " STRATEGY = FILE_COPY" }
         do {
-            try await admin.execute(statement)
+            try await admin.execute(statement, cancellable: true)
         } catch let error as LibPQError where error.isObjectInUse {
             // A session that arrived between the termination and the copy: once more.
             try await terminateSessions(on: template)
-            try await admin.execute(statement)
+            try await admin.execute(statement, cancellable: true)
         }
         _ = try await apply(admin.databaseSettings(of: template), to: copy)
     }
@@ -120,15 +169,17 @@ package struct DatabaseSwap: Sendable {
     package func terminateSessions(on database: String) async throws -> Int {
         let rows = try await admin.query(
             "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-            [database]
+            [database],
+            cancellable: true
         )
         return Int(rows.first?.first.flatMap { $0 } ?? "0") ?? 0
     }
 
-    /// `--reversible`: `D__current`, a snapshot of `D__temp` as restored (before hooks).
+    /// `--reversible`: `D__snap`, a snapshot of `D__temp` as restored (before hooks), which the swap
+    /// makes `D__current`; the old `D__current` stays until then.
     package func snapshotCurrent() async throws {
-        try await drop(names.current)
-        try await copy(names.temporary, to: names.current)
+        try await copy(names.temporary, to: names.snapshot)
+        try await mark(names.snapshot, DatabaseMarker.snapshot(target: names.target, started: started))
     }
 
     /// Applies database-level settings to `database` (`D__temp` unless said otherwise). Role-specific
@@ -204,87 +255,13 @@ package struct DatabaseSwap: Sendable {
         return elements
     }
 
-    /// Drops `D__temp` (after a failure).
+    /// Drops what this run made before the swap (after a failure): `D__temp` and `D__snap`.
     package func dropTemporary() async throws {
         try await drop(names.temporary)
+        try await drop(names.snapshot)
     }
 
     package func drop(_ database: String) async throws {
         try await admin.execute("DROP DATABASE IF EXISTS \(quoteIdentifier(database)) WITH (FORCE)")
-    }
-
-    // MARK: Swap
-
-    /// What the swap did.
-    package struct SwapReport: Sendable {
-        /// How long `D` refused connections; zero on a first restore.
-        package var unavailable: Duration
-        /// Sessions on `D` that were terminated.
-        package var terminatedSessions: Int
-        /// Whether there was a `D` to swap out.
-        package var replacedExisting: Bool
-    }
-
-    /// Puts `D__temp` in place of `D`: refuse new connections to `D`, terminate its sessions, then
-    /// rename `D`→`D__swap` (or `D__previous`, `keepingPrevious`) and `D__temp`→`D` in one
-    /// transaction, so either both happen or neither. On failure `D` accepts connections again and
-    /// is otherwise as it was. The old database is left for ``dropSwapped()``.
-    package func swap(keepingPrevious: Bool = false, attempts: Int = 5) async throws -> SwapReport {
-        let target = quoteIdentifier(names.target)
-        let temporary = quoteIdentifier(names.temporary)
-        let old = keepingPrevious ? names.previous : names.swapped
-        if keepingPrevious {
-            // The snapshot of the previous restore makes way; D is still serving meanwhile.
-            try await drop(names.previous)
-        }
-        guard try await exists(names.target) else {
-            try await admin.execute("ALTER DATABASE \(temporary) RENAME TO \(target)")
-            return SwapReport(unavailable: .zero, terminatedSessions: 0, replacedExisting: false)
-        }
-        let clock = ContinuousClock()
-        let start = clock.now
-        try await admin.execute("ALTER DATABASE \(target) ALLOW_CONNECTIONS false")
-        var terminated = 0
-        var lastError: LibPQError?
-        for attempt in 1...attempts {
-            do {
-                let rows = try await admin.query(
-                    "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-                    [names.target]
-                )
-                terminated += Int(rows.first?.first.flatMap { $0 } ?? "0") ?? 0
-                try await admin.execute("BEGIN")
-                try await admin.execute("ALTER DATABASE \(target) RENAME TO \(quoteIdentifier(old))")
-                try await admin.execute("ALTER DATABASE \(temporary) RENAME TO \(target)")
-                try await admin.execute("COMMIT")
-                if keepingPrevious {
-                    // Kept for `restore :previous`, which connects to it as a template.
-                    try? await admin.execute("ALTER DATABASE \(quoteIdentifier(old)) ALLOW_CONNECTIONS true")
-                }
-                return SwapReport(unavailable: clock.now - start, terminatedSessions: terminated, replacedExisting: true)
-            } catch let error as LibPQError {
-                lastError = error
-                try? await admin.execute("ROLLBACK")
-                // Sessions still leaving (or reconnecting superusers) make the rename fail with
-                // "being accessed by other users": terminate again and retry.
-                guard error.isObjectInUse, attempt < attempts else { break }
-            }
-        }
-        try? await admin.execute("ALTER DATABASE \(target) ALLOW_CONNECTIONS true")
-        throw PGCloneError(
-            .swapFailed,
-            "could not swap the restored database into \"\(names.target)\": \(lastError?.message ?? "unknown error"); \"\(names.target)\" is unchanged",
-            cause: lastError
-        )
-    }
-
-    /// Drops the old database after a successful swap; without `keepingSnapshots`, the reversible
-    /// restore's snapshots too, which no longer describe `D` (django-pgclone's semantics).
-    package func dropSwapped(keepingSnapshots: Bool = false) async throws {
-        try await drop(names.swapped)
-        if !keepingSnapshots {
-            try await drop(names.previous)
-            try await drop(names.current)
-        }
     }
 }

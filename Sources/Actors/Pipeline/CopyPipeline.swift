@@ -1,0 +1,65 @@
+package import Logging
+
+/// `pgclone copy :NAME`: a snapshot of the database as a new database on the same server
+/// (`CREATE DATABASE NAME TEMPLATE D`), after the checks that its sessions can be ended.
+package struct CopyPipeline: Sendable {
+    package var connection: ConnectionSettings
+    /// `statement_timeout` and the like for pgclone's own SQL.
+    package var sessionSettings: [(name: String, value: String)] = []
+    package var maintenanceDatabases = ["postgres", "template1"]
+    package var logger: Logger
+
+    package init(connection: ConnectionSettings, logger: Logger) {
+        self.connection = connection
+        self.logger = logger
+    }
+
+    /// Copies the connection's database as `snapshot`; returns the source's name.
+    /// - Throws: `.invalidConfiguration` for a name pgclone must not create or one that exists,
+    ///   `.insufficientPrivilege` when the role cannot copy it; nothing is changed then.
+    package func run(snapshot: String) async throws -> String {
+        guard let source = await PostgresConnection.resolveDatabaseName(connection) else {
+            throw PGCloneError(.invalidConfiguration, "cannot tell which database to copy; pass --database")
+        }
+        try DatabaseNames.checkName(snapshot, as: "copy to")
+        let admin = try await PostgresConnection.connectMaintenance(connection, databases: maintenanceDatabases, avoiding: source)
+        do {
+            try await admin.apply(sessionSettings)
+            if let names = try? DatabaseNames(target: source) {
+                try await Self.repair(names, admin: admin, logger: logger)
+            }
+            let swap = DatabaseSwap(admin: admin, names: try DatabaseNames(target: snapshot), started: RestorePipeline.timestamp())
+            guard try await !swap.exists(snapshot) else {
+                throw PGCloneError(.invalidConfiguration, "a database named \"\(snapshot)\" already exists; choose another name, or drop it first")
+            }
+            try await SwapPreflight(admin: admin).checkCopy(from: source)
+            logger.info("copying \"\(source)\" as \"\(snapshot)\"")
+            try await swap.copy(source, to: snapshot)
+        } catch {
+            await admin.close()
+            throw PGCloneError.from(error, step: "copying \"\(source)\" as \"\(snapshot)\"")
+        }
+        await admin.close()
+        return source
+    }
+
+    /// Lets `names.target` accept connections again if a swap cut short by a server crash left it
+    /// refusing them, unless a restore of it is running (it holds the lock).
+    package static func repair(_ names: DatabaseNames, admin: PostgresConnection, logger: Logger) async throws {
+        let swap = DatabaseSwap(admin: admin, names: names, started: RestorePipeline.timestamp())
+        guard try await swap.tryLock() else { return }
+        let repaired: Bool
+        do {
+            repaired = try await swap.repairInterruptedSwap()
+        } catch {
+            await swap.releaseLock()
+            throw error
+        }
+        await swap.releaseLock()
+        if repaired {
+            logger.warning(
+                "\"\(names.target)\" refused connections, left so by a pgclone swap that was cut short (a server restart or crash); it accepts them again"
+            )
+        }
+    }
+}

@@ -1,0 +1,185 @@
+extension DatabaseSwap {
+    /// What the swap did.
+    package struct SwapReport: Sendable {
+        /// How long `D` refused connections; zero on a first restore.
+        package var unavailable: Duration
+        /// Sessions on `D` (and the renamed snapshots) that were ended.
+        package var terminatedSessions: Int
+        /// Whether there was a `D` to swap out.
+        package var replacedExisting: Bool
+        /// Databases the swap displaced, to drop now (``dropDisplaced(_:keepingSnapshots:)``).
+        package var displaced: [String]
+    }
+
+    /// Puts `D__temp` in place of `D`. With the guard installed (``SwapGuard``), `D` refuses new
+    /// connections, its sessions (and those on the snapshots being renamed) are ended, then one
+    /// transaction renames `D` to `D__swap` (or `D__previous`, `keepingPrevious`, the old
+    /// `D__previous` going to `D__swap`) and `D__temp` to `D`, gives the new `D` the old one's
+    /// owner, privileges, connection limit and comment, and makes `D__snap` the new `D__current`
+    /// (the old one goes to `D__temp`, free by then). Either all of it happens or none.
+    ///
+    /// Cancelled (SIGINT, SIGTERM) before the transaction commits, the swap stops and `D` is as it
+    /// was; once COMMIT is sent, the transaction decides. On failure, `D` accepts connections again
+    /// (through pgclone, or the guard if pgclone's session is gone).
+    /// - Parameters:
+    ///   - guardSettings: how to open the guard's session (the maintenance database).
+    ///   - attempts: renames fail while sessions still leave; each attempt ends them again.
+    package func swap(keepingPrevious: Bool, newSnapshot: Bool, guardSettings: ConnectionSettings, attempts: Int = 5) async throws -> SwapReport {
+        let target = quoteIdentifier(names.target)
+        let temporary = quoteIdentifier(names.temporary)
+        guard let old = try await DatabaseProperties.read(names.target, on: admin) else {
+            // A first restore: nothing to replace.
+            try await admin.execute("BEGIN")
+            do {
+                try await admin.execute("ALTER DATABASE \(temporary) RENAME TO \(target)", cancellable: true)
+                try await admin.execute("COMMENT ON DATABASE \(target) IS NULL")
+                try Task.checkCancellation()
+            } catch {
+                _ = try? await admin.execute("ROLLBACK")
+                throw error
+            }
+            try await admin.execute("COMMIT")
+            return SwapReport(unavailable: .zero, terminatedSessions: 0, replacedExisting: false, displaced: [])
+        }
+        let previousExists = try await exists(names.previous)
+        let currentExists = try await exists(names.current)
+        // Sessions on the databases renamed in the transaction must be gone too.
+        var renamed = [names.target]
+        if keepingPrevious {
+            if previousExists { renamed.append(names.previous) }
+            if newSnapshot && currentExists { renamed.append(names.current) }
+        }
+        let properties = try await old.statements(for: names.target, on: admin)
+
+        // `D` refused connections before pgclone came (a DBA's decision): it stays so, and there is
+        // nothing for a guard to undo.
+        let closes = old.allowsConnections
+        let swapGuard = closes ? try await SwapGuard.install(admin: admin, settings: guardSettings, target: names.target) : nil
+        let clock = ContinuousClock()
+        let start = clock.now
+        var terminated = 0
+        do {
+            if closes {
+                try await admin.execute("ALTER DATABASE \(target) ALLOW_CONNECTIONS false", cancellable: true)
+            }
+            var lastError: LibPQError?
+            for attempt in 1...attempts {
+                do {
+                    for database in renamed {
+                        terminated += try await terminateSessions(on: database)
+                    }
+                    let displaced = try await renameAll(properties: properties, keepingPrevious: keepingPrevious, newSnapshot: newSnapshot, previousExists: previousExists, currentExists: currentExists, refusedBefore: !old.allowsConnections)
+                    let unavailable = clock.now - start
+                    if let swapGuard { try await swapGuard.release(admin: admin) }
+                    return SwapReport(unavailable: unavailable, terminatedSessions: terminated, replacedExisting: true, displaced: displaced)
+                } catch let error as LibPQError where error.isObjectInUse && attempt < attempts && !error.connectionLost {
+                    // Sessions still leaving (or reconnecting to a snapshot): end them again.
+                    lastError = error
+                }
+            }
+            throw lastError ?? LibPQError(sqlState: nil, message: "the swap did not complete")
+        } catch {
+            // Undo what is not transactional: `D` accepts connections again. If pgclone's session
+            // is gone, its server process ends and the guard does it.
+            if closes {
+                _ = try? await admin.execute("ALTER DATABASE \(target) ALLOW_CONNECTIONS true")
+            }
+            if let swapGuard {
+                try? await swapGuard.release(admin: admin)
+            }
+            throw error
+        }
+    }
+
+    /// The swap's transaction. Returns the databases it displaced.
+    private func renameAll(
+        properties: [String],
+        keepingPrevious: Bool,
+        newSnapshot: Bool,
+        previousExists: Bool,
+        currentExists: Bool,
+        refusedBefore: Bool
+    ) async throws -> [String] {
+        let target = quoteIdentifier(names.target)
+        var displaced: [String] = []
+        try await admin.execute("BEGIN")
+        do {
+            func rename(_ from: String, _ to: String) async throws {
+                try await admin.execute("ALTER DATABASE \(quoteIdentifier(from)) RENAME TO \(quoteIdentifier(to))", cancellable: true)
+            }
+            if keepingPrevious {
+                if previousExists {
+                    try await rename(names.previous, names.swapped)
+                    try await mark(names.swapped, DatabaseMarker.displaced(target: names.target))
+                    displaced.append(names.swapped)
+                }
+                try await rename(names.target, names.previous)
+                try await mark(names.previous, DatabaseMarker.previous(target: names.target, started: started))
+                // The snapshot is restored by copying it as a template; it stays closed only if a
+                // DBA had closed `D`.
+                if !refusedBefore {
+                    try await admin.execute("ALTER DATABASE \(quoteIdentifier(names.previous)) ALLOW_CONNECTIONS true")
+                }
+            } else {
+                try await rename(names.target, names.swapped)
+                try await mark(names.swapped, DatabaseMarker.displaced(target: names.target))
+                displaced.append(names.swapped)
+            }
+            try await rename(names.temporary, names.target)
+            for statement in properties {
+                try await admin.execute(statement, cancellable: true)
+            }
+            if refusedBefore {
+                try await admin.execute("ALTER DATABASE \(target) ALLOW_CONNECTIONS false")
+            }
+            if newSnapshot {
+                if currentExists {
+                    // `D__temp` is free since the rename above.
+                    try await rename(names.current, names.temporary)
+                    try await mark(names.temporary, DatabaseMarker.displaced(target: names.target))
+                    displaced.append(names.temporary)
+                }
+                try await rename(names.snapshot, names.current)
+            }
+            // The last moment an interrupt can still undo the swap.
+            try Task.checkCancellation()
+        } catch {
+            _ = try? await admin.execute("ROLLBACK")
+            throw error
+        }
+        try await admin.execute("COMMIT")
+        return displaced
+    }
+
+    /// Drops what the swap displaced; without `keepingSnapshots`, the reversible restore's
+    /// snapshots too, which no longer describe `D` (django-pgclone's semantics).
+    package func dropDisplaced(_ displaced: [String], keepingSnapshots: Bool) async throws {
+        for database in displaced {
+            try await drop(database)
+        }
+        if !keepingSnapshots {
+            for database in [names.previous, names.current] where DatabaseMarker.isPGClone(try await comment(of: database)) {
+                try await drop(database)
+            }
+        }
+    }
+
+    /// What state `D` is in, found on the server: the database it was (`oldOID`, `existed`),
+    /// accepting connections or not, or the restored one.
+    package func targetState(oldOID: String?, existed: Bool) async -> PGCloneError.TargetState {
+        do {
+            guard let properties = try await DatabaseProperties.read(names.target, on: admin) else {
+                if !existed { return .unchanged(names.target) }
+                return .unknown(names.target, advice: "it no longer exists; `pgclone ls --local` lists the databases")
+            }
+            if properties.oid != oldOID { return .replaced(names.target) }
+            if properties.allowsConnections { return .unchanged(names.target) }
+            return .refusingConnections(
+                names.target,
+                advice: "run this restore again, which lets it accept them first, or run ALTER DATABASE \(quoteIdentifier(names.target)) ALLOW_CONNECTIONS true"
+            )
+        } catch {
+            return .unknown(names.target, advice: "pgclone could not reach the server (\(error)); check it with `pgclone ls --local`")
+        }
+    }
+}

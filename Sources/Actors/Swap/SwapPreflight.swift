@@ -1,0 +1,176 @@
+/// The checks made before a restore or a copy changes anything: everything its destructive steps
+/// need that can be known in advance — the target may be replaced at all, the role can create
+/// databases, owns (or is a member of the owner of) every database it will rename or drop, may end
+/// every session on them, and no database in the way is someone else's. Each failure is one line
+/// naming what is missing and the GRANT or option that fixes it.
+///
+/// Sessions that arrive after the check can still make the swap fail; it then leaves `D` as it was.
+package struct SwapPreflight: Sendable {
+    let admin: PostgresConnection
+
+    package init(admin: PostgresConnection) {
+        self.admin = admin
+    }
+
+    /// The current role and what it may do.
+    struct Role {
+        var name: String
+        var isSuperuser: Bool
+        var canCreateDatabases: Bool
+        var canSignalBackends: Bool
+    }
+
+    func role() async throws -> Role {
+        let row = try await admin.query(
+            """
+            SELECT rolname, rolsuper, rolcreatedb, rolsuper OR pg_has_role(current_user, 'pg_signal_backend', 'USAGE')
+            FROM pg_roles WHERE rolname = current_user
+            """
+        ).first ?? []
+        return Role(
+            name: row.first.flatMap { $0 } ?? "",
+            isSuperuser: row.count > 1 && row[1] == "t",
+            canCreateDatabases: row.count > 2 && (row[1] == "t" || row[2] == "t"),
+            canSignalBackends: row.count > 3 && row[3] == "t"
+        )
+    }
+
+    /// Refuses a target that must never be replaced: a template (every `CREATE DATABASE` copies
+    /// `template1`; `template0` must stay pristine) or a maintenance database pgclone and other
+    /// tools connect to. Names with pgclone's own suffixes are refused by ``DatabaseNames``.
+    package func checkReplaceable(_ target: String, maintenanceDatabases: [String], purpose: String) async throws {
+        if maintenanceDatabases.contains(target) {
+            throw PGCloneError(
+                .invalidConfiguration,
+                "refusing to \(purpose) \"\(target)\": it is a maintenance database, which pgclone and other tools connect to; choose another database",
+                target: .unchanged(target)
+            )
+        }
+        if let properties = try await DatabaseProperties.read(target, on: admin), properties.isTemplate {
+            throw PGCloneError(
+                .invalidConfiguration,
+                "refusing to \(purpose) \"\(target)\": it is a template database (every CREATE DATABASE copies one); choose another database",
+                target: .unchanged(target)
+            )
+        }
+    }
+
+    /// What a restore into `names.target` will do, checked: create `D__temp` (and `D__snap`),
+    /// replace `D`, rename or drop the snapshots, drop pgclone's leftovers, and, for a local
+    /// source, copy it.
+    package func checkRestore(names: DatabaseNames, reversible: Bool, localSource: String?) async throws {
+        let role = try await role()
+        let unchanged = PGCloneError.TargetState.unchanged(names.target)
+        guard role.canCreateDatabases else {
+            throw PGCloneError(
+                .insufficientPrivilege,
+                "role \"\(role.name)\" cannot create databases, and a restore creates \"\(names.temporary)\"; grant it with ALTER ROLE \(quoteIdentifier(role.name)) CREATEDB (as a superuser or a role with CREATEROLE)",
+                target: unchanged
+            )
+        }
+        // The databases the restore renames or drops, each with why.
+        var replaced: [(name: String, why: String)] = [(names.target, "replacing it")]
+        replaced += [(names.previous, reversible ? "keeping the snapshots" : "dropping the snapshots of --reversible")]
+        replaced += [(names.current, reversible ? "keeping the snapshots" : "dropping the snapshots of --reversible")]
+        for leftover in [names.temporary, names.swapped, names.snapshot] {
+            replaced.append((leftover, "dropping what an earlier restore left"))
+        }
+        for (name, why) in replaced {
+            guard let properties = try await DatabaseProperties.read(name, on: admin) else { continue }
+            if name != names.target && !DatabaseMarker.isPGClone(properties.comment) {
+                throw PGCloneError(
+                    .invalidConfiguration,
+                    "a database \"\(name)\" exists that pgclone did not make, and a restore into \"\(names.target)\" would replace or drop it; rename it (ALTER DATABASE \(quoteIdentifier(name)) RENAME TO …) or drop it yourself",
+                    target: unchanged
+                )
+            }
+            try await checkOwnership(of: name, properties: properties, role: role, for: why, target: names.target)
+            try await checkSessions(on: name, role: role, for: why, target: names.target)
+        }
+        if let localSource {
+            try await checkCopy(from: localSource, role: role, target: names.target)
+        }
+    }
+
+    /// What `copy` of `source` does: create a database and end the sessions on `source`.
+    package func checkCopy(from source: String) async throws {
+        let role = try await role()
+        guard role.canCreateDatabases else {
+            throw PGCloneError(
+                .insufficientPrivilege,
+                "role \"\(role.name)\" cannot create databases, which a copy does; grant it with ALTER ROLE \(quoteIdentifier(role.name)) CREATEDB (as a superuser or a role with CREATEROLE)"
+            )
+        }
+        try await checkCopy(from: source, role: role, target: nil)
+    }
+
+    private func checkCopy(from source: String, role: Role, target: String?) async throws {
+        guard let properties = try await DatabaseProperties.read(source, on: admin) else { return }
+        if !properties.isTemplate {
+            // CREATE DATABASE … TEMPLATE copies a database that is not a template only for its owner.
+            try await checkOwnership(of: source, properties: properties, role: role, for: "copying it", target: target)
+        }
+        try await checkSessions(on: source, role: role, for: "copying it (a copy needs it without sessions)", target: target)
+    }
+
+    private func checkOwnership(of database: String, properties: DatabaseProperties, role: Role, for why: String, target: String?) async throws {
+        guard !role.isSuperuser else { return }
+        let owns = try await admin.query(
+            "SELECT pg_has_role(current_user, datdba, 'USAGE') FROM pg_database WHERE datname = $1",
+            [database]
+        ).first?.first == "t"
+        guard !owns else { return }
+        throw PGCloneError(
+            .insufficientPrivilege,
+            "role \"\(role.name)\" does not own database \"\(database)\" (its owner is \"\(properties.owner)\"), which \(why) needs; GRANT \(quoteIdentifier(properties.owner)) TO \(quoteIdentifier(role.name)), or run pgclone as \"\(properties.owner)\"",
+            target: target.map { .unchanged($0) }
+        )
+    }
+
+    /// Sessions on `database` this role could not end, with what would let it.
+    private func checkSessions(on database: String, role: Role, for why: String, target: String?) async throws {
+        guard !role.isSuperuser else { return }
+        let rows = try await admin.query(
+            """
+            SELECT a.pid, coalesce(a.usename, ''), coalesce(a.application_name, ''), coalesce(r.rolsuper, false),
+                   pg_has_role(current_user, a.usesysid, 'USAGE')
+            FROM pg_stat_activity AS a JOIN pg_roles AS r ON r.oid = a.usesysid
+            WHERE a.datname = $1 AND a.pid <> pg_backend_pid()
+            ORDER BY a.pid
+            """,
+            [database]
+        )
+        var superuserSessions: [String] = []
+        var otherSessions: [String] = []
+        var otherRoles: [String] = []
+        for row in rows where row[4] != "t" {
+            let description = "role \"\(row[1] ?? "")\": pid \(row[0] ?? "?")\(row[2].map { $0.isEmpty ? "" : ", application \"\($0)\"" } ?? "")"
+            if row[3] == "t" {
+                superuserSessions.append(description)
+            } else if !role.canSignalBackends {
+                otherSessions.append(description)
+                if let name = row[1], !otherRoles.contains(name) { otherRoles.append(name) }
+            }
+        }
+        let state = target.map { PGCloneError.TargetState.unchanged($0) }
+        if !superuserSessions.isEmpty {
+            throw PGCloneError(
+                .insufficientPrivilege,
+                "cannot end \(sessions(superuserSessions.count)) of a superuser on \"\(database)\" (\(superuserSessions.prefix(3).joined(separator: "; "))), which \(why) needs, and only a superuser can end them; end those sessions first",
+                target: state
+            )
+        }
+        if !otherSessions.isEmpty {
+            let roles = otherRoles.map { "\"\($0)\"" }.joined(separator: ", ")
+            throw PGCloneError(
+                .insufficientPrivilege,
+                "role \"\(role.name)\" cannot end \(sessions(otherSessions.count)) on \"\(database)\" (\(otherSessions.prefix(3).joined(separator: "; "))), which \(why) needs: it is not a member of \(roles) and lacks pg_signal_backend; GRANT pg_signal_backend TO \(quoteIdentifier(role.name)), or end those sessions first",
+                target: state
+            )
+        }
+    }
+
+    private func sessions(_ count: Int) -> String {
+        count == 1 ? "1 session" : "\(count) sessions"
+    }
+}
