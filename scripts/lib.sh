@@ -133,6 +133,20 @@ pg_start_cluster() {
   )
 }
 
+# pg_restart_script NAME: writes $PGCLONE_RUN_DIR/NAME/restart, which restarts the cluster in
+# immediate mode (a crash, as far as its sessions can tell), for the tests that need one.
+pg_restart_script() {
+  local name=$1 script="$PGCLONE_RUN_DIR/$1/restart"
+  {
+    echo '#!/bin/sh'
+    # Every output to the log: the new server must hold no pipe of the caller's open.
+    printf 'cd / && exec %s %q -D %q -l %q -m immediate -w -t 60 restart >/dev/null 2>&1 </dev/null\n' \
+      "${PG_RUNNER[*]}" "${PG_BINDIR[$name]}/pg_ctl" "${PG_DATA[$name]}" "$PGCLONE_RUN_DIR/$name/server.log"
+  } >"$script"
+  chmod 700 "$script"
+  echo "$script"
+}
+
 # The cluster's superuser URL to database $2 (default postgres).
 pg_url() {
   echo "postgresql://$PG_USER:${PG_PASSWORD[$1]}@127.0.0.1:${PG_PORT[$1]}/${2:-postgres}"

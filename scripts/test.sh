@@ -19,10 +19,14 @@ log "building"
 swift build --build-tests
 pg_start_cluster pg15 "$(pg_bindir)"
 pg_start_cluster pg18 "$(pg18_bindir)"
+# A cluster of its own for the tests that restart the server mid-swap.
+pg_start_cluster crash "$(pg_bindir)"
 moto_start
 export PGCLONE_TEST_POSTGRES_URL=$(pg_url pg15)
 export PGCLONE_TEST_POSTGRES18_URL=$(pg_url pg18)
 export PGCLONE_TEST_POSTGRES18_BIN_DIR=$(pg18_bindir)
+export PGCLONE_TEST_CRASH_POSTGRES_URL=$(pg_url crash)
+export PGCLONE_TEST_CRASH_RESTART=$(pg_restart_script crash)
 export PGCLONE_TEST_BINARY="$PGCLONE_ROOT/.build/debug/pgclone"
 export PGCLONE_TEST_S3_ENDPOINT="$MOTO_ENDPOINT"
 log "running the tests"

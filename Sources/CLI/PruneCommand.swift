@@ -45,6 +45,10 @@ struct PruneCommand: PGCloneSubcommand {
         let settings = try Settings(options: common, database: nil)
         let storage = try settings.storage(logger: context.logger, metrics: context.metrics)
         let dumps = try await storage.list(database: databaseName.map(DumpKey.sanitize))
+        // What killed dumps left goes too, but not in a dry run.
+        for path in confirm ? try await storage.removeAbandonedPartials(database: databaseName.map(DumpKey.sanitize)) : [] {
+            context.logger.info("removed \(path), left by a dump that was killed")
+        }
         var kept: [StoredDump] = []
         var deleted: [StoredDump] = []
         for database in Set(dumps.map(\.key.database)).sorted() {

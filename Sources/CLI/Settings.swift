@@ -54,10 +54,16 @@ struct Settings {
 
         let conninfo = Self.pick(
             (database, "--database"),
-            (environment["DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }, "DATABASE_URL"),
+            (environment["DATABASE_URL"], "DATABASE_URL"),
             (file?.database, fileOrigin("database")),
             default: ""
         )
+        if conninfo.origin != "the default" && conninfo.value.trimmingWhitespace().isEmpty {
+            throw PGCloneError(
+                .invalidConfiguration,
+                "\(conninfo.origin) is empty; give a connection string or a database name, or unset it to use the PG* variables"
+            )
+        }
         connection = try ConnectionSettings(conninfo: conninfo.value, from: conninfo.origin)
 
         let memory = Self.pick(

@@ -8,15 +8,9 @@ import Testing
 /// such as a managed PostgreSQL gives (LOGIN CREATEDB, password authentication, no superuser).
 @Suite(.enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
 struct MainPathTests {
-    enum Role: String, CaseIterable, Sendable, CustomTestStringConvertible {
-        case superuser
-        case application
-        var testDescription: String { rawValue }
-    }
-
-    @Test(arguments: PostgresServer.all, Role.allCases)
-    func dumpRestoreOverALiveDatabaseAndUndo(server: PostgresServer, role: Role) async throws {
-        let user = role == .superuser ? server : try await server.createRole("app", attributes: "CREATEDB")
+    @Test(arguments: PostgresServer.all, TestRole.allCases)
+    func dumpRestoreOverALiveDatabaseAndUndo(server: PostgresServer, role: TestRole) async throws {
+        let user = try await role.user(on: server)
         let pgclone = try PGCloneHarness(server: user)
         let source = TestEnvironment.uniqueName("main_src")
         let target = TestEnvironment.uniqueName("main_dst")
@@ -53,9 +47,4 @@ struct MainPathTests {
         #expect(try await user.tableFingerprints(target) == before)
         #expect(try await server.databases(startingWith: target) == [target])
     }
-}
-
-extension PostgresServer: CustomTestStringConvertible {
-    /// How tests name it in their output (never with the password).
-    public var testDescription: String { "\(label) as \(user)" }
 }

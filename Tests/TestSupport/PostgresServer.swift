@@ -40,6 +40,11 @@ package struct PostgresServer: Sendable {
         ].compactMap { $0 }
     }
 
+    /// The cluster the crash tests restart (Debian's PostgreSQL 15).
+    package static var crash: PostgresServer? {
+        server(url: TestEnvironment.crashPostgresURL, binDirectory: nil, label: "PostgreSQL 15 (crash)")
+    }
+
     private static func server(url: String?, binDirectory: String?, label: String) -> PostgresServer? {
         guard let url, let components = URLComponents(string: url), let host = components.host,
             let port = components.port, let user = components.user

@@ -15,6 +15,16 @@ package enum TestEnvironment {
         ProcessInfo.processInfo.environment["PGCLONE_TEST_POSTGRES18_URL"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
+    /// A cluster only the tests that restart the server use, and the script that restarts it in
+    /// immediate mode.
+    package static var crashPostgresURL: String? {
+        ProcessInfo.processInfo.environment["PGCLONE_TEST_CRASH_POSTGRES_URL"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    package static var crashRestartScript: String? {
+        ProcessInfo.processInfo.environment["PGCLONE_TEST_CRASH_RESTART"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
     package static var postgres18BinDirectory: String? {
         ProcessInfo.processInfo.environment["PGCLONE_TEST_POSTGRES18_BIN_DIR"].flatMap { $0.isEmpty ? nil : $0 }
     }

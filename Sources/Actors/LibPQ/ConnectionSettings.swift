@@ -27,6 +27,8 @@ package struct ConnectionSettings: Sendable, Equatable {
     }
 
     /// Parses `conninfo` as libpq does; `where` names its origin for the error message.
+    /// - Throws: `.invalidConfiguration` for a string libpq cannot parse, one that names nothing,
+    ///   or an empty database name.
     package init(conninfo: String, from origin: String) throws(PGCloneError) {
         let trimmed = conninfo.trimmingWhitespace()
         guard !trimmed.isEmpty else {
@@ -58,19 +60,47 @@ package struct ConnectionSettings: Sendable, Equatable {
             }
             option += 1
         }
+        // libpq reads `postgresql://:@:/` as nothing at all and `dbname=` as no database: both
+        // would fall back to its defaults, which for a restore means replacing a database nobody
+        // named.
+        guard !parsed.isEmpty else {
+            throw PGCloneError(
+                .invalidConfiguration,
+                "the connection string in \(origin) names nothing (no host, user or database); give one like postgresql://user@host:5432/dbname"
+            )
+        }
+        if parsed.contains(where: { $0.keyword == "dbname" && $0.value.trimmingWhitespace().isEmpty }) {
+            throw PGCloneError(
+                .invalidConfiguration,
+                "the connection string in \(origin) has an empty database name; name the database, or leave dbname out to use PGDATABASE"
+            )
+        }
         parameters = parsed
+    }
+
+    /// Whether the database is named somewhere — in these parameters, a service, or `PGDATABASE` —
+    /// rather than left to libpq's default (the user's name).
+    package func namesDatabase(environment: [String: String]) -> Bool {
+        let named = { (value: String?) in !(value ?? "").trimmingWhitespace().isEmpty }
+        return named(value(for: "dbname")) || named(value(for: "service")) || named(environment["PGDATABASE"])
+            || named(environment["PGSERVICE"])
     }
 
     package func value(for keyword: String) -> String? {
         parameters.last(where: { $0.keyword == keyword })?.value
     }
 
+    /// The same settings with `keyword` set to `value` (replacing an earlier value).
+    package func adding(_ keyword: String, _ value: String) -> ConnectionSettings {
+        var copy = self
+        copy.parameters.removeAll { $0.keyword == keyword }
+        copy.parameters.append(Parameter(keyword: keyword, value: value))
+        return copy
+    }
+
     /// The same settings, connecting to database `name`.
     package func replacingDatabase(_ name: String) -> ConnectionSettings {
-        var copy = self
-        copy.parameters.removeAll { $0.keyword == "dbname" }
-        copy.parameters.append(Parameter(keyword: "dbname", value: name))
-        return copy
+        adding("dbname", name)
     }
 
     /// `key='value'` pairs of every explicit parameter except secrets, for `--dbname=` of pg_dump and

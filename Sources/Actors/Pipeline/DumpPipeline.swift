@@ -75,6 +75,13 @@ package struct DumpPipeline: Sendable {
         }
 
         let key = DumpKey(database: database, config: config)
+        do {
+            for path in try await storage.removeAbandonedPartials(database: key.database) {
+                logger.info("removed \(path), left by a dump that was killed")
+            }
+        } catch {
+            logger.warning("could not look for what killed dumps left: \(PGCloneError.from(error))")
+        }
         logger.info("dumping database \"\(database)\" to \(key) in \(storage.location)")
         let (archive, archiveSource) = metrics.stream(.dumpToCompress, capacity: budget.streamCapacity, from: .dumpStdout, to: .compress)
         // A storage that gathers parts of its own needs only a little room ahead of it.

@@ -70,8 +70,15 @@ package struct RestorePipeline: Sendable {
     }
 
     package func run(_ source: RestoreSource) async throws -> RestoreOutcome {
-        guard let target = await PostgresConnection.resolveDatabaseName(connection) else {
-            throw PGCloneError(.invalidConfiguration, "cannot tell which database to restore into; pass --database")
+        // As pg_restore restores into no database unless -d names one: libpq's default (the
+        // user's name) is never a target.
+        guard connection.namesDatabase(environment: environment),
+            let target = await PostgresConnection.resolveDatabaseName(connection)
+        else {
+            throw PGCloneError(
+                .invalidConfiguration,
+                "no database to restore into is named; pass --database (or set DATABASE_URL or PGDATABASE)"
+            )
         }
         let names = try DatabaseNames(target: target)
         let dump: StoredDump?
@@ -265,7 +272,7 @@ package struct RestorePipeline: Sendable {
         let usable = await swap.admin.isUsable
         if Self.lostConnection(error) || !usable {
             do {
-                let admin = try await PostgresConnection.connectMaintenance(connection, databases: maintenanceDatabases, avoiding: swap.names.target)
+                let admin = try await reconnect(avoiding: swap.names.target)
                 reconnected = admin
                 swap = DatabaseSwap(admin: admin, names: swap.names, started: swap.started)
                 guard try await swap.tryLock() else {
@@ -278,7 +285,12 @@ package struct RestorePipeline: Sendable {
                 return .unknown(swap.names.target, advice: "the connection to PostgreSQL was lost and pgclone could not reconnect (\(error)); the next restore drops what this one left")
             }
         }
-        let state = await swap.targetState(oldOID: old?.oid, existed: old != nil)
+        var state = await swap.targetState(oldOID: old?.oid, existed: old != nil)
+        if case .refusingConnections = state, (try? await swap.repairInterruptedSwap()) == true {
+            // The server restarted in the middle of the swap, which ended the guard's session too.
+            logger.warning("\"\(swap.names.target)\" was left refusing connections by the swap that failed; it accepts them again")
+            state = await swap.targetState(oldOID: old?.oid, existed: old != nil)
+        }
         if case .replaced = state {
         } else {
             do {
@@ -292,6 +304,28 @@ package struct RestorePipeline: Sendable {
             await reconnected.close()
         }
         return state
+    }
+
+    /// A new admin connection after the old one was lost, tried for up to 30 s: a server that
+    /// restarted refuses connections while it recovers. Not cut short by an interrupt, which is
+    /// what the clean-up it serves follows.
+    private func reconnect(avoiding target: String) async throws -> PostgresConnection {
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(30)
+        var delay = Duration.milliseconds(250)
+        while true {
+            do {
+                let admin = try await PostgresConnection.connectMaintenance(connection, databases: maintenanceDatabases, avoiding: target)
+                try await admin.apply(sessionSettings)
+                return admin
+            } catch {
+                guard clock.now + delay < deadline else { throw error }
+                logger.debug("reconnecting to clean up: \(error)")
+                let pause = delay
+                await Task.detached { try? await Task.sleep(for: pause) }.value
+                delay = min(delay * 2, .seconds(2))
+            }
+        }
     }
 
     private static func lostConnection(_ error: any Error) -> Bool {

@@ -6,7 +6,10 @@ package import PGCloneStreams
 ///
 /// A dump is written to a hidden temporary file in its final directory, fsynced, then linked to
 /// its key (which never replaces an existing dump) and the directory fsynced; on any failure the
-/// temporary file is removed. File I/O blocks, so the actor runs on its own dispatch queue.
+/// temporary file is removed. The writer holds an exclusive `flock` on it, so that a file left by a
+/// pgclone that was killed (SIGKILL, out of memory) can be told from one being written, and is
+/// removed by the next dump of the database or by `prune`. File I/O blocks, so the actor runs on
+/// its own dispatch queue.
 package actor LocalDiskStorage: StorageBackend {
     private let executor = DispatchQueueExecutor(label: "pgclone.storage.local")
     package nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
@@ -46,8 +49,9 @@ package actor LocalDiskStorage: StorageBackend {
         fileSize(path(of: key)).map { StoredDump(key: key, size: $0) }
     }
 
-    /// Names in `directory`, hidden ones (temporary files) excluded; none if it does not exist.
-    private func directoryEntries(_ directory: String) throws -> [String] {
+    /// Names in `directory`, hidden ones (temporary files) excluded unless asked for; none if it
+    /// does not exist.
+    private func directoryEntries(_ directory: String, hidden: Bool = false) throws -> [String] {
         guard let handle = opendir(directory) else {
             if errno == ENOENT || errno == ENOTDIR { return [] }
             throw storageError("cannot list \(directory)")
@@ -58,7 +62,7 @@ package actor LocalDiskStorage: StorageBackend {
             let name = withUnsafePointer(to: entry.pointee.d_name) {
                 $0.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
             }
-            if !name.hasPrefix(".") { names.append(name) }
+            if name != "." && name != ".." && (hidden || !name.hasPrefix(".")) { names.append(name) }
         }
         return names
     }
@@ -84,6 +88,12 @@ package actor LocalDiskStorage: StorageBackend {
         let temporary = "\(directory)/.\(key.timestamp).\(key.config).dump.\(getpid()).partial"
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw storageError("cannot create \(temporary)") }
+        // Released when the descriptor is closed, or when the process dies.
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            Glibc.close(descriptor)
+            unlink(temporary)
+            throw storageError("cannot lock \(temporary)")
+        }
         var isOpen = true
         var published = false
         defer {
@@ -107,6 +117,24 @@ package actor LocalDiskStorage: StorageBackend {
         unlink(temporary)
         try syncDirectory(directory)
         return written
+    }
+
+    /// Hidden `.partial` files that no process holds locked: their pgclone is gone.
+    package func removeAbandonedPartials(database: String?) throws -> [String] {
+        let databases = try database.map { [$0] } ?? directoryEntries(root).filter { isDirectory("\(root)/\($0)") }
+        var removed: [String] = []
+        for name in databases {
+            let directory = "\(root)/\(name)"
+            for file in try directoryEntries(directory, hidden: true) where file.hasPrefix(".") && file.hasSuffix(".partial") {
+                let path = "\(directory)/\(file)"
+                let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+                guard descriptor >= 0 else { continue }
+                defer { Glibc.close(descriptor) }
+                guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else { continue }
+                if unlink(path) == 0 { removed.append(path) }
+            }
+        }
+        return removed
     }
 
     private func makeDirectory(_ path: String) throws {

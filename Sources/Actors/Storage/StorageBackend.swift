@@ -40,8 +40,16 @@ package protocol StorageBackend: Sendable {
 
     /// Deletes the dump stored under `key` (`prune`).
     func delete(_ key: DumpKey) async throws
+
+    /// Removes what dumps killed mid-way left (a local dump's hidden partial file), if no running
+    /// pgclone still writes it; those of `database` only, if given.
+    /// - Returns: what was removed, for the log.
+    func removeAbandonedPartials(database: String?) async throws -> [String]
 }
 
 extension StorageBackend {
     package var buffersWrites: Bool { false }
+
+    /// Nothing to do where a failed write leaves nothing (S3 aborts its uploads).
+    package func removeAbandonedPartials(database: String?) async throws -> [String] { [] }
 }

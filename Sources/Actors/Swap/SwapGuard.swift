@@ -29,7 +29,8 @@ package struct SwapGuard: Sendable {
             throw LibPQError(sqlState: nil, message: "could not compute the swap's lock key")
         }
         try await admin.query("SELECT pg_advisory_lock($1::bigint)", [key])
-        let session = try await PostgresConnection.connect(settings)
+        // Named apart from pgclone's own session in pg_stat_activity.
+        let session = try await PostgresConnection.connect(settings.adding("fallback_application_name", "pgclone[\(getpid())] swap guard"))
         do {
             // Nothing may end the guard's statement early: not the role's or database's timeouts,
             // nor a check for a dead client (its client is pgclone, which it must outlive).

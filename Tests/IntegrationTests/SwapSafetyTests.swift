@@ -1,0 +1,237 @@
+import Foundation
+import PGCloneActors
+import PGCloneTestSupport
+import Testing
+
+/// pgclone dying, being interrupted, or the server restarting in the middle of the swap never
+/// leaves `D` refusing connections, and what pgclone reports agrees with what `D` holds.
+@Suite(.enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
+struct SwapSafetyTests {
+    /// A target with `marker` 'old' and a dump whose `marker` is 'new', both made by `pgclone`'s user.
+    static func prepare(_ pgclone: PGCloneHarness, _ prefix: String) async throws -> (key: String, target: String) {
+        let user = pgclone.server
+        let source = TestEnvironment.uniqueName("\(prefix)_src")
+        let target = TestEnvironment.uniqueName("\(prefix)_dst")
+        try await user.createDatabase(source)
+        try await user.psql("CREATE TABLE marker (v text); INSERT INTO marker VALUES ('new')", database: source)
+        try await user.createDatabase(target)
+        try await user.psql("CREATE TABLE marker (v text); INSERT INTO marker VALUES ('old')", database: target)
+        return (try await pgclone.dump(source), target)
+    }
+
+    /// A pre-swap hook that leaves, in the background, a session holding a lock on `D__temp` for
+    /// `seconds`: the swap's rename waits for it, with `D` refusing connections.
+    static func lockingHook(_ target: String, seconds: Int = 20) -> String {
+        #"psql -X -q -d postgres -c "BEGIN; COMMENT ON DATABASE \#(target)__temp IS 'x'; SELECT pg_sleep(\#(seconds)); COMMIT" >/dev/null 2>&1 & sleep 1"#
+    }
+
+    /// Waits until pgclone `pid` waits on a lock inside the swap.
+    static func waitUntilInTheSwap(_ server: PostgresServer, _ pid: Int32) async throws {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while try await !server.pgcloneWaitsOnALock(pid) {
+            guard ContinuousClock.now < deadline else { throw TestSetupError("pgclone never waited inside the swap") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    @Test(arguments: TestRole.allCases)
+    func aPgcloneKilledWhileTheSwapWaitsLeavesTheTargetOpen(role: TestRole) async throws {
+        let server = try PostgresServer.shared
+        let pgclone = try PGCloneHarness(server: try await role.user(on: server))
+        let user = pgclone.server
+        let (key, target) = try await Self.prepare(pgclone, "guard")
+        let sessions = try await user.sessions(on: target, count: 30)
+
+        async let restoring = pgclone.restore(key, into: target, ["--pre-swap-hook", Self.lockingHook(target)])
+        let pid = try await pgclone.waitForPGClone()
+        try await Self.waitUntilInTheSwap(server, pid)
+        // (A new session on D would now wait for the swap's transaction: the rename holds D's lock.)
+        kill(pid, SIGKILL)
+        let killed = ContinuousClock.now
+        let result = try await restoring
+        #expect(result.exitCode == 128 + SIGKILL, "\(result)")
+        let reopened = try await user.waitUntilAccepting(target, within: .seconds(5))
+        #expect(reopened != nil && ContinuousClock.now - killed < .seconds(2), "\(target) still refused connections 2 s after pgclone was killed")
+        let value = try await user.markers(target)
+        #expect(value == "old", "\(result)")
+        for session in sessions { await session.close() }
+        // The hook's background psql went with pgclone.
+        #expect(try await pgclone.processesAlive(after: .seconds(1)).isEmpty)
+
+        // The next restore drops what the killed one left and goes through.
+        let again = try await pgclone.restore(key, into: target)
+        #expect(again.exitCode == 0, "\(again)")
+        #expect(try await user.markers(target) == "new")
+        #expect(try await server.databases(startingWith: target) == [target])
+    }
+
+    @Test(arguments: TestRole.allCases)
+    func randomSIGKILLsDuringTheSwapNeverLeaveTheTargetClosed(role: TestRole) async throws {
+        let server = try PostgresServer.shared
+        let pgclone = try PGCloneHarness(server: try await role.user(on: server))
+        let user = pgclone.server
+        let (key, target) = try await Self.prepare(pgclone, "kill")
+        var seen: [String: Int] = [:]
+        for iteration in 0..<20 {
+            try await user.psql("UPDATE marker SET v = 'old'", database: target)
+            let sessions = try await user.sessions(on: target, count: 30)
+            let hookEnded = pgclone.directory + "/hook-\(iteration)"
+            // Every other run keeps the snapshots: the swap's transaction renames five databases.
+            let reversible = iteration % 2 == 0 ? ["--reversible"] : []
+            async let restoring = pgclone.restore(key, into: target, ["--pre-swap-hook", "touch \(hookEnded)"] + reversible)
+            try await pgclone.waitForFile(hookEnded)
+            try await Task.sleep(for: .milliseconds(Int.random(in: 0...120)))
+            pgclone.signal(SIGKILL)
+            let killed = ContinuousClock.now
+            _ = try await restoring
+            let reopened = try await user.waitUntilAccepting(target, within: .seconds(5))
+            #expect(
+                reopened != nil && ContinuousClock.now - killed < .seconds(2),
+                "kill \(iteration): \(target) still refused connections 2 s after pgclone was killed"
+            )
+            let value = try await user.markers(target)
+            #expect(value == "old" || value == "new", "kill \(iteration): \(target) holds \(value)")
+            seen[value, default: 0] += 1
+            for session in sessions { await session.close() }
+        }
+        #expect(try await pgclone.processesAlive(after: .seconds(1)).isEmpty)
+        print("SIGKILLs in the swap window (\(role)): \(seen)")
+        let again = try await pgclone.restore(key, into: target)
+        #expect(again.exitCode == 0, "\(again)")
+        #expect(try await server.databases(startingWith: target) == [target])
+    }
+
+    @Test(arguments: TestRole.allCases)
+    func sigtermAtRandomInstantsOfTheSwapIsReportedAsWhatHappened(role: TestRole) async throws {
+        let server = try PostgresServer.shared
+        let pgclone = try PGCloneHarness(server: try await role.user(on: server))
+        let user = pgclone.server
+        let (key, target) = try await Self.prepare(pgclone, "term")
+        var seen: [Int32: Int] = [:]
+        for iteration in 0..<12 {
+            try await user.psql("UPDATE marker SET v = 'old'", database: target)
+            let sessions = try await user.sessions(on: target, count: 10)
+            let hookEnded = pgclone.directory + "/hook-\(iteration)"
+            let textfiles = try pgclone.makeDirectory("textfiles-\(iteration)")
+            async let restoring = pgclone.restore(
+                key,
+                into: target,
+                ["--pre-swap-hook", "touch \(hookEnded)", "--json", "--metrics-textfile", textfiles]
+            )
+            try await pgclone.waitForFile(hookEnded)
+            try await Task.sleep(for: .milliseconds(Int.random(in: 0...80)))
+            pgclone.signal(SIGTERM)
+            let result = try await restoring
+            for session in sessions { await session.close() }
+            seen[result.exitCode, default: 0] += 1
+            #expect(await user.acceptsConnections(target), "SIGTERM \(iteration): \(result)")
+            let value = try await user.markers(target)
+            let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] ?? [:]
+            let outcome = try Self.outcome(in: textfiles)
+            let lastLine = result.stderrLines.last ?? ""
+            switch result.exitCode {
+            case 0:
+                #expect(value == "new", "SIGTERM \(iteration): \(result)")
+                #expect(json["source"] as? String == key, "SIGTERM \(iteration): \(result)")
+                #expect(outcome == "success")
+                #expect(!lastLine.hasPrefix("pgclone: error:"), "SIGTERM \(iteration): \(result)")
+            case 128 + SIGTERM:
+                #expect(value == "old", "SIGTERM \(iteration): \(result)")
+                let error = json["error"] as? [String: Any]
+                #expect(error?["code"] as? String == "cancelled", "SIGTERM \(iteration): \(result)")
+                #expect(error?["database_state"] as? String == "unchanged")
+                #expect(outcome == "aborted")
+                #expect(lastLine.hasPrefix("pgclone: error: ") && lastLine.hasSuffix("\"\(target)\" is unchanged"), "SIGTERM \(iteration): \(result)")
+            default:
+                Issue.record("SIGTERM \(iteration): unexpected \(result)")
+            }
+        }
+        print("SIGTERMs in the swap window (\(role)): exit codes \(seen)")
+        // Interrupts that came before the COMMIT undid the swap (most of them: it is short).
+        #expect(seen[128 + SIGTERM, default: 0] > 0)
+        #expect(try await pgclone.processesAlive(after: .seconds(1)).isEmpty)
+    }
+
+    /// The job's outcome in the node_exporter textfile pgclone wrote in `directory`.
+    static func outcome(in directory: String) throws -> String? {
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory)
+        guard let file = files.first(where: { $0.hasPrefix("pgclone_restore_") && !$0.hasSuffix("_success.prom") }) else { return nil }
+        let text = try String(contentsOfFile: directory + "/" + file, encoding: .utf8)
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("pgclone_job_outcome{") && ($0.hasSuffix("} 1") || $0.hasSuffix("} 1.0")) }),
+            let start = line.firstRange(of: "outcome=\"")
+        else { return nil }
+        return String(line[start.upperBound...].prefix { $0 != "\"" })
+    }
+}
+
+/// The server restarting (a crash, as its sessions see it) in the middle of the swap: the guard's
+/// session goes too, so pgclone itself, or the next pgclone command, lets `D` accept connections.
+@Suite(.enabled(if: TestEnvironment.crashPostgresURL != nil, "run with scripts/test.sh (needs PGCLONE_TEST_CRASH_POSTGRES_URL)"))
+struct SwapCrashTests {
+    private func restartServer() async throws {
+        let result = try await runCommand(TestEnvironment.crashRestartScript ?? "false", [])
+        try #require(result.exitCode == 0, "restart: \(result)")
+    }
+
+    /// One test, one role after the other: each restart takes the whole cluster.
+    @Test func anImmediateRestartInTheSwapWindow() async throws {
+        let server = try #require(PostgresServer.crash)
+        for role in TestRole.allCases {
+            let pgclone = try PGCloneHarness(server: try await role.user(on: server))
+            let user = pgclone.server
+            let (key, target) = try await SwapSafetyTests.prepare(pgclone, "crash")
+
+            // pgclone survives the restart: its swap fails, and it lets D accept connections again.
+            async let restoring = pgclone.restore(key, into: target, ["--pre-swap-hook", SwapSafetyTests.lockingHook(target)])
+            try await SwapSafetyTests.waitUntilInTheSwap(server, try await pgclone.waitForPGClone())
+            try await restartServer()
+            let failed = try await restoring
+            #expect(failed.exitCode == 1, "\(role): \(failed)")
+            #expect(failed.errorLines.count == 1, "\(role): \(failed)")
+            #expect(
+                failed.errorLines.first?.hasPrefix("pgclone: error: swapping \"\(target)__temp\" into \"\(target)\": the connection to PostgreSQL was lost (") == true,
+                "\(role): \(failed)"
+            )
+            #expect(failed.errorLines.first?.hasSuffix("; \"\(target)\" is unchanged") == true, "\(role): \(failed)")
+            #expect(failed.stderr.contains("pgclone: warning: \"\(target)\" was left refusing connections by the swap that failed; it accepts them again"), "\(role): \(failed)")
+            #expect(await user.acceptsConnections(target))
+            #expect(try await user.markers(target) == "old")
+            #expect(try await server.databases(startingWith: target) == [target])
+
+            // pgclone frozen, the server restarted, then pgclone killed: nothing is left to reopen D
+            // but the next pgclone command, which says so.
+            async let frozen = pgclone.restore(key, into: target, ["--pre-swap-hook", SwapSafetyTests.lockingHook(target)])
+            let pid = try await pgclone.waitForPGClone()
+            try await SwapSafetyTests.waitUntilInTheSwap(server, pid)
+            kill(pid, SIGSTOP)
+            try await restartServer()
+            kill(pid, SIGKILL)
+            _ = try await frozen
+            #expect(await !user.acceptsConnections(target), "\(role): the restart should have left \(target) closed")
+            let next = try await pgclone.restore(key, into: target, ["--pre-swap-hook", "exit 3"])
+            #expect(next.exitCode == 1, "\(role): \(next)")
+            #expect(
+                next.stderr.contains("pgclone: warning: \"\(target)\" refused connections, left so by a pgclone swap that was cut short (a server restart or crash); it accepts them again"),
+                "\(role): \(next)"
+            )
+            #expect(next.errorLines == ["pgclone: error: pre-swap hook 1 (exit 3) exited with status 3; \"\(target)\" is unchanged"], "\(role): \(next)")
+            #expect(await user.acceptsConnections(target))
+            #expect(try await user.markers(target) == "old")
+
+            // The same through `ls --local`, which touches D too.
+            async let again = pgclone.restore(key, into: target, ["--pre-swap-hook", SwapSafetyTests.lockingHook(target)])
+            let second = try await pgclone.waitForPGClone()
+            try await SwapSafetyTests.waitUntilInTheSwap(server, second)
+            kill(second, SIGSTOP)
+            try await restartServer()
+            kill(second, SIGKILL)
+            _ = try await again
+            #expect(await !user.acceptsConnections(target))
+            let listed = try await pgclone.run(["ls", "--local", "--database", user.url(target)])
+            #expect(listed.exitCode == 0, "\(role): \(listed)")
+            #expect(listed.stderr.contains("\"\(target)\" refused connections, left so by a pgclone swap that was cut short"), "\(role): \(listed)")
+            #expect(await user.acceptsConnections(target))
+            #expect(try await pgclone.processesAlive(after: .seconds(1)).isEmpty)
+        }
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+package import PGCloneActors
+
+/// Sessions on the test server, as an application keeps them, and what a client connecting sees.
+extension PostgresServer {
+    /// A libpq session on `database` as this server's user.
+    package func connect(_ database: String) async throws -> PostgresConnection {
+        try await PostgresConnection.connect(ConnectionSettings(conninfo: url(database), from: "test"))
+    }
+
+    /// `count` idle sessions on `database`.
+    package func sessions(on database: String, count: Int) async throws -> [PostgresConnection] {
+        var sessions: [PostgresConnection] = []
+        for _ in 0..<count { sessions.append(try await connect(database)) }
+        return sessions
+    }
+
+    /// Whether a new session on `database` is let in now.
+    package func acceptsConnections(_ database: String) async -> Bool {
+        guard let session = try? await connect(database) else { return false }
+        await session.close()
+        return true
+    }
+
+    /// How long `database` took to accept a new session, polled every 20 ms; `nil` if it did not
+    /// within `timeout`.
+    package func waitUntilAccepting(_ database: String, within timeout: Duration) async throws -> Duration? {
+        let clock = ContinuousClock()
+        let start = clock.now
+        while clock.now - start < timeout {
+            if await acceptsConnections(database) { return clock.now - start }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return nil
+    }
+
+    /// The values of table `marker` in `database`, sorted and joined by commas.
+    package func markers(_ database: String) async throws -> String {
+        try await psql("SELECT string_agg(v, ',' ORDER BY v) FROM marker", database: database)
+    }
+
+    /// Whether the pgclone process `pid` waits on a lock to rename a database (inside the swap).
+    /// Run as a superuser: other roles' statements are hidden from the rest.
+    package func pgcloneWaitsOnALock(_ pid: Int32) async throws -> Bool {
+        try await psql(
+            """
+            SELECT count(*) > 0 FROM pg_stat_activity
+            WHERE application_name = 'pgclone[\(pid)]' AND wait_event_type = 'Lock' AND query LIKE 'ALTER DATABASE % RENAME TO %'
+            """
+        ) == "t"
+    }
+}
+
+extension PGCloneHarness {
+    /// PIDs of the pgclone processes this harness started that are still running.
+    package func pgclonePIDs() -> [Int32] {
+        markedProcesses(marker).filter { $0.commandLine.hasPrefix(TestEnvironment.binary + " ") }.map(\.pid)
+    }
+
+    /// Waits until a pgclone of this harness runs, up to `timeout`; its PID.
+    package func waitForPGClone(within timeout: Duration = .seconds(30)) async throws -> Int32 {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let pid = pgclonePIDs().first { return pid }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        throw TestSetupError("no pgclone process started within \(timeout)")
+    }
+
+    /// Waits until `path` exists, up to `timeout`.
+    package func waitForFile(_ path: String, within timeout: Duration = .seconds(60)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while !FileManager.default.fileExists(atPath: path) {
+            guard ContinuousClock.now < deadline else { throw TestSetupError("\(path) did not appear within \(timeout)") }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+    }
+}
