@@ -39,17 +39,17 @@ package struct SwapPreflight: Sendable {
     /// `template1`; `template0` must stay pristine) or a maintenance database pgclone and other
     /// tools connect to. Names with pgclone's own suffixes are refused by ``DatabaseNames``.
     package func checkReplaceable(_ target: String, maintenanceDatabases: [String], purpose: String) async throws {
-        if maintenanceDatabases.contains(target) {
-            throw PGCloneError(
-                .invalidConfiguration,
-                "refusing to \(purpose) \"\(target)\": it is a maintenance database, which pgclone and other tools connect to; choose another database",
-                target: .unchanged(target)
-            )
-        }
         if let properties = try await DatabaseProperties.read(target, on: admin), properties.isTemplate {
             throw PGCloneError(
                 .invalidConfiguration,
                 "refusing to \(purpose) \"\(target)\": it is a template database (every CREATE DATABASE copies one); choose another database",
+                target: .unchanged(target)
+            )
+        }
+        if maintenanceDatabases.contains(target) {
+            throw PGCloneError(
+                .invalidConfiguration,
+                "refusing to \(purpose) \"\(target)\": it is a maintenance database, which pgclone and other tools connect to; choose another database",
                 target: .unchanged(target)
             )
         }

@@ -1,0 +1,245 @@
+import Foundation
+import PGCloneActors
+import PGCloneTestSupport
+import Testing
+
+/// Everything a restore or a copy needs that can be known in advance is checked before anything is
+/// done: no pg_restore, no temporary database, no session ended, no snapshot dropped.
+@Suite(.enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
+struct PreflightTests {
+    /// An application role and a reader role on the shared server; the harness runs as the application.
+    private func roles() async throws -> (server: PostgresServer, app: PGCloneHarness, reader: PostgresServer) {
+        let server = try PostgresServer.shared
+        let app = try PGCloneHarness(server: try await server.createRole("app", attributes: "CREATEDB"))
+        let reader = try await server.createRole("reader")
+        return (server, app, reader)
+    }
+
+    /// What `connection`'s session looks like in pgclone's messages.
+    private func described(_ role: PostgresServer, _ connection: PostgresConnection) async -> String {
+        "role \"\(role.user)\": pid \(await connection.backendPID), application \"pgclone[\(getpid())]\""
+    }
+
+    @Test func anotherRolesSessionOnTheTargetIsRefusedBeforeAnythingIsDone() async throws {
+        let (server, app, reader) = try await roles()
+        let (key, target) = try await SwapSafetyTests.prepare(app, "pf_sess")
+        let readerSession = try await reader.connect(target)
+        let appSession = try await app.server.connect(target)
+
+        let refused = try await app.restore(key, into: target)
+        #expect(refused.exitCode == 2, "\(refused)")
+        #expect(
+            refused.errorLines == [
+                "pgclone: error: role \"\(app.server.user)\" cannot end 1 session on \"\(target)\" (\(await described(reader, readerSession))), which replacing it needs: it is not a member of \"\(reader.user)\" and lacks pg_signal_backend; GRANT pg_signal_backend TO \"\(app.server.user)\", or end those sessions first; \"\(target)\" is unchanged"
+            ],
+            "\(refused)"
+        )
+        #expect(!refused.stderr.contains("restoring "), "pg_restore must not have started: \(refused)")
+        #expect(try await server.databases(startingWith: target) == [target])
+        // Both sessions are alive.
+        #expect(try await readerSession.query("SELECT 1") == [["1"]])
+        #expect(try await appSession.query("SELECT 1") == [["1"]])
+
+        // The grant the line names is what it takes.
+        try await server.psql("GRANT pg_signal_backend TO \(quoteIdentifier(app.server.user))")
+        let restored = try await app.restore(key, into: target)
+        #expect(restored.exitCode == 0, "\(restored)")
+        #expect(try await app.server.markers(target) == "new")
+        await readerSession.close()
+        await appSession.close()
+    }
+
+    @Test func aTargetOwnedByAnotherRoleIsRefusedAndItsPropertiesSurviveTheRestore() async throws {
+        let (server, app, reader) = try await roles()
+        let owner = try await server.createRole("owner")
+        let (key, _) = try await SwapSafetyTests.prepare(app, "pf_own")
+        let target = TestEnvironment.uniqueName("pf_own_target")
+        try await server.psql("CREATE DATABASE \(quoteIdentifier(target)) OWNER \(quoteIdentifier(owner.user)) CONNECTION LIMIT 40")
+        try await server.psql("CREATE TABLE marker (v text); INSERT INTO marker VALUES ('old')", database: target)
+        // Only the reader may connect (and the owner); a comment says what it is.
+        try await server.psql(
+            """
+            REVOKE ALL ON DATABASE \(quoteIdentifier(target)) FROM PUBLIC;
+            GRANT CONNECT ON DATABASE \(quoteIdentifier(target)) TO \(quoteIdentifier(reader.user));
+            COMMENT ON DATABASE \(quoteIdentifier(target)) IS 'the shop''s database';
+            """
+        )
+        let properties = """
+            SELECT pg_get_userbyid(datdba), datacl::text, datconnlimit, shobj_description(oid, 'pg_database')
+            FROM pg_database WHERE datname = \(server.literal(target))
+            """
+        let before = try await server.psql(properties)
+
+        let refused = try await app.restore(key, into: target)
+        #expect(refused.exitCode == 2, "\(refused)")
+        #expect(
+            refused.errorLines == [
+                "pgclone: error: role \"\(app.server.user)\" does not own database \"\(target)\" (its owner is \"\(owner.user)\"), which replacing it needs; GRANT \"\(owner.user)\" TO \"\(app.server.user)\", or run pgclone as \"\(owner.user)\"; \"\(target)\" is unchanged"
+            ],
+            "\(refused)"
+        )
+        #expect(try await server.databases(startingWith: target) == [target])
+
+        try await server.psql("GRANT \(quoteIdentifier(owner.user)) TO \(quoteIdentifier(app.server.user))")
+        let restored = try await app.restore(key, into: target)
+        #expect(restored.exitCode == 0, "\(restored)")
+        #expect(try await server.markers(target) == "new")
+        // The same owner, privileges, connection limit and comment: nothing is more open than it was.
+        #expect(try await server.psql(properties) == before)
+        #expect(await reader.acceptsConnections(target))
+        let outsider = try await server.createRole("outsider")
+        #expect(await !outsider.acceptsConnections(target))
+    }
+
+    @Test func aCopyWithoutCreatedbOrBesideAnotherRolesSessionChangesNothing() async throws {
+        let (server, app, reader) = try await roles()
+        let plain = try PGCloneHarness(server: try await server.createRole("nocreate"))
+        let database = TestEnvironment.uniqueName("pf_copy")
+        try await server.psql("CREATE DATABASE \(quoteIdentifier(database)) OWNER \(quoteIdentifier(plain.server.user))")
+        let own = try await plain.server.connect(database)
+        let snapshot = TestEnvironment.uniqueName("pf_snap")
+
+        let noCreate = try await plain.run(["copy", ":\(snapshot)", "--database", plain.server.url(database)])
+        #expect(noCreate.exitCode == 2, "\(noCreate)")
+        #expect(
+            noCreate.errorLines == [
+                "pgclone: error: role \"\(plain.server.user)\" cannot create databases, which a copy does; grant it with ALTER ROLE \"\(plain.server.user)\" CREATEDB (as a superuser or a role with CREATEROLE)"
+            ],
+            "\(noCreate)"
+        )
+        #expect(try await own.query("SELECT 1") == [["1"]])
+        #expect(try await server.databases(startingWith: snapshot).isEmpty)
+
+        let (_, target) = try await SwapSafetyTests.prepare(app, "pf_copy2")
+        let readerSession = try await reader.connect(target)
+        let busy = try await app.run(["copy", ":\(snapshot)", "--database", app.server.url(target)])
+        #expect(busy.exitCode == 2, "\(busy)")
+        #expect(
+            busy.errorLines == [
+                "pgclone: error: role \"\(app.server.user)\" cannot end 1 session on \"\(target)\" (\(await described(reader, readerSession))), which copying it (a copy needs it without sessions) needs: it is not a member of \"\(reader.user)\" and lacks pg_signal_backend; GRANT pg_signal_backend TO \"\(app.server.user)\", or end those sessions first"
+            ],
+            "\(busy)"
+        )
+        #expect(try await readerSession.query("SELECT 1") == [["1"]])
+        #expect(try await server.databases(startingWith: snapshot).isEmpty)
+        await readerSession.close()
+        await own.close()
+    }
+
+    @Test func aFailedReversibleSwapKeepsEverySnapshot() async throws {
+        let (server, app, reader) = try await roles()
+        let (key, target) = try await SwapSafetyTests.prepare(app, "pf_rev")
+        let user = app.server
+        #expect(try await app.restore(key, into: target, ["--reversible"]).exitCode == 0)
+        try await user.psql("UPDATE marker SET v = 'second'", database: target)
+        #expect(try await app.restore(key, into: target, ["--reversible"]).exitCode == 0)
+        try await user.psql("UPDATE marker SET v = 'third'", database: target)
+        try await user.psql("UPDATE marker SET v = 'current'", database: "\(target)__current")
+        let snapshots = [target, "\(target)__current", "\(target)__previous"]
+        #expect(try await server.databases(startingWith: target) == snapshots)
+
+        // A session of another role arrives after the checks, during the hook: the swap cannot end
+        // it, fails, and keeps everything as it was.
+        let hook = "PGUSER='\(reader.user)' PGPASSWORD='\(reader.password)' psql -X -q -d '\(target)' -c 'SELECT pg_sleep(30)' >/dev/null 2>&1 & sleep 1"
+        let failed = try await app.restore(key, into: target, ["--reversible", "--pre-swap-hook", hook])
+        #expect(failed.exitCode == 1, "\(failed)")
+        #expect(failed.errorLines.count == 1)
+        #expect(failed.errorLines.first?.hasPrefix("pgclone: error: swapping \"\(target)__temp\" into \"\(target)\": must be a member of the role whose process is being terminated") == true, "\(failed)")
+        #expect(failed.errorLines.first?.hasSuffix("; \"\(target)\" is unchanged") == true, "\(failed)")
+        #expect(try await server.databases(startingWith: target) == snapshots)
+        #expect(try await user.markers(target) == "third")
+        #expect(try await user.markers("\(target)__previous") == "second")
+        #expect(try await user.markers("\(target)__current") == "current")
+        #expect(await user.acceptsConnections(target))
+    }
+
+    @Test(arguments: ["template1", "template0", "postgres"])
+    func templatesAndTheMaintenanceDatabaseAreNeverReplaced(target: String) async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let (key, _) = try await SwapSafetyTests.prepare(pgclone, "pf_tpl")
+        let result = try await pgclone.restore(key, into: target)
+        #expect(result.exitCode == 2, "\(result)")
+        let why = target == "postgres"
+            ? "it is a maintenance database, which pgclone and other tools connect to"
+            : "it is a template database (every CREATE DATABASE copies one)"
+        #expect(
+            result.errorLines == ["pgclone: error: refusing to restore into \"\(target)\": \(why); choose another database; \"\(target)\" is unchanged"],
+            "\(result)"
+        )
+        #expect(try await server.databases(startingWith: target) == [target])
+        if target != "template0" {
+            #expect(try await server.psql("SELECT count(*) FROM pg_tables WHERE tablename = 'marker'", database: target) == "0")
+        }
+    }
+
+    @Test func connectionStringsThatNameNoDatabaseAreErrors() async throws {
+        let pgclone = try PGCloneHarness()
+        let (key, _) = try await SwapSafetyTests.prepare(pgclone, "pf_conn")
+        let server = pgclone.server
+        let cases: [(arguments: [String], environment: [String: String?], line: String)] = [
+            (
+                ["--database", "postgresql://:@:/"], [:],
+                "the connection string in --database names nothing (no host, user or database); give one like postgresql://user@host:5432/dbname"
+            ),
+            (["--database", "host=127.0.0.1 dbname=''"], [:], "the connection string in --database has an empty database name; name the database, or leave dbname out to use PGDATABASE"),
+            ([], ["DATABASE_URL": ""], "DATABASE_URL is empty; give a connection string or a database name, or unset it to use the PG* variables"),
+            ([], ["DATABASE_URL": "  "], "DATABASE_URL is empty; give a connection string or a database name, or unset it to use the PG* variables"),
+            (
+                [], ["PGHOST": server.host, "PGPORT": server.port, "PGUSER": server.user, "PGPASSWORD": server.password],
+                "no database to restore into is named; pass --database (or set DATABASE_URL or PGDATABASE)"
+            ),
+        ]
+        for (arguments, environment, line) in cases {
+            let result = try await pgclone.run(["restore", key] + arguments, environment: environment)
+            #expect(result.exitCode == 2, "\(arguments) \(environment): \(result)")
+            #expect(result.errorLines == ["pgclone: error: \(line)"], "\(arguments) \(environment): \(result)")
+        }
+        // The role's own database (libpq's default) was not created or replaced.
+        #expect(try await server.databases(startingWith: server.user) == [])
+    }
+
+    @Test func pgclonesOwnNamesAreRefused() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let (key, target) = try await SwapSafetyTests.prepare(pgclone, "pf_names")
+        let hijack = try await pgclone.restore(key, into: "\(target)__temp")
+        #expect(hijack.exitCode == 2, "\(hijack)")
+        #expect(
+            hijack.errorLines == [
+                "pgclone: error: refusing to restore into \"\(target)__temp\": names ending in __temp are pgclone's own (__temp, __swap, __snap, __previous, __current) and would collide with a restore of \"\(target)\"; choose another name"
+            ],
+            "\(hijack)"
+        )
+        let copied = try await pgclone.run(["copy", ":\(target)__previous", "--database", server.url(target)])
+        #expect(copied.exitCode == 2, "\(copied)")
+        #expect(copied.errorLines.first?.hasPrefix("pgclone: error: refusing to copy to \"\(target)__previous\": names ending in __previous are pgclone's own") == true, "\(copied)")
+        let long = String(repeating: "x", count: 64)
+        let tooLong = try await pgclone.run(["copy", ":\(long)", "--database", server.url(target)])
+        #expect(tooLong.exitCode == 2, "\(tooLong)")
+        #expect(
+            tooLong.errorLines == ["pgclone: error: the database name \"\(long)\" is 64 bytes long; PostgreSQL's limit is 63 (it would cut the name short)"],
+            "\(tooLong)"
+        )
+        #expect(try await server.databases(startingWith: String(long.prefix(63))).isEmpty)
+        #expect(try await server.databases(startingWith: target) == [target])
+    }
+
+    @Test func aUserDatabaseNamedLikePgclonesOwnIsNeverDropped() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let (key, target) = try await SwapSafetyTests.prepare(pgclone, "pf_user")
+        try await server.createDatabase("\(target)__temp")
+        try await server.psql("CREATE TABLE precious (v text); INSERT INTO precious VALUES ('mine')", database: "\(target)__temp")
+        let refused = try await pgclone.restore(key, into: target)
+        #expect(refused.exitCode == 2, "\(refused)")
+        #expect(
+            refused.errorLines == [
+                "pgclone: error: a database \"\(target)__temp\" exists that pgclone did not make, and a restore into \"\(target)\" would replace or drop it; rename it (ALTER DATABASE \"\(target)__temp\" RENAME TO …) or drop it yourself; \"\(target)\" is unchanged"
+            ],
+            "\(refused)"
+        )
+        #expect(try await server.psql("SELECT v FROM precious", database: "\(target)__temp") == "mine")
+        #expect(try await server.markers(target) == "old")
+    }
+}
