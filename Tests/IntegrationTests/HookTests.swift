@@ -78,7 +78,10 @@ struct HookTests {
         async let restoring = pgclone.restore(key, into: target, ["--pre-swap-hook", hook])
         while !FileManager.default.fileExists(atPath: marker) { try await Task.sleep(for: .milliseconds(20)) }
         #expect(!pgclone.signal(SIGTERM).isEmpty)
+        let signalled = ContinuousClock.now
         let result = try await restoring
+        // The hook's shell waits for its sleep: only a signal to the whole tree ends it soon.
+        #expect(ContinuousClock.now - signalled < .seconds(60), "the hook outlived SIGTERM")
         #expect(result.exitCode == 128 + SIGTERM, "\(result)")
         #expect(try await pgclone.server.databases(startingWith: target) == [target])
         #expect(try await pgclone.server.psql("SELECT v FROM marker", database: target) == "old")

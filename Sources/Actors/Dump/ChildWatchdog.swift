@@ -40,6 +40,14 @@ package final class ChildWatchdog: Sendable {
         }
     }
 
+    /// Sends `signal` to every child (the watchdog ignores SIGINT, SIGTERM and SIGHUP): how an
+    /// interrupt reaches what a hook started.
+    package func signalGroup(_ signal: Int32) {
+        state.withLock { state in
+            if state.pid > 0 { kill(-state.pid, signal) }
+        }
+    }
+
     private static func spawn() throws -> (pid_t, Int32) {
         var ends: [Int32] = [-1, -1]
         guard CPGCloneSystem_pipe_cloexec(&ends) == 0 else { throw WatchdogError(operation: "pipe2", code: errno) }

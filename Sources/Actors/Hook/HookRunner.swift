@@ -1,3 +1,4 @@
+import Glibc
 package import Logging
 package import PGCloneMetrics
 import Subprocess
@@ -30,25 +31,15 @@ package struct HookRunner: Sendable {
             logger.info("running \(label): \(command)")
             var updates: [Environment.Key: String?] = [:]
             for (name, value) in environment { updates[Environment.Key(stringLiteral: name)] = .some(value) }
-            // In the watchdog's process group: on SIGINT or SIGTERM the whole tree the hook started
-            // is stopped, and it dies with pgclone.
+            // In the watchdog's process group, so that it dies with pgclone. On SIGINT or SIGTERM
+            // the whole tree the hook started gets SIGTERM (the group's: the child does not lead
+            // it), the shell SIGKILL 5 s later.
             var options = try ChildProcess.platformOptions()
-            options.teardownSequence = [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: .seconds(5))]
-            let result = try await Subprocess.run(
-                .path(FilePath("/bin/sh")),
-                arguments: ["-c", command],
-                environment: .inherit.updating(updates),
-                platformOptions: options,
-                input: .none,
-                output: .sequence,
-                error: .combinedWithOutput
-            ) { execution in
-                var output = HookOutput(label: label, logger: logger)
-                for try await buffer in execution.standardOutput {
-                    buffer.withUnsafeBytes { output.append($0) }
-                }
-                output.finish()
-                return output.tail
+            options.teardownSequence = [.gracefulShutDown(allowedDurationToNextStep: .seconds(5))]
+            let result = try await withTaskCancellationHandler {
+                try await runHook(command, label: label, updates: updates, options: options)
+            } onCancel: {
+                ChildWatchdog.shared.signalGroup(SIGTERM)
             }
             let succeeded = result.terminationStatus.isSuccess
             metrics.recordHook(phase.metricsPhase, duration: .now - started, outcome: succeeded ? .success : .failure)
@@ -61,6 +52,32 @@ package struct HookRunner: Sendable {
                     "\(label) (\(command)) \(ChildProcess.describe(result.terminationStatus))\(tail.isEmpty ? "" : ": \(tail)")"
                 )
             }
+        }
+    }
+
+    /// `/bin/sh -c command`, its output logged line by line; returns its last lines.
+    private func runHook(
+        _ command: String,
+        label: String,
+        updates: [Environment.Key: String?],
+        options: PlatformOptions
+    ) async throws -> ExecutionResult<[String], SequenceOutput, Subprocess.CombinedErrorOutput> {
+        let logger = self.logger
+        return try await Subprocess.run(
+            .path(FilePath("/bin/sh")),
+            arguments: ["-c", command],
+            environment: .inherit.updating(updates),
+            platformOptions: options,
+            input: .none,
+            output: .sequence,
+            error: .combinedWithOutput
+        ) { execution in
+            var output = HookOutput(label: label, logger: logger)
+            for try await buffer in execution.standardOutput {
+                buffer.withUnsafeBytes { output.append($0) }
+            }
+            output.finish()
+            return output.tail
         }
     }
 }

@@ -1,0 +1,113 @@
+import Foundation
+import PGCloneActors
+import PGCloneTestSupport
+import Testing
+
+/// Nothing of a run outlives it: children die with a SIGKILLed pgclone, a lost admin session is
+/// followed by a clean-up on a new one, and what killed dumps left is removed later.
+@Suite(.enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
+struct ProcessLifetimeTests {
+    @Test func aSIGKILLedPgcloneTakesItsHookAndWhatTheHookStartedWithIt() async throws {
+        let pgclone = try PGCloneHarness()
+        let (key, target) = try await SwapSafetyTests.prepare(pgclone, "life_hook")
+        let started = pgclone.directory + "/hook-started"
+        async let restoring = pgclone.restore(key, into: target, ["--pre-swap-hook", "sleep 300 & touch \(started); sleep 301"])
+        try await pgclone.waitForFile(started)
+        #expect(markedProcesses(pgclone.marker).contains { $0.commandLine.hasPrefix("sleep 300") })
+        #expect(!pgclone.signal(SIGKILL).isEmpty)
+        _ = try await restoring
+        #expect(try await pgclone.processesAlive(after: .seconds(1)).isEmpty)
+    }
+
+    @Test func aSIGKILLedPgcloneTakesPgRestoreAndItsJobsWithIt() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let source = TestEnvironment.uniqueName("life_jobs")
+        let target = TestEnvironment.uniqueName("life_jobs_dst")
+        try await server.createDatabase(source)
+        try await server.psql(Fixtures.slowRestoreSQL(rows: 4000, milliseconds: 5), database: source)
+        try await server.psql("CREATE TABLE other AS SELECT i FROM generate_series(1, 100000) AS i", database: source)
+        let key = try await pgclone.dump(source)
+        async let restoring = pgclone.restore(key, into: target, ["--jobs", "2"])
+        let deadline = ContinuousClock.now + .seconds(60)
+        while try await server.psql("SELECT count(*) FROM pg_stat_activity WHERE datname = '\(target)__temp' AND application_name = 'pg_restore'") < "2" {
+            guard ContinuousClock.now < deadline else { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let workers = markedProcesses(pgclone.marker).filter { $0.commandLine.contains("pg_restore") }
+        #expect(workers.count >= 2, "pg_restore and its jobs: \(workers)")
+        #expect(!pgclone.signal(SIGKILL).isEmpty)
+        _ = try await restoring
+        #expect(try await pgclone.processesAlive(after: .seconds(1)).isEmpty)
+    }
+
+    @Test func anAdminSessionEndedMidRestoreIsCleanedUpOnANewOne() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let source = TestEnvironment.uniqueName("life_admin")
+        let target = TestEnvironment.uniqueName("life_admin_dst")
+        try await server.createDatabase(source)
+        try await server.psql(Fixtures.slowRestoreSQL(rows: 2000), database: source)
+        try await server.psql("ALTER DATABASE \(quoteIdentifier(source)) SET work_mem = '8MB'")
+        try await server.createDatabase(target)
+        try await server.psql("CREATE TABLE marker (v text); INSERT INTO marker VALUES ('old')", database: target)
+        let key = try await pgclone.dump(source)
+        async let restoring = pgclone.restore(key, into: target)
+        let pid = try await pgclone.waitForPGClone()
+        // While pg_restore writes, a DBA ends pgclone's own session.
+        let deadline = ContinuousClock.now + .seconds(60)
+        while try await server.psql("SELECT count(*) FROM pg_stat_activity WHERE datname = '\(target)__temp' AND application_name = 'pg_restore'") == "0" {
+            guard ContinuousClock.now < deadline else { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(try await server.psql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'pgclone[\(pid)]'") == "1")
+        let result = try await restoring
+        #expect(result.exitCode == 1, "\(result)")
+        #expect(result.errorLines.count == 1, "\(result)")
+        #expect(
+            result.errorLines.first?.hasPrefix(
+                "pgclone: error: applying the database settings to \"\(target)__temp\": the connection to PostgreSQL was lost (FATAL: terminating connection due to administrator command"
+            ) == true,
+            "\(result)"
+        )
+        #expect(result.errorLines.first?.hasSuffix("; \"\(target)\" is unchanged") == true, "\(result)")
+        #expect(try await server.databases(startingWith: target) == [target])
+        #expect(try await server.markers(target) == "old")
+    }
+
+    @Test func partialFilesOfKilledDumpsAreRemovedLater() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let source = TestEnvironment.uniqueName("life_partial")
+        try await server.createDatabase(source)
+        let directory = pgclone.storage + "/" + source
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // One left by a killed dump (nobody holds it), one a running dump still writes (locked).
+        let abandoned = directory + "/.20261101T000000.000000Z.default.dump.4242.partial"
+        let live = directory + "/.20261101T000001.000000Z.default.dump.4243.partial"
+        FileManager.default.createFile(atPath: abandoned, contents: Data("half".utf8))
+        FileManager.default.createFile(atPath: live, contents: Data("half".utf8))
+        let holder = open(live, O_RDONLY)
+        defer { close(holder) }
+        #expect(flock(holder, LOCK_EX) == 0)
+
+        let dumped = try await pgclone.run(["dump", "--database", server.url(source)])
+        #expect(dumped.exitCode == 0, "\(dumped)")
+        #expect(
+            dumped.stderr.contains("pgclone: removed .pgclone/\(source)/.20261101T000000.000000Z.default.dump.4242.partial, left by a dump that was killed"),
+            "\(dumped)"
+        )
+        #expect(!FileManager.default.fileExists(atPath: abandoned))
+        #expect(FileManager.default.fileExists(atPath: live))
+
+        // prune removes them too, but only with --confirm.
+        FileManager.default.createFile(atPath: abandoned, contents: Data("half".utf8))
+        let dryRun = try await pgclone.run(["prune", "--keep-last", "5"])
+        #expect(dryRun.exitCode == 0, "\(dryRun)")
+        #expect(FileManager.default.fileExists(atPath: abandoned))
+        let pruned = try await pgclone.run(["prune", "--keep-last", "5", "--confirm"])
+        #expect(pruned.exitCode == 0, "\(pruned)")
+        #expect(!FileManager.default.fileExists(atPath: abandoned))
+        #expect(FileManager.default.fileExists(atPath: live))
+    }
+}
