@@ -116,7 +116,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ActorsTests",
-            dependencies: ["PGCloneActors", "PGCloneStreams", "PGCloneTestSupport"],
+            dependencies: ["PGCloneActors", "PGCloneStreams", "PGCloneMetrics", "PGCloneTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
