@@ -1,3 +1,4 @@
+import PGCloneStreams
 import PGCloneActors
 import Yams
 
@@ -52,8 +53,8 @@ struct ConfigFile {
             case "allow_dump": allowDump = try bool(value, key)
             case "allow_restore": allowRestore = try bool(value, key)
             case "allow_copy": allowCopy = try bool(value, key)
-            case "statement_timeout": statementTimeout = try string(value, key)
-            case "lock_timeout": lockTimeout = try string(value, key)
+            case "statement_timeout": statementTimeout = try timeout(value, key)
+            case "lock_timeout": lockTimeout = try timeout(value, key)
             case "dump_configs":
                 dumpConfigs = try namedConfigs(value, key) { fields, where_ throws(PGCloneError) in
                     try checkKeys(fields, ["exclude_tables", "exclude_models", "pre_dump_hooks"], where_)
@@ -132,6 +133,27 @@ struct ConfigFile {
             throw PGCloneError(.invalidConfiguration, "\(path): \(key) must be a single value")
         }
         return scalar.string
+    }
+
+    /// A PostgreSQL duration (`statement_timeout`'s syntax: milliseconds, or a number with one of
+    /// us, ms, s, min, h, d), checked here so that a wrong one is named with its file, not found by
+    /// the server later.
+    private func timeout(_ node: Node, _ key: String) throws(PGCloneError) -> String {
+        let value = try string(node, key)
+        guard Self.isDuration(value) else {
+            throw PGCloneError(
+                .invalidConfiguration,
+                "\(path): \(key) is \"\(value)\", which is not a duration; write it like 30s, 5min or 0 (no limit)"
+            )
+        }
+        return value
+    }
+
+    static func isDuration(_ text: String) -> Bool {
+        let trimmed = text.trimmingWhitespace()
+        let number = trimmed.prefix { $0.isASCII && ($0.isNumber || $0 == ".") }
+        let unit = String(trimmed.dropFirst(number.count)).trimmingWhitespace()
+        return Double(number) != nil && ["", "us", "ms", "s", "min", "h", "d"].contains(unit)
     }
 
     private func bool(_ node: Node, _ key: String) throws(PGCloneError) -> Bool {

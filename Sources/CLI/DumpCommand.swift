@@ -75,8 +75,8 @@ struct DumpCommand: PGCloneSubcommand {
         pipeline.sessionSettings = settings.sessionSettings
         pipeline.environment = settings.environment
         let outcome = try await pipeline.run()
-        guard json else { return print(outcome.dump.key) }
-        try JSONOutput.print(
+        guard json else { return context.printResult("\(outcome.dump.key)") }
+        try context.printResult(JSONOutput.encode(
             JSONOutput.Dump(
                 key: "\(outcome.dump.key)",
                 database: outcome.dump.key.database,
@@ -86,6 +86,6 @@ struct DumpCommand: PGCloneSubcommand {
                 durationSeconds: JSONOutput.seconds(context.metrics),
                 phases: JSONOutput.phases(context.metrics)
             )
-        )
+        ))
     }
 }

@@ -5,10 +5,14 @@ import PGCloneMetrics
 /// Machine-readable results on stdout (`--json`): one JSON document, keys sorted, snake_case.
 enum JSONOutput {
     static func print(_ value: some Encodable) throws {
+        Swift.print(try encode(value))
+    }
+
+    static func encode(_ value: some Encodable) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.keyEncodingStrategy = .convertToSnakeCase
-        Swift.print(String(decoding: try encoder.encode(value), as: UTF8.self))
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
     /// Seconds per phase of the current run, by the phases' metric names.

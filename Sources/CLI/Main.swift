@@ -79,12 +79,13 @@ enum Main {
             metrics: metrics,
             logger: logger
         )
-        let context = RunContext(logger: logger, metrics: metrics, delivery: delivery)
-        let say = Reporter(logger: command.common.logFormat?.lowercased() == "json" ? logger : nil)
+        let context = RunContext(logger: logger, metrics: metrics, delivery: delivery, status: status)
+        let say = Reporter(logger: command.common.logFormat?.lowercased() == "json" ? logger : nil, status: status)
         let progress = status.map { status in Task { await ProgressReporter(metrics: metrics, status: status).run() } }
         let (error, signal) = await run(command, context: context, say: say)
         progress?.cancel()
         await progress?.value
+        status?.close()
         // The one funnel: the error's code decides the exit status, the job's outcome and what is
         // said; a signal that stopped the command makes it an interruption.
         var failure = error.map { PGCloneError.from($0) }
@@ -207,11 +208,16 @@ enum Main {
     /// from the logger, so a log shipper reads every line of the run the same way.
     struct Reporter: Sendable {
         let logger: Logger?
+        /// Kept above these lines while the command runs; gone for the last error.
+        let status: StatusLine?
 
         func callAsFunction(_ level: Logger.Level, _ message: String) {
             if let logger {
                 logger.log(level: level, "\(message)")
+            } else if let status, level != .error {
+                status.log("pgclone: \(message)")
             } else {
+                status?.close()
                 report(level == .error ? "error: \(message)" : message)
             }
         }

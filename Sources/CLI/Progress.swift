@@ -6,28 +6,38 @@ import Synchronization
 
 /// The status line at the bottom of a terminal: redrawn in place (`\r`, erase to end of line), and
 /// cleared before a log line is written so the two never mix. Only used when stderr is a terminal.
+/// Once ``close()``d — before the result goes to stdout, before the last error line, at exit — it
+/// is never drawn again.
 final class StatusLine: Sendable {
-    private let line = Mutex("")
+    private struct State {
+        var text = ""
+        var closed = false
+    }
+
+    private let state = Mutex(State())
 
     func show(_ text: String) {
-        line.withLock { current in
-            current = text
+        state.withLock { state in
+            guard !state.closed else { return }
+            state.text = text
             FileHandle.standardError.write(Data("\r\(text)\u{1B}[K".utf8))
         }
     }
 
     /// Writes a log line above the status line.
     func log(_ text: String) {
-        line.withLock { current in
-            let status = current.isEmpty ? "" : "\r\(current)\u{1B}[K"
+        state.withLock { state in
+            let status = state.text.isEmpty ? "" : "\r\(state.text)\u{1B}[K"
             FileHandle.standardError.write(Data("\r\u{1B}[K\(text)\n\(status)".utf8))
         }
     }
 
-    func clear() {
-        line.withLock { current in
-            if !current.isEmpty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-            current = ""
+    /// Erases the line for good.
+    func close() {
+        state.withLock { state in
+            if !state.text.isEmpty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            state.text = ""
+            state.closed = true
         }
     }
 }
@@ -75,7 +85,7 @@ struct ProgressReporter: Sendable {
             if let bottleneck = Self.bottleneck(totals, previous) { parts.append("bottleneck: \(bottleneck)") }
             status.show(parts.joined(separator: " "))
         }
-        status.clear()
+        status.close()
     }
 
     /// The step that held the others back over the last interval: PostgreSQL when writing into

@@ -103,8 +103,8 @@ struct RestoreCommand: PGCloneSubcommand {
         }
         let outcome = try await pipeline.run(restoreSource)
         let restored = outcome.dump.map { "\($0.key)" } ?? source
-        guard json else { return print(restored) }
-        try JSONOutput.print(
+        guard json else { return context.printResult(restored) }
+        try context.printResult(JSONOutput.encode(
             JSONOutput.Restore(
                 source: restored,
                 database: outcome.target,
@@ -120,7 +120,7 @@ struct RestoreCommand: PGCloneSubcommand {
                 durationSeconds: JSONOutput.seconds(context.metrics),
                 phases: JSONOutput.phases(context.metrics)
             )
-        )
+        ))
     }
 
     private func parseSource() throws(PGCloneError) -> RestoreSource {

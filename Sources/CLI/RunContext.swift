@@ -10,7 +10,16 @@ final class RunContext: Sendable {
     let logger: Logger
     let metrics: PGCloneMetrics
     let delivery: MetricsDelivery
+    /// The terminal's status line, if one is shown.
+    let status: StatusLine?
     private let committed = Mutex(false)
+
+    /// Writes the command's result on stdout, once the status line is gone from the terminal (the
+    /// two may be the same terminal).
+    func printResult(_ text: String) {
+        status?.close()
+        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    }
 
     /// Called when the command's change has committed (the swap): from then on it has succeeded,
     /// and a signal no longer stops it.
@@ -20,10 +29,11 @@ final class RunContext: Sendable {
 
     var isCommitted: Bool { committed.withLock { $0 } }
 
-    init(logger: Logger, metrics: PGCloneMetrics, delivery: MetricsDelivery) {
+    init(logger: Logger, metrics: PGCloneMetrics, delivery: MetricsDelivery, status: StatusLine?) {
         self.logger = logger
         self.metrics = metrics
         self.delivery = delivery
+        self.status = status
     }
 
     /// Starts the job summary (labels known once the database is) and pushes its start.

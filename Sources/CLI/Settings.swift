@@ -204,11 +204,19 @@ struct Settings {
 
     /// The file's contents, or `nil` if it does not exist.
     private static func readFile(_ path: String) throws(PGCloneError) -> String? {
-        guard FileManager.default.fileExists(atPath: path) else { return nil }
-        do {
-            return try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw PGCloneError(.invalidConfiguration, "cannot read \(path): \(error.localizedDescription)")
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return nil }
+        guard !isDirectory.boolValue else {
+            throw PGCloneError(.invalidConfiguration, "the config file \(path) is a directory; give the path of a YAML file such as pgclone.yaml")
         }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            // FileManager says nothing of why; the system does.
+            let reason = access(path, R_OK) == 0 ? "it could not be read" : String(cString: strerror(errno)).lowercased()
+            throw PGCloneError(.invalidConfiguration, "cannot read the config file \(path): \(reason)")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw PGCloneError(.invalidConfiguration, "the config file \(path) is not UTF-8 text")
+        }
+        return text
     }
 }

@@ -14,7 +14,10 @@ struct MetricsDeliveryTests {
         let dumped = try await pgclone.dumpToNewBucket(s3, prefix: "mlive")
         let (environment, key) = (dumped.environment, dumped.key)
         let target = "we\"ird\\db \(UUID().uuidString.prefix(6))"
-        let (proxied, log, stop) = try await s3.behindFaultyProxy(["GET:stall:20000:4"])
+        // The first part is held after 20,000 bytes until the scrape is done: the download is
+        // running when it is read, however loaded the machine.
+        let released = try pgclone.makeDirectory("hold") + "/released"
+        let (proxied, log, stop) = try await s3.behindFaultyProxy(["GET:hold:20000:\(released)"])
         defer { stop() }
         var proxiedEnvironment = environment
         proxiedEnvironment["PGCLONE_S3_ENDPOINT_URL"] = proxied.endpoint
@@ -25,8 +28,9 @@ struct MetricsDeliveryTests {
             ["restore", key, "--database", connection, "--metrics-address", "127.0.0.1:\(port)"],
             environment: proxiedEnvironment
         )
-        while !log().contains("fault GET:stall") { try await Task.sleep(for: .milliseconds(20)) }
+        while !log().contains("fault GET:hold") { try await Task.sleep(for: .milliseconds(20)) }
         let scrape = try await httpGet("http://127.0.0.1:\(port)/metrics")
+        FileManager.default.createFile(atPath: released, contents: nil)
         let result = try await restoring
         #expect(result.exitCode == 0, "\(result)")
         #expect(scrape.status == 200)

@@ -61,9 +61,25 @@ struct NamedConfigTests {
         try "statement_timeout: 5min\nlock_timeout: soon\n".write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
         try pgclone.store(Data("x".utf8), as: "db/20240101T000000.000000Z.default.dump")
         let result = try await pgclone.restore("db", into: target)
-        #expect(result.exitCode == 1)
-        #expect(result.errorLines == ["pgclone: error: invalid value for parameter \"lock_timeout\": \"soon\""], "\(result)")
+        #expect(result.exitCode == 2)
+        #expect(
+            result.errorLines == ["pgclone: error: pgclone.yaml: lock_timeout is \"soon\", which is not a duration; write it like 30s, 5min or 0 (no limit)"],
+            "\(result)"
+        )
         #expect(try await pgclone.server.databases(startingWith: target).isEmpty)
+        try "statement_timeout: forever\n".write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
+        let forever = try await pgclone.run(["dump", "--database", pgclone.server.url("postgres")])
+        #expect(forever.exitCode == 2)
+        #expect(
+            forever.errorLines == ["pgclone: error: pgclone.yaml: statement_timeout is \"forever\", which is not a duration; write it like 30s, 5min or 0 (no limit)"],
+            "\(forever)"
+        )
+        // A valid one reaches the server: 1 ms is too short for anything pgclone does.
+        try "statement_timeout: 1ms\n".write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
+        try await pgclone.server.createDatabase(target)
+        let short = try await pgclone.run(["dump", "--database", pgclone.server.url(target)])
+        #expect(short.exitCode == 1, "\(short)")
+        #expect(short.errorLines.first?.contains("canceling statement due to statement timeout") == true, "\(short)")
     }
 
     @Test func theEnvironmentOverridesTheFile() async throws {

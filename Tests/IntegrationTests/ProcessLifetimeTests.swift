@@ -47,7 +47,8 @@ struct ProcessLifetimeTests {
         let source = TestEnvironment.uniqueName("life_admin")
         let target = TestEnvironment.uniqueName("life_admin_dst")
         try await server.createDatabase(source)
-        try await server.psql(Fixtures.slowRestoreSQL(rows: 2000), database: source)
+        // pg_restore runs for 5 s: long enough to be caught however loaded the machine.
+        try await server.psql(Fixtures.slowRestoreSQL(rows: 4000, milliseconds: 5), database: source)
         try await server.psql("ALTER DATABASE \(quoteIdentifier(source)) SET work_mem = '8MB'")
         try await server.createDatabase(target)
         try await server.psql("CREATE TABLE marker (v text); INSERT INTO marker VALUES ('old')", database: target)
@@ -57,7 +58,7 @@ struct ProcessLifetimeTests {
         // While pg_restore writes, a DBA ends pgclone's own session.
         let deadline = ContinuousClock.now + .seconds(60)
         while try await server.psql("SELECT count(*) FROM pg_stat_activity WHERE datname = '\(target)__temp' AND application_name = 'pg_restore'") == "0" {
-            guard ContinuousClock.now < deadline else { break }
+            try #require(ContinuousClock.now < deadline, "pg_restore never started")
             try await Task.sleep(for: .milliseconds(20))
         }
         #expect(try await server.psql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'pgclone[\(pid)]'") == "1")

@@ -51,6 +51,7 @@ import Testing
         (["dump"], ["PGCLONE_COMPRESSION_LEVEL": "12"], "pgclone: error: PGCLONE_COMPRESSION_LEVEL 12 needs 49.5 MiB for zstd's tables, more than the 16 MiB a memory limit of 64 MiB allows; choose a level of at most 9 or a memory limit of 256MiB"),
         (["ls", "--log-level", "loud"], [:], "pgclone: error: --log-level must be one of trace, debug, info, notice, warning, error (it is \"loud\")"),
         (["ls", "--config-file", "nope.yaml"], [:], "pgclone: error: the config file nope.yaml does not exist"),
+        (["ls", "--config-file", "."], [:], "pgclone: error: the config file . is a directory; give the path of a YAML file such as pgclone.yaml"),
         (["restore", "db/notakey"], [:], "pgclone: error: \"db/notakey\" is not a dump key; keys look like mydb/20261126T075200.123456Z.default.dump (see `pgclone ls`)"),
         (["dump", "--database", "host=localhost port=x port"], [:], "pgclone: error: invalid connection string in --database: missing \"=\" after \"port\" in connection info string; give a postgresql:// URI or key=value pairs"),
     ])
