@@ -71,7 +71,9 @@ struct MetricsDelivery: Sendable {
                 grouping: [("command", job.command), ("database", job.database), ("config", job.config)]
             )
         } catch {
-            logger.warning("could not push the job summary to \(pushgateway): \(error)")
+            logger.warning(
+                "\(Pushgateway.redacting("could not push the job summary to \(Pushgateway.redacted(pushgateway)): \(error)", secretsOf: pushgateway))"
+            )
         }
     }
 

@@ -84,6 +84,20 @@ struct MetricsDeliveryTests {
         ])
     }
 
+    @Test func aPushgatewayPasswordIsNeverShown() async throws {
+        let pgclone = try PGCloneHarness()
+        let source = TestEnvironment.uniqueName("mpush")
+        try await pgclone.server.createDatabase(source)
+        // Nothing listens on port 9: the push fails and says so, without the password.
+        let url = "http://metrics:s3cr3t-pw@127.0.0.1:9/"
+        for format in ["text", "json"] {
+            let result = try await pgclone.run(["dump", "--database", pgclone.server.url(source), "--pushgateway", url, "--log-format", format])
+            #expect(result.exitCode == 0, "\(result)")
+            #expect(!result.stderr.contains("s3cr3t-pw"), "\(result)")
+            #expect(result.stderr.contains("http://metrics:****@127.0.0.1:9/"), "\(result)")
+        }
+    }
+
     @Test func thePushgatewayKeepsTheLastSuccessAndShowsKilledRuns() async throws {
         let pgclone = try PGCloneHarness()
         let server = pgclone.server

@@ -40,6 +40,20 @@ struct SpoolTests {
         #expect(try await server.databases(startingWith: target) == [target])
     }
 
+    @Test func moreJobsThanTheServerAllowsAreCappedAndSaidSo() async throws {
+        let server = try PostgresServer.shared
+        // A role limited to 5 connections, as managed services limit them.
+        let pgclone = try PGCloneHarness(server: try await server.createRole("app", attributes: "CREATEDB CONNECTION LIMIT 5"))
+        let (key, target) = try await SwapSafetyTests.prepare(pgclone, "spool_cap")
+        let result = try await pgclone.restore(key, into: target, ["--jobs", "100000"])
+        #expect(result.exitCode == 0, "\(result)")
+        #expect(
+            result.stderr.contains("pgclone: warning: --jobs 100000 is more than PostgreSQL lets this role open (4 more connections now); restoring with --jobs=2"),
+            "\(result)"
+        )
+        #expect(try await pgclone.server.markers(target) == "new")
+    }
+
     @Test func aFailingPgRestoreLeavesNoFileAndTheTargetAsItWas() async throws {
         let pgclone = try PGCloneHarness()
         let server = pgclone.server

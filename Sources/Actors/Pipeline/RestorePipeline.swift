@@ -364,7 +364,8 @@ package struct RestorePipeline: Sendable {
         let decoded: DecodedDump
         let report: RestoreRunner.Report
         do {
-            if let jobs {
+            if let requested = jobs {
+                let jobs = try await connectionsFor(jobs: requested, admin: swap.admin)
                 // pg_restore -j seeks in its archive: spool it to a file first (restore_stdin
                 // counts the bytes written there), then restore from the file.
                 let spool = try await ArchiveSpool.create(in: temporaryDirectory(environment), minimumFree: dump.size)
@@ -411,6 +412,30 @@ package struct RestorePipeline: Sendable {
         // A dump without pgclone's metadata (plain pg_dump -Fc): keep the target's own settings,
         // as django-pgclone does.
         return (report, try await swap.admin.databaseSettings(of: names.target))
+    }
+
+    /// `requested` jobs, or fewer if PostgreSQL would not let this role open that many more
+    /// connections (pg_restore opens one per job and one of its own; pgclone keeps room for its
+    /// swap guard): the server's `max_connections` less its reserved ones and those in use, and
+    /// the role's connection limit.
+    private func connectionsFor(jobs requested: Int, admin: PostgresConnection) async throws -> Int {
+        let row = try await admin.query(
+            """
+            SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int
+                   - CASE WHEN r.rolsuper THEN 0 ELSE coalesce(current_setting('reserved_connections', true)::int, 0) END
+                   - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int,
+                   CASE WHEN r.rolconnlimit < 0 OR r.rolsuper THEN NULL
+                        ELSE r.rolconnlimit - (SELECT count(*) FROM pg_stat_activity WHERE usesysid = r.oid)::int END
+            FROM pg_roles AS r WHERE r.rolname = current_user
+            """
+        ).first ?? []
+        let free = [row.first ?? nil, row.count > 1 ? row[1] : nil].compactMap { $0.flatMap { Int($0) } }.min() ?? requested + 2
+        let allowed = max(1, free - 2)
+        guard requested > allowed else { return requested }
+        logger.warning(
+            "--jobs \(requested) is more than PostgreSQL lets this role open (\(max(free, 0)) more connections now); restoring with --jobs=\(allowed)"
+        )
+        return allowed
     }
 
     private func logErrors(_ report: RestoreRunner.Report) {
