@@ -19,6 +19,22 @@ struct FailureTests {
         #expect(pgclone.storedFiles().isEmpty)
     }
 
+    /// An archive pg_restore rejects at once while 64 MiB of it are still coming: what pg_restore
+    /// said is the error, not that it stopped reading.
+    @Test func anArchivePgRestoreRejectsIsReportedInItsWords() async throws {
+        let pgclone = try PGCloneHarness()
+        let target = TestEnvironment.uniqueName("reject_dst")
+        let bomb = try await ZstdFixtures.encode(Array("PGDMP".utf8) + Array(repeating: 0, count: 64 << 20))
+        try pgclone.store(Data(bomb), as: "bomb/20261129T000000.000000Z.default.dump")
+        let result = try await pgclone.restore("bomb", into: target)
+        #expect(result.exitCode == 1, "\(result)")
+        #expect(
+            result.errorLines == ["pgclone: error: pg_restore exited with status 1: unsupported version (0.0) in file header; \"\(target)\" is unchanged"],
+            "\(result)"
+        )
+        #expect(try await pgclone.server.databases(startingWith: target).isEmpty)
+    }
+
     @Test func aDumpWhosePgDumpIsKilledLeavesNothing() async throws {
         let pgclone = try PGCloneHarness()
         let server = pgclone.server

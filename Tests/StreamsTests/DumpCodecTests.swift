@@ -1,5 +1,6 @@
 import NIOCore
 import PGCloneStreams
+import PGCloneTestSupport
 import Testing
 
 /// The zstd stages and format sniffing, end to end through byte streams.
@@ -25,25 +26,7 @@ import Testing
     }
 
     static func encode(_ archive: [UInt8], settings: ZstdCompressionSettings = ZstdCompressionSettings(), metadata: DumpMetadata? = metadata) async throws -> [UInt8] {
-        let (input, inputSource) = ByteStream.makeStream(backpressureStrategy: .capacity(.kibibytes(256)))
-        let (output, outputSource) = ByteStream.makeStream(backpressureStrategy: .capacity(.kibibytes(256)))
-        let encoder = DumpEncoder(settings: settings)
-        async let encoded = encoder.encode(input, into: outputSource, metadata: metadata)
-        async let fed: Void = feed(archive, into: inputSource, chunk: 100_000)
-        var stored: [UInt8] = []
-        for try await chunk in output { stored += chunk.readableBytesView }
-        try await fed
-        #expect(try await encoded == stored.count)
-        return stored
-    }
-
-    static func feed(_ bytes: [UInt8], into source: ByteStream.Source, chunk: Int) async throws {
-        var offset = 0
-        while offset < bytes.count {
-            try await source.write(ByteBuffer(bytes: bytes[offset..<min(offset + chunk, bytes.count)]))
-            offset += chunk
-        }
-        source.finish()
+        try await ZstdFixtures.encode(archive, settings: settings, metadata: metadata)
     }
 
     /// Decodes `stored`; returns the result, the output and the largest output chunk.
@@ -54,7 +37,7 @@ import Testing
         settings.windowLogMax = windowLogMax
         let decoder = DumpDecoder(settings: settings)
         async let decoded = decoder.decode(input, into: outputSource)
-        async let fed: Void = feed(stored, into: inputSource, chunk: 3000)
+        async let fed: Void = ZstdFixtures.feed(stored, into: inputSource, chunk: 3000)
         var archive: [UInt8] = []
         var largest = 0
         do {
@@ -175,6 +158,20 @@ import Testing
         var tar = Array(repeating: UInt8(0), count: 512)
         tar.replaceSubrange(257..<262, with: Array("ustar".utf8))
         try await expectUnrecognized(tar, "tar archive (pg_dump -Ft)")
+    }
+
+    /// A zstd stream of something else — 8 MiB of zeros that compress to a few hundred bytes, a
+    /// plain SQL dump — is refused by the decoder, with what it holds, before pg_restore sees it.
+    @Test func aZstdStreamOfAnythingButAnArchiveIsRefused() async throws {
+        try await expectUnrecognized(
+            try await Self.encode(Array(repeating: 0, count: 8 << 20), metadata: nil),
+            "its zstd stream holds no pg_dump archive: it begins with bytes 00 00 00 00 00 00 00 00"
+        )
+        try await expectUnrecognized(
+            try await Self.encode(Array("--\n-- PostgreSQL database dump\n--\n".utf8)),
+            "its zstd stream holds no pg_dump archive: it looks like a plain-SQL dump"
+        )
+        try await expectUnrecognized(try await Self.encode([], metadata: nil), "its zstd stream holds no pg_dump archive: it is empty")
     }
 
     private func expectUnrecognized(_ bytes: [UInt8], _ expected: String) async throws {

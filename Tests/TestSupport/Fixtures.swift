@@ -1,4 +1,6 @@
-import Foundation
+package import Foundation
+package import NIOCore
+package import PGCloneStreams
 
 /// SQL that several suites build their databases from.
 package enum Fixtures {
@@ -46,5 +48,35 @@ extension PGCloneHarness {
             key: dumped.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
             environment: environment
         )
+    }
+}
+
+/// Stored objects made with pgclone's own encoder.
+package enum ZstdFixtures {
+    /// `archive` as pgclone stores a dump: zstd frames, after a metadata frame if one is given.
+    package static func encode(
+        _ archive: [UInt8],
+        settings: ZstdCompressionSettings = ZstdCompressionSettings(),
+        metadata: DumpMetadata? = nil
+    ) async throws -> [UInt8] {
+        let (input, inputSource) = ByteStream.makeStream(backpressureStrategy: .capacity(.kibibytes(256)))
+        let (output, outputSource) = ByteStream.makeStream(backpressureStrategy: .capacity(.kibibytes(256)))
+        let encoder = DumpEncoder(settings: settings)
+        async let encoded = encoder.encode(input, into: outputSource, metadata: metadata)
+        async let fed: Void = feed(archive, into: inputSource, chunk: 100_000)
+        var stored: [UInt8] = []
+        for try await chunk in output { stored += chunk.readableBytesView }
+        try await fed
+        guard try await encoded == stored.count else { throw TestSetupError("the encoder's count differs from what it wrote") }
+        return stored
+    }
+
+    package static func feed(_ bytes: [UInt8], into source: ByteStream.Source, chunk: Int) async throws {
+        var offset = 0
+        while offset < bytes.count {
+            try await source.write(ByteBuffer(bytes: bytes[offset..<min(offset + chunk, bytes.count)]))
+            offset += chunk
+        }
+        source.finish()
     }
 }

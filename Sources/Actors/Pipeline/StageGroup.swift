@@ -1,8 +1,10 @@
 import PGCloneStreams
 
 /// Runs the three stages of a pipeline concurrently, as child tasks of one task group: the first
-/// failure cancels the others, and what is thrown is the root cause — not the
+/// failure that is a root cause cancels the others, and what is thrown is the root cause — not the
 /// ``ByteStreamError/consumerTerminated`` or `CancellationError` its neighbours saw as a consequence.
+/// A stage whose next stage stopped reading waits for that stage to say why (pg_restore exiting
+/// on an archive it cannot read), rather than cancelling it first.
 package func runStages<Source: Sendable, Transform: Sendable, Sink: Sendable>(
     source: @escaping @Sendable () async throws -> Source,
     transform: @escaping @Sendable () async throws -> Transform,
@@ -24,7 +26,7 @@ package func runStages<Source: Sendable, Transform: Sendable, Sink: Sendable>(
                 case .sink(let value): results.2 = value
                 }
             } catch {
-                if errors.isEmpty { group.cancelAll() }
+                if !errors.contains(where: isRootCause) && isRootCause(error) { group.cancelAll() }
                 errors.append(error)
             }
         }

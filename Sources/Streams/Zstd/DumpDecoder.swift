@@ -109,6 +109,17 @@ package actor DumpDecoder {
         // the end of input means a cut-off frame. (A call that makes no progress after a frame's end
         // returns the next header's size, which says nothing about truncation.)
         var hint = 1
+        // The first block out must be a custom-format archive: a zstd stream of anything else (a
+        // zero-filled "bomb", a plain SQL dump) is refused here, not fed to pg_restore.
+        var checked = false
+        func check(_ block: ByteBuffer) throws {
+            guard !checked else { return }
+            checked = true
+            let head = Array(block.readableBytesView.prefix(DumpFormat.describeLength))
+            guard head.starts(with: ZstdFrame.archiveMagic) else {
+                throw DumpFormatError.unrecognized("its zstd stream holds no pg_dump archive: \(DumpFormat.describe(head))")
+            }
+        }
         while var chunk = try await reader.next() {
             var outputFull = false
             repeat {
@@ -123,17 +134,20 @@ package actor DumpDecoder {
                 }
                 outputFull = out.writableBytes == 0
                 if outputFull {
+                    try check(out)
                     produced += out.readableBytes
                     try await output.write(out)
                     out = allocator.buffer(capacity: ZstdDecompressionContext.outputChunkSize)
                 }
             } while chunk.readableBytes > 0 || outputFull
         }
-        if out.readableBytes > 0 {
+        // A cut-off stream is that first, whatever it held so far.
+        guard hint == 0 else { throw DumpFormatError.truncated }
+        if out.readableBytes > 0 || !checked {
+            try check(out)
             produced += out.readableBytes
             try await output.write(out)
         }
-        guard hint == 0 else { throw DumpFormatError.truncated }
         return produced
     }
 }
