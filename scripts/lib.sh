@@ -25,8 +25,8 @@ SWIFT_PACKAGES=(binutils gcc git libc6-dev libcurl4-openssl-dev libedit-dev libi
 # pgclone's C libraries, the PostgreSQL server and client programs, and python3 for free ports.
 DEMO_PACKAGES=("${SWIFT_PACKAGES[@]}" libpq-dev libzstd-dev postgresql python3)
 # What only the tests use: contrib extensions, curl, Prometheus' promtool, server and Pushgateway,
-# tmux (the status-line test), and python3-venv for moto and PostgreSQL 18 (install_python_tools).
-TEST_PACKAGES=("${DEMO_PACKAGES[@]}" postgresql-contrib curl prometheus prometheus-pushgateway tmux python3-venv)
+# tmux (the status-line test), openssl (a certificate for the TLS test), and python3-venv for moto and PostgreSQL 18 (install_python_tools).
+TEST_PACKAGES=("${DEMO_PACKAGES[@]}" postgresql-contrib curl openssl prometheus prometheus-pushgateway tmux python3-venv)
 
 # Installs the Debian packages named, if any is missing (apt-get update only then).
 install_packages() {

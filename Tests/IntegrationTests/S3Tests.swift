@@ -137,6 +137,44 @@ struct S3Tests {
         #expect(result.exitCode == 1)
         #expect(result.errorLines == ["pgclone: error: the bucket no-such-bucket-here does not exist (s3://no-such-bucket-here/x/)"])
     }
+
+    /// A certificate that does not verify never will: one line, no retries, the fix named.
+    @Test func aCertificateThatDoesNotVerifyIsOneLineWithoutRetries() async throws {
+        let pgclone = try PGCloneHarness.offline()
+        let directory = try pgclone.makeDirectory("tls")
+        let made = try await runCommand(
+            "openssl",
+            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+             "-keyout", directory + "/key.pem", "-out", directory + "/cert.pem"]
+        )
+        try #require(made.exitCode == 0, "\(made)")
+        let port = try await freePort()
+        let server = try await BackgroundProcess.start(
+            "python3",
+            [
+                "-c",
+                """
+                import http.server, ssl, sys
+                httpd = http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), http.server.BaseHTTPRequestHandler)
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                context.load_cert_chain(sys.argv[2] + "/cert.pem", sys.argv[2] + "/key.pem")
+                httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+                httpd.serve_forever()
+                """,
+                "\(port)", directory,
+            ]
+        )
+        defer { server.stop() }
+        try await Task.sleep(for: .seconds(1))
+        var environment = s3.environment(location: "s3://tls-bucket/x")
+        environment["PGCLONE_S3_ENDPOINT_URL"] = "https://127.0.0.1:\(port)"
+        let result = try await pgclone.run(["ls"], environment: environment)
+        #expect(result.exitCode == 1, "\(result)")
+        #expect(result.errorLines.count == 1, "\(result)")
+        #expect(result.errorLines.first?.hasPrefix("pgclone: error: TLS refused the S3 endpoint for s3://tls-bucket/x/: ") == true, "\(result)")
+        #expect(result.errorLines.first?.hasSuffix("; if it uses a private CA, set AWS_CA_BUNDLE to that CA's certificate file") == true, "\(result)")
+        #expect(!result.stderr.contains("retrying"), "\(result)")
+    }
 }
 
 /// Signatures really checked: moto in its signature-enforcing mode.
@@ -176,6 +214,16 @@ struct S3SignatureTests {
             "\(refused)"
         )
         #expect(!refused.stderr.contains("not-the-secret"))
+
+        // A dump says it once, and leaves nothing.
+        let dump = try await pgclone.run(["dump", "--database", server.url(source)], environment: environment)
+        #expect(dump.exitCode == 1, "\(dump)")
+        #expect(dump.errorLines.count == 1, "\(dump)")
+        #expect(dump.stderrLines.filter { $0.contains("SignatureDoesNotMatch") }.count == 1, "\(dump)")
+        #expect(dump.errorLines.first?.contains("S3 rejected the credentials from environment") == true, "\(dump)")
+        #expect(!dump.stderr.contains("not-the-secret"))
+        environment["AWS_SECRET_ACCESS_KEY"] = s3.secretKey
+        #expect(try await pgclone.run(["ls"], environment: environment).stdout == key + "\n")
     }
 }
 

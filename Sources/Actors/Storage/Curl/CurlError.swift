@@ -18,6 +18,15 @@ package struct CurlError: Error, Sendable, CustomStringConvertible {
     /// The transfer stalled (no byte within the stall timeout) or timed out.
     package var isTimeout: Bool { code == Int(CURLE_OPERATION_TIMEDOUT.rawValue) }
 
+    /// TLS refused the server: its certificate did not verify against the CA bundle, or the bundle
+    /// or a client certificate could not be used. Trying again never helps.
+    package var isTLSVerificationFailure: Bool {
+        [
+            CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CACERT_BADFILE, CURLE_SSL_CERTPROBLEM, CURLE_SSL_ISSUER_ERROR,
+            CURLE_SSL_PINNEDPUBKEYNOTMATCH, CURLE_SSL_CRL_BADFILE,
+        ].map { Int($0.rawValue) }.contains(code)
+    }
+
     /// No connection could be made (refused, DNS, timeout connecting).
     package var isConnectionFailure: Bool {
         [CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY].map { Int($0.rawValue) }

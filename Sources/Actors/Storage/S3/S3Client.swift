@@ -242,6 +242,7 @@ package struct S3Client: Sendable {
             if error.code == "RequestTimeout" { return .timeout }
             return nil
         case let error as PartialTransfer:
+            if error.cause.isTLSVerificationFailure { return nil }
             return error.cause.isTimeout ? .timeout : .connection
         case is ShortRead:
             return .shortRead

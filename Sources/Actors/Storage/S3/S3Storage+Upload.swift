@@ -52,7 +52,7 @@ extension S3Storage {
             do {
                 try await withoutCancellation { try await client.abortMultipartUpload(objectKey, uploadID: uploadID) }
             } catch let abortError {
-                logger.error("could not abort the multipart upload of \(objectKey) (\(abortError)); it keeps its parts until a lifecycle rule removes them")
+                logger.warning("could not abort the multipart upload of \(objectKey) (\(abortError)); it keeps its parts until a lifecycle rule removes them")
             }
             throw error
         }
@@ -70,7 +70,7 @@ extension S3Storage {
                     if try await client.head(objectKey) != nil { try await client.deleteObject(objectKey) }
                 }
             } catch let cleanupError {
-                logger.error("the dump failed, and removing the object \(objectKey) it may have left failed too: \(cleanupError)")
+                logger.warning("the dump failed, and removing the object \(objectKey) it may have left failed too: \(cleanupError)")
             }
             throw error
         }

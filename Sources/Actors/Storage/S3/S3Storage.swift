@@ -76,6 +76,13 @@ package struct S3Storage: StorageBackend {
             }
             throw PGCloneError(.storageFailed, "\(error) for \(location)", cause: error)
         } catch let error as PartialTransfer {
+            if error.cause.isTLSVerificationFailure {
+                throw PGCloneError(
+                    .storageFailed,
+                    "TLS refused the S3 endpoint for \(location): \(error); if it uses a private CA, set AWS_CA_BUNDLE to that CA's certificate file",
+                    cause: error.cause
+                )
+            }
             throw PGCloneError(.storageFailed, "cannot reach S3 for \(location): \(error)", cause: error.cause)
         }
     }
