@@ -41,10 +41,50 @@ struct ProgressTests {
                 break
             }
         }
+        // When the restore ends, its result stands on a line of its own and the status line is gone.
+        var pane = ""
+        for _ in 0..<600 where !pane.split(separator: "\n").contains(Substring(key)) {
+            try await Task.sleep(for: .milliseconds(100))
+            pane = try await runCommand("tmux", ["-L", session, "capture-pane", "-p", "-t", session]).stdout
+        }
         _ = try await runCommand("tmux", ["-L", session, "kill-server"])
         #expect(seen.hasPrefix("restore \(target): "), "no progress line seen")
         #expect(seen.contains(" of "))
         #expect(seen.contains("/s"))
+        let lines = pane.split(separator: "\n").map(String.init)
+        #expect(lines.contains(key), "the result is not on a line of its own:\n\(pane)")
+        #expect(!lines.contains { $0.contains("% ") || $0.hasPrefix("restore \(target):") }, "a status line stayed:\n\(pane)")
+    }
+
+    /// The last error line too is on a line of its own, with no status line left behind.
+    @Test func aFailureLeavesNoStatusLine() async throws {
+        let pgclone = try PGCloneHarness()
+        let key = try await slowDump(pgclone)
+        let target = TestEnvironment.uniqueName("progress_fail")
+        let session = "pgclone-\(UUID().uuidString.prefix(8))"
+        let server = pgclone.server
+        let command = [
+            "cd '\(pgclone.directory)'", "&&", "PGPASSWORD='\(server.password)'", TestEnvironment.binary, "restore", key,
+            "--database", "'host=\(server.host) port=\(server.port) user=\(server.user) dbname=\(target)'",
+            "--pre-swap-hook", "'exit 9'", ";", "echo done-$?", ";", "sleep 30",
+        ].joined(separator: " ")
+        let started = try await runCommand(
+            "tmux",
+            ["-L", session, "new-session", "-d", "-s", session, "-x", "200", "-y", "30", command],
+            environment: ["PGCLONE_TEST_MARKER": pgclone.marker]
+        )
+        #expect(started.exitCode == 0, "\(started)")
+        defer { pgclone.signal(SIGKILL, processesMatching: []) }
+        var pane = ""
+        for _ in 0..<600 where !pane.contains("done-1") {
+            try await Task.sleep(for: .milliseconds(100))
+            pane = try await runCommand("tmux", ["-L", session, "capture-pane", "-p", "-t", session]).stdout
+        }
+        _ = try await runCommand("tmux", ["-L", session, "kill-server"])
+        let lines = pane.split(separator: "\n").map(String.init)
+        #expect(lines.contains("pgclone: error: pre-swap hook 1 (exit 9) exited with status 9; \"\(target)\" is unchanged"), "\(pane)")
+        #expect(lines.contains("done-1"), "\(pane)")
+        #expect(!lines.contains { $0.contains("% ") || $0.hasPrefix("restore \(target):") }, "a status line stayed:\n\(pane)")
     }
 
     @Test func noProgressWhenStderrIsAFile() async throws {
