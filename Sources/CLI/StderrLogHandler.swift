@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PGCloneActors
 
 /// Writes log lines to stderr as `pgclone: message` (`pgclone: warning: message` from warnings up),
 /// like pg_dump and psql do; metadata only from the debug level down.
@@ -25,7 +26,8 @@ struct StderrLogHandler: LogHandler {
         case .trace, .debug: line += "\(event.level): "
         case .info, .notice: break
         }
-        line += "\(event.message)"
+        // One line each, whatever a name, a key or a hook's output holds.
+        line += "\(event.message)".escapingControlCharacters
         if logLevel <= .debug {
             let merged = metadata.merging(event.metadata ?? [:]) { $1 }
             if !merged.isEmpty {

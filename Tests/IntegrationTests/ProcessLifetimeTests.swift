@@ -25,17 +25,18 @@ struct ProcessLifetimeTests {
         let source = TestEnvironment.uniqueName("life_jobs")
         let target = TestEnvironment.uniqueName("life_jobs_dst")
         try await server.createDatabase(source)
-        try await server.psql(Fixtures.slowRestoreSQL(rows: 4000, milliseconds: 5), database: source)
+        // 10 s of restoring one table: the leader and its workers run that long.
+        try await server.psql(Fixtures.slowRestoreSQL(rows: 8000, milliseconds: 5), database: source)
         try await server.psql("CREATE TABLE other AS SELECT i FROM generate_series(1, 100000) AS i", database: source)
         let key = try await pgclone.dump(source)
         async let restoring = pgclone.restore(key, into: target, ["--jobs", "2"])
         let deadline = ContinuousClock.now + .seconds(60)
-        while try await server.psql("SELECT count(*) FROM pg_stat_activity WHERE datname = '\(target)__temp' AND application_name = 'pg_restore'") < "2" {
-            guard ContinuousClock.now < deadline else { break }
-            try await Task.sleep(for: .milliseconds(20))
+        var workers: [(pid: Int32, commandLine: String)] = []
+        while workers.count < 3 && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+            workers = markedProcesses(pgclone.marker).filter { $0.commandLine.contains("pg_restore") }
         }
-        let workers = markedProcesses(pgclone.marker).filter { $0.commandLine.contains("pg_restore") }
-        #expect(workers.count >= 2, "pg_restore and its jobs: \(workers)")
+        #expect(workers.count >= 3, "pg_restore and its two jobs: \(workers)")
         #expect(!pgclone.signal(SIGKILL).isEmpty)
         _ = try await restoring
         #expect(try await pgclone.processesAlive(after: .seconds(1)).isEmpty)
@@ -44,34 +45,20 @@ struct ProcessLifetimeTests {
     @Test func anAdminSessionEndedMidRestoreIsCleanedUpOnANewOne() async throws {
         let pgclone = try PGCloneHarness()
         let server = pgclone.server
-        let source = TestEnvironment.uniqueName("life_admin")
-        let target = TestEnvironment.uniqueName("life_admin_dst")
-        try await server.createDatabase(source)
-        // pg_restore runs for 5 s: long enough to be caught however loaded the machine.
-        try await server.psql(Fixtures.slowRestoreSQL(rows: 4000, milliseconds: 5), database: source)
-        try await server.psql("ALTER DATABASE \(quoteIdentifier(source)) SET work_mem = '8MB'")
-        try await server.createDatabase(target)
-        try await server.psql("CREATE TABLE marker (v text); INSERT INTO marker VALUES ('old')", database: target)
-        let key = try await pgclone.dump(source)
-        async let restoring = pgclone.restore(key, into: target)
-        let pid = try await pgclone.waitForPGClone()
-        // While pg_restore writes, a DBA ends pgclone's own session.
-        let deadline = ContinuousClock.now + .seconds(60)
-        while try await server.psql("SELECT count(*) FROM pg_stat_activity WHERE datname = '\(target)__temp' AND application_name = 'pg_restore'") == "0" {
-            try #require(ContinuousClock.now < deadline, "pg_restore never started")
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        #expect(try await server.psql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'pgclone[\(pid)]'") == "1")
-        let result = try await restoring
+        let (key, target) = try await SwapSafetyTests.prepare(pgclone, "life_admin")
+        // Before the swap, a DBA ends pgclone's own session (the hook's parent is pgclone).
+        let hook = #"psql -X -q -d postgres -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pgclone[$PPID]'" >/dev/null"#
+        let result = try await pgclone.restore(key, into: target, ["--pre-swap-hook", hook])
         #expect(result.exitCode == 1, "\(result)")
         #expect(result.errorLines.count == 1, "\(result)")
         #expect(
             result.errorLines.first?.hasPrefix(
-                "pgclone: error: applying the database settings to \"\(target)__temp\": the connection to PostgreSQL was lost (FATAL: terminating connection due to administrator command"
+                "pgclone: error: swapping \"\(target)__temp\" into \"\(target)\": the connection to PostgreSQL was lost (FATAL: terminating connection due to administrator command"
             ) == true,
             "\(result)"
         )
         #expect(result.errorLines.first?.hasSuffix("; \"\(target)\" is unchanged") == true, "\(result)")
+        // pgclone reconnected and dropped what it had made.
         #expect(try await server.databases(startingWith: target) == [target])
         #expect(try await server.markers(target) == "old")
     }

@@ -22,7 +22,7 @@ struct ProgressTests {
         let server = pgclone.server
         let command = [
             "cd '\(pgclone.directory)'", "&&", "PGPASSWORD='\(server.password)'", TestEnvironment.binary, "restore", key,
-            "--database", "'host=\(server.host) port=\(server.port) user=\(server.user) dbname=\(target)'", ";", "sleep 30",
+            "--database", "'host=\(server.host) port=\(server.port) user=\(server.user) dbname=\(target)'", ";", "sleep 300",
         ].joined(separator: " ")
         // A tmux server of the test's own (its own socket), marked as the harness's processes are.
         let started = try await runCommand(
@@ -33,7 +33,8 @@ struct ProgressTests {
         #expect(started.exitCode == 0, "\(started)")
         defer { pgclone.signal(SIGKILL, processesMatching: []) }
         var seen = ""
-        for _ in 0..<100 {
+        // Up to a minute: the machine may be loaded by the other tests.
+        for _ in 0..<600 {
             try await Task.sleep(for: .milliseconds(100))
             let pane = try await runCommand("tmux", ["-L", session, "capture-pane", "-p", "-t", session]).stdout
             if let line = pane.split(separator: "\n").first(where: { $0.contains("% ") && $0.contains("/s") }) {
@@ -66,7 +67,7 @@ struct ProgressTests {
         let command = [
             "cd '\(pgclone.directory)'", "&&", "PGPASSWORD='\(server.password)'", TestEnvironment.binary, "restore", key,
             "--database", "'host=\(server.host) port=\(server.port) user=\(server.user) dbname=\(target)'",
-            "--pre-swap-hook", "'exit 9'", ";", "echo done-$?", ";", "sleep 30",
+            "--pre-swap-hook", "'exit 9'", ";", "echo done-$?", ";", "sleep 300",
         ].joined(separator: " ")
         let started = try await runCommand(
             "tmux",

@@ -20,9 +20,11 @@ struct SwapSafetyTests {
     }
 
     /// A pre-swap hook that leaves, in the background, a session holding a lock on `D__temp` for
-    /// `seconds`: the swap's rename waits for it, with `D` refusing connections.
+    /// `seconds`, and ends once the lock is held: the swap's rename waits for it, with `D` refusing
+    /// connections.
     static func lockingHook(_ target: String, seconds: Int = 20) -> String {
-        #"psql -X -q -d postgres -c "BEGIN; COMMENT ON DATABASE \#(target)__temp IS 'x'; SELECT pg_sleep(\#(seconds)); COMMIT" >/dev/null 2>&1 & sleep 1"#
+        #"psql -X -q -d postgres -c "BEGIN; COMMENT ON DATABASE \#(target)__temp IS 'x'; SELECT pg_sleep(\#(seconds)); COMMIT" >/dev/null 2>&1 & "#
+            + #"until psql -X -At -d postgres -c "SELECT count(*) FROM pg_locks AS l JOIN pg_database AS d ON d.oid = l.objid WHERE l.locktype = 'object' AND l.granted AND d.datname = '\#(target)__temp'" | grep -qx 1; do sleep 0.1; done"#
     }
 
     /// Waits until pgclone `pid` waits on a lock inside the swap.

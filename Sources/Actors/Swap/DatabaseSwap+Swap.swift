@@ -66,11 +66,13 @@ extension DatabaseSwap {
             for attempt in 1...attempts {
                 do {
                     for database in renamed {
-                        terminated += try await terminateSessions(on: database)
+                        terminated += try await terminateSessions(on: database, cancellable: true)
                     }
                     let displaced = try await renameAll(properties: properties, keepingPrevious: keepingPrevious, newSnapshot: newSnapshot, previousExists: previousExists, currentExists: currentExists, refusedBefore: !old.allowsConnections)
                     let unavailable = clock.now - start
-                    if let swapGuard { try await swapGuard.release(admin: admin) }
+                    // Committed: the restored D accepts connections, and the guard has nothing
+                    // left to do (if its session failed, there is nothing to undo either).
+                    if let swapGuard { try? await swapGuard.release(admin: admin) }
                     return SwapReport(unavailable: unavailable, terminatedSessions: terminated, replacedExisting: true, displaced: displaced)
                 } catch let error as LibPQError where error.isObjectInUse && attempt < attempts && !error.connectionLost {
                     // Sessions still leaving (or reconnecting to a snapshot): end them again.

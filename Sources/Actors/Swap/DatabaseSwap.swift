@@ -149,7 +149,7 @@ package struct DatabaseSwap: Sendable {
         guard try await exists(template) else {
             throw PGCloneError(.objectNotFound, "there is no database \"\(template)\" on this server; `pgclone ls --local` lists them")
         }
-        try await terminateSessions(on: template)
+        try await terminateSessions(on: template, cancellable: true)
         var statement = "CREATE DATABASE \(quoteIdentifier(copy)) TEMPLATE \(quoteIdentifier(template))"
         // FILE_COPY copies the files (3-4 times faster here, PLATFORM.md §0) instead of writing the
         // whole copy to WAL; PostgreSQL 15 and later default to the latter.
@@ -158,19 +158,26 @@ package struct DatabaseSwap: Sendable {
             try await admin.execute(statement, cancellable: true)
         } catch let error as LibPQError where error.isObjectInUse {
             // A session that arrived between the termination and the copy: once more.
-            try await terminateSessions(on: template)
+            try await terminateSessions(on: template, cancellable: true)
             try await admin.execute(statement, cancellable: true)
         }
         _ = try await apply(admin.databaseSettings(of: template), to: copy)
     }
 
-    /// Ends every other session on `database`.
+    /// Ends every other session of a role on `database`. Autovacuum workers (which have none) are
+    /// left to PostgreSQL, which ends them itself for a rename, a copy or a drop; only a superuser
+    /// could end them here. (`backend_type` would tell them apart, but is hidden from roles that may
+    /// not see another role's sessions in full.)
+    /// `cancellable`: an interrupt stops it (the work before the swap's COMMIT); clean-up is not.
     @discardableResult
-    package func terminateSessions(on database: String) async throws -> Int {
+    package func terminateSessions(on database: String, cancellable: Bool = false) async throws -> Int {
         let rows = try await admin.query(
-            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            """
+            SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+            WHERE datname = $1 AND pid <> pg_backend_pid() AND usesysid IS NOT NULL
+            """,
             [database],
-            cancellable: true
+            cancellable: cancellable
         )
         return Int(rows.first?.first.flatMap { $0 } ?? "0") ?? 0
     }
@@ -261,7 +268,19 @@ package struct DatabaseSwap: Sendable {
         try await drop(names.snapshot)
     }
 
-    package func drop(_ database: String) async throws {
-        try await admin.execute("DROP DATABASE IF EXISTS \(quoteIdentifier(database)) WITH (FORCE)")
+    /// Drops `database` after ending its client sessions. Not `WITH (FORCE)`: for a role that is not
+    /// a superuser, that fails on an autovacuum worker (it checks the right to end every process
+    /// there), which a plain DROP ends itself.
+    package func drop(_ database: String, attempts: Int = 3) async throws {
+        for attempt in 1...attempts {
+            guard try await exists(database) else { return }
+            try await terminateSessions(on: database)
+            do {
+                try await admin.execute("DROP DATABASE IF EXISTS \(quoteIdentifier(database))")
+                return
+            } catch let error as LibPQError where error.isObjectInUse && attempt < attempts {
+                // A session that arrived between the two: once more.
+            }
+        }
     }
 }
