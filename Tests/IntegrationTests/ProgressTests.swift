@@ -33,14 +33,17 @@ struct ProgressTests {
         #expect(started.exitCode == 0, "\(started)")
         defer { pgclone.signal(SIGKILL, processesMatching: []) }
         var seen = ""
+        var panes: [String] = []
         // Up to a minute: the machine may be loaded by the other tests.
         for _ in 0..<600 {
             try await Task.sleep(for: .milliseconds(100))
             let pane = try await runCommand("tmux", ["-L", session, "capture-pane", "-p", "-t", session]).stdout
+            if panes.last != pane { panes.append(pane) }
             if let line = pane.split(separator: "\n").first(where: { $0.contains("% ") && $0.contains("/s") }) {
                 seen = String(line)
                 break
             }
+            if pane.split(separator: "\n").contains(Substring(key)) { break }
         }
         // When the restore ends, its result stands on a line of its own and the status line is gone.
         var pane = ""
@@ -49,7 +52,7 @@ struct ProgressTests {
             pane = try await runCommand("tmux", ["-L", session, "capture-pane", "-p", "-t", session]).stdout
         }
         _ = try await runCommand("tmux", ["-L", session, "kill-server"])
-        #expect(seen.hasPrefix("restore \(target): "), "no progress line seen")
+        #expect(seen.hasPrefix("restore \(target): "), "no progress line seen in:\n\(panes.suffix(5).joined(separator: "\n----\n"))")
         #expect(seen.contains(" of "))
         #expect(seen.contains("/s"))
         let lines = pane.split(separator: "\n").map(String.init)
