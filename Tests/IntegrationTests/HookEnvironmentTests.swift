@@ -49,7 +49,7 @@ struct HookEnvironmentTests {
     @Test(arguments: Naming.allCases)
     func preSwapHooksReachTheTemporaryDatabase(naming: Naming) async throws {
         let pgclone = try PGCloneHarness()
-        let (key, target) = try await SwapSafetyTests.prepare(pgclone, "hookenv")
+        let (key, target) = try await pgclone.targetAndDump("hookenv")
         let (arguments, environment) = try naming.connection(to: target, on: pgclone.server, directory: pgclone.directory)
         let result = try await pgclone.run(["restore", key, "--pre-swap-hook", Self.hook] + arguments, environment: environment)
         #expect(result.exitCode == 0, "\(naming): \(result)")

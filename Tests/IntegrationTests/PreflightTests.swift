@@ -22,7 +22,7 @@ struct PreflightTests {
 
     @Test func anotherRolesSessionOnTheTargetIsRefusedBeforeAnythingIsDone() async throws {
         let (server, app, reader) = try await roles()
-        let (key, target) = try await SwapSafetyTests.prepare(app, "pf_sess")
+        let (key, target) = try await app.targetAndDump("pf_sess")
         let readerSession = try await reader.connect(target)
         let appSession = try await app.server.connect(target)
 
@@ -52,7 +52,7 @@ struct PreflightTests {
     @Test func aTargetOwnedByAnotherRoleIsRefusedAndItsPropertiesSurviveTheRestore() async throws {
         let (server, app, reader) = try await roles()
         let owner = try await server.createRole("owner")
-        let (key, _) = try await SwapSafetyTests.prepare(app, "pf_own")
+        let (key, _) = try await app.targetAndDump("pf_own")
         let target = TestEnvironment.uniqueName("pf_own_target")
         try await server.psql("CREATE DATABASE \(quoteIdentifier(target)) OWNER \(quoteIdentifier(owner.user)) CONNECTION LIMIT 40")
         try await server.psql("CREATE TABLE marker (v text); INSERT INTO marker VALUES ('old')", database: target)
@@ -110,7 +110,7 @@ struct PreflightTests {
         #expect(try await own.query("SELECT 1") == [["1"]])
         #expect(try await server.databases(startingWith: snapshot).isEmpty)
 
-        let (_, target) = try await SwapSafetyTests.prepare(app, "pf_copy2")
+        let (_, target) = try await app.targetAndDump("pf_copy2")
         let readerSession = try await reader.connect(target)
         let busy = try await app.run(["copy", ":\(snapshot)", "--database", app.server.url(target)])
         #expect(busy.exitCode == 2, "\(busy)")
@@ -128,7 +128,7 @@ struct PreflightTests {
 
     @Test func aFailedReversibleSwapKeepsEverySnapshot() async throws {
         let (server, app, reader) = try await roles()
-        let (key, target) = try await SwapSafetyTests.prepare(app, "pf_rev")
+        let (key, target) = try await app.targetAndDump("pf_rev")
         let user = app.server
         #expect(try await app.restore(key, into: target, ["--reversible"]).exitCode == 0)
         try await user.psql("UPDATE marker SET v = 'second'", database: target)
@@ -157,7 +157,7 @@ struct PreflightTests {
     func templatesAndTheMaintenanceDatabaseAreNeverReplaced(target: String) async throws {
         let pgclone = try PGCloneHarness()
         let server = pgclone.server
-        let (key, _) = try await SwapSafetyTests.prepare(pgclone, "pf_tpl")
+        let (key, _) = try await pgclone.targetAndDump("pf_tpl")
         let result = try await pgclone.restore(key, into: target)
         #expect(result.exitCode == 2, "\(result)")
         let why = target == "postgres"
@@ -175,7 +175,7 @@ struct PreflightTests {
 
     @Test func connectionStringsThatNameNoDatabaseAreErrors() async throws {
         let pgclone = try PGCloneHarness()
-        let (key, _) = try await SwapSafetyTests.prepare(pgclone, "pf_conn")
+        let (key, _) = try await pgclone.targetAndDump("pf_conn")
         let server = pgclone.server
         let cases: [(arguments: [String], environment: [String: String?], line: String)] = [
             (
@@ -202,7 +202,7 @@ struct PreflightTests {
     @Test func pgclonesOwnNamesAreRefused() async throws {
         let pgclone = try PGCloneHarness()
         let server = pgclone.server
-        let (key, target) = try await SwapSafetyTests.prepare(pgclone, "pf_names")
+        let (key, target) = try await pgclone.targetAndDump("pf_names")
         let hijack = try await pgclone.restore(key, into: "\(target)__temp")
         #expect(hijack.exitCode == 2, "\(hijack)")
         #expect(
@@ -228,7 +228,7 @@ struct PreflightTests {
     @Test func aUserDatabaseNamedLikePgclonesOwnIsNeverDropped() async throws {
         let pgclone = try PGCloneHarness()
         let server = pgclone.server
-        let (key, target) = try await SwapSafetyTests.prepare(pgclone, "pf_user")
+        let (key, target) = try await pgclone.targetAndDump("pf_user")
         try await server.createDatabase("\(target)__temp")
         try await server.psql("CREATE TABLE precious (v text); INSERT INTO precious VALUES ('mine')", database: "\(target)__temp")
         let refused = try await pgclone.restore(key, into: target)

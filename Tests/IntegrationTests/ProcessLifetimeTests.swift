@@ -9,7 +9,7 @@ import Testing
 struct ProcessLifetimeTests {
     @Test func aSIGKILLedPgcloneTakesItsHookAndWhatTheHookStartedWithIt() async throws {
         let pgclone = try PGCloneHarness()
-        let (key, target) = try await SwapSafetyTests.prepare(pgclone, "life_hook")
+        let (key, target) = try await pgclone.targetAndDump("life_hook")
         let started = pgclone.directory + "/hook-started"
         async let restoring = pgclone.restore(key, into: target, ["--pre-swap-hook", "sleep 300 & touch \(started); sleep 301"])
         try await pgclone.waitForFile(started)
@@ -45,7 +45,7 @@ struct ProcessLifetimeTests {
     @Test func anAdminSessionEndedMidRestoreIsCleanedUpOnANewOne() async throws {
         let pgclone = try PGCloneHarness()
         let server = pgclone.server
-        let (key, target) = try await SwapSafetyTests.prepare(pgclone, "life_admin")
+        let (key, target) = try await pgclone.targetAndDump("life_admin")
         // Before the swap, a DBA ends pgclone's own session (the hook's parent is pgclone).
         let hook = #"psql -X -q -d postgres -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pgclone[$PPID]'" >/dev/null"#
         let result = try await pgclone.restore(key, into: target, ["--pre-swap-hook", hook])

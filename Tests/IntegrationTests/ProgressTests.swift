@@ -18,26 +18,14 @@ struct ProgressTests {
         let pgclone = try PGCloneHarness()
         let key = try await slowDump(pgclone)
         let target = TestEnvironment.uniqueName("progress_dst")
-        let session = "pgclone-\(UUID().uuidString.prefix(8))"
-        let server = pgclone.server
-        let command = [
-            "cd '\(pgclone.directory)'", "&&", "PGPASSWORD='\(server.password)'", TestEnvironment.binary, "restore", key,
-            "--database", "'host=\(server.host) port=\(server.port) user=\(server.user) dbname=\(target)'", ";", "sleep 300",
-        ].joined(separator: " ")
-        // A tmux server of the test's own (its own socket), marked as the harness's processes are.
-        let started = try await runCommand(
-            "tmux",
-            ["-L", session, "new-session", "-d", "-s", session, "-x", "200", "-y", "20", command],
-            environment: ["PGCLONE_TEST_MARKER": pgclone.marker]
-        )
-        #expect(started.exitCode == 0, "\(started)")
+        let terminal = try await Terminal.start(pgclone, ["restore", key, "--database", pgclone.server.conninfo(target)])
         defer { pgclone.signal(SIGKILL, processesMatching: []) }
         var seen = ""
         var panes: [String] = []
         // Up to a minute: the machine may be loaded by the other tests.
         for _ in 0..<600 {
             try await Task.sleep(for: .milliseconds(100))
-            let pane = try await runCommand("tmux", ["-L", session, "capture-pane", "-p", "-t", session]).stdout
+            let pane = try await terminal.screen()
             if panes.last != pane { panes.append(pane) }
             if let line = pane.split(separator: "\n").first(where: { $0.contains("% ") && $0.contains("/s") }) {
                 seen = String(line)
@@ -49,9 +37,9 @@ struct ProgressTests {
         var pane = ""
         for _ in 0..<600 where !pane.split(separator: "\n").contains(Substring(key)) {
             try await Task.sleep(for: .milliseconds(100))
-            pane = try await runCommand("tmux", ["-L", session, "capture-pane", "-p", "-t", session]).stdout
+            pane = try await terminal.screen()
         }
-        _ = try await runCommand("tmux", ["-L", session, "kill-server"])
+        await terminal.close()
         #expect(seen.hasPrefix("restore \(target): "), "no progress line seen in:\n\(panes.suffix(5).joined(separator: "\n----\n"))")
         #expect(seen.contains(" of "))
         #expect(seen.contains("/s"))
@@ -65,26 +53,14 @@ struct ProgressTests {
         let pgclone = try PGCloneHarness()
         let key = try await slowDump(pgclone)
         let target = TestEnvironment.uniqueName("progress_fail")
-        let session = "pgclone-\(UUID().uuidString.prefix(8))"
-        let server = pgclone.server
-        let command = [
-            "cd '\(pgclone.directory)'", "&&", "PGPASSWORD='\(server.password)'", TestEnvironment.binary, "restore", key,
-            "--database", "'host=\(server.host) port=\(server.port) user=\(server.user) dbname=\(target)'",
-            "--pre-swap-hook", "'exit 9'", ";", "echo done-$?", ";", "sleep 300",
-        ].joined(separator: " ")
-        let started = try await runCommand(
-            "tmux",
-            ["-L", session, "new-session", "-d", "-s", session, "-x", "200", "-y", "30", command],
-            environment: ["PGCLONE_TEST_MARKER": pgclone.marker]
-        )
-        #expect(started.exitCode == 0, "\(started)")
+        let terminal = try await Terminal.start(pgclone, ["restore", key, "--database", pgclone.server.conninfo(target), "--pre-swap-hook", "exit 9"])
         defer { pgclone.signal(SIGKILL, processesMatching: []) }
         var pane = ""
         for _ in 0..<600 where !pane.contains("done-1") {
             try await Task.sleep(for: .milliseconds(100))
-            pane = try await runCommand("tmux", ["-L", session, "capture-pane", "-p", "-t", session]).stdout
+            pane = try await terminal.screen()
         }
-        _ = try await runCommand("tmux", ["-L", session, "kill-server"])
+        await terminal.close()
         let lines = pane.split(separator: "\n").map(String.init)
         #expect(lines.contains("pgclone: error: pre-swap hook 1 (exit 9) exited with status 9; \"\(target)\" is unchanged"), "\(pane)")
         #expect(lines.contains("done-1"), "\(pane)")
@@ -100,5 +76,34 @@ struct ProgressTests {
         #expect(!result.stderr.contains("\r"))
         #expect(!result.stderr.contains("\u{1B}["))
         #expect(!result.stderr.contains("% "))
+    }
+}
+
+/// pgclone in a terminal: a tmux server of the test's own (its own socket), its processes marked
+/// as the harness's are. The command prints `done-STATUS` when pgclone ends, then waits.
+struct Terminal {
+    let session: String
+
+    static func start(_ pgclone: PGCloneHarness, _ arguments: [String]) async throws -> Terminal {
+        let session = "pgclone-\(UUID().uuidString.prefix(8))"
+        func quoted(_ word: String) -> String { "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+        let command = "cd \(quoted(pgclone.directory)) && PGPASSWORD=\(quoted(pgclone.server.password)) "
+            + ([TestEnvironment.binary] + arguments).map(quoted).joined(separator: " ") + "; echo done-$?; sleep 300"
+        let started = try await runCommand(
+            "tmux",
+            ["-L", session, "new-session", "-d", "-s", session, "-x", "200", "-y", "30", command],
+            environment: ["PGCLONE_TEST_MARKER": pgclone.marker]
+        )
+        guard started.exitCode == 0 else { throw TestSetupError("tmux: \(started)") }
+        return Terminal(session: session)
+    }
+
+    /// What the terminal shows.
+    func screen() async throws -> String {
+        try await runCommand("tmux", ["-L", session, "capture-pane", "-p", "-t", session]).stdout
+    }
+
+    func close() async {
+        _ = try? await runCommand("tmux", ["-L", session, "kill-server"])
     }
 }

@@ -44,7 +44,7 @@ struct SpoolTests {
         let server = try PostgresServer.shared
         // A role limited to 5 connections, as managed services limit them.
         let pgclone = try PGCloneHarness(server: try await server.createRole("app", attributes: "CREATEDB CONNECTION LIMIT 5"))
-        let (key, target) = try await SwapSafetyTests.prepare(pgclone, "spool_cap")
+        let (key, target) = try await pgclone.targetAndDump("spool_cap")
         let result = try await pgclone.restore(key, into: target, ["--jobs", "100000"])
         #expect(result.exitCode == 0, "\(result)")
         #expect(

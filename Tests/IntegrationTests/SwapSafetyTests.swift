@@ -7,18 +7,6 @@ import Testing
 /// leaves `D` refusing connections, and what pgclone reports agrees with what `D` holds.
 @Suite(.enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
 struct SwapSafetyTests {
-    /// A target with `marker` 'old' and a dump whose `marker` is 'new', both made by `pgclone`'s user.
-    static func prepare(_ pgclone: PGCloneHarness, _ prefix: String) async throws -> (key: String, target: String) {
-        let user = pgclone.server
-        let source = TestEnvironment.uniqueName("\(prefix)_src")
-        let target = TestEnvironment.uniqueName("\(prefix)_dst")
-        try await user.createDatabase(source)
-        try await user.psql("CREATE TABLE marker (v text); INSERT INTO marker VALUES ('new')", database: source)
-        try await user.createDatabase(target)
-        try await user.psql("CREATE TABLE marker (v text); INSERT INTO marker VALUES ('old')", database: target)
-        return (try await pgclone.dump(source), target)
-    }
-
     /// A pre-swap hook that leaves, in the background, a session holding a lock on `D__temp` for
     /// `seconds`, and ends once the lock is held: the swap's rename waits for it, with `D` refusing
     /// connections.
@@ -41,7 +29,7 @@ struct SwapSafetyTests {
         let server = try PostgresServer.shared
         let pgclone = try PGCloneHarness(server: try await role.user(on: server))
         let user = pgclone.server
-        let (key, target) = try await Self.prepare(pgclone, "guard")
+        let (key, target) = try await pgclone.targetAndDump("guard")
         let sessions = try await user.sessions(on: target, count: 30)
 
         async let restoring = pgclone.restore(key, into: target, ["--pre-swap-hook", Self.lockingHook(target)])
@@ -72,7 +60,7 @@ struct SwapSafetyTests {
         let server = try PostgresServer.shared
         let pgclone = try PGCloneHarness(server: try await role.user(on: server))
         let user = pgclone.server
-        let (key, target) = try await Self.prepare(pgclone, "kill")
+        let (key, target) = try await pgclone.targetAndDump("kill")
         var seen: [String: Int] = [:]
         for iteration in 0..<20 {
             try await user.psql("UPDATE marker SET v = 'old'", database: target)
@@ -108,7 +96,7 @@ struct SwapSafetyTests {
         let server = try PostgresServer.shared
         let pgclone = try PGCloneHarness(server: try await role.user(on: server))
         let user = pgclone.server
-        let (key, target) = try await Self.prepare(pgclone, "term")
+        let (key, target) = try await pgclone.targetAndDump("term")
         var seen: [Int32: Int] = [:]
         for iteration in 0..<12 {
             try await user.psql("UPDATE marker SET v = 'old'", database: target)
@@ -181,7 +169,7 @@ struct SwapCrashTests {
         for role in TestRole.allCases {
             let pgclone = try PGCloneHarness(server: try await role.user(on: server))
             let user = pgclone.server
-            let (key, target) = try await SwapSafetyTests.prepare(pgclone, "crash")
+            let (key, target) = try await pgclone.targetAndDump("crash")
 
             // pgclone survives the restart: its swap fails, and it lets D accept connections again.
             async let restoring = pgclone.restore(key, into: target, ["--pre-swap-hook", SwapSafetyTests.lockingHook(target)])

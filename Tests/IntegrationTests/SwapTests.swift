@@ -21,20 +21,9 @@ struct SwapTests {
         return connection
     }
 
-    private func prepare(_ pgclone: PGCloneHarness, _ prefix: String) async throws -> (key: String, target: String) {
-        let server = pgclone.server
-        let source = TestEnvironment.uniqueName("\(prefix)_src")
-        let target = TestEnvironment.uniqueName("\(prefix)_dst")
-        try await server.createDatabase(source)
-        try await server.psql("CREATE TABLE marker (v text); INSERT INTO marker VALUES ('new')", database: source)
-        try await server.createDatabase(target)
-        try await server.psql("CREATE TABLE marker (v text); INSERT INTO marker VALUES ('old')", database: target)
-        return (try await pgclone.dump(source), target)
-    }
-
     @Test func aSecondRestoreOfTheSameDatabaseFailsFastWithExitCode4() async throws {
         let pgclone = try PGCloneHarness()
-        let (key, target) = try await prepare(pgclone, "lock")
+        let (key, target) = try await pgclone.targetAndDump("lock")
         let holder = try await holdLock(pgclone.server, target)
         let result = try await pgclone.restore(key, into: target)
         await holder.close()
@@ -50,7 +39,7 @@ struct SwapTests {
 
     @Test func waitWaitsForTheLock() async throws {
         let pgclone = try PGCloneHarness()
-        let (key, target) = try await prepare(pgclone, "wait")
+        let (key, target) = try await pgclone.targetAndDump("wait")
         let holder = try await holdLock(pgclone.server, target)
         async let restoring = pgclone.restore(key, into: target, ["--wait"])
         try await Task.sleep(for: .seconds(2))
@@ -63,7 +52,7 @@ struct SwapTests {
 
     @Test func waitWithADurationGivesUp() async throws {
         let pgclone = try PGCloneHarness()
-        let (key, target) = try await prepare(pgclone, "waitfor")
+        let (key, target) = try await pgclone.targetAndDump("waitfor")
         let holder = try await holdLock(pgclone.server, target)
         let clock = ContinuousClock()
         let start = clock.now
@@ -84,7 +73,7 @@ struct SwapTests {
     @Test func swapUnderReconnectingLoad() async throws {
         let pgclone = try PGCloneHarness()
         let server = pgclone.server
-        let (key, target) = try await prepare(pgclone, "load")
+        let (key, target) = try await pgclone.targetAndDump("load")
         // A session held open on the target, idle in the middle of its work.
         let held = try await connect(server, target)
         try await held.query("SELECT v FROM marker")

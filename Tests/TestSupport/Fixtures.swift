@@ -28,6 +28,18 @@ package struct S3Dump: Sendable {
 }
 
 extension PGCloneHarness {
+    /// A target database `prefix_dst_…` whose table `marker` holds 'old', and the key of a dump of
+    /// `prefix_src_…` whose `marker` holds 'new', both made by this harness's user.
+    package func targetAndDump(_ prefix: String) async throws -> (key: String, target: String) {
+        let source = TestEnvironment.uniqueName("\(prefix)_src")
+        let target = TestEnvironment.uniqueName("\(prefix)_dst")
+        try await server.createDatabase(source)
+        try await server.psql("CREATE TABLE marker (v text); INSERT INTO marker VALUES ('new')", database: source)
+        try await server.createDatabase(target)
+        try await server.psql("CREATE TABLE marker (v text); INSERT INTO marker VALUES ('old')", database: target)
+        return (try await dump(source), target)
+    }
+
     /// A new database `prefix_…` with a table `t` of `rows` rows (and `extraSQL`), dumped to a new
     /// bucket of `s3`.
     package func dumpToNewBucket(_ s3: S3TestServer, prefix: String, rows: Int = 40_000, extraSQL: String = "") async throws -> S3Dump {

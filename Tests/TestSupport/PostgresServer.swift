@@ -76,6 +76,11 @@ package struct PostgresServer: Sendable {
         "postgresql://\(user):\(password)@\(host):\(port)/\(database)"
     }
 
+    /// A `key=value` connection string to `database`, without the password.
+    package func conninfo(_ database: String) -> String {
+        "host=\(host) port=\(port) user=\(user) dbname=\(database)"
+    }
+
     /// libpq variables for `database`, for child processes.
     package func environment(_ database: String? = nil) -> [String: String?] {
         ["PGHOST": host, "PGPORT": port, "PGUSER": user, "PGPASSWORD": password, "PGDATABASE": database]

@@ -109,11 +109,15 @@ extension DatabaseSwap {
             func rename(_ from: String, _ to: String) async throws {
                 try await admin.execute("ALTER DATABASE \(quoteIdentifier(from)) RENAME TO \(quoteIdentifier(to))", cancellable: true)
             }
+            /// Moves `database` out of the way as `name`, marked for the drop after the swap.
+            func displace(_ database: String, to name: String) async throws {
+                try await rename(database, name)
+                try await mark(name, DatabaseMarker.displaced(target: names.target))
+                displaced.append(name)
+            }
             if keepingPrevious {
                 if previousExists {
-                    try await rename(names.previous, names.swapped)
-                    try await mark(names.swapped, DatabaseMarker.displaced(target: names.target))
-                    displaced.append(names.swapped)
+                    try await displace(names.previous, to: names.swapped)
                 }
                 try await rename(names.target, names.previous)
                 try await mark(names.previous, DatabaseMarker.previous(target: names.target, started: started))
@@ -123,9 +127,7 @@ extension DatabaseSwap {
                     try await admin.execute("ALTER DATABASE \(quoteIdentifier(names.previous)) ALLOW_CONNECTIONS true")
                 }
             } else {
-                try await rename(names.target, names.swapped)
-                try await mark(names.swapped, DatabaseMarker.displaced(target: names.target))
-                displaced.append(names.swapped)
+                try await displace(names.target, to: names.swapped)
             }
             try await rename(names.temporary, names.target)
             for statement in properties {
@@ -137,9 +139,7 @@ extension DatabaseSwap {
             if newSnapshot {
                 if currentExists {
                     // `D__temp` is free since the rename above.
-                    try await rename(names.current, names.temporary)
-                    try await mark(names.temporary, DatabaseMarker.displaced(target: names.target))
-                    displaced.append(names.temporary)
+                    try await displace(names.current, to: names.temporary)
                 }
                 try await rename(names.snapshot, names.current)
             }
