@@ -12,7 +12,7 @@ struct CommonOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The config file (default pgclone.yaml, if present).", valueName: "path"))
     var configFile: String?
 
-    @Option(help: ArgumentHelp("Memory budget for buffers and zstd, e.g. 64MiB (the default).", valueName: "size"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Memory budget for buffers and zstd, e.g. 64MiB (the default).", valueName: "size"))
     var memoryLimit: String?
 
     @Flag(name: [.short, .long], help: "Print only warnings and errors on stderr, and no progress.")

@@ -149,11 +149,14 @@ struct ConfigFile {
         return value
     }
 
+    /// PostgreSQL's syntax for these settings, within their range (at most 2147483647 ms).
     static func isDuration(_ text: String) -> Bool {
         let trimmed = text.trimmingWhitespace()
         let number = trimmed.prefix { $0.isASCII && ($0.isNumber || $0 == ".") }
         let unit = String(trimmed.dropFirst(number.count)).trimmingWhitespace()
-        return Double(number) != nil && ["", "us", "ms", "s", "min", "h", "d"].contains(unit)
+        let milliseconds: [String: Double] = ["": 1, "us": 0.001, "ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000]
+        guard let value = Double(number), let scale = milliseconds[unit] else { return false }
+        return value * scale <= Double(Int32.max)
     }
 
     private func bool(_ node: Node, _ key: String) throws(PGCloneError) -> Bool {

@@ -18,6 +18,7 @@ enum Main {
         // (PLATFORM.md §0): the write fails instead, and the child's exit status says why.
         signal(SIGPIPE, SIG_IGN)
         CPGCloneSystem_tune_malloc()
+        ChildWatchdog.markEnvironment()
         let command: any PGCloneSubcommand
         do {
             var parsed = try PGCloneCommand.parseAsRoot(Self.arguments())
@@ -116,10 +117,7 @@ enum Main {
     /// Says how the command failed: the error line, the lines under it (DETAIL, HINT…), the
     /// causes at `--log-level debug`, and with `--json` the same as a JSON document on stdout.
     private static func report(_ failure: PGCloneError, exitCode: Int32, command: any PGCloneSubcommand, logger: Logger, say: Reporter) {
-        say(.error, failure.description)
-        for detail in failure.details {
-            say(.info, "\(detail.label): \(detail.text.escapingControlCharacters)")
-        }
+        say.error(failure.description, details: failure.details)
         for cause in failure.causes {
             logger.debug("caused by \(cause.escapingControlCharacters)")
         }
@@ -164,7 +162,8 @@ enum Main {
     /// value is optional is not something it can declare).
     static func arguments() -> [String] {
         CommandLine.arguments.dropFirst().flatMap { argument -> [String] in
-            argument.hasPrefix("--wait=") ? ["--wait", "--wait-timeout", String(argument.dropFirst("--wait=".count))] : [argument]
+            // `=` keeps a value that starts with "-" a value.
+            argument.hasPrefix("--wait=") ? ["--wait", "--wait-timeout=" + argument.dropFirst("--wait=".count)] : [argument]
         }
     }
 
@@ -210,6 +209,21 @@ enum Main {
         let logger: Logger?
         /// Kept above these lines while the command runs; gone for the last error.
         let status: StatusLine?
+
+        /// The error line and the lines under it; with `--log-format json`, one record whose
+        /// metadata holds them.
+        func error(_ message: String, details: [PGCloneError.Detail]) {
+            if let logger {
+                var metadata: Logger.Metadata = [:]
+                for detail in details { metadata[detail.label] = .string(detail.text) }
+                logger.error("\(message)", metadata: metadata)
+                return
+            }
+            self(.error, message)
+            for detail in details {
+                report("\(detail.label): \(detail.text.escapingControlCharacters)")
+            }
+        }
 
         func callAsFunction(_ level: Logger.Level, _ message: String) {
             if let logger {

@@ -16,8 +16,8 @@ struct PGCloneCommand: ParsableCommand {
                   restore app's newest dump there and swap it in
               pgclone restore app --reversible --pre-swap-hook 'python manage.py migrate'
                   migrate before the swap; keep the old database for undo
-              pgclone restore :previous
-                  undo that restore (:current redoes it)
+              pgclone restore :previous --reversible
+                  undo that restore, keeping both snapshots (:current redoes it)
               pgclone verify app
                   check app's newest dump end to end without restoring it
               pgclone prune --keep-last 7 --keep-weekly 4 --confirm

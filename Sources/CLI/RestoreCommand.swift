@@ -32,8 +32,10 @@ struct RestoreCommand: PGCloneSubcommand {
     @Flag(help: "Swap the database in even if pg_restore reported errors on single statements.")
     var ignoreRestoreErrors = false
 
+    // `.unconditional`: `--jobs -1` is a wrong value, not a missing one.
     @Option(
         name: [.short, .long],
+        parsing: .unconditional,
         help: ArgumentHelp(
             "Spool the archive to a file in TMPDIR (it needs room for the whole uncompressed archive) and run pg_restore with N parallel jobs; without it the dump streams into one pg_restore.",
             valueName: "n"

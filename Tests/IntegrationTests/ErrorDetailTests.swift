@@ -60,5 +60,14 @@ struct ErrorDetailTests {
         #expect(details?["statement"]?.hasPrefix("ALTER TABLE ONLY public.o") == true, "\(result)")
         #expect(error?["database_state"] as? String == "unchanged")
         #expect(error?["exit_code"] as? Int == 1)
+
+        // With JSON logs, the error is one record and its lines are its metadata, even with -q.
+        let logged = try await pgclone.restore(key, into: target, ["--log-format", "json", "-q"])
+        #expect(logged.exitCode == 1, "\(logged)")
+        let records = logged.stderrLines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let errors = records.filter { $0["level"] as? String == "error" }
+        #expect(errors.count == 1, "\(logged)")
+        let metadata = errors.first?["metadata"] as? [String: String]
+        #expect(metadata?["detail"] == "Key (uid)=(1) is not present in table \"u\".", "\(logged)")
     }
 }

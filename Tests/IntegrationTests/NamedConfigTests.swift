@@ -74,6 +74,10 @@ struct NamedConfigTests {
             forever.errorLines == ["pgclone: error: pgclone.yaml: statement_timeout is \"forever\", which is not a duration; write it like 30s, 5min or 0 (no limit)"],
             "\(forever)"
         )
+        try "lock_timeout: 99999999999h\n".write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
+        let huge = try await pgclone.run(["dump", "--database", pgclone.server.url("postgres")])
+        #expect(huge.exitCode == 2, "\(huge)")
+        #expect(huge.errorLines.first?.hasPrefix("pgclone: error: pgclone.yaml: lock_timeout is \"99999999999h\", which is not a duration") == true, "\(huge)")
         // A valid one reaches the server: 1 ms is too short for anything pgclone does.
         try "statement_timeout: 1ms\n".write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
         try await pgclone.server.createDatabase(target)

@@ -242,4 +242,108 @@ struct PreflightTests {
         #expect(try await server.psql("SELECT v FROM precious", database: "\(target)__temp") == "mine")
         #expect(try await server.markers(target) == "old")
     }
+
+    /// A pgclone killed between CREATE DATABASE and marking it leaves a closed database with no
+    /// comment: pgclone's way of creating, so the next restore drops it.
+    @Test func anUnmarkedDatabaseClosedTheWayPgcloneCreatesItsOwnIsALeftover() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let (key, target) = try await pgclone.targetAndDump("pf_unmarked")
+        try await server.psql("CREATE DATABASE \(quoteIdentifier(target + "__temp")) ALLOW_CONNECTIONS false CONNECTION LIMIT 0")
+        let restored = try await pgclone.restore(key, into: target)
+        #expect(restored.exitCode == 0, "\(restored)")
+        #expect(try await server.databases(startingWith: target) == [target])
+        #expect(try await server.markers(target) == "new")
+    }
+
+    /// The databases pgclone makes are no more open than the one they come from or replace:
+    /// `D__temp` while it is restored, `D__current`, and a `copy`.
+    @Test func pgclonesDatabasesAreNoMoreOpenThanTheTarget() async throws {
+        let (server, app, reader) = try await roles()
+        let outsider = try await server.createRole("outsider")
+        let (key, target) = try await app.targetAndDump("pf_open")
+        let user = app.server
+        try await user.psql(
+            "REVOKE ALL ON DATABASE \(quoteIdentifier(target)) FROM PUBLIC; GRANT CONNECT ON DATABASE \(quoteIdentifier(target)) TO \(quoteIdentifier(reader.user))"
+        )
+        try await user.psql("GRANT SELECT ON marker TO PUBLIC", database: target)
+        // The hook checks who may connect to D__temp while it exists.
+        let hook = """
+            PGUSER='\(outsider.user)' PGPASSWORD='\(outsider.password)' psql -X -At -c 'SELECT 1' && echo outsider-connected; \
+            PGUSER='\(reader.user)' PGPASSWORD='\(reader.password)' psql -X -At -c 'SELECT 2' && echo reader-connected; true
+            """
+        let restored = try await app.restore(key, into: target, ["--reversible", "--pre-swap-hook", hook])
+        #expect(restored.exitCode == 0, "\(restored)")
+        #expect(!restored.stderrLines.contains("pgclone: pre-swap hook 1: outsider-connected"), "\(restored)")
+        #expect(restored.stderrLines.contains("pgclone: pre-swap hook 1: reader-connected"), "\(restored)")
+        for database in [target, "\(target)__current", "\(target)__previous"] {
+            #expect(await !outsider.acceptsConnections(database), "\(database) lets a role in that \(target) did not")
+            #expect(await reader.acceptsConnections(database), "\(database)")
+        }
+        let snapshot = TestEnvironment.uniqueName("pf_open_copy")
+        let copied = try await app.run(["copy", ":\(snapshot)", "--database", user.url(target)])
+        #expect(copied.exitCode == 0, "\(copied)")
+        #expect(await !outsider.acceptsConnections(snapshot))
+        #expect(await reader.acceptsConnections(snapshot))
+    }
+
+    /// A database's own settings for particular roles survive a restore that does not set them:
+    /// a role kept read-only on the target stays so — or, for a role that may not set them, the
+    /// restore fails and the target is as it was.
+    @Test func theTargetsOwnRoleSettingsSurvive() async throws {
+        let (server, app, reader) = try await roles()
+        let (key, target) = try await app.targetAndDump("pf_roleset")
+        try await server.psql("ALTER ROLE \(quoteIdentifier(reader.user)) IN DATABASE \(quoteIdentifier(target)) SET default_transaction_read_only = on")
+        let refused = try await app.restore(key, into: target)
+        #expect(refused.exitCode == 2, "\(refused)")
+        #expect(
+            refused.errorLines.first?.hasPrefix(
+                "pgclone: error: role \"\(reader.user)\"'s setting default_transaction_read_only = on on \"\(target)\" cannot be carried over to the restored database ("
+            ) == true,
+            "\(refused)"
+        )
+        #expect(refused.errorLines.first?.hasSuffix("; \"\(target)\" is unchanged") == true, "\(refused)")
+        #expect(try await server.databases(startingWith: target) == [target])
+        // The same dump, restored by the superuser.
+        let restored = try await app.run(["restore", key, "--database", server.url(target)])
+        #expect(restored.exitCode == 0, "\(restored)")
+        #expect(try await server.markers(target) == "new")
+        #expect(try await reader.psql("SHOW default_transaction_read_only", database: target) == "on")
+    }
+
+    /// Restoring "the newest dump of X" restores a dump of X, not of a database whose name shares
+    /// its key, nor one copied under X's name.
+    @Test func aRestoreByNameRefusesADumpOfAnotherDatabase() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let other = TestEnvironment.uniqueName("pf_other")
+        try await server.createDatabase(other)
+        let otherKey = try await pgclone.dump(other)
+        let (_, target) = try await pgclone.targetAndDump("pf_byname")
+        // The other database's dump, copied under the target's name.
+        let copiedKey = "\(target)/20991231T000000.000000Z.default.dump"
+        try pgclone.store(try pgclone.storedData(otherKey), as: copiedKey)
+        let result = try await pgclone.restore(target, into: target)
+        #expect(result.exitCode == 1, "\(result)")
+        #expect(
+            result.errorLines == [
+                "pgclone: error: the newest dump under \(target)/ is of database \"\(other)\", not \"\(target)\" (their names share a key); restore it by its key (\(copiedKey)) if that is what you want; \"\(target)\" is unchanged"
+            ],
+            "\(result)"
+        )
+        #expect(try await server.markers(target) == "old")
+        #expect(try await server.databases(startingWith: target) == [target])
+    }
+
+    @Test func aLocalSourceThatDoesNotExistIsFoundMissingBeforeAnythingIsDone() async throws {
+        let pgclone = try PGCloneHarness()
+        let (_, target) = try await pgclone.targetAndDump("pf_nosrc")
+        let result = try await pgclone.restore(":current", into: target)
+        #expect(result.exitCode == 1, "\(result)")
+        #expect(
+            result.errorLines == ["pgclone: error: there is no database \"\(target)__current\" on this server; `pgclone ls --local` lists them; \"\(target)\" is unchanged"],
+            "\(result)"
+        )
+        #expect(!result.stderr.contains("copying"), "\(result)")
+    }
 }

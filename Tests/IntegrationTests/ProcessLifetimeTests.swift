@@ -19,6 +19,22 @@ struct ProcessLifetimeTests {
         #expect(try await pgclone.processesAlive(after: .seconds(1)).isEmpty)
     }
 
+    /// `timeout` puts itself in a process group of its own: it still dies with pgclone.
+    @Test func aHookInAProcessGroupOfItsOwnDiesWithPgcloneToo() async throws {
+        let pgclone = try PGCloneHarness()
+        let (key, target) = try await pgclone.targetAndDump("life_timeout")
+        let started = pgclone.directory + "/hook-started"
+        async let restoring = pgclone.restore(key, into: target, ["--pre-swap-hook", "touch \(started); timeout 120 sleep 100"])
+        try await pgclone.waitForFile(started)
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !markedProcesses(pgclone.marker).contains(where: { $0.commandLine.hasPrefix("sleep 100") }) && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(!pgclone.signal(SIGKILL).isEmpty)
+        _ = try await restoring
+        #expect(try await pgclone.processesAlive(after: .seconds(1)).isEmpty)
+    }
+
     @Test func aSIGKILLedPgcloneTakesPgRestoreAndItsJobsWithIt() async throws {
         let pgclone = try PGCloneHarness()
         let server = pgclone.server

@@ -52,6 +52,18 @@ import Testing
         (["ls", "--log-level", "loud"], [:], "pgclone: error: --log-level must be one of trace, debug, info, notice, warning, error (it is \"loud\")"),
         (["ls", "--config-file", "nope.yaml"], [:], "pgclone: error: the config file nope.yaml does not exist"),
         (["ls", "--config-file", "."], [:], "pgclone: error: the config file . is a directory; give the path of a YAML file such as pgclone.yaml"),
+        (["restore", "db", "--wait=-5s"], [:], "pgclone: error: --wait takes a duration like 30s, 10m or 2h (it is \"-5s\")"),
+        (["restore", "db", "--jobs", "-1"], [:], "pgclone: error: --jobs takes a number of parallel pg_restore jobs, 1 or more (it is -1) (see pgclone --help)"),
+        (["ls", "--memory-limit", "-5MiB"], [:], "pgclone: error: --memory-limit \"-5MiB\" is not a size; write it like 64MiB, 512MiB or 1GiB"),
+        (["ls", "--storage-location", "/etc/hostname"], [:], "pgclone: error: the storage location /etc/hostname is a file, not a directory; give a directory or s3://bucket/prefix"),
+        (
+            ["dump"], ["DATABASE_URL": "postgresql+psycopg2://app:hunter2@db.example/shop"],
+            "pgclone: error: the connection string in DATABASE_URL is a postgresql+psycopg2:// URL, which libpq does not read; write it as postgresql://user@host:5432/dbname"
+        ),
+        (
+            ["dump", "--database", "postgresql://app:Sup3r%zzSecret@db.example/shop"], [:],
+            "pgclone: error: invalid connection string in --database: invalid percent-encoded token: \"****\"; give a postgresql:// URI or key=value pairs"
+        ),
         (["restore", "db/notakey"], [:], "pgclone: error: \"db/notakey\" is not a dump key; keys look like mydb/20261126T075200.123456Z.default.dump (see `pgclone ls`)"),
         (["dump", "--database", "host=localhost port=x port"], [:], "pgclone: error: invalid connection string in --database: missing \"=\" after \"port\" in connection info string; give a postgresql:// URI or key=value pairs"),
     ])

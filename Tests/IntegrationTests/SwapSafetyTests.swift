@@ -15,6 +15,12 @@ struct SwapSafetyTests {
             + #"until psql -X -At -d postgres -c "SELECT count(*) FROM pg_locks AS l JOIN pg_database AS d ON d.oid = l.objid WHERE l.locktype = 'object' AND l.granted AND d.datname = '\#(target)__temp'" | grep -qx 1; do sleep 0.1; done"#
     }
 
+    /// A `pgclone.yaml` that lets the swap wait for locks longer than the 10 s default, for the
+    /// tests that hold one on purpose.
+    static func allowLongLockWaits(_ pgclone: PGCloneHarness) throws {
+        try "lock_timeout: 60s\n".write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
+    }
+
     /// Waits until pgclone `pid` waits on a lock inside the swap.
     static func waitUntilInTheSwap(_ server: PostgresServer, _ pid: Int32) async throws {
         let deadline = ContinuousClock.now + .seconds(60)
@@ -30,6 +36,7 @@ struct SwapSafetyTests {
         let pgclone = try PGCloneHarness(server: try await role.user(on: server))
         let user = pgclone.server
         let (key, target) = try await pgclone.targetAndDump("guard")
+        try Self.allowLongLockWaits(pgclone)
         let sessions = try await user.sessions(on: target, count: 30)
 
         async let restoring = pgclone.restore(key, into: target, ["--pre-swap-hook", Self.lockingHook(target)])
@@ -62,6 +69,7 @@ struct SwapSafetyTests {
         let user = pgclone.server
         let (key, target) = try await pgclone.targetAndDump("kill")
         var seen: [String: Int] = [:]
+        var reopenings: [Duration] = []
         for iteration in 0..<20 {
             try await user.psql("UPDATE marker SET v = 'old'", database: target)
             let sessions = try await user.sessions(on: target, count: 30)
@@ -79,13 +87,15 @@ struct SwapSafetyTests {
                 reopened != nil && ContinuousClock.now - killed < .seconds(2),
                 "kill \(iteration): \(target) still refused connections 2 s after pgclone was killed"
             )
+            reopenings.append(ContinuousClock.now - killed)
             let value = try await user.markers(target)
             #expect(value == "old" || value == "new", "kill \(iteration): \(target) holds \(value)")
             seen[value, default: 0] += 1
             for session in sessions { await session.close() }
         }
         #expect(try await pgclone.processesAlive(after: .seconds(1)).isEmpty)
-        print("SIGKILLs in the swap window (\(role)): \(seen)")
+        let sorted = reopenings.sorted()
+        print("SIGKILLs in the swap window (\(role)): \(seen); D accepted a new session \(sorted[sorted.count / 2]) (median), \(sorted.last!) (max) after the kill")
         let again = try await pgclone.restore(key, into: target)
         #expect(again.exitCode == 0, "\(again)")
         #expect(try await server.databases(startingWith: target) == [target])
@@ -142,6 +152,52 @@ struct SwapSafetyTests {
         #expect(try await pgclone.processesAlive(after: .seconds(1)).isEmpty)
     }
 
+    /// A session holding a lock the swap needs fails the swap after `lock_timeout` (10 s unless
+    /// pgclone.yaml says otherwise), and `D` opens again: it is never closed for as long as
+    /// another session likes.
+    @Test func aLockHeldOnTheTemporaryDatabaseFailsTheSwapAfterTheLockTimeout() async throws {
+        let pgclone = try PGCloneHarness()
+        let (key, target) = try await pgclone.targetAndDump("locktimeout")
+        try "lock_timeout: 2s\n".write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
+        let result = try await pgclone.restore(key, into: target, ["--pre-swap-hook", Self.lockingHook(target, seconds: 30)])
+        #expect(result.exitCode == 1, "\(result)")
+        #expect(
+            result.errorLines == [
+                "pgclone: error: swapping \"\(target)__temp\" into \"\(target)\": canceling statement due to lock timeout; \"\(target)\" is unchanged"
+            ],
+            "\(result)"
+        )
+        #expect(await pgclone.server.acceptsConnections(target))
+        #expect(try await pgclone.server.markers(target) == "old")
+        #expect(try await pgclone.server.psql("SELECT shobj_description(oid, 'pg_database') IS NULL FROM pg_database WHERE datname = '\(target)'") == "t")
+    }
+
+    /// A database a DBA closed stays closed: neither a leftover of a killed restore nor the
+    /// restore itself opens it (only what pgclone's own swap closed is reopened).
+    @Test func aDatabaseADBAClosedStaysClosed() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let (key, target) = try await pgclone.targetAndDump("dbaclosed")
+        // A restore killed in its hook leaves its D__temp.
+        let started = pgclone.directory + "/hook-started"
+        async let killed = pgclone.restore(key, into: target, ["--pre-swap-hook", "touch \(started); sleep 60"])
+        try await pgclone.waitForFile(started)
+        pgclone.signal(SIGKILL)
+        _ = try await killed
+        #expect(try await server.databases(startingWith: target) == [target, "\(target)__temp"])
+        try await server.psql("ALTER DATABASE \(quoteIdentifier(target)) ALLOW_CONNECTIONS false")
+        let listed = try await pgclone.run(["ls", "--local", "--database", server.url(target)])
+        #expect(listed.exitCode == 0, "\(listed)")
+        #expect(!listed.stderr.contains("accepts them again"), "\(listed)")
+        #expect(await !server.acceptsConnections(target))
+        let restored = try await pgclone.restore(key, into: target)
+        #expect(restored.exitCode == 0, "\(restored)")
+        #expect(await !server.acceptsConnections(target), "the restored database must stay closed as the old one was")
+        try await server.psql("ALTER DATABASE \(quoteIdentifier(target)) ALLOW_CONNECTIONS true")
+        #expect(try await server.markers(target) == "new")
+        #expect(try await server.databases(startingWith: target) == [target])
+    }
+
     /// The job's outcome in the node_exporter textfile pgclone wrote in `directory`.
     static func outcome(in directory: String) throws -> String? {
         let files = try FileManager.default.contentsOfDirectory(atPath: directory)
@@ -170,6 +226,8 @@ struct SwapCrashTests {
             let pgclone = try PGCloneHarness(server: try await role.user(on: server))
             let user = pgclone.server
             let (key, target) = try await pgclone.targetAndDump("crash")
+            try SwapSafetyTests.allowLongLockWaits(pgclone)
+            try await user.psql("COMMENT ON DATABASE \(quoteIdentifier(target)) IS 'the app''s'")
 
             // pgclone survives the restart: its swap fails, and it lets D accept connections again.
             async let restoring = pgclone.restore(key, into: target, ["--pre-swap-hook", SwapSafetyTests.lockingHook(target)])
@@ -187,6 +245,8 @@ struct SwapCrashTests {
             #expect(await user.acceptsConnections(target))
             #expect(try await user.markers(target) == "old")
             #expect(try await server.databases(startingWith: target) == [target])
+            // Its comment, which the closed D carried inside pgclone's mark, is back.
+            #expect(try await user.psql("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = '\(target)'") == "the app's")
 
             // pgclone frozen, the server restarted, then pgclone killed: nothing is left to reopen D
             // but the next pgclone command, which says so.

@@ -9,8 +9,11 @@ import Synchronization
 /// A small shell, started once, leads a process group that every child joins when it is spawned
 /// (`setpgid` in `posix_spawn`, so a child is never outside it). The shell reads a pipe whose only
 /// writer is pgclone; when pgclone's process ends, however it ends, the kernel closes that end,
-/// the shell reads end-of-file and kills its whole group, itself last. The shell ignores SIGINT,
-/// SIGTERM and SIGHUP; being in a process group of its own, it never gets a terminal's signals.
+/// the shell reads end-of-file and kills every process that carries pgclone's mark in its
+/// environment (``markEnvironment()``: inherited by every descendant, also one that made a process
+/// group of its own, as `timeout` does), then its whole group, itself last. The shell ignores
+/// SIGINT, SIGTERM and SIGHUP; being in a process group of its own, it never gets a terminal's
+/// signals.
 ///
 /// (`PR_SET_PDEATHSIG` would need code between fork and exec, which swift-subprocess 1.0.2 does
 /// not run; it fires when the spawning *thread* exits, and it is not inherited by grandchildren.)
@@ -24,7 +27,29 @@ package final class ChildWatchdog: Sendable {
 
     private let state = Mutex(State())
 
-    static let script = "trap '' INT TERM HUP; while read -r _; do :; done; kill -KILL 0"
+    /// The variable that marks pgclone's descendants.
+    static let markVariable = "PGCLONE_PROCESS"
+
+    /// SIGTERM to the group first (the shell ignores it), for what handles it; then SIGKILL to
+    /// every marked process (one grep over every environment) and to the group, the shell last.
+    static let script = """
+        trap '' INT TERM HUP
+        while read -r _; do :; done
+        kill -TERM 0
+        if [ -n "$\(markVariable)" ]; then
+          for environ in $(grep -lzx "\(markVariable)=$\(markVariable)" /proc/[0-9]*/environ 2>/dev/null); do
+            pid=${environ#/proc/}; pid=${pid%/environ}
+            [ "$pid" = "$$" ] || kill -KILL "$pid" 2>/dev/null
+          done
+        fi
+        kill -KILL 0
+        """
+
+    /// Puts a mark of this pgclone process in its environment, for every child to inherit. Call
+    /// once at start, before any thread starts a child.
+    package static func markEnvironment() {
+        setenv(markVariable, "\(getpid())-\(UInt64.random(in: 0...UInt64.max))", 1)
+    }
 
     /// The process group children must join: the watchdog's, started (again) if it is not running
     /// (a hook's teardown, which signals its whole group, may have ended it).

@@ -35,6 +35,14 @@ package struct ConnectionSettings: Sendable, Equatable {
             parameters = []
             return
         }
+        if let scheme = trimmed.firstRange(of: "://"), !trimmed.hasPrefix("postgresql://") && !trimmed.hasPrefix("postgres://") {
+            // SQLAlchemy's postgresql+psycopg2://, jdbc:postgresql://…: libpq reads none of them,
+            // and taken as a database name the whole URL — password included — would be shown.
+            throw PGCloneError(
+                .invalidConfiguration,
+                "the connection string in \(origin) is a \(trimmed[..<scheme.lowerBound]):// URL, which libpq does not read; write it as postgresql://user@host:5432/dbname"
+            )
+        }
         let isConnectionString =
             trimmed.hasPrefix("postgresql://") || trimmed.hasPrefix("postgres://") || trimmed.contains("=")
         guard isConnectionString else {
@@ -44,7 +52,8 @@ package struct ConnectionSettings: Sendable, Equatable {
         }
         var errorMessage: UnsafeMutablePointer<CChar>?
         guard let options = PQconninfoParse(trimmed, &errorMessage) else {
-            let detail = errorMessage.map { String(cString: $0).singleLine } ?? "out of memory"
+            // libpq quotes the token it could not read, which may be the password.
+            let detail = Self.redactingPassword(of: trimmed, in: errorMessage.map { String(cString: $0).singleLine } ?? "out of memory")
             if let errorMessage { PQfreemem(errorMessage) }
             throw PGCloneError(
                 .invalidConfiguration,
@@ -84,6 +93,28 @@ package struct ConnectionSettings: Sendable, Equatable {
         let named = { (value: String?) in !(value ?? "").trimmingWhitespace().isEmpty }
         return named(value(for: "dbname")) || named(value(for: "service")) || named(environment["PGDATABASE"])
             || named(environment["PGSERVICE"])
+    }
+
+    /// `text` with the password written in `conninfo` (a URI's user information, or a
+    /// `password=` value) masked.
+    static func redactingPassword(of conninfo: String, in text: String) -> String {
+        var secrets: [String] = []
+        if let scheme = conninfo.firstRange(of: "://") {
+            let rest = conninfo[scheme.upperBound...]
+            let authority = rest.prefix { $0 != "/" && $0 != "?" }
+            if let at = authority.lastIndex(of: "@"), let colon = authority[..<at].firstIndex(of: ":") {
+                secrets.append(String(authority[authority.index(after: colon)..<at]))
+            }
+            if let query = rest.firstIndex(of: "?") {
+                for pair in rest[rest.index(after: query)...].split(separator: "&") where pair.hasPrefix("password=") {
+                    secrets.append(String(pair.dropFirst("password=".count)))
+                }
+            }
+        } else if let range = conninfo.firstRange(of: "password") {
+            let value = conninfo[range.upperBound...].drop { $0 == " " || $0 == "=" }
+            secrets.append(String(value.first == "'" ? value.dropFirst().prefix { $0 != "'" } : value.prefix { $0 != " " }))
+        }
+        return secrets.filter { !$0.isEmpty }.reduce(text) { $0.replacing($1, with: "****") }
     }
 
     package func value(for keyword: String) -> String? {

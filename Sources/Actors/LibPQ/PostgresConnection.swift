@@ -229,6 +229,11 @@ package actor PostgresConnection {
         return resolved
     }
 
+    /// `value` as an SQL string literal, or `NULL`.
+    package func quoteLiteral(orNull value: String?) throws -> String {
+        try value.map(quoteLiteral) ?? "NULL"
+    }
+
     /// `value` as an SQL string literal, escaped by libpq for this connection's encoding.
     package func quoteLiteral(_ value: String) throws -> String {
         guard let handle, let escaped = PQescapeLiteral(handle, value, value.utf8.count) else {

@@ -34,7 +34,8 @@ package struct CopyPipeline: Sendable {
             }
             try await SwapPreflight(admin: admin).checkCopy(from: source)
             logger.info("copying \"\(source)\" as \"\(snapshot)\"")
-            try await swap.copy(source, to: snapshot)
+            // As open as the source, not PUBLIC's default: a copy must not show its data to more roles.
+            try await swap.copy(source, to: snapshot, marker: nil, privilegesOf: source)
         } catch {
             await admin.close()
             throw PGCloneError.from(error, step: "copying \"\(source)\" as \"\(snapshot)\"")

@@ -109,7 +109,9 @@ package struct RestorePipeline: Sendable {
             throw PGCloneError.from(error, step: "locking \"\(target)\"", target: unchanged)
         }
         do {
-            let outcome = try await restoreLocked(dump: dump, localSource: localSource, swap: swap)
+            var expectedDatabase: String?
+            if case .database(let name) = source { expectedDatabase = name }
+            let outcome = try await restoreLocked(dump: dump, expectedDatabase: expectedDatabase, localSource: localSource, swap: swap)
             await swap.releaseLock()
             await admin.close()
             return outcome
@@ -151,7 +153,10 @@ package struct RestorePipeline: Sendable {
         }
     }
 
-    private func restoreLocked(dump: StoredDump?, localSource: String?, swap: DatabaseSwap) async throws -> RestoreOutcome {
+    /// - Parameter expectedDatabase: the database name a restore by name asked for: the dump must be
+    ///   of that database (names that differ can share a key, and a dump can be copied under
+    ///   another's).
+    private func restoreLocked(dump: StoredDump?, expectedDatabase: String?, localSource: String?, swap: DatabaseSwap) async throws -> RestoreOutcome {
         let names = swap.names
         let unchanged = PGCloneError.TargetState.unchanged(names.target)
         let fromOwnSnapshot = localSource == names.previous || localSource == names.current
@@ -172,29 +177,34 @@ package struct RestorePipeline: Sendable {
         var report: RestoreRunner.Report?
         var step = "creating \"\(names.temporary)\""
         do {
-            let settings: [DatabaseSetting]
+            let settings: (source: [DatabaseSetting], kept: [DatabaseSetting])
             if let localSource {
                 logger.info("copying database \"\(localSource)\" as \"\(names.temporary)\"")
                 step = "copying \"\(localSource)\" as \"\(names.temporary)\""
-                try await phase(.restore) {
-                    try await swap.copy(localSource, to: names.temporary)
-                    try await swap.markTemporary()
-                }
-                settings = []
+                try await phase(.restore) { try await swap.copyAsTemporary(localSource) }
+                settings = ([], [])
             } else if let dump {
                 try await phase(.prepare) { try await swap.createTemporary() }
                 let tools = try PostgresTools.locate(serverVersion: await swap.admin.serverVersion, environment: environment)
                 metrics.currentJob?.setObjectBytes(dump.size)
                 metrics.setSourceObjectBytes(dump.size)
                 step = "restoring into \"\(names.temporary)\""
-                (report, settings) = try await phase(.restore) { try await restoreIntoTemporary(dump, swap: swap, tools: tools) }
+                (report, settings) = try await phase(.restore) {
+                    try await restoreIntoTemporary(dump, expectedDatabase: expectedDatabase, swap: swap, tools: tools)
+                }
                 metrics.currentJob?.setRestoreErrors(report?.errorCount ?? 0)
             } else {
                 preconditionFailure("a restore has a dump or a local source")
             }
             step = "applying the database settings to \"\(names.temporary)\""
-            for setting in try await phase(.settings, { try await swap.apply(settings) }) {
-                logger.warning("skipped setting \(setting.name) of role \"\(setting.role ?? "")\": the role does not exist here")
+            let skipped = try await phase(.settings) {
+                // The target's own are carried over or the restore fails: losing one (a role kept
+                // read-only) would make the database more open than it was.
+                _ = try await swap.apply(settings.kept, required: true)
+                return try await swap.apply(settings.source, required: false)
+            }
+            for (setting, reason) in skipped {
+                logger.warning("skipped setting \(setting.name)\(setting.role.map { " of role \"\($0)\"" } ?? ""): \(reason)")
             }
             // Restoring one of D's own snapshots is an undo (:previous) or a redo (:current): the
             // state right after the last restore stays D__current.
@@ -226,7 +236,8 @@ package struct RestorePipeline: Sendable {
                 try await swap.swap(
                     keepingPrevious: restoreConfig.reversible,
                     newSnapshot: takesSnapshot,
-                    guardSettings: connection.replacingDatabase(await swap.admin.databaseName)
+                    guardSettings: connection.replacingDatabase(await swap.admin.databaseName),
+                    lockTimeout: sessionSettings.first { $0.name == "lock_timeout" }?.value ?? "10s"
                 )
             }
         } catch {
@@ -277,7 +288,7 @@ package struct RestorePipeline: Sendable {
                 swap = DatabaseSwap(admin: admin, names: swap.names, started: swap.started)
                 guard try await swap.tryLock() else {
                     logger.warning("the connection to PostgreSQL was lost, and another pgclone restore of \"\(swap.names.target)\" has begun since; it drops what this one left")
-                    let state = await swap.targetState(oldOID: old?.oid, existed: old != nil)
+                    let state = await swap.targetState(old: old)
                     await admin.close()
                     return state
                 }
@@ -285,11 +296,11 @@ package struct RestorePipeline: Sendable {
                 return .unknown(swap.names.target, advice: "the connection to PostgreSQL was lost and pgclone could not reconnect (\(error)); the next restore drops what this one left")
             }
         }
-        var state = await swap.targetState(oldOID: old?.oid, existed: old != nil)
+        var state = await swap.targetState(old: old)
         if case .refusingConnections = state, (try? await swap.repairInterruptedSwap()) == true {
             // The server restarted in the middle of the swap, which ended the guard's session too.
             logger.warning("\"\(swap.names.target)\" was left refusing connections by the swap that failed; it accepts them again")
-            state = await swap.targetState(oldOID: old?.oid, existed: old != nil)
+            state = await swap.targetState(old: old)
         }
         if case .replaced = state {
         } else {
@@ -334,12 +345,14 @@ package struct RestorePipeline: Sendable {
         return false
     }
 
-    /// Streams the dump into `D__temp`; returns pg_restore's report and the settings to apply.
+    /// Streams the dump into `D__temp`; returns pg_restore's report and the settings to apply: the
+    /// source's, and those of the target that must be kept.
     private func restoreIntoTemporary(
         _ dump: StoredDump,
+        expectedDatabase: String?,
         swap: DatabaseSwap,
         tools: PostgresTools
-    ) async throws -> (RestoreRunner.Report, [DatabaseSetting]) {
+    ) async throws -> (RestoreRunner.Report, (source: [DatabaseSetting], kept: [DatabaseSetting])) {
         let names = swap.names
         logger.info("restoring \(dump.key) (\(ByteCount(bytes: dump.size))) from \(storage.location) into \"\(names.temporary)\"")
         let (stored, storedSource) = metrics.stream(.downloadToDecompress, capacity: budget.streamCapacity, from: .download, to: .decompress)
@@ -407,11 +420,22 @@ package struct RestorePipeline: Sendable {
             "restored a \(ByteCount(bytes: decoded.archiveBytes)) archive in \((clock.now - start).formattedSeconds)"
         )
         if let metadata = decoded.metadata {
-            return (report, metadata.settings)
+            if let expectedDatabase, metadata.database != expectedDatabase {
+                throw PGCloneError(
+                    .objectNotFound,
+                    "the newest dump under \(dump.key.database)/ is of database \"\(metadata.database)\", not \"\(expectedDatabase)\" (their names share a key); restore it by its key (\(dump.key)) if that is what you want"
+                )
+            }
+            // The source's settings, and D's own for particular roles that the source does not set
+            // (a role kept read-only here stays so).
+            let own = try await swap.admin.databaseSettings(of: names.target).filter { setting in
+                setting.role != nil && !metadata.settings.contains { $0.role == setting.role && $0.name == setting.name }
+            }
+            return (report, (metadata.settings, own))
         }
         // A dump without pgclone's metadata (plain pg_dump -Fc): keep the target's own settings,
         // as django-pgclone does.
-        return (report, try await swap.admin.databaseSettings(of: names.target))
+        return (report, ([], try await swap.admin.databaseSettings(of: names.target)))
     }
 
     /// `requested` jobs, or fewer if PostgreSQL would not let this role open that many more
@@ -430,7 +454,8 @@ package struct RestorePipeline: Sendable {
             """
         ).first ?? []
         let free = [row.first ?? nil, row.count > 1 ? row[1] : nil].compactMap { $0.flatMap { Int($0) } }.min() ?? requested + 2
-        let allowed = max(1, free - 2)
+        // Half of what is free at most: the application needs connections too.
+        let allowed = max(1, min(free - 2, free / 2))
         guard requested > allowed else { return requested }
         logger.warning(
             "--jobs \(requested) is more than PostgreSQL lets this role open (\(max(free, 0)) more connections now); restoring with --jobs=\(allowed)"

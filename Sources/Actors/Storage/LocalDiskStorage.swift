@@ -34,6 +34,7 @@ package actor LocalDiskStorage: StorageBackend {
     // MARK: Listing
 
     package func list(database: String?) throws -> [StoredDump] {
+        try checkRoot()
         let databases = try database.map { [$0] } ?? directoryEntries(root).filter { isDirectory("\(root)/\($0)") }
         var dumps: [StoredDump] = []
         for name in databases {
@@ -45,8 +46,17 @@ package actor LocalDiskStorage: StorageBackend {
         return dumps.sorted { $0.key > $1.key }
     }
 
-    package func find(_ key: DumpKey) -> StoredDump? {
-        fileSize(path(of: key)).map { StoredDump(key: key, size: $0) }
+    /// A location that does not exist holds no dumps yet; one that is a file is a mistake.
+    private func checkRoot() throws {
+        var info = stat()
+        if stat(root, &info) == 0 && (info.st_mode & S_IFMT) != S_IFDIR {
+            throw PGCloneError(.invalidConfiguration, "the storage location \(location) is a file, not a directory; give a directory or s3://bucket/prefix")
+        }
+    }
+
+    package func find(_ key: DumpKey) throws -> StoredDump? {
+        try checkRoot()
+        return fileSize(path(of: key)).map { StoredDump(key: key, size: $0) }
     }
 
     /// Names in `directory`, hidden ones (temporary files) excluded unless asked for; none if it

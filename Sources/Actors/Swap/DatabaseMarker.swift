@@ -1,15 +1,18 @@
-/// The comments pgclone puts on the databases it makes (`COMMENT ON DATABASE`): its durable record
-/// of which databases are its own, so that it drops a leftover only if it made it, and, after a
-/// server crash in the middle of a swap, can tell that the target refuses connections because of
-/// pgclone and not because a DBA said so.
+import Glibc
+
+/// The comments pgclone puts on databases (`COMMENT ON DATABASE`): its durable record of which
+/// databases are its own, so that it drops a leftover only if it made it; and, while a swap keeps
+/// `D` closed, of what `D`'s own comment was, so that `D` can be told apart from a database a DBA
+/// closed and be reopened as it was after a server crash in the middle of the swap.
 package enum DatabaseMarker {
     static let prefix = "pgclone: "
-    private static let acceptedBefore = "accepted connections before it"
-    private static let refusedBefore = "refused connections before it"
+    private static let closedPrefix = "pgclone: closed for a swap"
+    private static let commentBefore = "; its comment was: "
+    private static let noCommentBefore = "; it had no comment"
 
-    /// On `D__temp` while a restore runs: which restore, and whether `D` accepted connections then.
-    static func temporary(target: String, targetAcceptedConnections: Bool, started: String) -> String {
-        "\(prefix)temporary database of a restore into \"\(target)\" started \(started) by pgclone pid \(getProcessID()); \"\(target)\" \(targetAcceptedConnections ? acceptedBefore : refusedBefore)"
+    /// On `D__temp` while a restore runs.
+    static func temporary(target: String, started: String) -> String {
+        "\(prefix)temporary database of a restore into \"\(target)\" started \(started) by pgclone pid \(getpid())"
     }
 
     /// On `D__snap`, then `D__current`: the restore as pg_restore left it.
@@ -27,21 +30,30 @@ package enum DatabaseMarker {
         "\(prefix)displaced by a restore into \"\(target)\"; pgclone drops it"
     }
 
+    /// On `D` itself while the swap keeps it closed, set in the same transaction that closes it:
+    /// `D`'s own comment (`nil`: none) follows, to be put back when it opens again.
+    static func closedForSwap(comment: String?) -> String {
+        closedPrefix + (comment.map { commentBefore + $0 } ?? noCommentBefore)
+    }
+
+    /// For `D`'s comment: `nil` if a swap did not close it; else its comment from before (which
+    /// may be `nil` itself).
+    static func commentBeforeSwap(_ comment: String?) -> String?? {
+        guard let comment, comment.hasPrefix(closedPrefix) else { return nil }
+        let rest = comment.dropFirst(closedPrefix.count)
+        if rest.hasPrefix(commentBefore) { return .some(String(rest.dropFirst(commentBefore.count))) }
+        return .some(nil)
+    }
+
     /// Whether `comment` is one of pgclone's.
     static func isPGClone(_ comment: String?) -> Bool {
         comment?.hasPrefix(prefix) == true
     }
 
-    /// For a `D__temp` comment: whether `D` accepted connections when that restore began; `nil`
-    /// if the comment is not a temporary database's.
-    static func targetAcceptedConnections(_ comment: String?) -> Bool? {
-        guard let comment, comment.hasPrefix(prefix + "temporary database of a restore into ") else { return nil }
-        if comment.hasSuffix(acceptedBefore) { return true }
-        if comment.hasSuffix(refusedBefore) { return false }
-        return nil
+    /// Whether pgclone made the database: its comment is pgclone's, or it is closed the way
+    /// pgclone creates its databases before marking them (no comment, no connections allowed,
+    /// connection limit 0) — what a pgclone killed between the two steps leaves.
+    static func isPGClone(_ properties: DatabaseProperties) -> Bool {
+        isPGClone(properties.comment) || (properties.comment == nil && !properties.allowsConnections && properties.connectionLimit == 0)
     }
 }
-
-import Glibc
-
-private func getProcessID() -> Int32 { getpid() }

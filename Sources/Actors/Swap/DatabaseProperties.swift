@@ -58,26 +58,29 @@ package struct DatabaseProperties: Sendable, Equatable {
     /// the owner first.
     func statements(for database: String, on admin: PostgresConnection) async throws -> [String] {
         let name = quoteIdentifier(database)
-        var commentLiteral = "NULL"
-        if let comment { commentLiteral = try await admin.quoteLiteral(comment) }
         var statements = [
-            "COMMENT ON DATABASE \(name) IS \(commentLiteral)",
+            "COMMENT ON DATABASE \(name) IS \(try await admin.quoteLiteral(orNull: comment))",
             "ALTER DATABASE \(name) CONNECTION LIMIT \(connectionLimit)",
         ]
-        if let privileges {
-            // The default ACL is the owner's privileges and PUBLIC's CONNECT and TEMPORARY: start
-            // from none, then grant exactly what the old database had.
-            statements.append("REVOKE ALL ON DATABASE \(name) FROM PUBLIC")
-            statements.append("REVOKE ALL ON DATABASE \(name) FROM CURRENT_USER")
-            for grant in privileges {
-                let grantee = grant.grantee.map(quoteIdentifier) ?? "PUBLIC"
-                guard ["CREATE", "CONNECT", "TEMPORARY"].contains(grant.privilege) else { continue }
-                statements.append(
-                    "GRANT \(grant.privilege) ON DATABASE \(name) TO \(grantee)\(grant.grantable ? " WITH GRANT OPTION" : "")"
-                )
-            }
-        }
+        statements += privilegeStatements(for: database, keepingOwnersOwn: false)
         statements.append("ALTER DATABASE \(name) OWNER TO \(quoteIdentifier(owner))")
+        return statements
+    }
+
+    /// Statements that give `database` (owned by the current role) these database privileges;
+    /// none for the default ones. `keepingOwnersOwn`: the current role keeps its own privileges (it
+    /// restores into the database before the swap gives it its final owner).
+    func privilegeStatements(for database: String, keepingOwnersOwn: Bool) -> [String] {
+        guard let privileges else { return [] }
+        let name = quoteIdentifier(database)
+        // The default ACL is the owner's privileges and PUBLIC's CONNECT and TEMPORARY: start from
+        // none, then grant exactly what the model database has.
+        var statements = ["REVOKE ALL ON DATABASE \(name) FROM PUBLIC"]
+        if !keepingOwnersOwn { statements.append("REVOKE ALL ON DATABASE \(name) FROM CURRENT_USER") }
+        for grant in privileges where ["CREATE", "CONNECT", "TEMPORARY"].contains(grant.privilege) {
+            let grantee = grant.grantee.map(quoteIdentifier) ?? "PUBLIC"
+            statements.append("GRANT \(grant.privilege) ON DATABASE \(name) TO \(grantee)\(grant.grantable ? " WITH GRANT OPTION" : "")")
+        }
         return statements
     }
 }

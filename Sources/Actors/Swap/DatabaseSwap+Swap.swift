@@ -23,8 +23,17 @@ extension DatabaseSwap {
     /// (through pgclone, or the guard if pgclone's session is gone).
     /// - Parameters:
     ///   - guardSettings: how to open the guard's session (the maintenance database).
+    ///   - lockTimeout: how long a statement of the swap may wait for a lock (`lock_timeout`'s
+    ///     syntax) while `D` is closed: a session holding a lock on one of the databases fails the
+    ///     swap then, rather than keeping `D` closed as long as it likes.
     ///   - attempts: renames fail while sessions still leave; each attempt ends them again.
-    package func swap(keepingPrevious: Bool, newSnapshot: Bool, guardSettings: ConnectionSettings, attempts: Int = 5) async throws -> SwapReport {
+    package func swap(
+        keepingPrevious: Bool,
+        newSnapshot: Bool,
+        guardSettings: ConnectionSettings,
+        lockTimeout: String = "10s",
+        attempts: Int = 5
+    ) async throws -> SwapReport {
         let target = quoteIdentifier(names.target)
         let temporary = quoteIdentifier(names.temporary)
         guard let old = try await DatabaseProperties.read(names.target, on: admin) else {
@@ -54,13 +63,14 @@ extension DatabaseSwap {
         // `D` refused connections before pgclone came (a DBA's decision): it stays so, and there is
         // nothing for a guard to undo.
         let closes = old.allowsConnections
-        let swapGuard = closes ? try await SwapGuard.install(admin: admin, settings: guardSettings, target: names.target) : nil
+        let swapGuard = closes ? try await SwapGuard.install(admin: admin, settings: guardSettings, target: names.target, comment: old.comment) : nil
         let clock = ContinuousClock()
         let start = clock.now
         var terminated = 0
         do {
+            try await admin.query("SELECT set_config('lock_timeout', $1, false)", [lockTimeout])
             if closes {
-                try await admin.execute("ALTER DATABASE \(target) ALLOW_CONNECTIONS false", cancellable: true)
+                try await close(comment: old.comment)
             }
             var lastError: LibPQError?
             for attempt in 1...attempts {
@@ -84,7 +94,7 @@ extension DatabaseSwap {
             // Undo what is not transactional: `D` accepts connections again. If pgclone's session
             // is gone, its server process ends and the guard does it.
             if closes {
-                _ = try? await admin.execute("ALTER DATABASE \(target) ALLOW_CONNECTIONS true")
+                try? await reopen(comment: old.comment)
             }
             if let swapGuard {
                 try? await swapGuard.release(admin: admin)
@@ -160,22 +170,24 @@ extension DatabaseSwap {
             try await drop(database)
         }
         if !keepingSnapshots {
-            for database in [names.previous, names.current] where DatabaseMarker.isPGClone(try await comment(of: database)) {
+            for database in [names.previous, names.current] where try await isPGClones(database) {
                 try await drop(database)
             }
         }
     }
 
-    /// What state `D` is in, found on the server: the database it was (`oldOID`, `existed`),
-    /// accepting connections or not, or the restored one.
-    package func targetState(oldOID: String?, existed: Bool) async -> PGCloneError.TargetState {
+    /// What state `D` is in, found on the server: the database it was (`old`), accepting
+    /// connections as it did or not, or the restored one.
+    package func targetState(old: DatabaseProperties?) async -> PGCloneError.TargetState {
+        let (oldOID, existed) = (old?.oid, old != nil)
         do {
             guard let properties = try await DatabaseProperties.read(names.target, on: admin) else {
                 if !existed { return .unchanged(names.target) }
                 return .unknown(names.target, advice: "it no longer exists; `pgclone ls --local` lists the databases")
             }
             if properties.oid != oldOID { return .replaced(names.target) }
-            if properties.allowsConnections { return .unchanged(names.target) }
+            // Closed before pgclone came (a DBA's decision) is as it was.
+            if properties.allowsConnections || old?.allowsConnections == false { return .unchanged(names.target) }
             return .refusingConnections(
                 names.target,
                 advice: "run this restore again, which lets it accept them first, or run ALTER DATABASE \(quoteIdentifier(names.target)) ALLOW_CONNECTIONS true"

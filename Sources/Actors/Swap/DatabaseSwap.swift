@@ -88,18 +88,54 @@ package struct DatabaseSwap: Sendable {
 
     // MARK: Repair
 
-    /// Lets `D` accept connections again if a swap left it refusing them: pgclone's guard does
-    /// that when pgclone dies, but not when the server itself restarted in the middle of the swap.
-    /// pgclone's own `D__temp` records whether `D` accepted connections when its restore began;
-    /// a `D` that a DBA closed is left alone. Call with the target's lock held.
+    /// Lets `D` accept connections again, with its own comment back, if a swap left it closed:
+    /// pgclone's guard does that when pgclone dies, but not when the server itself restarted in
+    /// the middle of the swap. The swap marks `D` in the transaction that closes it; a `D` that a
+    /// DBA closed carries no such mark and is left alone. Call with the target's lock held.
     /// - Returns: whether it repaired `D`.
     @discardableResult
     package func repairInterruptedSwap() async throws -> Bool {
         guard let target = try await DatabaseProperties.read(names.target, on: admin), !target.allowsConnections,
-            DatabaseMarker.targetAcceptedConnections(try await comment(of: names.temporary)) == true
+            let comment = DatabaseMarker.commentBeforeSwap(target.comment)
         else { return false }
-        try await admin.execute("ALTER DATABASE \(quoteIdentifier(names.target)) ALLOW_CONNECTIONS true")
+        try await reopen(comment: comment)
         return true
+    }
+
+    /// Closes `D` to new connections and marks it, in one transaction, as closed by this swap,
+    /// with its comment (``reopen(comment:)`` puts it back).
+    func close(comment: String?) async throws {
+        let target = quoteIdentifier(names.target)
+        try await transaction(cancellable: true) {
+            try await admin.execute(
+                "COMMENT ON DATABASE \(target) IS \(try await admin.quoteLiteral(DatabaseMarker.closedForSwap(comment: comment)))",
+                cancellable: true
+            )
+            try await admin.execute("ALTER DATABASE \(target) ALLOW_CONNECTIONS false", cancellable: true)
+        }
+    }
+
+    /// Opens `D` to connections again, with `comment` back, in one transaction.
+    func reopen(comment: String?) async throws {
+        let target = quoteIdentifier(names.target)
+        let literal = try await admin.quoteLiteral(orNull: comment)
+        try await transaction(cancellable: false) {
+            try await admin.execute("ALTER DATABASE \(target) ALLOW_CONNECTIONS true")
+            try await admin.execute("COMMENT ON DATABASE \(target) IS \(literal)")
+        }
+    }
+
+    /// `body` between BEGIN and COMMIT; ROLLBACK if it throws.
+    func transaction(cancellable: Bool, _ body: () async throws -> Void) async throws {
+        try await admin.execute("BEGIN")
+        do {
+            try await body()
+            if cancellable { try Task.checkCancellation() }
+        } catch {
+            _ = try? await admin.execute("ROLLBACK")
+            throw error
+        }
+        try await admin.execute("COMMIT")
     }
 
     // MARK: Temporary database
@@ -108,35 +144,64 @@ package struct DatabaseSwap: Sendable {
     /// (then the swap had committed and only the drop of the old database was missed). Only
     /// databases pgclone marked as its own; ``SwapPreflight`` refuses to go on beside others.
     package func dropLeftovers() async throws {
-        for name in [names.temporary, names.snapshot] where DatabaseMarker.isPGClone(try await comment(of: name)) {
+        for name in [names.temporary, names.snapshot] where try await isPGClones(name) {
             try await drop(name)
         }
-        if try await exists(names.target), DatabaseMarker.isPGClone(try await comment(of: names.swapped)) {
+        if try await exists(names.target), try await isPGClones(names.swapped) {
             try await drop(names.swapped)
         }
     }
 
+    /// Whether `database` exists and pgclone made it (``DatabaseMarker/isPGClone(_:)``).
+    func isPGClones(_ database: String) async throws -> Bool {
+        guard let properties = try await DatabaseProperties.read(database, on: admin) else { return false }
+        return DatabaseMarker.isPGClone(properties)
+    }
+
     /// Creates an empty `D__temp` from `template0` (so nothing in `template1` collides with the
-    /// archive), with the encoding and locale of `D` when `D` exists, marked as pgclone's.
+    /// archive), with the encoding and locale of `D` when `D` exists, marked as pgclone's and open
+    /// to those `D` is open to (``create(_:as:marker:)``).
     package func createTemporary() async throws {
-        var statement = "CREATE DATABASE \(quoteIdentifier(names.temporary)) TEMPLATE template0"
+        var options = "TEMPLATE template0"
         let rows = try await admin.query(
             "SELECT pg_encoding_to_char(encoding), datcollate, datctype FROM pg_database WHERE datname = $1",
             [names.target]
         )
         if let row = rows.first, let encoding = row[0], let collate = row[1], let ctype = row[2] {
-            statement += " ENCODING \(try await admin.quoteLiteral(encoding))"
-            statement += " LC_COLLATE \(try await admin.quoteLiteral(collate))"
-            statement += " LC_CTYPE \(try await admin.quoteLiteral(ctype))"
+            options += " ENCODING \(try await admin.quoteLiteral(encoding))"
+            options += " LC_COLLATE \(try await admin.quoteLiteral(collate))"
+            options += " LC_CTYPE \(try await admin.quoteLiteral(ctype))"
         }
-        try await admin.execute(statement, cancellable: true)
-        try await markTemporary()
+        try await create(names.temporary, as: options, marker: temporaryMarker)
     }
 
-    /// Comments `D__temp` as pgclone's, with whether `D` accepts connections now.
-    package func markTemporary() async throws {
-        let accepted = try await DatabaseProperties.read(names.target, on: admin)?.allowsConnections ?? true
-        try await mark(names.temporary, DatabaseMarker.temporary(target: names.target, targetAcceptedConnections: accepted, started: started))
+    /// `D__temp`'s comment.
+    var temporaryMarker: String {
+        DatabaseMarker.temporary(target: names.target, started: started)
+    }
+
+    /// `CREATE DATABASE name options`, made pgclone's and no more open than `D` in one step: it is
+    /// created closed (no connections, connection limit 0), then one transaction comments it with
+    /// `marker`, gives it `D`'s database privileges (not PUBLIC's default CONNECT and TEMPORARY)
+    /// and opens it. A pgclone killed in between leaves a closed database with no comment, which
+    /// ``DatabaseMarker/isPGClone(_:)`` recognises as its own.
+    func create(_ name: String, as options: String, marker: String?, privilegesOf source: String? = nil) async throws {
+        let database = quoteIdentifier(name)
+        try await admin.execute("CREATE DATABASE \(database) \(options) ALLOW_CONNECTIONS false CONNECTION LIMIT 0", cancellable: true)
+        let model = try await DatabaseProperties.read(source ?? names.target, on: admin)
+        try await admin.execute("BEGIN")
+        do {
+            if let marker { try await mark(name, marker) }
+            for statement in model?.privilegeStatements(for: name, keepingOwnersOwn: true) ?? [] {
+                try await admin.execute(statement)
+            }
+            let limit = source == nil ? -1 : model?.connectionLimit ?? -1
+            try await admin.execute("ALTER DATABASE \(database) WITH ALLOW_CONNECTIONS true CONNECTION LIMIT \(limit)")
+            try await admin.execute("COMMIT")
+        } catch {
+            _ = try? await admin.execute("ROLLBACK")
+            throw error
+        }
     }
 
     func mark(_ database: String, _ comment: String) async throws {
@@ -144,22 +209,23 @@ package struct DatabaseSwap: Sendable {
     }
 
     /// Creates `copy` as a copy of `template` (`CREATE DATABASE … TEMPLATE`, which needs the template
-    /// to have no sessions: they are ended first), with the template's database-level settings.
-    package func copy(_ template: String, to copy: String) async throws {
+    /// to have no sessions: they are ended first), with the template's database-level settings,
+    /// commented `marker` and as open as `D` — or, for `copy :NAME`, as `privilegesOf`.
+    package func copy(_ template: String, to copy: String, marker: String?, privilegesOf source: String? = nil) async throws {
         guard try await exists(template) else {
             throw PGCloneError(.objectNotFound, "there is no database \"\(template)\" on this server; `pgclone ls --local` lists them")
         }
         try await terminateSessions(on: template, cancellable: true)
-        var statement = "CREATE DATABASE \(quoteIdentifier(copy)) TEMPLATE \(quoteIdentifier(template))"
+        var options = "TEMPLATE \(quoteIdentifier(template))"
         // FILE_COPY copies the files (3-4 times faster here, PLATFORM.md §0) instead of writing the
         // whole copy to WAL; PostgreSQL 15 and later default to the latter.
-        if await admin.serverVersion >= 150_000 { statement += " STRATEGY = FILE_COPY" }
+        if await admin.serverVersion >= 150_000 { options += " STRATEGY = FILE_COPY" }
         do {
-            try await admin.execute(statement, cancellable: true)
+            try await create(copy, as: options, marker: marker, privilegesOf: source)
         } catch let error as LibPQError where error.isObjectInUse {
             // A session that arrived between the termination and the copy: once more.
             try await terminateSessions(on: template, cancellable: true)
-            try await admin.execute(statement, cancellable: true)
+            try await create(copy, as: options, marker: marker, privilegesOf: source)
         }
         _ = try await apply(admin.databaseSettings(of: template), to: copy)
     }
@@ -185,25 +251,32 @@ package struct DatabaseSwap: Sendable {
     /// `--reversible`: `D__snap`, a snapshot of `D__temp` as restored (before hooks), which the swap
     /// makes `D__current`; the old `D__current` stays until then.
     package func snapshotCurrent() async throws {
-        try await copy(names.temporary, to: names.snapshot)
-        try await mark(names.snapshot, DatabaseMarker.snapshot(target: names.target, started: started))
+        try await copy(names.temporary, to: names.snapshot, marker: DatabaseMarker.snapshot(target: names.target, started: started))
+    }
+
+    /// `D__temp` as a copy of the local database `source` (`restore :NAME`).
+    package func copyAsTemporary(_ source: String) async throws {
+        try await copy(source, to: names.temporary, marker: temporaryMarker)
     }
 
     /// Applies database-level settings to `database` (`D__temp` unless said otherwise). Role-specific
-    /// settings of roles that do not exist on this server are skipped and returned.
-    package func apply(_ settings: [DatabaseSetting], to database: String? = nil) async throws -> [DatabaseSetting] {
-        let database = quoteIdentifier(database ?? names.temporary)
-        var skipped: [DatabaseSetting] = []
+    /// settings of roles that do not exist on this server are skipped and returned with why; so is
+    /// one the role may not set, unless it is `required`.
+    /// - Throws: `.insufficientPrivilege` for a `required` setting the role may not set.
+    package func apply(_ settings: [DatabaseSetting], to database: String? = nil, required: Bool = false) async throws -> [(DatabaseSetting, String)] {
+        let target = database ?? names.temporary
+        let quoted = quoteIdentifier(target)
+        var skipped: [(DatabaseSetting, String)] = []
         for setting in settings {
             var statement: String
             if let role = setting.role {
                 guard try await !admin.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [role]).isEmpty else {
-                    skipped.append(setting)
+                    skipped.append((setting, "the role does not exist here"))
                     continue
                 }
-                statement = "ALTER ROLE \(quoteIdentifier(role)) IN DATABASE \(database)"
+                statement = "ALTER ROLE \(quoteIdentifier(role)) IN DATABASE \(quoted)"
             } else {
-                statement = "ALTER DATABASE \(database)"
+                statement = "ALTER DATABASE \(quoted)"
             }
             let name = setting.name.split(separator: ".").map { quoteIdentifier(String($0)) }.joined(separator: ".")
             var values: [String] = []
@@ -211,7 +284,20 @@ package struct DatabaseSwap: Sendable {
                 values.append(try await admin.quoteLiteral(element))
             }
             statement += " SET \(name) TO \(values.joined(separator: ", "))"
-            try await admin.execute(statement)
+            do {
+                try await admin.execute(statement)
+            } catch let error as LibPQError where error.isInsufficientPrivilege {
+                guard required else {
+                    skipped.append((setting, "\(error.message) (it needs a superuser\(setting.role == nil ? "" : " or CREATEROLE"))"))
+                    continue
+                }
+                let owner = setting.role.map { "role \"\($0)\"'s setting" } ?? "the setting"
+                throw PGCloneError(
+                    .insufficientPrivilege,
+                    "\(owner) \(setting.name) = \(setting.value) on \"\(names.target)\" cannot be carried over to the restored database (\(error.message)), and the restore would lose it; restore as a superuser\(setting.role == nil ? "" : " or a role with CREATEROLE"), or reset it on \"\(names.target)\" first if it is not needed",
+                    cause: error
+                )
+            }
         }
         return skipped
     }

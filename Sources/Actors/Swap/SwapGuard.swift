@@ -23,7 +23,8 @@ package struct SwapGuard: Sendable {
     /// Takes the swap lock on `admin`, then opens the guard session with `settings` (the
     /// maintenance database) and leaves its statement waiting; returns once the server shows it
     /// waiting. Throws if the guard cannot be set up: nothing has been changed yet then.
-    static func install(admin: PostgresConnection, settings: ConnectionSettings, target: String) async throws -> SwapGuard {
+    /// - Parameter comment: `D`'s comment, which the guard puts back with the connections.
+    static func install(admin: PostgresConnection, settings: ConnectionSettings, target: String, comment: String?) async throws -> SwapGuard {
         let key = try await admin.query("SELECT \(DatabaseSwap.lockKey("swap"))", [target]).first?.first ?? nil
         guard let key, let keyValue = Int64(key) else {
             throw LibPQError(sqlState: nil, message: "could not compute the swap's lock key")
@@ -41,7 +42,7 @@ package struct SwapGuard: Sendable {
             for name in timeouts {
                 try await session.query("SELECT set_config($1, '0', false)", [name])
             }
-            let statement = try await guardStatement(key: keyValue, target: target, on: session)
+            let statement = try await guardStatement(key: keyValue, target: target, comment: comment, on: session)
             try await session.send(statement)
             let pid = await session.backendPID
             let deadline = ContinuousClock.now + .seconds(10)
@@ -73,21 +74,28 @@ package struct SwapGuard: Sendable {
 
     let key: String
 
-    /// `DO` with a dollar-quote tag that the quoted name cannot contain.
-    private static func guardStatement(key: Int64, target: String, on session: PostgresConnection) async throws -> String {
+    /// `DO` with a dollar-quote tag that the quoted literals cannot contain.
+    private static func guardStatement(key: Int64, target: String, comment: String?, on session: PostgresConnection) async throws -> String {
         let name = try await session.quoteLiteral(target)
+        let original = try await session.quoteLiteral(orNull: comment)
+        let marker = try await session.quoteLiteral(DatabaseMarker.closedForSwap(comment: comment))
         var tag: String
         repeat {
             tag = "$pgclone_guard_\(UInt64.random(in: 0...UInt64.max))$"
-        } while name.contains(tag)
-        // Only `D`'s name is checked: at the normal end it accepts connections (the old one again,
-        // or the restored one), and after a committed swap the name is the restored database's.
+        } while (name + original + marker).contains(tag)
+        // Only the database named `D` and closed by this swap (its mark) is opened: at the normal
+        // end `D` accepts connections (the old one again, or the restored one, which carries the
+        // old comment), and after a committed swap the name is the restored database's.
         return """
             DO \(tag)
             BEGIN
                 PERFORM pg_advisory_lock(\(key)::bigint);
-                IF EXISTS (SELECT 1 FROM pg_database WHERE datname = \(name) AND NOT datallowconn) THEN
+                IF EXISTS (
+                    SELECT 1 FROM pg_database
+                    WHERE datname = \(name) AND NOT datallowconn AND shobj_description(oid, 'pg_database') = \(marker)
+                ) THEN
                     EXECUTE format('ALTER DATABASE %I ALLOW_CONNECTIONS true', \(name));
+                    EXECUTE format('COMMENT ON DATABASE %I IS %L', \(name), \(original)::text);
                 END IF;
                 PERFORM pg_advisory_unlock(\(key)::bigint);
             END

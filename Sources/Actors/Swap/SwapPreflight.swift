@@ -77,7 +77,7 @@ package struct SwapPreflight: Sendable {
         }
         for (name, why) in replaced {
             guard let properties = try await DatabaseProperties.read(name, on: admin) else { continue }
-            if name != names.target && !DatabaseMarker.isPGClone(properties.comment) {
+            if name != names.target && !DatabaseMarker.isPGClone(properties) {
                 throw PGCloneError(
                     .invalidConfiguration,
                     "a database \"\(name)\" exists that pgclone did not make, and a restore into \"\(names.target)\" would replace or drop it; rename it (ALTER DATABASE \(quoteIdentifier(name)) RENAME TO …) or drop it yourself",
@@ -105,7 +105,13 @@ package struct SwapPreflight: Sendable {
     }
 
     private func checkCopy(from source: String, role: Role, target: String?) async throws {
-        guard let properties = try await DatabaseProperties.read(source, on: admin) else { return }
+        guard let properties = try await DatabaseProperties.read(source, on: admin) else {
+            throw PGCloneError(
+                .objectNotFound,
+                "there is no database \"\(source)\" on this server; `pgclone ls --local` lists them",
+                target: target.map { .unchanged($0) }
+            )
+        }
         if !properties.isTemplate {
             // CREATE DATABASE … TEMPLATE copies a database that is not a template only for its owner.
             try await checkOwnership(of: source, properties: properties, role: role, for: "copying it", target: target)
@@ -120,6 +126,15 @@ package struct SwapPreflight: Sendable {
             [database]
         ).first?.first == "t"
         guard !owns else { return }
+        let ownerIsSuperuser = try await admin.query("SELECT rolsuper FROM pg_roles WHERE rolname = $1", [properties.owner]).first?.first == "t"
+        guard !ownerIsSuperuser else {
+            // Never advise granting a superuser role.
+            throw PGCloneError(
+                .insufficientPrivilege,
+                "role \"\(role.name)\" does not own database \"\(database)\" (its owner is the superuser \"\(properties.owner)\"), which \(why) needs; as a superuser, give it to the role with ALTER DATABASE \(quoteIdentifier(database)) OWNER TO \(quoteIdentifier(role.name)), or drop it",
+                target: target.map { .unchanged($0) }
+            )
+        }
         throw PGCloneError(
             .insufficientPrivilege,
             "role \"\(role.name)\" does not own database \"\(database)\" (its owner is \"\(properties.owner)\"), which \(why) needs; GRANT \(quoteIdentifier(properties.owner)) TO \(quoteIdentifier(role.name)), or run pgclone as \"\(properties.owner)\"",
