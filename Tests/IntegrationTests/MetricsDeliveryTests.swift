@@ -175,9 +175,10 @@ struct MetricsDeliveryTests {
         // PostgreSQL is the limit: writing into pg_restore's stdin waits (backpressure) more than
         // it waits for input, and the steps upstream wait for room — the download step too. (With
         // a 16 MiB limit the buffers are small next to the 16 MiB archive.)
+        // (How long restore_stdin starved is not compared: on a machine the other tests load,
+        // the stages before it are starved of CPU for seconds too.)
         let restoreWaiting = value("pgclone_step_backpressure_seconds_total", "restore_stdin")
         #expect(restoreWaiting > 1, "\(metrics)")
-        #expect(restoreWaiting > value("pgclone_step_starved_seconds_total", "restore_stdin"))
         #expect(value("pgclone_step_backpressure_seconds_total", "decompress") > 0.1)
         #expect(value("pgclone_step_backpressure_seconds_total", "download") > 0.1)
     }

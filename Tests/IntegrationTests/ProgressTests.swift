@@ -6,11 +6,12 @@ import Testing
 /// Progress as a person sees it: on a terminal (tmux), and not at all when stderr is a file.
 @Suite(.enabled(if: TestEnvironment.hasPostgres && FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"), "needs PostgreSQL and tmux"))
 struct ProgressTests {
-    /// A dump whose restore takes a few seconds: PostgreSQL sleeps on every fourth row.
+    /// A dump whose restore takes about 9 s: PostgreSQL sleeps 6 ms on every fourth row, long enough
+    /// for a status line to be seen however loaded the machine.
     private func slowDump(_ pgclone: PGCloneHarness) async throws -> String {
         let source = TestEnvironment.uniqueName("progress")
         try await pgclone.server.createDatabase(source)
-        try await pgclone.server.psql(Fixtures.slowRestoreSQL(rows: 6000), database: source)
+        try await pgclone.server.psql(Fixtures.slowRestoreSQL(rows: 6000, milliseconds: 6), database: source)
         return try await pgclone.dump(source)
     }
 
