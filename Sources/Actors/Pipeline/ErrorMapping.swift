@@ -62,15 +62,10 @@ extension PGCloneError {
         var next = cause
         while let error = next, chain.count < 8 {
             chain.append("\(type(of: error)): \(error)")
-            next = (error as? PGCloneError)?.cause ?? (error as? any CausedError)?.underlyingError
+            next = (error as? PGCloneError)?.cause
         }
         return chain
     }
-}
-
-/// An error that wraps another, for ``PGCloneError/causes``.
-package protocol CausedError: Error {
-    var underlyingError: (any Error & Sendable)? { get }
 }
 
 extension LibPQError {

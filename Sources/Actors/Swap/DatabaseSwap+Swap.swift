@@ -38,16 +38,10 @@ extension DatabaseSwap {
         let temporary = quoteIdentifier(names.temporary)
         guard let old = try await DatabaseProperties.read(names.target, on: admin) else {
             // A first restore: nothing to replace.
-            try await admin.execute("BEGIN")
-            do {
+            try await transaction(cancellable: true) {
                 try await admin.execute("ALTER DATABASE \(temporary) RENAME TO \(target)", cancellable: true)
                 try await admin.execute("COMMENT ON DATABASE \(target) IS NULL")
-                try Task.checkCancellation()
-            } catch {
-                _ = try? await admin.execute("ROLLBACK")
-                throw error
             }
-            try await admin.execute("COMMIT")
             return SwapReport(unavailable: .zero, terminatedSessions: 0, replacedExisting: false, displaced: [])
         }
         let previousExists = try await exists(names.previous)
@@ -114,8 +108,8 @@ extension DatabaseSwap {
     ) async throws -> [String] {
         let target = quoteIdentifier(names.target)
         var displaced: [String] = []
-        try await admin.execute("BEGIN")
-        do {
+        // The last moment an interrupt can still undo the swap is just before its COMMIT.
+        try await transaction(cancellable: true) {
             func rename(_ from: String, _ to: String) async throws {
                 try await admin.execute("ALTER DATABASE \(quoteIdentifier(from)) RENAME TO \(quoteIdentifier(to))", cancellable: true)
             }
@@ -153,13 +147,7 @@ extension DatabaseSwap {
                 }
                 try await rename(names.snapshot, names.current)
             }
-            // The last moment an interrupt can still undo the swap.
-            try Task.checkCancellation()
-        } catch {
-            _ = try? await admin.execute("ROLLBACK")
-            throw error
         }
-        try await admin.execute("COMMIT")
         return displaced
     }
 

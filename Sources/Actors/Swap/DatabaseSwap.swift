@@ -78,14 +78,6 @@ package struct DatabaseSwap: Sendable {
         try await !admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [database]).isEmpty
     }
 
-    /// The comment on `database`, `nil` if it has none or does not exist.
-    package func comment(of database: String) async throws -> String? {
-        try await admin.query(
-            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1",
-            [database]
-        ).first?.first ?? nil
-    }
-
     // MARK: Repair
 
     /// Lets `D` accept connections again, with its own comment back, if a swap left it closed:
@@ -189,18 +181,13 @@ package struct DatabaseSwap: Sendable {
         let database = quoteIdentifier(name)
         try await admin.execute("CREATE DATABASE \(database) \(options) ALLOW_CONNECTIONS false CONNECTION LIMIT 0", cancellable: true)
         let model = try await DatabaseProperties.read(source ?? names.target, on: admin)
-        try await admin.execute("BEGIN")
-        do {
+        try await transaction(cancellable: false) {
             if let marker { try await mark(name, marker) }
             for statement in model?.privilegeStatements(for: name, keepingOwnersOwn: true) ?? [] {
                 try await admin.execute(statement)
             }
             let limit = source == nil ? -1 : model?.connectionLimit ?? -1
             try await admin.execute("ALTER DATABASE \(database) WITH ALLOW_CONNECTIONS true CONNECTION LIMIT \(limit)")
-            try await admin.execute("COMMIT")
-        } catch {
-            _ = try? await admin.execute("ROLLBACK")
-            throw error
         }
     }
 
