@@ -152,6 +152,37 @@ struct SwapSafetyTests {
         #expect(try await pgclone.processesAlive(after: .seconds(1)).isEmpty)
     }
 
+    /// `copy` interrupted at random instants: it either made the snapshot and says so (exit 0, its
+    /// name on stdout), or made none and says that.
+    @Test func sigtermDuringACopyIsReportedAsWhatHappened() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let source = TestEnvironment.uniqueName("copyterm")
+        try await server.createDatabase(source)
+        try await server.psql("CREATE TABLE t AS SELECT i, md5(i::text) AS h FROM generate_series(1, 200000) AS i", database: source)
+        var seen: [Int32: Int] = [:]
+        for iteration in 0..<8 {
+            let snapshot = "\(source)_s\(iteration)"
+            async let copying = pgclone.run(["copy", ":\(snapshot)", "--database", server.url(source)])
+            _ = try await pgclone.waitForPGClone()
+            try await Task.sleep(for: .milliseconds(Int.random(in: 0...1000)))
+            pgclone.signal(SIGTERM)
+            let result = try await copying
+            seen[result.exitCode, default: 0] += 1
+            let made = try await server.databases(startingWith: snapshot) == [snapshot]
+            switch result.exitCode {
+            case 0:
+                #expect(made && result.stdout == ":\(snapshot)\n", "copy \(iteration): \(result)")
+            case 128 + SIGTERM:
+                #expect(!made && result.stdout.isEmpty, "copy \(iteration): \(result)")
+            default:
+                Issue.record("copy \(iteration): unexpected \(result)")
+            }
+        }
+        print("SIGTERMs during copy: exit codes \(seen)")
+        #expect(await server.acceptsConnections(source))
+    }
+
     /// A session holding a lock the swap needs fails the swap after `lock_timeout` (10 s unless
     /// pgclone.yaml says otherwise), and `D` opens again: it is never closed for as long as
     /// another session likes.
