@@ -6,32 +6,21 @@ import Testing
 /// Pre-dump and pre-swap hooks, as django-pgclone's README promises them.
 @Suite(.enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
 struct HookTests {
-    private func prepare(_ pgclone: PGCloneHarness, _ prefix: String) async throws -> (source: String, target: String, key: String) {
-        let server = pgclone.server
-        let source = TestEnvironment.uniqueName("\(prefix)_src")
-        let target = TestEnvironment.uniqueName("\(prefix)_dst")
-        try await server.createDatabase(source)
-        try await server.psql("CREATE TABLE marker (v text); INSERT INTO marker VALUES ('restored')", database: source)
-        try await server.createDatabase(target)
-        try await server.psql("CREATE TABLE marker (v text); INSERT INTO marker VALUES ('old')", database: target)
-        return (source, target, try await pgclone.dump(source))
-    }
-
     @Test func aPreSwapHookRunsAgainstTheTemporaryDatabase() async throws {
         let pgclone = try PGCloneHarness()
-        let (_, target, key) = try await prepare(pgclone, "hook")
+        let (key, target) = try await pgclone.targetAndDump("hook")
         let hook = #"psql -X -q -v ON_ERROR_STOP=1 -c "INSERT INTO marker VALUES ('hook saw ' || current_database())" && echo "PGDATABASE=$PGDATABASE" && psql -X -At "$DATABASE_URL" -c 'SELECT count(*) FROM marker'"#
         let result = try await pgclone.restore(key, into: target, ["--pre-swap-hook", hook])
         #expect(result.exitCode == 0, "\(result)")
         let rows = try await pgclone.server.psql("SELECT v FROM marker ORDER BY v", database: target)
-        #expect(rows == "hook saw \(target)__temp\nrestored")
+        #expect(rows == "hook saw \(target)__temp\nnew")
         #expect(result.stderr.contains("pgclone: pre-swap hook 1: PGDATABASE=\(target)__temp"), "\(result)")
         #expect(result.stderr.contains("pgclone: pre-swap hook 1: 2"))
     }
 
     @Test func aFailingPreSwapHookLeavesTheTargetAlone() async throws {
         let pgclone = try PGCloneHarness()
-        let (_, target, key) = try await prepare(pgclone, "hookfail")
+        let (key, target) = try await pgclone.targetAndDump("hookfail")
         let result = try await pgclone.restore(
             key,
             into: target,
@@ -72,7 +61,7 @@ struct HookTests {
 
     @Test func sigtermDuringAHookStopsItAndDropsTheTemporaryDatabase() async throws {
         let pgclone = try PGCloneHarness()
-        let (_, target, key) = try await prepare(pgclone, "hooksig")
+        let (key, target) = try await pgclone.targetAndDump("hooksig")
         let marker = pgclone.directory + "/hook-started"
         let hook = "touch \(marker); sleep 300 & wait"
         async let restoring = pgclone.restore(key, into: target, ["--pre-swap-hook", hook])

@@ -26,10 +26,8 @@ struct ProcessLifetimeTests {
         let started = pgclone.directory + "/hook-started"
         async let restoring = pgclone.restore(key, into: target, ["--pre-swap-hook", "touch \(started); timeout 120 sleep 100"])
         try await pgclone.waitForFile(started)
-        let deadline = ContinuousClock.now + .seconds(30)
-        while !markedProcesses(pgclone.marker).contains(where: { $0.commandLine.hasPrefix("sleep 100") }) && ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(10))
-        }
+        let sleeping = try await pgclone.waitForProcesses(count: 2) { $0.hasPrefix("timeout 120 sleep 100") || $0.hasPrefix("sleep 100") }
+        #expect(sleeping.count == 2, "timeout and its sleep: \(sleeping)")
         #expect(!pgclone.signal(SIGKILL).isEmpty)
         _ = try await restoring
         #expect(try await pgclone.processesAlive(after: .seconds(1)).isEmpty)
@@ -46,12 +44,7 @@ struct ProcessLifetimeTests {
         try await server.psql("CREATE TABLE other AS SELECT i FROM generate_series(1, 100000) AS i", database: source)
         let key = try await pgclone.dump(source)
         async let restoring = pgclone.restore(key, into: target, ["--jobs", "2"])
-        let deadline = ContinuousClock.now + .seconds(60)
-        var workers: [(pid: Int32, commandLine: String)] = []
-        while workers.count < 3 && ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(5))
-            workers = markedProcesses(pgclone.marker).filter { $0.commandLine.contains("pg_restore") }
-        }
+        let workers = try await pgclone.waitForProcesses(count: 3) { $0.contains("/pg_restore ") }
         #expect(workers.count >= 3, "pg_restore and its two jobs: \(workers)")
         #expect(!pgclone.signal(SIGKILL).isEmpty)
         _ = try await restoring

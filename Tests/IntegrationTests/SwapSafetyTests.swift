@@ -71,17 +71,11 @@ struct SwapSafetyTests {
         var seen: [String: Int] = [:]
         var reopenings: [Duration] = []
         for iteration in 0..<20 {
-            try await user.psql("UPDATE marker SET v = 'old'", database: target)
-            let sessions = try await user.sessions(on: target, count: 30)
-            let hookEnded = pgclone.directory + "/hook-\(iteration)"
             // Every other run keeps the snapshots: the swap's transaction renames five databases.
-            let reversible = iteration % 2 == 0 ? ["--reversible"] : []
-            async let restoring = pgclone.restore(key, into: target, ["--pre-swap-hook", "touch \(hookEnded)"] + reversible)
-            try await pgclone.waitForFile(hookEnded)
-            try await Task.sleep(for: .milliseconds(Int.random(in: 0...120)))
-            pgclone.signal(SIGKILL)
-            let killed = ContinuousClock.now
-            _ = try await restoring
+            let (_, killed) = try await Self.signalInTheSwapWindow(
+                pgclone, key: key, target: target, iteration: iteration, signal: SIGKILL, sessions: 30, within: 120,
+                arguments: iteration % 2 == 0 ? ["--reversible"] : []
+            )
             let reopened = try await user.waitUntilAccepting(target, within: .seconds(5))
             #expect(
                 reopened != nil && ContinuousClock.now - killed < .seconds(2),
@@ -91,7 +85,6 @@ struct SwapSafetyTests {
             let value = try await user.markers(target)
             #expect(value == "old" || value == "new", "kill \(iteration): \(target) holds \(value)")
             seen[value, default: 0] += 1
-            for session in sessions { await session.close() }
         }
         #expect(try await pgclone.processesAlive(after: .seconds(1)).isEmpty)
         let sorted = reopenings.sorted()
@@ -109,20 +102,11 @@ struct SwapSafetyTests {
         let (key, target) = try await pgclone.targetAndDump("term")
         var seen: [Int32: Int] = [:]
         for iteration in 0..<12 {
-            try await user.psql("UPDATE marker SET v = 'old'", database: target)
-            let sessions = try await user.sessions(on: target, count: 10)
-            let hookEnded = pgclone.directory + "/hook-\(iteration)"
             let textfiles = try pgclone.makeDirectory("textfiles-\(iteration)")
-            async let restoring = pgclone.restore(
-                key,
-                into: target,
-                ["--pre-swap-hook", "touch \(hookEnded)", "--json", "--metrics-textfile", textfiles]
+            let (result, _) = try await Self.signalInTheSwapWindow(
+                pgclone, key: key, target: target, iteration: iteration, signal: SIGTERM, sessions: 10, within: 80,
+                arguments: ["--json", "--metrics-textfile", textfiles]
             )
-            try await pgclone.waitForFile(hookEnded)
-            try await Task.sleep(for: .milliseconds(Int.random(in: 0...80)))
-            pgclone.signal(SIGTERM)
-            let result = try await restoring
-            for session in sessions { await session.close() }
             seen[result.exitCode, default: 0] += 1
             #expect(await user.acceptsConnections(target), "SIGTERM \(iteration): \(result)")
             let value = try await user.markers(target)
@@ -227,6 +211,34 @@ struct SwapSafetyTests {
         try await server.psql("ALTER DATABASE \(quoteIdentifier(target)) ALLOW_CONNECTIONS true")
         #expect(try await server.markers(target) == "new")
         #expect(try await server.databases(startingWith: target) == [target])
+    }
+
+    /// Restores `key` into `target` (its marker reset to 'old', with `sessions` idle sessions on it,
+    /// closed afterwards) and sends `signal` to pgclone 0 to `within` ms after its pre-swap hook
+    /// ended: somewhere in the swap, or just before or after it. Returns what pgclone did and when
+    /// the signal was sent.
+    static func signalInTheSwapWindow(
+        _ pgclone: PGCloneHarness,
+        key: String,
+        target: String,
+        iteration: Int,
+        signal: Int32,
+        sessions count: Int,
+        within milliseconds: Int,
+        arguments: [String] = []
+    ) async throws -> (result: CommandResult, signalled: ContinuousClock.Instant) {
+        let user = pgclone.server
+        try await user.psql("UPDATE marker SET v = 'old'", database: target)
+        let sessions = try await user.sessions(on: target, count: count)
+        let hookEnded = pgclone.directory + "/hook-\(iteration)"
+        async let restoring = pgclone.restore(key, into: target, ["--pre-swap-hook", "touch \(hookEnded)"] + arguments)
+        try await pgclone.waitForFile(hookEnded)
+        try await Task.sleep(for: .milliseconds(Int.random(in: 0...milliseconds)))
+        pgclone.signal(signal)
+        let signalled = ContinuousClock.now
+        let result = try await restoring
+        for session in sessions { await session.close() }
+        return (result, signalled)
     }
 
     /// The job's outcome in the node_exporter textfile pgclone wrote in `directory`.

@@ -67,6 +67,22 @@ extension PGCloneHarness {
         throw TestSetupError("no pgclone process started within \(timeout)")
     }
 
+    /// Waits until at least `count` of this harness's processes have a command line that
+    /// `matches`, up to `timeout`; returns those there are then.
+    @discardableResult
+    package func waitForProcesses(
+        count: Int = 1,
+        within timeout: Duration = .seconds(60),
+        where matches: (String) -> Bool
+    ) async throws -> [String] {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let found = markedProcesses(marker).map(\.commandLine).filter(matches)
+            if found.count >= count || ContinuousClock.now >= deadline { return found }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
     /// Waits until `path` exists, up to `timeout`.
     package func waitForFile(_ path: String, within timeout: Duration = .seconds(60)) async throws {
         let deadline = ContinuousClock.now + timeout
