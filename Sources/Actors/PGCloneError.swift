@@ -70,6 +70,13 @@ package struct PGCloneError: Error, Sendable, CustomStringConvertible {
             }
         }
 
+        /// The database it is about.
+        package var database: String {
+            switch self {
+            case .unchanged(let name), .replaced(let name), .refusingConnections(let name, _), .unknown(let name, _): name
+            }
+        }
+
         /// `unchanged`, `replaced`, `refusing_connections`, `unknown`, for `--json`.
         package var name: String {
             switch self {

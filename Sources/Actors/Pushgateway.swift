@@ -5,27 +5,6 @@ import NIOCore
 /// replaces only the metrics it carries; values base64url-encoded, as the gateway documents, so
 /// any database name works).
 package enum Pushgateway {
-    /// `url` with the password of its user information masked (`http://user:****@host/`), for
-    /// messages: libcurl sends it as basic authentication, nothing else may show it.
-    package static func redacted(_ url: String) -> String {
-        guard let scheme = url.range(of: "://") else { return url }
-        let authorityEnd = url[scheme.upperBound...].firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? url.endIndex
-        guard let at = url[scheme.upperBound..<authorityEnd].lastIndex(of: "@") else { return url }
-        let userinfo = url[scheme.upperBound..<at]
-        let user = userinfo.split(separator: ":", maxSplits: 1).first.map(String.init) ?? ""
-        return String(url[..<scheme.upperBound]) + user + ":****" + String(url[at...])
-    }
-
-    /// `text` with the URL's password, if it has one, masked wherever it appears.
-    package static func redacting(_ text: String, secretsOf url: String) -> String {
-        guard let scheme = url.range(of: "://") else { return text }
-        let authorityEnd = url[scheme.upperBound...].firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? url.endIndex
-        guard let at = url[scheme.upperBound..<authorityEnd].lastIndex(of: "@") else { return text }
-        let parts = url[scheme.upperBound..<at].split(separator: ":", maxSplits: 1)
-        guard parts.count == 2, !parts[1].isEmpty else { return text }
-        return text.replacingOccurrences(of: url, with: redacted(url)).replacingOccurrences(of: String(parts[1]), with: "****")
-    }
-
     package static func push(_ exposition: [UInt8], to base: String, grouping: [(String, String)]) async throws {
         var url = base
         while url.hasSuffix("/") { url.removeLast() }

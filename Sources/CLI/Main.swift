@@ -122,18 +122,13 @@ enum Main {
             logger.debug("caused by \(cause.escapingControlCharacters)")
         }
         guard command.printsJSON else { return }
-        var database: String?
-        switch failure.target {
-        case .unchanged(let name), .replaced(let name), .refusingConnections(let name, _), .unknown(let name, _): database = name
-        case nil: database = nil
-        }
         try? JSONOutput.print(
             JSONOutput.Failure(
                 error: .init(
                     code: failure.code.rawValue,
                     message: failure.description,
                     exitCode: exitCode,
-                    database: database,
+                    database: failure.target?.database,
                     databaseState: failure.target?.name,
                     details: Dictionary(failure.details.map { ($0.label, $0.text) }, uniquingKeysWith: { first, _ in first })
                 )

@@ -72,7 +72,7 @@ struct MetricsDelivery: Sendable {
             )
         } catch {
             logger.warning(
-                "\(Pushgateway.redacting("could not push the job summary to \(Pushgateway.redacted(pushgateway)): \(error)", secretsOf: pushgateway))"
+                "\(URLPassword.redacting("could not push the job summary to \(pushgateway): \(error)", secretsOf: pushgateway))"
             )
         }
     }

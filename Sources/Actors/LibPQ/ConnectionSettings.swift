@@ -101,10 +101,7 @@ package struct ConnectionSettings: Sendable, Equatable {
         var secrets: [String] = []
         if let scheme = conninfo.firstRange(of: "://") {
             let rest = conninfo[scheme.upperBound...]
-            let authority = rest.prefix { $0 != "/" && $0 != "?" }
-            if let at = authority.lastIndex(of: "@"), let colon = authority[..<at].firstIndex(of: ":") {
-                secrets.append(String(authority[authority.index(after: colon)..<at]))
-            }
+            if let password = URLPassword.range(in: conninfo) { secrets.append(String(conninfo[password])) }
             if let query = rest.firstIndex(of: "?") {
                 for pair in rest[rest.index(after: query)...].split(separator: "&") where pair.hasPrefix("password=") {
                     secrets.append(String(pair.dropFirst("password=".count)))

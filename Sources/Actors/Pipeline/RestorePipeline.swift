@@ -333,7 +333,7 @@ package struct RestorePipeline: Sendable {
                 guard clock.now + delay < deadline else { throw error }
                 logger.debug("reconnecting to clean up: \(error)")
                 let pause = delay
-                await Task.detached { try? await Task.sleep(for: pause) }.value
+                try? await withoutCancellation { try await Task.sleep(for: pause) }
                 delay = min(delay * 2, .seconds(2))
             }
         }
