@@ -205,7 +205,7 @@ struct SwapSafetyTests {
         #expect(listed.exitCode == 0, "\(listed)")
         #expect(!listed.stderr.contains("accepts them again"), "\(listed)")
         #expect(await !server.acceptsConnections(target))
-        let restored = try await pgclone.restore(key, into: target)
+        let restored = try await pgclone.restore(key, into: target, ["--wait=30s"])
         #expect(restored.exitCode == 0, "\(restored)")
         #expect(await !server.acceptsConnections(target), "the restored database must stay closed as the old one was")
         try await server.psql("ALTER DATABASE \(quoteIdentifier(target)) ALLOW_CONNECTIONS true")
@@ -231,12 +231,21 @@ struct SwapSafetyTests {
         try await user.psql("UPDATE marker SET v = 'old'", database: target)
         let sessions = try await user.sessions(on: target, count: count)
         let hookEnded = pgclone.directory + "/hook-\(iteration)"
-        async let restoring = pgclone.restore(key, into: target, ["--pre-swap-hook", "touch \(hookEnded)"] + arguments)
-        try await pgclone.waitForFile(hookEnded)
+        // --wait: the server process of the pgclone killed before may still hold the lock for
+        // the moment it takes to notice.
+        let restoring = Task {
+            try await pgclone.restore(key, into: target, ["--pre-swap-hook", "touch \(hookEnded)", "--wait=60s"] + arguments)
+        }
+        let finished = StopFlag()
+        Task { _ = await restoring.result; finished.set() }
+        while !FileManager.default.fileExists(atPath: hookEnded) {
+            if finished.isSet { throw TestSetupError("restore \(iteration) ended before its hook: \(try await restoring.value)") }
+            try await Task.sleep(for: .milliseconds(1))
+        }
         try await Task.sleep(for: .milliseconds(Int.random(in: 0...milliseconds)))
         pgclone.signal(signal)
         let signalled = ContinuousClock.now
-        let result = try await restoring
+        let result = try await restoring.value
         for session in sessions { await session.close() }
         return (result, signalled)
     }

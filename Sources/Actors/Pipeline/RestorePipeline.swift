@@ -477,7 +477,10 @@ package struct RestorePipeline: Sendable {
 extension PostgresConnection {
     /// A connection to the maintenance database: the first of `databases` that exists, other than
     /// `avoiding` (the database being replaced or copied, which must have no session of pgclone's
-    /// own: PostgreSQL cannot rename, drop or template the database a session is in).
+    /// own: PostgreSQL cannot rename, drop or template the database a session is in). Its server
+    /// process checks every ``SwapGuard/checkInterval`` ms of a statement that pgclone is still
+    /// there (PostgreSQL 14 and later): a killed pgclone's locks, the swap's and the restore's, go
+    /// at once, not when a long statement (a copy, a drop, a lock wait) ends.
     package static func connectMaintenance(
         _ settings: ConnectionSettings,
         databases: [String],
@@ -486,7 +489,11 @@ extension PostgresConnection {
         var lastError: (any Error)?
         for database in databases where database != avoiding {
             do {
-                return try await connect(settings.replacingDatabase(database))
+                let connection = try await connect(settings.replacingDatabase(database))
+                if await connection.serverVersion >= 140_000 {
+                    try await connection.query("SELECT set_config('client_connection_check_interval', $1, false)", [String(SwapGuard.checkInterval)])
+                }
+                return connection
             } catch let error as LibPQError where error.isInvalidCatalogName {
                 lastError = error
             } catch {

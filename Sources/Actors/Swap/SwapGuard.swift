@@ -6,8 +6,8 @@ import Glibc
 /// second session waiting for that lock, in a statement that lets `D` accept connections again
 /// when it gets the lock. It gets it only when the admin session ends — pgclone finished the swap
 /// and unlocked, or died, lost its connection or was ended, which the server notices within
-/// ``checkInterval`` even in the middle of a statement — and a statement waiting on a lock goes on
-/// when its own client has died.
+/// ``checkInterval`` even in the middle of a statement (``PostgresConnection/connectMaintenance``
+/// sets it) — and a statement waiting on a lock goes on when its own client has died.
 ///
 /// At the normal end the guard finds `D` accepting connections and does nothing. A server crash
 /// ends both sessions: then the next pgclone run repairs `D` (``DatabaseSwap/repairInterruptedSwap()``).
@@ -18,7 +18,7 @@ package struct SwapGuard: Sendable {
 
     /// How often the admin session's server process checks that pgclone is still there during a
     /// statement (`client_connection_check_interval`, PostgreSQL 14 and later), in milliseconds.
-    static let checkInterval = 100
+    package static let checkInterval = 100
 
     /// Takes the swap lock on `admin`, then opens the guard session with `settings` (the
     /// maintenance database) and leaves its statement waiting; returns once the server shows it
@@ -66,9 +66,6 @@ package struct SwapGuard: Sendable {
             _ = try? await admin.query("SELECT pg_advisory_unlock($1::bigint)", [key])
             throw error
         }
-        if await admin.serverVersion >= 140_000 {
-            try await admin.query("SELECT set_config('client_connection_check_interval', $1, false)", [String(checkInterval)])
-        }
         return SwapGuard(session: session, target: target, key: key)
     }
 
@@ -108,9 +105,6 @@ package struct SwapGuard: Sendable {
     /// it so if `admin` could not) and closes the guard's session.
     func release(admin: PostgresConnection) async throws {
         _ = try? await admin.query("SELECT pg_advisory_unlock($1::bigint)", [key])
-        if await admin.serverVersion >= 140_000 {
-            _ = try? await admin.query("SELECT set_config('client_connection_check_interval', '0', false)")
-        }
         do {
             try await session.finishSent()
         } catch {
