@@ -23,4 +23,20 @@ package enum URLPassword {
         guard let password = range(in: url) else { return text }
         return text.replacing(url, with: redacted(url)).replacing(url[password], with: "****")
     }
+
+    /// `text` (a hook's command, say) with the password of every URL in it, and every
+    /// `password=` value of a connection string, written `****`.
+    package static func redactingAll(in text: String) -> String {
+        var result = ""
+        var rest = Substring(text)
+        while let scheme = rest.firstRange(of: "://") {
+            // The URL runs to the next blank or quote.
+            let end = rest[scheme.upperBound...].firstIndex { $0.isWhitespace || $0 == "'" || $0 == "\"" } ?? rest.endIndex
+            let url = String(rest[rest.startIndex..<end])
+            result += redacted(url)
+            rest = rest[end...]
+        }
+        result += rest
+        return result.replacing(#/password\s*=\s*('[^']*'|[^\s'"]+)/#) { _ in "password=****" }
+    }
 }

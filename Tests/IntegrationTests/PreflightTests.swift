@@ -309,6 +309,37 @@ struct PreflightTests {
         #expect(restored.exitCode == 0, "\(restored)")
         #expect(try await server.markers(target) == "new")
         #expect(try await reader.psql("SHOW default_transaction_read_only", database: target) == "on")
+
+        // A dump of the target itself carries the setting too: still the target's, still required.
+        let ownDump = try await app.run(["dump", "--database", server.url(target)])
+        #expect(ownDump.exitCode == 0, "\(ownDump)")
+        let again = try await app.restore(ownDump.stdout.trimmingCharacters(in: .whitespacesAndNewlines), into: target)
+        #expect(again.exitCode == 2, "\(again)")
+        #expect(try await reader.psql("SHOW default_transaction_read_only", database: target) == "on")
+
+        // From a local database too.
+        let other = TestEnvironment.uniqueName("pf_roleset_other")
+        try await server.createDatabase(other)
+        let local = try await app.run(["restore", ":\(other)", "--database", server.url(target)])
+        #expect(local.exitCode == 0, "\(local)")
+        #expect(try await reader.psql("SHOW default_transaction_read_only", database: target) == "on")
+    }
+
+    /// A copy killed before pgclone marked it leaves a closed, uncommented database: the same copy
+    /// again replaces it; a database of that name made otherwise is never touched.
+    @Test func aHalfMadeCopyIsRedone() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let (_, target) = try await pgclone.targetAndDump("pf_halfcopy")
+        let snapshot = TestEnvironment.uniqueName("pf_half")
+        try await server.psql("CREATE DATABASE \(quoteIdentifier(snapshot)) ALLOW_CONNECTIONS false CONNECTION LIMIT 0")
+        let copied = try await pgclone.run(["copy", ":\(snapshot)", "--database", server.url(target)])
+        #expect(copied.exitCode == 0, "\(copied)")
+        #expect(copied.stderr.contains("dropping \"\(snapshot)\", which a copy that was killed left half made"), "\(copied)")
+        #expect(try await server.markers(snapshot) == "old")
+        let again = try await pgclone.run(["copy", ":\(snapshot)", "--database", server.url(target)])
+        #expect(again.exitCode == 2, "\(again)")
+        #expect(try await server.markers(snapshot) == "old")
     }
 
     /// Restoring "the newest dump of X" restores a dump of X, not of a database whose name shares
@@ -327,7 +358,7 @@ struct PreflightTests {
         #expect(result.exitCode == 1, "\(result)")
         #expect(
             result.errorLines == [
-                "pgclone: error: the newest dump under \(target)/ is of database \"\(other)\", not \"\(target)\" (their names share a key); restore it by its key (\(copiedKey)) if that is what you want; \"\(target)\" is unchanged"
+                "pgclone: error: the newest dump under \(target)/ is of database \"\(other)\", not \"\(target)\"; restore it by its key (\(copiedKey)) if that is what you want; \"\(target)\" is unchanged"
             ],
             "\(result)"
         )

@@ -205,12 +205,19 @@ struct SwapSafetyTests {
         #expect(listed.exitCode == 0, "\(listed)")
         #expect(!listed.stderr.contains("accepts them again"), "\(listed)")
         #expect(await !server.acceptsConnections(target))
-        let restored = try await pgclone.restore(key, into: target, ["--wait=30s"])
+        let restored = try await pgclone.restore(key, into: target, ["--wait=30s", "--reversible"])
         #expect(restored.exitCode == 0, "\(restored)")
         #expect(await !server.acceptsConnections(target), "the restored database must stay closed as the old one was")
+        // Nor do the snapshots of the restore or a copy open its data.
+        #expect(await !server.acceptsConnections("\(target)__current"))
+        #expect(await !server.acceptsConnections("\(target)__previous"))
+        let snapshot = TestEnvironment.uniqueName("dbaclosed_copy")
+        let copied = try await pgclone.run(["copy", ":\(snapshot)", "--database", server.url(target)])
+        #expect(copied.exitCode == 0, "\(copied)")
+        #expect(await !server.acceptsConnections(snapshot))
         try await server.psql("ALTER DATABASE \(quoteIdentifier(target)) ALLOW_CONNECTIONS true")
         #expect(try await server.markers(target) == "new")
-        #expect(try await server.databases(startingWith: target) == [target])
+        #expect(try await server.databases(startingWith: target) == [target, "\(target)__current", "\(target)__previous"])
     }
 
     /// Restores `key` into `target` (its marker reset to 'old', with `sessions` idle sessions on it,

@@ -28,7 +28,9 @@ package struct HookRunner: Sendable {
         for (index, command) in commands.enumerated() {
             let label = "\(phase.rawValue) hook \(index + 1)"
             let started = ContinuousClock.now
-            logger.info("running \(label): \(command)")
+            // A hook's command may hold a connection string: its password is not shown.
+            let shown = URLPassword.redactingAll(in: command)
+            logger.info("running \(label): \(shown)")
             var updates: [Environment.Key: String?] = [:]
             for (name, value) in environment { updates[Environment.Key(stringLiteral: name)] = .some(value) }
             // In the watchdog's process group, so that it dies with pgclone. On SIGINT or SIGTERM
@@ -49,7 +51,7 @@ package struct HookRunner: Sendable {
                 let tail = result.closureResult.suffix(3).joined(separator: " / ")
                 throw PGCloneError(
                     .hookFailed,
-                    "\(label) (\(command)) \(ChildProcess.describe(result.terminationStatus))\(tail.isEmpty ? "" : ": \(tail)")"
+                    "\(label) (\(shown)) \(ChildProcess.describe(result.terminationStatus))\(tail.isEmpty ? "" : ": \(tail)")"
                 )
             }
         }

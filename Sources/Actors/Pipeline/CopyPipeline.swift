@@ -1,4 +1,5 @@
 package import Logging
+import PGCloneStreams
 
 /// `pgclone copy :NAME`: a snapshot of the database as a new database on the same server
 /// (`CREATE DATABASE NAME TEMPLATE D`), after the checks that its sessions can be ended.
@@ -29,13 +30,19 @@ package struct CopyPipeline: Sendable {
                 try await Self.repair(names, admin: admin, logger: logger)
             }
             let swap = DatabaseSwap(admin: admin, names: try DatabaseNames(target: snapshot), started: RestorePipeline.timestamp())
-            guard try await !swap.exists(snapshot) else {
-                throw PGCloneError(.invalidConfiguration, "a database named \"\(snapshot)\" already exists; choose another name, or drop it first")
-            }
             try await SwapPreflight(admin: admin).checkCopy(from: source)
+            if let existing = try await DatabaseProperties.read(snapshot, on: admin) {
+                // What a copy killed before it was marked leaves is redone; anything else stays.
+                guard DatabaseMarker.isHalfMade(existing) else {
+                    throw PGCloneError(.invalidConfiguration, "a database named \"\(snapshot)\" already exists; choose another name, or drop it first")
+                }
+                logger.warning("dropping \"\(snapshot)\", which a copy that was killed left half made")
+                try await swap.drop(snapshot)
+            }
             logger.info("copying \"\(source)\" as \"\(snapshot)\"")
-            // As open as the source, not PUBLIC's default: a copy must not show its data to more roles.
-            try await swap.copy(source, to: snapshot, marker: nil, privilegesOf: source)
+            // No more open than the source: a copy must not show its data to more roles.
+            let skipped = try await swap.copy(source, to: snapshot, marker: DatabaseMarker.copy(of: source, started: swap.started), model: source)
+            logger.warnSkipped(skipped)
         } catch {
             await admin.close()
             throw PGCloneError.from(error, step: "copying \"\(source)\" as \"\(snapshot)\"")
@@ -61,6 +68,15 @@ package struct CopyPipeline: Sendable {
             logger.warning(
                 "\"\(names.target)\" refused connections, left so by a pgclone swap that was cut short (a server restart or crash); it accepts them again"
             )
+        }
+    }
+}
+
+extension Logger {
+    /// One warning for each setting that could not be carried over, with why.
+    func warnSkipped(_ skipped: [(DatabaseSetting, String)]) {
+        for (setting, reason) in skipped {
+            warning("skipped setting \(setting.name)\(setting.role.map { " of role \"\($0)\"" } ?? ""): \(reason)")
         }
     }
 }

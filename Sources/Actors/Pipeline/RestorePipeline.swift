@@ -181,8 +181,10 @@ package struct RestorePipeline: Sendable {
             if let localSource {
                 logger.info("copying database \"\(localSource)\" as \"\(names.temporary)\"")
                 step = "copying \"\(localSource)\" as \"\(names.temporary)\""
-                try await phase(.restore) { try await swap.copyAsTemporary(localSource) }
-                settings = ([], [])
+                let skipped = try await phase(.restore) { try await swap.copyAsTemporary(localSource) }
+                logger.warnSkipped(skipped)
+                // The copy has the source's settings; D's own for particular roles stay.
+                settings = try await swap.settingsToApply(source: [])
             } else if let dump {
                 try await phase(.prepare) { try await swap.createTemporary() }
                 let tools = try PostgresTools.locate(serverVersion: await swap.admin.serverVersion, environment: environment)
@@ -203,9 +205,7 @@ package struct RestorePipeline: Sendable {
                 _ = try await swap.apply(settings.kept, required: true)
                 return try await swap.apply(settings.source, required: false)
             }
-            for (setting, reason) in skipped {
-                logger.warning("skipped setting \(setting.name)\(setting.role.map { " of role \"\($0)\"" } ?? ""): \(reason)")
-            }
+            logger.warnSkipped(skipped)
             // Restoring one of D's own snapshots is an undo (:previous) or a redo (:current): the
             // state right after the last restore stays D__current.
             if takesSnapshot {
@@ -423,19 +423,14 @@ package struct RestorePipeline: Sendable {
             if let expectedDatabase, metadata.database != expectedDatabase {
                 throw PGCloneError(
                     .objectNotFound,
-                    "the newest dump under \(dump.key.database)/ is of database \"\(metadata.database)\", not \"\(expectedDatabase)\" (their names share a key); restore it by its key (\(dump.key)) if that is what you want"
+                    "the newest dump under \(dump.key.database)/ is of database \"\(metadata.database)\", not \"\(expectedDatabase)\"; restore it by its key (\(dump.key)) if that is what you want"
                 )
             }
-            // The source's settings, and D's own for particular roles that the source does not set
-            // (a role kept read-only here stays so).
-            let own = try await swap.admin.databaseSettings(of: names.target).filter { setting in
-                setting.role != nil && !metadata.settings.contains { $0.role == setting.role && $0.name == setting.name }
-            }
-            return (report, (metadata.settings, own))
+            return (report, try await swap.settingsToApply(source: metadata.settings))
         }
         // A dump without pgclone's metadata (plain pg_dump -Fc): keep the target's own settings,
         // as django-pgclone does.
-        return (report, ([], try await swap.admin.databaseSettings(of: names.target)))
+        return (report, try await swap.settingsToApply(source: try await swap.admin.databaseSettings(of: names.target)))
     }
 
     /// `requested` jobs, or fewer if PostgreSQL would not let this role open that many more

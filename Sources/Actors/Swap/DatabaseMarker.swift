@@ -25,6 +25,11 @@ package enum DatabaseMarker {
         "\(prefix)\"\(target)\" as it was before the restore started \(started) (restore :previous)"
     }
 
+    /// On a database `copy :NAME` made.
+    static func copy(of source: String, started: String) -> String {
+        "\(prefix)copy of \"\(source)\" made \(started) (restore :NAME restores it)"
+    }
+
     /// On a database the swap displaced, dropped right after it.
     static func displaced(target: String) -> String {
         "\(prefix)displaced by a restore into \"\(target)\"; pgclone drops it"
@@ -54,6 +59,12 @@ package enum DatabaseMarker {
     /// pgclone creates its databases before marking them (no comment, no connections allowed,
     /// connection limit 0) — what a pgclone killed between the two steps leaves.
     static func isPGClone(_ properties: DatabaseProperties) -> Bool {
-        isPGClone(properties.comment) || (properties.comment == nil && !properties.allowsConnections && properties.connectionLimit == 0)
+        isPGClone(properties.comment) || isHalfMade(properties)
+    }
+
+    /// Whether the database is one pgclone created and was killed before marking: closed,
+    /// connection limit 0, no comment.
+    static func isHalfMade(_ properties: DatabaseProperties) -> Bool {
+        properties.comment == nil && !properties.allowsConnections && properties.connectionLimit == 0
     }
 }

@@ -72,7 +72,7 @@ extension DatabaseSwap {
                     for database in renamed {
                         terminated += try await terminateSessions(on: database, cancellable: true)
                     }
-                    let displaced = try await renameAll(properties: properties, keepingPrevious: keepingPrevious, newSnapshot: newSnapshot, previousExists: previousExists, currentExists: currentExists, refusedBefore: !old.allowsConnections)
+                    let displaced = try await renameAll(properties: properties, keepingPrevious: keepingPrevious, newSnapshot: newSnapshot, previousExists: previousExists, currentExists: currentExists, refusedBefore: !old.allowsConnections, owner: old.owner)
                     let unavailable = clock.now - start
                     // Committed: the restored D accepts connections, and the guard has nothing
                     // left to do (if its session failed, there is nothing to undo either).
@@ -104,7 +104,8 @@ extension DatabaseSwap {
         newSnapshot: Bool,
         previousExists: Bool,
         currentExists: Bool,
-        refusedBefore: Bool
+        refusedBefore: Bool,
+        owner: String
     ) async throws -> [String] {
         let target = quoteIdentifier(names.target)
         var displaced: [String] = []
@@ -146,6 +147,9 @@ extension DatabaseSwap {
                     try await displace(names.current, to: names.temporary)
                 }
                 try await rename(names.snapshot, names.current)
+                // D's owner's, as D__previous (the old D) is: the next restore by that owner may
+                // drop or rename it.
+                try await admin.execute("ALTER DATABASE \(quoteIdentifier(names.current)) OWNER TO \(quoteIdentifier(owner))")
             }
         }
         return displaced

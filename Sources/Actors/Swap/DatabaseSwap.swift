@@ -164,7 +164,7 @@ package struct DatabaseSwap: Sendable {
             options += " LC_COLLATE \(try await admin.quoteLiteral(collate))"
             options += " LC_CTYPE \(try await admin.quoteLiteral(ctype))"
         }
-        try await create(names.temporary, as: options, marker: temporaryMarker)
+        try await create(names.temporary, as: options, marker: temporaryMarker, forRestoring: true)
     }
 
     /// `D__temp`'s comment.
@@ -172,22 +172,27 @@ package struct DatabaseSwap: Sendable {
         DatabaseMarker.temporary(target: names.target, started: started)
     }
 
-    /// `CREATE DATABASE name options`, made pgclone's and no more open than `D` in one step: it is
-    /// created closed (no connections, connection limit 0), then one transaction comments it with
-    /// `marker`, gives it `D`'s database privileges (not PUBLIC's default CONNECT and TEMPORARY)
-    /// and opens it. A pgclone killed in between leaves a closed database with no comment, which
-    /// ``DatabaseMarker/isPGClone(_:)`` recognises as its own.
-    func create(_ name: String, as options: String, marker: String?, privilegesOf source: String? = nil) async throws {
+    /// `CREATE DATABASE name options`, made pgclone's and no more open than its model in one step:
+    /// it is created closed (no connections, connection limit 0), then one transaction comments it
+    /// with `marker` and gives it the model's database privileges (not PUBLIC's default CONNECT and
+    /// TEMPORARY), connection limit and openness. A pgclone killed in between leaves a closed
+    /// database with no comment, which ``DatabaseMarker/isHalfMade(_:)`` recognises as its own.
+    /// - Parameters:
+    ///   - model: the database it must not be more open than; `D` unless said otherwise.
+    ///   - forRestoring: pg_restore and the hooks connect to it (`D__temp`): it accepts
+    ///     connections, without a limit, even if the model does not.
+    func create(_ name: String, as options: String, marker: String, model modelName: String? = nil, forRestoring: Bool = false) async throws {
         let database = quoteIdentifier(name)
         try await admin.execute("CREATE DATABASE \(database) \(options) ALLOW_CONNECTIONS false CONNECTION LIMIT 0", cancellable: true)
-        let model = try await DatabaseProperties.read(source ?? names.target, on: admin)
+        let model = try await DatabaseProperties.read(modelName ?? names.target, on: admin)
         try await transaction(cancellable: false) {
-            if let marker { try await mark(name, marker) }
+            try await mark(name, marker)
             for statement in model?.privilegeStatements(for: name, keepingOwnersOwn: true) ?? [] {
                 try await admin.execute(statement)
             }
-            let limit = source == nil ? -1 : model?.connectionLimit ?? -1
-            try await admin.execute("ALTER DATABASE \(database) WITH ALLOW_CONNECTIONS true CONNECTION LIMIT \(limit)")
+            let allows = forRestoring || (model?.allowsConnections ?? true)
+            let limit = forRestoring ? -1 : model?.connectionLimit ?? -1
+            try await admin.execute("ALTER DATABASE \(database) WITH ALLOW_CONNECTIONS \(allows) CONNECTION LIMIT \(limit)")
         }
     }
 
@@ -197,8 +202,10 @@ package struct DatabaseSwap: Sendable {
 
     /// Creates `copy` as a copy of `template` (`CREATE DATABASE … TEMPLATE`, which needs the template
     /// to have no sessions: they are ended first), with the template's database-level settings,
-    /// commented `marker` and as open as `D` — or, for `copy :NAME`, as `privilegesOf`.
-    package func copy(_ template: String, to copy: String, marker: String?, privilegesOf source: String? = nil) async throws {
+    /// commented `marker` and no more open than `model` (``create(_:as:marker:model:forRestoring:)``).
+    /// - Returns: the template's settings that could not be carried over, with why.
+    @discardableResult
+    package func copy(_ template: String, to copy: String, marker: String, model: String? = nil, forRestoring: Bool = false) async throws -> [(DatabaseSetting, String)] {
         guard try await exists(template) else {
             throw PGCloneError(.objectNotFound, "there is no database \"\(template)\" on this server; `pgclone ls --local` lists them")
         }
@@ -208,13 +215,13 @@ package struct DatabaseSwap: Sendable {
         // whole copy to WAL; PostgreSQL 15 and later default to the latter.
         if await admin.serverVersion >= 150_000 { options += " STRATEGY = FILE_COPY" }
         do {
-            try await create(copy, as: options, marker: marker, privilegesOf: source)
+            try await create(copy, as: options, marker: marker, model: model, forRestoring: forRestoring)
         } catch let error as LibPQError where error.isObjectInUse {
             // A session that arrived between the termination and the copy: once more.
             try await terminateSessions(on: template, cancellable: true)
-            try await create(copy, as: options, marker: marker, privilegesOf: source)
+            try await create(copy, as: options, marker: marker, model: model, forRestoring: forRestoring)
         }
-        _ = try await apply(admin.databaseSettings(of: template), to: copy)
+        return try await apply(admin.databaseSettings(of: template), to: copy)
     }
 
     /// Ends every other session of a role on `database`. Autovacuum workers (which have none) are
@@ -242,8 +249,16 @@ package struct DatabaseSwap: Sendable {
     }
 
     /// `D__temp` as a copy of the local database `source` (`restore :NAME`).
-    package func copyAsTemporary(_ source: String) async throws {
-        try await copy(source, to: names.temporary, marker: temporaryMarker)
+    /// - Returns: `source`'s settings that could not be carried over, with why.
+    package func copyAsTemporary(_ source: String) async throws -> [(DatabaseSetting, String)] {
+        try await copy(source, to: names.temporary, marker: temporaryMarker, forRestoring: true)
+    }
+
+    /// The settings to give `D__temp`: `source`'s, but for those `D` has for particular roles,
+    /// which are `kept` (a role read-only on `D` stays so), and must be carried over.
+    package func settingsToApply(source: [DatabaseSetting]) async throws -> (source: [DatabaseSetting], kept: [DatabaseSetting]) {
+        let own = try await admin.databaseSettings(of: names.target).filter { $0.role != nil }
+        return (source.filter { setting in !own.contains { $0.role == setting.role && $0.name == setting.name } }, own)
     }
 
     /// Applies database-level settings to `database` (`D__temp` unless said otherwise). Role-specific
