@@ -66,10 +66,17 @@ struct ConfigFile {
                 }
             case "restore_configs":
                 restoreConfigs = try namedConfigs(value, key) { fields, where_ throws(PGCloneError) in
-                    try checkKeys(fields, ["pre_swap_hooks", "reversible"], where_)
+                    try checkKeys(fields, ["pre_swap_hooks", "reversible", "dump_config"], where_)
                     return RestoreConfig(
                         preSwapHooks: try strings(fields["pre_swap_hooks"], "\(where_).pre_swap_hooks"),
-                        reversible: try fields["reversible"].map { node throws(PGCloneError) in try bool(node, "\(where_).reversible") } ?? false
+                        reversible: try fields["reversible"].map { node throws(PGCloneError) in try bool(node, "\(where_).reversible") } ?? false,
+                        dumpConfig: try fields["dump_config"].map { node throws(PGCloneError) in
+                            let name = try string(node, "\(where_).dump_config")
+                            guard !name.isEmpty else {
+                                throw PGCloneError(.invalidConfiguration, "\(path): \(where_).dump_config names no dump config; give one or leave the key out")
+                            }
+                            return name
+                        }
                     )
                 }
             default: break

@@ -12,13 +12,16 @@ struct ListCommand: PGCloneSubcommand {
     @Argument(help: ArgumentHelp("Only dumps of this database.", valueName: "db-name"))
     var databaseName: String?
 
+    @Option(help: ArgumentHelp("Only dumps made with this dump config.", valueName: "name"))
+    var dumpConfig: String?
+
     @Flag(help: "List database names instead of keys.")
     var onlyDbNames = false
 
     @Flag(help: "List the databases on the server, as :name sources for restore.")
     var local = false
 
-    @Flag(help: "Print JSON: an array of {key, database, config, created_at, size_bytes} (or of names).")
+    @Flag(help: "Print JSON: an array of {key, database, config, created_at, size_bytes, layout} (or of names).")
     var json = false
 
     @OptionGroup var connection: ConnectionOptions
@@ -27,8 +30,8 @@ struct ListCommand: PGCloneSubcommand {
     var printsJSON: Bool { json }
 
     func validate() throws {
-        if local && (onlyDbNames || databaseName != nil) {
-            throw ValidationError("--local lists the server's databases; it takes no database name or --only-db-names")
+        if local && (onlyDbNames || databaseName != nil || dumpConfig != nil) {
+            throw ValidationError("--local lists the server's databases; it takes no database name, --dump-config or --only-db-names")
         }
     }
 
@@ -38,11 +41,11 @@ struct ListCommand: PGCloneSubcommand {
             return try await listLocal(settings, context: context)
         }
         let storage = try settings.storage(logger: context.logger, metrics: context.metrics)
-        let dumps = try await storage.list(database: databaseName.map(DumpKey.sanitize))
+        let dumps = try await DumpCatalog(storage: storage, logger: context.logger).dumps(of: databaseName, config: dumpConfig)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         if onlyDbNames {
-            let names = Set(dumps.map(\.key.database)).sorted()
+            let names = Set(dumps.map(\.database)).sorted()
             if json {
                 print(String(decoding: try encoder.encode(names), as: UTF8.self))
             } else {
@@ -50,7 +53,10 @@ struct ListCommand: PGCloneSubcommand {
             }
         } else if json {
             let entries = dumps.map {
-                Entry(key: "\($0.key)", database: $0.key.database, config: $0.key.config, createdAt: $0.key.isoTimestamp, sizeBytes: $0.size)
+                Entry(
+                    key: "\($0.key)", database: $0.database, config: $0.config, createdAt: $0.key.isoTimestamp, sizeBytes: $0.size,
+                    layout: $0.key.layout.rawValue
+                )
             }
             print(String(decoding: try encoder.encode(entries), as: UTF8.self))
         } else {
@@ -95,9 +101,10 @@ struct ListCommand: PGCloneSubcommand {
         var config: String
         var createdAt: String
         var sizeBytes: Int
+        var layout: String
 
         enum CodingKeys: String, CodingKey {
-            case key, database, config
+            case key, database, config, layout
             case createdAt = "created_at"
             case sizeBytes = "size_bytes"
         }

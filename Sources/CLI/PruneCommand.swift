@@ -8,23 +8,30 @@ struct PruneCommand: PGCloneSubcommand {
         commandName: "prune",
         abstract: "Delete old dumps, keeping what the --keep options say; a dry run unless --confirm.",
         discussion: """
-            Per database: --keep-last, --keep-daily and --keep-weekly each keep dumps (the newest of each \
-            day or ISO week, UTC), and everything they do not keep is deleted — only what is older than \
-            --older-than, if given. Only pgclone's own keys are ever considered; other objects under the \
-            storage location are left alone.
+            Per series — the dumps of one database made with one dump config: --keep-last, --keep-daily \
+            and --keep-weekly each keep dumps (the newest of each day or ISO week, UTC), and everything \
+            they do not keep is deleted — only what is older than --older-than, if given. Only pgclone's \
+            own dumps are considered (django-pgclone's too with --include-django-pgclone); other objects \
+            under the storage location are left alone.
             """
     )
 
     @Argument(help: ArgumentHelp("Only this database's dumps.", valueName: "db-name"))
     var databaseName: String?
 
-    @Option(help: ArgumentHelp("Keep the newest N dumps.", valueName: "n"))
+    @Option(help: ArgumentHelp("Only the series of this dump config.", valueName: "name"))
+    var dumpConfig: String?
+
+    @Flag(help: "Prune the dumps django-pgclone wrote under the storage location too (they are left alone without it).")
+    var includeDjangoPgclone = false
+
+    @Option(help: ArgumentHelp("Keep the newest N dumps of each series.", valueName: "n"))
     var keepLast: Int?
 
-    @Option(help: ArgumentHelp("Keep the newest dump of each of the last N days with dumps.", valueName: "n"))
+    @Option(help: ArgumentHelp("Keep the newest dump of each of the last N days with dumps, per series.", valueName: "n"))
     var keepDaily: Int?
 
-    @Option(help: ArgumentHelp("Keep the newest dump of each of the last N ISO weeks with dumps.", valueName: "n"))
+    @Option(help: ArgumentHelp("Keep the newest dump of each of the last N ISO weeks with dumps, per series.", valueName: "n"))
     var keepWeekly: Int?
 
     @Option(help: ArgumentHelp("Delete only dumps older than this, e.g. 30d, 12h.", valueName: "duration"))
@@ -44,15 +51,16 @@ struct PruneCommand: PGCloneSubcommand {
         let policy = try makePolicy()
         let settings = try Settings(options: common, database: nil)
         let storage = try settings.storage(logger: context.logger, metrics: context.metrics)
-        let dumps = try await storage.list(database: databaseName.map(DumpKey.sanitize))
+        let dumps = try await DumpCatalog(storage: storage, logger: context.logger).dumps(of: databaseName, config: dumpConfig)
+            .filter { includeDjangoPgclone || $0.key.layout == .pgclone }
         // What killed dumps left goes too, but not in a dry run.
-        for path in confirm ? try await storage.removeAbandonedPartials(database: databaseName.map(DumpKey.sanitize)) : [] {
+        for path in confirm ? try await storage.removeAbandonedPartials(database: databaseName) : [] {
             context.logger.info("removed \(path), left by a dump that was killed")
         }
         var kept: [StoredDump] = []
         var deleted: [StoredDump] = []
-        for database in Set(dumps.map(\.key.database)).sorted() {
-            let (keep, delete) = policy.apply(to: dumps.filter { $0.key.database == database }, now: Date())
+        for series in Set(dumps.map(\.series)).sorted() {
+            let (keep, delete) = policy.apply(to: dumps.filter { $0.series == series }, now: Date())
             kept += keep
             deleted += delete
         }

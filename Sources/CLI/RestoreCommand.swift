@@ -20,6 +20,12 @@ struct RestoreCommand: PGCloneSubcommand {
     @Option(help: ArgumentHelp("A restore config of the config file's restore_configs.", valueName: "name"))
     var config: String?
 
+    @Option(help: ArgumentHelp(
+        "With a database name: the newest dump made with this dump config (default: the restore config's dump_config, else any).",
+        valueName: "name"
+    ))
+    var dumpConfig: String?
+
     @Flag(
         inversion: .prefixedNo,
         help: "Keep DB__previous (the database replaced) and DB__current (the restore, before hooks)."
@@ -63,6 +69,14 @@ struct RestoreCommand: PGCloneSubcommand {
         if let jobs, jobs < 1 {
             throw ValidationError("--jobs takes a number of parallel pg_restore jobs, 1 or more (it is \(jobs))")
         }
+        if let dumpConfig {
+            if dumpConfig.isEmpty { throw ValidationError("--dump-config takes the name of a dump config") }
+            switch try? RestoreSource.parse(source) {
+            case .local: throw ValidationError("--dump-config picks among a database's dumps; \(source) is a database on the server")
+            case .key: throw ValidationError("--dump-config picks among a database's dumps; \(source) is a dump key")
+            default: break
+            }
+        }
         if jobs != nil, source.hasPrefix(":") {
             throw ValidationError("--jobs restores a dump; \(source) is a database on the server, copied without pg_restore")
         }
@@ -79,6 +93,7 @@ struct RestoreCommand: PGCloneSubcommand {
         var restoreConfig = try settings.restoreConfig(config)
         if !preSwapHook.isEmpty { restoreConfig.preSwapHooks = preSwapHook }
         if let reversible { restoreConfig.reversible = reversible }
+        if let dumpConfig { restoreConfig.dumpConfig = dumpConfig }
         var pipeline = RestorePipeline(
             storage: try settings.storage(logger: logger, metrics: context.metrics),
             connection: settings.connection,
@@ -126,26 +141,7 @@ struct RestoreCommand: PGCloneSubcommand {
     }
 
     private func parseSource() throws(PGCloneError) -> RestoreSource {
-        if source.hasPrefix(":") {
-            let name = String(source.dropFirst())
-            guard !name.isEmpty else {
-                throw PGCloneError(.invalidConfiguration, "\":\" names no database; write :previous, :current or :NAME")
-            }
-            return .local(name)
-        }
-        if source.contains("/") {
-            guard let key = DumpKey(parsing: source) else {
-                throw PGCloneError(
-                    .invalidConfiguration,
-                    "\"\(source)\" is not a dump key; keys look like mydb/20261126T075200.123456Z.default.dump (see `pgclone ls`)"
-                )
-            }
-            return .key(key)
-        }
-        guard !source.isEmpty else {
-            throw PGCloneError(.invalidConfiguration, "give a dump key, a database name or :NAME to restore")
-        }
-        return .database(source)
+        try RestoreSource.parse(source)
     }
 }
 

@@ -77,10 +77,11 @@ struct MetricsDelivery: Sendable {
         }
     }
 
-    /// `pgclone_<command>_<slug>.prom`, and on success `…_success.prom`, each written to a temporary
-    /// name and renamed, so node_exporter never reads half a file.
+    /// `pgclone_<command>_<database>.<config>.prom`, and on success `…_success.prom`, each written
+    /// to a temporary name and renamed, so node_exporter never reads half a file. The names are
+    /// encoded as in dump keys, so two databases never share a file.
     private func writeTextfiles(_ job: JobSummary, success: Bool, directory: String) {
-        let slug = DumpKey.sanitize("\(job.database)_\(job.config)")
+        let slug = "\(KeySegment.encode(job.database)).\(KeySegment.encode(job.config))"
         var files = [("pgclone_\(job.command)_\(slug).prom", metrics.renderSummary(withSuccess: false))]
         if success { files.append(("pgclone_\(job.command)_\(slug)_success.prom", metrics.renderSuccess())) }
         for (name, contents) in files {

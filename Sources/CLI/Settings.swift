@@ -150,8 +150,20 @@ struct Settings {
 
     /// The storage backend for the location.
     func storage(logger: Logger, metrics: PGCloneMetrics) throws(PGCloneError) -> any StorageBackend {
-        guard storageLocation.value.hasPrefix("s3://") else {
-            return LocalDiskStorage(location: storageLocation.value, readChunkSize: budget.readChunkSize)
+        let location = storageLocation.value
+        guard location.hasPrefix("s3://") else {
+            if location.isEmpty {
+                throw PGCloneError(.invalidConfiguration, "the storage location (\(storageLocation.origin)) is empty; give a directory or s3://bucket/prefix")
+            }
+            if let scheme = Self.urlScheme(location) {
+                throw PGCloneError(
+                    .invalidConfiguration,
+                    "the storage location \(location) (\(storageLocation.origin)) is a \(scheme):// URL; pgclone stores dumps in a local directory or in s3://bucket/prefix"
+                )
+            }
+            let storage = LocalDiskStorage(location: location, readChunkSize: budget.readChunkSize, logger: logger)
+            try storage.checkLocation()
+            return storage
         }
         let files = AWSSharedFiles(environment: environment)
         let configuration = try S3Configuration(
@@ -163,6 +175,16 @@ struct Settings {
         let credentials = AWSCredentialsProvider(environment: environment, files: files, logger: logger)
         let client = S3Client(configuration: configuration, credentials: credentials, metrics: metrics, logger: logger)
         return S3Storage(client: client, chunkSize: budget.readChunkSize, logger: logger)
+    }
+
+    /// The scheme of `text` if it starts like a URL (`gs://`, `file://`), RFC 3986's syntax.
+    private static func urlScheme(_ text: String) -> String? {
+        guard let range = text.range(of: "://") else { return nil }
+        let scheme = text[..<range.lowerBound]
+        guard let first = scheme.first, first.isASCII, first.isLetter,
+            scheme.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+-.".contains($0)) })
+        else { return nil }
+        return String(scheme)
     }
 
     private static func pick<T>(_ candidates: (T?, String)..., default fallback: T) -> Value<T> {

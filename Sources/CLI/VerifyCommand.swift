@@ -1,4 +1,5 @@
 import ArgumentParser
+import Logging
 import PGCloneActors
 import PGCloneStreams
 
@@ -16,6 +17,9 @@ struct VerifyCommand: PGCloneSubcommand {
     @Argument(help: ArgumentHelp("A dump key, or a database name (its newest dump).", valueName: "key-or-db-name"))
     var source: String
 
+    @Option(help: ArgumentHelp("With a database name: the newest dump made with this dump config.", valueName: "name"))
+    var dumpConfig: String?
+
     @Flag(help: "Print the result as JSON.")
     var json = false
 
@@ -23,10 +27,19 @@ struct VerifyCommand: PGCloneSubcommand {
 
     var printsJSON: Bool { json }
 
+    func validate() throws {
+        if let dumpConfig {
+            if dumpConfig.isEmpty { throw ValidationError("--dump-config takes the name of a dump config") }
+            if case .key = try? RestoreSource.parse(source) {
+                throw ValidationError("--dump-config picks among a database's dumps; \(source) is a dump key")
+            }
+        }
+    }
+
     func execute(_ context: RunContext) async throws {
         let settings = try Settings(options: common, database: nil)
         let storage = try settings.storage(logger: context.logger, metrics: context.metrics)
-        let dump = try await find(in: storage)
+        let dump = try await find(in: storage, logger: context.logger)
         var pipeline = VerifyPipeline(storage: storage, budget: settings.budget, metrics: context.metrics, logger: context.logger)
         pipeline.environment = settings.environment
         let verified = try await pipeline.run(dump)
@@ -35,6 +48,8 @@ struct VerifyCommand: PGCloneSubcommand {
             try JSONOutput.print(
                 Result(
                     key: "\(dump.key)",
+                    database: dump.database,
+                    config: dump.config,
                     storedBytes: dump.size,
                     archiveBytes: verified.archiveBytes,
                     format: verified.format == .archive ? "archive" : "zstd",
@@ -53,6 +68,8 @@ struct VerifyCommand: PGCloneSubcommand {
 
     private struct Result: Encodable {
         var key: String
+        var database: String
+        var config: String
         var storedBytes: Int
         var archiveBytes: Int
         var format: String
@@ -60,19 +77,12 @@ struct VerifyCommand: PGCloneSubcommand {
         var serverVersion: String?
     }
 
-    private func find(in storage: any StorageBackend) async throws -> StoredDump {
-        if source.contains("/") {
-            guard let key = DumpKey(parsing: source) else {
-                throw PGCloneError(.invalidConfiguration, "\"\(source)\" is not a dump key; `pgclone ls` lists them")
-            }
-            guard let dump = try await storage.find(key) else {
-                throw PGCloneError(.objectNotFound, "no dump \(key) in \(storage.location); `pgclone ls` lists them")
-            }
-            return dump
+    private func find(in storage: any StorageBackend, logger: Logger) async throws -> StoredDump {
+        let catalog = DumpCatalog(storage: storage, logger: logger)
+        switch try RestoreSource.parse(source) {
+        case .key(let key): return try await catalog.dump(key)
+        case .database(let name): return try await catalog.newestOrThrow(of: name, config: dumpConfig)
+        case .local: throw PGCloneError(.invalidConfiguration, "verify checks dumps in storage; \(source) is a database on the server")
         }
-        guard let newest = try await storage.list(database: DumpKey.sanitize(source)).first else {
-            throw PGCloneError(.objectNotFound, "no dumps of database \"\(source)\" in \(storage.location)")
-        }
-        return newest
     }
 }

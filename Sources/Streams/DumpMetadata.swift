@@ -9,8 +9,11 @@ package struct DumpMetadata: Codable, Sendable, Equatable {
     package var pgcloneVersion: String
     /// `server_version` of the source, e.g. `15.18`.
     package var serverVersion: String
-    /// The source database's name (not sanitised).
+    /// The source database's name.
     package var database: String
+    /// The dump config the dump was made with (`nil` in dumps of earlier releases: their key
+    /// says it).
+    package var dumpConfig: String?
     /// Creation time, ISO 8601 in UTC.
     package var createdAt: String
     /// Database-level settings of the source (`pg_db_role_setting`), which pg_dump does not dump
@@ -23,6 +26,7 @@ package struct DumpMetadata: Codable, Sendable, Equatable {
         pgcloneVersion: String,
         serverVersion: String,
         database: String,
+        dumpConfig: String?,
         createdAt: String,
         settings: [DatabaseSetting]
     ) {
@@ -31,6 +35,7 @@ package struct DumpMetadata: Codable, Sendable, Equatable {
         self.pgcloneVersion = pgcloneVersion
         self.serverVersion = serverVersion
         self.database = database
+        self.dumpConfig = dumpConfig
         self.createdAt = createdAt
         self.settings = settings
     }

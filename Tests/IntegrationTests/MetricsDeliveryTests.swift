@@ -62,8 +62,8 @@ struct MetricsDeliveryTests {
         let directory = try pgclone.makeDirectory("textfiles")
         let ok = try await pgclone.run(["dump", "--database", server.url(source), "--metrics-textfile", directory])
         #expect(ok.exitCode == 0, "\(ok)")
-        let summaryFile = "\(directory)/pgclone_dump_\(source)_default.prom"
-        let successFile = "\(directory)/pgclone_dump_\(source)_default_success.prom"
+        let summaryFile = "\(directory)/pgclone_dump_\(source).default.prom"
+        let successFile = "\(directory)/pgclone_dump_\(source).default_success.prom"
         let summary = try String(contentsOfFile: summaryFile, encoding: .utf8)
         let success = try String(contentsOfFile: successFile, encoding: .utf8)
         #expect(try await promtoolCheckMetrics(summary).exitCode == 0)
@@ -80,7 +80,7 @@ struct MetricsDeliveryTests {
         #expect(try String(contentsOfFile: summaryFile, encoding: .utf8).contains("outcome=\"hook_failed\"} 1"))
         #expect(try String(contentsOfFile: successFile, encoding: .utf8) == success)
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory).sorted() == [
-            "pgclone_dump_\(source)_default.prom", "pgclone_dump_\(source)_default_success.prom",
+            "pgclone_dump_\(source).default.prom", "pgclone_dump_\(source).default_success.prom",
         ])
     }
 

@@ -21,7 +21,7 @@ struct NameTests {
         let dumped = try await pgclone.run(["dump", "--database", sourceConnection], environment: ["PGPASSWORD": server.password])
         #expect(dumped.exitCode == 0, "\(dumped)")
         let key = dumped.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(key.hasPrefix(DumpKey.sanitize(source) + "/"))
+        #expect(key.hasPrefix(KeySegment.encode(source) + "/"))
 
         let targetConnection = sourceConnection.replacingOccurrences(of: "dbname='\(source)", with: "dbname='\(target)")
         for _ in 0..<2 {  // first restore, then a swap

@@ -64,7 +64,7 @@ import Testing
             ["dump", "--database", "postgresql://app:Sup3r%zzSecret@db.example/shop"], [:],
             "pgclone: error: invalid connection string in --database: invalid percent-encoded token: \"****\"; give a postgresql:// URI or key=value pairs"
         ),
-        (["restore", "db/notakey"], [:], "pgclone: error: \"db/notakey\" is not a dump key; keys look like mydb/20261126T075200.123456Z.default.dump (see `pgclone ls`)"),
+        (["restore", "db/notakey.dump"], [:], "pgclone: error: \"db/notakey.dump\" is not a dump key; keys look like mydb/20261126T075200.123456Z.default.dump, or django-pgclone's (see `pgclone ls`)"),
         (["dump", "--database", "host=localhost port=x port"], [:], "pgclone: error: invalid connection string in --database: missing \"=\" after \"port\" in connection info string; give a postgresql:// URI or key=value pairs"),
     ])
     func usageErrorsExitWith2AndOneLine(arguments: [String], environment: [String: String], line: String) async throws {

@@ -9,6 +9,7 @@ import Testing
         pgcloneVersion: "test",
         serverVersion: "15.18",
         database: "app",
+        dumpConfig: "default",
         createdAt: "2026-11-26T00:00:00.000000Z",
         settings: [DatabaseSetting(role: nil, name: "search_path", value: "app, public")]
     )

@@ -56,15 +56,18 @@ package struct DumpPipeline: Sendable {
             }
         }
         let metadata: DumpMetadata
+        let key: DumpKey
         let tools: PostgresTools
         do {
             try await source.apply(sessionSettings)
             let version = try await source.query("SELECT current_setting('server_version')").first?.first ?? nil
+            key = DumpKey(database: database, config: config)
             metadata = DumpMetadata(
                 pgcloneVersion: pgcloneVersion,
                 serverVersion: version ?? "",
                 database: database,
-                createdAt: DumpKey(database: database, config: config).isoTimestamp,
+                dumpConfig: config,
+                createdAt: key.isoTimestamp,
                 settings: try await source.databaseSettings(of: database)
             )
             tools = try PostgresTools.locate(serverVersion: await source.serverVersion, environment: environment)
@@ -74,9 +77,8 @@ package struct DumpPipeline: Sendable {
             throw PGCloneError.from(error)
         }
 
-        let key = DumpKey(database: database, config: config)
         do {
-            for path in try await storage.removeAbandonedPartials(database: key.database) {
+            for path in try await storage.removeAbandonedPartials(database: database) {
                 logger.info("removed \(path), left by a dump that was killed")
             }
         } catch {

@@ -32,9 +32,12 @@ package struct RestoreConfig: Sendable, Hashable {
     package var preSwapHooks: [String] = []
     /// Keep `D__previous` and `D__current` (see `--reversible`).
     package var reversible = false
+    /// A restore by database name picks the newest dump made with this dump config (any, if `nil`).
+    package var dumpConfig: String?
 
-    package init(preSwapHooks: [String] = [], reversible: Bool = false) {
+    package init(preSwapHooks: [String] = [], reversible: Bool = false, dumpConfig: String? = nil) {
         self.preSwapHooks = preSwapHooks
         self.reversible = reversible
+        self.dumpConfig = dumpConfig
     }
 }

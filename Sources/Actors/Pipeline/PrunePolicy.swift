@@ -1,6 +1,6 @@
 package import Foundation
 
-/// Retention for `pgclone prune`, per database, within pgclone's key schema: what `--keep-last`,
+/// Retention for `pgclone prune`, per series (database and dump config), within pgclone's key schema: what `--keep-last`,
 /// `--keep-daily` and `--keep-weekly` keep (their union, as restic's `forget` does), and of the rest
 /// what is old enough to go (`--older-than`; everything, without it).
 package struct PrunePolicy: Sendable, Hashable {
@@ -18,7 +18,7 @@ package struct PrunePolicy: Sendable, Hashable {
 
     package var isEmpty: Bool { keepLast == nil && keepDaily == nil && keepWeekly == nil && olderThan == nil }
 
-    /// Splits one database's dumps into those kept and those to delete, newest first.
+    /// Splits one series' dumps into those kept and those to delete, newest first.
     package func apply(to dumps: [StoredDump], now: Date) -> (keep: [StoredDump], delete: [StoredDump]) {
         let sorted = dumps.sorted { $0.key > $1.key }
         var kept = Set<DumpKey>()
@@ -73,7 +73,7 @@ package struct PrunePolicy: Sendable, Hashable {
 extension DumpKey {
     /// The creation time the key records.
     package var date: Date? {
-        guard let digits = Self.sortableTimestamp(timestamp) else { return nil }
+        let digits = sortableTimestamp
         func number(_ offset: Int, _ length: Int) -> Int {
             let start = digits.index(digits.startIndex, offsetBy: offset)
             return Int(digits[start..<digits.index(start, offsetBy: length)]) ?? 0

@@ -7,10 +7,36 @@ import PGCloneStreams
 package enum RestoreSource: Sendable, Hashable {
     /// A dump key.
     case key(DumpKey)
-    /// The newest dump of a database (its name as given; matched sanitised).
+    /// The newest dump of a database, of any tool's layout (see ``DumpCatalog``); made with
+    /// `RestorePipeline.dumpConfig`, if given.
     case database(String)
     /// A database on the server (`:name`); `:previous` and `:current` name the target's snapshots.
     case local(String)
+}
+
+extension RestoreSource {
+    /// `:NAME`, a dump key of any layout ``DumpKey`` reads, or else a database name (which may
+    /// hold a `/`): text ending in `.dump` that is no key is a mistyped key.
+    package static func parse(_ text: String) throws(PGCloneError) -> RestoreSource {
+        if text.hasPrefix(":") {
+            let name = String(text.dropFirst())
+            guard !name.isEmpty else {
+                throw PGCloneError(.invalidConfiguration, "\":\" names no database; write :previous, :current or :NAME")
+            }
+            return .local(name)
+        }
+        if let key = DumpKey(parsing: text) { return .key(key) }
+        if text.contains("/") && text.hasSuffix(".dump") {
+            throw PGCloneError(
+                .invalidConfiguration,
+                "\"\(text)\" is not a dump key; keys look like mydb/20261126T075200.123456Z.default.dump, or django-pgclone's (see `pgclone ls`)"
+            )
+        }
+        guard !text.isEmpty else {
+            throw PGCloneError(.invalidConfiguration, "give a dump key, a database name or :NAME")
+        }
+        return .database(text)
+    }
 }
 
 /// What a restore did.
@@ -42,7 +68,7 @@ package struct RestorePipeline: Sendable {
     package var jobs: Int?
     /// How long to wait for another restore of the same database; `nil` fails at once.
     package var waitForLock: Duration?
-    /// Hooks and `reversible`.
+    /// Hooks, `reversible`, and the dump config whose dumps a restore by name picks.
     package var restoreConfig = RestoreConfig()
     /// `statement_timeout` and the like for pgclone's own SQL.
     package var sessionSettings: [(name: String, value: String)] = []
@@ -133,23 +159,11 @@ package struct RestorePipeline: Sendable {
     }
 
     private func find(_ source: RestoreSource) async throws -> StoredDump {
+        let catalog = DumpCatalog(storage: storage, logger: logger)
         switch source {
-        case .key(let key):
-            guard let dump = try await storage.find(key) else {
-                throw PGCloneError(.objectNotFound, "no dump \(key) in \(storage.location); `pgclone ls` lists them")
-            }
-            return dump
-        case .database(let name):
-            let sanitized = DumpKey.sanitize(name)
-            guard let newest = try await storage.list(database: sanitized).first else {
-                throw PGCloneError(
-                    .objectNotFound,
-                    "no dumps of database \"\(name)\" in \(storage.location); `pgclone ls --only-db-names` lists the databases"
-                )
-            }
-            return newest
-        case .local:
-            preconditionFailure("local databases are not in storage")
+        case .key(let key): return try await catalog.dump(key)
+        case .database(let name): return try await catalog.newestOrThrow(of: name, config: restoreConfig.dumpConfig)
+        case .local: preconditionFailure("local databases are not in storage")
         }
     }
 
@@ -423,7 +437,7 @@ package struct RestorePipeline: Sendable {
             if let expectedDatabase, metadata.database != expectedDatabase {
                 throw PGCloneError(
                     .objectNotFound,
-                    "the newest dump under \(dump.key.database)/ is of database \"\(metadata.database)\", not \"\(expectedDatabase)\"; restore it by its key (\(dump.key)) if that is what you want"
+                    "\(dump.key) is a dump of database \"\(metadata.database)\", not \"\(expectedDatabase)\" (it changed since it was chosen); restore it by its key if that is what you want"
                 )
             }
             return (report, try await swap.settingsToApply(source: metadata.settings))

@@ -1,54 +1,121 @@
 package import FoundationEssentials
 import Glibc
 
-/// A dump's key: `{database_name}/{timestamp}.{config_name}.dump`.
+/// A dump's key, relative to the storage location, in one of the layouts pgclone reads.
 ///
-/// The timestamp is UTC in ISO 8601 basic format with microseconds (`20261126T075200.123456Z`):
-/// fixed width, so lexical order is time order, and free of characters that need escaping in S3
-/// keys or on any file system. Keys written by django-pgclone (`2020-06-01T12:00:00.123456`) are
-/// read too. Database and config names are sanitised: characters outside `[A-Za-z0-9_-]` become `_`.
+/// pgclone writes `{database}/{timestamp}.{config}.dump`: the names encoded by ``KeySegment`` (so
+/// no two databases or configs share a segment), the timestamp UTC in ISO 8601 basic format with
+/// microseconds (`20261126T075200.123456Z`), fixed width so that lexical order is time order.
+/// It also reads the layouts django-pgclone wrote:
+/// - 1.x: `{database}/{YYYY_MM_DD_HH_MM_SS_ffffff}.{config}.dump`, the names as they were;
+/// - 2.0 and later: `{instance}/{alias}/{config}/{YYYY-MM-DD-HH-MM-SS-ffffff}.dump`, where the
+///   alias is a Django database alias (`default`), not the database's name.
 package struct DumpKey: Hashable, Sendable, Comparable, CustomStringConvertible {
-    package var database: String
-    package var timestamp: String
-    package var config: String
+    package enum Layout: String, Sendable, Hashable, Codable {
+        case pgclone
+        case djangoPGClone1 = "django-pgclone-1"
+        case djangoPGClone2 = "django-pgclone-2"
 
-    package var description: String { "\(database)/\(timestamp).\(config).dump" }
-
-    /// A key for a dump of `database` made now.
-    package init(database: String, config: String, date: Date = Date()) {
-        self.database = Self.sanitize(database)
-        self.config = Self.sanitize(config)
-        self.timestamp = Self.timestamp(for: date)
+        /// The tool that wrote keys of this layout, for messages.
+        package var tool: String { self == .pgclone ? "pgclone" : self == .djangoPGClone1 ? "django-pgclone 1.x" : "django-pgclone 2+" }
     }
 
-    /// Parses a key; `nil` if it does not have the key format.
+    /// The key as stored, relative to the storage location.
+    package let path: String
+    package let layout: Layout
+    /// The database the key names: pgclone's decoded name, django-pgclone 1.x's name as written,
+    /// django-pgclone 2+'s Django alias. See ``namesDatabase``.
+    package let database: String
+    /// The dump config the key names (django-pgclone 2+ writes `none` for a dump made without one).
+    package let config: String
+    /// The creation time, `yyyyMMddHHmmssSSSSSS` in UTC.
+    package let sortableTimestamp: String
+
+    /// Whether ``database`` is surely the name of the database dumped. Not for django-pgclone 2+
+    /// keys (an alias), nor for a pgclone key whose database segment an earlier release's
+    /// sanitising could have written for another name (`rel_col/` for `rel.col`): the dump itself
+    /// says (``DumpCatalog`` reads it).
+    package var namesDatabase: Bool {
+        switch layout {
+        case .pgclone: !(KeySegment.isLiteral(databaseSegment) && databaseSegment.contains("_"))
+        case .djangoPGClone1: true
+        case .djangoPGClone2: false
+        }
+    }
+
+    /// The directory part of a pgclone or django-pgclone 1.x key.
+    private var databaseSegment: Substring { path.prefix { $0 != "/" } }
+
+    package var description: String { path }
+
+    /// A key for a dump of `database` with dump config `config` made at `date`.
+    package init(database: String, config: String, date: Date = Date()) {
+        let timestamp = Self.timestamp(for: date)
+        self.path = "\(KeySegment.encode(database))/\(timestamp).\(KeySegment.encode(config)).dump"
+        self.layout = .pgclone
+        self.database = database
+        self.config = config
+        self.sortableTimestamp = Self.sortable(pgcloneTimestamp: timestamp[...])!
+    }
+
+    /// Parses a key of any layout; `nil` if it has none of them.
     package init?(parsing key: String) {
         let parts = key.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2, !parts[0].isEmpty, parts[0].allSatisfy(Self.isKeyCharacter),
-            parts[1].hasSuffix(".dump")
-        else { return nil }
-        let name = parts[1].dropLast(".dump".count)
-        guard let dot = name.lastIndex(of: ".") else { return nil }
-        let config = name[name.index(after: dot)...]
-        let timestamp = name[..<dot]
-        guard !config.isEmpty, config.allSatisfy(Self.isKeyCharacter), Self.sortableTimestamp(timestamp) != nil else {
+        guard parts.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." }), let file = parts.last, file.hasSuffix(".dump") else {
             return nil
         }
-        self.database = String(parts[0])
-        self.timestamp = String(timestamp)
-        self.config = String(config)
+        let stem = file.dropLast(".dump".count)
+        switch parts.count {
+        case 2:
+            let pgcloneLength = "20261126T075200.123456Z".count
+            let djangoLength = "2026_11_26_07_52_00_123456".count
+            if let digits = Self.sortable(pgcloneTimestamp: stem.prefix(pgcloneLength)),
+                stem.dropFirst(pgcloneLength).first == ".",
+                let database = KeySegment.decode(parts[0]),
+                let config = KeySegment.decode(stem.dropFirst(pgcloneLength + 1))
+            {
+                self.init(path: key, layout: .pgclone, database: database, config: config, sortableTimestamp: digits)
+            } else if let digits = Self.sortable(stem.prefix(djangoLength), separator: "_"),
+                stem.dropFirst(djangoLength).first == ".", stem.count > djangoLength + 1
+            {
+                self.init(
+                    path: key, layout: .djangoPGClone1, database: String(parts[0]),
+                    config: String(stem.dropFirst(djangoLength + 1)), sortableTimestamp: digits
+                )
+            } else {
+                return nil
+            }
+        case 4:
+            guard parts.dropLast().allSatisfy(KeySegment.isLiteral), let digits = Self.sortable(stem, separator: "-") else {
+                return nil
+            }
+            self.init(path: key, layout: .djangoPGClone2, database: String(parts[1]), config: String(parts[2]), sortableTimestamp: digits)
+        default:
+            return nil
+        }
     }
 
-    /// Newest first: by time, then by name.
+    private init(path: String, layout: Layout, database: String, config: String, sortableTimestamp: String) {
+        self.path = path
+        self.layout = layout
+        self.database = database
+        self.config = config
+        self.sortableTimestamp = sortableTimestamp
+    }
+
+    /// Older first: by time, then by key.
     package static func < (lhs: DumpKey, rhs: DumpKey) -> Bool {
-        let left = sortableTimestamp(lhs.timestamp) ?? ""
-        let right = sortableTimestamp(rhs.timestamp) ?? ""
-        return (left, lhs.database, lhs.config) < (right, rhs.database, rhs.config)
+        (lhs.sortableTimestamp, lhs.path) < (rhs.sortableTimestamp, rhs.path)
+    }
+
+    /// django-pgclone 2+'s instance (the host name, by default).
+    package var instance: String? {
+        layout == .djangoPGClone2 ? String(databaseSegment) : nil
     }
 
     /// The creation time the key records, as `2026-11-26T07:52:00.123456Z`.
     package var isoTimestamp: String {
-        let digits = Self.sortableTimestamp(timestamp) ?? ""
+        let digits = sortableTimestamp
         func part(_ offset: Int, _ length: Int) -> Substring {
             let start = digits.index(digits.startIndex, offsetBy: offset)
             return digits[start..<digits.index(start, offsetBy: length)]
@@ -56,23 +123,24 @@ package struct DumpKey: Hashable, Sendable, Comparable, CustomStringConvertible 
         return "\(part(0, 4))-\(part(4, 2))-\(part(6, 2))T\(part(8, 2)):\(part(10, 2)):\(part(12, 2)).\(part(14, 6))Z"
     }
 
-    package static func sanitize(_ name: String) -> String {
-        let sanitized = String(name.map { isKeyCharacter($0) ? $0 : "_" })
-        return sanitized.isEmpty ? "_" : sanitized
-    }
-
-    private static func isKeyCharacter(_ character: Character) -> Bool {
-        character.isASCII && (character.isLetter || character.isNumber || character == "_" || character == "-")
-    }
-
-    /// `yyyyMMddHHmmssSSSSSS` from either timestamp format, or `nil` if `text` is neither.
-    static func sortableTimestamp(_ text: some StringProtocol) -> String? {
+    /// `20261126T075200.123456Z` → `20261126075200123456`.
+    private static func sortable(pgcloneTimestamp text: Substring) -> String? {
         let characters = Array(text)
-        let digits = characters.filter(\.isNumber)
-        guard characters.allSatisfy({ $0.isNumber || "-:T.Z".contains($0) }), characters.first?.isNumber == true,
-            digits.count >= 14, digits.count <= 20, characters.contains("T")
+        guard characters.count == 23, characters[8] == "T", characters[15] == ".", characters[22] == "Z" else { return nil }
+        let digits = characters[0..<8] + characters[9..<15] + characters[16..<22]
+        guard digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+        return String(digits)
+    }
+
+    /// django-pgclone's `%Y?%m?%d?%H?%M?%S?%f`, `?` being `separator`; 1 to 6 digits of microseconds.
+    private static func sortable(_ text: Substring, separator: Character) -> String? {
+        let fields = text.split(separator: separator, omittingEmptySubsequences: false)
+        let widths = [4, 2, 2, 2, 2, 2]
+        guard fields.count == 7, zip(fields, widths).allSatisfy({ $0.count == $1 }), (1...6).contains(fields[6].count),
+            fields.allSatisfy({ $0.allSatisfy { $0.isASCII && $0.isNumber } })
         else { return nil }
-        return String(digits) + String(repeating: "0", count: 20 - digits.count)
+        let fraction = String(fields[6]) + String(repeating: "0", count: 6 - fields[6].count)
+        return fields.prefix(6).joined() + fraction
     }
 
     static func timestamp(for date: Date) -> String {

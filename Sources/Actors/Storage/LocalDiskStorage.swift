@@ -1,15 +1,20 @@
 import Glibc
+package import Logging
 import NIOCore
 package import PGCloneStreams
 
-/// Dumps in a local directory (the default `.pgclone/`): `{root}/{database}/{timestamp}.{config}.dump`.
+/// Dumps in a local directory (the default `.pgclone/`), keys as paths below it.
 ///
 /// A dump is written to a hidden temporary file in its final directory, fsynced, then linked to
 /// its key (which never replaces an existing dump) and the directory fsynced; on any failure the
 /// temporary file is removed. The writer holds an exclusive `flock` on it, so that a file left by a
 /// pgclone that was killed (SIGKILL, out of memory) can be told from one being written, and is
-/// removed by the next dump of the database or by `prune`. File I/O blocks, so the actor runs on
-/// its own dispatch queue.
+/// removed by the next dump of the database or by `prune`.
+///
+/// Nothing is read, written or deleted outside the root: below it, every directory is opened
+/// relative to its parent with `O_NOFOLLOW`, so a symbolic link is never followed (listing skips
+/// one with a warning; a key through one is refused). The root itself may be a link. File I/O
+/// blocks, so the actor runs on its own dispatch queue.
 package actor LocalDiskStorage: StorageBackend {
     private let executor = DispatchQueueExecutor(label: "pgclone.storage.local")
     package nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
@@ -18,130 +23,219 @@ package actor LocalDiskStorage: StorageBackend {
     private nonisolated let root: String
     /// Bytes per read, and so per chunk sent downstream.
     private let readChunkSize: Int
+    private let logger: Logger?
 
-    package init(location: String, readChunkSize: Int = 128 << 10) {
+    package init(location: String, readChunkSize: Int = 128 << 10, logger: Logger? = nil) {
         self.location = location
         var root = location
         while root.count > 1 && root.hasSuffix("/") { root.removeLast() }
         self.root = root.isEmpty ? "." : root
         self.readChunkSize = readChunkSize
+        self.logger = logger
     }
 
-    private func path(of key: DumpKey) -> String {
-        "\(root)/\(key.database)/\(key.timestamp).\(key.config).dump"
+    /// Refuses a location that exists but is not a directory (or a link to one).
+    package nonisolated func checkLocation() throws(PGCloneError) {
+        var info = stat()
+        if stat(root, &info) == 0 && (info.st_mode & S_IFMT) != S_IFDIR {
+            throw PGCloneError(
+                .invalidConfiguration,
+                "the storage location \(location) is a file, not a directory; give a directory or s3://bucket/prefix"
+            )
+        }
+    }
+
+    // MARK: Paths below the root
+
+    /// The root, opened; `nil` if it does not exist yet (it holds no dumps).
+    private func openRoot() throws -> Directory? {
+        try checkLocation()
+        let descriptor = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            if errno == ENOENT { return nil }
+            throw storageError("cannot open the storage location \(location)")
+        }
+        return Directory(descriptor: descriptor, path: root)
+    }
+
+    /// A directory below `parent`, not through a symbolic link; `nil` if it does not exist.
+    private func openDirectory(_ name: String, in parent: Directory) throws -> Directory? {
+        let descriptor = openat(parent.descriptor, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        let path = "\(parent.path)/\(name)"
+        guard descriptor >= 0 else {
+            if errno == ENOENT { return nil }
+            if errno == ELOOP || (errno == ENOTDIR && isSymbolicLink(name, in: parent)) { throw Self.linkRefused(path) }
+            if errno == ENOTDIR { return nil }
+            throw storageError("cannot open \(path)")
+        }
+        return Directory(descriptor: descriptor, path: path)
+    }
+
+    /// The directory holding `key`'s file, and the file's name; `nil` if a directory on the way
+    /// does not exist. With `creating`, missing directories are made (mode 0700).
+    private func directory(of key: DumpKey, creating: Bool = false) throws -> (Directory, String)? {
+        var parts = key.path.split(separator: "/").map(String.init)
+        let file = parts.removeLast()
+        if creating { try makeDirectory(root) }
+        guard var directory = try openRoot() else { return nil }
+        for part in parts {
+            if creating, mkdirat(directory.descriptor, part, 0o700) != 0, errno != EEXIST {
+                directory.close()
+                throw storageError("cannot create directory \(directory.path)/\(part)")
+            }
+            let next: Directory?
+            do {
+                next = try openDirectory(part, in: directory)
+            } catch {
+                directory.close()
+                throw error
+            }
+            directory.close()
+            guard let next else { return nil }
+            directory = next
+        }
+        return (directory, file)
+    }
+
+    private func isSymbolicLink(_ name: String, in directory: Directory) -> Bool {
+        var info = stat()
+        return fstatat(directory.descriptor, name, &info, AT_SYMLINK_NOFOLLOW) == 0 && (info.st_mode & S_IFMT) == S_IFLNK
+    }
+
+    private static func linkRefused(_ path: String) -> PGCloneError {
+        PGCloneError(
+            .invalidConfiguration,
+            "\(path) is a symbolic link; pgclone does not follow links below the storage location, so that nothing outside it is read, written or deleted"
+        )
     }
 
     // MARK: Listing
 
-    package func list(database: String?) throws -> [StoredDump] {
-        try checkRoot()
-        let databases = try database.map { [$0] } ?? directoryEntries(root).filter { isDirectory("\(root)/\($0)") }
+    package func list() throws -> [StoredDump] {
+        guard let root = try openRoot() else { return [] }
         var dumps: [StoredDump] = []
-        for name in databases {
-            for file in try directoryEntries("\(root)/\(name)") {
-                guard let key = DumpKey(parsing: "\(name)/\(file)"), let size = fileSize(path(of: key)) else { continue }
-                dumps.append(StoredDump(key: key, size: size))
+        // pgclone's and django-pgclone 1.x's keys are two levels deep, django-pgclone 2+'s four.
+        func walk(_ directory: Directory, prefix: String, depth: Int) throws {
+            defer { directory.close() }
+            for (name, kind) in try entries(of: directory) {
+                let key = prefix.isEmpty ? name : "\(prefix)/\(name)"
+                switch kind {
+                case .directory where depth < 3:
+                    if let next = try openDirectory(name, in: directory) { try walk(next, prefix: key, depth: depth + 1) }
+                case .file(let size) where depth == 1 || depth == 3:
+                    if let parsed = DumpKey(parsing: key) { dumps.append(StoredDump(key: parsed, size: size)) }
+                case .symbolicLink:
+                    logger?.warning("skipped \(directory.path)/\(name): a symbolic link; pgclone does not follow links below the storage location")
+                default:
+                    continue
+                }
             }
         }
+        try walk(root, prefix: "", depth: 0)
         return dumps.sorted { $0.key > $1.key }
     }
 
-    /// A location that does not exist holds no dumps yet; one that is a file is a mistake.
-    private func checkRoot() throws {
-        var info = stat()
-        if stat(root, &info) == 0 && (info.st_mode & S_IFMT) != S_IFDIR {
-            throw PGCloneError(.invalidConfiguration, "the storage location \(location) is a file, not a directory; give a directory or s3://bucket/prefix")
-        }
-    }
+    private enum EntryKind { case directory, file(size: Int), symbolicLink, other }
 
-    package func find(_ key: DumpKey) throws -> StoredDump? {
-        try checkRoot()
-        return fileSize(path(of: key)).map { StoredDump(key: key, size: $0) }
-    }
-
-    /// Names in `directory`, hidden ones (temporary files) excluded unless asked for; none if it
-    /// does not exist.
-    private func directoryEntries(_ directory: String, hidden: Bool = false) throws -> [String] {
-        guard let handle = opendir(directory) else {
-            if errno == ENOENT || errno == ENOTDIR { return [] }
-            throw storageError("cannot list \(directory)")
+    /// The entries of `directory` but hidden ones (temporary files), with what they are (links
+    /// not followed).
+    private func entries(of directory: Directory, hidden: Bool = false) throws -> [(String, EntryKind)] {
+        let copy = dup(directory.descriptor)
+        guard copy >= 0, let handle = fdopendir(copy) else {
+            if copy >= 0 { Glibc.close(copy) }
+            throw storageError("cannot list \(directory.path)")
         }
         defer { closedir(handle) }
-        var names: [String] = []
+        var result: [(String, EntryKind)] = []
         while let entry = readdir(handle) {
             let name = withUnsafePointer(to: entry.pointee.d_name) {
                 $0.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
             }
-            if name != "." && name != ".." && (hidden || !name.hasPrefix(".")) { names.append(name) }
+            guard name != "." && name != ".." && (hidden || !name.hasPrefix(".")) else { continue }
+            var info = stat()
+            guard fstatat(directory.descriptor, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
+            switch info.st_mode & S_IFMT {
+            case S_IFDIR: result.append((name, .directory))
+            case S_IFREG: result.append((name, .file(size: Int(info.st_size))))
+            case S_IFLNK: result.append((name, .symbolicLink))
+            default: result.append((name, .other))
+            }
         }
-        return names
+        return result
     }
 
-    private func isDirectory(_ path: String) -> Bool {
+    package func find(_ key: DumpKey) throws -> StoredDump? {
+        guard let (directory, file) = try directory(of: key) else { return nil }
+        defer { directory.close() }
         var info = stat()
-        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
-    }
-
-    private func fileSize(_ path: String) -> Int? {
-        var info = stat()
-        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
-        return Int(info.st_size)
+        guard fstatat(directory.descriptor, file, &info, AT_SYMLINK_NOFOLLOW) == 0 else { return nil }
+        if (info.st_mode & S_IFMT) == S_IFLNK { throw Self.linkRefused("\(directory.path)/\(file)") }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return StoredDump(key: key, size: Int(info.st_size))
     }
 
     // MARK: Writing
 
     package func write(_ key: DumpKey, from stream: ByteStream) async throws -> Int {
-        let directory = "\(root)/\(key.database)"
-        try makeDirectory(root)
-        try makeDirectory(directory)
-        let final = path(of: key)
-        let temporary = "\(directory)/.\(key.timestamp).\(key.config).dump.\(getpid()).partial"
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw storageError("cannot create \(temporary)") }
+        guard let (directory, file) = try directory(of: key, creating: true) else {
+            throw storageError("cannot create the directories of \(key) in \(location)")
+        }
+        defer { directory.close() }
+        let temporary = ".\(file).\(getpid()).partial"
+        let temporaryPath = "\(directory.path)/\(temporary)"
+        let descriptor = openat(directory.descriptor, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw storageError("cannot create \(temporaryPath)") }
         // Released when the descriptor is closed, or when the process dies.
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             Glibc.close(descriptor)
-            unlink(temporary)
-            throw storageError("cannot lock \(temporary)")
+            unlinkat(directory.descriptor, temporary, 0)
+            throw storageError("cannot lock \(temporaryPath)")
         }
         var isOpen = true
         var published = false
         defer {
             if isOpen { Glibc.close(descriptor) }
-            if !published { unlink(temporary) }
+            if !published { unlinkat(directory.descriptor, temporary, 0) }
         }
         var written = 0
         for try await chunk in stream {
-            guard writeAll(descriptor, chunk) else { throw storageError("cannot write \(temporary)") }
+            guard writeAll(descriptor, chunk) else { throw storageError("cannot write \(temporaryPath)") }
             written += chunk.readableBytes
         }
-        guard fsync(descriptor) == 0 else { throw storageError("cannot flush \(temporary) to disk") }
+        guard fsync(descriptor) == 0 else { throw storageError("cannot flush \(temporaryPath) to disk") }
         isOpen = false
-        guard Glibc.close(descriptor) == 0 else { throw storageError("cannot write \(temporary)") }
+        guard Glibc.close(descriptor) == 0 else { throw storageError("cannot write \(temporaryPath)") }
         // link(2) never replaces an existing file, unlike rename(2).
-        guard link(temporary, final) == 0 else {
+        guard linkat(directory.descriptor, temporary, directory.descriptor, file, 0) == 0 else {
             if errno == EEXIST { throw PGCloneError(.storageFailed, "a dump named \(key) already exists in \(location)") }
-            throw storageError("cannot publish \(final)")
+            throw storageError("cannot publish \(directory.path)/\(file)")
         }
         published = true
-        unlink(temporary)
-        try syncDirectory(directory)
+        unlinkat(directory.descriptor, temporary, 0)
+        guard fsync(directory.descriptor) == 0 else { throw storageError("cannot flush \(directory.path) to disk") }
         return written
     }
 
-    /// Hidden `.partial` files that no process holds locked: their pgclone is gone.
+    /// Hidden `.partial` files that no process holds locked: their pgclone is gone. In the
+    /// directory of `database`'s keys only, if given.
     package func removeAbandonedPartials(database: String?) throws -> [String] {
-        let databases = try database.map { [$0] } ?? directoryEntries(root).filter { isDirectory("\(root)/\($0)") }
+        guard let root = try openRoot() else { return [] }
+        defer { root.close() }
+        let names = try database.map { [KeySegment.encode($0)] } ?? entries(of: root).compactMap { name, kind in
+            if case .directory = kind { return name }
+            return nil
+        }
         var removed: [String] = []
-        for name in databases {
-            let directory = "\(root)/\(name)"
-            for file in try directoryEntries(directory, hidden: true) where file.hasPrefix(".") && file.hasSuffix(".partial") {
-                let path = "\(directory)/\(file)"
-                let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        for name in names {
+            guard let directory = try? openDirectory(name, in: root) else { continue }
+            defer { directory.close() }
+            for (file, kind) in try entries(of: directory, hidden: true) where file.hasPrefix(".") && file.hasSuffix(".partial") {
+                guard case .file = kind else { continue }
+                let descriptor = openat(directory.descriptor, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
                 guard descriptor >= 0 else { continue }
                 defer { Glibc.close(descriptor) }
                 guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else { continue }
-                if unlink(path) == 0 { removed.append(path) }
+                if unlinkat(directory.descriptor, file, 0) == 0 { removed.append("\(directory.path)/\(file)") }
             }
         }
         return removed
@@ -153,27 +247,51 @@ package actor LocalDiskStorage: StorageBackend {
         }
     }
 
-    private func syncDirectory(_ path: String) throws {
-        let descriptor = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw storageError("cannot open \(path)") }
-        defer { Glibc.close(descriptor) }
-        guard fsync(descriptor) == 0 else { throw storageError("cannot flush \(path) to disk") }
-    }
-
     package func delete(_ key: DumpKey) throws {
-        guard unlink(path(of: key)) == 0 || errno == ENOENT else { throw storageError("cannot delete \(path(of: key))") }
+        guard let (directory, file) = try directory(of: key) else { return }
+        defer { directory.close() }
+        if isSymbolicLink(file, in: directory) { throw Self.linkRefused("\(directory.path)/\(file)") }
+        guard unlinkat(directory.descriptor, file, 0) == 0 || errno == ENOENT else {
+            throw storageError("cannot delete \(directory.path)/\(file)")
+        }
     }
 
     // MARK: Reading
 
+    /// The dump's file, opened for reading without following a link.
+    private func openForReading(_ key: DumpKey) throws -> (descriptor: Int32, path: String) {
+        guard let (directory, file) = try directory(of: key) else {
+            throw PGCloneError(.objectNotFound, "no dump \(key) in \(location)")
+        }
+        defer { directory.close() }
+        let path = "\(directory.path)/\(file)"
+        let descriptor = openat(directory.descriptor, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            if errno == ENOENT { throw PGCloneError(.objectNotFound, "no dump \(key) in \(location)") }
+            if errno == ELOOP { throw Self.linkRefused(path) }
+            throw storageError("cannot open \(path)")
+        }
+        return (descriptor, path)
+    }
+
+    package func readHead(_ key: DumpKey, length: Int) throws -> [UInt8] {
+        let (descriptor, path) = try openForReading(key)
+        defer { Glibc.close(descriptor) }
+        var bytes = [UInt8](repeating: 0, count: length)
+        var total = 0
+        while total < length {
+            let count = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress! + total, length - total, off_t(total)) }
+            if count < 0 && errno == EINTR { continue }
+            guard count >= 0 else { throw storageError("cannot read \(path)") }
+            if count == 0 { break }
+            total += count
+        }
+        return Array(bytes.prefix(total))
+    }
+
     package func read(_ key: DumpKey, into output: ByteStream.Source) async throws -> Int {
         try await output.finishing {
-            let file = path(of: key)
-            let descriptor = open(file, O_RDONLY | O_CLOEXEC)
-            guard descriptor >= 0 else {
-                if errno == ENOENT { throw PGCloneError(.objectNotFound, "no dump \(key) in \(location)") }
-                throw storageError("cannot open \(file)")
-            }
+            let (descriptor, file) = try openForReading(key)
             defer { Glibc.close(descriptor) }
             let allocator = ByteBufferAllocator()
             var total = 0
@@ -199,4 +317,12 @@ package actor LocalDiskStorage: StorageBackend {
     private nonisolated func storageError(_ what: String) -> PGCloneError {
         PGCloneError(.storageFailed, "\(what): \(String(cString: strerror(errno)))")
     }
+}
+
+/// An open directory below (or at) the storage root.
+private struct Directory {
+    let descriptor: Int32
+    let path: String
+
+    func close() { Glibc.close(descriptor) }
 }

@@ -5,11 +5,29 @@ package struct StoredDump: Sendable, Hashable {
     package var key: DumpKey
     /// Size of the stored object in bytes.
     package var size: Int
+    /// The source database's name: what the dump itself says, once ``DumpCatalog`` has read it
+    /// where the key may not be sure (``DumpKey/namesDatabase``); until then the key's.
+    package var database: String
+    /// The dump config it was made with: the metadata's, where it says, else the key's.
+    package var config: String
 
     package init(key: DumpKey, size: Int) {
         self.key = key
         self.size = size
+        self.database = key.database
+        self.config = key.config
     }
+
+    /// A (database, dump config) pair: restore picks the newest dump of one, retention counts
+    /// per series.
+    package struct Series: Hashable, Sendable, Comparable {
+        package var database: String
+        package var config: String
+
+        package static func < (lhs: Series, rhs: Series) -> Bool { (lhs.database, lhs.config) < (rhs.database, rhs.config) }
+    }
+
+    package var series: Series { Series(database: database, config: config) }
 }
 
 /// Where dumps live: a local directory, or (a later stage) an S3 prefix.
@@ -24,8 +42,9 @@ package protocol StorageBackend: Sendable {
     /// the stream feeding it needs little room.
     var buffersWrites: Bool { get }
 
-    /// Dumps, newest first; only those of `database` (a sanitised name) if given.
-    func list(database: String?) async throws -> [StoredDump]
+    /// Every dump under the location whose key has one of the layouts ``DumpKey`` reads, newest
+    /// first, as its key names it (``DumpCatalog`` finds out what the dumps say).
+    func list() async throws -> [StoredDump]
 
     /// The dump stored under `key`, or `nil`.
     func find(_ key: DumpKey) async throws -> StoredDump?
@@ -33,6 +52,9 @@ package protocol StorageBackend: Sendable {
     /// Stores `stream` under `key`; publishes it only if the stream ends cleanly.
     /// - Returns: the number of bytes stored.
     func write(_ key: DumpKey, from stream: ByteStream) async throws -> Int
+
+    /// The first `length` bytes of the object stored under `key` (all of it, if it is shorter).
+    func readHead(_ key: DumpKey, length: Int) async throws -> [UInt8]
 
     /// Streams the object stored under `key` into `output`, and finishes `output`.
     /// - Returns: the number of bytes read.
@@ -42,7 +64,7 @@ package protocol StorageBackend: Sendable {
     func delete(_ key: DumpKey) async throws
 
     /// Removes what dumps killed mid-way left (a local dump's hidden partial file), if no running
-    /// pgclone still writes it; those of `database` only, if given.
+    /// pgclone still writes it; those of `database` (a name, not a key segment) only, if given.
     /// - Returns: what was removed, for the log.
     func removeAbandonedPartials(database: String?) async throws -> [String]
 }

@@ -95,6 +95,13 @@ package struct S3Client: Sendable {
         }
     }
 
+    /// The first `length` bytes of an object (all of it, if it is shorter: a ranged GET answers
+    /// with what there is, and an empty object with 416).
+    func getHead(_ key: String, length: Int) async throws -> [UInt8] {
+        let response = try await send(.getObject, "GET", key, range: "0-\(length - 1)", responseLimit: length, accept: [200, 206, 416])
+        return response.status == 416 ? [] : Array(response.body.readableBytesView.prefix(length))
+    }
+
     /// CreateMultipartUpload; returns the upload ID.
     func createMultipartUpload(_ key: String, headers: [String]) async throws -> String {
         let response = try await send(.createMultipartUpload, "POST", key, query: [("uploads", "")], headers: headers)

@@ -60,10 +60,26 @@ package struct S3Configuration: Sendable, Hashable {
                 "\"\(bucket)\" in \(location) is not a bucket name (3 to 63 lowercase letters, digits, dots and hyphens)"
             )
         }
+        guard let firstCharacter = bucket.first, let lastCharacter = bucket.last, firstCharacter.isLetter || firstCharacter.isNumber,
+            lastCharacter.isLetter || lastCharacter.isNumber, !bucket.contains("..")
+        else {
+            throw PGCloneError(
+                .invalidConfiguration,
+                "\"\(bucket)\" in \(location) is not a bucket name (it must begin and end with a letter or digit, without \"..\")"
+            )
+        }
         self.bucket = String(bucket)
-        var prefix = path.dropFirst(bucket.count).drop { $0 == "/" }
-        while prefix.hasSuffix("//") { prefix.removeLast() }
-        self.prefix = prefix.isEmpty || prefix.hasSuffix("/") ? String(prefix) : prefix + "/"
+        var prefix = path.dropFirst(bucket.count + 1)
+        while prefix.hasSuffix("/") { prefix.removeLast() }
+        // HTTP clients resolve `.` and `..` in a URL's path (s3://bucket/../x would address the
+        // bucket x), and an empty segment is a mistake.
+        if !prefix.isEmpty, prefix.split(separator: "/", omittingEmptySubsequences: false).contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) {
+            throw PGCloneError(
+                .invalidConfiguration,
+                "the prefix \"\(prefix)\" in \(location) has an empty, \".\" or \"..\" segment; write the prefix as it is, e.g. s3://\(bucket)/dumps"
+            )
+        }
+        self.prefix = prefix.isEmpty ? "" : prefix + "/"
 
         let endpointVariables = ["PGCLONE_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
         if let (variable, value) = endpointVariables.lazy.compactMap({ name in

@@ -28,12 +28,11 @@ package struct S3Storage: StorageBackend {
 
     // MARK: Listing
 
-    package func list(database: String?) async throws -> [StoredDump] {
-        let prefix = configuration.prefix + (database.map { "\($0)/" } ?? "")
+    package func list() async throws -> [StoredDump] {
         var dumps: [StoredDump] = []
         var token: String?
         repeat {
-            let page = try await mapErrors { try await client.list(prefix: prefix, continuationToken: token) }
+            let page = try await mapErrors { try await client.list(prefix: configuration.prefix, continuationToken: token) }
             for object in page.objects where object.key.hasPrefix(configuration.prefix) {
                 if let key = DumpKey(parsing: String(object.key.dropFirst(configuration.prefix.count))) {
                     dumps.append(StoredDump(key: key, size: object.size))
@@ -42,6 +41,10 @@ package struct S3Storage: StorageBackend {
             token = page.continuationToken
         } while token != nil
         return dumps.sorted { $0.key > $1.key }
+    }
+
+    package func readHead(_ key: DumpKey, length: Int) async throws -> [UInt8] {
+        try await mapErrors { try await client.getHead(objectKey(key), length: length) }
     }
 
     package func find(_ key: DumpKey) async throws -> StoredDump? {

@@ -1,0 +1,115 @@
+package import Logging
+import PGCloneStreams
+
+/// The dumps in a storage location as the dumps themselves say: which database each is of and
+/// with which dump config it was made, for `ls`, `prune`, and `restore`/`verify` by name.
+///
+/// A key alone says so for pgclone's keys, but for those an earlier release wrote with the name
+/// sanitised (`rel_col/` can hold `rel.col`'s dumps), and for django-pgclone 2+'s (they name a
+/// Django alias). For those, the first bytes of the object are read: pgclone's metadata frame, or
+/// a plain archive's header, name the database. Only the dumps a question is about are read,
+/// several at once.
+package struct DumpCatalog: Sendable {
+    package let storage: any StorageBackend
+    package var logger: Logger
+    /// Objects read at once while finding out what dumps say.
+    package var concurrency = 8
+
+    package init(storage: any StorageBackend, logger: Logger) {
+        self.storage = storage
+        self.logger = logger
+    }
+
+    /// Dumps newest first, of `database` and made with dump config `config` only, where given.
+    package func dumps(of database: String? = nil, config: String? = nil) async throws -> [StoredDump] {
+        let listed = try await storage.list().filter { dump in database.map { Self.mayBe(dump, of: $0) } ?? true }
+        let resolved = try await resolve(listed) { !$0.key.namesDatabase }
+        return resolved.filter { dump in
+            (database.map { dump.database == $0 } ?? true) && (config.map { dump.config == $0 } ?? true)
+        }
+    }
+
+    /// The newest dump of `database` made with `config` (any config, if `nil`), from any tool's
+    /// layout. The dump's own word on its database is checked: one that says it is another
+    /// database's (copied under this one's key) is passed over.
+    package func newest(of database: String, config: String?) async throws -> StoredDump? {
+        for candidate in try await storage.list() where Self.mayBe(candidate, of: database) {
+            let dump = try await resolve(candidate)
+            guard dump.database == database else {
+                logger.debug("passed over \(dump.key): it is a dump of \"\(dump.database)\"")
+                continue
+            }
+            if config == nil || dump.config == config { return dump }
+        }
+        return nil
+    }
+
+    /// The dump stored under `key`; throws `objectNotFound` if there is none.
+    package func dump(_ key: DumpKey) async throws -> StoredDump {
+        guard let dump = try await storage.find(key) else {
+            throw PGCloneError(.objectNotFound, "no dump \(key) in \(storage.location); `pgclone ls` lists them")
+        }
+        return dump
+    }
+
+    /// ``newest(of:config:)``, or an `objectNotFound` error saying what there is to pick from. With
+    /// no `config`, logs which config the dump it picked was made with.
+    package func newestOrThrow(of database: String, config: String?) async throws -> StoredDump {
+        guard let newest = try await newest(of: database, config: config) else {
+            let made = config.map { " made with dump config \"\($0)\"" } ?? ""
+            let hint = config == nil ? "`pgclone ls --only-db-names` lists the databases" : "`pgclone ls \(database)` lists its dumps"
+            throw PGCloneError(.objectNotFound, "no dumps of database \"\(database)\"\(made) in \(storage.location); \(hint)")
+        }
+        if config == nil {
+            logger.info(
+                "the newest dump of \"\(database)\" is \(newest.key), made with dump config \"\(newest.config)\" (--dump-config picks the newest of one)"
+            )
+        }
+        return newest
+    }
+
+    /// Whether `dump` could be of `database`, before reading it.
+    private static func mayBe(_ dump: StoredDump, of database: String) -> Bool {
+        if dump.key.namesDatabase { return dump.key.database == database }
+        switch dump.key.layout {
+        case .pgclone: return dump.key.database == database || dump.key.database == KeySegment.sanitized(database)
+        case .djangoPGClone1, .djangoPGClone2: return true
+        }
+    }
+
+    /// `dumps`, with those `needsReading` says read, `concurrency` at a time, in the same order.
+    private func resolve(_ dumps: [StoredDump], where needsReading: (StoredDump) -> Bool) async throws -> [StoredDump] {
+        var result = dumps
+        let indices = dumps.indices.filter { needsReading(dumps[$0]) }
+        try await withThrowingTaskGroup(of: (Int, StoredDump).self) { group in
+            var next = indices.makeIterator()
+            for _ in 0..<concurrency {
+                guard let index = next.next() else { break }
+                group.addTask { (index, try await resolve(dumps[index])) }
+            }
+            while let (index, dump) = try await group.next() {
+                result[index] = dump
+                if let index = next.next() { group.addTask { (index, try await resolve(dumps[index])) } }
+            }
+        }
+        return result
+    }
+
+    /// `dump` with the database and config its first bytes name; as it was if they name none, or
+    /// if it cannot be read (gone since it was listed, say).
+    private func resolve(_ dump: StoredDump) async throws -> StoredDump {
+        var resolved = dump
+        do {
+            var parsed = DumpHead.parse(try await storage.readHead(dump.key, length: DumpHead.initialLength))
+            if case .needsBytes(let count) = parsed {
+                parsed = DumpHead.parse(try await storage.readHead(dump.key, length: count))
+            }
+            guard case .head(let head) = parsed else { return dump }
+            if let database = head.database { resolved.database = database }
+            if let config = head.metadata?.dumpConfig { resolved.config = config }
+        } catch let error as PGCloneError where error.code == .objectNotFound {
+            logger.debug("could not read \(dump.key): \(error)")
+        }
+        return resolved
+    }
+}

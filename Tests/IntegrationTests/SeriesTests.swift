@@ -1,0 +1,215 @@
+import Foundation
+import PGCloneActors
+import PGCloneTestSupport
+import Testing
+
+/// One database, one series: names that an earlier release sanitised into one key prefix keep
+/// their own dumps, on local storage and on S3; a dump config is part of a dump's identity.
+@Suite(.enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
+struct SeriesTests {
+    enum Location: String, CaseIterable { case local, s3 }
+
+    /// A harness and the environment that points it at `location`.
+    static func setUp(_ location: Location) async throws -> (PGCloneHarness, [String: String?]) {
+        let pgclone = try PGCloneHarness()
+        guard location == .s3 else { return (pgclone, [:]) }
+        let s3 = try #require(S3TestServer.shared, "the S3 tests need PGCLONE_TEST_S3_ENDPOINT")
+        let bucket = try await s3.makeBucket()
+        return (pgclone, s3.environment(location: "s3://\(bucket)/dumps"))
+    }
+
+    /// A database whose table `t` holds its own name.
+    static func seed(_ name: String, _ server: PostgresServer) async throws {
+        try await server.dropDatabase(name)
+        try await server.createDatabase(name)
+        try await server.psql("CREATE TABLE t (v text); INSERT INTO t VALUES (\(server.literal(name)))", database: name)
+    }
+
+    static func dump(_ name: String, _ pgclone: PGCloneHarness, _ environment: [String: String?], _ extra: [String] = []) async throws -> String {
+        let result = try await pgclone.run(["dump"] + extra, environment: environment.merging(pgclone.server.environment(name)) { $1 })
+        #expect(result.exitCode == 0, "\(result)")
+        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// `pgclone restore source` into `target` (named through PGDATABASE: any name works).
+    static func restore(
+        _ source: String, into target: String, _ pgclone: PGCloneHarness, _ environment: [String: String?], _ extra: [String] = []
+    ) async throws -> CommandResult {
+        try await pgclone.run(["restore", source] + extra, environment: environment.merging(pgclone.server.environment(target)) { $1 })
+    }
+
+    static func lines(_ text: String) -> [String] { text.split(separator: "\n").map(String.init) }
+
+    static let pairs: [(String, String)] = [
+        ("rel.col", "rel_col"), ("A/B", "A_B"), ("Ünïcode", "_n_code"),
+        (String(repeating: "é", count: 28), String(repeating: "_", count: 28)),
+    ]
+
+    @Test(arguments: Location.allCases)
+    func namesThatOnceSharedAPrefixKeepTheirOwnSeries(_ location: Location) async throws {
+        let (pgclone, environment) = try await Self.setUp(location)
+        let server = pgclone.server
+        let suffix = "-" + UUID().uuidString.prefix(6).lowercased()
+        let names = Self.pairs.flatMap { [$0.0 + suffix, $0.1 + suffix] }
+        #expect(names.last!.utf8.count == 35 && names[6].utf8.count == 63)
+        for name in names {
+            try await Self.seed(name, server)
+            for _ in 0..<2 { _ = try await Self.dump(name, pgclone, environment) }
+        }
+        let listed = try await pgclone.run(["ls", "--only-db-names"], environment: environment)
+        #expect(Self.lines(listed.stdout) == names.sorted(), "\(listed)")
+
+        let target = TestEnvironment.uniqueName("series")
+        for name in names {
+            let restored = try await Self.restore(name, into: target, pgclone, environment)
+            #expect(restored.exitCode == 0, "\(restored)")
+            #expect(try await server.psql("SELECT v FROM t", database: target) == name)
+            let verified = try await pgclone.run(["verify", name, "--json"], environment: environment)
+            let report = try JSONDecoder().decode([String: JSONValue].self, from: Data(verified.stdout.utf8))
+            #expect(report["database"]?.string == name, "\(verified)")
+        }
+        // Pruning one database leaves its twin's dumps alone; pruning all keeps each one's newest.
+        let first = try await pgclone.run(["prune", names[1], "--keep-last", "1", "--confirm", "--json"], environment: environment)
+        #expect(first.exitCode == 0, "\(first)")
+        for name in names {
+            let dumps = try await pgclone.run(["ls", name], environment: environment)
+            #expect(Self.lines(dumps.stdout).count == (name == names[1] ? 1 : 2), "\(name): \(dumps)")
+        }
+        let all = try await pgclone.run(["prune", "--keep-last", "1", "--confirm"], environment: environment)
+        #expect(all.exitCode == 0, "\(all)")
+        let left = try await pgclone.run(["ls", "--json"], environment: environment)
+        let entries = try JSONDecoder().decode([[String: JSONValue]].self, from: Data(left.stdout.utf8))
+        #expect(entries.compactMap { $0["database"]?.string }.sorted() == names.sorted(), "\(left)")
+        try await server.dropDatabase(target)
+        for name in names { try await server.dropDatabase(name) }
+    }
+
+    /// A dump that the previous release wrote under a sanitised prefix lists under its real name,
+    /// restores by that name, and is not taken for the dumps of the name its prefix spells.
+    @Test(arguments: Location.allCases)
+    func keysOfThePreviousReleaseStillListRestoreAndPrune(_ location: Location) async throws {
+        let (pgclone, environment) = try await Self.setUp(location)
+        let server = pgclone.server
+        let suffix = "_" + UUID().uuidString.prefix(6).lowercased()
+        let (dotted, plain) = ("rel.col" + suffix, "rel_col" + suffix)
+        try await Self.seed(dotted, server)
+        try await Self.seed(plain, server)
+        let plainKey = try await Self.dump(plain, pgclone, environment)
+        let dottedKey = try await Self.dump(dotted, pgclone, environment)
+        // As the previous release would have written it: under rel_col…/, newer than plain's.
+        let legacyKey = KeySegment.sanitized(dotted) + "/" + dottedKey.split(separator: "/")[1]
+        #expect(legacyKey.hasPrefix(plain + "/"))
+        try await Self.move(dottedKey, to: legacyKey, pgclone, environment)
+
+        let names = try await pgclone.run(["ls", "--only-db-names"], environment: environment)
+        #expect(Self.lines(names.stdout) == [dotted, plain].sorted(), "\(names)")
+        let ofPlain = try await pgclone.run(["ls", plain], environment: environment)
+        #expect(Self.lines(ofPlain.stdout) == [plainKey], "\(ofPlain)")
+        let target = TestEnvironment.uniqueName("legacy")
+        for (name, key) in [(plain, plainKey), (dotted, legacyKey)] {
+            let restored = try await Self.restore(name, into: target, pgclone, environment)
+            #expect(restored.exitCode == 0 && restored.stdout == key + "\n", "\(restored)")
+            #expect(try await server.psql("SELECT v FROM t", database: target) == name)
+        }
+        let pruned = try await pgclone.run(["prune", plain, "--keep-last", "0", "--confirm", "--json"], environment: environment)
+        #expect(pruned.stdout.contains("\"deleted\":[\"\(plainKey)\"]"), "\(pruned)")
+        let rest = try await pgclone.run(["ls"], environment: environment)
+        #expect(Self.lines(rest.stdout) == [legacyKey], "\(rest)")
+        for name in [target, dotted, plain] { try await server.dropDatabase(name) }
+    }
+
+    /// Renames a stored dump, in the directory or the bucket.
+    static func move(_ key: String, to newKey: String, _ pgclone: PGCloneHarness, _ environment: [String: String?]) async throws {
+        guard let location = environment["PGCLONE_STORAGE_LOCATION"] ?? nil else {
+            let data = try pgclone.storedData(key)
+            try FileManager.default.removeItem(atPath: pgclone.storage + "/" + key)
+            try pgclone.store(data, as: newKey)
+            return
+        }
+        let (bucket, prefix) = try #require(Self.bucketAndPrefix(location))
+        try await S3TestServer.shared!.boto3(
+            """
+            s3.copy_object(Bucket="\(bucket)", Key="\(prefix)\(newKey)", CopySource={"Bucket": "\(bucket)", "Key": "\(prefix)\(key)"})
+            s3.delete_object(Bucket="\(bucket)", Key="\(prefix)\(key)")
+            """
+        )
+    }
+
+    static func bucketAndPrefix(_ location: String) -> (String, String)? {
+        let path = location.dropFirst("s3://".count)
+        guard let slash = path.firstIndex(of: "/") else { return (String(path), "") }
+        return (String(path[..<slash]), String(path[path.index(after: slash)...]) + "/")
+    }
+
+    /// `anon` leaves out the data of `people`: a restore that asks for `anon` gets none of it,
+    /// whichever dump is newer, and retention keeps each config's newest.
+    @Test(arguments: Location.allCases)
+    func theDumpConfigIsPartOfADumpsIdentity(_ location: Location) async throws {
+        let (pgclone, environment) = try await Self.setUp(location)
+        let server = pgclone.server
+        let source = TestEnvironment.uniqueName("app")
+        try await server.createDatabase(source)
+        try await server.psql("CREATE TABLE people (name text); INSERT INTO people VALUES ('Ada'), ('Grace')", database: source)
+        try """
+            dump_configs:
+              anon:
+                exclude_tables: [people]
+            restore_configs:
+              staging:
+                dump_config: anon
+            """.write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
+        var keys: [String: [String]] = [:]
+        for config in ["anon", "default", "anon", "default"] {
+            keys[config, default: []].append(try await Self.dump(source, pgclone, environment, config == "anon" ? ["--config", "anon"] : []))
+        }
+        let target = TestEnvironment.uniqueName("staging")
+        for extra in [["--dump-config", "anon"], ["--config", "staging"]] {
+            let restored = try await Self.restore(source, into: target, pgclone, environment, extra)
+            #expect(restored.exitCode == 0 && restored.stdout == keys["anon"]![1] + "\n", "\(extra): \(restored)")
+            #expect(try await server.psql("SELECT count(*) FROM people", database: target) == "0")
+        }
+        let any = try await Self.restore(source, into: target, pgclone, environment)
+        #expect(any.stdout == keys["default"]![1] + "\n", "\(any)")
+        #expect(any.stderr.contains("made with dump config \"default\""), "\(any)")
+        #expect(try await server.psql("SELECT count(*) FROM people", database: target) == "2")
+        let listed = try await pgclone.run(["ls", source, "--dump-config", "anon"], environment: environment)
+        #expect(Self.lines(listed.stdout) == keys["anon"]!.reversed(), "\(listed)")
+        let verified = try await pgclone.run(["verify", source, "--dump-config", "anon"], environment: environment)
+        #expect(verified.stdout.hasPrefix(keys["anon"]![1] + ": OK"), "\(verified)")
+        let none = try await Self.restore(source, into: target, pgclone, environment, ["--dump-config", "nightly"])
+        #expect(none.exitCode == 1)
+        #expect(
+            none.errorLines.first?.hasPrefix("pgclone: error: no dumps of database \"\(source)\" made with dump config \"nightly\" in ") == true,
+            "\(none)"
+        )
+
+        let oneSeries = try await pgclone.run(["prune", "--dump-config", "anon", "--keep-last", "1", "--confirm", "--json"], environment: environment)
+        #expect(oneSeries.stdout.contains("\"deleted\":[\"\(keys["anon"]![0])\"]"), "\(oneSeries)")
+        let everySeries = try await pgclone.run(["prune", "--keep-last", "1", "--confirm"], environment: environment)
+        #expect(everySeries.exitCode == 0)
+        let left = try await pgclone.run(["ls"], environment: environment)
+        #expect(Set(Self.lines(left.stdout)) == [keys["anon"]![1], keys["default"]![1]], "\(left)")
+        for name in [target, source] { try await server.dropDatabase(name) }
+    }
+}
+
+/// Enough of JSON to read `ls --json`.
+enum JSONValue: Decodable {
+    case string(String), number(Double), other
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let text = try? container.decode(String.self) {
+            self = .string(text)
+        } else if let number = try? container.decode(Double.self) {
+            self = .number(number)
+        } else {
+            self = .other
+        }
+    }
+
+    var string: String? {
+        if case .string(let text) = self { return text }
+        return nil
+    }
+}
