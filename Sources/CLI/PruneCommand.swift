@@ -51,7 +51,7 @@ struct PruneCommand: PGCloneSubcommand {
         let policy = try makePolicy()
         let settings = try Settings(options: common, database: nil)
         let storage = try settings.storage(logger: context.logger, metrics: context.metrics)
-        let dumps = try await DumpCatalog(storage: storage, logger: context.logger).dumps(of: databaseName, config: dumpConfig)
+        let dumps = try await DumpCatalog(storage: storage, logger: context.logger).dumps(of: databaseName, config: dumpConfig, readingEvery: true)
             .filter { includeDjangoPgclone || $0.key.layout == .pgclone }
         // What killed dumps left goes too, but not in a dry run.
         for path in confirm ? try await storage.removeAbandonedPartials(database: databaseName) : [] {

@@ -118,6 +118,33 @@ struct SeriesTests {
         for name in [target, dotted, plain] { try await server.dropDatabase(name) }
     }
 
+    /// A dump copied under another database's key is what it says it is: `restore` and `verify` of
+    /// that database pass over it, and `prune` neither counts nor deletes it as that database's.
+    @Test func aDumpCopiedUnderAnotherDatabasesKeyIsNotTakenForItsDumps() async throws {
+        let (pgclone, environment) = try await Self.setUp(.local)
+        let server = pgclone.server
+        // Names without "_": their keys name them surely, and only reading the dump tells.
+        let suffix = UUID().uuidString.prefix(8).lowercased()
+        let (mine, other) = ("mine-\(suffix)", "other-\(suffix)")
+        try await Self.seed(mine, server)
+        try await Self.seed(other, server)
+        let mineKey = try await Self.dump(mine, pgclone, environment)
+        let otherKey = try await Self.dump(other, pgclone, environment)
+        let copied = "\(mine)/\(otherKey.split(separator: "/")[1])"
+        try pgclone.store(try pgclone.storedData(otherKey), as: copied)
+
+        let target = TestEnvironment.uniqueName("copied")
+        let restored = try await Self.restore(mine, into: target, pgclone, environment)
+        #expect(restored.stdout == mineKey + "\n", "\(restored)")
+        #expect(try await server.psql("SELECT v FROM t", database: target) == mine)
+        let verified = try await pgclone.run(["verify", mine], environment: environment)
+        #expect(verified.stdout.hasPrefix(mineKey + ": OK"), "\(verified)")
+        let pruned = try await pgclone.run(["prune", mine, "--keep-last", "0", "--confirm", "--json"], environment: environment)
+        #expect(pruned.stdout.contains("\"deleted\":[\"\(mineKey)\"]"), "\(pruned)")
+        #expect(pgclone.storedFiles() == [copied, otherKey].sorted())
+        for name in [target, mine, other] { try await server.dropDatabase(name) }
+    }
+
     /// Renames a stored dump, in the directory or the bucket.
     static func move(_ key: String, to newKey: String, _ pgclone: PGCloneHarness, _ environment: [String: String?]) async throws {
         guard let location = environment["PGCLONE_STORAGE_LOCATION"] ?? nil else {

@@ -21,9 +21,13 @@ package struct DumpCatalog: Sendable {
     }
 
     /// Dumps newest first, of `database` and made with dump config `config` only, where given.
-    package func dumps(of database: String? = nil, config: String? = nil) async throws -> [StoredDump] {
+    /// - Parameter readingEvery: read every dump considered, not only those whose key may not
+    ///   name their database: for `prune`, which must not take a dump copied under another
+    ///   database's key for one of that database's (one of `database` copied under another key
+    ///   is left alone).
+    package func dumps(of database: String? = nil, config: String? = nil, readingEvery: Bool = false) async throws -> [StoredDump] {
         let listed = try await storage.list().filter { dump in database.map { Self.mayBe(dump, of: $0) } ?? true }
-        let resolved = try await resolve(listed) { !$0.key.namesDatabase }
+        let resolved = try await resolve(listed) { readingEvery || !$0.key.namesDatabase }
         return resolved.filter { dump in
             (database.map { dump.database == $0 } ?? true) && (config.map { dump.config == $0 } ?? true)
         }
