@@ -15,10 +15,10 @@ struct DumpCommand: PGCloneSubcommand {
     @Option(help: ArgumentHelp("A dump config of the config file's dump_configs.", valueName: "name"))
     var config: String?
 
-    @Option(help: ArgumentHelp("Leave out this table's data (a pg_dump pattern); repeatable.", valueName: "pattern"))
+    @Option(help: ArgumentHelp("Leave out this table's data and its partitions' (a pg_dump pattern); repeatable.", valueName: "pattern"))
     var excludeTableData: [String] = []
 
-    @Option(help: ArgumentHelp("Leave out a Django model's data (app.Model → table app_model); repeatable.", valueName: "app.Model"))
+    @Option(help: ArgumentHelp("Leave out a Django model's data and its partitions' (app.Model → table app_model); repeatable.", valueName: "app.Model"))
     var excludeModel: [String] = []
 
     @Option(help: ArgumentHelp("A shell command run against the database before pg_dump; repeatable.", valueName: "command"))

@@ -71,10 +71,19 @@ package struct DumpPipeline: Sendable {
                 settings: try await source.databaseSettings(of: database)
             )
             tools = try PostgresTools.locate(serverVersion: await source.serverVersion, environment: environment)
-            await source.close()
         } catch {
             await source.close()
             throw PGCloneError.from(error)
+        }
+        let exclusions: [String]
+        do {
+            exclusions = try await TableDataExclusion.pgDumpArguments(
+                patterns: dumpConfig.excludedTablePatterns, tools: tools, source: source, logger: logger
+            )
+            await source.close()
+        } catch {
+            await source.close()
+            throw PGCloneError.from(error, step: "finding the partitions of the tables whose data is left out")
         }
 
         do {
@@ -91,7 +100,7 @@ package struct DumpPipeline: Sendable {
         let (compressed, compressedSource) = metrics.stream(.compressToUpload, capacity: uploadCapacity, from: .compress, to: .upload)
         metrics.setMemoryBudget(budget.dumpTerms)
         var dumper = PGDumpRunner(tools: tools, connection: connection.replacingDatabase(database))
-        dumper.extraArguments = dumpConfig.pgDumpArguments
+        dumper.extraArguments = exclusions
         let dumpStep = metrics.step(.dumpStdout)
         dumper.stdoutWaiting = { dumpStep.waiting($0, starving: true) }
         let encoder = DumpEncoder(settings: budget.compression)

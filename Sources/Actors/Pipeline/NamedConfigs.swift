@@ -1,6 +1,7 @@
 /// A named dump config (`dump_configs` in the config file).
 package struct DumpConfig: Sendable, Hashable {
-    /// pg_dump patterns of tables whose data is not dumped (their definitions are).
+    /// pg_dump patterns of tables whose data is not dumped (their definitions are), nor that of
+    /// their partitions.
     package var excludeTables: [String] = []
     /// Django models (`app.Model`) whose default table (`app_model`) has its data left out.
     package var excludeModels: [String] = []
@@ -20,9 +21,10 @@ package struct DumpConfig: Sendable, Hashable {
         return "\(parts[0])_\(parts[1])".lowercased()
     }
 
-    /// `--exclude-table-data` arguments for pg_dump.
-    package var pgDumpArguments: [String] {
-        (excludeTables + excludeModels.compactMap(Self.tableName(ofModel:))).map { "--exclude-table-data=\($0)" }
+    /// pg_dump patterns of the tables whose data is left out, with their partitions' and children's
+    /// (``TableDataExclusion``): `exclude_tables`, then the tables of `exclude_models`.
+    package var excludedTablePatterns: [String] {
+        excludeTables + excludeModels.compactMap(Self.tableName(ofModel:))
     }
 }
 
