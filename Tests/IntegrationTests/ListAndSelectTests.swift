@@ -74,15 +74,20 @@ struct ListAndSelectTests {
 
     @Test func djangoPgcloneKeysAreListedInTimeOrder() async throws {
         let pgclone = try PGCloneHarness()
-        try pgclone.store(Data("x".utf8), as: "db/2020-06-01T12:00:00.123456.default.dump")
+        try pgclone.store(Data("x".utf8), as: "db/2020_06_01_12_00_00_123456.default.dump")
         try pgclone.store(Data("x".utf8), as: "db/20210101T000000.000000Z.default.dump")
+        try pgclone.store(Data("x".utf8), as: "host/default/none/2020-07-01-12-00-00-000001.dump")
         try pgclone.store(Data("x".utf8), as: "db/.hidden.dump")
         try pgclone.store(Data("x".utf8), as: "db/notes.txt")
-        let listing = try await pgclone.run(["ls", "db"])
+        // What no django-pgclone wrote, though pgclone once read it.
+        try pgclone.store(Data("x".utf8), as: "db/2020-06-01T12:00:00.123456.default.dump")
+        let listing = try await pgclone.run(["ls"])
         #expect(
             listing.stdout.split(separator: "\n") == [
-                "db/20210101T000000.000000Z.default.dump", "db/2020-06-01T12:00:00.123456.default.dump",
-            ]
+                "db/20210101T000000.000000Z.default.dump", "host/default/none/2020-07-01-12-00-00-000001.dump",
+                "db/2020_06_01_12_00_00_123456.default.dump",
+            ],
+            "\(listing)"
         )
     }
 }

@@ -358,7 +358,7 @@ struct PreflightTests {
         #expect(result.exitCode == 1, "\(result)")
         #expect(
             result.errorLines == [
-                "pgclone: error: the newest dump under \(target)/ is of database \"\(other)\", not \"\(target)\"; restore it by its key (\(copiedKey)) if that is what you want; \"\(target)\" is unchanged"
+                "pgclone: error: no dumps of database \"\(target)\" in .pgclone/; \(copiedKey) is named for it but is a dump of \"\(other)\"; restore it by its key if that is what you want"
             ],
             "\(result)"
         )

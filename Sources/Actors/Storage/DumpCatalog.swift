@@ -37,15 +37,22 @@ package struct DumpCatalog: Sendable {
     /// layout. The dump's own word on its database is checked: one that says it is another
     /// database's (copied under this one's key) is passed over.
     package func newest(of database: String, config: String?) async throws -> StoredDump? {
+        try await newest(of: database, config: config).dump
+    }
+
+    /// The newest dump, and the first dump passed over because it says it is another database's.
+    private func newest(of database: String, config: String?) async throws -> (dump: StoredDump?, passedOver: StoredDump?) {
+        var passedOver: StoredDump?
         for candidate in try await storage.list() where Self.mayBe(candidate, of: database) {
             let dump = try await resolve(candidate)
             guard dump.database == database else {
                 logger.debug("passed over \(dump.key): it is a dump of \"\(dump.database)\"")
+                if dump.key.database == database && passedOver == nil { passedOver = dump }
                 continue
             }
-            if config == nil || dump.config == config { return dump }
+            if config == nil || dump.config == config { return (dump, passedOver) }
         }
-        return nil
+        return (nil, passedOver)
     }
 
     /// The dump stored under `key`; throws `objectNotFound` if there is none.
@@ -59,10 +66,23 @@ package struct DumpCatalog: Sendable {
     /// ``newest(of:config:)``, or an `objectNotFound` error saying what there is to pick from. With
     /// no `config`, logs which config the dump it picked was made with.
     package func newestOrThrow(of database: String, config: String?) async throws -> StoredDump {
-        guard let newest = try await newest(of: database, config: config) else {
+        let (found, passedOver) = try await newest(of: database, config: config)
+        guard let newest = found else {
             let made = config.map { " made with dump config \"\($0)\"" } ?? ""
-            let hint = config == nil ? "`pgclone ls --only-db-names` lists the databases" : "`pgclone ls \(database)` lists its dumps"
+            let hint =
+                if let passedOver {
+                    "\(passedOver.key) is named for it but is a dump of \"\(passedOver.database)\"; restore it by its key if that is what you want"
+                } else if config == nil {
+                    "`pgclone ls --only-db-names` lists the databases"
+                } else {
+                    "`pgclone ls \(database)` lists its dumps"
+                }
             throw PGCloneError(.objectNotFound, "no dumps of database \"\(database)\"\(made) in \(storage.location); \(hint)")
+        }
+        // Not for a key an earlier release sanitised (`rel_col/` holding `rel.col`'s): that is
+        // how such keys are, not something to look into.
+        if let passedOver, passedOver.key.namesDatabase {
+            logger.warning("passed over \(passedOver.key): it is named for \"\(database)\" but is a dump of \"\(passedOver.database)\"")
         }
         if config == nil {
             logger.info(
