@@ -21,6 +21,8 @@ struct CopyCommand: PGCloneSubcommand {
             throw PGCloneError(.invalidConfiguration, "the snapshot's name starts with a colon: pgclone copy :NAME")
         }
         let settings = try Settings(options: common, database: connection.database)
+        // The location is not used here, but one that cannot be used is refused as elsewhere.
+        _ = try settings.storage(logger: context.logger, metrics: context.metrics)
         guard settings.allowCopy.value else {
             throw PGCloneError(.refused, "copies are disabled here (\(settings.allowCopy.origin)); nothing was done")
         }

@@ -44,6 +44,7 @@ struct DumpCommand: PGCloneSubcommand {
         if let model = excludeModel.first(where: { DumpConfig.tableName(ofModel: $0) == nil }) {
             throw ValidationError("--exclude-model takes app.Model (it is \"\(model)\")")
         }
+        if config?.isEmpty == true { throw ValidationError("--config takes the name of a dump config") }
     }
 
     func execute(_ context: RunContext) async throws {
@@ -68,6 +69,13 @@ struct DumpCommand: PGCloneSubcommand {
             logger: logger
         )
         pipeline.config = config ?? (custom ? "_custom" : "default")
+        // Its name goes into the key, encoded: up to 189 characters, which a file name holds.
+        guard !pipeline.config.isEmpty, pipeline.config.utf8.count <= 63 else {
+            throw PGCloneError(
+                .invalidConfiguration,
+                "the dump config name \"\(pipeline.config)\" is \(pipeline.config.isEmpty ? "empty" : "longer than 63 bytes"); name it with 1 to 63 bytes, as PostgreSQL names things"
+            )
+        }
         if let database = await PostgresConnection.resolveDatabaseName(settings.connection) {
             await context.startJob(.dump, database: database, config: pipeline.config, settings: settings)
         }

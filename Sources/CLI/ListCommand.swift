@@ -33,11 +33,15 @@ struct ListCommand: PGCloneSubcommand {
         if local && (onlyDbNames || databaseName != nil || dumpConfig != nil) {
             throw ValidationError("--local lists the server's databases; it takes no database name, --dump-config or --only-db-names")
         }
+        if databaseName?.isEmpty == true { throw ValidationError("the database name is empty; give one, or none for every database") }
+        if dumpConfig?.isEmpty == true { throw ValidationError("--dump-config takes the name of a dump config") }
     }
 
     func execute(_ context: RunContext) async throws {
         let settings = try Settings(options: common, database: connection.database)
         if local {
+            // The location is not used here, but one that cannot be used is refused as elsewhere.
+            _ = try settings.storage(logger: context.logger, metrics: context.metrics)
             return try await listLocal(settings, context: context)
         }
         let storage = try settings.storage(logger: context.logger, metrics: context.metrics)
@@ -45,7 +49,7 @@ struct ListCommand: PGCloneSubcommand {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         if onlyDbNames {
-            let names = Set(dumps.map(\.database)).sorted()
+            let names = Set(dumps.filter(\.databaseKnown).map(\.database)).sorted()
             if json {
                 print(String(decoding: try encoder.encode(names), as: UTF8.self))
             } else {
@@ -54,7 +58,7 @@ struct ListCommand: PGCloneSubcommand {
         } else if json {
             let entries = dumps.map {
                 Entry(
-                    key: "\($0.key)", database: $0.database, config: $0.config, createdAt: $0.key.isoTimestamp, sizeBytes: $0.size,
+                    key: "\($0.key)", database: $0.databaseKnown ? $0.database : nil, config: $0.config, createdAt: $0.key.isoTimestamp, sizeBytes: $0.size,
                     layout: $0.key.layout.rawValue
                 )
             }
@@ -97,7 +101,8 @@ struct ListCommand: PGCloneSubcommand {
 
     private struct Entry: Encodable {
         var key: String
-        var database: String
+        /// `null` where neither the key nor the object says surely.
+        var database: String?
         var config: String
         var createdAt: String
         var sizeBytes: Int
@@ -107,6 +112,16 @@ struct ListCommand: PGCloneSubcommand {
             case key, database, config, layout
             case createdAt = "created_at"
             case sizeBytes = "size_bytes"
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(key, forKey: .key)
+            try container.encode(database, forKey: .database)
+            try container.encode(config, forKey: .config)
+            try container.encode(createdAt, forKey: .createdAt)
+            try container.encode(sizeBytes, forKey: .sizeBytes)
+            try container.encode(layout, forKey: .layout)
         }
     }
 }

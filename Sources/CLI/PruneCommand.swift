@@ -47,12 +47,26 @@ struct PruneCommand: PGCloneSubcommand {
 
     var printsJSON: Bool { json }
 
+    func validate() throws {
+        if databaseName?.isEmpty == true { throw ValidationError("the database name is empty; give one, or none for every database") }
+        if dumpConfig?.isEmpty == true { throw ValidationError("--dump-config takes the name of a dump config") }
+    }
+
     func execute(_ context: RunContext) async throws {
         let policy = try makePolicy()
         let settings = try Settings(options: common, database: nil)
         let storage = try settings.storage(logger: context.logger, metrics: context.metrics)
-        let dumps = try await DumpCatalog(storage: storage, logger: context.logger).dumps(of: databaseName, config: dumpConfig, readingEvery: true)
+        let considered = try await DumpCatalog(storage: storage, logger: context.logger)
+            .dumps(of: databaseName, config: dumpConfig, readingEvery: true)
             .filter { includeDjangoPgclone || $0.key.layout == .pgclone }
+        var dumps: [StoredDump] = []
+        for dump in considered {
+            if let reason = DumpCatalog.whyNotPrunable(dump) {
+                context.logger.warning("left \(dump.key) alone: \(reason)")
+            } else {
+                dumps.append(dump)
+            }
+        }
         // What killed dumps left goes too, but not in a dry run.
         for path in confirm ? try await storage.removeAbandonedPartials(database: databaseName) : [] {
             context.logger.info("removed \(path), left by a dump that was killed")

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Logging
 import PGCloneActors
 import PGCloneMetrics
 
@@ -94,6 +95,16 @@ struct RestoreCommand: PGCloneSubcommand {
         if !preSwapHook.isEmpty { restoreConfig.preSwapHooks = preSwapHook }
         if let reversible { restoreConfig.reversible = reversible }
         if let dumpConfig { restoreConfig.dumpConfig = dumpConfig }
+        if let chosen = restoreConfig.dumpConfig, dumpConfig == nil {
+            switch restoreSource {
+            case .key, .local:
+                logger.warning(
+                    "restore config \"\(config ?? "default")\" picks dumps made with dump config \"\(chosen)\" among a database's dumps; \(source) is restored as named, whatever it was made with"
+                )
+            case .database:
+                break
+            }
+        }
         var pipeline = RestorePipeline(
             storage: try settings.storage(logger: logger, metrics: context.metrics),
             connection: settings.connection,

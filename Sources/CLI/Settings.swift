@@ -152,8 +152,14 @@ struct Settings {
     func storage(logger: Logger, metrics: PGCloneMetrics) throws(PGCloneError) -> any StorageBackend {
         let location = storageLocation.value
         guard location.hasPrefix("s3://") else {
-            if location.isEmpty {
-                throw PGCloneError(.invalidConfiguration, "the storage location (\(storageLocation.origin)) is empty; give a directory or s3://bucket/prefix")
+            if location.lowercased().hasPrefix("s3:") {
+                throw PGCloneError(
+                    .invalidConfiguration,
+                    "the storage location \(location) (\(storageLocation.origin)) is not an S3 location; write s3://bucket/prefix, in lower case"
+                )
+            }
+            if location.allSatisfy(\.isWhitespace) {
+                throw PGCloneError(.invalidConfiguration, "the storage location (\(storageLocation.origin)) is empty or blank; give a directory or s3://bucket/prefix")
             }
             if let scheme = Self.urlScheme(location) {
                 throw PGCloneError(

@@ -19,18 +19,25 @@ struct ForeignLayoutTests {
         let first = "\(source)/2020_01_02_03_04_05_000006.default.dump"
         // 2+ names the Django alias, not the database: its archive's header says which it is.
         let second = "web-1/default/none/2021-01-02-03-04-05-000006.dump"
-        for (value, key) in [(0, older), (1, first), (2, second)] {
+        // Another instance's dump of the same database: a series of its own.
+        let otherInstance = "web-2/default/none/2020-12-31-00-00-00-000001.dump"
+        for (value, key) in [(0, older), (1, first), (2, second), (2, otherInstance)] {
             try await server.psql("UPDATE t SET v = \(value)", database: source)
             try await Self.place(pgDumpOf: source, as: key, pgclone, environment)
         }
+        // What a django-pgclone killed mid-way left (it streamed pg_dump into the key): no dump.
+        let empty = "web-9/default/none/2030-01-01-00-00-00-000000.dump"
+        try await Self.place(Data(), as: empty, pgclone, environment)
 
         let listed = try await pgclone.run(["ls", "--json"], environment: environment)
         let entries = try JSONDecoder().decode([[String: JSONValue]].self, from: Data(listed.stdout.utf8))
-        #expect(entries.map { $0["key"]?.string } == [second, first, older], "\(listed)")
-        #expect(entries.map { $0["database"]?.string } == [source, source, source])
-        #expect(entries.map { $0["config"]?.string } == ["none", "default", "default"])
-        #expect(entries.map { $0["layout"]?.string } == ["django-pgclone-2", "django-pgclone-1", "django-pgclone-1"])
-        #expect(entries.map { $0["created_at"]?.string }.first == "2021-01-02T03:04:05.000006Z")
+        #expect(entries.map { $0["key"]?.string } == [empty, second, otherInstance, first, older], "\(listed)")
+        #expect(entries.map { $0["database"]?.string } == [nil, source, source, source, source])
+        #expect(entries.map { $0["config"]?.string } == ["none", "none", "none", "default", "default"])
+        #expect(entries.map { $0["layout"]?.string } == ["django-pgclone-2", "django-pgclone-2", "django-pgclone-2", "django-pgclone-1", "django-pgclone-1"])
+        #expect(entries.map { $0["created_at"]?.string }[1] == "2021-01-02T03:04:05.000006Z")
+        let names = try await pgclone.run(["ls", "--only-db-names"], environment: environment)
+        #expect(names.stdout == source + "\n", "\(names)")
 
         let target = TestEnvironment.uniqueName("django_target")
         for (source, value) in [(first, "1"), (second, "2"), (source, "2")] {
@@ -47,14 +54,16 @@ struct ForeignLayoutTests {
         let ours = try await SeriesTests.dump(source, pgclone, environment)
         let newest = try await SeriesTests.restore(source, into: target, pgclone, environment)
         #expect(newest.stdout == ours + "\n", "\(newest)")
+        #expect(newest.stderr.contains("passed over \(empty): it is not a dump (it is empty)"), "\(newest)")
         #expect(try await server.psql("SELECT v FROM t", database: target) == "3")
 
         let left = try await pgclone.run(["prune", "--keep-last", "0", "--confirm", "--json"], environment: environment)
         #expect(left.stdout.contains("\"deleted\":[\"\(ours)\"]"), "\(left)")
         let asked = try await pgclone.run(["prune", "--keep-last", "1", "--include-django-pgclone", "--confirm", "--json"], environment: environment)
         #expect(asked.stdout.contains("\"deleted\":[\"\(older)\"]"), "\(asked)")
+        #expect(asked.stderr.contains("left \(empty) alone: it is not a dump (it is empty)"), "\(asked)")
         let remaining = try await pgclone.run(["ls"], environment: environment)
-        #expect(SeriesTests.lines(remaining.stdout) == [second, first], "\(remaining)")
+        #expect(SeriesTests.lines(remaining.stdout) == [empty, second, otherInstance, first], "\(remaining)")
         for name in [target, source] { try await server.dropDatabase(name) }
     }
 
@@ -66,8 +75,16 @@ struct ForeignLayoutTests {
         )
         guard dumped.exitCode == 0 else { throw TestSetupError("pg_dump failed: \(dumped.stderr)") }
         defer { try? FileManager.default.removeItem(atPath: file) }
+        try await place(try Data(contentsOf: URL(fileURLWithPath: file)), as: key, pgclone, environment)
+    }
+
+    /// `bytes` stored under `key`, in the directory or the bucket.
+    static func place(_ bytes: Data, as key: String, _ pgclone: PGCloneHarness, _ environment: [String: String?]) async throws {
+        let file = pgclone.directory + "/object"
+        try bytes.write(to: URL(fileURLWithPath: file))
+        defer { try? FileManager.default.removeItem(atPath: file) }
         guard let location = environment["PGCLONE_STORAGE_LOCATION"] ?? nil else {
-            return try pgclone.store(try Data(contentsOf: URL(fileURLWithPath: file)), as: key)
+            return try pgclone.store(bytes, as: key)
         }
         let (bucket, prefix) = try #require(SeriesTests.bucketAndPrefix(location))
         try await S3TestServer.shared!.boto3("s3.upload_file(\"\(file)\", \"\(bucket)\", \"\(prefix)\(key)\")")

@@ -119,7 +119,8 @@ struct SeriesTests {
     }
 
     /// A dump copied under another database's key is what it says it is: `restore` and `verify` of
-    /// that database pass over it, and `prune` neither counts nor deletes it as that database's.
+    /// that database pass over it, and `prune`, of one database or of all, neither counts nor
+    /// deletes it as either database's.
     @Test func aDumpCopiedUnderAnotherDatabasesKeyIsNotTakenForItsDumps() async throws {
         let (pgclone, environment) = try await Self.setUp(.local)
         let server = pgclone.server
@@ -128,21 +129,74 @@ struct SeriesTests {
         let (mine, other) = ("mine-\(suffix)", "other-\(suffix)")
         try await Self.seed(mine, server)
         try await Self.seed(other, server)
-        let mineKey = try await Self.dump(mine, pgclone, environment)
+        let mineKeys = [try await Self.dump(mine, pgclone, environment), try await Self.dump(mine, pgclone, environment)]
         let otherKey = try await Self.dump(other, pgclone, environment)
-        let copied = "\(mine)/\(otherKey.split(separator: "/")[1])"
-        try pgclone.store(try pgclone.storedData(otherKey), as: copied)
+        // other's dump under mine's name, and mine's newest under other's, both newer than all.
+        let copiedToMine = "\(mine)/20991231T000000.000000Z.default.dump"
+        let copiedToOther = "\(other)/20991231T000000.000000Z.default.dump"
+        try pgclone.store(try pgclone.storedData(otherKey), as: copiedToMine)
+        try pgclone.store(try pgclone.storedData(mineKeys[1]), as: copiedToOther)
 
         let target = TestEnvironment.uniqueName("copied")
         let restored = try await Self.restore(mine, into: target, pgclone, environment)
-        #expect(restored.stdout == mineKey + "\n", "\(restored)")
+        #expect(restored.stdout == mineKeys[1] + "\n", "\(restored)")
+        #expect(restored.stderr.contains("passed over \(copiedToMine): it is named for \"\(mine)\" but is a dump of \"\(other)\""), "\(restored)")
         #expect(try await server.psql("SELECT v FROM t", database: target) == mine)
         let verified = try await pgclone.run(["verify", mine], environment: environment)
-        #expect(verified.stdout.hasPrefix(mineKey + ": OK"), "\(verified)")
-        let pruned = try await pgclone.run(["prune", mine, "--keep-last", "0", "--confirm", "--json"], environment: environment)
-        #expect(pruned.stdout.contains("\"deleted\":[\"\(mineKey)\"]"), "\(pruned)")
-        #expect(pgclone.storedFiles() == [copied, otherKey].sorted())
+        #expect(verified.stdout.hasPrefix(mineKeys[1] + ": OK"), "\(verified)")
+
+        let one = try await pgclone.run(["prune", mine, "--keep-last", "1", "--json"], environment: environment)
+        #expect(one.stdout.contains("\"deleted\":[\"\(mineKeys[0])\"]"), "\(one)")
+        let all = try await pgclone.run(["prune", "--keep-last", "1", "--confirm", "--json"], environment: environment)
+        #expect(all.stdout.contains("\"deleted\":[\"\(mineKeys[0])\"]"), "\(all)")
+        #expect(all.stderr.contains("left \(copiedToOther) alone: it is named for \"\(other)\" but is a dump of \"\(mine)\""), "\(all)")
+        #expect(pgclone.storedFiles() == [copiedToMine, copiedToOther, mineKeys[1], otherKey].sorted())
         for name in [target, mine, other] { try await server.dropDatabase(name) }
+    }
+
+    /// An object S3 will not hand over (archived to Glacier) is taken as its key says where the
+    /// key says surely, and left alone where it does not; prune goes on.
+    @Test func prunePassesOverWhatS3CannotRead() async throws {
+        let (pgclone, environment) = try await Self.setUp(.s3)
+        let server = pgclone.server
+        let suffix = UUID().uuidString.prefix(8).lowercased()
+        let (plain, underscored) = ("glacier-\(suffix)", "glacier_\(suffix)")
+        var keys: [String: [String]] = [:]
+        for name in [plain, underscored] {
+            try await Self.seed(name, server)
+            for _ in 0..<2 { keys[name, default: []].append(try await Self.dump(name, pgclone, environment)) }
+        }
+        let (bucket, prefix) = try #require(Self.bucketAndPrefix(environment["PGCLONE_STORAGE_LOCATION"]!!))
+        for name in [plain, underscored] {
+            try await S3TestServer.shared!.boto3(
+                """
+                key = "\(prefix)\(keys[name]![0])"
+                s3.copy_object(Bucket="\(bucket)", Key=key, CopySource={"Bucket": "\(bucket)", "Key": key}, StorageClass="GLACIER")
+                """
+            )
+        }
+        let pruned = try await pgclone.run(["prune", "--keep-last", "1", "--confirm", "--json"], environment: environment)
+        #expect(pruned.exitCode == 0, "\(pruned)")
+        #expect(pruned.stdout.contains("\"deleted\":[\"\(keys[plain]![0])\"]"), "\(pruned)")
+        #expect(pruned.stderr.contains("could not read \(keys[underscored]![0]) to see which database it is of"), "\(pruned)")
+        #expect(pruned.stderr.contains("left \(keys[underscored]![0]) alone: which database it is of is not known"), "\(pruned)")
+        let left = try await pgclone.run(["ls"], environment: environment)
+        #expect(Set(Self.lines(left.stdout)) == [keys[plain]![1], keys[underscored]![0], keys[underscored]![1]], "\(left)")
+        for name in [plain, underscored] { try await server.dropDatabase(name) }
+    }
+
+    @Test func aDumpConfigNameMustFitAKey() async throws {
+        let pgclone = try PGCloneHarness.offline()
+        let name = String(repeating: "к", count: 32)
+        try "dump_configs:\n  \(name): {}\n".write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
+        let result = try await pgclone.run(["dump", "--config", name, "--database", "postgresql://nobody@127.0.0.1:1/x"])
+        #expect(result.exitCode == 2, "\(result)")
+        #expect(
+            result.errorLines == [
+                "pgclone: error: the dump config name \"\(name)\" is longer than 63 bytes; name it with 1 to 63 bytes, as PostgreSQL names things"
+            ],
+            "\(result)"
+        )
     }
 
     /// Renames a stored dump, in the directory or the bucket.

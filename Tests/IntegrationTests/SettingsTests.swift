@@ -64,6 +64,14 @@ import Testing
             ["dump", "--database", "postgresql://app:Sup3r%zzSecret@db.example/shop"], [:],
             "pgclone: error: invalid connection string in --database: invalid percent-encoded token: \"****\"; give a postgresql:// URI or key=value pairs"
         ),
+        (["ls", ""], [:], "pgclone: error: the database name is empty; give one, or none for every database (see pgclone --help)"),
+        (["prune", "", "--keep-last", "0"], [:], "pgclone: error: the database name is empty; give one, or none for every database (see pgclone --help)"),
+        (["ls", "--dump-config", ""], [:], "pgclone: error: --dump-config takes the name of a dump config (see pgclone --help)"),
+        (["prune", "--dump-config", "", "--keep-last", "0"], [:], "pgclone: error: --dump-config takes the name of a dump config (see pgclone --help)"),
+        (["restore", "db", "--dump-config", ""], [:], "pgclone: error: --dump-config takes the name of a dump config (see pgclone --help)"),
+        (["restore", ":db", "--dump-config", "anon"], [:], "pgclone: error: --dump-config picks among a database's dumps; :db is a database on the server (see pgclone --help)"),
+        (["verify", "db/20261126T075200.123456Z.default.dump", "--dump-config", "anon"], [:], "pgclone: error: --dump-config picks among a database's dumps; db/20261126T075200.123456Z.default.dump is a dump key (see pgclone --help)"),
+        (["dump", "--config", ""], [:], "pgclone: error: --config takes the name of a dump config (see pgclone --help)"),
         (["restore", "db/notakey.dump"], [:], "pgclone: error: \"db/notakey.dump\" is not a dump key; keys look like mydb/20261126T075200.123456Z.default.dump, or django-pgclone's (see `pgclone ls`)"),
         (["dump", "--database", "host=localhost port=x port"], [:], "pgclone: error: invalid connection string in --database: missing \"=\" after \"port\" in connection info string; give a postgresql:// URI or key=value pairs"),
     ])

@@ -58,15 +58,23 @@ struct StorageRootTests {
         try await server.createDatabase(source)
         let file = pgclone.directory + "/a-file"
         try Data("not a directory".utf8).write(to: URL(fileURLWithPath: file))
+        let dangling = pgclone.directory + "/dangling"
+        try FileManager.default.createSymbolicLink(atPath: dangling, withDestinationPath: pgclone.directory + "/nowhere")
         let cases: [(String, String)] = [
             (file, "the storage location \(file) is a file, not a directory; give a directory or s3://bucket/prefix"),
             ("gs://bucket/dumps", "the storage location gs://bucket/dumps (PGCLONE_STORAGE_LOCATION) is a gs:// URL; pgclone stores dumps in a local directory or in s3://bucket/prefix"),
             ("s3://bucket/../x", "the prefix \"../x\" in s3://bucket/../x has an empty, \".\" or \"..\" segment; write the prefix as it is, e.g. s3://bucket/dumps"),
+            (dangling, "the storage location \(dangling) is a symbolic link to something that does not exist; make its target, or give another directory"),
+            ("s3:mybucket", "the storage location s3:mybucket (PGCLONE_STORAGE_LOCATION) is not an S3 location; write s3://bucket/prefix, in lower case"),
+            ("S3://bucket", "the storage location S3://bucket (PGCLONE_STORAGE_LOCATION) is not an S3 location; write s3://bucket/prefix, in lower case"),
+            (" ", "the storage location (PGCLONE_STORAGE_LOCATION) is empty or blank; give a directory or s3://bucket/prefix"),
             ("s3://bucket//x", "the prefix \"/x\" in s3://bucket//x has an empty, \".\" or \"..\" segment; write the prefix as it is, e.g. s3://bucket/dumps"),
         ]
         let commands = [
             ["ls"], ["ls", source], ["dump", "--database", server.url(source)], ["restore", source, "--database", server.url(source)],
             ["verify", source], ["prune", "--keep-last", "1", "--confirm"],
+            // These do not use the location, but refuse one that cannot be used all the same.
+            ["copy", ":\(source)_snap", "--database", server.url(source)], ["ls", "--local", "--database", server.url(source)],
         ]
         for (location, message) in cases {
             for command in commands {
@@ -78,6 +86,7 @@ struct StorageRootTests {
         }
         #expect(try String(contentsOfFile: file, encoding: .utf8) == "not a directory")
         #expect(try await server.databases(startingWith: source) == [source])
+        #expect(!FileManager.default.fileExists(atPath: pgclone.directory + "/nowhere"))
         try await server.dropDatabase(source)
     }
 }

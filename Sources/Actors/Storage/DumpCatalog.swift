@@ -7,8 +7,9 @@ import PGCloneStreams
 /// A key alone says so for pgclone's keys, but for those an earlier release wrote with the name
 /// sanitised (`rel_col/` can hold `rel.col`'s dumps), and for django-pgclone 2+'s (they name a
 /// Django alias). For those, the first bytes of the object are read: pgclone's metadata frame, or
-/// a plain archive's header, name the database. Only the dumps a question is about are read,
-/// several at once.
+/// a plain archive's header, name the database. `restore`/`verify` by name and `prune` read every
+/// dump they would act on, so that a dump copied under another database's key is never taken for
+/// one of that database's; `ls` reads only where the key cannot tell. Reads go several at once.
 package struct DumpCatalog: Sendable {
     package let storage: any StorageBackend
     package var logger: Logger
@@ -21,21 +22,31 @@ package struct DumpCatalog: Sendable {
     }
 
     /// Dumps newest first, of `database` and made with dump config `config` only, where given.
-    /// - Parameter readingEvery: read every dump considered, not only those whose key may not
-    ///   name their database: for `prune`, which must not take a dump copied under another
-    ///   database's key for one of that database's (one of `database` copied under another key
-    ///   is left alone).
+    /// A dump whose database is not known (``StoredDump/databaseKnown``) is of no database.
+    /// - Parameter readingEvery: read every dump considered, not only those whose key cannot say:
+    ///   for `prune`, which sets aside what ``prunable(_:)`` says.
     package func dumps(of database: String? = nil, config: String? = nil, readingEvery: Bool = false) async throws -> [StoredDump] {
         let listed = try await storage.list().filter { dump in database.map { Self.mayBe(dump, of: $0) } ?? true }
         let resolved = try await resolve(listed) { readingEvery || !$0.key.namesDatabase }
         return resolved.filter { dump in
-            (database.map { dump.database == $0 } ?? true) && (config.map { dump.config == $0 } ?? true)
+            (database.map { dump.databaseKnown && dump.database == $0 } ?? true) && (config.map { dump.isMade(with: $0) } ?? true)
         }
+    }
+
+    /// Why `prune` must leave `dump` alone, or `nil` if it may count and delete it: it must be a
+    /// dump (not an empty or foreign object), of a known database, and not say it is another
+    /// database's than its key names.
+    package static func whyNotPrunable(_ dump: StoredDump) -> String? {
+        if let notADump = dump.notADump { return "it is not a dump (\(notADump))" }
+        if !dump.databaseKnown { return "which database it is of is not known (its key does not say surely, and the object does not say)" }
+        if dump.contradictsKey { return "it is named for \"\(dump.key.database)\" but is a dump of \"\(dump.database)\"" }
+        return nil
     }
 
     /// The newest dump of `database` made with `config` (any config, if `nil`), from any tool's
     /// layout. The dump's own word on its database is checked: one that says it is another
-    /// database's (copied under this one's key) is passed over.
+    /// database's (copied under this one's key) is passed over, and so is an object that is no
+    /// dump (empty, say, as a django-pgclone killed mid-way left it).
     package func newest(of database: String, config: String?) async throws -> StoredDump? {
         try await newest(of: database, config: config).dump
     }
@@ -45,12 +56,16 @@ package struct DumpCatalog: Sendable {
         var passedOver: StoredDump?
         for candidate in try await storage.list() where Self.mayBe(candidate, of: database) {
             let dump = try await resolve(candidate)
-            guard dump.database == database else {
-                logger.debug("passed over \(dump.key): it is a dump of \"\(dump.database)\"")
-                if dump.key.database == database && passedOver == nil { passedOver = dump }
+            if let notADump = dump.notADump {
+                logger.warning("passed over \(dump.key): it is not a dump (\(notADump))")
                 continue
             }
-            if config == nil || dump.config == config { return (dump, passedOver) }
+            guard dump.databaseKnown, dump.database == database else {
+                logger.debug("passed over \(dump.key): it is a dump of \"\(dump.database)\"")
+                if dump.key.database == database && dump.databaseKnown && passedOver == nil { passedOver = dump }
+                continue
+            }
+            if config.map(dump.isMade(with:)) ?? true { return (dump, passedOver) }
         }
         return (nil, passedOver)
     }
@@ -119,20 +134,36 @@ package struct DumpCatalog: Sendable {
         return result
     }
 
-    /// `dump` with the database and config its first bytes name; as it was if they name none, or
-    /// if it cannot be read (gone since it was listed, say).
+    /// `dump` with what its first bytes say: the database and config they name, or that it is no
+    /// dump. One that cannot be read (gone since it was listed, or archived to a storage class
+    /// that must be restored first) is as its key says, with a warning.
     private func resolve(_ dump: StoredDump) async throws -> StoredDump {
         var resolved = dump
         do {
-            var parsed = DumpHead.parse(try await storage.readHead(dump.key, length: DumpHead.initialLength))
+            var length = DumpHead.initialLength
+            var bytes = try await storage.readHead(dump.key, length: length)
+            var parsed = DumpHead.parse(bytes)
             if case .needsBytes(let count) = parsed {
-                parsed = DumpHead.parse(try await storage.readHead(dump.key, length: count))
+                length = count
+                bytes = try await storage.readHead(dump.key, length: count)
+                parsed = DumpHead.parse(bytes)
             }
-            guard case .head(let head) = parsed else { return dump }
-            if let database = head.database { resolved.database = database }
-            if let config = head.metadata?.dumpConfig { resolved.config = config }
+            if case .unrecognized(let description) = DumpFormat.sniff(bytes, atEnd: bytes.count < length) {
+                resolved.notADump = description
+                resolved.databaseKnown = false
+                return resolved
+            }
+            guard case .head(let head) = parsed else { return resolved }
+            if let database = head.database {
+                resolved.database = database
+                resolved.databaseKnown = true
+            }
+            if let config = head.metadata?.dumpConfig {
+                resolved.config = config
+                resolved.configKnown = true
+            }
         } catch let error as PGCloneError where error.code == .objectNotFound {
-            logger.debug("could not read \(dump.key): \(error)")
+            logger.warning("could not read \(dump.key) to see which database it is of: \(error.message)")
         }
         return resolved
     }

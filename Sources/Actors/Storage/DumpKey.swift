@@ -129,7 +129,17 @@ package struct DumpKey: Hashable, Sendable, Comparable, CustomStringConvertible 
         guard characters.count == 23, characters[8] == "T", characters[15] == ".", characters[22] == "Z" else { return nil }
         let digits = characters[0..<8] + characters[9..<15] + characters[16..<22]
         guard digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
-        return String(digits)
+        return isTime(String(digits)) ? String(digits) : nil
+    }
+
+    /// Whether `yyyyMMddHHmmssSSSSSS` is a time that can be (month 1–12, day 1–31, hour 0–23,
+    /// minute 0–59, second 0–60): `20261399T999999` is no time, and must not sort as the newest.
+    private static func isTime(_ digits: String) -> Bool {
+        let numbers = [(4, 2), (6, 2), (8, 2), (10, 2), (12, 2)].map { offset, length in
+            Int(digits.dropFirst(offset).prefix(length)) ?? -1
+        }
+        return (1...12).contains(numbers[0]) && (1...31).contains(numbers[1]) && (0...23).contains(numbers[2])
+            && (0...59).contains(numbers[3]) && (0...60).contains(numbers[4])
     }
 
     /// django-pgclone's `%Y?%m?%d?%H?%M?%S?%f`, `?` being `separator`; 1 to 6 digits of microseconds.
@@ -140,7 +150,8 @@ package struct DumpKey: Hashable, Sendable, Comparable, CustomStringConvertible 
             fields.allSatisfy({ $0.allSatisfy { $0.isASCII && $0.isNumber } })
         else { return nil }
         let fraction = String(fields[6]) + String(repeating: "0", count: 6 - fields[6].count)
-        return fields.prefix(6).joined() + fraction
+        let digits = fields.prefix(6).joined() + fraction
+        return isTime(digits) ? digits : nil
     }
 
     static func timestamp(for date: Date) -> String {

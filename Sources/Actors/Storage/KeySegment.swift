@@ -51,7 +51,7 @@ package enum KeySegment {
 
     /// Whether `segment` is made only of characters that stand for themselves: it is a name that
     /// an earlier release's sanitising (other characters → `_`) could also have produced.
-    static func isLiteral(_ segment: some StringProtocol) -> Bool {
+    package static func isLiteral(_ segment: some StringProtocol) -> Bool {
         segment.utf8.allSatisfy(isLiteral)
     }
 

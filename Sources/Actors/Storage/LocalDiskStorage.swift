@@ -37,6 +37,12 @@ package actor LocalDiskStorage: StorageBackend {
     /// Refuses a location that exists but is not a directory (or a link to one).
     package nonisolated func checkLocation() throws(PGCloneError) {
         var info = stat()
+        if stat(root, &info) != 0 && errno == ENOENT && lstat(root, &info) == 0 {
+            throw PGCloneError(
+                .invalidConfiguration,
+                "the storage location \(location) is a symbolic link to something that does not exist; make its target, or give another directory"
+            )
+        }
         if stat(root, &info) == 0 && (info.st_mode & S_IFMT) != S_IFDIR {
             throw PGCloneError(
                 .invalidConfiguration,

@@ -5,29 +5,55 @@ package struct StoredDump: Sendable, Hashable {
     package var key: DumpKey
     /// Size of the stored object in bytes.
     package var size: Int
-    /// The source database's name: what the dump itself says, once ``DumpCatalog`` has read it
-    /// where the key may not be sure (``DumpKey/namesDatabase``); until then the key's.
+    /// The source database's name: what the dump itself says, once ``DumpCatalog`` has read it,
+    /// else what its key says.
     package var database: String
+    /// Whether ``database`` is known: from the dump, or from a key that names it surely
+    /// (``DumpKey/namesDatabase``). Not for a dump under an earlier release's sanitised prefix or
+    /// a django-pgclone 2+ key that could not be read or names no database.
+    package var databaseKnown: Bool
     /// The dump config it was made with: the metadata's, where it says, else the key's.
     package var config: String
+    /// Whether ``config`` is known: not for a pgclone key whose config segment an earlier release
+    /// could have sanitised (`anon_v2` for `anon.v2`) when the dump does not say it.
+    package var configKnown: Bool
+    /// Why the object is not a dump, when its first bytes were read and are not one (empty, text).
+    package var notADump: String?
 
     package init(key: DumpKey, size: Int) {
         self.key = key
         self.size = size
         self.database = key.database
+        self.databaseKnown = key.namesDatabase
         self.config = key.config
+        self.configKnown = !(key.layout == .pgclone && KeySegment.isLiteral(key.config) && key.config.contains("_"))
     }
 
-    /// A (database, dump config) pair: restore picks the newest dump of one, retention counts
-    /// per series.
+    /// Whether the dump says it is of another database than the one its key names surely: a dump
+    /// copied under another database's key.
+    package var contradictsKey: Bool { key.namesDatabase && database != key.database }
+
+    /// Whether it was made with dump config `name` (`anon.v2` also matches an earlier release's
+    /// `anon_v2` that says no better).
+    package func isMade(with name: String) -> Bool {
+        config == name || (!configKnown && config == KeySegment.sanitized(name))
+    }
+
+    /// Dumps of one database made with one dump config (and, for django-pgclone 2+, on one
+    /// instance): restore picks the newest dump of one, retention counts per series.
     package struct Series: Hashable, Sendable, Comparable {
         package var database: String
         package var config: String
+        /// django-pgclone 2+'s instance (the host name): prod's and staging's dumps of one
+        /// database are two series.
+        package var instance: String?
 
-        package static func < (lhs: Series, rhs: Series) -> Bool { (lhs.database, lhs.config) < (rhs.database, rhs.config) }
+        package static func < (lhs: Series, rhs: Series) -> Bool {
+            (lhs.database, lhs.config, lhs.instance ?? "") < (rhs.database, rhs.config, rhs.instance ?? "")
+        }
     }
 
-    package var series: Series { Series(database: database, config: config) }
+    package var series: Series { Series(database: database, config: config, instance: key.instance) }
 }
 
 /// Where dumps live: a local directory, or (a later stage) an S3 prefix.

@@ -44,7 +44,14 @@ package struct S3Storage: StorageBackend {
     }
 
     package func readHead(_ key: DumpKey, length: Int) async throws -> [UInt8] {
-        try await mapErrors { try await client.getHead(objectKey(key), length: length) }
+        do {
+            return try await client.getHead(objectKey(key), length: length)
+        } catch let error as S3ServiceError where error.status == 404 || error.code == "InvalidObjectState" {
+            // Gone since it was listed, or archived (Glacier) and not restored: this object only.
+            throw PGCloneError(.objectNotFound, "\(error)", cause: error)
+        } catch {
+            return try await mapErrors { throw error }
+        }
     }
 
     package func find(_ key: DumpKey) async throws -> StoredDump? {
