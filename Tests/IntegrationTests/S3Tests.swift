@@ -55,10 +55,15 @@ struct S3Tests {
         let target = TestEnvironment.uniqueName("s3_many_dst")
         let bucket = try await s3.makeBucket()
         // 1,100 older dumps (and a foreign object) under the prefix, then a real, newest one.
+        // Each begins with pgclone's metadata frame: the key (with "_") cannot say whose they are.
         try await s3.boto3(
             """
+            import json, struct
+            meta = json.dumps({"format": "pgclone", "formatVersion": 1, "pgcloneVersion": "old", "serverVersion": "15",
+                               "database": "\(source)", "createdAt": "x", "settings": []}).encode()
+            old = struct.pack("<II", 0x184D2A50, len(meta)) + meta
             for i in range(1100):
-                s3.put_object(Bucket="\(bucket)", Key="p/\(source)/20200101T000000.%06dZ.default.dump" % i, Body=b"old")
+                s3.put_object(Bucket="\(bucket)", Key="p/\(source)/20200101T000000.%06dZ.default.dump" % i, Body=old)
             s3.put_object(Bucket="\(bucket)", Key="p/\(source)/notes.txt", Body=b"not a dump")
             """
         )

@@ -88,7 +88,8 @@ struct VerifyPruneJSONTests {
 
     @Test func pruneKeepsExactlyWhatThePolicySaysOnLocalStorage() async throws {
         let pgclone = try PGCloneHarness.offline()
-        for key in Self.keys { try pgclone.store(Data("x".utf8), as: key) }
+        // Enough of a dump for prune, which reads what every object it would delete is.
+        for key in Self.keys { try pgclone.store(Data("PGDMP".utf8), as: key) }
         let foreign = ["p/notes.txt", "p/.20200101T000000.000000Z.default.dump.1.partial", "other/readme"]
         for path in foreign { try pgclone.store(Data("keep me".utf8), as: path) }
         let arguments = ["prune", "--keep-last", "2", "--keep-daily", "3", "--keep-weekly", "3"]
@@ -123,7 +124,7 @@ struct VerifyPruneJSONTests {
         let bucket = try await s3.makeBucket()
         let foreign = ["dumps/p/notes.txt", "dumps/readme.md", "elsewhere/p/20200101T000000.000000Z.default.dump"]
         let all = Self.keys.map { "dumps/\($0)" } + foreign
-        try await s3.boto3("for key in \(all): s3.put_object(Bucket=\"\(bucket)\", Key=key, Body=b\"x\")")
+        try await s3.boto3("for key in \(all): s3.put_object(Bucket=\"\(bucket)\", Key=key, Body=b\"PGDMP\")")
         let result = try await pgclone.run(
             ["prune", "--keep-last", "2", "--keep-daily", "3", "--keep-weekly", "3", "--confirm"],
             environment: s3.environment(location: "s3://\(bucket)/dumps")
