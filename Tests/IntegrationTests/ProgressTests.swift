@@ -21,27 +21,18 @@ struct ProgressTests {
         let target = TestEnvironment.uniqueName("progress_dst")
         let terminal = try await Terminal.start(pgclone, ["restore", key, "--database", pgclone.server.conninfo(target)])
         defer { pgclone.signal(SIGKILL, processesMatching: []) }
-        var seen = ""
-        var panes: [String] = []
-        // Up to a minute: the machine may be loaded by the other tests.
-        for _ in 0..<600 {
-            try await Task.sleep(for: .milliseconds(100))
-            let pane = try await terminal.screen()
-            if panes.last != pane { panes.append(pane) }
-            if let line = pane.split(separator: "\n").first(where: { $0.contains("% ") && $0.contains("/s") }) {
-                seen = String(line)
-                break
-            }
-            if pane.split(separator: "\n").contains(Substring(key)) { break }
-        }
-        // When the restore ends, its result stands on a line of its own and the status line is gone.
+        // When the restore ends, its result stands on a line of its own and the status line is
+        // gone. Up to two minutes: the machine may be loaded by the other tests.
         var pane = ""
-        for _ in 0..<600 where !pane.split(separator: "\n").contains(Substring(key)) {
+        for _ in 0..<1200 where !pane.split(separator: "\n").contains(Substring(key)) {
             try await Task.sleep(for: .milliseconds(100))
             pane = try await terminal.screen()
         }
+        // While it ran, the status line showed percent and rate.
+        let written = terminal.written()
+        let seen = written.first { $0.contains("% ") && $0.contains("/s") } ?? ""
         await terminal.close()
-        #expect(seen.hasPrefix("restore \(target): "), "no progress line seen in:\n\(panes.suffix(5).joined(separator: "\n----\n"))")
+        #expect(seen.hasPrefix("restore \(target): "), "no progress line written:\n\(written.suffix(20).joined(separator: "\n"))")
         #expect(seen.contains(" of "))
         #expect(seen.contains("/s"))
         let lines = pane.split(separator: "\n").map(String.init)
@@ -84,11 +75,17 @@ struct ProgressTests {
 /// as the harness's are. The command prints `done-STATUS` when pgclone ends, then waits.
 struct Terminal {
     let session: String
+    /// Everything written to the terminal, as tmux's `pipe-pane` saw it: what was on the screen
+    /// at some moment, even when the test was too busy to look then.
+    let transcript: String
 
     static func start(_ pgclone: PGCloneHarness, _ arguments: [String]) async throws -> Terminal {
         let session = "pgclone-\(UUID().uuidString.prefix(8))"
+        let transcript = "\(pgclone.directory)/\(session).transcript"
         func quoted(_ word: String) -> String { "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'" }
-        let command = "cd \(quoted(pgclone.directory)) && PGPASSWORD=\(quoted(pgclone.server.password)) "
+        // pgclone starts once the transcript is being written.
+        let command = "until [ -e \(quoted(transcript + ".ready")) ]; do sleep 0.05; done; "
+            + "cd \(quoted(pgclone.directory)) && PGPASSWORD=\(quoted(pgclone.server.password)) "
             + ([TestEnvironment.binary] + arguments).map(quoted).joined(separator: " ") + "; echo done-$?; sleep 300"
         let started = try await runCommand(
             "tmux",
@@ -96,7 +93,16 @@ struct Terminal {
             environment: ["PGCLONE_TEST_MARKER": pgclone.marker]
         )
         guard started.exitCode == 0 else { throw TestSetupError("tmux: \(started)") }
-        return Terminal(session: session)
+        let piped = try await runCommand("tmux", ["-L", session, "pipe-pane", "-o", "-t", session, "cat >> \(quoted(transcript))"])
+        guard piped.exitCode == 0 else { throw TestSetupError("tmux pipe-pane: \(piped)") }
+        FileManager.default.createFile(atPath: transcript + ".ready", contents: nil)
+        return Terminal(session: session, transcript: transcript)
+    }
+
+    /// The lines and redrawn status lines written so far, escape sequences left out.
+    func written() -> [String] {
+        let text = (try? String(contentsOfFile: transcript, encoding: .utf8)) ?? ""
+        return text.replacingOccurrences(of: "\u{1B}[K", with: "").split(whereSeparator: { $0 == "\r" || $0 == "\n" }).map(String.init)
     }
 
     /// What the terminal shows.

@@ -48,7 +48,7 @@ struct SwapSafetyTests {
         let result = try await restoring
         #expect(result.exitCode == 128 + SIGKILL, "\(result)")
         let reopened = try await user.waitUntilAccepting(target, within: .seconds(5))
-        #expect(reopened != nil && ContinuousClock.now - killed < .seconds(2), "\(target) still refused connections 2 s after pgclone was killed")
+        #expect(reopened != nil && ContinuousClock.now - killed < .seconds(5), "\(target) still refused connections 5 s after pgclone was killed")
         let value = try await user.markers(target)
         #expect(value == "old", "\(result)")
         for session in sessions { await session.close() }
@@ -76,10 +76,12 @@ struct SwapSafetyTests {
                 pgclone, key: key, target: target, iteration: iteration, signal: SIGKILL, sessions: 30, within: 120,
                 arguments: iteration % 2 == 0 ? ["--reversible"] : []
             )
-            let reopened = try await user.waitUntilAccepting(target, within: .seconds(5))
+            // The guard reopens it in a fraction of a second (the run prints the figures); 5 s is a
+            // bound with room for a machine loaded by the other tests, not a measurement.
+            let reopened = try await user.waitUntilAccepting(target, within: .seconds(10))
             #expect(
-                reopened != nil && ContinuousClock.now - killed < .seconds(2),
-                "kill \(iteration): \(target) still refused connections 2 s after pgclone was killed"
+                reopened != nil && ContinuousClock.now - killed < .seconds(5),
+                "kill \(iteration): \(target) still refused connections 5 s after pgclone was killed"
             )
             reopenings.append(ContinuousClock.now - killed)
             let value = try await user.markers(target)
