@@ -57,11 +57,12 @@ struct ConfigFile {
             case "lock_timeout": lockTimeout = try timeout(value, key)
             case "dump_configs":
                 dumpConfigs = try namedConfigs(value, key) { fields, where_ throws(PGCloneError) in
-                    try checkKeys(fields, ["exclude_tables", "exclude_models", "pre_dump_hooks"], where_)
+                    try checkKeys(fields, ["exclude_tables", "exclude_models", "pre_dump_hooks", "exclude_extensions"], where_)
                     return DumpConfig(
                         excludeTables: try strings(fields["exclude_tables"], "\(where_).exclude_tables"),
                         excludeModels: try strings(fields["exclude_models"], "\(where_).exclude_models"),
-                        preDumpHooks: try strings(fields["pre_dump_hooks"], "\(where_).pre_dump_hooks")
+                        preDumpHooks: try strings(fields["pre_dump_hooks"], "\(where_).pre_dump_hooks"),
+                        excludeExtensions: try strings(fields["exclude_extensions"], "\(where_).exclude_extensions")
                     )
                 }
             case "restore_configs":

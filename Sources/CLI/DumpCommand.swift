@@ -25,6 +25,12 @@ struct DumpCommand: PGCloneSubcommand {
     var preDumpHook: [String] = []
 
     @Option(help: ArgumentHelp(
+        "Leave out this extension, one only a superuser may create where the dump is restored (pg_dump 17 and newer); repeatable.",
+        valueName: "name"
+    ))
+    var excludeExtension: [String] = []
+
+    @Option(help: ArgumentHelp(
         "zstd level, 1 to 19 (default 1: smaller and faster than 3 on pg_dump's output; higher levels need a larger --memory-limit).",
         valueName: "level"
     ))
@@ -59,8 +65,9 @@ struct DumpCommand: PGCloneSubcommand {
         // Flags override the config's lists.
         if !excludeTableData.isEmpty { dumpConfig.excludeTables = excludeTableData }
         if !excludeModel.isEmpty { dumpConfig.excludeModels = excludeModel }
+        if !excludeExtension.isEmpty { dumpConfig.excludeExtensions = excludeExtension }
         if !preDumpHook.isEmpty { dumpConfig.preDumpHooks = preDumpHook }
-        let custom = !excludeTableData.isEmpty || !excludeModel.isEmpty || !preDumpHook.isEmpty
+        let custom = !excludeTableData.isEmpty || !excludeModel.isEmpty || !preDumpHook.isEmpty || !excludeExtension.isEmpty
         var pipeline = DumpPipeline(
             storage: try settings.storage(logger: logger, metrics: context.metrics),
             connection: settings.connection,

@@ -25,7 +25,7 @@ struct ErrorDetailTests {
 
         let result = try await app.restore(appKey, into: target, ["--json"])
         #expect(result.exitCode == 1, "\(result)")
-        #expect(result.errorLines.first?.contains("permission denied to create extension \"pageinspect\"") == true, "\(result)")
+        #expect(result.errorLines.first?.contains("only a superuser may create extension \"pageinspect\", which the dump holds") == true, "\(result)")
         #expect(result.stderrLines.contains("pgclone: hint: Must be superuser to create this extension."), "\(result)")
         #expect(result.stderrLines.contains { $0.hasPrefix("pgclone: statement: CREATE EXTENSION IF NOT EXISTS pageinspect") }, "\(result)")
         let error = json(result)["error"] as? [String: Any]

@@ -149,10 +149,10 @@ struct PartitionExclusionTests {
             "\"Mixed Schema\".*", "mixed schema.*", "tree", "tree_1", "*.tree_1_a", "legacy", "\(database).public.events_event",
         ]
         let serverVersion = try #require(Int(try await server.psql("SHOW server_version_num", database: database)))
-        let tools = try PostgresTools.locate(
-            serverVersion: serverVersion,
-            environment: server.binDirectory.map { ["PGCLONE_PG_BIN_DIR": $0] } ?? [:]
-        )
+        var environment = ProcessInfo.processInfo.environment
+        environment["PGCLONE_PG_BIN_DIR"] = server.binDirectory
+        let tools = try await PostgresInstallations.discover(environment: environment)
+            .forDump(serverVersion: serverVersion, serverVersionText: "\(serverVersion)")
         let pgDumpVersion = try #require(await tools.pgDumpMajorVersion())
         let withChildren = pgDumpVersion >= 16
         let connection = try await PostgresConnection.connect(ConnectionSettings(conninfo: server.url(database), from: "test"))

@@ -24,7 +24,7 @@ package enum TableDataExclusion {
         guard !patterns.isEmpty else { return [] }
         // Unknown (unparsable output, or pg_dump would not run: the dump itself then says why):
         // the catalog, which works with every version.
-        let major = await tools.pgDumpMajorVersion()
+        let major: Int? = if let known = tools.major { known } else { await tools.pgDumpMajorVersion() }
         if let major, major >= 16 {
             logger.debug("pg_dump \(major) leaves out the data of excluded tables' partitions itself (--exclude-table-data-and-children)")
             return patterns.map { "--exclude-table-data-and-children=\($0)" }

@@ -70,16 +70,29 @@ package struct DumpPipeline: Sendable {
                 createdAt: key.isoTimestamp,
                 settings: try await source.databaseSettings(of: database)
             )
-            tools = try PostgresTools.locate(serverVersion: await source.serverVersion, environment: environment)
+            let serverVersion = await source.serverVersion
+            tools = try await PostgresInstallations.discover(environment: environment)
+                .forDump(serverVersion: serverVersion, serverVersionText: version ?? "\(serverVersion)")
+            logger.debug("running \(tools.pgDump)")
         } catch {
             await source.close()
             throw PGCloneError.from(error)
         }
-        let exclusions: [String]
+        var exclusions: [String]
         do {
             exclusions = try await TableDataExclusion.pgDumpArguments(
                 patterns: dumpConfig.excludedTablePatterns, tools: tools, source: source, logger: logger
             )
+            if !dumpConfig.excludeExtensions.isEmpty {
+                let major: Int? = if let known = tools.major { known } else { await tools.pgDumpMajorVersion() }
+                guard let major, major >= 17 else {
+                    throw PGCloneError(
+                        .invalidConfiguration,
+                        "pg_dump \(major.map(String.init) ?? "(of unknown version)") cannot leave out an extension: --exclude-extension came with pg_dump 17; install PostgreSQL 17's client programs or newer, or set PGCLONE_PG_BIN_DIR to their bin directory"
+                    )
+                }
+                exclusions += dumpConfig.excludeExtensions.map { "--exclude-extension=\($0)" }
+            }
             await source.close()
         } catch {
             await source.close()

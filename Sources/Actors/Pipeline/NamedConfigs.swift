@@ -8,9 +8,14 @@ package struct DumpConfig: Sendable, Hashable {
     /// Shell commands run against the source before pg_dump.
     package var preDumpHooks: [String] = []
 
-    package init(excludeTables: [String] = [], excludeModels: [String] = [], preDumpHooks: [String] = []) {
+    /// Extensions left out of the dump (pg_dump 17 and newer: `--exclude-extension`), for one only a
+    /// superuser may create where the dump is restored.
+    package var excludeExtensions: [String] = []
+
+    package init(excludeTables: [String] = [], excludeModels: [String] = [], preDumpHooks: [String] = [], excludeExtensions: [String] = []) {
         self.excludeTables = excludeTables
         self.excludeModels = excludeModels
+        self.excludeExtensions = excludeExtensions
         self.preDumpHooks = preDumpHooks
     }
 

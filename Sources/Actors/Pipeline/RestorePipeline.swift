@@ -201,7 +201,7 @@ package struct RestorePipeline: Sendable {
                 settings = try await swap.settingsToApply(source: [])
             } else if let dump {
                 try await phase(.prepare) { try await swap.createTemporary() }
-                let tools = try PostgresTools.locate(serverVersion: await swap.admin.serverVersion, environment: environment)
+                let tools = try await PostgresInstallations.discover(environment: environment)
                 metrics.currentJob?.setObjectBytes(dump.size)
                 metrics.setSourceObjectBytes(dump.size)
                 step = "restoring into \"\(names.temporary)\""
@@ -365,7 +365,7 @@ package struct RestorePipeline: Sendable {
         _ dump: StoredDump,
         expectedDatabase: String?,
         swap: DatabaseSwap,
-        tools: PostgresTools
+        tools: PostgresInstallations
     ) async throws -> (RestoreRunner.Report, (source: [DatabaseSetting], kept: [DatabaseSetting])) {
         let names = swap.names
         logger.info("restoring \(dump.key) (\(ByteCount(bytes: dump.size))) from \(storage.location) into \"\(names.temporary)\"")
@@ -374,7 +374,9 @@ package struct RestorePipeline: Sendable {
         metrics.setMemoryBudget(budget.restoreTerms)
         let metrics = self.metrics
         let decoder = DumpDecoder(settings: budget.decompression)
-        var restoreRunner = RestoreRunner(tools: tools, connection: connection.replacingDatabase(names.temporary))
+        var restoreRunner = RestoreRunner(
+            installations: tools, serverMajor: await swap.admin.serverVersion / 10_000, connection: connection.replacingDatabase(names.temporary)
+        )
         let restoreStep = metrics.step(.restoreStdin)
         restoreRunner.stdinWaiting = { restoreStep.waiting($0, starving: false) }
         let runner = restoreRunner
@@ -473,6 +475,13 @@ package struct RestorePipeline: Sendable {
     }
 
     private func logErrors(_ report: RestoreRunner.Report) {
+        if !report.harmless.isEmpty {
+            let reasons = Array(Set(report.harmless.map(\.reason))).sorted()
+            let count = report.harmless.count
+            logger.warning(
+                "\(report.pgRestore.isEmpty ? "pg_restore" : report.pgRestore) reported \(count) error\(count == 1 ? "" : "s") known to be harmless: \(reasons.joined(separator: "; "))"
+            )
+        }
         for entry in report.errors {
             logger.warning("pg_restore: \(entry.message)")
             for detail in entry.details { logger.warning("  \(detail.label): \(detail.text)") }

@@ -31,7 +31,7 @@ package struct VerifyPipeline: Sendable {
         let (stored, storedSource) = metrics.stream(.downloadToDecompress, capacity: budget.streamCapacity, from: .download, to: .decompress)
         let (archive, archiveSource) = metrics.stream(.decompressToRestore, capacity: budget.streamCapacity, from: .decompress, to: .restoreStdin)
         let decoder = DumpDecoder(settings: budget.decompression)
-        let runner = RestoreRunner(tools: try PostgresTools.newest(environment: environment), connection: nil)
+        let runner = RestoreRunner(installations: try await PostgresInstallations.discover(environment: environment), serverMajor: nil, connection: nil)
         let storage = self.storage
         logger.info("verifying \(dump.key) (\(ByteCount(bytes: dump.size))) in \(storage.location)")
         do {

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 package import PGCloneStreams
 import Subprocess
@@ -8,7 +9,12 @@ import Subprocess
 /// Streaming means one job: pg_restore cannot restore in parallel from stdin. `restore --jobs N`
 /// spools the archive to a file first and runs `pg_restore -j N` on it.
 package struct RestoreRunner: Sendable {
-    package var tools: PostgresTools
+    /// The pg_restore programs to choose from, by the archive's version (read from its first
+    /// bytes before pg_restore starts).
+    package var installations: PostgresInstallations
+    /// The major version of the server restored into (`nil`: none, `verify`), whose own
+    /// pg_restore is preferred when it can read the archive.
+    package var serverMajor: Int?
     /// Where to restore: the temporary database, or nowhere (`verify` reads the archive through
     /// pg_restore to its end, writing the script to /dev/null).
     package var connection: ConnectionSettings?
@@ -16,19 +22,24 @@ package struct RestoreRunner: Sendable {
     /// Told when writing into pg_restore's stdin waits for the pipe (PostgreSQL is the limit).
     package var stdinWaiting: (@Sendable (Bool) -> Void)?
 
-    package init(tools: PostgresTools, connection: ConnectionSettings?) {
-        self.tools = tools
+    package init(installations: PostgresInstallations, serverMajor: Int?, connection: ConnectionSettings?) {
+        self.installations = installations
+        self.serverMajor = serverMajor
         self.connection = connection
     }
 
     /// What pg_restore did.
     package struct Report: Sendable {
-        /// Errors pg_restore reported (it carries on after most of them).
+        /// Errors pg_restore reported (it carries on after most of them), but harmless ones.
         package var errorCount: Int
         /// The first errors, each with its statement.
         package var errors: [ChildStderr.Entry]
+        /// Errors known to do no harm (``KnownRestoreErrors``), each with why.
+        package var harmless: [(entry: ChildStderr.Entry, reason: String)] = []
         /// Archive bytes written into pg_restore's stdin.
         package var bytesWritten: Int
+        /// The pg_restore that ran.
+        package var pgRestore = ""
     }
 
     /// `--verbose` makes pg_restore name the TOC entry each error belongs to.
@@ -44,8 +55,20 @@ package struct RestoreRunner: Sendable {
     /// (a corrupt dump, a storage error) is rethrown as is, and pg_restore is stopped.
     package func restore(from input: ByteStream, ignoreErrors: Bool) async throws -> Report {
         let stdinWaiting = self.stdinWaiting
+        // The archive's first bytes say which pg_restore can read it.
+        var iterator = input.makeAsyncIterator()
+        let first = try await iterator.next()
+        let pgRestore: String
+        do {
+            pgRestore = try installations.forRestore(
+                archive: first.flatMap { ArchiveVersion(header: $0.readableBytesView) }, serverMajor: serverMajor
+            ).pgRestore
+        } catch {
+            input.cancel()
+            throw error
+        }
         let result = try await Subprocess.run(
-            ChildProcess.executable(tools.pgRestore),
+            ChildProcess.executable(pgRestore),
             arguments: Arguments(arguments()),
             environment: connection.map(ChildProcess.environment) ?? .inherit,
             platformOptions: try ChildProcess.platformOptions(),
@@ -57,7 +80,8 @@ package struct RestoreRunner: Sendable {
             let writer = execution.standardInputWriter
             var written = 0
             var stoppedReading = false
-            for try await chunk in input {
+            var next = first
+            while let chunk = next {
                 do {
                     stdinWaiting?(true)
                     defer { stdinWaiting?(false) }
@@ -69,6 +93,7 @@ package struct RestoreRunner: Sendable {
                     break
                 }
                 written += chunk.readableBytes
+                next = try await iterator.next()
             }
             try? await writer.finish()
             return (written, stoppedReading, try await log)
@@ -76,14 +101,17 @@ package struct RestoreRunner: Sendable {
         // Stopped because pgclone was interrupted: that, not the child's status, is the news.
         try Task.checkCancellation()
         let (written, stoppedReading, log) = result.closureResult
-        return try judge(result.terminationStatus, log, bytesWritten: written, stoppedReading: stoppedReading, ignoreErrors: ignoreErrors)
+        var report = try judge(result.terminationStatus, log, bytesWritten: written, stoppedReading: stoppedReading, ignoreErrors: ignoreErrors)
+        report.pgRestore = pgRestore
+        return report
     }
 
     /// Restores the archive file at `path` with `jobs` parallel jobs (`pg_restore -j`, which needs
     /// a file it can seek in). Errors are judged as for a streamed restore.
     package func restore(file path: String, jobs: Int, ignoreErrors: Bool) async throws -> Report {
+        let pgRestore = try installations.forRestore(archive: Self.archiveVersion(ofFile: path), serverMajor: serverMajor).pgRestore
         let result = try await Subprocess.run(
-            ChildProcess.executable(tools.pgRestore),
+            ChildProcess.executable(pgRestore),
             arguments: Arguments(arguments(jobs: jobs, file: path)),
             environment: connection.map(ChildProcess.environment) ?? .inherit,
             platformOptions: try ChildProcess.platformOptions(),
@@ -94,7 +122,16 @@ package struct RestoreRunner: Sendable {
             try await ChildProcess.collect(execution.standardError, program: "pg_restore")
         }
         try Task.checkCancellation()
-        return try judge(result.terminationStatus, result.closureResult, bytesWritten: 0, stoppedReading: false, ignoreErrors: ignoreErrors)
+        var report = try judge(result.terminationStatus, result.closureResult, bytesWritten: 0, stoppedReading: false, ignoreErrors: ignoreErrors)
+        report.pgRestore = pgRestore
+        return report
+    }
+
+    /// The version in the header of the archive file at `path`.
+    private static func archiveVersion(ofFile path: String) -> ArchiveVersion? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        return (try? handle.read(upToCount: 16)).flatMap { ArchiveVersion(header: $0) }
     }
 
     /// The report of a pg_restore that ended with `status`, or the failure it amounts to.
@@ -108,18 +145,24 @@ package struct RestoreRunner: Sendable {
         // The error lines, counted as they come: pg_restore's own "errors ignored on restore: N"
         // counts each error twice with --jobs (the worker's and the leader's tally, PostgreSQL 15).
         let count = log.errorCount > 0 ? log.errorCount : log.ignoredErrorCount ?? 0
-        let report = Report(errorCount: count, errors: log.entries, bytesWritten: bytesWritten)
+        // Harmless errors are set aside only when every error was kept to be looked at.
+        let everyErrorKept = log.errorCount == log.entries.count
+        let harmless = everyErrorKept ? log.entries.compactMap { entry in KnownRestoreErrors.harmless(entry).map { (entry, $0) } } : []
+        let errors = everyErrorKept ? log.entries.filter { KnownRestoreErrors.harmless($0) == nil } : log.entries
+        let report = Report(errorCount: count - harmless.count, errors: errors, harmless: harmless, bytesWritten: bytesWritten)
         let statementErrorsOnly = log.ignoredErrorCount != nil && !stoppedReading
         if status.isSuccess && !stoppedReading {
             return report
         }
-        if status == .exited(1) && statementErrorsOnly && ignoreErrors {
+        if status == .exited(1) && statementErrorsOnly && (ignoreErrors || report.errorCount == 0) {
             return report
         }
         let what: String
-        if statementErrorsOnly {
+        if statementErrorsOnly, let entry = errors.first, let name = KnownRestoreErrors.extensionNeedingSuperuser(entry) {
+            what = "only a superuser may create extension \"\(name)\", which the dump holds; restore as a role that may (a superuser, or on a managed server its administrator role), or dump without it (pg_dump 17 and newer: pgclone dump --exclude-extension \(name))"
+        } else if statementErrorsOnly {
             let count = report.errorCount
-            what = "pg_restore reported \(count) error\(count == 1 ? "" : "s") (first: \(log.summary ?? "?"))"
+            what = "pg_restore reported \(count) error\(count == 1 ? "" : "s") (first: \(errors.first?.message ?? log.summary ?? "?"))"
         } else if status.isSuccess {
             what = "pg_restore stopped reading the archive before its end"
         } else {
