@@ -19,6 +19,9 @@ package struct DumpMetadata: Codable, Sendable, Equatable {
     /// Database-level settings of the source (`pg_db_role_setting`), which pg_dump does not dump
     /// without `--create`.
     package var settings: [DatabaseSetting]
+    /// The source's encoding and locale, which pg_dump does not dump without `--create` either
+    /// (`nil` in dumps of earlier releases).
+    package var locale: DatabaseLocale?
 
     package static let currentFormatVersion = 1
 
@@ -28,7 +31,8 @@ package struct DumpMetadata: Codable, Sendable, Equatable {
         database: String,
         dumpConfig: String?,
         createdAt: String,
-        settings: [DatabaseSetting]
+        settings: [DatabaseSetting],
+        locale: DatabaseLocale? = nil
     ) {
         self.format = "pgclone"
         self.formatVersion = Self.currentFormatVersion
@@ -38,6 +42,7 @@ package struct DumpMetadata: Codable, Sendable, Equatable {
         self.dumpConfig = dumpConfig
         self.createdAt = createdAt
         self.settings = settings
+        self.locale = locale
     }
 
     /// The metadata as a zstd skippable frame: magic `0x184D2A50`, payload length, JSON.
@@ -80,5 +85,37 @@ package struct DatabaseSetting: Codable, Sendable, Hashable {
     package init?(role: String?, setconfig entry: String) {
         guard let equals = entry.firstIndex(of: "=") else { return nil }
         self.init(role: role, name: String(entry[..<equals]), value: String(entry[entry.index(after: equals)...]))
+    }
+}
+
+/// A database's data properties: what its text is and how it sorts (`pg_database`'s encoding,
+/// `datcollate`, `datctype`, `datlocprovider`, the ICU or builtin locale, ICU rules). Indexes on text
+/// hold the order these give, so a restore keeps the source's.
+package struct DatabaseLocale: Codable, Sendable, Hashable, CustomStringConvertible {
+    package var encoding: String
+    package var collate: String
+    package var ctype: String
+    /// `libc`, `icu` or `builtin` (PostgreSQL 17).
+    package var provider: String
+    /// The ICU locale (`en-US`) or the builtin one (`C.UTF-8`); `nil` for libc.
+    package var locale: String?
+    /// ICU tailoring rules (PostgreSQL 16).
+    package var icuRules: String?
+
+    package init(encoding: String, collate: String, ctype: String, provider: String, locale: String?, icuRules: String?) {
+        self.encoding = encoding
+        self.collate = collate
+        self.ctype = ctype
+        self.provider = provider
+        self.locale = locale
+        self.icuRules = icuRules
+    }
+
+    /// `UTF8, icu en-US` / `UTF8, libc en_US.UTF-8`, for messages.
+    package var description: String {
+        var text = "\(encoding), \(provider) \(locale ?? (collate == ctype ? collate : "\(collate)/\(ctype)"))"
+        if provider != "libc" && collate != "C" { text += " (LC_COLLATE \(collate))" }
+        if let icuRules, !icuRules.isEmpty { text += " with ICU rules" }
+        return text
     }
 }

@@ -68,7 +68,8 @@ package struct DumpPipeline: Sendable {
                 database: database,
                 dumpConfig: config,
                 createdAt: key.isoTimestamp,
-                settings: try await source.databaseSettings(of: database)
+                settings: try await source.databaseSettings(of: database),
+                locale: try await source.databaseLocale(of: database)
             )
             let serverVersion = await source.serverVersion
             tools = try await PostgresInstallations.discover(environment: environment)

@@ -200,7 +200,14 @@ package struct RestorePipeline: Sendable {
                 // The copy has the source's settings; D's own for particular roles stay.
                 settings = try await swap.settingsToApply(source: [])
             } else if let dump {
-                try await phase(.prepare) { try await swap.createTemporary() }
+                // The source's encoding and locale, from the dump's metadata, before pg_restore
+                // starts: they cannot change once D__temp exists.
+                let source = try await DumpCatalog(storage: storage, logger: logger).head(of: dump.key).metadata?.locale
+                let existing = try await swap.admin.databaseLocale(of: names.target)
+                try await phase(.prepare) { try await swap.createTemporary(locale: source) }
+                if let source, let existing, source != existing {
+                    logger.warning("\"\(names.target)\" was \(existing); it takes the dump's encoding and locale, \(source)")
+                }
                 let tools = try await PostgresInstallations.discover(environment: environment)
                 metrics.currentJob?.setObjectBytes(dump.size)
                 metrics.setSourceObjectBytes(dump.size)

@@ -1,5 +1,5 @@
 package import Logging
-import PGCloneStreams
+package import PGCloneStreams
 
 /// The dumps in a storage location as the dumps themselves say: which database each is of and
 /// with which dump config it was made, for `ls`, `prune`, and `restore`/`verify` by name.
@@ -132,6 +132,17 @@ package struct DumpCatalog: Sendable {
             }
         }
         return result
+    }
+
+    /// What the first bytes of the dump stored under `key` say (pgclone's metadata, a plain
+    /// archive's database).
+    package func head(of key: DumpKey) async throws -> DumpHead {
+        var parsed = DumpHead.parse(try await storage.readHead(key, length: DumpHead.initialLength))
+        if case .needsBytes(let count) = parsed {
+            parsed = DumpHead.parse(try await storage.readHead(key, length: count))
+        }
+        if case .head(let head) = parsed { return head }
+        return DumpHead()
     }
 
     /// `dump` with what its first bytes say: the database and config they name, or that it is no

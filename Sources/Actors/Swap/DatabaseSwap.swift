@@ -153,18 +153,32 @@ package struct DatabaseSwap: Sendable {
     /// Creates an empty `D__temp` from `template0` (so nothing in `template1` collides with the
     /// archive), with the encoding and locale of `D` when `D` exists, marked as pgclone's and open
     /// to those `D` is open to (``create(_:as:marker:)``).
-    package func createTemporary() async throws {
+    /// Creates `D__temp` from `template0` with `locale` — the source's, from the dump — or, for a
+    /// dump that does not say it, `D`'s (the server's default if there is no `D`).
+    /// - Returns: the locale it has.
+    @discardableResult
+    package func createTemporary(locale source: DatabaseLocale?) async throws -> DatabaseLocale? {
         var options = "TEMPLATE template0"
-        let rows = try await admin.query(
-            "SELECT pg_encoding_to_char(encoding), datcollate, datctype FROM pg_database WHERE datname = $1",
-            [names.target]
-        )
-        if let row = rows.first, let encoding = row[0], let collate = row[1], let ctype = row[2] {
-            options += " ENCODING \(try await admin.quoteLiteral(encoding))"
-            options += " LC_COLLATE \(try await admin.quoteLiteral(collate))"
-            options += " LC_CTYPE \(try await admin.quoteLiteral(ctype))"
+        let locale = if let source { source } else { try await admin.databaseLocale(of: names.target) }
+        if let locale {
+            options += " ENCODING \(try await admin.quoteLiteral(locale.encoding))"
+            options += " LC_COLLATE \(try await admin.quoteLiteral(locale.collate))"
+            options += " LC_CTYPE \(try await admin.quoteLiteral(locale.ctype))"
+            let serverVersion = await admin.serverVersion
+            if locale.provider != "libc" || serverVersion >= 150_000 {
+                // A server older than 15 has libc only: CREATE DATABASE says so, in one line.
+                options += " LOCALE_PROVIDER \(try await admin.quoteLiteral(locale.provider))"
+            }
+            if let name = locale.locale {
+                let keyword = locale.provider == "builtin" ? "BUILTIN_LOCALE" : "ICU_LOCALE"
+                options += " \(keyword) \(try await admin.quoteLiteral(name))"
+            }
+            if let rules = locale.icuRules, !rules.isEmpty {
+                options += " ICU_RULES \(try await admin.quoteLiteral(rules))"
+            }
         }
         try await create(names.temporary, as: options, marker: temporaryMarker, forRestoring: true)
+        return locale
     }
 
     /// `D__temp`'s comment.
