@@ -22,6 +22,10 @@ package struct DumpMetadata: Codable, Sendable, Equatable {
     /// The source's encoding and locale, which pg_dump does not dump without `--create` either
     /// (`nil` in dumps of earlier releases).
     package var locale: DatabaseLocale?
+    /// The source's owner, database privileges, connection limit and comment, which a first
+    /// restore (no `D` yet) gives the new database as far as its roles exist here (`nil` in dumps
+    /// of earlier releases).
+    package var access: DatabaseAccess?
 
     package static let currentFormatVersion = 1
 
@@ -32,7 +36,8 @@ package struct DumpMetadata: Codable, Sendable, Equatable {
         dumpConfig: String?,
         createdAt: String,
         settings: [DatabaseSetting],
-        locale: DatabaseLocale? = nil
+        locale: DatabaseLocale? = nil,
+        access: DatabaseAccess? = nil
     ) {
         self.format = "pgclone"
         self.formatVersion = Self.currentFormatVersion
@@ -43,6 +48,7 @@ package struct DumpMetadata: Codable, Sendable, Equatable {
         self.createdAt = createdAt
         self.settings = settings
         self.locale = locale
+        self.access = access
     }
 
     /// The metadata as a zstd skippable frame: magic `0x184D2A50`, payload length, JSON.
@@ -117,5 +123,36 @@ package struct DatabaseLocale: Codable, Sendable, Hashable, CustomStringConverti
         if provider != "libc" && collate != "C" { text += " (LC_COLLATE \(collate))" }
         if let icuRules, !icuRules.isEmpty { text += " with ICU rules" }
         return text
+    }
+}
+
+/// A database's access properties: who owns it, who may connect, create and make temporary tables
+/// in it, how many sessions it takes, its comment.
+package struct DatabaseAccess: Codable, Sendable, Hashable {
+    package var owner: String
+    /// `datacl`, one entry per privilege; `nil` for the default privileges.
+    package var privileges: [Grant]?
+    package var connectionLimit: Int
+    package var comment: String?
+
+    package struct Grant: Codable, Sendable, Hashable {
+        /// `nil` for PUBLIC.
+        package var grantee: String?
+        /// `CONNECT`, `CREATE` or `TEMPORARY`.
+        package var privilege: String
+        package var grantable: Bool
+
+        package init(grantee: String?, privilege: String, grantable: Bool) {
+            self.grantee = grantee
+            self.privilege = privilege
+            self.grantable = grantable
+        }
+    }
+
+    package init(owner: String, privileges: [Grant]?, connectionLimit: Int, comment: String?) {
+        self.owner = owner
+        self.privileges = privileges
+        self.connectionLimit = connectionLimit
+        self.comment = comment
     }
 }

@@ -69,7 +69,8 @@ package struct DumpPipeline: Sendable {
                 dumpConfig: config,
                 createdAt: key.isoTimestamp,
                 settings: try await source.databaseSettings(of: database),
-                locale: try await source.databaseLocale(of: database)
+                locale: try await source.databaseLocale(of: database),
+                access: try await DatabaseProperties.read(database, on: source)?.access
             )
             let serverVersion = await source.serverVersion
             tools = try await PostgresInstallations.discover(environment: environment)

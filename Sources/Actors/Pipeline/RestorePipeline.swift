@@ -189,11 +189,14 @@ package struct RestorePipeline: Sendable {
             throw PGCloneError.from(error, step: "preparing the restore into \"\(names.target)\"", target: unchanged)
         }
         var report: RestoreRunner.Report?
+        // What a first restore gives the new D: the source's owner, privileges, limit, comment.
+        var sourceAccess: DatabaseAccess?
         var step = "creating \"\(names.temporary)\""
         do {
             let settings: (source: [DatabaseSetting], kept: [DatabaseSetting])
             if let localSource {
                 logger.info("copying database \"\(localSource)\" as \"\(names.temporary)\"")
+                sourceAccess = try await DatabaseProperties.read(localSource, on: swap.admin)?.access
                 step = "copying \"\(localSource)\" as \"\(names.temporary)\""
                 let skipped = try await phase(.restore) { try await swap.copyAsTemporary(localSource) }
                 logger.warnSkipped(skipped)
@@ -202,7 +205,9 @@ package struct RestorePipeline: Sendable {
             } else if let dump {
                 // The source's encoding and locale, from the dump's metadata, before pg_restore
                 // starts: they cannot change once D__temp exists.
-                let source = try await DumpCatalog(storage: storage, logger: logger).head(of: dump.key).metadata?.locale
+                let metadata = try await DumpCatalog(storage: storage, logger: logger).head(of: dump.key).metadata
+                sourceAccess = metadata?.access
+                let source = metadata?.locale
                 let existing = try await swap.admin.databaseLocale(of: names.target)
                 try await phase(.prepare) { try await swap.createTemporary(locale: source) }
                 if let source, let existing, source != existing {
@@ -258,7 +263,8 @@ package struct RestorePipeline: Sendable {
                     keepingPrevious: restoreConfig.reversible,
                     newSnapshot: takesSnapshot,
                     guardSettings: connection.replacingDatabase(await swap.admin.databaseName),
-                    lockTimeout: sessionSettings.first { $0.name == "lock_timeout" }?.value ?? "10s"
+                    lockTimeout: sessionSettings.first { $0.name == "lock_timeout" }?.value ?? "10s",
+                    sourceAccess: sourceAccess
                 )
             }
         } catch {
@@ -284,6 +290,11 @@ package struct RestorePipeline: Sendable {
             )
         } else {
             logger.info("created \"\(names.target)\" from the restored database")
+            if !swapReport.accessLeftOut.isEmpty {
+                logger.warning(
+                    "\"\(names.target)\" has the source's owner and database privileges but for: \(swapReport.accessLeftOut.joined(separator: "; "))"
+                )
+            }
         }
         do {
             try await phase(.cleanup) {

@@ -1,3 +1,5 @@
+package import PGCloneStreams
+
 /// What a database is apart from its content: owner, privileges, connection limit, whether it
 /// accepts connections, its comment. The swap gives the restored database the properties of the
 /// one it replaces, so that a restore never makes `D` more open than it was (DESIGN.md step 3).
@@ -16,6 +18,16 @@ package struct DatabaseProperties: Sendable, Equatable {
         package var grantee: String?
         package var privilege: String
         package var grantable: Bool
+    }
+
+    /// The access properties, as a dump records them.
+    package var access: DatabaseAccess {
+        DatabaseAccess(
+            owner: owner,
+            privileges: privileges?.map { DatabaseAccess.Grant(grantee: $0.grantee, privilege: $0.privilege, grantable: $0.grantable) },
+            connectionLimit: connectionLimit,
+            comment: comment
+        )
     }
 
     /// The properties of `database`, or `nil` if there is none.

@@ -1,3 +1,5 @@
+package import PGCloneStreams
+
 extension DatabaseSwap {
     /// What the swap did.
     package struct SwapReport: Sendable {
@@ -9,6 +11,9 @@ extension DatabaseSwap {
         package var replacedExisting: Bool
         /// Databases the swap displaced, to drop now (``dropDisplaced(_:keepingSnapshots:)``).
         package var displaced: [String]
+        /// On a first restore, what of the source's owner and database privileges could not be
+        /// given (roles missing here, an owner the role may not assign).
+        package var accessLeftOut: [String] = []
     }
 
     /// Puts `D__temp` in place of `D`. With the guard installed (``SwapGuard``), `D` refuses new
@@ -27,22 +32,31 @@ extension DatabaseSwap {
     ///     syntax) while `D` is closed: a session holding a lock on one of the databases fails the
     ///     swap then, rather than keeping `D` closed as long as it likes.
     ///   - attempts: renames fail while sessions still leave; each attempt ends them again.
+    ///   - sourceAccess: the source's access properties, which a first restore (no `D`) gives the
+    ///     new `D` as far as its roles exist (``accessStatements(_:for:)``); what is left out goes
+    ///     into the report.
     package func swap(
         keepingPrevious: Bool,
         newSnapshot: Bool,
         guardSettings: ConnectionSettings,
         lockTimeout: String = "10s",
+        sourceAccess: DatabaseAccess? = nil,
         attempts: Int = 5
     ) async throws -> SwapReport {
         let target = quoteIdentifier(names.target)
         let temporary = quoteIdentifier(names.temporary)
         guard let old = try await DatabaseProperties.read(names.target, on: admin) else {
-            // A first restore: nothing to replace.
+            // A first restore: nothing to replace; the source's access properties where it says.
+            var (statements, leftOut): ([String], [String]) = ([], [])
+            if let sourceAccess { (statements, leftOut) = try await accessStatements(sourceAccess, for: names.target) }
             try await transaction(cancellable: true) {
                 try await admin.execute("ALTER DATABASE \(temporary) RENAME TO \(target)", cancellable: true)
                 try await admin.execute("COMMENT ON DATABASE \(target) IS NULL")
+                for statement in statements {
+                    try await admin.execute(statement, cancellable: true)
+                }
             }
-            return SwapReport(unavailable: .zero, terminatedSessions: 0, replacedExisting: false, displaced: [])
+            return SwapReport(unavailable: .zero, terminatedSessions: 0, replacedExisting: false, displaced: [], accessLeftOut: leftOut)
         }
         let previousExists = try await exists(names.previous)
         let currentExists = try await exists(names.current)

@@ -1,0 +1,54 @@
+package import PGCloneStreams
+
+extension DatabaseSwap {
+    /// Statements that give `database` (owned by the current role, with the default privileges)
+    /// the source's access properties, as far as this server allows: its comment and connection
+    /// limit; its database privileges, for the roles that exist here (PUBLIC's always); its owner,
+    /// if that role exists and the current role may make it the owner (a superuser, or a member
+    /// who may SET ROLE to it). Run in the transaction that renames `D__temp` to `D`; the owner
+    /// changes last.
+    /// - Returns: the statements, and what was left out, for the warning.
+    func accessStatements(_ access: DatabaseAccess, for database: String) async throws -> (statements: [String], leftOut: [String]) {
+        let name = quoteIdentifier(database)
+        var statements = [
+            "COMMENT ON DATABASE \(name) IS \(try await admin.quoteLiteral(orNull: access.comment))",
+            "ALTER DATABASE \(name) CONNECTION LIMIT \(access.connectionLimit)",
+        ]
+        var leftOut: [String] = []
+        if let privileges = access.privileges {
+            // The default privileges are PUBLIC's CONNECT and TEMPORARY: none, then the source's.
+            statements.append("REVOKE ALL ON DATABASE \(name) FROM PUBLIC")
+            for grant in privileges where ["CREATE", "CONNECT", "TEMPORARY"].contains(grant.privilege) {
+                if let grantee = grant.grantee, !(try await roleExists(grantee)) {
+                    leftOut.append("\(grant.privilege) for \"\(grantee)\" (no such role here)")
+                    continue
+                }
+                let grantee = grant.grantee.map(quoteIdentifier) ?? "PUBLIC"
+                statements.append("GRANT \(grant.privilege) ON DATABASE \(name) TO \(grantee)\(grant.grantable ? " WITH GRANT OPTION" : "")")
+            }
+        }
+        if !(try await roleExists(access.owner)) {
+            leftOut.append("owner \"\(access.owner)\" (no such role here)")
+        } else if try await mayAssign(access.owner) {
+            statements.append("ALTER DATABASE \(name) OWNER TO \(quoteIdentifier(access.owner))")
+        } else if try await admin.query("SELECT current_user = $1", [access.owner]).first?.first != "t" {
+            leftOut.append("owner \"\(access.owner)\" (\(await admin.endpoint.user) may not make it the owner: it is not a member)")
+        }
+        return (statements, leftOut)
+    }
+
+    private func roleExists(_ role: String) async throws -> Bool {
+        try await admin.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [role]).isEmpty == false
+    }
+
+    /// Whether the current role may give a database to `role`: ALTER DATABASE … OWNER TO needs a
+    /// superuser, or a member that may SET ROLE to it (PostgreSQL 16's SET option).
+    private func mayAssign(_ role: String) async throws -> Bool {
+        let option = await admin.serverVersion >= 160_000 ? "SET" : "MEMBER"
+        let rows = try await admin.query(
+            "SELECT current_user <> $1 AND ((SELECT rolsuper FROM pg_roles WHERE rolname = current_user) OR pg_has_role(current_user, $1, '\(option)'))",
+            [role]
+        )
+        return rows.first?.first == "t"
+    }
+}

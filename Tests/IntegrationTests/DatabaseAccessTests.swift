@@ -1,0 +1,94 @@
+import Foundation
+import PGCloneActors
+import PGCloneTestSupport
+import Testing
+
+/// A database's access properties — owner, database privileges, connection limit, comment —
+/// belong to the environment: a restore over `D` keeps `D`'s, and a first restore takes the
+/// source's, as far as its roles exist here.
+@Suite(.enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
+struct DatabaseAccessTests {
+    /// Owner, sorted privileges, connection limit and comment, as one line.
+    static func access(_ server: PostgresServer, _ database: String) async throws -> String {
+        try await server.psql(
+            """
+            SELECT pg_get_userbyid(d.datdba) || ' | ' ||
+                   coalesce((SELECT string_agg(g, ',' ORDER BY g) FROM (
+                                 SELECT coalesce(pg_get_userbyid(nullif(a.grantee, 0)), 'PUBLIC') || ':' || a.privilege_type AS g
+                                 FROM aclexplode(d.datacl) AS a) AS grants), 'default') || ' | ' ||
+                   d.datconnlimit || ' | ' || coalesce(shobj_description(d.oid, 'pg_database'), '-')
+            FROM pg_database AS d WHERE d.datname = \(server.literal(database))
+            """
+        )
+    }
+
+    @Test(arguments: TestRole.allCases)
+    func restoresKeepDsAccessAndAFirstRestoreTakesTheSources(role: TestRole) async throws {
+        let server = try PostgresServer.shared
+        let user = try await role.user(on: server)
+        let owner = try await server.createRole("appowner")
+        let reader = try await server.createRole("reader")
+        let ghost = try await server.createRole("ghost")
+        try await server.psql("GRANT \(quoteIdentifier(owner.user)) TO \(quoteIdentifier(user.user))")
+        let pgclone = try PGCloneHarness(server: user)
+
+        // The source: its owner's, closed to PUBLIC, open to reader and to a role the target
+        // server will not have.
+        let source = TestEnvironment.uniqueName("acc_src")
+        try await server.createDatabase(source)
+        try await server.psql(
+            """
+            CREATE TABLE t (v int); INSERT INTO t VALUES (1);
+            """,
+            database: source
+        )
+        let name = quoteIdentifier(source)
+        try await server.psql(
+            """
+            ALTER DATABASE \(name) OWNER TO \(quoteIdentifier(owner.user));
+            REVOKE ALL ON DATABASE \(name) FROM PUBLIC;
+            GRANT CONNECT ON DATABASE \(name) TO \(quoteIdentifier(reader.user)), \(quoteIdentifier(ghost.user));
+            ALTER DATABASE \(name) CONNECTION LIMIT 5;
+            COMMENT ON DATABASE \(name) IS 'the source';
+            """
+        )
+        let dumped = try await pgclone.run(["dump", "--database", server.url(source)])
+        #expect(dumped.exitCode == 0, "\(dumped)")
+        let key = dumped.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try await server.psql("REVOKE ALL ON DATABASE \(name) FROM \(quoteIdentifier(ghost.user)); DROP ROLE \(quoteIdentifier(ghost.user))")
+
+        // A first restore: the source's, but for the missing role's grant.
+        let fresh = TestEnvironment.uniqueName("acc_new")
+        let created = try await pgclone.restore(key, into: fresh)
+        #expect(created.exitCode == 0, "\(created)")
+        let freshAccess = try await Self.access(server, fresh)
+        #expect(
+            freshAccess == "\(owner.user) | \(owner.user):CONNECT,\(owner.user):CREATE,\(owner.user):TEMPORARY,\(reader.user):CONNECT | 5 | the source",
+            "\(freshAccess)\n\(created)"
+        )
+        #expect(
+            created.stderr.contains("pgclone: warning: \"\(fresh)\" has the source's owner and database privileges but for: CONNECT for \"\(ghost.user)\" (no such role here)"),
+            "\(created)"
+        )
+
+        // Over an existing D: D's own, after a restore of the dump and of a database here.
+        let target = TestEnvironment.uniqueName("acc_dst")
+        try await user.createDatabase(target)
+        let targetName = quoteIdentifier(target)
+        try await user.psql(
+            """
+            REVOKE CONNECT, TEMPORARY ON DATABASE \(targetName) FROM PUBLIC;
+            ALTER DATABASE \(targetName) CONNECTION LIMIT 7;
+            COMMENT ON DATABASE \(targetName) IS 'production';
+            """
+        )
+        let before = try await Self.access(server, target)
+        #expect(before.hasSuffix("| 7 | production"), "\(before)")
+        for source in [key, ":\(fresh)"] {
+            let restored = try await pgclone.restore(source, into: target)
+            #expect(restored.exitCode == 0, "\(source): \(restored)")
+            #expect(try await Self.access(server, target) == before, "\(source)")
+        }
+        for database in [source, fresh, target] { try await server.dropDatabase(database) }
+    }
+}
