@@ -22,9 +22,8 @@ struct DatabaseAccessTests {
         )
     }
 
-    @Test(arguments: TestRole.allCases)
-    func restoresKeepDsAccessAndAFirstRestoreTakesTheSources(role: TestRole) async throws {
-        let server = try PostgresServer.shared
+    @Test(arguments: PostgresServer.all, TestRole.allCases)
+    func restoresKeepDsAccessAndAFirstRestoreTakesTheSources(server: PostgresServer, role: TestRole) async throws {
         let user = try await role.user(on: server)
         let owner = try await server.createRole("appowner")
         let reader = try await server.createRole("reader")
