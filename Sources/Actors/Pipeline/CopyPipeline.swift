@@ -29,7 +29,7 @@ package struct CopyPipeline: Sendable {
             if let names = try? DatabaseNames(target: source) {
                 try await Self.repair(names, admin: admin, logger: logger)
             }
-            let swap = DatabaseSwap(admin: admin, names: try DatabaseNames(target: snapshot), started: RestorePipeline.timestamp())
+            let swap = DatabaseSwap(admin: admin, names: try DatabaseNames(target: snapshot), started: RestorePipeline.timestamp(), logger: logger)
             try await SwapPreflight(admin: admin).checkCopy(from: source)
             if let existing = try await DatabaseProperties.read(snapshot, on: admin) {
                 // What a copy killed before it was marked leaves is redone; anything else stays.

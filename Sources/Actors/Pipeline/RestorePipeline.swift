@@ -125,7 +125,7 @@ package struct RestorePipeline: Sendable {
         )
         let unchanged = PGCloneError.TargetState.unchanged(target)
         let admin = try await PostgresConnection.connectMaintenance(connection, databases: maintenanceDatabases, avoiding: names.target)
-        let swap = DatabaseSwap(admin: admin, names: names, started: Self.timestamp())
+        let swap = DatabaseSwap(admin: admin, names: names, started: Self.timestamp(), logger: logger)
         do {
             try await admin.apply(sessionSettings)
             try await SwapPreflight(admin: admin).checkReplaceable(target, maintenanceDatabases: maintenanceDatabases, purpose: "restore into")
@@ -317,7 +317,7 @@ package struct RestorePipeline: Sendable {
             do {
                 let admin = try await reconnect(avoiding: swap.names.target)
                 reconnected = admin
-                swap = DatabaseSwap(admin: admin, names: swap.names, started: swap.started)
+                swap = DatabaseSwap(admin: admin, names: swap.names, started: swap.started, logger: logger)
                 guard try await swap.tryLock() else {
                     logger.warning("the connection to PostgreSQL was lost, and another pgclone restore of \"\(swap.names.target)\" has begun since; it drops what this one left")
                     let state = await swap.targetState(old: old)

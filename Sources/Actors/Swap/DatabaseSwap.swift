@@ -1,3 +1,4 @@
+package import Logging
 package import PGCloneStreams
 
 /// The administrative half of the restore-and-swap protocol (DESIGN.md), run over one libpq
@@ -12,11 +13,14 @@ package struct DatabaseSwap: Sendable {
     package let names: DatabaseNames
     /// When this run began, UTC, for the comments on the databases it makes.
     package let started: String
+    /// Where to say what a drop did besides dropping (the subscriptions it dropped first).
+    package let logger: Logger?
 
-    package init(admin: PostgresConnection, names: DatabaseNames, started: String) {
+    package init(admin: PostgresConnection, names: DatabaseNames, started: String, logger: Logger? = nil) {
         self.admin = admin
         self.names = names
         self.started = started
+        self.logger = logger
     }
 
     // MARK: Lock
@@ -370,18 +374,20 @@ package struct DatabaseSwap: Sendable {
         try await drop(names.snapshot)
     }
 
-    /// Drops `database` after ending its client sessions. Not `WITH (FORCE)`: for a role that is not
-    /// a superuser, that fails on an autovacuum worker (it checks the right to end every process
-    /// there), which a plain DROP ends itself.
+    /// Drops `database` after dropping its logical replication subscriptions, which `DROP DATABASE`
+    /// refuses to drop with it (``detachSubscriptions(of:)``), and ending its client sessions. Not
+    /// `WITH (FORCE)`: for a role that is not a superuser, that fails on an autovacuum worker (it
+    /// checks the right to end every process there), which a plain DROP ends itself.
     package func drop(_ database: String, attempts: Int = 3) async throws {
         for attempt in 1...attempts {
             guard try await exists(database) else { return }
+            try await detachSubscriptions(of: database)
             try await terminateSessions(on: database)
             do {
                 try await admin.execute("DROP DATABASE IF EXISTS \(quoteIdentifier(database))")
                 return
             } catch let error as LibPQError where error.isObjectInUse && attempt < attempts {
-                // A session that arrived between the two: once more.
+                // A session (or a subscription) that arrived in between: once more.
             }
         }
     }

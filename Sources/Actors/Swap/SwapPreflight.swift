@@ -86,6 +86,7 @@ package struct SwapPreflight: Sendable {
             }
             try await checkOwnership(of: name, properties: properties, role: role, for: why, target: names.target)
             try await checkSessions(on: name, role: role, for: why, target: names.target)
+            try await checkSubscriptions(of: name, role: role, for: why, target: names.target)
         }
         if let localSource {
             try await checkCopy(from: localSource, role: role, target: names.target)
@@ -140,6 +141,38 @@ package struct SwapPreflight: Sendable {
             "role \"\(role.name)\" does not own database \"\(database)\" (its owner is \"\(properties.owner)\"), which \(why) needs; GRANT \(quoteIdentifier(properties.owner)) TO \(quoteIdentifier(role.name)), or run pgclone as \"\(properties.owner)\"",
             target: target.map { .unchanged($0) }
         )
+    }
+
+    /// Logical replication subscriptions of `database` this role could not drop, which pgclone
+    /// must drop before it drops the database (``DatabaseSwap/detachSubscriptions(of:)``): every
+    /// database a restore replaces or drops is dropped, now or by a later restore. A superuser may
+    /// drop any; another role needs its owner's privileges (PostgreSQL 15 lets only superusers own
+    /// one) and the right to connect to the database.
+    private func checkSubscriptions(of database: String, role: Role, for why: String, target: String) async throws {
+        guard !role.isSuperuser else { return }
+        let subscriptions = try await DatabaseSubscription.list(in: database, on: admin)
+        guard !subscriptions.isEmpty else { return }
+        let state = PGCloneError.TargetState.unchanged(target)
+        let blocked = subscriptions.filter { !$0.detachable }
+        if let first = blocked.first {
+            let more = blocked.count > 1 ? " (and \(blocked.count - 1) more)" : ""
+            let reason = first.needsSuperuser ? "it has password_required = false, which only a superuser may alter" : "its owner is \"\(first.owner)\""
+            let who = first.needsSuperuser || first.ownerIsSuperuser ? "a superuser" : "a superuser or as \"\(first.owner)\""
+            let statements = first.detachStatements.joined(separator: "; ")
+            throw PGCloneError(
+                .insufficientPrivilege,
+                "role \"\(role.name)\" may not drop logical replication subscription \"\(first.name)\"\(more) of database \"\(database)\" (\(reason)), which must go before the database can be dropped (\(why)); restore as \(who), or have one run in \"\(database)\": \(statements)",
+                target: state
+            )
+        }
+        let mayConnect = try await admin.query("SELECT has_database_privilege($1, 'CONNECT')", [database]).first?.first == "t"
+        guard mayConnect else {
+            throw PGCloneError(
+                .insufficientPrivilege,
+                "role \"\(role.name)\" may not connect to database \"\(database)\", and must, to drop its logical replication subscriptions before the database can be dropped (\(why)); GRANT CONNECT ON DATABASE \(quoteIdentifier(database)) TO \(quoteIdentifier(role.name))",
+                target: state
+            )
+        }
     }
 
     /// Sessions on `database` this role could not end, with what would let it.
