@@ -9,9 +9,10 @@ import Testing
 struct SwapSafetyTests {
     /// A pre-swap hook that leaves, in the background, a session holding a lock on `D__temp` for
     /// `seconds`, and ends once the lock is held: the swap's rename waits for it, with `D` refusing
-    /// connections.
+    /// connections. If the hook's psql is killed (with pgclone), its server process notices within
+    /// 100 ms and rolls back, rather than commit its comment on `D__temp` once the sleep is over.
     static func lockingHook(_ target: String, seconds: Int = 20) -> String {
-        #"psql -X -q -d postgres -c "BEGIN; COMMENT ON DATABASE \#(target)__temp IS 'x'; SELECT pg_sleep(\#(seconds)); COMMIT" >/dev/null 2>&1 & "#
+        #"psql -X -q -d postgres -c "SET client_connection_check_interval = 100; BEGIN; COMMENT ON DATABASE \#(target)__temp IS 'x'; SELECT pg_sleep(\#(seconds)); COMMIT" >/dev/null 2>&1 & "#
             + #"until psql -X -At -d postgres -c "SELECT count(*) FROM pg_locks AS l JOIN pg_database AS d ON d.oid = l.objid WHERE l.locktype = 'object' AND l.granted AND d.datname = '\#(target)__temp'" | grep -qx 1; do sleep 0.1; done"#
     }
 
