@@ -120,6 +120,6 @@ import Testing
         #expect(records.allSatisfy { ($0["time"] as? String)?.hasSuffix("Z") == true && $0["level"] is String && $0["message"] is String })
         let last = try #require(records.last)
         #expect(last["level"] as? String == "error")
-        #expect((last["message"] as? String)?.hasPrefix("cannot connect to the database to dump: ") == true, "\(result)")
+        #expect((last["message"] as? String)?.hasPrefix("cannot connect to database \"app\" to dump it: ") == true, "\(result)")
     }
 }

@@ -201,6 +201,8 @@ package struct RestorePipeline: Sendable {
                 settings = try await swap.settingsToApply(source: [])
             } else if let dump {
                 try await phase(.prepare) { try await swap.createTemporary() }
+                step = "connecting to \"\(names.temporary)\""
+                try await checkConnects(toRestoreInto: names.temporary)
                 let tools = try PostgresTools.locate(serverVersion: await swap.admin.serverVersion, environment: environment)
                 metrics.currentJob?.setObjectBytes(dump.size)
                 metrics.setSourceObjectBytes(dump.size)
@@ -357,6 +359,27 @@ package struct RestorePipeline: Sendable {
         if let error = error as? LibPQError { return error.connectionLost }
         if let error = error as? PGCloneError { return error.code == .databaseUnavailable }
         return false
+    }
+
+    /// Connects to `database` as pg_restore is about to: pg_restore's own message of a refused
+    /// connection does not say to which database (a password-file line for `D__temp` alone), and
+    /// it would come only once the download has begun.
+    private func checkConnects(toRestoreInto database: String) async throws {
+        let session: PostgresConnection
+        do {
+            session = try await PostgresConnection.connect(connection.replacingDatabase(database))
+        } catch let error as LibPQError {
+            guard let failure = error.connectionFailure else { throw error }
+            // Not `.databaseUnavailable`, which would have the clean-up take the admin session
+            // for lost: it is not, and drops D__temp.
+            throw PGCloneError(
+                .databaseError,
+                "cannot connect to database \"\(failure.database)\" to restore into it: \(failure.reason)",
+                details: error.details,
+                cause: error
+            )
+        }
+        await session.close()
     }
 
     /// Streams the dump into `D__temp`; returns pg_restore's report and the settings to apply: the
