@@ -98,4 +98,21 @@ import Testing
         #expect(missing.isInvalidCatalogName)
         #expect(!missing.connectionLost)
     }
+
+    @Test func aNamedMaintenanceDatabaseIsTheOnlyCandidateAndNeverTheOneWorkedOn() {
+        #expect(MaintenanceDatabase.standard.candidates == ["postgres", "template1"])
+        #expect(MaintenanceDatabase.standard.protected == ["postgres", "template1"])
+        let named = MaintenanceDatabase.named("admin", origin: "--maintenance-db")
+        #expect(named.candidates == ["admin"])
+        #expect(named.protected == ["postgres", "template1", "admin"])
+        #expect(throws: Never.self) { try named.checkNotAmong([("shop", "the database being restored into")]) }
+        #expect(throws: Never.self) { try MaintenanceDatabase.standard.checkNotAmong([("postgres", "the database being copied")]) }
+        do {
+            try named.checkNotAmong([("shop", "the database being copied"), ("admin", "the name of the copy")])
+            Issue.record("a maintenance database that is the copy's name was accepted")
+        } catch {
+            #expect(error.code == .invalidConfiguration)
+            #expect(error.message == "the maintenance database \"admin\" (--maintenance-db) is the name of the copy; name another one, such as postgres")
+        }
+    }
 }

@@ -72,8 +72,8 @@ package struct RestorePipeline: Sendable {
     package var restoreConfig = RestoreConfig()
     /// `statement_timeout` and the like for pgclone's own SQL.
     package var sessionSettings: [(name: String, value: String)] = []
-    /// Maintenance databases to try, in order, for the administrative statements.
-    package var maintenanceDatabases = ["postgres", "template1"]
+    /// Where the administrative statements run.
+    package var maintenance = MaintenanceDatabase.standard
     package var environment: [String: String] = [:]
     /// Called once the swap has committed: from then on the restore has succeeded, and an
     /// interrupt no longer undoes it.
@@ -124,11 +124,15 @@ package struct RestorePipeline: Sendable {
             ]
         )
         let unchanged = PGCloneError.TargetState.unchanged(target)
-        let admin = try await PostgresConnection.connectMaintenance(connection, databases: maintenanceDatabases, avoiding: names.target)
+        try maintenance.checkNotAmong(
+            [(target, "the database being restored into")]
+                + names.derived.map { ($0, "one of the databases a restore into \"\(target)\" creates, renames or drops") }
+        )
+        let admin = try await PostgresConnection.connectMaintenance(connection, maintenance, avoiding: [names.target], logger: logger)
         let swap = DatabaseSwap(admin: admin, names: names, started: Self.timestamp())
         do {
             try await admin.apply(sessionSettings)
-            try await SwapPreflight(admin: admin).checkReplaceable(target, maintenanceDatabases: maintenanceDatabases, purpose: "restore into")
+            try await SwapPreflight(admin: admin).checkReplaceable(target, maintenanceDatabases: maintenance.protected, purpose: "restore into")
             try await phase(.lockWait) { try await swap.acquireLock(wait: waitForLock) }
         } catch {
             await admin.close()
@@ -342,7 +346,7 @@ package struct RestorePipeline: Sendable {
         var delay = Duration.milliseconds(250)
         while true {
             do {
-                let admin = try await PostgresConnection.connectMaintenance(connection, databases: maintenanceDatabases, avoiding: target)
+                let admin = try await PostgresConnection.connectMaintenance(connection, maintenance, avoiding: [target], logger: logger)
                 try await admin.apply(sessionSettings)
                 return admin
             } catch {
@@ -503,39 +507,5 @@ package struct RestorePipeline: Sendable {
         if report.errorCount > report.errors.count {
             logger.warning("… and \(report.errorCount - report.errors.count) more pg_restore errors")
         }
-    }
-}
-
-extension PostgresConnection {
-    /// A connection to the maintenance database: the first of `databases` that exists, other than
-    /// `avoiding` (the database being replaced or copied, which must have no session of pgclone's
-    /// own: PostgreSQL cannot rename, drop or template the database a session is in). Its server
-    /// process checks every ``SwapGuard/checkInterval`` ms of a statement that pgclone is still
-    /// there (PostgreSQL 14 and later): a killed pgclone's locks, the swap's and the restore's, go
-    /// at once, not when a long statement (a copy, a drop, a lock wait) ends.
-    package static func connectMaintenance(
-        _ settings: ConnectionSettings,
-        databases: [String],
-        avoiding: String
-    ) async throws -> PostgresConnection {
-        var lastError: (any Error)?
-        for database in databases where database != avoiding {
-            do {
-                let connection = try await connect(settings.replacingDatabase(database))
-                if await connection.serverVersion >= 140_000 {
-                    try await connection.query("SELECT set_config('client_connection_check_interval', $1, false)", [String(SwapGuard.checkInterval)])
-                }
-                return connection
-            } catch let error as LibPQError where error.isInvalidCatalogName {
-                lastError = error
-            } catch {
-                lastError = error
-                break
-            }
-        }
-        throw PGCloneError(
-            .databaseUnavailable,
-            "cannot connect to the maintenance database: \(lastError.map { "\($0)" } ?? "no database to try")"
-        )
     }
 }
