@@ -41,11 +41,11 @@ package struct DumpPipeline: Sendable {
             source = try await PostgresConnection.connect(connection)
         } catch let error as LibPQError {
             guard let failure = error.connectionFailure else { throw PGCloneError.from(error, step: "connecting to the database to dump") }
+            // No cause: the message holds all libpq said, and stays the last line logged.
             throw PGCloneError(
                 .databaseUnavailable,
                 "cannot connect to database \"\(failure.database)\" to dump it: \(failure.reason)",
-                details: error.details,
-                cause: error
+                details: error.details
             )
         }
         let database = await source.databaseName

@@ -121,6 +121,7 @@ extension PostgresConnection {
         for refusal in refusals {
             for detail in refusal.error.details where !details.contains(detail) { details.append(detail) }
         }
-        throw PGCloneError(aboutDatabases ? .invalidConfiguration : .databaseUnavailable, message, details: details, cause: last.error)
+        // No cause: the message holds all libpq said, and the error stays the last line logged.
+        throw PGCloneError(aboutDatabases ? .invalidConfiguration : .databaseUnavailable, message, details: details)
     }
 }

@@ -379,8 +379,7 @@ package struct RestorePipeline: Sendable {
             throw PGCloneError(
                 .databaseError,
                 "cannot connect to database \"\(failure.database)\" to restore into it: \(failure.reason)",
-                details: error.details,
-                cause: error
+                details: error.details
             )
         }
         await session.close()
