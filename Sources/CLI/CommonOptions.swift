@@ -74,6 +74,18 @@ struct ConnectionOptions: ParsableArguments {
     var database: String?
 }
 
+/// The option of the commands that run administrative statements (restore, copy, `ls --local`).
+struct MaintenanceOptions: ParsableArguments {
+    @Option(
+        name: .customLong("maintenance-db"),
+        help: ArgumentHelp(
+            "The database to connect to for the administrative statements, the only one tried (default postgres, else template1; PGCLONE_MAINTENANCE_DB).",
+            valueName: "name"
+        )
+    )
+    var maintenanceDatabase: String?
+}
+
 /// The process's peak resident memory (VmHWM from /proc/self/status), in bytes.
 func peakResidentMemory() -> Int? {
     guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),

@@ -16,13 +16,16 @@ struct ConfigFile {
     var allowCopy: Bool?
     var statementTimeout: String?
     var lockTimeout: String?
+    /// `maintenance_db`: the only database restore, copy and `ls --local` connect to for their
+    /// administrative statements.
+    var maintenanceDatabase: String?
     /// Named configs, as django-pgclone's `PGCLONE_DUMP_CONFIGS` and `PGCLONE_RESTORE_CONFIGS`.
     var dumpConfigs: [String: DumpConfig] = [:]
     var restoreConfigs: [String: RestoreConfig] = [:]
 
     static let knownKeys: Set<String> = [
         "storage_location", "database", "memory_limit", "compression_level", "allow_dump", "allow_restore", "allow_copy",
-        "statement_timeout", "lock_timeout", "dump_configs", "restore_configs",
+        "statement_timeout", "lock_timeout", "maintenance_db", "dump_configs", "restore_configs",
     ]
 
     init(path: String, contents: String) throws(PGCloneError) {
@@ -55,6 +58,7 @@ struct ConfigFile {
             case "allow_copy": allowCopy = try bool(value, key)
             case "statement_timeout": statementTimeout = try timeout(value, key)
             case "lock_timeout": lockTimeout = try timeout(value, key)
+            case "maintenance_db": maintenanceDatabase = try string(value, key)
             case "dump_configs":
                 dumpConfigs = try namedConfigs(value, key) { fields, where_ throws(PGCloneError) in
                     try checkKeys(fields, ["exclude_tables", "exclude_models", "pre_dump_hooks", "exclude_extensions"], where_)

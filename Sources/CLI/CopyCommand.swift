@@ -14,13 +14,14 @@ struct CopyCommand: PGCloneSubcommand {
     var name: String
 
     @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var maintenance: MaintenanceOptions
     @OptionGroup var common: CommonOptions
 
     func execute(_ context: RunContext) async throws {
         guard name.hasPrefix(":"), name.count > 1 else {
             throw PGCloneError(.invalidConfiguration, "the snapshot's name starts with a colon: pgclone copy :NAME")
         }
-        let settings = try Settings(options: common, database: connection.database)
+        let settings = try Settings(options: common, database: connection.database, maintenanceDatabase: maintenance.maintenanceDatabase)
         // The location is not used here, but one that cannot be used is refused as elsewhere.
         _ = try settings.storage(logger: context.logger, metrics: context.metrics)
         guard settings.allowCopy.value else {
@@ -31,6 +32,7 @@ struct CopyCommand: PGCloneSubcommand {
         }
         var pipeline = CopyPipeline(connection: settings.connection, logger: context.logger)
         pipeline.sessionSettings = settings.sessionSettings
+        pipeline.maintenance = settings.maintenance
         _ = try await pipeline.run(snapshot: String(name.dropFirst()))
         print(name)
     }

@@ -25,6 +25,7 @@ struct ListCommand: PGCloneSubcommand {
     var json = false
 
     @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var maintenance: MaintenanceOptions
     @OptionGroup var common: CommonOptions
 
     var printsJSON: Bool { json }
@@ -33,12 +34,15 @@ struct ListCommand: PGCloneSubcommand {
         if local && (onlyDbNames || databaseName != nil || dumpConfig != nil) {
             throw ValidationError("--local lists the server's databases; it takes no database name, --dump-config or --only-db-names")
         }
+        if !local && maintenance.maintenanceDatabase != nil {
+            throw ValidationError("--maintenance-db is where ls --local connects; without --local, ls reads only the storage location")
+        }
         if databaseName?.isEmpty == true { throw ValidationError("the database name is empty; give one, or none for every database") }
         if dumpConfig?.isEmpty == true { throw ValidationError("--dump-config takes the name of a dump config") }
     }
 
     func execute(_ context: RunContext) async throws {
-        let settings = try Settings(options: common, database: connection.database)
+        let settings = try Settings(options: common, database: connection.database, maintenanceDatabase: maintenance.maintenanceDatabase)
         if local {
             // The location is not used here, but one that cannot be used is refused as elsewhere.
             _ = try settings.storage(logger: context.logger, metrics: context.metrics)
@@ -68,9 +72,10 @@ struct ListCommand: PGCloneSubcommand {
         }
     }
 
-    /// The server's databases but templates and the maintenance database.
+    /// The server's databases but templates and the maintenance databases (`postgres`, `template1`
+    /// and a named one), which are no sources to restore.
     private func listLocal(_ settings: Settings, context: RunContext) async throws {
-        let admin = try await PostgresConnection.connectMaintenance(settings.connection, databases: ["postgres", "template1"], avoiding: "")
+        let admin = try await PostgresConnection.connectMaintenance(settings.connection, settings.maintenance, logger: context.logger)
         let rows: [[String?]]
         do {
             try await admin.apply(settings.sessionSettings)
@@ -81,8 +86,11 @@ struct ListCommand: PGCloneSubcommand {
             {
                 try await CopyPipeline.repair(names, admin: admin, logger: context.logger)
             }
+            let maintenance = settings.maintenance.protected
+            let placeholders = maintenance.indices.map { "$\($0 + 1)" }.joined(separator: ", ")
             rows = try await admin.query(
-                "SELECT datname FROM pg_database WHERE NOT datistemplate AND datname <> current_database() ORDER BY datname"
+                "SELECT datname FROM pg_database WHERE NOT datistemplate AND datname <> current_database() AND datname NOT IN (\(placeholders)) ORDER BY datname",
+                maintenance
             )
         } catch {
             await admin.close()

@@ -60,6 +60,7 @@ struct RestoreCommand: PGCloneSubcommand {
     var json = false
 
     @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var maintenance: MaintenanceOptions
     @OptionGroup var common: CommonOptions
 
     var printsJSON: Bool { json }
@@ -87,7 +88,7 @@ struct RestoreCommand: PGCloneSubcommand {
         let logger = context.logger
         defer { logger.logRunSummary(context.metrics) }
         let restoreSource = try parseSource()
-        let settings = try Settings(options: common, database: connection.database)
+        let settings = try Settings(options: common, database: connection.database, maintenanceDatabase: maintenance.maintenanceDatabase)
         guard settings.allowRestore.value else {
             throw PGCloneError(.refused, "restores are disabled here (\(settings.allowRestore.origin)); nothing was done")
         }
@@ -119,6 +120,7 @@ struct RestoreCommand: PGCloneSubcommand {
         pipeline.jobs = jobs
         pipeline.restoreConfig = restoreConfig
         pipeline.sessionSettings = settings.sessionSettings
+        pipeline.maintenance = settings.maintenance
         pipeline.environment = settings.environment
         pipeline.onSwapCommitted = context.markCommitted
         if let waitTimeout {

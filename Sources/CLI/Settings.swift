@@ -22,6 +22,8 @@ struct Settings {
     var allowDump: Value<Bool>
     var allowRestore: Value<Bool>
     var allowCopy: Value<Bool>
+    /// Where restore, copy and `ls --local` run their administrative statements.
+    var maintenance: MaintenanceDatabase
     /// `statement_timeout` and `lock_timeout` for pgclone's own SQL (never pg_restore's).
     var sessionSettings: [(name: String, value: String)]
     var environment: [String: String]
@@ -36,6 +38,7 @@ struct Settings {
         options: CommonOptions,
         database: String?,
         compressionLevel levelFlag: Int? = nil,
+        maintenanceDatabase maintenanceFlag: String? = nil,
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(PGCloneError) {
         self.environment = environment
@@ -85,6 +88,23 @@ struct Settings {
             (file?.compressionLevel, fileOrigin("compression_level")),
             default: "\(ZstdCompressionSettings().level)"
         )
+
+        let maintenanceName = Self.pick(
+            (maintenanceFlag, "--maintenance-db"),
+            (environment["PGCLONE_MAINTENANCE_DB"], "PGCLONE_MAINTENANCE_DB"),
+            (file?.maintenanceDatabase, fileOrigin("maintenance_db")),
+            default: ""
+        )
+        if maintenanceName.origin == "the default" {
+            maintenance = .standard
+        } else if maintenanceName.value.trimmingWhitespace().isEmpty {
+            throw PGCloneError(
+                .invalidConfiguration,
+                "\(maintenanceName.origin) is empty; name a database, or leave it out to connect to postgres, else template1"
+            )
+        } else {
+            maintenance = .named(maintenanceName.value, origin: maintenanceName.origin)
+        }
 
         allowDump = try Self.pickBool("PGCLONE_ALLOW_DUMP", environment, file?.allowDump, fileOrigin("allow_dump"))
         allowRestore = try Self.pickBool(

@@ -54,7 +54,7 @@ struct PreflightTests {
         let owner = try await server.createRole("owner")
         let (key, _) = try await app.targetAndDump("pf_own")
         let target = TestEnvironment.uniqueName("pf_own_target")
-        try await server.psql("CREATE DATABASE \(quoteIdentifier(target)) OWNER \(quoteIdentifier(owner.user)) CONNECTION LIMIT 40")
+        try await server.psql("CREATE DATABASE \(quoteIdentifier(target)) TEMPLATE template0 OWNER \(quoteIdentifier(owner.user)) CONNECTION LIMIT 40")
         try await server.psql("CREATE TABLE marker (v text); INSERT INTO marker VALUES ('old')", database: target)
         // Only the reader may connect (and the owner); a comment says what it is.
         try await server.psql(
@@ -95,7 +95,7 @@ struct PreflightTests {
         let (server, app, reader) = try await roles()
         let plain = try PGCloneHarness(server: try await server.createRole("nocreate"))
         let database = TestEnvironment.uniqueName("pf_copy")
-        try await server.psql("CREATE DATABASE \(quoteIdentifier(database)) OWNER \(quoteIdentifier(plain.server.user))")
+        try await server.psql("CREATE DATABASE \(quoteIdentifier(database)) TEMPLATE template0 OWNER \(quoteIdentifier(plain.server.user))")
         let own = try await plain.server.connect(database)
         let snapshot = TestEnvironment.uniqueName("pf_snap")
 
@@ -249,7 +249,7 @@ struct PreflightTests {
         let pgclone = try PGCloneHarness()
         let server = pgclone.server
         let (key, target) = try await pgclone.targetAndDump("pf_unmarked")
-        try await server.psql("CREATE DATABASE \(quoteIdentifier(target + "__temp")) ALLOW_CONNECTIONS false CONNECTION LIMIT 0")
+        try await server.psql("CREATE DATABASE \(quoteIdentifier(target + "__temp")) TEMPLATE template0 ALLOW_CONNECTIONS false CONNECTION LIMIT 0")
         let restored = try await pgclone.restore(key, into: target)
         #expect(restored.exitCode == 0, "\(restored)")
         #expect(try await server.databases(startingWith: target) == [target])
@@ -332,7 +332,7 @@ struct PreflightTests {
         let server = pgclone.server
         let (_, target) = try await pgclone.targetAndDump("pf_halfcopy")
         let snapshot = TestEnvironment.uniqueName("pf_half")
-        try await server.psql("CREATE DATABASE \(quoteIdentifier(snapshot)) ALLOW_CONNECTIONS false CONNECTION LIMIT 0")
+        try await server.psql("CREATE DATABASE \(quoteIdentifier(snapshot)) TEMPLATE template0 ALLOW_CONNECTIONS false CONNECTION LIMIT 0")
         let copied = try await pgclone.run(["copy", ":\(snapshot)", "--database", server.url(target)])
         #expect(copied.exitCode == 0, "\(copied)")
         #expect(copied.stderr.contains("dropping \"\(snapshot)\", which a copy that was killed left half made"), "\(copied)")

@@ -74,6 +74,9 @@ import Testing
         (["dump", "--config", ""], [:], "pgclone: error: --config takes the name of a dump config (see pgclone --help)"),
         (["restore", "db/notakey.dump"], [:], "pgclone: error: \"db/notakey.dump\" is not a dump key; keys look like mydb/20261126T075200.123456Z.default.dump, or django-pgclone's (see `pgclone ls`)"),
         (["dump", "--database", "host=localhost port=x port"], [:], "pgclone: error: invalid connection string in --database: missing \"=\" after \"port\" in connection info string; give a postgresql:// URI or key=value pairs"),
+        (["ls", "--local", "--maintenance-db", ""], [:], "pgclone: error: --maintenance-db is empty; name a database, or leave it out to connect to postgres, else template1"),
+        (["restore", "db"], ["PGCLONE_MAINTENANCE_DB": " "], "pgclone: error: PGCLONE_MAINTENANCE_DB is empty; name a database, or leave it out to connect to postgres, else template1"),
+        (["ls", "--maintenance-db", "admin"], [:], "pgclone: error: --maintenance-db is where ls --local connects; without --local, ls reads only the storage location (see pgclone --help)"),
     ])
     func usageErrorsExitWith2AndOneLine(arguments: [String], environment: [String: String], line: String) async throws {
         let pgclone = try PGCloneHarness.offline()
@@ -120,6 +123,6 @@ import Testing
         #expect(records.allSatisfy { ($0["time"] as? String)?.hasSuffix("Z") == true && $0["level"] is String && $0["message"] is String })
         let last = try #require(records.last)
         #expect(last["level"] as? String == "error")
-        #expect((last["message"] as? String)?.hasPrefix("cannot connect to the database to dump: ") == true, "\(result)")
+        #expect((last["message"] as? String)?.hasPrefix("cannot connect to database \"app\" to dump it: ") == true, "\(result)")
     }
 }

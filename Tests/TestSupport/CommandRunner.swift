@@ -53,7 +53,7 @@ package func pgclone(
 ) async throws -> CommandResult {
     var clean: [String: String?] = [
         "DATABASE_URL": nil, "PGCLONE_STORAGE_LOCATION": nil, "PGCLONE_CONFIG_FILE": nil, "PGCLONE_MEMORY_LIMIT": nil,
-        "PGCLONE_ALLOW_DUMP": nil, "PGCLONE_ALLOW_RESTORE": nil, "PGPASSWORD": nil, "PGDATABASE": nil,
+        "PGCLONE_ALLOW_DUMP": nil, "PGCLONE_ALLOW_RESTORE": nil, "PGCLONE_MAINTENANCE_DB": nil, "PGPASSFILE": nil, "PGPASSWORD": nil, "PGDATABASE": nil,
         "PGHOST": nil, "PGPORT": nil, "PGUSER": nil, "PGCLONE_PG_BIN_DIR": nil,
         "AWS_ACCESS_KEY_ID": nil, "AWS_SECRET_ACCESS_KEY": nil, "AWS_SESSION_TOKEN": nil, "AWS_PROFILE": nil,
         "AWS_DEFAULT_PROFILE": nil, "AWS_REGION": nil, "AWS_DEFAULT_REGION": nil, "AWS_ENDPOINT_URL": nil,

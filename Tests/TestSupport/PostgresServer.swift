@@ -99,8 +99,11 @@ package struct PostgresServer: Sendable {
         return result.stdout.trimmingCharacters(in: .newlines)
     }
 
+    /// Creates an empty database. From template0 (as empty as template1 on a test cluster): a
+    /// copy of template1 waits for other sessions to leave it, and fails after 5 s, and pgclone
+    /// works from template1 when `postgres` refuses its role (MaintenanceDatabaseTests).
     package func createDatabase(_ name: String) async throws {
-        try await psql("CREATE DATABASE \(quoteIdentifier(name))")
+        try await psql("CREATE DATABASE \(quoteIdentifier(name)) TEMPLATE template0")
     }
 
     package func dropDatabase(_ name: String) async throws {

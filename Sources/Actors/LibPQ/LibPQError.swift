@@ -14,6 +14,8 @@ package struct LibPQError: Error, Sendable, CustomStringConvertible {
     /// The connection is gone (the server ended the session, restarted, or the network failed):
     /// nothing more can be sent on it.
     package var connectionLost = false
+    /// Set when no connection could be made: which database it was to, and why.
+    package var connectionFailure: ConnectionFailure?
 
     package init(
         sqlState: String?,
@@ -43,4 +45,91 @@ package struct LibPQError: Error, Sendable, CustomStringConvertible {
     package var isQueryCanceled: Bool { sqlState == "57014" }
     /// `42501`: insufficient privilege.
     package var isInsufficientPrivilege: Bool { sqlState == "42501" }
+}
+
+/// Why a connection could not be made, as far as libpq tells.
+package struct ConnectionFailure: Sendable, Equatable {
+    /// The database the connection was to (libpq's `PQdb`).
+    package var database: String
+    /// libpq's message, folded into one line: its lines are joined with `; `, and the server's
+    /// DETAIL and HINT go to the error's own fields.
+    package var reason: String
+    /// The refusal is about this database, so that another database of the server may accept the
+    /// same connection: it does not exist, the role lacks CONNECT on it, it does not accept
+    /// connections or has no slot left, a pg_hba.conf line for it rejects the connection or asks
+    /// for a method that failed, or the password came from a file that may hold another one for
+    /// another database. `false` for what is about the server or the role, the same for every
+    /// database: the server cannot be reached, a password given explicitly is wrong, the role may
+    /// not log in or has no connection slot left, the server is starting or full.
+    package var aboutDatabase: Bool
+}
+
+extension LibPQError {
+    /// The error of a connection to `database` that could not be made: `raw` is libpq's message
+    /// (`PQerrorMessage`), `usedPassword` whether the server asked for a password
+    /// (`PQconnectionUsedPassword`), `explicitPassword` whether one was given in the connection
+    /// parameters, `PGPASSWORD` or a service file (rather than found in the password file, whose
+    /// lines may differ by database).
+    package static func connectionFailed(_ raw: String, database: String, usedPassword: Bool, explicitPassword: Bool) -> LibPQError {
+        var reason: [String] = []
+        var detail: [String] = []
+        var hint: [String] = []
+        // Where an indented line (libpq's "\tIs the server running…") belongs.
+        var current = 0
+        for line in raw.split(separator: "\n") {
+            let text = String(line).singleLine
+            guard !text.isEmpty else { continue }
+            if line.hasPrefix("DETAIL:  ") {
+                detail.append(String(text.dropFirst("DETAIL: ".count)))
+                current = 1
+            } else if line.hasPrefix("HINT:  ") {
+                hint.append(String(text.dropFirst("HINT: ".count)))
+                current = 2
+            } else if line.first?.isWhitespace == true && current != 0 {
+                if current == 1 { detail.append(text) } else { hint.append(text) }
+            } else {
+                reason.append(text)
+                if line.first?.isWhitespace != true { current = 0 }
+            }
+        }
+        let failure = ConnectionFailure(
+            database: database,
+            reason: reason.isEmpty ? "libpq gave no reason" : reason.joined(separator: "; "),
+            aboutDatabase: refusalIsAboutDatabase(raw, database: database, usedPassword: usedPassword, explicitPassword: explicitPassword)
+        )
+        var error = LibPQError(
+            sqlState: raw.contains("database \"\(database)\" does not exist") ? "3D000" : nil,
+            message: "cannot connect to database \"\(database)\": \(failure.reason)",
+            detail: detail.isEmpty ? nil : detail.joined(separator: " "),
+            hint: hint.isEmpty ? nil : hint.joined(separator: " ")
+        )
+        error.connectionFailure = failure
+        return error
+    }
+
+    /// Whether a failed connection's refusal is about its database (``ConnectionFailure/aboutDatabase``).
+    ///
+    /// libpq gives no SQLSTATE for a failed connection, only its message, in which the server's
+    /// part comes as `SEVERITY:  text` (two spaces). Matched in English (the server's own
+    /// messages, PostgreSQL 15 to 18): in another language only what libpq reports itself is
+    /// recognised, and an unrecognised refusal from the server counts as about the database, so
+    /// that it is passed over as createdb passes over any failure of `postgres`.
+    static func refusalIsAboutDatabase(_ raw: String, database: String, usedPassword: Bool, explicitPassword: Bool) -> Bool {
+        // Does not exist, no CONNECT privilege, not accepting connections, too many connections
+        // for it, pg_hba.conf rejects or has no entry for it: the server names the database.
+        if raw.contains("database \"\(database)\"") { return true }
+        let serverWide = [
+            "sorry, too many clients already", "remaining connection slots are reserved", "too many connections for role",
+            "the database system is ", "is not permitted to log in", "FATAL:  role \"",
+        ]
+        if serverWide.contains(where: raw.contains) { return false }
+        // A password given explicitly is the same for every database; one from the password file
+        // (or none found there) may differ by database.
+        if usedPassword { return !explicitPassword }
+        // Nothing from the server: it could not be reached, or TLS failed.
+        guard raw.contains(":  ") else { return false }
+        // Another refusal by the server, such as a pg_hba.conf line for this database with a method
+        // that failed (peer, ident, cert) or a library the database's settings load.
+        return true
+    }
 }

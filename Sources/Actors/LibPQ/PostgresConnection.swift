@@ -57,16 +57,32 @@ package actor PostgresConnection {
             throw LibPQError(sqlState: nil, message: "out of memory allocating a connection")
         }
         guard PQstatus(connection) == CONNECTION_OK else {
-            let message = String(cString: PQerrorMessage(connection)).singleLine
+            let error = LibPQError.connectionFailed(
+                String(cString: PQerrorMessage(connection)),
+                database: PQdb(connection).map { String(cString: $0) } ?? settings.value(for: "dbname") ?? "",
+                usedPassword: PQconnectionUsedPassword(connection) == 1,
+                explicitPassword: Self.hasExplicitPassword(connection)
+            )
             PQfinish(connection)
-            // libpq gives no SQLSTATE for a failed connection; the server's message names the database.
-            let missingDatabase = message.contains("FATAL: database \"") && message.contains("\" does not exist")
-            throw LibPQError(sqlState: missingDatabase ? "3D000" : nil, message: message)
+            throw error
         }
         // libpq prints NOTICEs (such as DROP … IF EXISTS's "skipping") on stderr by default.
         PQsetNoticeProcessor(connection, { _, _ in }, nil)
         handle = connection
         canceller.attach(PQgetCancel(connection))
+    }
+
+    /// Whether `connection` was given a password in its parameters, `PGPASSWORD` or a service file:
+    /// `PQconninfo` shows that one, never one libpq found in the password file.
+    private static func hasExplicitPassword(_ connection: OpaquePointer) -> Bool {
+        guard let options = PQconninfo(connection) else { return false }
+        defer { PQconninfoFree(options) }
+        var option = options
+        while let keyword = option.pointee.keyword {
+            if String(cString: keyword) == "password", let value = option.pointee.val, value.pointee != 0 { return true }
+            option += 1
+        }
+        return false
     }
 
     /// Sets session parameters (`statement_timeout`, `lock_timeout`…) for this connection's own SQL.

@@ -7,7 +7,8 @@ package struct CopyPipeline: Sendable {
     package var connection: ConnectionSettings
     /// `statement_timeout` and the like for pgclone's own SQL.
     package var sessionSettings: [(name: String, value: String)] = []
-    package var maintenanceDatabases = ["postgres", "template1"]
+    /// Where the administrative statements run.
+    package var maintenance = MaintenanceDatabase.standard
     package var logger: Logger
 
     package init(connection: ConnectionSettings, logger: Logger) {
@@ -23,7 +24,8 @@ package struct CopyPipeline: Sendable {
             throw PGCloneError(.invalidConfiguration, "cannot tell which database to copy; pass --database")
         }
         try DatabaseNames.checkName(snapshot, as: "copy to")
-        let admin = try await PostgresConnection.connectMaintenance(connection, databases: maintenanceDatabases, avoiding: source)
+        try maintenance.checkNotAmong([(source, "the database being copied"), (snapshot, "the name of the copy")])
+        let admin = try await PostgresConnection.connectMaintenance(connection, maintenance, avoiding: [source], logger: logger)
         do {
             try await admin.apply(sessionSettings)
             if let names = try? DatabaseNames(target: source) {

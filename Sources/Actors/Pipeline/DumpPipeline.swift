@@ -39,8 +39,14 @@ package struct DumpPipeline: Sendable {
         let source: PostgresConnection
         do {
             source = try await PostgresConnection.connect(connection)
-        } catch {
-            throw PGCloneError(.databaseUnavailable, "cannot connect to the database to dump: \(error)")
+        } catch let error as LibPQError {
+            guard let failure = error.connectionFailure else { throw PGCloneError.from(error, step: "connecting to the database to dump") }
+            // No cause: the message holds all libpq said, and stays the last line logged.
+            throw PGCloneError(
+                .databaseUnavailable,
+                "cannot connect to database \"\(failure.database)\" to dump it: \(failure.reason)",
+                details: error.details
+            )
         }
         let database = await source.databaseName
         if !dumpConfig.preDumpHooks.isEmpty {

@@ -72,8 +72,8 @@ package struct RestorePipeline: Sendable {
     package var restoreConfig = RestoreConfig()
     /// `statement_timeout` and the like for pgclone's own SQL.
     package var sessionSettings: [(name: String, value: String)] = []
-    /// Maintenance databases to try, in order, for the administrative statements.
-    package var maintenanceDatabases = ["postgres", "template1"]
+    /// Where the administrative statements run.
+    package var maintenance = MaintenanceDatabase.standard
     package var environment: [String: String] = [:]
     /// Called once the swap has committed: from then on the restore has succeeded, and an
     /// interrupt no longer undoes it.
@@ -124,11 +124,15 @@ package struct RestorePipeline: Sendable {
             ]
         )
         let unchanged = PGCloneError.TargetState.unchanged(target)
-        let admin = try await PostgresConnection.connectMaintenance(connection, databases: maintenanceDatabases, avoiding: names.target)
+        try maintenance.checkNotAmong(
+            [(target, "the database being restored into")]
+                + names.derived.map { ($0, "one of the databases a restore into \"\(target)\" creates, renames or drops") }
+        )
+        let admin = try await PostgresConnection.connectMaintenance(connection, maintenance, avoiding: [names.target], logger: logger)
         let swap = DatabaseSwap(admin: admin, names: names, started: Self.timestamp(), logger: logger)
         do {
             try await admin.apply(sessionSettings)
-            try await SwapPreflight(admin: admin).checkReplaceable(target, maintenanceDatabases: maintenanceDatabases, purpose: "restore into")
+            try await SwapPreflight(admin: admin).checkReplaceable(target, maintenanceDatabases: maintenance.protected, purpose: "restore into")
             try await phase(.lockWait) { try await swap.acquireLock(wait: waitForLock) }
         } catch {
             await admin.close()
@@ -213,6 +217,8 @@ package struct RestorePipeline: Sendable {
                 if let source, let existing, source != existing {
                     logger.warning("\"\(names.target)\" was \(existing); it takes the dump's encoding and locale, \(source)")
                 }
+                step = "connecting to \"\(names.temporary)\""
+                try await checkConnects(toRestoreInto: names.temporary)
                 let tools = try await PostgresInstallations.discover(environment: environment)
                 metrics.currentJob?.setObjectBytes(dump.size)
                 metrics.setSourceObjectBytes(dump.size)
@@ -358,7 +364,7 @@ package struct RestorePipeline: Sendable {
         var delay = Duration.milliseconds(250)
         while true {
             do {
-                let admin = try await PostgresConnection.connectMaintenance(connection, databases: maintenanceDatabases, avoiding: target)
+                let admin = try await PostgresConnection.connectMaintenance(connection, maintenance, avoiding: [target], logger: logger)
                 try await admin.apply(sessionSettings)
                 return admin
             } catch {
@@ -375,6 +381,26 @@ package struct RestorePipeline: Sendable {
         if let error = error as? LibPQError { return error.connectionLost }
         if let error = error as? PGCloneError { return error.code == .databaseUnavailable }
         return false
+    }
+
+    /// Connects to `database` as pg_restore is about to: pg_restore's own message of a refused
+    /// connection does not say to which database (a password-file line for `D__temp` alone), and
+    /// it would come only once the download has begun.
+    private func checkConnects(toRestoreInto database: String) async throws {
+        let session: PostgresConnection
+        do {
+            session = try await PostgresConnection.connect(connection.replacingDatabase(database))
+        } catch let error as LibPQError {
+            guard let failure = error.connectionFailure else { throw error }
+            // Not `.databaseUnavailable`, which would have the clean-up take the admin session
+            // for lost: it is not, and drops D__temp.
+            throw PGCloneError(
+                .databaseError,
+                "cannot connect to database \"\(failure.database)\" to restore into it: \(failure.reason)",
+                details: error.details
+            )
+        }
+        await session.close()
     }
 
     /// Streams the dump into `D__temp`; returns pg_restore's report and the settings to apply: the
@@ -507,39 +533,5 @@ package struct RestorePipeline: Sendable {
         if report.errorCount > report.errors.count {
             logger.warning("… and \(report.errorCount - report.errors.count) more pg_restore errors")
         }
-    }
-}
-
-extension PostgresConnection {
-    /// A connection to the maintenance database: the first of `databases` that exists, other than
-    /// `avoiding` (the database being replaced or copied, which must have no session of pgclone's
-    /// own: PostgreSQL cannot rename, drop or template the database a session is in). Its server
-    /// process checks every ``SwapGuard/checkInterval`` ms of a statement that pgclone is still
-    /// there (PostgreSQL 14 and later): a killed pgclone's locks, the swap's and the restore's, go
-    /// at once, not when a long statement (a copy, a drop, a lock wait) ends.
-    package static func connectMaintenance(
-        _ settings: ConnectionSettings,
-        databases: [String],
-        avoiding: String
-    ) async throws -> PostgresConnection {
-        var lastError: (any Error)?
-        for database in databases where database != avoiding {
-            do {
-                let connection = try await connect(settings.replacingDatabase(database))
-                if await connection.serverVersion >= 140_000 {
-                    try await connection.query("SELECT set_config('client_connection_check_interval', $1, false)", [String(SwapGuard.checkInterval)])
-                }
-                return connection
-            } catch let error as LibPQError where error.isInvalidCatalogName {
-                lastError = error
-            } catch {
-                lastError = error
-                break
-            }
-        }
-        throw PGCloneError(
-            .databaseUnavailable,
-            "cannot connect to the maintenance database: \(lastError.map { "\($0)" } ?? "no database to try")"
-        )
     }
 }
