@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 package import Logging
 package import PGCloneMetrics
 import PGCloneStreams
@@ -207,23 +208,11 @@ package struct RestorePipeline: Sendable {
                 // The copy has the source's settings; D's own for particular roles stay.
                 settings = try await swap.settingsToApply(source: [])
             } else if let dump {
-                // The source's encoding and locale, from the dump's metadata, before pg_restore
-                // starts: they cannot change once D__temp exists.
-                let metadata = try await DumpCatalog(storage: storage, logger: logger).head(of: dump.key).metadata
-                sourceAccess = metadata?.access
-                let source = metadata?.locale
-                let existing = try await swap.admin.databaseLocale(of: names.target)
-                try await phase(.prepare) { try await swap.createTemporary(locale: source) }
-                if let source, let existing, source != existing {
-                    logger.warning("\"\(names.target)\" was \(existing); it takes the dump's encoding and locale, \(source)")
-                }
-                step = "connecting to \"\(names.temporary)\""
-                try await checkConnects(toRestoreInto: names.temporary)
                 let tools = try await PostgresInstallations.discover(environment: environment)
                 metrics.currentJob?.setObjectBytes(dump.size)
                 metrics.setSourceObjectBytes(dump.size)
                 step = "restoring into \"\(names.temporary)\""
-                (report, settings) = try await phase(.restore) {
+                (report, settings, sourceAccess) = try await phase(.restore) {
                     try await restoreIntoTemporary(dump, expectedDatabase: expectedDatabase, swap: swap, tools: tools)
                 }
                 metrics.currentJob?.setRestoreErrors(report?.errorCount ?? 0)
@@ -410,7 +399,7 @@ package struct RestorePipeline: Sendable {
         expectedDatabase: String?,
         swap: DatabaseSwap,
         tools: PostgresInstallations
-    ) async throws -> (RestoreRunner.Report, (source: [DatabaseSetting], kept: [DatabaseSetting])) {
+    ) async throws -> (RestoreRunner.Report, (source: [DatabaseSetting], kept: [DatabaseSetting]), DatabaseAccess?) {
         let names = swap.names
         logger.info("restoring \(dump.key) (\(ByteCount(bytes: dump.size))) from \(storage.location) into \"\(names.temporary)\"")
         let (stored, storedSource) = metrics.stream(.downloadToDecompress, capacity: budget.streamCapacity, from: .download, to: .decompress)
@@ -423,6 +412,25 @@ package struct RestorePipeline: Sendable {
         )
         let restoreStep = metrics.step(.restoreStdin)
         restoreRunner.stdinWaiting = { restoreStep.waiting($0, starving: false) }
+        // D__temp is made once the dump has said what it is (its metadata comes before the
+        // archive), with the source's encoding and locale, which cannot change once it exists.
+        let metadataRead = Mutex<DumpMetadata?>(nil)
+        let logger = self.logger
+        restoreRunner.beforeStart = { [self] in
+            let metadata = metadataRead.withLock { $0 }
+            if let expectedDatabase, let metadata, metadata.database != expectedDatabase {
+                throw PGCloneError(
+                    .objectNotFound,
+                    "\(dump.key) is a dump of database \"\(metadata.database)\", not \"\(expectedDatabase)\" (it changed since it was chosen); restore it by its key if that is what you want"
+                )
+            }
+            let existing = try await swap.admin.databaseLocale(of: names.target)
+            let locale = try await swap.createTemporary(locale: metadata?.locale)
+            if metadata?.locale != nil, let locale, let existing, locale != existing {
+                logger.warning("\"\(names.target)\" was \(existing); it takes the dump's encoding and locale, \(locale)")
+            }
+            try await checkConnects(toRestoreInto: names.temporary)
+        }
         let runner = restoreRunner
         let storage = self.storage
         let ignoreErrors = ignoreRestoreErrors
@@ -432,7 +440,9 @@ package struct RestorePipeline: Sendable {
             try await metrics.running(.download) { try await storage.read(dump.key, into: storedSource) }
         }
         let transform: @Sendable () async throws -> DecodedDump = {
-            try await metrics.running(.decompress) { try await decoder.decode(stored, into: archiveSource) }
+            try await metrics.running(.decompress) {
+                try await decoder.decode(stored, into: archiveSource) { metadata in metadataRead.withLock { $0 = metadata } }
+            }
         }
         let decoded: DecodedDump
         let report: RestoreRunner.Report
@@ -480,17 +490,11 @@ package struct RestorePipeline: Sendable {
             "restored a \(ByteCount(bytes: decoded.archiveBytes)) archive in \((clock.now - start).formattedSeconds)"
         )
         if let metadata = decoded.metadata {
-            if let expectedDatabase, metadata.database != expectedDatabase {
-                throw PGCloneError(
-                    .objectNotFound,
-                    "\(dump.key) is a dump of database \"\(metadata.database)\", not \"\(expectedDatabase)\" (it changed since it was chosen); restore it by its key if that is what you want"
-                )
-            }
-            return (report, try await swap.settingsToApply(source: metadata.settings))
+            return (report, try await swap.settingsToApply(source: metadata.settings), metadata.access)
         }
         // A dump without pgclone's metadata (plain pg_dump -Fc): keep the target's own settings,
         // as django-pgclone does.
-        return (report, try await swap.settingsToApply(source: try await swap.admin.databaseSettings(of: names.target)))
+        return (report, try await swap.settingsToApply(source: try await swap.admin.databaseSettings(of: names.target)), nil)
     }
 
     /// `requested` jobs, or fewer if PostgreSQL would not let this role open that many more

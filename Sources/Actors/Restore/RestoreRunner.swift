@@ -21,6 +21,9 @@ package struct RestoreRunner: Sendable {
 
     /// Told when writing into pg_restore's stdin waits for the pipe (PostgreSQL is the limit).
     package var stdinWaiting: (@Sendable (Bool) -> Void)?
+    /// Run once the archive's first bytes have come, before pg_restore starts (the restore makes
+    /// `D__temp` then, with the locale the dump's metadata, read by then, names).
+    package var beforeStart: (@Sendable () async throws -> Void)?
 
     package init(installations: PostgresInstallations, serverMajor: Int?, connection: ConnectionSettings?) {
         self.installations = installations
@@ -63,6 +66,7 @@ package struct RestoreRunner: Sendable {
             pgRestore = try installations.forRestore(
                 archive: first.flatMap { ArchiveVersion(header: $0.readableBytesView) }, serverMajor: serverMajor
             ).pgRestore
+            try await beforeStart?()
         } catch {
             input.cancel()
             throw error
@@ -110,6 +114,7 @@ package struct RestoreRunner: Sendable {
     /// a file it can seek in). Errors are judged as for a streamed restore.
     package func restore(file path: String, jobs: Int, ignoreErrors: Bool) async throws -> Report {
         let pgRestore = try installations.forRestore(archive: Self.archiveVersion(ofFile: path), serverMajor: serverMajor).pgRestore
+        try await beforeStart?()
         let result = try await Subprocess.run(
             ChildProcess.executable(pgRestore),
             arguments: Arguments(arguments(jobs: jobs, file: path)),

@@ -134,17 +134,6 @@ package struct DumpCatalog: Sendable {
         return result
     }
 
-    /// What the first bytes of the dump stored under `key` say (pgclone's metadata, a plain
-    /// archive's database).
-    package func head(of key: DumpKey) async throws -> DumpHead {
-        var parsed = DumpHead.parse(try await storage.readHead(key, length: DumpHead.initialLength))
-        if case .needsBytes(let count) = parsed {
-            parsed = DumpHead.parse(try await storage.readHead(key, length: count))
-        }
-        if case .head(let head) = parsed { return head }
-        return DumpHead()
-    }
-
     /// `dump` with what its first bytes say: the database and config they name, or that it is no
     /// dump. One that cannot be read (gone since it was listed, or archived to a storage class
     /// that must be restored first) is as its key says, with a warning.

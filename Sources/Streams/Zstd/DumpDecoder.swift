@@ -55,7 +55,13 @@ package actor DumpDecoder {
     }
 
     /// Decodes `input` into `output`, which it finishes (with the error, if it fails).
-    package func decode(_ input: ByteStream, into output: ByteStream.Source) async throws -> DecodedDump {
+    /// - Parameter metadataRead: told what the dump says of itself (`nil`: nothing, a plain archive)
+    ///   before the first archive byte is written to `output`.
+    package func decode(
+        _ input: ByteStream,
+        into output: ByteStream.Source,
+        metadataRead: (@Sendable (DumpMetadata?) -> Void)? = nil
+    ) async throws -> DecodedDump {
         try await output.finishing {
             var reader = ByteStreamReader(input)
             var format = DumpFormat.needMoreBytes
@@ -68,12 +74,14 @@ package actor DumpDecoder {
             var result = DecodedDump(format: format, storedBytes: 0, archiveBytes: 0)
             switch format {
             case .archive:
+                metadataRead?(nil)
                 while let chunk = try await reader.next() {
                     result.archiveBytes += chunk.readableBytes
                     try await output.write(chunk)
                 }
             case .zstd:
                 result.metadata = try await readMetadata(&reader)
+                metadataRead?(result.metadata)
                 result.archiveBytes = try await decompress(&reader, into: output)
             case .unrecognized(let description):
                 throw DumpFormatError.unrecognized(description)
