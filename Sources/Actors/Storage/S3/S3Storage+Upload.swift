@@ -28,7 +28,7 @@ extension S3Storage {
                 let body: ByteBuffer
                 if case .memory(let buffer) = part { body = buffer } else { body = ByteBuffer() }
                 try await publishing(objectKey) {
-                    try await mapErrors { try await client.putObject(objectKey, body: body, headers: headers) }
+                    try await mapErrors { try await withoutCancellation { try await client.putObject(objectKey, body: body, headers: headers) } }
                 }
                 return body.readableBytes
             }
@@ -45,7 +45,7 @@ extension S3Storage {
                 try await cutter.next()
             }
             try await publishing(objectKey) {
-                try await mapErrors { try await client.completeMultipartUpload(objectKey, uploadID: uploadID, parts: parts) }
+                try await mapErrors { try await withoutCancellation { try await client.completeMultipartUpload(objectKey, uploadID: uploadID, parts: parts) } }
             }
             return total
         } catch {
@@ -58,11 +58,14 @@ extension S3Storage {
         }
     }
 
-    /// Runs the request that makes the object visible. If it fails or is interrupted, S3 may still
-    /// have carried it out: then the object is deleted, so that a failed dump is never visible.
+    /// Runs the request that makes the object visible, which is not cut short: an interrupt while
+    /// it is in flight is acted on once S3 has answered (an aborted request could still be carried
+    /// out after pgclone looked). If it fails or was interrupted, the object is deleted if S3 made
+    /// it, so that a failed dump is never visible.
     private func publishing(_ objectKey: String, _ request: () async throws -> Void) async throws {
         do {
             try await request()
+            try Task.checkCancellation()
         } catch {
             let client = self.client
             do {
