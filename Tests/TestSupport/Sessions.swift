@@ -58,7 +58,7 @@ extension PGCloneHarness {
     }
 
     /// Waits until a pgclone of this harness runs, up to `timeout`; its PID.
-    package func waitForPGClone(within timeout: Duration = .seconds(30)) async throws -> Int32 {
+    package func waitForPGClone(within timeout: Duration = .seconds(120)) async throws -> Int32 {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let pid = pgclonePIDs().first { return pid }
