@@ -6,7 +6,7 @@ import Testing
 /// A database's access properties — owner, database privileges, connection limit, comment —
 /// belong to the environment: a restore over `D` keeps `D`'s, and a first restore takes the
 /// source's, as far as its roles exist here.
-@Suite(.enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
+@Suite(.serialized, .enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
 struct DatabaseAccessTests {
     /// Owner, sorted privileges, connection limit and comment, as one line.
     static func access(_ server: PostgresServer, _ database: String) async throws -> String {

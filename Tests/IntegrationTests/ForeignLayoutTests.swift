@@ -6,7 +6,7 @@ import Testing
 /// Archives placed as django-pgclone 1.x and 2+ wrote them (`pg_dump -Fc`, gzip-compressed, no
 /// pgclone metadata) are listed, restored by key and by name, verified, and left alone by prune
 /// unless it is asked.
-@Suite(.enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
+@Suite(.serialized, .enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
 struct ForeignLayoutTests {
     @Test(arguments: SeriesTests.Location.allCases)
     func djangoPgclonesLayoutsAreRead(_ location: SeriesTests.Location) async throws {

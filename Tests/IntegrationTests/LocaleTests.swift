@@ -6,7 +6,7 @@ import Testing
 /// A restore keeps the source's data properties — encoding, locale provider, ICU locale — so text
 /// sorts as it did and indexes on text hold the same order; a dump that does not record them (a
 /// plain pg_dump archive) takes `D`'s, provider included.
-@Suite(.enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
+@Suite(.serialized, .enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
 struct LocaleTests {
     static func locale(_ server: PostgresServer, _ database: String) async throws -> String {
         let version = Int(try await server.psql("SHOW server_version_num")) ?? 0

@@ -12,7 +12,7 @@ import Testing
 /// `postgres` refuses the test's role through a password file whose line for `postgres` alone
 /// holds a wrong password — a refusal about that database, as pg_hba.conf's or CONNECT's are —
 /// and CONNECT is revoked only on databases the tests create.
-@Suite(.enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
+@Suite(.serialized, .enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
 struct MaintenanceDatabaseTests {
     /// A harness running as a new `LOGIN CREATEDB` role with a password (not a superuser).
     private func application() async throws -> (server: PostgresServer, app: PGCloneHarness) {

@@ -8,7 +8,7 @@ import Testing
 /// pg_dump 18, through `--exclude-table-data-and-children`. Whatever names the exclusion (a flag,
 /// a model, a config's wildcard pattern), the restored partitions are empty and the other tables
 /// are as they were.
-@Suite(.enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
+@Suite(.serialized, .enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
 struct PartitionExclusionTests {
     /// How the test names the tables to leave out.
     enum Exclusion: String, CaseIterable, Sendable, CustomTestStringConvertible {

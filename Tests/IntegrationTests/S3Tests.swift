@@ -115,7 +115,7 @@ struct S3Tests {
 
     @Test func sigtermDuringAnUploadLeavesNoObjectAndNoPendingUpload() async throws {
         let pgclone = try PGCloneHarness()
-        let source = try await database(pgclone.server, "s3_sig", rows: 1_200_000)
+        let source = try await database(pgclone.server, "s3_sig", rows: 400_000)
         let bucket = try await s3.makeBucket()
         var environment = s3.environment(location: "s3://\(bucket)")
         environment["PGCLONE_S3_PART_SIZE"] = "256KiB"

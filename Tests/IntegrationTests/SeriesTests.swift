@@ -5,7 +5,7 @@ import Testing
 
 /// One database, one series: names that an earlier release sanitised into one key prefix keep
 /// their own dumps, on local storage and on S3; a dump config is part of a dump's identity.
-@Suite(.enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
+@Suite(.serialized, .enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
 struct SeriesTests {
     enum Location: String, CaseIterable { case local, s3 }
 

@@ -5,7 +5,7 @@ import Testing
 
 /// Nothing is read, written or deleted outside the storage root, and a location pgclone cannot
 /// use is one line and exit 2 for every command.
-@Suite(.enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
+@Suite(.serialized, .enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
 struct StorageRootTests {
     @Test func symbolicLinksBelowTheRootAreNeverFollowed() async throws {
         let pgclone = try PGCloneHarness()

@@ -6,7 +6,7 @@ import Testing
 /// Databases holding logical replication subscriptions, which `DROP DATABASE` refuses to drop:
 /// pgclone drops them first, without contacting a publisher, before it drops any database it made
 /// or replaced — or, for a role that may not, refuses before anything is done.
-@Suite(.enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
+@Suite(.serialized, .enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
 struct SubscriptionTests {
     /// A publisher nobody listens on. The password is there for PostgreSQL 16 and later, which lets
     /// a role that is no superuser create a subscription only with one in its connection string.

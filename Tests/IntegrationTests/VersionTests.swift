@@ -7,7 +7,7 @@ import Testing
 /// pg_dump and pg_restore that fit, restores across versions both ways, and says in one line what
 /// to install when nothing fits. Only Debian's 15 is in the places pgclone looks by itself; 18's
 /// programs are found through PGCLONE_PG_BIN_DIR.
-@Suite(.enabled(if: TestEnvironment.postgres18URL != nil && TestEnvironment.hasPostgres, "needs PostgreSQL 15 and 18 (scripts/test.sh)"))
+@Suite(.serialized, .enabled(if: TestEnvironment.postgres18URL != nil && TestEnvironment.hasPostgres, "needs PostgreSQL 15 and 18 (scripts/test.sh)"))
 struct VersionTests {
     static var servers: (old: PostgresServer, new: PostgresServer) {
         get throws {
