@@ -150,11 +150,14 @@ struct SwapSafetyTests {
         var seen: [Int32: Int] = [:]
         for iteration in 0..<8 {
             let snapshot = "\(source)_s\(iteration)"
-            async let copying = pgclone.run(["copy", ":\(snapshot)", "--database", server.url(source)])
-            _ = try await pgclone.waitForPGClone()
+            let copying = Task { try await pgclone.run(["copy", ":\(snapshot)", "--database", server.url(source)]) }
+            // Until it runs, or has already ended: a quick copy can come and go between two looks.
+            let finished = StopFlag()
+            Task { _ = await copying.result; finished.set() }
+            while pgclone.pgclonePIDs().isEmpty && !finished.isSet { try await Task.sleep(for: .milliseconds(5)) }
             try await Task.sleep(for: .milliseconds(Int.random(in: 0...1000)))
             pgclone.signal(SIGTERM)
-            let result = try await copying
+            let result = try await copying.value
             seen[result.exitCode, default: 0] += 1
             let made = try await server.databases(startingWith: snapshot) == [snapshot]
             switch result.exitCode {
