@@ -1,5 +1,4 @@
 package import Logging
-import Subprocess
 
 /// Leaving out a table's data (`--exclude-table-data`, `--exclude-model`, `exclude_tables`,
 /// `exclude_models`) leaves out the data of its partitions and inheritance children too, at every
@@ -24,7 +23,7 @@ package enum TableDataExclusion {
         guard !patterns.isEmpty else { return [] }
         // Unknown (unparsable output, or pg_dump would not run: the dump itself then says why):
         // the catalog, which works with every version.
-        let major: Int? = if let known = tools.major { known } else { await tools.pgDumpMajorVersion() }
+        let major = await tools.pgDumpMajorVersion()
         if let major, major >= 16 {
             logger.debug("pg_dump \(major) leaves out the data of excluded tables' partitions itself (--exclude-table-data-and-children)")
             return patterns.map { "--exclude-table-data-and-children=\($0)" }
@@ -200,17 +199,8 @@ extension PostgresTools {
     /// The major version of this pg_dump (`pg_dump --version`: `pg_dump (PostgreSQL) 15.18 …` is
     /// 15); `nil` when it does not run or says something else.
     package func pgDumpMajorVersion() async -> Int? {
-        guard
-            let result = try? await Subprocess.run(
-                ChildProcess.executable(pgDump),
-                arguments: ["--version"],
-                platformOptions: try ChildProcess.platformOptions(),
-                output: .string(limit: 4096),
-                error: .discarded
-            ),
-            result.terminationStatus.isSuccess
-        else { return nil }
-        return Self.majorVersion(fromVersionOutput: result.standardOutput)
+        if let major { return major }
+        return await PostgresInstallations.majorVersion(of: pgDump)
     }
 
     /// The major version in a client program's `--version` line: the leading digits of the first

@@ -92,7 +92,7 @@ package struct DumpPipeline: Sendable {
                 patterns: dumpConfig.excludedTablePatterns, tools: tools, source: source, logger: logger
             )
             if !dumpConfig.excludeExtensions.isEmpty {
-                let major: Int? = if let known = tools.major { known } else { await tools.pgDumpMajorVersion() }
+                let major = await tools.pgDumpMajorVersion()
                 guard let major, major >= 17 else {
                     throw PGCloneError(
                         .invalidConfiguration,

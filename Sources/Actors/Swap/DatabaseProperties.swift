@@ -14,17 +14,15 @@ package struct DatabaseProperties: Sendable, Equatable {
     package var isTemplate: Bool
     package var comment: String?
 
-    package struct Grant: Sendable, Equatable {
-        package var grantee: String?
-        package var privilege: String
-        package var grantable: Bool
-    }
+    /// One database privilege: grantee (`nil` for PUBLIC), privilege, grant option; as a dump
+    /// records it.
+    package typealias Grant = DatabaseAccess.Grant
 
     /// The access properties, as a dump records them.
     package var access: DatabaseAccess {
         DatabaseAccess(
             owner: owner,
-            privileges: privileges?.map { DatabaseAccess.Grant(grantee: $0.grantee, privilege: $0.privilege, grantable: $0.grantable) },
+            privileges: privileges,
             connectionLimit: connectionLimit,
             comment: comment
         )
