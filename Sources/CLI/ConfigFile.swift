@@ -61,18 +61,21 @@ struct ConfigFile {
             case "maintenance_db": maintenanceDatabase = try string(value, key)
             case "dump_configs":
                 dumpConfigs = try namedConfigs(value, key) { fields, where_ throws(PGCloneError) in
-                    try checkKeys(fields, ["exclude_tables", "exclude_models", "pre_dump_hooks", "exclude_extensions"], where_)
-                    return DumpConfig(
+                    try checkKeys(fields, ["exclude_tables", "exclude_models", "pre_dump_hooks", "exclude_extensions", "no_owner", "no_acl"], where_)
+                    var config = DumpConfig(
                         excludeTables: try strings(fields["exclude_tables"], "\(where_).exclude_tables"),
                         excludeModels: try strings(fields["exclude_models"], "\(where_).exclude_models"),
                         preDumpHooks: try strings(fields["pre_dump_hooks"], "\(where_).pre_dump_hooks"),
                         excludeExtensions: try strings(fields["exclude_extensions"], "\(where_).exclude_extensions")
                     )
+                    config.noOwner = try fields["no_owner"].map { node throws(PGCloneError) in try bool(node, "\(where_).no_owner") } ?? false
+                    config.noACL = try fields["no_acl"].map { node throws(PGCloneError) in try bool(node, "\(where_).no_acl") } ?? false
+                    return config
                 }
             case "restore_configs":
                 restoreConfigs = try namedConfigs(value, key) { fields, where_ throws(PGCloneError) in
-                    try checkKeys(fields, ["pre_swap_hooks", "reversible", "dump_config"], where_)
-                    return RestoreConfig(
+                    try checkKeys(fields, ["pre_swap_hooks", "reversible", "dump_config", "no_owner", "no_acl", "role"], where_)
+                    var config = RestoreConfig(
                         preSwapHooks: try strings(fields["pre_swap_hooks"], "\(where_).pre_swap_hooks"),
                         reversible: try fields["reversible"].map { node throws(PGCloneError) in try bool(node, "\(where_).reversible") } ?? false,
                         dumpConfig: try fields["dump_config"].map { node throws(PGCloneError) in
@@ -83,6 +86,16 @@ struct ConfigFile {
                             return name
                         }
                     )
+                    config.noOwner = try fields["no_owner"].map { node throws(PGCloneError) in try bool(node, "\(where_).no_owner") } ?? false
+                    config.noACL = try fields["no_acl"].map { node throws(PGCloneError) in try bool(node, "\(where_).no_acl") } ?? false
+                    config.role = try fields["role"].map { node throws(PGCloneError) in
+                        let role = try string(node, "\(where_).role")
+                        guard !role.isEmpty else {
+                            throw PGCloneError(.invalidConfiguration, "\(path): \(where_).role names no role; give one or leave the key out")
+                        }
+                        return role
+                    }
+                    return config
                 }
             default: break
             }

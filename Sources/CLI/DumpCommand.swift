@@ -30,6 +30,12 @@ struct DumpCommand: PGCloneSubcommand {
     ))
     var excludeExtension: [String] = []
 
+    @Flag(help: "Restores of this dump leave its owners out: every object belongs to the restoring role (pg_dump's --no-owner).")
+    var noOwner = false
+
+    @Flag(help: "Leave the source's privileges out: no GRANTs, REVOKEs or default privileges (pg_dump's --no-acl).")
+    var noAcl = false
+
     @Option(help: ArgumentHelp(
         "zstd level, 1 to 19 (default 1: smaller and faster than 3 on pg_dump's output; higher levels need a larger --memory-limit).",
         valueName: "level"
@@ -67,7 +73,10 @@ struct DumpCommand: PGCloneSubcommand {
         if !excludeModel.isEmpty { dumpConfig.excludeModels = excludeModel }
         if !excludeExtension.isEmpty { dumpConfig.excludeExtensions = excludeExtension }
         if !preDumpHook.isEmpty { dumpConfig.preDumpHooks = preDumpHook }
+        if noOwner { dumpConfig.noOwner = true }
+        if noAcl { dumpConfig.noACL = true }
         let custom = !excludeTableData.isEmpty || !excludeModel.isEmpty || !preDumpHook.isEmpty || !excludeExtension.isEmpty
+            || noOwner || noAcl
         var pipeline = DumpPipeline(
             storage: try settings.storage(logger: logger, metrics: context.metrics),
             connection: settings.connection,

@@ -48,6 +48,24 @@ enum JSONOutput {
         }
     }
 
+    /// How many owners or privileges of a role were not restored, and why.
+    struct RoleTally: Encodable {
+        var role: String
+        var count: Int
+        /// `missing_role`, `not_a_member`, or the server's message.
+        var reason: String
+
+        init(_ tally: PrivilegeReport.Tally) {
+            role = tally.role
+            count = tally.count
+            switch tally.refusal {
+            case .missingRole: reason = "missing_role"
+            case .notAMember: reason = "not_a_member"
+            case .other(let message): reason = message
+            }
+        }
+    }
+
     /// A failed command's result on stdout (`--json`): the error as the one line says it, its
     /// code, the database's state and the lines under it.
     struct Failure: Encodable {
@@ -87,6 +105,11 @@ enum JSONOutput {
         var archiveBytes: Int?
         var restoreErrors: Int
         var errors: [JSONOutput.RestoreError]
+        /// Objects left to the restoring role: their owner in the dump is missing here or not one
+        /// the restoring role may assign.
+        var ownersNotRestored: [RoleTally]
+        /// Privileges of such roles, skipped.
+        var privilegesNotRestored: [RoleTally]
         var swap: Swap
         var durationSeconds: Double
         var phases: [String: Double]

@@ -36,6 +36,18 @@ struct RestoreCommand: PGCloneSubcommand {
     @Option(help: ArgumentHelp("A shell command run against DB__temp before the swap; repeatable.", valueName: "command"))
     var preSwapHook: [String] = []
 
+    @Flag(help: "Leave the dump's owners out: every object belongs to the restoring role (pg_restore's --no-owner).")
+    var noOwner = false
+
+    @Flag(help: "Leave the dump's privileges out: no GRANTs, REVOKEs or default privileges (pg_restore's --no-acl).")
+    var noAcl = false
+
+    @Option(help: ArgumentHelp(
+        "SET ROLE to this role before restoring, as pg_restore's --role: it creates every object and owns those whose owner cannot be given to them.",
+        valueName: "role"
+    ))
+    var role: String?
+
     @Flag(help: "Swap the database in even if pg_restore reported errors on single statements.")
     var ignoreRestoreErrors = false
 
@@ -79,6 +91,10 @@ struct RestoreCommand: PGCloneSubcommand {
             default: break
             }
         }
+        if role?.isEmpty == true { throw ValidationError("--role takes the name of a role") }
+        if source.hasPrefix(":"), let flag = [(noOwner, "--no-owner"), (noAcl, "--no-acl"), (role != nil, "--role")].first(where: \.0)?.1 {
+            throw ValidationError("\(flag) applies to restoring a dump; \(source) is a database on the server, copied with its owners and privileges")
+        }
         if jobs != nil, source.hasPrefix(":") {
             throw ValidationError("--jobs restores a dump; \(source) is a database on the server, copied without pg_restore")
         }
@@ -96,6 +112,9 @@ struct RestoreCommand: PGCloneSubcommand {
         if !preSwapHook.isEmpty { restoreConfig.preSwapHooks = preSwapHook }
         if let reversible { restoreConfig.reversible = reversible }
         if let dumpConfig { restoreConfig.dumpConfig = dumpConfig }
+        if noOwner { restoreConfig.noOwner = true }
+        if noAcl { restoreConfig.noACL = true }
+        if let role { restoreConfig.role = role }
         if let chosen = restoreConfig.dumpConfig, dumpConfig == nil {
             switch restoreSource {
             case .key, .local:
@@ -142,6 +161,8 @@ struct RestoreCommand: PGCloneSubcommand {
                 archiveBytes: outcome.restore?.bytesWritten,
                 restoreErrors: outcome.restore?.errorCount ?? 0,
                 errors: (outcome.restore?.errors ?? []).map(JSONOutput.RestoreError.init),
+                ownersNotRestored: (outcome.restore?.privileges?.owners ?? []).map(JSONOutput.RoleTally.init),
+                privilegesNotRestored: (outcome.restore?.privileges?.privileges ?? []).map(JSONOutput.RoleTally.init),
                 swap: .init(
                     replacedExisting: outcome.swap.replacedExisting,
                     unavailableSeconds: JSONOutput.seconds(outcome.swap.unavailable),

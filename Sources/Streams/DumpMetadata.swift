@@ -26,6 +26,13 @@ package struct DumpMetadata: Codable, Sendable, Equatable {
     /// restore (no `D` yet) gives the new database as far as its roles exist here (`nil` in dumps
     /// of earlier releases).
     package var access: DatabaseAccess?
+    /// Whether the archive's owners are the source's to restore (`nil` in dumps of earlier
+    /// releases, which were restored without them: pg_dump records owners in every archive, even
+    /// with `--no-owner`).
+    package var owners: Bool?
+    /// Whether the archive holds the source's privileges (`nil` in dumps of earlier releases, made
+    /// with `--no-acl`).
+    package var privileges: Bool?
 
     package static let currentFormatVersion = 1
 
@@ -37,7 +44,9 @@ package struct DumpMetadata: Codable, Sendable, Equatable {
         createdAt: String,
         settings: [DatabaseSetting],
         locale: DatabaseLocale? = nil,
-        access: DatabaseAccess? = nil
+        access: DatabaseAccess? = nil,
+        owners: Bool? = nil,
+        privileges: Bool? = nil
     ) {
         self.format = "pgclone"
         self.formatVersion = Self.currentFormatVersion
@@ -49,6 +58,8 @@ package struct DumpMetadata: Codable, Sendable, Equatable {
         self.settings = settings
         self.locale = locale
         self.access = access
+        self.owners = owners
+        self.privileges = privileges
     }
 
     /// The metadata as a zstd skippable frame: magic `0x184D2A50`, payload length, JSON.

@@ -24,6 +24,7 @@ import Testing
             log.append(bytes[start..<min(start + 7, bytes.count)])
         }
         log.finish()
+        log.recordFinishedAsErrors()
         #expect(log.errorCount == 2)
         #expect(log.ignoredErrorCount == 2)
         #expect(log.entries.map(\.message) == [
@@ -48,6 +49,7 @@ import Testing
 
             """.utf8))
         log.finish()
+        log.recordFinishedAsErrors()
         #expect(log.entries == [
             ChildStderr.Entry(
                 message: #"could not execute query: ERROR: insert or update on table "o" violates foreign key constraint "o_uid_fkey""#,
@@ -67,7 +69,10 @@ import Testing
         var log = ChildStderr(program: "pg_restore")
         for index in 0..<10_000 {
             log.append(Array("pg_restore: error: failure \(index) \(String(repeating: "x", count: 1000))\n".utf8))
+            log.recordFinishedAsErrors()
         }
+        log.finish()
+        log.recordFinishedAsErrors()
         #expect(log.errorCount == 10_000)
         #expect(log.entries.count == 20)
         #expect(log.tail.count == 20)

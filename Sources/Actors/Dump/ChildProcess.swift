@@ -34,13 +34,25 @@ enum ChildProcess {
         }
     }
 
-    /// Reads a child's stderr to the end into a bounded ``ChildStderr``.
-    static func collect(_ stderr: SubprocessOutputSequence, program: String) async throws -> ChildStderr {
+    /// Reads a child's stderr to the end into a bounded ``ChildStderr``, every error judged by
+    /// `judge` as soon as it is complete (all are errors without one). While `judge` runs, the
+    /// child may wait for its stderr pipe.
+    static func collect(
+        _ stderr: SubprocessOutputSequence,
+        program: String,
+        judge: (@Sendable (ChildStderr.Entry) async -> ChildStderr.Disposition)? = nil
+    ) async throws -> ChildStderr {
         var log = ChildStderr(program: program)
         for try await buffer in stderr {
             buffer.withUnsafeBytes { log.append($0) }
+            for entry in log.takeFinished() {
+                log.record(entry, as: await judge?(entry) ?? .error)
+            }
         }
         log.finish()
+        for entry in log.takeFinished() {
+            log.record(entry, as: await judge?(entry) ?? .error)
+        }
         return log
     }
 }

@@ -2,10 +2,12 @@
 /// lines, and the errors it reported, each with the statement pg_restore shows after it.
 ///
 /// pg_restore can be chatty (one error per object on a database that already has them), so nothing
-/// here grows with the amount of output.
+/// here grows with the amount of output. An error is complete once the next line of the program's
+/// own comes (or the output ends); ``takeFinished()`` hands complete errors over, to be judged
+/// (``record(_:as:)``) while the child still runs.
 package struct ChildStderr: Sendable {
     /// One error line, the TOC entry pg_restore was processing, the server's DETAIL, HINT and
-    /// CONTEXT lines under it, and the first line of the statement that caused it.
+    /// CONTEXT lines under it, and the statement that caused it.
     package struct Entry: Sendable, Hashable {
         package var message: String
         /// `from TOC entry 215; 1259 16386 TABLE t app`
@@ -13,15 +15,23 @@ package struct ChildStderr: Sendable {
         package var detail: String?
         package var hint: String?
         package var context: String?
+        /// The statement's first line.
         package var statement: String?
+        /// The whole statement, all its lines (`nil` if it was longer than
+        /// ``ChildStderr/maximumCommandLength``). Not kept in ``ChildStderr/entries``.
+        package var command: String?
 
-        package init(message: String, tocEntry: String? = nil, detail: String? = nil, hint: String? = nil, context: String? = nil, statement: String? = nil) {
+        package init(
+            message: String, tocEntry: String? = nil, detail: String? = nil, hint: String? = nil, context: String? = nil,
+            statement: String? = nil, command: String? = nil
+        ) {
             self.message = message
             self.tocEntry = tocEntry
             self.detail = detail
             self.hint = hint
             self.context = context
             self.statement = statement
+            self.command = command
         }
 
         /// The lines shown under the error.
@@ -29,27 +39,58 @@ package struct ChildStderr: Sendable {
             [("toc entry", tocEntry), ("detail", detail), ("hint", hint), ("context", context), ("statement", statement)]
                 .compactMap { label, text in text.map { PGCloneError.Detail(label, $0) } }
         }
+
+        /// The server's message without libpq's and pg_restore's prefixes: `role "r" does not exist`.
+        package var serverMessage: String {
+            for prefix in ["could not execute query: ERROR: ", "could not execute query: "] where message.hasPrefix(prefix) {
+                return String(message.dropFirst(prefix.count))
+            }
+            return message
+        }
+    }
+
+    /// What an error amounts to, once judged.
+    package enum Disposition: Sendable, Hashable {
+        /// It fails the run (unless errors are accepted): counted, and kept if among the first.
+        case error
+        /// The same, but shown as `entry` (what a retry of its statements found).
+        case failed(Entry)
+        /// Known to do no harm, for `reason` (``KnownRestoreErrors``).
+        case harmless(reason: String)
+        /// Dealt with, and reported by whoever dealt with it.
+        case handled
     }
 
     /// Program name prefix of its lines, `pg_restore: `.
     private let prefix: String
     private var partialLine: [UInt8] = []
-    /// Errors reported, all of them counted.
+    private var partialLineCut = false
+    /// Every error line the child printed.
+    package private(set) var reportedErrorCount = 0
+    /// Errors judged `.error` (all of them, unless judged otherwise).
     package private(set) var errorCount = 0
     /// The count pg_restore reports itself ("errors ignored on restore: N"), when it does.
     package private(set) var ignoredErrorCount: Int?
     /// The first ``maximumEntries`` errors.
     package private(set) var entries: [Entry] = []
+    /// Errors judged harmless, by why.
+    package private(set) var harmless: [String: Int] = [:]
     /// The last ``maximumTailLines`` lines.
     package private(set) var tail: [String] = []
-    /// The last error's lines are still coming (DETAIL, HINT, CONTEXT, `Command was:`).
-    private var continuingEntry = false
+    /// The error whose lines are still coming (DETAIL, HINT, CONTEXT, `Command was:`).
+    private var current: Entry?
+    private var currentCommand: [String]?
+    private var commandLength = 0
+    /// Complete errors not yet judged.
+    private var finished: [Entry] = []
     /// The last "from TOC entry" line, for the next error.
     private var tocEntry: String?
 
     static let maximumEntries = 20
     static let maximumTailLines = 20
     static let maximumLineLength = 400
+    /// The longest statement kept whole, in bytes: an object's privileges, however many columns.
+    package static let maximumCommandLength = 1 << 20
 
     package init(program: String) {
         prefix = program + ": "
@@ -59,57 +100,125 @@ package struct ChildStderr: Sendable {
         for byte in bytes {
             if byte == UInt8(ascii: "\n") {
                 finishLine()
-            } else if partialLine.count < Self.maximumLineLength {
+            } else if partialLine.count < Self.maximumCommandLength {
                 partialLine.append(byte)
+            } else {
+                partialLineCut = true
             }
         }
     }
 
-    /// Processes a last line without its newline.
+    /// Processes a last line without its newline, and completes the last error.
     package mutating func finish() {
         if !partialLine.isEmpty { finishLine() }
+        finishEntry()
+    }
+
+    /// The errors complete since the last call, to be judged with ``record(_:as:)``.
+    package mutating func takeFinished() -> [Entry] {
+        defer { finished.removeAll() }
+        return finished
+    }
+
+    /// Counts and keeps `entry` as `disposition` says.
+    package mutating func record(_ entry: Entry, as disposition: Disposition) {
+        var kept: Entry
+        switch disposition {
+        case .handled: return
+        case .harmless(let reason):
+            harmless[reason, default: 0] += 1
+            return
+        case .error: kept = entry
+        case .failed(let shown): kept = shown
+        }
+        errorCount += 1
+        if entries.count < Self.maximumEntries {
+            kept.command = nil
+            entries.append(kept)
+        }
+    }
+
+    /// Judges every complete error as an error.
+    package mutating func recordFinishedAsErrors() {
+        for entry in takeFinished() { record(entry, as: .error) }
     }
 
     private mutating func finishLine() {
         let line = String(decoding: partialLine, as: UTF8.self)
-        partialLine.removeAll(keepingCapacity: true)
+        let cut = partialLineCut
+        partialLine.removeAll(keepingCapacity: partialLine.capacity <= 4096)
+        partialLineCut = false
         if !line.isEmpty {
-            tail.append(line)
+            tail.append(line.utf8.count > Self.maximumLineLength ? String(decoding: line.utf8.prefix(Self.maximumLineLength), as: UTF8.self) : line)
             if tail.count > Self.maximumTailLines { tail.removeFirst() }
         }
-        if continuingEntry && !line.hasPrefix(prefix) {
-            continueEntry(line)
+        if current != nil && !line.hasPrefix(prefix) {
+            continueEntry(line, cut: cut)
             return
         }
-        continuingEntry = false
+        finishEntry()
         if line.hasPrefix(prefix + "from TOC entry ") {
-            tocEntry = String(line.dropFirst(prefix.count))
+            tocEntry = String(line.dropFirst(prefix.count)).bounded
         } else if line.hasPrefix(prefix + "error: ") {
-            errorCount += 1
-            if entries.count < Self.maximumEntries {
-                let message = String(line.dropFirst(prefix.count + "error: ".count)).singleLine
-                entries.append(Entry(message: message, tocEntry: tocEntry))
-                continuingEntry = true
-            }
+            reportedErrorCount += 1
+            let message = String(line.dropFirst(prefix.count + "error: ".count)).singleLine.bounded
+            current = Entry(message: message, tocEntry: tocEntry)
             tocEntry = nil
         } else if line.hasPrefix(prefix + "warning: errors ignored on restore: ") {
             ignoredErrorCount = Int(line.dropFirst((prefix + "warning: errors ignored on restore: ").count))
         }
     }
 
+    private mutating func finishEntry() {
+        guard var entry = current else { return }
+        if let lines = currentCommand {
+            var command = lines
+            while command.last?.allSatisfy(\.isWhitespace) == true { command.removeLast() }
+            entry.command = command.joined(separator: "\n")
+        }
+        finished.append(entry)
+        current = nil
+        currentCommand = nil
+    }
+
     /// A line under an error, which libpq and pg_restore print without the program's prefix: the
-    /// server's fields, then the statement (whose later lines are not kept).
-    private mutating func continueEntry(_ line: String) {
+    /// server's fields, then the statement, whose lines are kept whole up to a bound.
+    private mutating func continueEntry(_ line: String, cut: Bool) {
+        if currentCommand != nil {
+            commandLength += line.utf8.count + 1
+            if cut || commandLength > Self.maximumCommandLength {
+                // A cut statement is no statement: the error is complete without it, and the
+                // statement's further lines, not being the program's own, are passed over.
+                finishEntryWithoutCommand()
+            } else {
+                currentCommand?.append(line)
+            }
+            return
+        }
         let fields: [(String, WritableKeyPath<Entry, String?>)] = [
             ("DETAIL:", \.detail), ("HINT:", \.hint), ("CONTEXT:", \.context), ("Command was:", \.statement),
         ]
         for (label, field) in fields where line.hasPrefix(label) {
-            let text = String(line.dropFirst(label.count)).singleLine
-            if entries[entries.count - 1][keyPath: field] == nil && !text.isEmpty {
-                entries[entries.count - 1][keyPath: field] = text
+            let text = String(line.dropFirst(label.count))
+            if field == \Entry.statement {
+                currentCommand = cut ? nil : [String(text.drop { $0 == " " })]
+                commandLength = text.utf8.count
+                if cut { finishEntryWithoutCommand() }
+            }
+            let single = text.singleLine.bounded
+            if current?[keyPath: field] == nil && !single.isEmpty {
+                current?[keyPath: field] = single
             }
             return
         }
+    }
+
+    /// Completes the current error now, its statement too long to keep whole.
+    private mutating func finishEntryWithoutCommand() {
+        guard let entry = current else { return }
+        finished.append(entry)
+        current = nil
+        currentCommand = nil
     }
 
     /// The most useful single line: the first error, else the last line.
@@ -117,5 +226,12 @@ package struct ChildStderr: Sendable {
         entries.first.map(\.message) ?? tail.last.map { line in
             line.hasPrefix(prefix) ? String(line.dropFirst(prefix.count)) : line
         }
+    }
+}
+
+extension String {
+    /// At most ``ChildStderr/maximumLineLength`` bytes.
+    fileprivate var bounded: String {
+        utf8.count <= ChildStderr.maximumLineLength ? self : String(decoding: utf8.prefix(ChildStderr.maximumLineLength), as: UTF8.self)
     }
 }

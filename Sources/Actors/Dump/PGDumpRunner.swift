@@ -2,14 +2,15 @@ import NIOCore
 package import PGCloneStreams
 import Subprocess
 
-/// The pg_dump stage: `pg_dump -Fc -Z0 --no-owner --no-acl` with its archive streamed out of stdout.
+/// The pg_dump stage: `pg_dump -Fc -Z0` with its archive streamed out of stdout; owners and
+/// privileges are in it unless `extraArguments` leaves them out.
 ///
 /// Compression is the next stage's job (zstd, faster and smaller than pg_dump's gzip). The password,
 /// if any, reaches pg_dump through `PGPASSWORD`, never argv.
 package struct PGDumpRunner: Sendable {
     package var tools: PostgresTools
     package var connection: ConnectionSettings
-    /// Further pg_dump options (exclusions).
+    /// Further pg_dump options (exclusions, `--no-owner`, `--no-acl`).
     package var extraArguments: [String] = []
     /// Told when reading pg_dump's stdout waits for it (PostgreSQL is the limit).
     package var stdoutWaiting: (@Sendable (Bool) -> Void)?
@@ -21,7 +22,7 @@ package struct PGDumpRunner: Sendable {
 
     var arguments: [String] {
         [
-            "--format=custom", "--compress=0", "--no-owner", "--no-acl", "--no-password",
+            "--format=custom", "--compress=0", "--no-password",
             "--dbname=\(connection.childConnectionString)",
         ] + extraArguments
     }

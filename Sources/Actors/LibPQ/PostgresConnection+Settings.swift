@@ -20,6 +20,11 @@ extension PostgresConnection {
         }
     }
 
+    /// The role the session acts as (`current_user`).
+    package nonisolated func currentUser() async throws -> String {
+        try await query("SELECT current_user").first?.first.flatMap { $0 } ?? ""
+    }
+
     /// The encoding and locale of `database`, as far as this server's version has them; `nil` if
     /// there is no such database.
     package nonisolated func databaseLocale(of database: String) async throws -> DatabaseLocale? {

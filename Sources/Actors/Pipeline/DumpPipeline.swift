@@ -76,7 +76,9 @@ package struct DumpPipeline: Sendable {
                 createdAt: key.isoTimestamp,
                 settings: try await source.databaseSettings(of: database),
                 locale: try await source.databaseLocale(of: database),
-                access: try await DatabaseProperties.read(database, on: source)?.access
+                access: try await DatabaseProperties.read(database, on: source)?.access,
+                owners: !dumpConfig.noOwner,
+                privileges: !dumpConfig.noACL
             )
             let serverVersion = await source.serverVersion
             tools = try await PostgresInstallations.discover(environment: environment)
@@ -121,7 +123,7 @@ package struct DumpPipeline: Sendable {
         let (compressed, compressedSource) = metrics.stream(.compressToUpload, capacity: uploadCapacity, from: .compress, to: .upload)
         metrics.setMemoryBudget(budget.dumpTerms)
         var dumper = PGDumpRunner(tools: tools, connection: connection.replacingDatabase(database))
-        dumper.extraArguments = exclusions
+        dumper.extraArguments = (dumpConfig.noOwner ? ["--no-owner"] : []) + (dumpConfig.noACL ? ["--no-acl"] : []) + exclusions
         let dumpStep = metrics.step(.dumpStdout)
         dumper.stdoutWaiting = { dumpStep.waiting($0, starving: true) }
         let encoder = DumpEncoder(settings: budget.compression)

@@ -1,3 +1,5 @@
+package import PGCloneStreams
+
 /// A named dump config (`dump_configs` in the config file).
 package struct DumpConfig: Sendable, Hashable {
     /// pg_dump patterns of tables whose data is not dumped (their definitions are), nor that of
@@ -11,6 +13,11 @@ package struct DumpConfig: Sendable, Hashable {
     /// Extensions left out of the dump (pg_dump 17 and newer: `--exclude-extension`), for one only a
     /// superuser may create where the dump is restored.
     package var excludeExtensions: [String] = []
+    /// Restores of the dump leave the source's owners out (`--no-owner`; pg_dump records owners in
+    /// every archive: the dump's metadata says not to restore them).
+    package var noOwner = false
+    /// The source's privileges are left out of the dump (pg_dump's `--no-acl`).
+    package var noACL = false
 
     package init(excludeTables: [String] = [], excludeModels: [String] = [], preDumpHooks: [String] = [], excludeExtensions: [String] = []) {
         self.excludeTables = excludeTables
@@ -41,6 +48,18 @@ package struct RestoreConfig: Sendable, Hashable {
     package var reversible = false
     /// A restore by database name picks the newest dump made with this dump config (any, if `nil`).
     package var dumpConfig: String?
+    /// The dump's owners are not restored: every object belongs to the restoring role.
+    package var noOwner = false
+    /// The dump's privileges (GRANTs, REVOKEs, default privileges) are not restored.
+    package var noACL = false
+    /// pg_restore's `--role`: SET ROLE before restoring, so that this role creates every object and
+    /// owns those whose owner is not restored.
+    package var role: String?
+
+    /// What a restore of a dump with `metadata` restores of its owners and privileges.
+    package func ownership(of metadata: DumpMetadata?) -> OwnershipOptions {
+        .restoring(metadata, noOwner: noOwner, noACL: noACL, role: role)
+    }
 
     package init(preSwapHooks: [String] = [], reversible: Bool = false, dumpConfig: String? = nil) {
         self.preSwapHooks = preSwapHooks

@@ -187,7 +187,12 @@ package struct RestorePipeline: Sendable {
                     "\"\(names.target)\" refused connections, left so by a pgclone swap that was cut short (a server restart or crash); it accepts them again"
                 )
             }
-            try await SwapPreflight(admin: swap.admin).checkRestore(names: names, reversible: restoreConfig.reversible, localSource: localSource)
+            try await SwapPreflight(admin: swap.admin).checkRestore(
+                names: names,
+                reversible: restoreConfig.reversible,
+                localSource: localSource,
+                restoringRole: localSource == nil ? restoreConfig.role : nil
+            )
             try await phase(.prepare) { try await swap.dropLeftovers() }
             old = try await DatabaseProperties.read(names.target, on: swap.admin)
         } catch {
@@ -412,6 +417,13 @@ package struct RestorePipeline: Sendable {
         )
         let restoreStep = metrics.step(.restoreStdin)
         restoreRunner.stdinWaiting = { restoreStep.waiting($0, starving: false) }
+        let restoreConfig = self.restoreConfig
+        let connectingRole = try await swap.admin.currentUser()
+        restoreRunner.privilegeRestore = PrivilegeRestore(
+            connection: connection.replacingDatabase(names.temporary),
+            role: restoreConfig.role,
+            restoringRole: restoreConfig.role ?? connectingRole
+        )
         // D__temp is made once the dump has said what it is (its metadata comes before the
         // archive), with the source's encoding and locale, which cannot change once it exists.
         let metadataRead = Mutex<DumpMetadata?>(nil)
@@ -425,11 +437,16 @@ package struct RestorePipeline: Sendable {
                 )
             }
             let existing = try await swap.admin.databaseLocale(of: names.target)
-            let locale = try await swap.createTemporary(locale: metadata?.locale)
+            let locale = try await swap.createTemporary(locale: metadata?.locale, owner: swap.temporaryOwner(source: metadata?.access, restoringAs: restoreConfig.role))
             if metadata?.locale != nil, let locale, let existing, locale != existing {
                 logger.warning("\"\(names.target)\" was \(existing); it takes the dump's encoding and locale, \(locale)")
             }
             try await checkConnects(toRestoreInto: names.temporary)
+            let ownership = restoreConfig.ownership(of: metadata)
+            logger.debug(
+                "restoring \(ownership.owners ? "the dump's owners" : "no owners") and \(ownership.privileges ? "its privileges" : "no privileges")\(ownership.role.map { " as role \"\($0)\"" } ?? "")"
+            )
+            return ownership
         }
         let runner = restoreRunner
         let storage = self.storage
@@ -523,9 +540,12 @@ package struct RestorePipeline: Sendable {
     }
 
     private func logErrors(_ report: RestoreRunner.Report) {
+        if let summary = report.privileges?.summary {
+            logger.warning("\(summary)")
+        }
         if !report.harmless.isEmpty {
-            let reasons = Array(Set(report.harmless.map(\.reason))).sorted()
-            let count = report.harmless.count
+            let reasons = report.harmless.keys.sorted()
+            let count = report.harmless.values.reduce(0, +)
             logger.warning(
                 "\(report.pgRestore.isEmpty ? "pg_restore" : report.pgRestore) reported \(count) error\(count == 1 ? "" : "s") known to be harmless: \(reasons.joined(separator: "; "))"
             )

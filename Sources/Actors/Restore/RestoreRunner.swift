@@ -19,11 +19,17 @@ package struct RestoreRunner: Sendable {
     /// pg_restore to its end, writing the script to /dev/null).
     package var connection: ConnectionSettings?
 
+    /// What pg_restore restores of owners and privileges, unless ``beforeStart`` says.
+    package var ownership = OwnershipOptions.none
+    /// Judges the errors about owners and privileges as they come, and replays ACL entries.
+    package var privilegeRestore: PrivilegeRestore?
+
     /// Told when writing into pg_restore's stdin waits for the pipe (PostgreSQL is the limit).
     package var stdinWaiting: (@Sendable (Bool) -> Void)?
     /// Run once the archive's first bytes have come, before pg_restore starts (the restore makes
-    /// `D__temp` then, with the locale the dump's metadata, read by then, names).
-    package var beforeStart: (@Sendable () async throws -> Void)?
+    /// `D__temp` then, with the locale the dump's metadata, read by then, names); returns what to
+    /// restore of owners and privileges, which the metadata says too.
+    package var beforeStart: (@Sendable () async throws -> OwnershipOptions)?
 
     package init(installations: PostgresInstallations, serverMajor: Int?, connection: ConnectionSettings?) {
         self.installations = installations
@@ -37,8 +43,10 @@ package struct RestoreRunner: Sendable {
         package var errorCount: Int
         /// The first errors, each with its statement.
         package var errors: [ChildStderr.Entry]
-        /// Errors known to do no harm (``KnownRestoreErrors``), each with why.
-        package var harmless: [(entry: ChildStderr.Entry, reason: String)] = []
+        /// Errors known to do no harm (``KnownRestoreErrors``): how many, by why.
+        package var harmless: [String: Int] = [:]
+        /// Owners and privileges not given as the dump has them.
+        package var privileges: PrivilegeReport?
         /// Archive bytes written into pg_restore's stdin.
         package var bytesWritten: Int
         /// The pg_restore that ran.
@@ -46,10 +54,34 @@ package struct RestoreRunner: Sendable {
     }
 
     /// `--verbose` makes pg_restore name the TOC entry each error belongs to.
-    func arguments(jobs: Int? = nil, file: String? = nil) -> [String] {
+    func arguments(_ ownership: OwnershipOptions, jobs: Int? = nil, file: String? = nil) -> [String] {
         let target = connection.map { "--dbname=\($0.childConnectionString)" } ?? "--file=/dev/null"
-        return ["--no-owner", "--no-acl", "--no-password", "--verbose", target] + (jobs.map { ["--jobs=\($0)"] } ?? [])
+        return ownership.pgRestoreArguments + ["--no-password", "--verbose", target] + (jobs.map { ["--jobs=\($0)"] } ?? [])
             + (file.map { [$0] } ?? [])
+    }
+
+    /// Judges each pg_restore error as it comes: harmless, about owners and privileges, or an error.
+    private var errorJudge: @Sendable (ChildStderr.Entry) async -> ChildStderr.Disposition {
+        let privileges = privilegeRestore
+        return { entry in
+            if let reason = KnownRestoreErrors.harmless(entry) { return .harmless(reason: reason) }
+            return await privileges?.judge(entry) ?? .error
+        }
+    }
+
+    /// Runs `body` (pg_restore), then closes the privilege replay's session whatever happened.
+    private func finishingPrivileges(_ body: () async throws -> Report) async throws -> Report {
+        do {
+            var report = try await body()
+            report.privileges = await privilegeRestore?.finish()
+            return report
+        } catch var failure as RestoreFailure {
+            failure.report.privileges = await privilegeRestore?.finish()
+            throw failure
+        } catch {
+            _ = await privilegeRestore?.finish()
+            throw error
+        }
     }
 
     /// Restores the archive in `input`. Throws `.restoreFailed` if pg_restore exits with a failure
@@ -62,25 +94,28 @@ package struct RestoreRunner: Sendable {
         var iterator = input.makeAsyncIterator()
         let first = try await iterator.next()
         let pgRestore: String
+        var ownership = self.ownership
         do {
             pgRestore = try installations.forRestore(
                 archive: first.flatMap { ArchiveVersion(header: $0.readableBytesView) }, serverMajor: serverMajor
             ).pgRestore
-            try await beforeStart?()
+            if let beforeStart { ownership = try await beforeStart() }
         } catch {
             input.cancel()
             throw error
         }
+        let judge = errorJudge
+        return try await finishingPrivileges {
         let result = try await Subprocess.run(
             ChildProcess.executable(pgRestore),
-            arguments: Arguments(arguments()),
+            arguments: Arguments(arguments(ownership)),
             environment: connection.map(ChildProcess.environment) ?? .inherit,
             platformOptions: try ChildProcess.platformOptions(),
             input: .inputWriter,
             output: .discarded,
             error: .sequence
         ) { execution in
-            async let log = ChildProcess.collect(execution.standardError, program: "pg_restore")
+            async let log = ChildProcess.collect(execution.standardError, program: "pg_restore", judge: judge)
             let writer = execution.standardInputWriter
             var written = 0
             var stoppedReading = false
@@ -105,31 +140,35 @@ package struct RestoreRunner: Sendable {
         // Stopped because pgclone was interrupted: that, not the child's status, is the news.
         try Task.checkCancellation()
         let (written, stoppedReading, log) = result.closureResult
-        var report = try judge(result.terminationStatus, log, bytesWritten: written, stoppedReading: stoppedReading, ignoreErrors: ignoreErrors)
+        var report = try judgeExit(result.terminationStatus, log, bytesWritten: written, stoppedReading: stoppedReading, ignoreErrors: ignoreErrors, pgRestore: pgRestore)
         report.pgRestore = pgRestore
         return report
+        }
     }
 
     /// Restores the archive file at `path` with `jobs` parallel jobs (`pg_restore -j`, which needs
     /// a file it can seek in). Errors are judged as for a streamed restore.
     package func restore(file path: String, jobs: Int, ignoreErrors: Bool) async throws -> Report {
         let pgRestore = try installations.forRestore(archive: Self.archiveVersion(ofFile: path), serverMajor: serverMajor).pgRestore
-        try await beforeStart?()
+        let ownership = try await beforeStart?() ?? self.ownership
+        let judge = errorJudge
+        return try await finishingPrivileges {
         let result = try await Subprocess.run(
             ChildProcess.executable(pgRestore),
-            arguments: Arguments(arguments(jobs: jobs, file: path)),
+            arguments: Arguments(arguments(ownership, jobs: jobs, file: path)),
             environment: connection.map(ChildProcess.environment) ?? .inherit,
             platformOptions: try ChildProcess.platformOptions(),
             input: .none,
             output: .discarded,
             error: .sequence
         ) { execution in
-            try await ChildProcess.collect(execution.standardError, program: "pg_restore")
+            try await ChildProcess.collect(execution.standardError, program: "pg_restore", judge: judge)
         }
         try Task.checkCancellation()
-        var report = try judge(result.terminationStatus, result.closureResult, bytesWritten: 0, stoppedReading: false, ignoreErrors: ignoreErrors)
+        var report = try judgeExit(result.terminationStatus, result.closureResult, bytesWritten: 0, stoppedReading: false, ignoreErrors: ignoreErrors, pgRestore: pgRestore)
         report.pgRestore = pgRestore
         return report
+        }
     }
 
     /// The version in the header of the archive file at `path`.
@@ -140,21 +179,21 @@ package struct RestoreRunner: Sendable {
     }
 
     /// The report of a pg_restore that ended with `status`, or the failure it amounts to.
-    private func judge(
+    private func judgeExit(
         _ status: TerminationStatus,
         _ log: ChildStderr,
         bytesWritten: Int,
         stoppedReading: Bool,
-        ignoreErrors: Bool
+        ignoreErrors: Bool,
+        pgRestore: String
     ) throws -> Report {
         // The error lines, counted as they come: pg_restore's own "errors ignored on restore: N"
-        // counts each error twice with --jobs (the worker's and the leader's tally, PostgreSQL 15).
-        let count = log.errorCount > 0 ? log.errorCount : log.ignoredErrorCount ?? 0
-        // Harmless errors are set aside only when every error was kept to be looked at.
-        let everyErrorKept = log.errorCount == log.entries.count
-        let harmless = everyErrorKept ? log.entries.compactMap { entry in KnownRestoreErrors.harmless(entry).map { (entry, $0) } } : []
-        let errors = everyErrorKept ? log.entries.filter { KnownRestoreErrors.harmless($0) == nil } : log.entries
-        let report = Report(errorCount: count - harmless.count, errors: errors, harmless: harmless, bytesWritten: bytesWritten)
+        // counts each error twice with --jobs (the worker's and the leader's tally, PostgreSQL 15),
+        // and counts those judged harmless or dealt with too.
+        let count = log.reportedErrorCount > 0 ? log.errorCount : log.ignoredErrorCount ?? 0
+        let errors = log.entries
+        var report = Report(errorCount: count, errors: errors, harmless: log.harmless, bytesWritten: bytesWritten)
+        report.pgRestore = pgRestore
         let statementErrorsOnly = log.ignoredErrorCount != nil && !stoppedReading
         if status.isSuccess && !stoppedReading {
             return report

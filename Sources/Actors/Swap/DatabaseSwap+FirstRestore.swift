@@ -37,6 +37,20 @@ extension DatabaseSwap {
         return (statements, leftOut)
     }
 
+    /// The role `D__temp` is made for: `D`'s owner, or with no `D` the role restoring (`--role`)
+    /// or else the source's owner (`source`), if the current role may make it the owner and has
+    /// its privileges (to drop or rename it later); `nil`: the current role. A first restore gives
+    /// `D` the source's owner at the swap. The dump's objects are restored into a database with the owner `D`
+    /// will have, since their owners need what the database's owner grants (the public schema's
+    /// CREATE belongs to `pg_database_owner`: without it, PostgreSQL refuses to make another role
+    /// a table's owner).
+    package func temporaryOwner(source: DatabaseAccess?, restoringAs role: String?) async throws -> String? {
+        let owner = try await DatabaseProperties.read(names.target, on: admin)?.owner ?? role ?? source?.owner
+        guard let owner, try await roleExists(owner), try await mayAssign(owner) else { return nil }
+        let usable = try await admin.query("SELECT pg_has_role(current_user, $1, 'USAGE')", [owner]).first?.first == "t"
+        return usable ? owner : nil
+    }
+
     private func roleExists(_ role: String) async throws -> Bool {
         try await admin.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [role]).isEmpty == false
     }

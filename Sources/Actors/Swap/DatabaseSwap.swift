@@ -155,14 +155,15 @@ package struct DatabaseSwap: Sendable {
     }
 
     /// Creates an empty `D__temp` from `template0` (so nothing in `template1` collides with the
-    /// archive), with the encoding and locale of `D` when `D` exists, marked as pgclone's and open
-    /// to those `D` is open to (``create(_:as:marker:)``).
-    /// Creates `D__temp` from `template0` with `locale` — the source's, from the dump — or, for a
-    /// dump that does not say it, `D`'s (the server's default if there is no `D`).
+    /// archive), marked as pgclone's and open to those `D` is open to (``create(_:as:marker:)``),
+    /// with `locale` — the source's, from the dump — or, for a dump that does not say it, `D`'s
+    /// (the server's default if there is no `D`), owned by `owner` (``temporaryOwner(source:restoringAs:)``;
+    /// the current role if `nil`).
     /// - Returns: the locale it has.
     @discardableResult
-    package func createTemporary(locale source: DatabaseLocale?) async throws -> DatabaseLocale? {
+    package func createTemporary(locale source: DatabaseLocale?, owner: String? = nil) async throws -> DatabaseLocale? {
         var options = "TEMPLATE template0"
+        if let owner { options += " OWNER \(quoteIdentifier(owner))" }
         let locale = if let source { source } else { try await admin.databaseLocale(of: names.target) }
         if let locale {
             options += " ENCODING \(try await admin.quoteLiteral(locale.encoding))"

@@ -58,9 +58,12 @@ package struct SwapPreflight: Sendable {
     /// What a restore into `names.target` will do, checked: create `D__temp` (and `D__snap`),
     /// replace `D`, rename or drop the snapshots, drop pgclone's leftovers, and, for a local
     /// source, copy it.
-    package func checkRestore(names: DatabaseNames, reversible: Bool, localSource: String?) async throws {
+    package func checkRestore(names: DatabaseNames, reversible: Bool, localSource: String?, restoringRole: String? = nil) async throws {
         let role = try await role()
         let unchanged = PGCloneError.TargetState.unchanged(names.target)
+        if let restoringRole {
+            try await checkRestoring(as: restoringRole, role: role, target: names.target)
+        }
         guard role.canCreateDatabases else {
             throw PGCloneError(
                 .insufficientPrivilege,
@@ -90,6 +93,28 @@ package struct SwapPreflight: Sendable {
         }
         if let localSource {
             try await checkCopy(from: localSource, role: role, target: names.target)
+        }
+    }
+
+    /// pg_restore's `--role`: the role exists, and the current role may SET ROLE to it.
+    private func checkRestoring(as restoringRole: String, role: Role, target: String) async throws {
+        let unchanged = PGCloneError.TargetState.unchanged(target)
+        guard try await admin.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [restoringRole]).isEmpty == false else {
+            throw PGCloneError(
+                .invalidConfiguration,
+                "the role to restore as (--role), \"\(restoringRole)\", does not exist on this server; name a role \"\(role.name)\" is a member of",
+                target: unchanged
+            )
+        }
+        guard !role.isSuperuser else { return }
+        let option = await admin.serverVersion >= 160_000 ? "SET" : "MEMBER"
+        guard try await admin.query("SELECT pg_has_role(current_user, $1, '\(option)')", [restoringRole]).first?.first == "t" else {
+            let with = option == "SET" ? " WITH SET TRUE" : ""
+            throw PGCloneError(
+                .insufficientPrivilege,
+                "role \"\(role.name)\" may not SET ROLE to \"\(restoringRole)\", the role to restore as (--role); GRANT \(quoteIdentifier(restoringRole)) TO \(quoteIdentifier(role.name))\(with), or restore as another role",
+                target: unchanged
+            )
         }
     }
 

@@ -1,0 +1,197 @@
+/// Gives the restored objects the dump's owners and privileges as far as this server's roles
+/// allow, judging pg_restore's errors as they come:
+/// - An owner change (`ALTER … OWNER TO r`) refused because `r` does not exist here, or the
+///   restoring role may not make `r` an owner, leaves the object to the restoring role (the
+///   `--role`, or the connecting one): counted per role, not an error.
+/// - pg_restore runs an object's privileges (its ACL entry: REVOKEs and GRANTs) as one statement,
+///   so one GRANT to a missing role undoes the entry's other GRANTs and its REVOKEs (a function
+///   would be executable by PUBLIC again). Such an entry is run again here statement by
+///   statement: those refused for a role (missing, or not one the restoring role may act as) are
+///   skipped and counted, the others applied; any other failure is an error.
+///
+/// The replay session opens at the first failed entry, on the database being restored, with
+/// pg_restore's settings (an empty `search_path`, the `--role`).
+package actor PrivilegeRestore {
+    private let connection: ConnectionSettings
+    private let role: String?
+    private var session: PostgresConnection?
+    private var report: PrivilegeReport
+
+    /// - Parameters:
+    ///   - connection: the database pg_restore restores into.
+    ///   - role: `--role`.
+    ///   - restoringRole: the role that owns what is not given away: `role`, or the connecting one.
+    package init(connection: ConnectionSettings, role: String?, restoringRole: String) {
+        self.connection = connection
+        self.role = role
+        self.report = PrivilegeReport(restoringRole: restoringRole)
+    }
+
+    /// What `entry`, a pg_restore error, amounts to, or `nil` if it is none of this type's.
+    package func judge(_ entry: ChildStderr.Entry) async -> ChildStderr.Disposition? {
+        if let statement = entry.statement, let owner = PrivilegeStatements.newOwner(in: statement),
+            let refusal = PrivilegeStatements.ownerRefusal(entry.serverMessage)
+        {
+            report.add(.owner, role: owner, refusal)
+            return .handled
+        }
+        guard PrivilegeStatements.isACLEntry(entry.tocEntry), let command = entry.command,
+            let statements = PrivilegeStatements.split(command)
+        else { return nil }
+        return await replay(statements, of: entry)
+    }
+
+    /// What could not be given as the dump has it; closes the replay session.
+    package func finish() async -> PrivilegeReport {
+        await session?.close()
+        session = nil
+        return report
+    }
+
+    private func replay(_ statements: [String], of entry: ChildStderr.Entry) async -> ChildStderr.Disposition {
+        let session: PostgresConnection
+        do {
+            session = try await openSession()
+        } catch {
+            return .error
+        }
+        let (disposition, changedAuthorization) = await run(statements, of: entry, on: session)
+        if changedAuthorization {
+            do {
+                try await session.execute("RESET SESSION AUTHORIZATION")
+                if let role { try await session.execute("SET ROLE \(quoteIdentifier(role))") }
+            } catch {
+                return .error
+            }
+        }
+        return disposition
+    }
+
+    /// Runs `statements` one by one; says too whether one of them changed the session's role.
+    private func run(
+        _ statements: [String], of entry: ChildStderr.Entry, on session: PostgresConnection
+    ) async -> (ChildStderr.Disposition, changedAuthorization: Bool) {
+        var changedAuthorization = false
+        for statement in statements {
+            do {
+                try await session.execute(statement)
+                if statement.hasPrefix("SET SESSION AUTHORIZATION") { changedAuthorization = true }
+            } catch let error as LibPQError {
+                if let (role, refusal) = PrivilegeStatements.refusedRole(in: error.message) {
+                    report.add(.privilege, role: role, refusal)
+                } else if error.message.hasPrefix("permission denied to change default privileges"),
+                    let role = PrivilegeStatements.defaultPrivilegesRole(in: statement)
+                {
+                    report.add(.privilege, role: role, .notAMember)
+                } else if statement.hasPrefix("SET SESSION AUTHORIZATION") && error.isInsufficientPrivilege {
+                    // The GRANTs a role other than the owner made: the restoring role makes them,
+                    // giving their grantees the same privileges.
+                    continue
+                } else {
+                    let failed = ChildStderr.Entry(
+                        message: "could not execute query: ERROR: \(error.message)",
+                        tocEntry: entry.tocEntry,
+                        detail: error.detail,
+                        hint: error.hint,
+                        context: error.context,
+                        statement: statement.split(separator: "\n").first.map(String.init)
+                    )
+                    return (.failed(failed), changedAuthorization)
+                }
+            } catch {
+                return (.error, changedAuthorization)
+            }
+        }
+        return (.handled, changedAuthorization)
+    }
+
+    private func openSession() async throws -> PostgresConnection {
+        if let session { return session }
+        let opened = try await PostgresConnection.connect(connection)
+        do {
+            // As pg_restore's own sessions: every name in its statements is schema-qualified.
+            try await opened.execute("SELECT pg_catalog.set_config('search_path', '', false)")
+            if let role { try await opened.execute("SET ROLE \(quoteIdentifier(role))") }
+        } catch {
+            await opened.close()
+            throw error
+        }
+        session = opened
+        return opened
+    }
+}
+
+/// The owners and privileges of the dump a restore could not give as the dump has them, by role.
+package struct PrivilegeReport: Sendable, Hashable {
+    package enum Kind: Sendable, Hashable {
+        /// An object left to the restoring role.
+        case owner
+        /// A GRANT, REVOKE or default privilege skipped.
+        case privilege
+    }
+
+    package struct Tally: Sendable, Hashable {
+        package var role: String
+        package var refusal: PrivilegeStatements.Refusal
+        package var count: Int
+    }
+
+    /// The role that owns the objects whose owner was not given to them.
+    package var restoringRole: String
+    /// Objects owned by roles this server lacks or the restoring role may not make owners.
+    package private(set) var owners: [Tally] = []
+    /// Privileges naming such roles.
+    package private(set) var privileges: [Tally] = []
+
+    package init(restoringRole: String) {
+        self.restoringRole = restoringRole
+    }
+
+    package var isEmpty: Bool { owners.isEmpty && privileges.isEmpty }
+
+    mutating func add(_ kind: Kind, role: String, _ refusal: PrivilegeStatements.Refusal) {
+        switch kind {
+        case .owner: Self.add(&owners, role: role, refusal)
+        case .privilege: Self.add(&privileges, role: role, refusal)
+        }
+    }
+
+    private static func add(_ tallies: inout [Tally], role: String, _ refusal: PrivilegeStatements.Refusal) {
+        if let index = tallies.firstIndex(where: { $0.role == role && $0.refusal == refusal }) {
+            tallies[index].count += 1
+        } else if tallies.count < 100 {
+            tallies.append(Tally(role: role, refusal: refusal, count: 1))
+        }
+    }
+
+    /// One line: `3 objects of "gone" (no such role here) belong to "app"; 2 privileges of "gone"
+    /// (no such role here) were skipped`; `nil` if everything was given.
+    package var summary: String? {
+        guard !isEmpty else { return nil }
+        var parts: [String] = []
+        if !owners.isEmpty {
+            parts.append("\(list(owners, noun: "object")) belong\(owners.count == 1 && owners[0].count == 1 ? "s" : "") to \"\(restoringRole)\"")
+        }
+        if !privileges.isEmpty {
+            parts.append("\(list(privileges, noun: "privilege")) \(privileges.count == 1 && privileges[0].count == 1 ? "was" : "were") skipped")
+        }
+        return "owners and privileges as in the dump, but for roles this server lacks or \"\(restoringRole)\" may not act as: " + parts.joined(separator: "; ")
+    }
+
+    private func list(_ tallies: [Tally], noun: String) -> String {
+        let sorted = tallies.sorted { ($0.count, $1.role) > ($1.count, $0.role) }
+        var items = sorted.prefix(8).map { tally in
+            "\(tally.count) \(noun)\(tally.count == 1 ? "" : "s") of \"\(tally.role)\" (\(reason(tally.refusal)))"
+        }
+        if sorted.count > 8 { items.append("\(sorted.dropFirst(8).reduce(0) { $0 + $1.count }) more of \(sorted.count - 8) other roles") }
+        return items.count <= 2 ? items.joined(separator: " and ") : items.dropLast().joined(separator: ", ") + " and " + items.last!
+    }
+
+    private func reason(_ refusal: PrivilegeStatements.Refusal) -> String {
+        switch refusal {
+        case .missingRole: "no such role here"
+        case .notAMember: "\"\(restoringRole)\" is not a member"
+        case .other(let message): message
+        }
+    }
+}

@@ -1,0 +1,114 @@
+import Foundation
+
+/// The statements pg_dump writes for owners and privileges, read as far as a restore needs: which
+/// role an `ALTER … OWNER TO` names, the statements of an ACL entry one by one, and which role a
+/// refusal is about. pg_dump writes them in one form (`pg_dump/dumputils.c`, `buildACLCommands`),
+/// identifiers quoted as `fmtId` quotes them.
+package enum PrivilegeStatements {
+    /// Why a role's owner or privilege could not be given here.
+    package enum Refusal: Sendable, Hashable, Comparable {
+        /// The role does not exist on this server.
+        case missingRole
+        /// The restoring role may not act as it (not a member; PostgreSQL 16 and later: not one
+        /// with the SET option).
+        case notAMember
+        /// Another refusal, in the server's words.
+        case other(String)
+    }
+
+    /// The role `statement` (`ALTER TABLE public.t OWNER TO app;`) gives an object to, or `nil` if
+    /// it is no owner change.
+    package static func newOwner(in statement: String) -> String? {
+        guard statement.hasPrefix("ALTER "), let range = statement.range(of: " OWNER TO ", options: .backwards) else { return nil }
+        var role = Substring(statement[range.upperBound...])
+        while role.last == ";" || role.last?.isWhitespace == true { role.removeLast() }
+        return identifier(role)
+    }
+
+    /// An identifier as `fmtId` writes it: bare, or in double quotes with `""` for `"`.
+    static func identifier(_ text: Substring) -> String? {
+        guard let first = text.first else { return nil }
+        guard first == "\"" else {
+            return text.contains(where: { $0.isWhitespace || $0 == "\"" }) ? nil : String(text)
+        }
+        guard text.count >= 2, text.last == "\"" else { return nil }
+        return text.dropFirst().dropLast().replacingOccurrences(of: "\"\"", with: "\"")
+    }
+
+    /// Why an owner change failed with the server's `message`, or `nil` if the failure
+    /// is not about who may own what (the object is missing, say).
+    package static func ownerRefusal(_ message: String) -> Refusal? {
+        if let named = refusedRole(in: message) { return named.refusal }
+        for pattern in ["permission denied for schema ", "permission denied for database ", "must be owner of "] where message.hasPrefix(pattern) {
+            return .other(message)
+        }
+        return nil
+    }
+
+    /// The role a refusal names (`role "x" does not exist`, `must be member of role "x"`,
+    /// `must be able to SET ROLE "x"`), and what it is.
+    package static func refusedRole(in message: String) -> (role: String, refusal: Refusal)? {
+        let patterns: [(prefix: String, suffix: String, refusal: Refusal)] = [
+            ("role \"", "\" does not exist", .missingRole),
+            ("must be member of role \"", "\"", .notAMember),
+            ("must be able to SET ROLE \"", "\"", .notAMember),
+        ]
+        for pattern in patterns where message.hasPrefix(pattern.prefix) && message.hasSuffix(pattern.suffix) {
+            let role = message.dropFirst(pattern.prefix.count).dropLast(pattern.suffix.count)
+            if role.count + pattern.prefix.count + pattern.suffix.count == message.count {
+                return (String(role), pattern.refusal)
+            }
+        }
+        return nil
+    }
+
+    /// The role `ALTER DEFAULT PRIVILEGES FOR ROLE r …` is about.
+    package static func defaultPrivilegesRole(in statement: String) -> String? {
+        guard statement.hasPrefix("ALTER DEFAULT PRIVILEGES FOR ROLE ") else { return nil }
+        let rest = statement.dropFirst("ALTER DEFAULT PRIVILEGES FOR ROLE ".count)
+        var end = rest.startIndex
+        var quoted = false
+        while end < rest.endIndex {
+            let character = rest[end]
+            if character == "\"" { quoted.toggle() } else if character == " " && !quoted { break }
+            end = rest.index(after: end)
+        }
+        return identifier(rest[..<end])
+    }
+
+    /// The statements of an ACL entry's SQL, each without its `;`: split at every `;` outside
+    /// double-quoted identifiers and single-quoted literals. `nil` if a quote is left open.
+    package static func split(_ sql: String) -> [String]? {
+        var statements: [String] = []
+        var current = ""
+        var quote: Character?
+        for character in sql {
+            if let open = quote {
+                if character == open { quote = nil }
+            } else if character == "\"" || character == "'" {
+                quote = character
+            } else if character == ";" {
+                let statement = current.trimmingCharacters(in: .whitespacesAndNewlines)
+                if !statement.isEmpty { statements.append(statement) }
+                current = ""
+                continue
+            }
+            current.append(character)
+        }
+        guard quote == nil else { return nil }
+        let last = current.trimmingCharacters(in: .whitespacesAndNewlines)
+        if !last.isEmpty { statements.append(last) }
+        return statements
+    }
+
+    /// Whether `tocEntry` (`from TOC entry 3350; 0 0 ACL TABLE t app`) is an ACL or default
+    /// privileges entry, whose statements pg_restore runs as one.
+    package static func isACLEntry(_ tocEntry: String?) -> Bool {
+        guard let tocEntry, let semicolon = tocEntry.firstIndex(of: ";") else { return false }
+        // `; <table oid> <oid> <description> <name> <owner>`
+        let fields = tocEntry[tocEntry.index(after: semicolon)...].split(separator: " ", maxSplits: 2)
+        guard fields.count == 3 else { return false }
+        let rest = fields[2]
+        return rest.hasPrefix("ACL ") || rest.hasPrefix("DEFAULT ACL ")
+    }
+}
