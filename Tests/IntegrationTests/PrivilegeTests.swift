@@ -225,4 +225,35 @@ struct PrivilegeTests {
         #expect(try await server.databases(startingWith: target) == [target])
         for database in [source, target] { try await server.dropDatabase(database) }
     }
+
+    /// The config keys say what the flags say: a dump config without owners and privileges
+    /// (restored as the dumps of earlier releases), a restore config restoring as another role.
+    @Test func theConfigKeysSayWhatTheFlagsSay() async throws {
+        let server = try PostgresServer.shared
+        let user = try await TestRole.application.user(on: server)
+        let roles = try await Self.makeRoles(server, restoringRole: user)
+        let source = try await Self.makeSource(server, roles)
+        let pgclone = try PGCloneHarness(server: user)
+        try """
+            dump_configs:
+              bare: {no_owner: true, no_acl: true}
+            restore_configs:
+              owned: {role: \(roles.owner)}
+            """.write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
+        let dumped = try await pgclone.run(["dump", "--config", "bare", "--database", server.url(source)])
+        #expect(dumped.exitCode == 0, "\(dumped)")
+        let key = dumped.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let ownersQuery = "SELECT string_agg(DISTINCT pg_get_userbyid(relowner), ',') FROM pg_class WHERE relnamespace = 'public'::regnamespace"
+        let aclQuery = "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relacl IS NOT NULL"
+        for (config, owner) in [("default", user.user), ("owned", roles.owner)] {
+            let target = TestEnvironment.uniqueName("priv_cfg")
+            let restored = try await pgclone.restore(key, into: target, ["--config", config])
+            #expect(restored.exitCode == 0, "\(restored)")
+            #expect(!restored.stderr.contains("owners and privileges"), "\(restored)")
+            #expect(try await server.psql(ownersQuery, database: target) == owner, "\(config)")
+            #expect(try await server.psql(aclQuery, database: target) == "0", "\(config)")
+            try await server.dropDatabase(target)
+        }
+        try await server.dropDatabase(source)
+    }
 }

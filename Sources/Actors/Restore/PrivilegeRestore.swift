@@ -149,7 +149,7 @@ package struct PrivilegeReport: Sendable, Hashable {
 
     package var isEmpty: Bool { owners.isEmpty && privileges.isEmpty }
 
-    mutating func add(_ kind: Kind, role: String, _ refusal: PrivilegeStatements.Refusal) {
+    package mutating func add(_ kind: Kind, role: String, _ refusal: PrivilegeStatements.Refusal) {
         switch kind {
         case .owner: Self.add(&owners, role: role, refusal)
         case .privilege: Self.add(&privileges, role: role, refusal)
