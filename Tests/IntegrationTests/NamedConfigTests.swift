@@ -96,7 +96,7 @@ struct NamedConfigTests {
         #expect(typo.exitCode == 2)
         #expect(
             typo.errorLines == [
-                "pgclone: error: pgclone.yaml: unknown setting \"exclude_modles\" in dump_configs.default; the settings are exclude_tables, exclude_models, pre_dump_hooks, exclude_extensions"
+                "pgclone: error: pgclone.yaml: unknown setting \"exclude_modles\" in dump_configs.default; the settings are exclude_tables, exclude_models, pre_dump_hooks, exclude_extensions, no_owner, no_acl"
             ]
         )
     }
