@@ -85,4 +85,32 @@ import Testing
         current.privileges = false
         #expect(OwnershipOptions.restoring(current, noOwner: false, noACL: false, role: nil) == OwnershipOptions(owners: true, privileges: false))
     }
+
+    @Test func aParallelRestoreLeavesThePrivilegesToASerialOne() throws {
+        let listing = """
+            ;
+            ; Archive created at 2026-11-30 01:32:38 UTC
+            ;
+            6; 2615 16395 SCHEMA - s other
+            3348; 0 0 ACL - SCHEMA s other
+            215; 1259 16390 TABLE public t appowner
+            3341; 0 16390 TABLE DATA public t appowner
+            3350; 0 0 ACL public TABLE t appowner
+            2036; 826 16394 DEFAULT ACL - DEFAULT PRIVILEGES FOR TABLES appowner
+            3352; 0 16400 MATERIALIZED VIEW DATA public mv appowner
+            3353; 3466 16401 EVENT TRIGGER - et postgres
+            3354; 0 0 COMMENT - EVENT TRIGGER et postgres
+            3361; 0 0 BLOBS - BLOBS\u{20}
+            """
+        let passes = try #require(RestorePasses.split(listing: listing))
+        #expect(passes.parallel.split(separator: "\n").filter { !$0.hasPrefix(";") } == [
+            "6; 2615 16395 SCHEMA - s other", "215; 1259 16390 TABLE public t appowner", "3341; 0 16390 TABLE DATA public t appowner",
+            "3361; 0 0 BLOBS - BLOBS ",
+        ])
+        #expect(passes.serial.split(separator: "\n").filter { !$0.hasPrefix(";") }.map { $0.prefix(5) } == [
+            "3348;", "3350;", "2036;", "3352;", "3353;", "3354;",
+        ])
+        #expect(RestorePasses.split(listing: "215; 1259 16390 TABLE public t appowner\n") == nil)
+        #expect(RestorePasses.owners(listing: listing) == ["other", "appowner", "postgres"])
+    }
 }

@@ -77,6 +77,9 @@ package struct ChildStderr: Sendable {
     package private(set) var harmless: [String: Int] = [:]
     /// The last ``maximumTailLines`` lines.
     package private(set) var tail: [String] = []
+    /// Lines of several processes ran into each other (pg_restore `-j`'s workers share its stderr
+    /// and write a message's prefix and text apart): an error may have gone uncounted.
+    package private(set) var interleaved = false
     /// The error whose lines are still coming (DETAIL, HINT, CONTEXT, `Command was:`).
     private var current: Entry?
     private var currentCommand: [String]?
@@ -151,6 +154,12 @@ package struct ChildStderr: Sendable {
         if !line.isEmpty {
             tail.append(line.utf8.count > Self.maximumLineLength ? String(decoding: line.utf8.prefix(Self.maximumLineLength), as: UTF8.self) : line)
             if tail.count > Self.maximumTailLines { tail.removeFirst() }
+        }
+        let program = String(prefix.dropLast())
+        if line.hasPrefix(program + program) || line.hasPrefix(program) && !line.hasPrefix(prefix)
+            || line.hasPrefix("error: ") || line.hasPrefix(" error: ")
+        {
+            interleaved = true
         }
         if current != nil && !line.hasPrefix(prefix) {
             continueEntry(line, cut: cut)

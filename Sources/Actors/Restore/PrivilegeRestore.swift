@@ -41,6 +41,28 @@ package actor PrivilegeRestore {
         return await replay(statements, of: entry)
     }
 
+    /// Those of `owners` the restoring role may not make an object's owner here: missing, or
+    /// neither it nor the restoring role a superuser and the restoring role not a member (with
+    /// the SET option on PostgreSQL 16 and newer).
+    package func unassignable(_ owners: Set<String>) async throws -> [String] {
+        let session = try await openSession()
+        let option = await session.serverVersion >= 160_000 ? "SET" : "MEMBER"
+        var refused: [String] = []
+        for owner in owners.sorted() {
+            let rows = try await session.query(
+                """
+                SELECT r.oid IS NOT NULL AND (r.rolname = current_user
+                       OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+                       OR pg_has_role(current_user, r.oid, '\(option)'))
+                FROM (SELECT $1::text AS name) AS wanted LEFT JOIN pg_roles AS r ON r.rolname = wanted.name
+                """,
+                [owner]
+            )
+            if rows.first?.first != "t" { refused.append(owner) }
+        }
+        return refused
+    }
+
     /// What could not be given as the dump has it; closes the replay session.
     package func finish() async -> PrivilegeReport {
         await session?.close()

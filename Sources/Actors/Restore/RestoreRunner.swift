@@ -51,6 +51,20 @@ package struct RestoreRunner: Sendable {
         package var bytesWritten: Int
         /// The pg_restore that ran.
         package var pgRestore = ""
+        /// Owners the dump names that this server lacks or the restoring role may not assign, for
+        /// which `--jobs` restored in one session.
+        package var serialForOwners: [String] = []
+
+        /// This report and `next`'s, of a second pg_restore on the same database.
+        func merging(_ next: Report) -> Report {
+            var merged = self
+            merged.errorCount += next.errorCount
+            merged.errors = Array((errors + next.errors).prefix(ChildStderr.maximumEntries))
+            merged.harmless.merge(next.harmless, uniquingKeysWith: +)
+            merged.bytesWritten += next.bytesWritten
+            if merged.pgRestore.isEmpty { merged.pgRestore = next.pgRestore }
+            return merged
+        }
     }
 
     /// `--verbose` makes pg_restore name the TOC entry each error belongs to.
@@ -147,15 +161,76 @@ package struct RestoreRunner: Sendable {
     }
 
     /// Restores the archive file at `path` with `jobs` parallel jobs (`pg_restore -j`, which needs
-    /// a file it can seek in). Errors are judged as for a streamed restore.
+    /// a file it can seek in). Errors are judged as for a streamed restore. The privileges and what
+    /// pg_restore restores after them run in a second, serial pg_restore (``RestorePasses``).
     package func restore(file path: String, jobs: Int, ignoreErrors: Bool) async throws -> Report {
         let pgRestore = try installations.forRestore(archive: Self.archiveVersion(ofFile: path), serverMajor: serverMajor).pgRestore
         let ownership = try await beforeStart?() ?? self.ownership
-        let judge = errorJudge
+        let listing = try await list(path, pgRestore: pgRestore)
+        let passes = RestorePasses.split(listing: listing)
         return try await finishingPrivileges {
+            // pg_restore's workers write their errors into each other: those of owners that cannot
+            // be given could not be told apart from real ones. One session, then.
+            if ownership.owners, let privilegeRestore,
+                case let refused = try await privilegeRestore.unassignable(RestorePasses.owners(listing: listing)), !refused.isEmpty
+            {
+                var report = try await run(pgRestore, arguments(ownership, file: path), ignoreErrors: ignoreErrors)
+                report.serialForOwners = refused
+                return report
+            }
+            guard let passes else {
+                return try await run(pgRestore, arguments(ownership, jobs: jobs, file: path), ignoreErrors: ignoreErrors)
+            }
+            let parallelList = path + ".parallel.list"
+            let serialList = path + ".serial.list"
+            defer {
+                unlink(parallelList)
+                unlink(serialList)
+            }
+            try passes.parallel.write(toFile: parallelList, atomically: false, encoding: .utf8)
+            try passes.serial.write(toFile: serialList, atomically: false, encoding: .utf8)
+            let first = try await run(
+                pgRestore, arguments(ownership, jobs: jobs, file: path) + ["--use-list=\(parallelList)"], ignoreErrors: ignoreErrors
+            )
+            do {
+                let second = try await run(pgRestore, arguments(ownership, file: path) + ["--use-list=\(serialList)"], ignoreErrors: ignoreErrors)
+                return first.merging(second)
+            } catch var failure as RestoreFailure {
+                failure.report = first.merging(failure.report)
+                throw failure
+            }
+        }
+    }
+
+    /// `pg_restore --list` of the archive file at `path`: its table of contents.
+    private func list(_ path: String, pgRestore: String) async throws -> String {
         let result = try await Subprocess.run(
             ChildProcess.executable(pgRestore),
-            arguments: Arguments(arguments(ownership, jobs: jobs, file: path)),
+            arguments: ["--list", path],
+            platformOptions: try ChildProcess.platformOptions(),
+            input: .none,
+            output: .string(limit: 256 << 20),
+            error: .string(limit: 64 << 10)
+        )
+        let listing = result.standardOutput
+        guard result.terminationStatus.isSuccess else {
+            let message = result.standardError.singleLine
+            throw RestoreFailure(
+                message: "pg_restore --list \(ChildProcess.describe(result.terminationStatus)): \(message.isEmpty ? "it printed no message" : message)",
+                report: Report(errorCount: 0, errors: [], bytesWritten: 0),
+                acceptable: false
+            )
+        }
+        return listing
+    }
+
+    /// Runs pg_restore on a file with `arguments`; its errors judged as they come, its exit status
+    /// judged at the end.
+    private func run(_ pgRestore: String, _ arguments: [String], ignoreErrors: Bool) async throws -> Report {
+        let judge = errorJudge
+        let result = try await Subprocess.run(
+            ChildProcess.executable(pgRestore),
+            arguments: Arguments(arguments),
             environment: connection.map(ChildProcess.environment) ?? .inherit,
             platformOptions: try ChildProcess.platformOptions(),
             input: .none,
@@ -165,10 +240,7 @@ package struct RestoreRunner: Sendable {
             try await ChildProcess.collect(execution.standardError, program: "pg_restore", judge: judge)
         }
         try Task.checkCancellation()
-        var report = try judgeExit(result.terminationStatus, result.closureResult, bytesWritten: 0, stoppedReading: false, ignoreErrors: ignoreErrors, pgRestore: pgRestore)
-        report.pgRestore = pgRestore
-        return report
-        }
+        return try judgeExit(result.terminationStatus, result.closureResult, bytesWritten: 0, stoppedReading: false, ignoreErrors: ignoreErrors, pgRestore: pgRestore)
     }
 
     /// The version in the header of the archive file at `path`.
@@ -194,6 +266,11 @@ package struct RestoreRunner: Sendable {
         let errors = log.entries
         var report = Report(errorCount: count, errors: errors, harmless: log.harmless, bytesWritten: bytesWritten)
         report.pgRestore = pgRestore
+        // Errors all judged harmless or dealt with in interleaved output (pg_restore -j): one may
+        // not have been seen for what it was, so it counts as a failure.
+        if log.interleaved && count == 0 && status == .exited(1) {
+            report.errorCount = 1
+        }
         let statementErrorsOnly = log.ignoredErrorCount != nil && !stoppedReading
         if status.isSuccess && !stoppedReading {
             return report
@@ -204,6 +281,8 @@ package struct RestoreRunner: Sendable {
         let what: String
         if statementErrorsOnly, let entry = errors.first, let name = KnownRestoreErrors.extensionNeedingSuperuser(entry) {
             what = "only a superuser may create extension \"\(name)\", which the dump holds; restore as a role that may (a superuser, or on a managed server its administrator role), or dump without it (pg_dump 17 and newer: pgclone dump --exclude-extension \(name))"
+        } else if statementErrorsOnly && errors.isEmpty && log.interleaved {
+            what = "pg_restore's parallel workers wrote their messages into each other, and pgclone could not tell every error apart; restore without --jobs to see them"
         } else if statementErrorsOnly {
             let count = report.errorCount
             what = "pg_restore reported \(count) error\(count == 1 ? "" : "s") (first: \(errors.first?.message ?? log.summary ?? "?"))"
