@@ -120,43 +120,43 @@ package struct RestoreRunner: Sendable {
         }
         let judge = errorJudge
         return try await finishingPrivileges {
-        let result = try await Subprocess.run(
-            ChildProcess.executable(pgRestore),
-            arguments: Arguments(arguments(ownership)),
-            environment: connection.map(ChildProcess.environment) ?? .inherit,
-            platformOptions: try ChildProcess.platformOptions(),
-            input: .inputWriter,
-            output: .discarded,
-            error: .sequence
-        ) { execution in
-            async let log = ChildProcess.collect(execution.standardError, program: "pg_restore", judge: judge)
-            let writer = execution.standardInputWriter
-            var written = 0
-            var stoppedReading = false
-            var next = first
-            while let chunk = next {
-                do {
-                    stdinWaiting?(true)
-                    defer { stdinWaiting?(false) }
-                    _ = try await writer.write(chunk.readableBytesSpan)
-                } catch {
-                    // pg_restore exited (its exit status says why) or closed its stdin.
-                    stoppedReading = true
-                    input.cancel()
-                    break
+            let result = try await Subprocess.run(
+                ChildProcess.executable(pgRestore),
+                arguments: Arguments(arguments(ownership)),
+                environment: connection.map(ChildProcess.environment) ?? .inherit,
+                platformOptions: try ChildProcess.platformOptions(),
+                input: .inputWriter,
+                output: .discarded,
+                error: .sequence
+            ) { execution in
+                async let log = ChildProcess.collect(execution.standardError, program: "pg_restore", judge: judge)
+                let writer = execution.standardInputWriter
+                var written = 0
+                var stoppedReading = false
+                var next = first
+                while let chunk = next {
+                    do {
+                        stdinWaiting?(true)
+                        defer { stdinWaiting?(false) }
+                        _ = try await writer.write(chunk.readableBytesSpan)
+                    } catch {
+                        // pg_restore exited (its exit status says why) or closed its stdin.
+                        stoppedReading = true
+                        input.cancel()
+                        break
+                    }
+                    written += chunk.readableBytes
+                    next = try await iterator.next()
                 }
-                written += chunk.readableBytes
-                next = try await iterator.next()
+                try? await writer.finish()
+                return (written, stoppedReading, try await log)
             }
-            try? await writer.finish()
-            return (written, stoppedReading, try await log)
-        }
-        // Stopped because pgclone was interrupted: that, not the child's status, is the news.
-        try Task.checkCancellation()
-        let (written, stoppedReading, log) = result.closureResult
-        var report = try judgeExit(result.terminationStatus, log, bytesWritten: written, stoppedReading: stoppedReading, ignoreErrors: ignoreErrors, pgRestore: pgRestore)
-        report.pgRestore = pgRestore
-        return report
+            // Stopped because pgclone was interrupted: that, not the child's status, is the news.
+            try Task.checkCancellation()
+            let (written, stoppedReading, log) = result.closureResult
+            return try judgeExit(
+                result.terminationStatus, log, bytesWritten: written, stoppedReading: stoppedReading, ignoreErrors: ignoreErrors, pgRestore: pgRestore
+            )
         }
     }
 
