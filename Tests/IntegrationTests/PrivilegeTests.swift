@@ -154,14 +154,21 @@ struct PrivilegeTests {
         let fresh = TestEnvironment.uniqueName("priv_new")
         let existing = TestEnvironment.uniqueName("priv_old")
         try await server.psql("CREATE DATABASE \(quoteIdentifier(existing)) TEMPLATE template0 OWNER \(quoteIdentifier(roles.owner))")
-        for (target, options) in [(fresh, [String]()), (existing, ["--jobs", "2"])] {
+        for (target, options) in [(fresh, ["--json"]), (existing, ["--jobs", "2"])] {
             let restored = try await pgclone.restore(key, into: target, options)
             #expect(restored.exitCode == 0, "\(restored)")
             #expect(restored.stderr.contains(warning + "\n"), "\(restored)")
             // pg_restore -j's workers write their errors into each other: with owners that cannot
             // be given, one session restores; else the privileges come in a serial second run.
             let serial = "pgclone: warning: restored with one pg_restore session, not --jobs: the dump's objects of \"\(roles.other)\" cannot be given to them here"
-            #expect(restored.stderr.contains(serial) == (role == .application && !options.isEmpty), "\(restored)")
+            #expect(restored.stderr.contains(serial) == (role == .application && options.contains("--jobs")), "\(restored)")
+            if options.contains("--json") {
+                // The same, for machines.
+                let json = try JSONSerialization.jsonObject(with: Data(restored.stdout.utf8)) as? [String: Any]
+                let tallies = { (key: String) in (json?[key] as? [[String: Any]])?.map { "\($0["role"] ?? "") \($0["count"] ?? "") \($0["reason"] ?? "")" } }
+                #expect(tallies("privileges_not_restored") == ["\(roles.ghost) 2 missing_role"], "\(restored.stdout)")
+                #expect(tallies("owners_not_restored") == (role == .superuser ? [] : ["\(roles.other) 2 not_a_member"]), "\(restored.stdout)")
+            }
             #expect(try await Self.privileges(server, target) == mapped, "\(target)")
             #expect(try await server.tableFingerprints(target) == server.tableFingerprints(source))
         }
