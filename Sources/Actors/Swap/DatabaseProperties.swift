@@ -87,10 +87,14 @@ package struct DatabaseProperties: Sendable, Equatable {
         // none, then grant exactly what the model database has.
         var statements = ["REVOKE ALL ON DATABASE \(name) FROM PUBLIC"]
         if !keepingOwnersOwn { statements.append("REVOKE ALL ON DATABASE \(name) FROM CURRENT_USER") }
-        for grant in privileges where ["CREATE", "CONNECT", "TEMPORARY"].contains(grant.privilege) {
-            let grantee = grant.grantee.map(quoteIdentifier) ?? "PUBLIC"
-            statements.append("GRANT \(grant.privilege) ON DATABASE \(name) TO \(grantee)\(grant.grantable ? " WITH GRANT OPTION" : "")")
-        }
+        statements += privileges.compactMap { Self.statement(granting: $0, on: database) }
         return statements
+    }
+
+    /// `GRANT privilege ON DATABASE database TO grantee`, for a database privilege (`nil` for another).
+    static func statement(granting grant: Grant, on database: String) -> String? {
+        guard ["CREATE", "CONNECT", "TEMPORARY"].contains(grant.privilege) else { return nil }
+        let grantee = grant.grantee.map(quoteIdentifier) ?? "PUBLIC"
+        return "GRANT \(grant.privilege) ON DATABASE \(quoteIdentifier(database)) TO \(grantee)\(grant.grantable ? " WITH GRANT OPTION" : "")"
     }
 }

@@ -18,13 +18,13 @@ extension DatabaseSwap {
         if let privileges = access.privileges {
             // The default privileges are PUBLIC's CONNECT and TEMPORARY: none, then the source's.
             statements.append("REVOKE ALL ON DATABASE \(name) FROM PUBLIC")
-            for grant in privileges where ["CREATE", "CONNECT", "TEMPORARY"].contains(grant.privilege) {
+            for grant in privileges {
+                guard let statement = DatabaseProperties.statement(granting: grant, on: database) else { continue }
                 if let grantee = grant.grantee, !(try await roleExists(grantee)) {
                     leftOut.append("\(grant.privilege) for \"\(grantee)\" (no such role here)")
                     continue
                 }
-                let grantee = grant.grantee.map(quoteIdentifier) ?? "PUBLIC"
-                statements.append("GRANT \(grant.privilege) ON DATABASE \(name) TO \(grantee)\(grant.grantable ? " WITH GRANT OPTION" : "")")
+                statements.append(statement)
             }
         }
         if !(try await roleExists(access.owner)) {
