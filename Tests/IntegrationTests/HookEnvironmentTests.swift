@@ -43,8 +43,9 @@ struct HookEnvironmentTests {
         }
     }
 
-    /// Prints the database the hook reaches through its PG* variables and through DATABASE_URL.
-    static let hook = #"psql -X -At -c 'SELECT current_database()' && psql -X -At "$DATABASE_URL" -c 'SELECT current_database()'"#
+    /// Prints the database the hook reaches through its PG* variables and through DATABASE_URL,
+    /// and the database and phase pgclone names to hooks alone.
+    static let hook = #"psql -X -At -c 'SELECT current_database()' && psql -X -At "$DATABASE_URL" -c 'SELECT current_database()' && echo "$PGCLONE_HOOK_DATABASE" && echo "phase $PGCLONE_HOOK_PHASE""#
 
     @Test(arguments: Naming.allCases)
     func preSwapHooksReachTheTemporaryDatabase(naming: Naming) async throws {
@@ -54,7 +55,10 @@ struct HookEnvironmentTests {
         let result = try await pgclone.run(["restore", key, "--pre-swap-hook", Self.hook] + arguments, environment: environment)
         #expect(result.exitCode == 0, "\(naming): \(result)")
         let reached = result.stderrLines.filter { $0.hasPrefix("pgclone: pre-swap hook 1: ") }
-        #expect(reached == Array(repeating: "pgclone: pre-swap hook 1: \(target)__temp", count: 2), "\(naming): \(result)")
+        #expect(
+            reached == Array(repeating: "pgclone: pre-swap hook 1: \(target)__temp", count: 3) + ["pgclone: pre-swap hook 1: phase pre-swap"],
+            "\(naming): \(result)"
+        )
         #expect(try await pgclone.server.markers(target) == "new")
     }
 
@@ -67,6 +71,9 @@ struct HookEnvironmentTests {
         let result = try await pgclone.run(["dump", "--pre-dump-hook", Self.hook] + arguments, environment: environment)
         #expect(result.exitCode == 0, "\(naming): \(result)")
         let reached = result.stderrLines.filter { $0.hasPrefix("pgclone: pre-dump hook 1: ") }
-        #expect(reached == Array(repeating: "pgclone: pre-dump hook 1: \(source)", count: 2), "\(naming): \(result)")
+        #expect(
+            reached == Array(repeating: "pgclone: pre-dump hook 1: \(source)", count: 3) + ["pgclone: pre-dump hook 1: phase pre-dump"],
+            "\(naming): \(result)"
+        )
     }
 }

@@ -45,6 +45,9 @@ package enum HookEnvironment {
         environment["PGPORT"] = endpoint.port
         environment["PGUSER"] = endpoint.user
         environment["PGDATABASE"] = database
+        // Set for hooks alone, so that a tool the hook runs (the Django app's start-up) can tell
+        // it runs as one and point its own connection at `database`.
+        environment["PGCLONE_HOOK_DATABASE"] = database
         var query: [(String, String)] = []
         var password: String?
         for option in resolved where !notCarried.contains(option.keyword) && !option.value.isEmpty {

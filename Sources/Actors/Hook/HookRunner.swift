@@ -33,6 +33,7 @@ package struct HookRunner: Sendable {
             logger.info("running \(label): \(shown)")
             var updates: [Environment.Key: String?] = [:]
             for (name, value) in environment { updates[Environment.Key(stringLiteral: name)] = .some(value) }
+            updates["PGCLONE_HOOK_PHASE"] = phase.rawValue
             // In the watchdog's process group, so that it dies with pgclone. On SIGINT or SIGTERM
             // the whole tree the hook started gets SIGTERM (the group's: the child does not lead
             // it), the shell SIGKILL 5 s later.
