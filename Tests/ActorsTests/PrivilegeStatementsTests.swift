@@ -58,14 +58,14 @@ import Testing
         report.add(.owner, role: "other", .notAMember)
         #expect(
             report.summary
-                == #"owners and privileges as in the dump, but for roles this server lacks or "app" may not act as: 1 object of "other" ("app" is not a member) belongs to "app""#
+                == #"owners and privileges as in the dump, but for roles this server lacks or "app" may not act as: 1 object of "other" ("app" may not SET ROLE to it) belongs to "app""#
         )
         report.add(.owner, role: "gone", .missingRole)
         report.add(.owner, role: "gone", .missingRole)
         report.add(.privilege, role: "gone", .missingRole)
         #expect(
             report.summary
-                == #"owners and privileges as in the dump, but for roles this server lacks or "app" may not act as: 2 objects of "gone" (no such role here) and 1 object of "other" ("app" is not a member) belong to "app"; 1 privilege of "gone" (no such role here) was skipped"#
+                == #"owners and privileges as in the dump, but for roles this server lacks or "app" may not act as: 2 objects of "gone" (no such role here) and 1 object of "other" ("app" may not SET ROLE to it) belong to "app"; 1 privilege of "gone" (no such role here) was skipped"#
         )
     }
 

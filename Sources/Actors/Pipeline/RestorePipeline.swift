@@ -541,9 +541,8 @@ package struct RestorePipeline: Sendable {
 
     private func logErrors(_ report: RestoreRunner.Report) {
         if !report.serialForOwners.isEmpty {
-            let roles = report.serialForOwners.prefix(5).map { "\"\($0)\"" }.joined(separator: ", ")
             logger.warning(
-                "restored with one pg_restore session, not --jobs: the dump's objects of \(roles)\(report.serialForOwners.count > 5 ? " and more" : "") cannot be given to them here, and pg_restore's parallel workers report such refusals in a way pgclone cannot read reliably (--no-owner, or creating the roles, restores in parallel)"
+                "restored with one pg_restore session, not --jobs: the dump names owners this server lacks or the restoring role may not assign (the next warning counts them), and pg_restore's parallel workers report those refusals in a way pgclone cannot read reliably; --no-owner, or creating the roles or memberships, restores in parallel"
             )
         }
         if let summary = report.privileges?.summary {

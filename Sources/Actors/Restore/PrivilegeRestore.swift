@@ -9,6 +9,10 @@
 ///   statement: those refused for a role (missing, or not one the restoring role may act as) are
 ///   skipped and counted, the others applied; any other failure is an error.
 ///
+/// - A materialized view's REFRESH that failed (pg_restore refreshes right after the privileges,
+///   before those replayed here are in) is run again once pg_restore has ended
+///   (``retryDeferred()``); if it fails again, that is the error.
+///
 /// The replay session opens at the first failed entry, on the database being restored, with
 /// pg_restore's settings (an empty `search_path`, the `--role`).
 package actor PrivilegeRestore {
@@ -16,6 +20,9 @@ package actor PrivilegeRestore {
     private let role: String?
     private var session: PostgresConnection?
     private var report: PrivilegeReport
+    /// Failed materialized view refreshes, in pg_restore's order, to run again at the end.
+    private var deferred: [ChildStderr.Entry] = []
+    static let maximumDeferred = 10_000
 
     /// - Parameters:
     ///   - connection: the database pg_restore restores into.
@@ -33,6 +40,10 @@ package actor PrivilegeRestore {
             let refusal = PrivilegeStatements.ownerRefusal(entry.serverMessage)
         {
             report.add(.owner, role: owner, refusal)
+            return .handled
+        }
+        if PrivilegeStatements.isMaterializedViewData(entry.tocEntry), entry.command != nil, deferred.count < Self.maximumDeferred {
+            deferred.append(entry)
             return .handled
         }
         guard PrivilegeStatements.isACLEntry(entry.tocEntry), let command = entry.command,
@@ -61,6 +72,32 @@ package actor PrivilegeRestore {
             if rows.first?.first != "t" { refused.append(owner) }
         }
         return refused
+    }
+
+    /// Runs the failed materialized view refreshes again, now that the privileges are in, in
+    /// pg_restore's order (one view may read another); returns those that fail again.
+    package func retryDeferred() async -> [ChildStderr.Entry] {
+        let entries = deferred
+        deferred = []
+        guard !entries.isEmpty else { return [] }
+        var failed: [ChildStderr.Entry] = []
+        for entry in entries {
+            guard let statements = entry.command.flatMap(PrivilegeStatements.split) else {
+                failed.append(entry)
+                continue
+            }
+            let session: PostgresConnection
+            do {
+                session = try await openSession()
+            } catch {
+                failed.append(entry)
+                continue
+            }
+            if case .failed(let again) = await run(statements, of: entry, on: session).0 {
+                failed.append(again)
+            }
+        }
+        return failed
     }
 
     /// What could not be given as the dump has it; closes the replay session.
@@ -212,7 +249,7 @@ package struct PrivilegeReport: Sendable, Hashable {
     private func reason(_ refusal: PrivilegeStatements.Refusal) -> String {
         switch refusal {
         case .missingRole: "no such role here"
-        case .notAMember: "\"\(restoringRole)\" is not a member"
+        case .notAMember: "\"\(restoringRole)\" may not SET ROLE to it"
         case .other(let message): message
         }
     }

@@ -101,14 +101,24 @@ package enum PrivilegeStatements {
         return statements
     }
 
+    /// Whether `tocEntry` is a materialized view's data (its REFRESH), which reads what its owner
+    /// may read: the privileges pg_restore has just given, or failed to.
+    package static func isMaterializedViewData(_ tocEntry: String?) -> Bool {
+        entryDescription(tocEntry)?.hasPrefix("MATERIALIZED VIEW DATA ") == true
+    }
+
     /// Whether `tocEntry` (`from TOC entry 3350; 0 0 ACL TABLE t app`) is an ACL or default
     /// privileges entry, whose statements pg_restore runs as one.
     package static func isACLEntry(_ tocEntry: String?) -> Bool {
-        guard let tocEntry, let semicolon = tocEntry.firstIndex(of: ";") else { return false }
+        guard let rest = entryDescription(tocEntry) else { return false }
+        return rest.hasPrefix("ACL ") || rest.hasPrefix("DEFAULT ACL ")
+    }
+
+    /// `ACL TABLE t app` of `from TOC entry 3350; 0 0 ACL TABLE t app`.
+    private static func entryDescription(_ tocEntry: String?) -> Substring? {
+        guard let tocEntry, let semicolon = tocEntry.firstIndex(of: ";") else { return nil }
         // `; <table oid> <oid> <description> <name> <owner>`
         let fields = tocEntry[tocEntry.index(after: semicolon)...].split(separator: " ", maxSplits: 2)
-        guard fields.count == 3 else { return false }
-        let rest = fields[2]
-        return rest.hasPrefix("ACL ") || rest.hasPrefix("DEFAULT ACL ")
+        return fields.count == 3 ? fields[2] : nil
     }
 }

@@ -51,8 +51,9 @@ package struct RestoreRunner: Sendable {
         package var bytesWritten: Int
         /// The pg_restore that ran.
         package var pgRestore = ""
-        /// Owners the dump names that this server lacks or the restoring role may not assign, for
-        /// which `--jobs` restored in one session.
+        /// `--jobs` restored in one session: the dump names owners this server lacks or the
+        /// restoring role may not assign (as `pg_restore --list` spells them: a name with a space
+        /// comes out cut).
         package var serialForOwners: [String] = []
 
         /// This report and `next`'s, of a second pg_restore on the same database.
@@ -153,7 +154,9 @@ package struct RestoreRunner: Sendable {
             }
             // Stopped because pgclone was interrupted: that, not the child's status, is the news.
             try Task.checkCancellation()
-            let (written, stoppedReading, log) = result.closureResult
+            let (written, stoppedReading, collected) = result.closureResult
+            var log = collected
+            await retryDeferred(into: &log)
             return try judgeExit(
                 result.terminationStatus, log, bytesWritten: written, stoppedReading: stoppedReading, ignoreErrors: ignoreErrors, pgRestore: pgRestore
             )
@@ -240,7 +243,17 @@ package struct RestoreRunner: Sendable {
             try await ChildProcess.collect(execution.standardError, program: "pg_restore", judge: judge)
         }
         try Task.checkCancellation()
-        return try judgeExit(result.terminationStatus, result.closureResult, bytesWritten: 0, stoppedReading: false, ignoreErrors: ignoreErrors, pgRestore: pgRestore)
+        var log = result.closureResult
+        await retryDeferred(into: &log)
+        return try judgeExit(result.terminationStatus, log, bytesWritten: 0, stoppedReading: false, ignoreErrors: ignoreErrors, pgRestore: pgRestore)
+    }
+
+    /// Runs again what failed for privileges replayed meanwhile (materialized views' refreshes);
+    /// what fails again is an error of `log`.
+    private func retryDeferred(into log: inout ChildStderr) async {
+        for failure in await privilegeRestore?.retryDeferred() ?? [] {
+            log.record(failure, as: .error)
+        }
     }
 
     /// The version in the header of the archive file at `path`.
