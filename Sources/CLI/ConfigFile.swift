@@ -79,7 +79,7 @@ struct ConfigFile {
                         preSwapHooks: try strings(fields["pre_swap_hooks"], "\(where_).pre_swap_hooks"),
                         reversible: try fields["reversible"].map { node throws(PGCloneError) in try bool(node, "\(where_).reversible") } ?? false,
                         dumpConfig: try fields["dump_config"].map { node throws(PGCloneError) in
-                            let name = try string(node, "\(where_).dump_config")
+                            let name = try self.name(node, "\(where_).dump_config")
                             guard !name.isEmpty else {
                                 throw PGCloneError(.invalidConfiguration, "\(path): \(where_).dump_config names no dump config; give one or leave the key out")
                             }
@@ -89,7 +89,7 @@ struct ConfigFile {
                     config.noOwner = try fields["no_owner"].map { node throws(PGCloneError) in try bool(node, "\(where_).no_owner") } ?? false
                     config.noACL = try fields["no_acl"].map { node throws(PGCloneError) in try bool(node, "\(where_).no_acl") } ?? false
                     config.role = try fields["role"].map { node throws(PGCloneError) in
-                        let role = try string(node, "\(where_).role")
+                        let role = try name(node, "\(where_).role")
                         guard !role.isEmpty else {
                             throw PGCloneError(.invalidConfiguration, "\(path): \(where_).role names no role; give one or leave the key out")
                         }
@@ -158,6 +158,18 @@ struct ConfigFile {
             throw PGCloneError(.invalidConfiguration, "\(path): \(key) must be a single value")
         }
         return scalar.string
+    }
+
+    /// A name (a role's, a dump config's): a string, which a plain `null`, `true` or `5` is not in
+    /// YAML.
+    private func name(_ node: Node, _ key: String) throws(PGCloneError) -> String {
+        if case .scalar(let scalar) = node, scalar.style == .plain, node.null != nil || node.bool != nil || node.int != nil {
+            throw PGCloneError(
+                .invalidConfiguration,
+                "\(path): \(key) is \(scalar.string.isEmpty ? "empty" : scalar.string), which is not a name; write the name (in quotes if it looks like a number or a boolean), or leave the key out"
+            )
+        }
+        return try string(node, key)
     }
 
     /// A PostgreSQL duration (`statement_timeout`'s syntax: milliseconds, or a number with one of

@@ -192,6 +192,7 @@ struct PrivilegeTests {
         let restored = try await pgclone.restore(key, into: bare, ["--no-owner", "--no-acl"])
         #expect(restored.exitCode == 0, "\(restored)")
         #expect(!restored.stderr.contains("owners and privileges"), "\(restored)")
+        #expect(restored.stderr.contains("pgclone: warning: restoring without the dump's privileges (--no-acl)"), "\(restored)")
         let owners = try await server.psql(
             "SELECT DISTINCT pg_get_userbyid(relowner) FROM pg_class WHERE relnamespace IN ('public'::regnamespace, 's'::regnamespace)",
             database: bare
@@ -240,7 +241,7 @@ struct PrivilegeTests {
         #expect(refused.exitCode != 0)
         #expect(
             refused.stderr.contains(
-                "pgclone: error: role \"\(user.user)\" may not SET ROLE to \"\(roles.reader)\", the role to restore as (--role); GRANT \(quoteIdentifier(roles.reader)) TO \(quoteIdentifier(user.user))"
+                "pgclone: error: role \"\(user.user)\" may not SET ROLE to \"\(roles.reader)\", the role to restore as (--role, or a restore config's role); GRANT \(quoteIdentifier(roles.reader)) TO \(quoteIdentifier(user.user))"
             ),
             "\(refused)"
         )
@@ -264,6 +265,7 @@ struct PrivilegeTests {
             """.write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
         let dumped = try await pgclone.run(["dump", "--config", "bare", "--database", server.url(source)])
         #expect(dumped.exitCode == 0, "\(dumped)")
+        #expect(dumped.stderr.contains("pgclone: warning: dumping without the source's privileges (--no-acl)"), "\(dumped)")
         let key = dumped.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let ownersQuery = "SELECT string_agg(DISTINCT pg_get_userbyid(relowner), ',') FROM pg_class WHERE relnamespace = 'public'::regnamespace"
         let aclQuery = "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relacl IS NOT NULL"
@@ -276,6 +278,13 @@ struct PrivilegeTests {
             #expect(try await server.psql(aclQuery, database: target) == "0", "\(config)")
             try await server.dropDatabase(target)
         }
+        // A name is a string: YAML's null, booleans and numbers are not names.
+        for value in ["null", "true", "5", "\"\""] {
+            try "restore_configs:\n  owned: {role: \(value)}\n".write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
+            let wrong = try await pgclone.run(["ls"])
+            #expect(wrong.exitCode == 2, "\(value): \(wrong)")
+            #expect(wrong.errorLines.count == 1 && wrong.errorLines[0].hasPrefix("pgclone: error: pgclone.yaml: restore_configs.owned.role "), "\(value): \(wrong)")
+        }
         // They apply to dumps only: a database here is copied whole.
         let local = try await pgclone.run(["restore", ":\(source)", "--role", roles.owner, "--database", user.url("elsewhere")])
         #expect(local.exitCode == 2, "\(local)")
@@ -286,5 +295,32 @@ struct PrivilegeTests {
             "\(local)"
         )
         try await server.dropDatabase(source)
+    }
+
+    /// PostgreSQL 16 and newer split membership into options: a member without SET may not give
+    /// the new D its owner, one without INHERIT may not rename or drop D. Each is refused before
+    /// anything is done, with the GRANT that fixes it.
+    @Test(arguments: PostgresServer.all.filter { $0.label.hasSuffix("18") })
+    func membershipWithoutSetOrInheritIsRefusedFirst(server: PostgresServer) async throws {
+        let user = try await TestRole.application.user(on: server)
+        let owner = try await server.createRole("appowner")
+        let pgclone = try PGCloneHarness(server: user)
+        let source = TestEnvironment.uniqueName("priv_opt")
+        try await server.createDatabase(source)
+        let key = try await pgclone.run(["dump", "--database", server.url(source)]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let target = TestEnvironment.uniqueName("priv_optd")
+        try await server.psql("CREATE DATABASE \(quoteIdentifier(target)) TEMPLATE template0 OWNER \(quoteIdentifier(owner.user))")
+        let (o, u) = (quoteIdentifier(owner.user), quoteIdentifier(user.user))
+        for (options, line) in [
+            ("SET FALSE", "pgclone: error: role \"\(user.user)\" may not SET ROLE to \"\(owner.user)\", which owns \"\(target)\" and must own the restored database too; GRANT \(o) TO \(u) WITH SET TRUE; \"\(target)\" is unchanged"),
+            ("INHERIT FALSE", "pgclone: error: role \"\(user.user)\" is a member of \"\(owner.user)\", which owns database \"\(target)\", but does not have its privileges, which replacing it needs; GRANT \(o) TO \(u) WITH INHERIT TRUE, or run pgclone as \"\(owner.user)\"; \"\(target)\" is unchanged"),
+        ] {
+            try await server.psql("REVOKE \(o) FROM \(u); GRANT \(o) TO \(u) WITH \(options)")
+            let refused = try await pgclone.restore(key, into: target)
+            #expect(refused.exitCode == 2, "\(options): \(refused)")
+            #expect(refused.errorLines == [line], "\(options): \(refused)")
+            #expect(try await server.databases(startingWith: target) == [target])
+        }
+        for database in [source, target] { try await server.dropDatabase(database) }
     }
 }

@@ -116,6 +116,11 @@ package struct DumpPipeline: Sendable {
         } catch {
             logger.warning("could not look for what killed dumps left: \(PGCloneError.from(error))")
         }
+        if dumpConfig.noACL {
+            logger.warning(
+                "dumping without the source's privileges (--no-acl): its restores give every object PostgreSQL's default ones, which let PUBLIC execute functions and use types and the public schema where the source may not have"
+            )
+        }
         logger.info("dumping database \"\(database)\" to \(key) in \(storage.location)")
         let (archive, archiveSource) = metrics.stream(.dumpToCompress, capacity: budget.streamCapacity, from: .dumpStdout, to: .compress)
         // A storage that gathers parts of its own needs only a little room ahead of it.

@@ -443,6 +443,11 @@ package struct RestorePipeline: Sendable {
             }
             try await checkConnects(toRestoreInto: names.temporary)
             let ownership = restoreConfig.ownership(of: metadata)
+            if restoreConfig.noACL && metadata?.privileges == true {
+                logger.warning(
+                    "restoring without the dump's privileges (--no-acl): every object gets PostgreSQL's default ones, which let PUBLIC execute functions and use types and the public schema where the source may not have"
+                )
+            }
             logger.debug(
                 "restoring \(ownership.owners ? "the dump's owners" : "no owners") and \(ownership.privileges ? "its privileges" : "no privileges")\(ownership.role.map { " as role \"\($0)\"" } ?? "")"
             )

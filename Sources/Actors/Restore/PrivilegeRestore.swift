@@ -135,6 +135,11 @@ package actor PrivilegeRestore {
             do {
                 try await session.execute(statement)
                 if statement.hasPrefix("SET SESSION AUTHORIZATION") { changedAuthorization = true }
+            } catch let error as LibPQError where statement.hasPrefix("SET SESSION AUTHORIZATION") && !error.connectionLost {
+                // The grants a role other than the owner made (it is missing here, or this role
+                // may not act as it): the restoring role makes them, giving their grantees the
+                // same privileges, with the owner as grantor.
+                continue
             } catch let error as LibPQError {
                 if let (role, refusal) = PrivilegeStatements.refusedRole(in: error.message) {
                     report.add(.privilege, role: role, refusal)
@@ -142,10 +147,6 @@ package actor PrivilegeRestore {
                     let role = PrivilegeStatements.defaultPrivilegesRole(in: statement)
                 {
                     report.add(.privilege, role: role, .notAMember)
-                } else if statement.hasPrefix("SET SESSION AUTHORIZATION") && error.isInsufficientPrivilege {
-                    // The GRANTs a role other than the owner made: the restoring role makes them,
-                    // giving their grantees the same privileges.
-                    continue
                 } else {
                     let failed = ChildStderr.Entry(
                         message: "could not execute query: ERROR: \(error.message)",

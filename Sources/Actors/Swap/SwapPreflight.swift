@@ -88,6 +88,9 @@ package struct SwapPreflight: Sendable {
                 )
             }
             try await checkOwnership(of: name, properties: properties, role: role, for: why, target: names.target)
+            if name == names.target {
+                try await checkAssignable(owner: properties.owner, of: name, role: role)
+            }
             try await checkSessions(on: name, role: role, for: why, target: names.target)
             try await checkSubscriptions(of: name, role: role, for: why, target: names.target)
         }
@@ -102,7 +105,7 @@ package struct SwapPreflight: Sendable {
         guard try await admin.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [restoringRole]).isEmpty == false else {
             throw PGCloneError(
                 .invalidConfiguration,
-                "the role to restore as (--role), \"\(restoringRole)\", does not exist on this server; name a role \"\(role.name)\" is a member of",
+                "the role to restore as (--role, or a restore config's role), \"\(restoringRole)\", does not exist on this server; name a role \"\(role.name)\" is a member of",
                 target: unchanged
             )
         }
@@ -112,7 +115,7 @@ package struct SwapPreflight: Sendable {
             let with = option == "SET" ? " WITH SET TRUE" : ""
             throw PGCloneError(
                 .insufficientPrivilege,
-                "role \"\(role.name)\" may not SET ROLE to \"\(restoringRole)\", the role to restore as (--role); GRANT \(quoteIdentifier(restoringRole)) TO \(quoteIdentifier(role.name))\(with), or restore as another role",
+                "role \"\(role.name)\" may not SET ROLE to \"\(restoringRole)\", the role to restore as (--role, or a restore config's role); GRANT \(quoteIdentifier(restoringRole)) TO \(quoteIdentifier(role.name))\(with), or restore as another role",
                 target: unchanged
             )
         }
@@ -145,13 +148,36 @@ package struct SwapPreflight: Sendable {
         try await checkSessions(on: source, role: role, for: "copying it (a copy needs it without sessions)", target: target)
     }
 
+    /// The new `D` gets `D`'s owner (`ALTER DATABASE … OWNER TO`), which PostgreSQL 16 and newer
+    /// allow a member only with the SET option.
+    private func checkAssignable(owner: String, of database: String, role: Role) async throws {
+        guard !role.isSuperuser, owner != role.name, await admin.serverVersion >= 160_000 else { return }
+        guard try await admin.query("SELECT pg_has_role(current_user, $1, 'SET')", [owner]).first?.first != "t" else { return }
+        throw PGCloneError(
+            .insufficientPrivilege,
+            "role \"\(role.name)\" may not SET ROLE to \"\(owner)\", which owns \"\(database)\" and must own the restored database too; GRANT \(quoteIdentifier(owner)) TO \(quoteIdentifier(role.name)) WITH SET TRUE",
+            target: .unchanged(database)
+        )
+    }
+
     private func checkOwnership(of database: String, properties: DatabaseProperties, role: Role, for why: String, target: String?) async throws {
         guard !role.isSuperuser else { return }
-        let owns = try await admin.query(
-            "SELECT pg_has_role(current_user, datdba, 'USAGE') FROM pg_database WHERE datname = $1",
+        let membership = try await admin.query(
+            "SELECT pg_has_role(current_user, datdba, 'USAGE'), pg_has_role(current_user, datdba, 'MEMBER') FROM pg_database WHERE datname = $1",
             [database]
-        ).first?.first == "t"
-        guard !owns else { return }
+        ).first ?? []
+        guard membership.first != "t" else { return }
+        if membership.count > 1 && membership[1] == "t" {
+            // A member without the owner's privileges: NOINHERIT, or PostgreSQL 16's INHERIT FALSE.
+            let fix = await admin.serverVersion >= 160_000
+                ? "GRANT \(quoteIdentifier(properties.owner)) TO \(quoteIdentifier(role.name)) WITH INHERIT TRUE"
+                : "ALTER ROLE \(quoteIdentifier(role.name)) INHERIT"
+            throw PGCloneError(
+                .insufficientPrivilege,
+                "role \"\(role.name)\" is a member of \"\(properties.owner)\", which owns database \"\(database)\", but does not have its privileges, which \(why) needs; \(fix), or run pgclone as \"\(properties.owner)\"",
+                target: target.map { .unchanged($0) }
+            )
+        }
         let ownerIsSuperuser = try await admin.query("SELECT rolsuper FROM pg_roles WHERE rolname = $1", [properties.owner]).first?.first == "t"
         guard !ownerIsSuperuser else {
             // Never advise granting a superuser role.
