@@ -34,7 +34,7 @@ import Testing
         #expect(reparsed.value(for: "application_name") == #"a\b c"#)
     }
 
-    @Test func invalidStringsSayWhereTheyCameFrom() {
+    @Test func invalidStringsSayWhereTheyCameFrom() throws {
         #expect(throws: PGCloneError.self) { try ConnectionSettings(conninfo: "host=x port", from: "DATABASE_URL") }
         do {
             _ = try ConnectionSettings(conninfo: "postgresql://[bad", from: "DATABASE_URL")
@@ -43,5 +43,17 @@ import Testing
             #expect(error.code == .invalidConfiguration)
             #expect(error.message.hasPrefix("invalid connection string in DATABASE_URL: "))
         }
+        // A port libpq would refuse only when connecting, as if the server had.
+        for conninfo in ["postgresql://app:pw@127.0.0.1:notaport/big", "host=a,b port=5432,70000"] {
+            do {
+                _ = try ConnectionSettings(conninfo: conninfo, from: "--database")
+                Issue.record("should not parse: \(conninfo)")
+            } catch {
+                #expect(error.code == .invalidConfiguration)
+                #expect(error.message.hasPrefix("the port in the connection string in --database is \""), "\(error.message)")
+                #expect(!error.message.contains("pw"))
+            }
+        }
+        #expect(try ConnectionSettings(conninfo: "host=a,b port=5432,", from: "--database").value(for: "port") == "5432,")
     }
 }

@@ -84,6 +84,16 @@ package struct ConnectionSettings: Sendable, Equatable {
                 "the connection string in \(origin) has an empty database name; name the database, or leave dbname out to use PGDATABASE"
             )
         }
+        // libpq reads a port only when it connects, and its refusal would read as the server's.
+        if let port = parsed.last(where: { $0.keyword == "port" })?.value,
+            let wrong = port.split(separator: ",", omittingEmptySubsequences: false).map({ $0.trimmingWhitespace() })
+                .first(where: { !$0.isEmpty && !(Int($0).map { (1...65_535).contains($0) } ?? false) })
+        {
+            throw PGCloneError(
+                .invalidConfiguration,
+                "the port in the connection string in \(origin) is \"\(wrong)\", which is not a port number (1 to 65535); give one like postgresql://user@host:5432/dbname"
+            )
+        }
         parameters = parsed
     }
 
