@@ -8,7 +8,6 @@
 ///   would be executable by PUBLIC again). Such an entry is run again here statement by
 ///   statement: those refused for a role (missing, or not one the restoring role may act as) are
 ///   skipped and counted, the others applied; any other failure is an error.
-///
 /// - A materialized view's REFRESH that failed (pg_restore refreshes right after the privileges,
 ///   before those replayed here are in) is run again once pg_restore has ended
 ///   (``retryDeferred()``); if it fails again, that is the error.
@@ -52,8 +51,8 @@ package actor PrivilegeRestore {
         return await replay(statements, of: entry)
     }
 
-    /// Those of `owners` the restoring role may not make an object's owner here: missing, or
-    /// neither it nor the restoring role a superuser and the restoring role not a member (with
+    /// Those of `owners` the restoring role may not make an object's owner here: roles that do
+    /// not exist, and, unless the restoring role is a superuser, roles it is not a member of (with
     /// the SET option on PostgreSQL 16 and newer).
     package func unassignable(_ owners: Set<String>) async throws -> [String] {
         let session = try await openSession()
