@@ -8,7 +8,7 @@ import subprocess
 import sys
 import tempfile
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from pgclone import conf
 
@@ -61,15 +61,21 @@ class Command(BaseCommand):
         copy.add_argument("name", help="The snapshot's name (:NAME or NAME).")
 
     def handle(self, *args, **options):
-        conf.check_settings()
-        binary = conf.binary()
-        environment = conf.connection_environment(options["database"])
-        environment.update(conf.settings_environment())
-        arguments = self.arguments(options)
+        try:
+            conf.check_settings()
+            binary = conf.binary()
+            environment = conf.connection_environment(options["database"])
+            environment.update(conf.settings_environment())
+            arguments = self.arguments(options)
+            config = conf.config_file_content()
+        except CommandError as error:
+            # As pgclone says what is wrong with its configuration: one line, exit 2.
+            sys.stderr.write(f"pgclone: error: {error}\n")
+            sys.exit(2)
         with tempfile.TemporaryDirectory(prefix="pgclone-django-") as directory:
             config_file = os.path.join(directory, "pgclone.yaml")
             with open(config_file, "w", encoding="utf-8") as file:
-                file.write(conf.config_file_content())
+                file.write(config)
             environment["PGCLONE_CONFIG_FILE"] = config_file
             code = run(binary, arguments, environment)
         if code != 0:
