@@ -31,24 +31,15 @@ DUMP_CONFIG_KEYS = {"exclude_models", "pre_dump_hooks", "exclude_tables", "exclu
 #: Keys of a restore config: django-pgclone's, and pgclone's own.
 RESTORE_CONFIG_KEYS = {"pre_swap_hooks", "reversible", "dump_config", "role", "no_owner", "no_acl"}
 
-#: libpq's keywords a DATABASES entry's OPTIONS may hold, and the variables that set them.
-LIBPQ_OPTIONS = {
-    "sslmode": "PGSSLMODE",
-    "sslrootcert": "PGSSLROOTCERT",
-    "sslcert": "PGSSLCERT",
-    "sslkey": "PGSSLKEY",
-    "sslcrl": "PGSSLCRL",
-    "sslnegotiation": "PGSSLNEGOTIATION",
-    "application_name": "PGAPPNAME",
-    "connect_timeout": "PGCONNECT_TIMEOUT",
-    "options": "PGOPTIONS",
-    "passfile": "PGPASSFILE",
-    "service": "PGSERVICE",
-    "target_session_attrs": "PGTARGETSESSIONATTRS",
-    "channel_binding": "PGCHANNELBINDING",
-    "gssencmode": "PGGSSENCMODE",
-    "krbsrvname": "PGKRBSRVNAME",
-    "client_encoding": "PGCLIENTENCODING",
+#: libpq's connection keywords a DATABASES entry's OPTIONS may hold (libpq's "Parameter Key
+#: Words"); pgclone's libpq refuses one it does not know, in one line.
+LIBPQ_KEYWORDS = {
+    "hostaddr", "passfile", "channel_binding", "connect_timeout", "client_encoding", "options", "application_name",
+    "fallback_application_name", "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
+    "tcp_user_timeout", "gssencmode", "sslmode", "requiressl", "sslcompression", "sslcert", "sslkey", "sslpassword",
+    "sslcertmode", "sslrootcert", "sslcrl", "sslcrldir", "sslsni", "sslnegotiation", "requirepeer",
+    "ssl_min_protocol_version", "ssl_max_protocol_version", "krbsrvname", "gsslib", "gssdelegation", "service",
+    "target_session_attrs", "load_balance_hosts", "require_auth",
 }
 #: OPTIONS Django itself consumes: nothing for libpq.
 DJANGO_OPTIONS = {"isolation_level", "assume_role", "server_side_binding", "pool", "cursor_factory"}
@@ -83,33 +74,46 @@ def binary():
     return path
 
 
+def _conninfo_value(value):
+    """A value as libpq's key=value syntax quotes it."""
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def connection_environment(alias):
-    """libpq's variables for DATABASES[alias] (the password included: never argv), with those of
-    the caller's environment that would override them cleared (DATABASE_URL, which pgclone
-    prefers, and a service not asked for)."""
+    """DATABASES[alias] as a libpq connection string in DATABASE_URL, which pgclone reads (an
+    environment variable: the password never reaches a command line). Its NAME, USER, HOST and
+    PORT are parameters, so that, as in Django, they win over a service's; the caller's PG*
+    variables that would add to them (PGSERVICE, PGDATABASE, …) are cleared."""
     if alias not in settings.DATABASES:
         raise CommandError(f"there is no database {alias!r} in settings.DATABASES; name one of {', '.join(settings.DATABASES)}")
     database = settings.DATABASES[alias]
     engine = database.get("ENGINE", "")
     if not any(engine.endswith(suffix) for suffix in ("postgresql", "postgis", "postgresql_psycopg2")):
         raise CommandError(f"DATABASES[{alias!r}] uses {engine!r}; pgclone works with PostgreSQL only")
-    environment = {"DATABASE_URL": None, "PGSERVICE": None, "PGDATABASE": None, "PGHOST": None, "PGPORT": None,
-                   "PGUSER": None, "PGPASSWORD": None}
-    for key, variable in (("NAME", "PGDATABASE"), ("USER", "PGUSER"), ("PASSWORD", "PGPASSWORD"), ("HOST", "PGHOST"), ("PORT", "PGPORT")):
+    parameters = {}
+    for key, keyword in (("NAME", "dbname"), ("USER", "user"), ("PASSWORD", "password"), ("HOST", "host"), ("PORT", "port")):
         value = database.get(key)
         if value not in (None, ""):
-            environment[variable] = str(value)
-    for key, value in (database.get("OPTIONS") or {}).items():
+            parameters[keyword] = str(value)
+    options = database.get("OPTIONS") or {}
+    if not isinstance(options, dict):
+        raise CommandError(f"DATABASES[{alias!r}]['OPTIONS'] must be a dict")
+    for key, value in options.items():
         if key in DJANGO_OPTIONS:
             continue
-        if key not in LIBPQ_OPTIONS:
+        if key not in LIBPQ_KEYWORDS:
             raise CommandError(
-                f"DATABASES[{alias!r}]['OPTIONS'][{key!r}] has no equivalent in pgclone's connection; "
-                f"the libpq options it passes on are {', '.join(sorted(LIBPQ_OPTIONS))}"
+                f"DATABASES[{alias!r}]['OPTIONS'][{key!r}] is not a libpq connection parameter, which pgclone's connection takes; "
+                f"remove it for pgclone, or check its spelling"
             )
-        environment[LIBPQ_OPTIONS[key]] = str(value)
-    if not environment["PGDATABASE"]:
+        if value is not None:
+            parameters[key] = str(value)
+    if "dbname" not in parameters and "service" not in parameters:
         raise CommandError(f"DATABASES[{alias!r}] names no database (NAME)")
+    environment = {variable: None for variable in ("PGSERVICE", "PGDATABASE", "PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGPASSWORD")}
+    # Not carried to pgclone when set by a hook's environment (manage.py pgclone inside a hook).
+    environment.update({"PGCLONE_HOOK_DATABASE": None, "PGCLONE_HOOK_PHASE": None})
+    environment["DATABASE_URL"] = " ".join(f"{keyword}={_conninfo_value(value)}" for keyword, value in parameters.items())
     # The alias, for hooks: their manage.py points it at the hook's database (apps.py).
     environment["PGCLONE_DJANGO_DATABASE"] = alias
     return environment
@@ -119,6 +123,8 @@ def settings_environment():
     """The storage location, allow switches and S3 settings as pgclone's variables."""
     environment = {}
     location = getattr(settings, "PGCLONE_STORAGE_LOCATION", None)
+    if location is not None and not isinstance(location, (str, os.PathLike)):
+        raise CommandError(f"settings.PGCLONE_STORAGE_LOCATION must be a directory or an s3:// URL (it is {location!r})")
     if location:
         environment["PGCLONE_STORAGE_LOCATION"] = str(location)
     for name in ("PGCLONE_ALLOW_DUMP", "PGCLONE_ALLOW_RESTORE", "PGCLONE_ALLOW_COPY"):
@@ -158,6 +164,24 @@ def hook_command(hook):
     return shlex.join(prefix + shlex.split(hook))
 
 
+def hook_environment():
+    """What a hook's Python needs to find this project when it is not run by manage.py
+    (django-admin with --settings and --pythonpath): the settings module, and the directory
+    that holds it on PYTHONPATH."""
+    module = getattr(settings, "SETTINGS_MODULE", None)
+    if not module or os.path.basename(os.path.abspath(sys.argv[0])) == "manage.py":
+        return {}
+    environment = {"DJANGO_SETTINGS_MODULE": module}
+    path = getattr(sys.modules.get(module), "__file__", None)
+    if path:
+        root = os.path.dirname(os.path.abspath(path))
+        for _ in range(module.count(".") + (1 if os.path.basename(path) == "__init__.py" else 0)):
+            root = os.path.dirname(root)
+        existing = os.environ.get("PYTHONPATH")
+        environment["PYTHONPATH"] = root + (os.pathsep + existing if existing else "")
+    return environment
+
+
 def hooks(value, where):
     """django-pgclone's hooks: one management command name or a list of them."""
     if value is None:
@@ -185,39 +209,65 @@ def _config_section(configs, setting, keys, translate):
                 f"settings.{setting}[{name!r}] has {unknown[0]!r}, which pgclone has no equivalent for; "
                 f"the keys are {', '.join(sorted(keys))}"
             )
-        section[name] = translate(name, dict(config))
+        where = f"settings.{setting}[{name!r}]"
+        checked = {}
+        for key, value in config.items():
+            if key in ("reversible", "no_owner", "no_acl"):
+                if not isinstance(value, bool):
+                    raise CommandError(f"{where}[{key!r}] must be True or False (it is {value!r})")
+            elif key in ("role", "dump_config"):
+                if not isinstance(value, str) or not value:
+                    raise CommandError(f"{where}[{key!r}] must be a name (it is {value!r})")
+            elif key in ("exclude_models", "exclude_tables", "exclude_extensions"):
+                value = [value] if isinstance(value, str) else value
+                if not isinstance(value, (list, tuple)) or not all(isinstance(item, str) for item in value):
+                    raise CommandError(f"{where}[{key!r}] must be a list of names (it is {value!r})")
+                value = list(value)
+            checked[key] = value
+        section[name] = translate(name, checked, where)
     return section
 
 
-def _dump_config(name, config):
+def _dump_config(name, config, where):
     if "pre_dump_hooks" in config:
-        config["pre_dump_hooks"] = hooks(config["pre_dump_hooks"], f"settings.PGCLONE_DUMP_CONFIGS[{name!r}]['pre_dump_hooks']")
+        config["pre_dump_hooks"] = hooks(config["pre_dump_hooks"], f"{where}['pre_dump_hooks']")
     return config
 
 
-def _restore_config(name, config):
-    # As django-pgclone: migrate runs before the swap unless the config says otherwise.
-    config["pre_swap_hooks"] = hooks(
-        config.get("pre_swap_hooks", ["migrate"]), f"settings.PGCLONE_RESTORE_CONFIGS[{name!r}]['pre_swap_hooks']"
-    )
-    return config
+def migrate_hook(alias):
+    """django-pgclone's default pre-swap hook, for the database of `alias`."""
+    return "migrate" if alias == "default" else f"migrate --database {shlex.quote(alias)}"
 
 
 def _timeout(name):
     value = getattr(settings, name, None)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise CommandError(f"settings.{name} must be milliseconds (an int) or a duration like '30s' (it is {value!r})")
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or (isinstance(value, int) and value < 0):
+        raise CommandError(f"settings.{name} must be milliseconds (an int, 0 for none) or a duration like '30s' (it is {value!r})")
     return f"{value}ms" if isinstance(value, int) else value
 
 
-def config_file_content():
-    """pgclone's config file (JSON, which YAML reads) for the named configs and timeouts."""
+def config_names(setting):
+    """The names of the configs a setting defines, and `default`, which always exists."""
+    configs = getattr(settings, setting, None)
+    return {"default"} | (set(configs) if isinstance(configs, dict) else set())
+
+
+def config_file_content(alias="default"):
+    """pgclone's config file (JSON, which YAML reads) for the named configs and timeouts. As in
+    django-pgclone, a restore without a config of its own (none named `default`) runs `migrate`
+    on the copy; a config runs the hooks it names."""
+
+    def restore_config(name, config, where):
+        if "pre_swap_hooks" in config:
+            config["pre_swap_hooks"] = hooks(config["pre_swap_hooks"], f"{where}['pre_swap_hooks']")
+        return config
+
     restore_configs = _config_section(
-        getattr(settings, "PGCLONE_RESTORE_CONFIGS", None), "PGCLONE_RESTORE_CONFIGS", RESTORE_CONFIG_KEYS, _restore_config
+        getattr(settings, "PGCLONE_RESTORE_CONFIGS", None), "PGCLONE_RESTORE_CONFIGS", RESTORE_CONFIG_KEYS, restore_config
     )
-    restore_configs.setdefault("default", _restore_config("default", {}))
+    restore_configs.setdefault("default", {"pre_swap_hooks": [hook_command(migrate_hook(alias))]})
     content = {
         "dump_configs": _config_section(
             getattr(settings, "PGCLONE_DUMP_CONFIGS", None), "PGCLONE_DUMP_CONFIGS", DUMP_CONFIG_KEYS, _dump_config

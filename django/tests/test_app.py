@@ -141,6 +141,28 @@ class DjangoAppTests(unittest.TestCase):
         self.assertEqual(self.psql("SELECT string_agg(DISTINCT name, ',') FROM shop_item", self.name), "changed")
         self.assertEqual(self.databases(), [self.name])
 
+    def test_another_alias_migrates_its_own_copy(self):
+        second = f"{self.name}_2"
+        self.psql(f'CREATE DATABASE "{second}" TEMPLATE template0 OWNER "{self.user}"')
+        self.write_settings(
+            f"""
+DATABASES["second"] = dict(DATABASES["default"], NAME={second!r})
+DATABASES["reader"] = dict(DATABASES["default"], NAME={second!r})
+"""
+        )
+        self.manage("migrate", "--database", "second", "--verbosity", "0", check=True)
+        key = self.manage("pgclone", "dump", "-d", "second", check=True).stdout.strip()
+        self.assertTrue(key.startswith(f"{second}/"), key)
+        shutil.copy(os.path.join(HERE, "project", "0002_item_price.py"), os.path.join(self.project, "shop", "migrations"))
+        # The default hook migrates the alias's database (the copy); an alias for the same
+        # database follows it into the copy.
+        restored = self.manage("pgclone", "restore", second, "-d", "second", check=True)
+        self.assertIn("migrate --database second", restored.stderr)
+        self.assertEqual(self.migrations(second), "0001_initial,0002_item_price")
+        self.assertEqual(self.migrations(self.name), "0001_initial")
+        hooked = self.manage("pgclone", "restore", second, "-d", "second", "--pre-swap-hook", "where --database reader", check=True)
+        self.assertIn(f"settings NAME={second}__temp current_database={second}__temp", hooked.stderr)
+
     def test_django_pgclones_own_dumps_keep_working(self):
         # django-pgclone 1.x's layout and archive: pg_dump -Fc under {db}/{time}.{config}.dump.
         key = f"{self.name}/2021_01_02_03_04_05_000006.default.dump"

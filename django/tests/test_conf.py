@@ -34,16 +34,28 @@ from pgclone import conf  # noqa: E402
 
 
 class ConfTests(unittest.TestCase):
-    def test_the_connection_goes_into_libpq_variables_and_overrides_the_callers(self):
+    def test_the_connection_is_a_connection_string_in_the_environment_that_wins_over_a_service(self):
         environment = conf.connection_environment("default")
-        self.assertEqual(environment["PGDATABASE"], "app")
-        self.assertEqual(environment["PGPASSWORD"], "s3cr3t")
-        self.assertEqual(environment["PGPORT"], "5433")
-        self.assertEqual(environment["PGSSLMODE"], "require")
+        # Parameters, not PG* variables: a service's dbname cannot win over NAME, as in Django.
+        self.assertEqual(
+            environment["DATABASE_URL"],
+            "dbname='app' user='app' password='s3cr3t' host='db.internal' port='5433' sslmode='require'",
+        )
         self.assertEqual(environment["PGCLONE_DJANGO_DATABASE"], "default")
-        # Cleared, so that a DATABASE_URL or service of the caller's cannot send pgclone elsewhere.
-        self.assertIsNone(environment["DATABASE_URL"])
-        self.assertIsNone(environment["PGSERVICE"])
+        # Cleared, so that the caller's variables cannot add to it.
+        for variable in ("PGSERVICE", "PGDATABASE", "PGHOST", "PGUSER", "PGPASSWORD", "PGCLONE_HOOK_DATABASE"):
+            self.assertIsNone(environment[variable], variable)
+        database = settings.DATABASES["default"]
+        saved = dict(database)
+        database.update(NAME=None, PASSWORD="it's \\ odd", OPTIONS={"service": "prod", "keepalives": 1})
+        try:
+            self.assertEqual(
+                conf.connection_environment("default")["DATABASE_URL"],
+                "user='app' password='it\\'s \\\\ odd' host='db.internal' port='5433' service='prod' keepalives='1'",
+            )
+        finally:
+            database.clear()
+            database.update(saved)
         with self.assertRaisesRegex(CommandError, "there is no database 'nope' in settings.DATABASES"):
             conf.connection_environment("nope")
         with self.assertRaisesRegex(CommandError, "pgclone works with PostgreSQL only"):
@@ -53,7 +65,9 @@ class ConfTests(unittest.TestCase):
         options = settings.DATABASES["default"]["OPTIONS"]
         settings.DATABASES["default"]["OPTIONS"] = {"keepalives_idle": 5}
         try:
-            with self.assertRaisesRegex(CommandError, r"\['OPTIONS'\]\['keepalives_idle'\] has no equivalent"):
+            conf.connection_environment("default")
+            settings.DATABASES["default"]["OPTIONS"] = {"keepalive": 5}
+            with self.assertRaisesRegex(CommandError, r"\['OPTIONS'\]\['keepalive'\] is not a libpq connection parameter"):
                 conf.connection_environment("default")
         finally:
             settings.DATABASES["default"]["OPTIONS"] = options
@@ -69,6 +83,17 @@ class ConfTests(unittest.TestCase):
         with override_settings(PGCLONE_ALLOW_RESTORE="no"):
             with self.assertRaisesRegex(CommandError, "settings.PGCLONE_ALLOW_RESTORE must be True or False"):
                 conf.settings_environment()
+        # Checked here, so that the error names the setting, not pgclone's config file.
+        for configs, message in [
+            ({"default": {"reversible": "yes"}}, r"PGCLONE_RESTORE_CONFIGS\['default'\]\['reversible'\] must be True or False"),
+            ({"default": {"role": None}}, r"PGCLONE_RESTORE_CONFIGS\['default'\]\['role'\] must be a name"),
+        ]:
+            with override_settings(PGCLONE_RESTORE_CONFIGS=configs):
+                with self.assertRaisesRegex(CommandError, message):
+                    conf.config_file_content()
+        with override_settings(PGCLONE_STATEMENT_TIMEOUT=1.5):
+            with self.assertRaisesRegex(CommandError, "settings.PGCLONE_STATEMENT_TIMEOUT must be milliseconds"):
+                conf.config_file_content()
 
     @override_settings(
         PGCLONE_STORAGE_LOCATION="s3://bucket/prefix",
@@ -100,10 +125,13 @@ class ConfTests(unittest.TestCase):
             manage = [sys.executable, "-m", "django"]
         self.assertEqual(content["dump_configs"]["default"]["exclude_models"], ["auth.User"])
         self.assertEqual(content["dump_configs"]["default"]["pre_dump_hooks"], [shlex.join(manage + ["anonymize"])])
-        # migrate, unless a config says otherwise; and the default config always has it.
-        self.assertEqual(content["restore_configs"]["fast"]["pre_swap_hooks"], [shlex.join(manage + ["migrate"])])
+        # As django-pgclone: a config runs the hooks it names; without a config of its own, a
+        # restore migrates the alias's database.
+        self.assertNotIn("pre_swap_hooks", content["restore_configs"]["fast"])
         self.assertEqual(content["restore_configs"]["none"]["pre_swap_hooks"], [])
         self.assertEqual(content["restore_configs"]["default"]["pre_swap_hooks"], [shlex.join(manage + ["migrate"])])
+        other = json.loads(conf.config_file_content("replica"))
+        self.assertEqual(other["restore_configs"]["default"]["pre_swap_hooks"], [shlex.join(manage + ["migrate", "--database", "replica"])])
         self.assertEqual(content["statement_timeout"], "30000ms")
         self.assertEqual(content["lock_timeout"], "5s")
         self.assertNotIn("s3cr3t", conf.config_file_content())
