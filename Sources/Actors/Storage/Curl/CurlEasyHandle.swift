@@ -6,7 +6,9 @@ import Synchronization
 final class CurlEasyHandle {
     private let handle: UnsafeMutableRawPointer
     private var headerList: UnsafeMutablePointer<curl_slist>?
-    private var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+    /// `CURLOPT_ERRORBUFFER`: libcurl writes into it for as long as the handle lives, so it is
+    /// memory of this object's own (a Swift array's storage may not escape the closure that lends it).
+    private let errorBuffer: UnsafeMutablePointer<CChar>
 
     /// `curl_global_init` must run once before any thread uses libcurl (PLATFORM.md §0).
     static let globalInit: Void = {
@@ -19,16 +21,17 @@ final class CurlEasyHandle {
             throw CurlError(CURLE_FAILED_INIT)
         }
         self.handle = handle
+        errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
+        errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
         // Off the main thread the resolver's timeout must not use signals.
         try set(CURLOPT_NOSIGNAL, 1)
-        try errorBuffer.withUnsafeMutableBufferPointer { buffer in
-            try check(CPGCloneCurl_easy_setopt_pointer(handle, CURLOPT_ERRORBUFFER, buffer.baseAddress))
-        }
+        try check(CPGCloneCurl_easy_setopt_pointer(handle, CURLOPT_ERRORBUFFER, errorBuffer))
     }
 
     deinit {
         curl_easy_cleanup(handle)
         if let headerList { curl_slist_free_all(headerList) }
+        errorBuffer.deallocate()
     }
 
     func set(_ option: CURLoption, _ value: Int) throws {
@@ -71,8 +74,7 @@ final class CurlEasyHandle {
         errorBuffer[0] = 0
         let code = curl_easy_perform(handle)
         guard code == CURLE_OK else {
-            let detail = errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-            throw CurlError(code, detail: detail)
+            throw CurlError(code, detail: String(cString: errorBuffer))
         }
     }
 
