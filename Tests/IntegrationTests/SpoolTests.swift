@@ -1,4 +1,5 @@
 import Foundation
+import PGCloneActors
 import PGCloneTestSupport
 import Testing
 
@@ -29,9 +30,27 @@ struct SpoolTests {
         )
         let key = try await pgclone.dump(source)
         let spool = try pgclone.makeDirectory("spool")
+        // pg_restore's sessions on D__temp, counted while it runs: more than one at once is -j at work.
+        let stop = StopFlag()
+        let catalog = try await PostgresConnection.connect(ConnectionSettings(conninfo: server.url("postgres"), from: "test"))
+        let watcher = Task { () -> Int in
+            var most = 0
+            while !stop.isSet {
+                let rows = try await catalog.query(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'pg_restore'", [target + "__temp"]
+                )
+                most = max(most, Int(rows.first?.first.flatMap { $0 } ?? "0") ?? 0)
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            return most
+        }
         let result = try await pgclone.restore(key, into: target, ["--jobs", "2", "--json"], environment: ["TMPDIR": spool])
+        stop.set()
+        let sessions = try await watcher.value
+        await catalog.close()
         #expect(result.exitCode == 0, "\(result)")
         #expect(result.stderr.contains("for pg_restore --jobs=2"), "\(result)")
+        #expect(sessions >= 2, "pg_restore had at most \(sessions) session(s) at once")
         #expect(try await server.tableFingerprints(target) == server.tableFingerprints(source))
         #expect(try await server.psql("SELECT count(*) FROM pg_indexes WHERE schemaname = 'public'", database: target) == "3")
         let json = try #require(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
