@@ -140,7 +140,10 @@ struct PreflightTests {
 
         // A session of another role arrives after the checks, during the hook: the swap cannot end
         // it, fails, and keeps everything as it was.
-        let hook = "PGUSER='\(reader.user)' PGPASSWORD='\(reader.password)' psql -X -q -d '\(target)' -c 'SELECT pg_sleep(30)' >/dev/null 2>&1 & sleep 1"
+        // The hook waits until that session is there (a loaded machine may take seconds to start it).
+        let arrived = "SELECT count(*) FROM pg_stat_activity WHERE datname = '\(target)' AND usename = '\(reader.user)'"
+        let hook = "PGUSER='\(reader.user)' PGPASSWORD='\(reader.password)' psql -X -q -d '\(target)' -c 'SELECT pg_sleep(30)' >/dev/null 2>&1 & "
+            + "for i in $(seq 1 600); do [ \"$(psql -X -At -c \"\(arrived)\")\" = 1 ] && exit 0; sleep 0.1; done; exit 1"
         let failed = try await app.restore(key, into: target, ["--reversible", "--pre-swap-hook", hook])
         #expect(failed.exitCode == 1, "\(failed)")
         #expect(failed.errorLines.count == 1)
