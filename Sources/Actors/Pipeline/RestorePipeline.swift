@@ -545,7 +545,7 @@ package struct RestorePipeline: Sendable {
     }
 
     private func logErrors(_ report: RestoreRunner.Report) {
-        if !report.serialForOwners.isEmpty {
+        if report.serialForOwners {
             logger.warning(
                 "restored with one pg_restore session, not --jobs: the dump names owners this server lacks or the restoring role may not assign (the next warning counts them), and pg_restore's parallel workers report those refusals in a way pgclone cannot read reliably; --no-owner, or creating the roles or memberships, restores in parallel"
             )

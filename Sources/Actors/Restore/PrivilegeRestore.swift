@@ -55,20 +55,11 @@ package actor PrivilegeRestore {
     /// not exist, and, unless the restoring role is a superuser, roles it is not a member of (with
     /// the SET option on PostgreSQL 16 and newer).
     package func unassignable(_ owners: Set<String>) async throws -> [String] {
+        // On the replay session, whose role is the restoring one (after `--role`'s SET ROLE).
         let session = try await openSession()
-        let option = await session.serverVersion >= 160_000 ? "SET" : "MEMBER"
         var refused: [String] = []
-        for owner in owners.sorted() {
-            let rows = try await session.query(
-                """
-                SELECT r.oid IS NOT NULL AND (r.rolname = current_user
-                       OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
-                       OR pg_has_role(current_user, r.oid, '\(option)'))
-                FROM (SELECT $1::text AS name) AS wanted LEFT JOIN pg_roles AS r ON r.rolname = wanted.name
-                """,
-                [owner]
-            )
-            if rows.first?.first != "t" { refused.append(owner) }
+        for owner in owners.sorted() where !(try await session.maySetRole(owner)) {
+            refused.append(owner)
         }
         return refused
     }

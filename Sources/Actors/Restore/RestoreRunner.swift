@@ -52,9 +52,8 @@ package struct RestoreRunner: Sendable {
         /// The pg_restore that ran.
         package var pgRestore = ""
         /// `--jobs` restored in one session: the dump names owners this server lacks or the
-        /// restoring role may not assign (as `pg_restore --list` spells them: a name with a space
-        /// comes out cut).
-        package var serialForOwners: [String] = []
+        /// restoring role may not assign.
+        package var serialForOwners = false
 
         /// This report and `next`'s, of a second pg_restore on the same database.
         func merging(_ next: Report) -> Report {
@@ -178,7 +177,7 @@ package struct RestoreRunner: Sendable {
                 case let refused = try await privilegeRestore.unassignable(RestorePasses.owners(listing: listing)), !refused.isEmpty
             {
                 var report = try await run(pgRestore, arguments(ownership, file: path), ignoreErrors: ignoreErrors)
-                report.serialForOwners = refused
+                report.serialForOwners = true
                 return report
             }
             guard let passes else {

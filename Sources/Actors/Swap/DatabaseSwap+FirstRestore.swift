@@ -20,19 +20,19 @@ extension DatabaseSwap {
             statements.append("REVOKE ALL ON DATABASE \(name) FROM PUBLIC")
             for grant in privileges {
                 guard let statement = DatabaseProperties.statement(granting: grant, on: database) else { continue }
-                if let grantee = grant.grantee, !(try await roleExists(grantee)) {
+                if let grantee = grant.grantee, !(try await admin.roleExists(grantee)) {
                     leftOut.append("\(grant.privilege) for \"\(grantee)\" (no such role here)")
                     continue
                 }
                 statements.append(statement)
             }
         }
-        if !(try await roleExists(access.owner)) {
+        if !(try await admin.roleExists(access.owner)) {
             leftOut.append("owner \"\(access.owner)\" (no such role here)")
-        } else if try await mayAssign(access.owner) {
+        } else if try await admin.maySetRole(access.owner) {
             statements.append("ALTER DATABASE \(name) OWNER TO \(quoteIdentifier(access.owner))")
-        } else if try await admin.query("SELECT current_user = $1", [access.owner]).first?.first != "t" {
-            leftOut.append("owner \"\(access.owner)\" (\(await admin.endpoint.user) may not make it the owner: it is not a member)")
+        } else {
+            leftOut.append("owner \"\(access.owner)\" (\(await admin.endpoint.user) may not make it the owner: it may not SET ROLE to it)")
         }
         return (statements, leftOut)
     }
@@ -46,23 +46,8 @@ extension DatabaseSwap {
     /// a table's owner).
     package func temporaryOwner(source: DatabaseAccess?, restoringAs role: String?) async throws -> String? {
         let owner = try await DatabaseProperties.read(names.target, on: admin)?.owner ?? role ?? source?.owner
-        guard let owner, try await roleExists(owner), try await mayAssign(owner) else { return nil }
+        guard let owner, try await admin.maySetRole(owner) else { return nil }
         let usable = try await admin.query("SELECT pg_has_role(current_user, $1, 'USAGE')", [owner]).first?.first == "t"
         return usable ? owner : nil
-    }
-
-    private func roleExists(_ role: String) async throws -> Bool {
-        try await admin.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [role]).isEmpty == false
-    }
-
-    /// Whether the current role may give a database to `role`: ALTER DATABASE … OWNER TO needs a
-    /// superuser, or a member that may SET ROLE to it (PostgreSQL 16's SET option).
-    private func mayAssign(_ role: String) async throws -> Bool {
-        let option = await admin.serverVersion >= 160_000 ? "SET" : "MEMBER"
-        let rows = try await admin.query(
-            "SELECT current_user <> $1 AND ((SELECT rolsuper FROM pg_roles WHERE rolname = current_user) OR pg_has_role(current_user, $1, '\(option)'))",
-            [role]
-        )
-        return rows.first?.first == "t"
     }
 }

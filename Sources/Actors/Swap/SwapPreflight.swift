@@ -102,17 +102,15 @@ package struct SwapPreflight: Sendable {
     /// pg_restore's `--role`: the role exists, and the current role may SET ROLE to it.
     private func checkRestoring(as restoringRole: String, role: Role, target: String) async throws {
         let unchanged = PGCloneError.TargetState.unchanged(target)
-        guard try await admin.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [restoringRole]).isEmpty == false else {
+        guard try await admin.roleExists(restoringRole) else {
             throw PGCloneError(
                 .invalidConfiguration,
                 "the role to restore as (--role, or a restore config's role), \"\(restoringRole)\", does not exist on this server; name a role \"\(role.name)\" is a member of",
                 target: unchanged
             )
         }
-        guard !role.isSuperuser else { return }
-        let option = await admin.serverVersion >= 160_000 ? "SET" : "MEMBER"
-        guard try await admin.query("SELECT pg_has_role(current_user, $1, '\(option)')", [restoringRole]).first?.first == "t" else {
-            let with = option == "SET" ? " WITH SET TRUE" : ""
+        guard try await admin.maySetRole(restoringRole) else {
+            let with = await admin.serverVersion >= 160_000 ? " WITH SET TRUE" : ""
             throw PGCloneError(
                 .insufficientPrivilege,
                 "role \"\(role.name)\" may not SET ROLE to \"\(restoringRole)\", the role to restore as (--role, or a restore config's role); GRANT \(quoteIdentifier(restoringRole)) TO \(quoteIdentifier(role.name))\(with), or restore as another role",
@@ -151,8 +149,7 @@ package struct SwapPreflight: Sendable {
     /// The new `D` gets `D`'s owner (`ALTER DATABASE … OWNER TO`), which PostgreSQL 16 and newer
     /// allow a member only with the SET option.
     private func checkAssignable(owner: String, of database: String, role: Role) async throws {
-        guard !role.isSuperuser, owner != role.name, await admin.serverVersion >= 160_000 else { return }
-        guard try await admin.query("SELECT pg_has_role(current_user, $1, 'SET')", [owner]).first?.first != "t" else { return }
+        guard await admin.serverVersion >= 160_000, !(try await admin.maySetRole(owner)) else { return }
         throw PGCloneError(
             .insufficientPrivilege,
             "role \"\(role.name)\" may not SET ROLE to \"\(owner)\", which owns \"\(database)\" and must own the restored database too; GRANT \(quoteIdentifier(owner)) TO \(quoteIdentifier(role.name)) WITH SET TRUE",
