@@ -24,7 +24,7 @@ import Testing
             log.append(bytes[start..<min(start + 7, bytes.count)])
         }
         log.finish()
-        log.recordFinishedAsErrors()
+        log.recordAll()
         #expect(log.errorCount == 2)
         #expect(log.ignoredErrorCount == 2)
         #expect(log.entries.map(\.message) == [
@@ -49,7 +49,7 @@ import Testing
 
             """.utf8))
         log.finish()
-        log.recordFinishedAsErrors()
+        log.recordAll()
         #expect(log.entries == [
             ChildStderr.Entry(
                 message: #"could not execute query: ERROR: insert or update on table "o" violates foreign key constraint "o_uid_fkey""#,
@@ -69,13 +69,34 @@ import Testing
         var log = ChildStderr(program: "pg_restore")
         for index in 0..<10_000 {
             log.append(Array("pg_restore: error: failure \(index) \(String(repeating: "x", count: 1000))\n".utf8))
-            log.recordFinishedAsErrors()
+            log.recordAll()
         }
         log.finish()
-        log.recordFinishedAsErrors()
+        log.recordAll()
         #expect(log.errorCount == 10_000)
         #expect(log.entries.count == 20)
         #expect(log.tail.count == 20)
         #expect(log.tail.allSatisfy { $0.utf8.count <= 400 })
+    }
+
+    /// pg_restore -j's workers write a message's prefix and its text apart: an error line that
+    /// lost its prefix among another worker's lines is noticed, so that a restore whose every
+    /// recognised error was harmless does not pass on it.
+    @Test func interleavedWorkersAreNoticed() {
+        var log = ChildStderr(program: "pg_restore")
+        log.append(Array("pg_restore: error: could not execute query: ERROR:  x\nCommand was: SELECT 1;\n".utf8))
+        log.recordAll()
+        #expect(!log.interleaved)
+        log.append(Array("pg_restore:pg_restore: while PROCESSING TOC:\n error: could not execute query: ERROR:  y\n".utf8))
+        log.finish()
+        log.recordAll()
+        #expect(log.interleaved)
+    }
+}
+
+extension ChildStderr {
+    /// Judges every complete error as an error, as a run without a judge does.
+    fileprivate mutating func recordAll() {
+        for entry in takeFinished() { record(entry, as: .error) }
     }
 }

@@ -141,11 +141,6 @@ package struct ChildStderr: Sendable {
         }
     }
 
-    /// Judges every complete error as an error.
-    package mutating func recordFinishedAsErrors() {
-        for entry in takeFinished() { record(entry, as: .error) }
-    }
-
     private mutating func finishLine() {
         let line = String(decoding: partialLine, as: UTF8.self)
         let cut = partialLineCut
