@@ -37,6 +37,21 @@ struct SwapTests {
         #expect(try await pgclone.server.databases(startingWith: target) == [target])
     }
 
+    /// A session on D__temp — one a hook left in the background — is ended with D's, before D
+    /// closes: the rename no longer waits for it with D refusing connections, and fails.
+    @Test func aSessionAHookLeftOnTheCopyIsEnded() async throws {
+        let pgclone = try PGCloneHarness()
+        let (key, target) = try await pgclone.targetAndDump("leftsess")
+        let arrived = "SELECT count(*) FROM pg_stat_activity WHERE datname = '\(target)__temp' AND pid <> pg_backend_pid()"
+        let hook = #"(psql -X -q -c 'SELECT pg_sleep(60)' >/dev/null 2>&1 &) ; "#
+            + "for i in $(seq 1 600); do [ \"$(psql -X -At -c \"\(arrived)\")\" = 1 ] && exit 0; sleep 0.1; done; exit 1"
+        let result = try await pgclone.restore(key, into: target, ["--pre-swap-hook", hook])
+        #expect(result.exitCode == 0, "\(result)")
+        #expect(result.stderr.contains("(1 sessions terminated)"), "\(result)")
+        #expect(try await pgclone.server.markers(target) == "new")
+        #expect(try await pgclone.server.databases(startingWith: target) == [target])
+    }
+
     @Test func waitWaitsForTheLock() async throws {
         let pgclone = try PGCloneHarness()
         let (key, target) = try await pgclone.targetAndDump("wait")

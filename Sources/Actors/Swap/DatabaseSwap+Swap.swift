@@ -49,6 +49,8 @@ extension DatabaseSwap {
             // A first restore: nothing to replace; the source's access properties where it says.
             var (statements, leftOut): ([String], [String]) = ([], [])
             if let sourceAccess { (statements, leftOut) = try await accessStatements(sourceAccess, for: names.target) }
+            // The rename waits for D__temp's sessions (one a hook left behind).
+            try await terminateSessions(on: names.temporary, cancellable: true)
             try await transaction(cancellable: true) {
                 try await admin.execute("ALTER DATABASE \(temporary) RENAME TO \(target)", cancellable: true)
                 try await admin.execute("COMMENT ON DATABASE \(target) IS NULL")
@@ -60,13 +62,17 @@ extension DatabaseSwap {
         }
         let previousExists = try await exists(names.previous)
         let currentExists = try await exists(names.current)
-        // Sessions on the databases renamed in the transaction must be gone too.
-        var renamed = [names.target]
+        // Sessions on the databases renamed in the transaction must be gone too: D__temp's
+        // included (a session a hook left behind, a role D's privileges let in), or its rename
+        // waits for them while D refuses connections.
+        var renamed = [names.target, names.temporary]
         if keepingPrevious {
             if previousExists { renamed.append(names.previous) }
             if newSnapshot && currentExists { renamed.append(names.current) }
         }
         let properties = try await old.statements(for: names.target, on: admin)
+        // Ended once before D closes, so that one pgclone may not end fails the swap with D open.
+        let endedBeforeClosing = try await terminateSessions(on: names.temporary, cancellable: true)
 
         // `D` refused connections before pgclone came (a DBA's decision): it stays so, and there is
         // nothing for a guard to undo.
@@ -74,7 +80,7 @@ extension DatabaseSwap {
         let swapGuard = closes ? try await SwapGuard.install(admin: admin, settings: guardSettings, target: names.target, comment: old.comment) : nil
         let clock = ContinuousClock()
         let start = clock.now
-        var terminated = 0
+        var terminated = endedBeforeClosing
         do {
             try await admin.query("SELECT set_config('lock_timeout', $1, false)", [lockTimeout])
             if closes {
