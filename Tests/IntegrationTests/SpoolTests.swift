@@ -30,6 +30,12 @@ struct SpoolTests {
         )
         let key = try await pgclone.dump(source)
         let spool = try pgclone.makeDirectory("spool")
+        // What killed restores left (no process holds their lock), and one a running restore holds.
+        let abandoned = ["pgclone-spool-999999-1.dump", "pgclone-spool-999999-1.dump.parallel.list"]
+        for name in abandoned + ["pgclone-spool-1-2.dump"] { FileManager.default.createFile(atPath: "\(spool)/\(name)", contents: Data("x".utf8)) }
+        let held = open("\(spool)/pgclone-spool-1-2.dump", O_RDONLY)
+        #expect(flock(held, LOCK_EX | LOCK_NB) == 0)
+        defer { close(held) }
         // pg_restore's sessions on D__temp, counted while it runs: more than one at once is -j at work.
         let stop = StopFlag()
         let catalog = try await PostgresConnection.connect(ConnectionSettings(conninfo: server.url("postgres"), from: "test"))
@@ -55,7 +61,8 @@ struct SpoolTests {
         #expect(try await server.psql("SELECT count(*) FROM pg_indexes WHERE schemaname = 'public'", database: target) == "3")
         let json = try #require(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         #expect((json["archive_bytes"] as? Int ?? 0) > 0, "\(result.stdout)")
-        #expect(try contents(spool).isEmpty)
+        #expect(try contents(spool) == ["pgclone-spool-1-2.dump"])
+        for name in abandoned { #expect(result.stderr.contains("pgclone: removed \(spool)/\(name), left by a restore --jobs that was killed"), "\(result)") }
         #expect(try await server.databases(startingWith: target) == [target])
     }
 

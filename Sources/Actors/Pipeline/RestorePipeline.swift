@@ -474,6 +474,9 @@ package struct RestorePipeline: Sendable {
                 // pg_restore -j seeks in its archive: spool it to a file first (restore_stdin
                 // counts the bytes written there), then restore from the file.
                 let spool = try await ArchiveSpool.create(in: temporaryDirectory(environment), minimumFree: dump.size)
+                for path in await spool.removedAbandoned {
+                    logger.info("removed \(path), left by a restore --jobs that was killed")
+                }
                 do {
                     logger.info("spooling the archive to \(spool.path) for pg_restore --jobs=\(jobs)")
                     let spooled: Int

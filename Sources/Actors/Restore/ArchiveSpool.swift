@@ -1,10 +1,14 @@
+import Foundation
 import Glibc
 import NIOCore
 package import PGCloneStreams
 
 /// `restore --jobs N`: the decompressed archive in a temporary file, which `pg_restore -j` needs
 /// (it seeks; stdin cannot). Made in TMPDIR after checking for room, and removed when the restore
-/// ends, also when it fails. File I/O blocks, so the actor runs on its own dispatch queue.
+/// ends, also when it fails. A pgclone killed with SIGKILL cannot remove it: the file is locked
+/// (`flock`) while its restore runs, and the next spool made in the same directory removes the
+/// unlocked ones, with the `-L` lists beside them. File I/O blocks, so the actor runs on its own
+/// dispatch queue.
 package actor ArchiveSpool {
     private let executor = DispatchQueueExecutor(label: "pgclone.spool")
     package nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
@@ -13,11 +17,17 @@ package actor ArchiveSpool {
     /// Where the archive is, for pg_restore: a name of its own, created with O_EXCL.
     package nonisolated let path: String
     private var descriptor: Int32 = -1
+    /// Holds the file's lock for as long as the restore runs (the writing descriptor closes once
+    /// the archive is written).
+    private var lock: Int32 = -1
     private var exists = false
+    /// Spool files of killed restores this one removed.
+    package private(set) var removedAbandoned: [String] = []
+    static let prefix = "pgclone-spool-"
 
     private init(directory: String) {
         self.directory = directory
-        path = "\(directory)/pgclone-spool-\(getpid())-\(UInt64.random(in: 0...UInt64.max).hexString).dump"
+        path = "\(directory)/\(Self.prefix)\(getpid())-\(UInt64.random(in: 0...UInt64.max).hexString).dump"
     }
 
     /// A new, empty spool file in `directory`, which must have at least `minimumFree` bytes free
@@ -40,9 +50,48 @@ package actor ArchiveSpool {
                     + "before decompression; --jobs needs room for the whole archive: set TMPDIR to a larger disk, or restore without --jobs"
             )
         }
+        removedAbandoned = removeAbandoned()
         descriptor = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw failure("cannot create a spool file in TMPDIR \(directory)") }
         exists = true
+        lock = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard lock >= 0, flock(lock, LOCK_EX | LOCK_NB) == 0 else {
+            let error = failure("cannot lock the spool file \(path)")
+            remove()
+            throw error
+        }
+    }
+
+    /// Removes the spool files in the directory that no restore holds (their pgclone was killed),
+    /// and the `-L` lists of spools that are gone; returns their paths.
+    private func removeAbandoned() -> [String] {
+        guard let stream = opendir(directory) else { return [] }
+        var names: [String] = []
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name.hasPrefix(Self.prefix) { names.append(name) }
+        }
+        closedir(stream)
+        var removed: [String] = []
+        for name in names where name.hasSuffix(".dump") {
+            let file = "\(directory)/\(name)"
+            let held = Glibc.open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+            guard held >= 0 else { continue }
+            defer { Glibc.close(held) }
+            var stats = stat()
+            guard fstat(held, &stats) == 0, stats.st_uid == getuid(), (stats.st_mode & S_IFMT) == S_IFREG,
+                flock(held, LOCK_EX | LOCK_NB) == 0
+            else { continue }
+            if unlink(file) == 0 { removed.append(file) }
+        }
+        for name in names where name.hasSuffix(".list") {
+            let file = "\(directory)/\(name)"
+            guard let end = name.range(of: ".dump.", options: .backwards), access("\(directory)/\(name[..<end.lowerBound]).dump", F_OK) != 0 else {
+                continue
+            }
+            if unlink(file) == 0 { removed.append(file) }
+        }
+        return removed
     }
 
     /// Writes all of `stream` into the file and closes it; returns the bytes written.
@@ -73,6 +122,8 @@ package actor ArchiveSpool {
         descriptor = -1
         if exists { unlink(path) }
         exists = false
+        if lock >= 0 { Glibc.close(lock) }
+        lock = -1
     }
 
     private nonisolated func failure(_ what: String) -> PGCloneError {
