@@ -8,9 +8,10 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("NonisolatedNonsendingByDefault"),
 ]
 
+// Linux only: the code calls glibc (`import Glibc`), reads /proc and uses prctl(2); no Apple
+// platform is claimed.
 let package = Package(
     name: "pgclone",
-    platforms: [.macOS(.v15)],
     products: [.executable(name: "pgclone", targets: ["pgclone"])],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -62,13 +63,27 @@ let package = Package(
             path: "Sources/Metrics",
             swiftSettings: swiftSettings
         ),
+        // The S3 client (libcurl transport, SigV4's quirks, XML, multipart upload, ranged download,
+        // the credential chain): a module of its own below Actors/, testable without PostgreSQL.
+        .target(
+            name: "PGCloneS3",
+            dependencies: [
+                "PGCloneStreams",
+                "PGCloneMetrics",
+                "CPGCloneCurl",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Actors/S3",
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "PGCloneActors",
             dependencies: [
                 "PGCloneStreams",
                 "PGCloneMetrics",
+                "PGCloneS3",
                 "CPGCloneLibPQ",
-                "CPGCloneCurl",
                 "CPGCloneSystem",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -76,12 +91,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Actors",
+            exclude: ["S3"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "pgclone",
             dependencies: [
                 "PGCloneActors",
+                "PGCloneS3",
                 "PGCloneStreams",
                 "PGCloneMetrics",
                 "CPGCloneSystem",
@@ -116,7 +133,12 @@ let package = Package(
         ),
         .testTarget(
             name: "ActorsTests",
-            dependencies: ["PGCloneActors", "PGCloneStreams", "PGCloneMetrics", "PGCloneTestSupport"],
+            dependencies: ["PGCloneActors", "PGCloneS3", "PGCloneStreams", "PGCloneMetrics", "PGCloneTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "S3Tests",
+            dependencies: ["PGCloneS3", "PGCloneStreams", "PGCloneMetrics"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,4 +1,5 @@
 package import PGCloneMetrics
+import PGCloneStreams
 
 /// An error pgclone reports to its user: what kind of failure (``Code``, which decides the exit
 /// code and the job's outcome), one line saying what happened and how to fix it, the state of the
@@ -145,6 +146,14 @@ package struct PGCloneError: Error, Sendable, CustomStringConvertible {
             case .internalError: (1, .internalError)
             }
         }
+    }
+}
+
+extension PGCloneError {
+    /// A storage error naming the system call's failure: `what: No space left on device` (`errno`
+    /// at the time of the call).
+    package static func storageFailed(_ what: String, hint: String = "") -> PGCloneError {
+        PGCloneError(.storageFailed, "\(what): \(systemErrorMessage)\(hint.isEmpty ? "" : "; " + hint)")
     }
 }
 

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import PGCloneActors
 import PGCloneMetrics
+import PGCloneS3
 import PGCloneStreams
 import Synchronization
 import UnixSignals

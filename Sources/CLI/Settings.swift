@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PGCloneMetrics
 import PGCloneActors
+import PGCloneS3
 import PGCloneStreams
 
 /// pgclone's settings, resolved from (highest first) command-line flags, `PGCLONE_*` environment

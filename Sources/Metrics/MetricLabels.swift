@@ -79,7 +79,6 @@ package enum RetryReason: String, CaseIterable, Sendable {
     case serverError = "server_error"
     case timeout
     case connection
-    case checksum
     case shortRead = "short_read"
 }
 
@@ -90,5 +89,5 @@ package enum HookPhase: String, CaseIterable, Sendable {
 }
 
 package enum HookOutcome: String, CaseIterable, Sendable {
-    case success, failure, timeout
+    case success, failure
 }

@@ -149,10 +149,3 @@ package final class BufferMeter: Sendable {
     package func setCapacity(_ bytes: Int) { capacity.set(to: Double(bytes)) }
     package func changed(by delta: Int) { used.increment(by: Double(delta)) }
 }
-
-extension Duration {
-    /// The duration in seconds, as Prometheus and JSON output count it.
-    package var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
-    }
-}

@@ -1,3 +1,4 @@
+import PGCloneStreams
 /// The environment a hook reaches its database with: `DATABASE_URL`, `PGDATABASE` and the other
 /// `PG*` variables, each set from what libpq resolved for pgclone's own connection (the options
 /// given, the environment, a service file, the defaults) — and nothing else of the caller's libpq

@@ -169,11 +169,3 @@ extension DumpPipeline {
         return try await job.phase(phase, body)
     }
 }
-
-extension Duration {
-    /// `1.234 s`.
-    package var formattedSeconds: String {
-        let fraction = String(milliseconds % 1000)
-        return "\(milliseconds / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction) s"
-    }
-}

@@ -1,3 +1,4 @@
+import PGCloneS3
 import PGCloneStreams
 import Subprocess
 
@@ -45,6 +46,12 @@ extension PGCloneError {
             } else {
                 result = PGCloneError(.databaseError, prefix + "\(error)", cause: error)
             }
+        case let error as S3ClientError:
+            result = PGCloneError(
+                error.kind == .configuration ? .invalidConfiguration : .storageFailed,
+                error.message,
+                cause: error.cause ?? error
+            )
         case is CancellationError:
             result = PGCloneError(.cancelled, "interrupted")
         case let error as ZstdError:

@@ -1,3 +1,4 @@
+package import PGCloneS3
 package import PGCloneStreams
 
 /// pgclone's memory as a sum of fixed budgets derived from one limit (`--memory-limit`, default
@@ -93,4 +94,26 @@ package struct MemoryBudget: Sendable, Hashable {
         ]
     }
 
+}
+
+extension S3Configuration {
+    /// The S3 settings of `location` with the parts in flight and their size from `budget`.
+    package init(
+        location: String,
+        environment: [String: String],
+        profileRegion: String?,
+        budget: MemoryBudget
+    ) throws(PGCloneError) {
+        do {
+            try self.init(
+                location: location,
+                environment: environment,
+                profileRegion: profileRegion,
+                partsInFlight: budget.s3PartsInFlight,
+                partSize: budget.s3PartSize
+            )
+        } catch {
+            throw PGCloneError.from(error)
+        }
+    }
 }

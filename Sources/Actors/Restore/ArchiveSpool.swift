@@ -41,7 +41,7 @@ package actor ArchiveSpool {
 
     private func open(minimumFree: Int) throws {
         var stats = statvfs()
-        guard statvfs(directory, &stats) == 0 else { throw failure("cannot use TMPDIR \(directory)") }
+        guard statvfs(directory, &stats) == 0 else { throw PGCloneError.storageFailed("cannot use TMPDIR \(directory)") }
         let free = Int(stats.f_bavail) * Int(stats.f_frsize)
         guard free >= minimumFree else {
             throw PGCloneError(
@@ -52,11 +52,11 @@ package actor ArchiveSpool {
         }
         removedAbandoned = removeAbandoned()
         descriptor = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw failure("cannot create a spool file in TMPDIR \(directory)") }
+        guard descriptor >= 0 else { throw PGCloneError.storageFailed("cannot create a spool file in TMPDIR \(directory)") }
         exists = true
         lock = Glibc.open(path, O_RDONLY | O_CLOEXEC)
         guard lock >= 0, flock(lock, LOCK_EX | LOCK_NB) == 0 else {
-            let error = failure("cannot lock the spool file \(path)")
+            let error = PGCloneError.storageFailed("cannot lock the spool file \(path)")
             remove()
             throw error
         }
@@ -106,13 +106,13 @@ package actor ArchiveSpool {
                             + "--jobs needs room for the whole archive: set TMPDIR to a larger disk, or restore without --jobs"
                     )
                 }
-                throw failure("cannot write the spool file \(path)")
+                throw PGCloneError.storageFailed("cannot write the spool file \(path)")
             }
             written += chunk.readableBytes
         }
         let result = Glibc.close(descriptor)
         descriptor = -1
-        guard result == 0 else { throw failure("cannot write the spool file \(path)") }
+        guard result == 0 else { throw PGCloneError.storageFailed("cannot write the spool file \(path)") }
         return written
     }
 
@@ -126,9 +126,6 @@ package actor ArchiveSpool {
         lock = -1
     }
 
-    private nonisolated func failure(_ what: String) -> PGCloneError {
-        PGCloneError(.storageFailed, "\(what): \(String(cString: strerror(errno)))")
-    }
 }
 
 extension UInt64 {

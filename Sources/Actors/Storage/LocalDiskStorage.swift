@@ -59,7 +59,7 @@ package actor LocalDiskStorage: StorageBackend {
         let descriptor = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard descriptor >= 0 else {
             if errno == ENOENT { return nil }
-            throw storageError("cannot open the storage location \(location)")
+            throw PGCloneError.storageFailed("cannot open the storage location \(location)")
         }
         return Directory(descriptor: descriptor, path: root)
     }
@@ -72,7 +72,7 @@ package actor LocalDiskStorage: StorageBackend {
             if errno == ENOENT { return nil }
             if errno == ELOOP || (errno == ENOTDIR && isSymbolicLink(name, in: parent)) { throw Self.linkRefused(path) }
             if errno == ENOTDIR { return nil }
-            throw storageError("cannot open \(path)")
+            throw PGCloneError.storageFailed("cannot open \(path)")
         }
         return Directory(descriptor: descriptor, path: path)
     }
@@ -87,7 +87,7 @@ package actor LocalDiskStorage: StorageBackend {
         for part in parts {
             if creating, mkdirat(directory.descriptor, part, 0o700) != 0, errno != EEXIST {
                 directory.close()
-                throw storageError("cannot create directory \(directory.path)/\(part)")
+                throw PGCloneError.storageFailed("cannot create directory \(directory.path)/\(part)")
             }
             let next: Directory?
             do {
@@ -149,7 +149,7 @@ package actor LocalDiskStorage: StorageBackend {
         let copy = dup(directory.descriptor)
         guard copy >= 0, let handle = fdopendir(copy) else {
             if copy >= 0 { Glibc.close(copy) }
-            throw storageError("cannot list \(directory.path)")
+            throw PGCloneError.storageFailed("cannot list \(directory.path)")
         }
         defer { closedir(handle) }
         var result: [(String, EntryKind)] = []
@@ -184,18 +184,18 @@ package actor LocalDiskStorage: StorageBackend {
 
     package func write(_ key: DumpKey, from stream: ByteStream) async throws -> Int {
         guard let (directory, file) = try directory(of: key, creating: true) else {
-            throw storageError("cannot create the directories of \(key) in \(location)")
+            throw PGCloneError.storageFailed("cannot create the directories of \(key) in \(location)")
         }
         defer { directory.close() }
         let temporary = ".\(file).\(getpid()).partial"
         let temporaryPath = "\(directory.path)/\(temporary)"
         let descriptor = openat(directory.descriptor, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw storageError("cannot create \(temporaryPath)") }
+        guard descriptor >= 0 else { throw PGCloneError.storageFailed("cannot create \(temporaryPath)") }
         // Released when the descriptor is closed, or when the process dies.
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             Glibc.close(descriptor)
             unlinkat(directory.descriptor, temporary, 0)
-            throw storageError("cannot lock \(temporaryPath)")
+            throw PGCloneError.storageFailed("cannot lock \(temporaryPath)")
         }
         var isOpen = true
         var published = false
@@ -205,20 +205,20 @@ package actor LocalDiskStorage: StorageBackend {
         }
         var written = 0
         for try await chunk in stream {
-            guard writeAll(descriptor, chunk) else { throw storageError("cannot write \(temporaryPath)") }
+            guard writeAll(descriptor, chunk) else { throw PGCloneError.storageFailed("cannot write \(temporaryPath)") }
             written += chunk.readableBytes
         }
-        guard fsync(descriptor) == 0 else { throw storageError("cannot flush \(temporaryPath) to disk") }
+        guard fsync(descriptor) == 0 else { throw PGCloneError.storageFailed("cannot flush \(temporaryPath) to disk") }
         isOpen = false
-        guard Glibc.close(descriptor) == 0 else { throw storageError("cannot write \(temporaryPath)") }
+        guard Glibc.close(descriptor) == 0 else { throw PGCloneError.storageFailed("cannot write \(temporaryPath)") }
         // link(2) never replaces an existing file, unlike rename(2).
         guard linkat(directory.descriptor, temporary, directory.descriptor, file, 0) == 0 else {
             if errno == EEXIST { throw PGCloneError(.storageFailed, "a dump named \(key) already exists in \(location)") }
-            throw storageError("cannot publish \(directory.path)/\(file)")
+            throw PGCloneError.storageFailed("cannot publish \(directory.path)/\(file)")
         }
         published = true
         unlinkat(directory.descriptor, temporary, 0)
-        guard fsync(directory.descriptor) == 0 else { throw storageError("cannot flush \(directory.path) to disk") }
+        guard fsync(directory.descriptor) == 0 else { throw PGCloneError.storageFailed("cannot flush \(directory.path) to disk") }
         return written
     }
 
@@ -249,7 +249,7 @@ package actor LocalDiskStorage: StorageBackend {
 
     private func makeDirectory(_ path: String) throws {
         if mkdir(path, 0o700) != 0 && errno != EEXIST {
-            throw storageError("cannot create directory \(path)")
+            throw PGCloneError.storageFailed("cannot create directory \(path)")
         }
     }
 
@@ -258,7 +258,7 @@ package actor LocalDiskStorage: StorageBackend {
         defer { directory.close() }
         if isSymbolicLink(file, in: directory) { throw Self.linkRefused("\(directory.path)/\(file)") }
         guard unlinkat(directory.descriptor, file, 0) == 0 || errno == ENOENT else {
-            throw storageError("cannot delete \(directory.path)/\(file)")
+            throw PGCloneError.storageFailed("cannot delete \(directory.path)/\(file)")
         }
     }
 
@@ -275,7 +275,7 @@ package actor LocalDiskStorage: StorageBackend {
         guard descriptor >= 0 else {
             if errno == ENOENT { throw PGCloneError(.objectNotFound, "no dump \(key) in \(location)") }
             if errno == ELOOP { throw Self.linkRefused(path) }
-            throw storageError("cannot open \(path)")
+            throw PGCloneError.storageFailed("cannot open \(path)")
         }
         return (descriptor, path)
     }
@@ -288,7 +288,7 @@ package actor LocalDiskStorage: StorageBackend {
         while total < length {
             let count = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress! + total, length - total, off_t(total)) }
             if count < 0 && errno == EINTR { continue }
-            guard count >= 0 else { throw storageError("cannot read \(path)") }
+            guard count >= 0 else { throw PGCloneError.storageFailed("cannot read \(path)") }
             if count == 0 { break }
             total += count
         }
@@ -312,7 +312,7 @@ package actor LocalDiskStorage: StorageBackend {
                     failed = result < 0
                     return max(result, 0)
                 }
-                if failed { throw storageError("cannot read \(file)") }
+                if failed { throw PGCloneError.storageFailed("cannot read \(file)") }
                 if count == 0 { return total }
                 total += count
                 try await output.write(chunk)
@@ -320,9 +320,6 @@ package actor LocalDiskStorage: StorageBackend {
         }
     }
 
-    private nonisolated func storageError(_ what: String) -> PGCloneError {
-        PGCloneError(.storageFailed, "\(what): \(String(cString: strerror(errno)))")
-    }
 }
 
 /// An open directory below (or at) the storage root.

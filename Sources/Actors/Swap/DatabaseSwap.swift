@@ -1,3 +1,4 @@
+import PGCloneMetrics
 package import Logging
 package import PGCloneStreams
 

@@ -1,16 +1,16 @@
 internal import CPGCloneCurl
 import Dispatch
 import Glibc
-import NIOCore
+package import NIOCore
 import PGCloneStreams
 import Synchronization
 
 /// One HTTP request, as S3 needs them: a method, a URL, signed headers, an optional body.
-struct HTTPRequest: Sendable {
-    var method: String
-    var url: String
-    var headers: [String] = []
-    var body: ByteBuffer?
+package struct HTTPRequest: Sendable {
+    package var method: String
+    package var url: String
+    package var headers: [String] = []
+    package var body: ByteBuffer?
     /// Or a body read from a spooled file (an upload part too large for memory).
     var bodyFile: SpooledPart?
     /// AWS Signature V4 by libcurl (`CURLOPT_AWS_SIGV4`); every header above is signed.
@@ -22,8 +22,13 @@ struct HTTPRequest: Sendable {
     /// A response body goes into a buffer of its own, or, if given, into this stream as it arrives, in chunks of `chunkSize`, the
     /// transfer's thread blocking while the stream is full (and the server's TCP window with it).
     var responseStream: (source: ByteStream.Source, chunkSize: Int)?
-    var timeouts = Timeouts()
+    package var timeouts = Timeouts()
     var caBundle: String?
+
+    package init(method: String, url: String) {
+        self.method = method
+        self.url = url
+    }
 
     struct Signing: Sendable {
         var accessKey: String
@@ -32,33 +37,23 @@ struct HTTPRequest: Sendable {
         var provider: String
     }
 
-    struct Timeouts: Sendable {
-        var connect = 10
+    package struct Timeouts: Sendable {
+        package var connect = 10
         /// A transfer slower than 1 byte/s for this long has stalled.
-        var stall = 30
-    }
-}
+        package var stall = 30
 
-/// Passes a value (a part's buffer or file) to a task without keeping a reference to it: the task
-/// takes it once, so it is freed as soon as the task is done with it.
-final class Handover<Value: Sendable>: @unchecked Sendable {
-    private var value: Value?
-
-    init(_ value: consuming Value) {
-        self.value = value
-    }
-
-    func take() -> Value? {
-        defer { value = nil }
-        return value
+        package init(connect: Int = 10, stall: Int = 30) {
+            self.connect = connect
+            self.stall = stall
+        }
     }
 }
 
 /// The response: status, headers (names lowercased) and body.
-struct HTTPResponse: Sendable {
-    var status: Int
-    var headers: [String: String]
-    var body: ByteBuffer
+package struct HTTPResponse: Sendable {
+    package var status: Int
+    package var headers: [String: String]
+    package var body: ByteBuffer
     /// Body bytes written to `HTTPRequest.responseStream`.
     var delivered = 0
 }
@@ -66,8 +61,8 @@ struct HTTPResponse: Sendable {
 /// Runs `HTTPRequest`s with libcurl, each on a thread of its own: `curl_easy_perform` blocks, and
 /// must never block Swift's cooperative pool. Cancelling the calling task stops the transfer through
 /// libcurl's progress callback.
-enum HTTPTransfer {
-    static func perform(_ request: HTTPRequest) async throws -> HTTPResponse {
+package enum HTTPTransfer {
+    package static func perform(_ request: HTTPRequest) async throws -> HTTPResponse {
         let context = TransferContext(request: request)
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<HTTPResponse, any Error>) in
@@ -191,11 +186,11 @@ private final class TransferContext: @unchecked Sendable {
 
 /// A transfer that failed after receiving `received` (or delivering `delivered` bytes to its
 /// stream), which a ranged download resumes from.
-struct PartialTransfer: Error, Sendable, CustomStringConvertible {
-    var cause: CurlError
-    var received: ByteBuffer
-    var delivered = 0
-    var description: String { cause.description }
+package struct PartialTransfer: Error, Sendable, CustomStringConvertible {
+    package var cause: CurlError
+    package var received: ByteBuffer
+    package var delivered = 0
+    package var description: String { cause.description }
 }
 
 struct HTTPBodyTooLarge: Error, Sendable, CustomStringConvertible {

@@ -1,3 +1,4 @@
+import PGCloneS3
 import Logging
 import NIOCore
 import PGCloneMetrics
@@ -13,10 +14,10 @@ extension S3Storage {
         let objectKey = objectKey(key)
         let client = self.client
         let headers = objectHeaders
-        var cutter = PartCutter(
+        let cutter = PartCutter(
             stream,
             schedule: configuration.partSchedule,
-            spool: PartSpool(directory: configuration.spoolDirectory),
+            spoolDirectory: configuration.spoolDirectory,
             logger: logger
         )
         let first: Handover<PartBody>

@@ -1,11 +1,13 @@
 import Foundation
 import NIOCore
+import PGCloneActors
+import PGCloneS3
 
 /// Pushes to a Prometheus Pushgateway: `POST /metrics/job/pgclone/<label>@base64/<value>…` (POST
 /// replaces only the metrics it carries; values base64url-encoded, as the gateway documents, so
 /// any database name works).
-package enum Pushgateway {
-    package static func push(_ exposition: [UInt8], to base: String, grouping: [(String, String)]) async throws {
+enum Pushgateway {
+    static func push(_ exposition: [UInt8], to base: String, grouping: [(String, String)]) async throws {
         var url = base
         while url.hasSuffix("/") { url.removeLast() }
         url += "/metrics/job/pgclone"

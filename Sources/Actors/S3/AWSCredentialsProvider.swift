@@ -34,16 +34,11 @@ package actor AWSCredentialsProvider {
         return fresh
     }
 
-    /// Forgets cached credentials (after the server rejected them).
-    package func invalidate() {
-        cached = nil
-    }
-
     private func resolve() async throws -> AWSCredentials {
         var tried: [String] = []
         if let key = value("AWS_ACCESS_KEY_ID") {
             guard let secret = value("AWS_SECRET_ACCESS_KEY") else {
-                throw PGCloneError(.invalidConfiguration, "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not")
+                throw S3ClientError(.configuration, "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not")
             }
             return AWSCredentials(accessKeyID: key, secretAccessKey: secret, sessionToken: value("AWS_SESSION_TOKEN"), source: "environment")
         }
@@ -52,7 +47,7 @@ package actor AWSCredentialsProvider {
         let profile = "profile \"\(files.profile)\" (\(files.credentialsPath), \(files.configPath))"
         if let key = files.settings["aws_access_key_id"] {
             guard let secret = files.settings["aws_secret_access_key"] else {
-                throw PGCloneError(.invalidConfiguration, "\(profile) has aws_access_key_id but no aws_secret_access_key")
+                throw S3ClientError(.configuration, "\(profile) has aws_access_key_id but no aws_secret_access_key")
             }
             return AWSCredentials(
                 accessKeyID: key,
@@ -88,8 +83,8 @@ package actor AWSCredentialsProvider {
             }
             tried.append("EC2 instance metadata (\(endpoint))")
         }
-        throw PGCloneError(
-            .invalidConfiguration,
+        throw S3ClientError(
+            .configuration,
             "no AWS credentials found; tried \(tried.joined(separator: ", ")); set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or AWS_PROFILE"
         )
     }

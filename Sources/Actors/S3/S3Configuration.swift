@@ -34,11 +34,10 @@ package struct S3Configuration: Sendable, Hashable {
     package var uploadConcurrency: Int
     package var uploadPartSize: Int
     /// Upload part sizes: growing so that 10,000 parts hold 5 TiB (see ``PartSchedule``).
-    var partSchedule: PartSchedule { PartSchedule(base: uploadPartSize, partsPerSize: partsPerSize, memoryLimit: uploadPartSize) }
+    package var partSchedule: PartSchedule {
+        PartSchedule(base: uploadPartSize, partsPerSize: partsPerSize, memoryLimit: uploadPartSize)
+    }
     package var partsPerSize = 900
-
-    package func partSize(ofPart number: Int) -> Int { partSchedule.size(ofPart: number) }
-    package func isSpooled(part number: Int) -> Bool { partSize(ofPart: number) > partSchedule.memoryLimit }
     /// Where parts larger than ``uploadPartSize`` are spooled: `TMPDIR`, else `/tmp`.
     package var spoolDirectory = "/tmp"
     /// Seconds a transfer may go without receiving or sending a byte before it counts as stalled
@@ -46,25 +45,35 @@ package struct S3Configuration: Sendable, Hashable {
     package var stallTimeout = 30
 
     /// Parses `s3://bucket/prefix` and reads the endpoint and region as the AWS CLI does.
-    package init(location: String, environment: [String: String], profileRegion: String?, budget: MemoryBudget) throws(PGCloneError) {
+    /// - Parameters:
+    ///   - partsInFlight: ranges downloaded (and parts uploaded) at once, from the memory budget.
+    ///   - partSize: bytes of each range's window, and of an upload part, from the memory budget.
+    /// - Throws: ``S3ClientError`` of kind `configuration` for a location or variable it cannot use.
+    package init(
+        location: String,
+        environment: [String: String],
+        profileRegion: String?,
+        partsInFlight: Int,
+        partSize: Int
+    ) throws(S3ClientError) {
         guard location.hasPrefix("s3://") else {
-            throw PGCloneError(.invalidConfiguration, "\(location) is not an s3://bucket/prefix location")
+            throw S3ClientError(.configuration, "\(location) is not an s3://bucket/prefix location")
         }
         let path = location.dropFirst("s3://".count)
         let bucket = path.prefix { $0 != "/" }
         guard bucket.count >= 3, bucket.count <= 63,
             bucket.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-" || $0 == ".") })
         else {
-            throw PGCloneError(
-                .invalidConfiguration,
+            throw S3ClientError(
+                .configuration,
                 "\"\(bucket)\" in \(location) is not a bucket name (3 to 63 lowercase letters, digits, dots and hyphens)"
             )
         }
         guard let firstCharacter = bucket.first, let lastCharacter = bucket.last, firstCharacter.isLetter || firstCharacter.isNumber,
             lastCharacter.isLetter || lastCharacter.isNumber, !bucket.contains("..")
         else {
-            throw PGCloneError(
-                .invalidConfiguration,
+            throw S3ClientError(
+                .configuration,
                 "\"\(bucket)\" in \(location) is not a bucket name (it must begin and end with a letter or digit, without \"..\")"
             )
         }
@@ -74,8 +83,8 @@ package struct S3Configuration: Sendable, Hashable {
         // HTTP clients resolve `.` and `..` in a URL's path (s3://bucket/../x would address the
         // bucket x), and an empty segment is a mistake.
         if !prefix.isEmpty, prefix.split(separator: "/", omittingEmptySubsequences: false).contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) {
-            throw PGCloneError(
-                .invalidConfiguration,
+            throw S3ClientError(
+                .configuration,
                 "the prefix \"\(prefix)\" in \(location) has an empty, \".\" or \"..\" segment; write the prefix as it is, e.g. s3://\(bucket)/dumps"
             )
         }
@@ -86,7 +95,7 @@ package struct S3Configuration: Sendable, Hashable {
             environment[name].flatMap { $0.isEmpty ? nil : (name, $0) }
         }).first {
             guard value.hasPrefix("http://") || value.hasPrefix("https://") else {
-                throw PGCloneError(.invalidConfiguration, "\(variable) must be an http:// or https:// URL (it is \"\(value)\")")
+                throw S3ClientError(.configuration, "\(variable) must be an http:// or https:// URL (it is \"\(value)\")")
             }
             var endpoint = value
             while endpoint.hasSuffix("/") { endpoint.removeLast() }
@@ -96,14 +105,14 @@ package struct S3Configuration: Sendable, Hashable {
             ?? profileRegion ?? "us-east-1"
         caBundle = environment["AWS_CA_BUNDLE"].flatMap { $0.isEmpty ? nil : $0 }
 
-        downloadConcurrency = budget.s3PartsInFlight
-        downloadWindow = budget.s3PartSize
+        downloadConcurrency = partsInFlight
+        downloadWindow = partSize
         // S3's smallest part (but for the last) is 5 MiB; one part fills while the others upload.
-        uploadPartSize = max(5 << 20, budget.s3PartSize)
-        uploadConcurrency = max(1, budget.s3PartsInFlight * budget.s3PartSize / uploadPartSize - 1)
+        uploadPartSize = max(5 << 20, partSize)
+        uploadConcurrency = max(1, partsInFlight * partSize / uploadPartSize - 1)
         if let text = environment["PGCLONE_S3_PART_SIZE"], !text.isEmpty {
             guard let size = ByteCount(parsing: text), size.bytes >= 64 << 10 else {
-                throw PGCloneError(.invalidConfiguration, "PGCLONE_S3_PART_SIZE must be a size of at least 64KiB (it is \"\(text)\")")
+                throw S3ClientError(.configuration, "PGCLONE_S3_PART_SIZE must be a size of at least 64KiB (it is \"\(text)\")")
             }
             fixedDownloadPartSize = size.bytes
             uploadPartSize = size.bytes
@@ -111,19 +120,19 @@ package struct S3Configuration: Sendable, Hashable {
         spoolDirectory = temporaryDirectory(environment)
         if let text = environment["PGCLONE_S3_PARTS_PER_SIZE"], !text.isEmpty {
             guard let count = Int(text), count > 0 else {
-                throw PGCloneError(.invalidConfiguration, "PGCLONE_S3_PARTS_PER_SIZE must be a positive number (it is \"\(text)\")")
+                throw S3ClientError(.configuration, "PGCLONE_S3_PARTS_PER_SIZE must be a positive number (it is \"\(text)\")")
             }
             partsPerSize = count
         }
         if let text = environment["PGCLONE_S3_STALL_TIMEOUT"], !text.isEmpty {
             guard let seconds = Int(text), seconds > 0 else {
-                throw PGCloneError(.invalidConfiguration, "PGCLONE_S3_STALL_TIMEOUT must be a number of seconds (it is \"\(text)\")")
+                throw S3ClientError(.configuration, "PGCLONE_S3_STALL_TIMEOUT must be a number of seconds (it is \"\(text)\")")
             }
             stallTimeout = seconds
         }
         if let text = environment["PGCLONE_S3_PARTS_IN_FLIGHT"], !text.isEmpty {
             guard let count = Int(text), (1...64).contains(count) else {
-                throw PGCloneError(.invalidConfiguration, "PGCLONE_S3_PARTS_IN_FLIGHT must be 1 to 64 (it is \"\(text)\")")
+                throw S3ClientError(.configuration, "PGCLONE_S3_PARTS_IN_FLIGHT must be 1 to 64 (it is \"\(text)\")")
             }
             downloadConcurrency = count
             uploadConcurrency = count

@@ -13,8 +13,6 @@ package struct CurlError: Error, Sendable, CustomStringConvertible {
 
     package var description: String { message }
 
-    /// The transfer was stopped by pgclone (cancellation).
-    package var isAbortedByCallback: Bool { code == Int(CURLE_ABORTED_BY_CALLBACK.rawValue) }
     /// The transfer stalled (no byte within the stall timeout) or timed out.
     package var isTimeout: Bool { code == Int(CURLE_OPERATION_TIMEDOUT.rawValue) }
 
@@ -25,11 +23,5 @@ package struct CurlError: Error, Sendable, CustomStringConvertible {
             CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CACERT_BADFILE, CURLE_SSL_CERTPROBLEM, CURLE_SSL_ISSUER_ERROR,
             CURLE_SSL_PINNEDPUBKEYNOTMATCH, CURLE_SSL_CRL_BADFILE,
         ].map { Int($0.rawValue) }.contains(code)
-    }
-
-    /// No connection could be made (refused, DNS, timeout connecting).
-    package var isConnectionFailure: Bool {
-        [CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY].map { Int($0.rawValue) }
-            .contains(code)
     }
 }

@@ -1,8 +1,8 @@
 import Foundation
 package import Logging
 package import PGCloneMetrics
-import NIOCore
-import PGCloneStreams
+package import NIOCore
+package import PGCloneStreams
 
 /// pgclone's own S3 client on libcurl: the handful of operations dumps need, signed with SigV4 by
 /// libcurl (its quirks handled here: sorted, encoded queries, `name=` for valueless parameters, the
@@ -12,7 +12,7 @@ package struct S3Client: Sendable {
     package let configuration: S3Configuration
     let credentials: AWSCredentialsProvider
     let logger: Logger
-    let metrics: PGCloneMetrics
+    package let metrics: PGCloneMetrics
     /// Attempts per request, the first included.
     var maximumAttempts = 6
     var baseDelay: Duration = .milliseconds(200)
@@ -27,30 +27,30 @@ package struct S3Client: Sendable {
 
     // MARK: Operations
 
-    struct ObjectInfo: Sendable {
-        var size: Int
-        var etag: String
+    package struct ObjectInfo: Sendable {
+        package var size: Int
+        package var etag: String
     }
 
     /// HeadObject; `nil` if there is no such object.
-    func head(_ key: String) async throws -> ObjectInfo? {
+    package func head(_ key: String) async throws -> ObjectInfo? {
         let response = try await send(.headObject, "HEAD", key, accept: [200, 404])
         guard response.status == 200 else { return nil }
         return ObjectInfo(size: Int(response.headers["content-length"] ?? "") ?? 0, etag: response.headers["etag"] ?? "")
     }
 
-    struct ListPage: Sendable {
-        var objects: [(key: String, size: Int)]
-        var continuationToken: String?
+    package struct ListPage: Sendable {
+        package var objects: [(key: String, size: Int)]
+        package var continuationToken: String?
     }
 
     /// One page of ListObjectsV2.
-    func list(prefix: String, continuationToken: String?) async throws -> ListPage {
+    package func list(prefix: String, continuationToken: String?) async throws -> ListPage {
         var query = [("list-type", "2"), ("prefix", prefix)]
         if let continuationToken { query.append(("continuation-token", continuationToken)) }
         let response = try await send(.listObjectsV2, "GET", "", query: query)
         guard let document = S3XMLElement.parse(Array(response.body.readableBytesView)) else {
-            throw PGCloneError(.storageFailed, "S3 ListObjectsV2 returned a response that is not XML")
+            throw S3ClientError(.unavailable, "S3 ListObjectsV2 returned a response that is not XML")
         }
         let objects = document.all("Contents").compactMap { entry -> (String, Int)? in
             guard let key = entry.first("Key")?.text else { return nil }
@@ -63,7 +63,7 @@ package struct S3Client: Sendable {
     /// Streams bytes `range` of the object, which must still have `etag` (If-Match), into `source`
     /// (which it does not finish). A transfer cut off in the middle resumes from the byte where it
     /// stopped, so the stream sees every byte once.
-    func get(
+    package func get(
         _ key: String,
         range: Range<Int>,
         etag: String,
@@ -97,24 +97,24 @@ package struct S3Client: Sendable {
 
     /// The first `length` bytes of an object (all of it, if it is shorter: a ranged GET answers
     /// with what there is, and an empty object with 416).
-    func getHead(_ key: String, length: Int) async throws -> [UInt8] {
+    package func getHead(_ key: String, length: Int) async throws -> [UInt8] {
         let response = try await send(.getObject, "GET", key, range: "0-\(length - 1)", responseLimit: length, accept: [200, 206, 416])
         return response.status == 416 ? [] : Array(response.body.readableBytesView.prefix(length))
     }
 
     /// CreateMultipartUpload; returns the upload ID.
-    func createMultipartUpload(_ key: String, headers: [String]) async throws -> String {
+    package func createMultipartUpload(_ key: String, headers: [String]) async throws -> String {
         let response = try await send(.createMultipartUpload, "POST", key, query: [("uploads", "")], headers: headers)
         guard let uploadID = S3XMLElement.parse(Array(response.body.readableBytesView))?.first("UploadId")?.text,
             !uploadID.isEmpty
         else {
-            throw PGCloneError(.storageFailed, "S3 CreateMultipartUpload returned no upload ID")
+            throw S3ClientError(.unavailable, "S3 CreateMultipartUpload returned no upload ID")
         }
         return uploadID
     }
 
     /// UploadPart; returns the part's ETag.
-    func uploadPart(_ key: String, uploadID: String, number: Int, body: PartBody) async throws -> String {
+    package func uploadPart(_ key: String, uploadID: String, number: Int, body: PartBody) async throws -> String {
         let response: HTTPResponse
         switch body {
         case .memory(let buffer):
@@ -123,12 +123,12 @@ package struct S3Client: Sendable {
             response = try await send(.uploadPart, "PUT", key, query: [("partNumber", "\(number)"), ("uploadId", uploadID)], bodyFile: file)
         }
         guard let etag = response.headers["etag"] else {
-            throw PGCloneError(.storageFailed, "S3 UploadPart returned no ETag for part \(number)")
+            throw S3ClientError(.unavailable, "S3 UploadPart returned no ETag for part \(number)")
         }
         return etag
     }
 
-    func completeMultipartUpload(_ key: String, uploadID: String, parts: [(number: Int, etag: String)]) async throws {
+    package func completeMultipartUpload(_ key: String, uploadID: String, parts: [(number: Int, etag: String)]) async throws {
         var xml = "<CompleteMultipartUpload>"
         for part in parts {
             xml += "<Part><PartNumber>\(part.number)</PartNumber><ETag>\(escapeXML(part.etag))</ETag></Part>"
@@ -147,15 +147,15 @@ package struct S3Client: Sendable {
         }
     }
 
-    func abortMultipartUpload(_ key: String, uploadID: String) async throws {
+    package func abortMultipartUpload(_ key: String, uploadID: String) async throws {
         _ = try await send(.abortMultipartUpload, "DELETE", key, query: [("uploadId", uploadID)], accept: [204, 200, 404])
     }
 
-    func putObject(_ key: String, body: ByteBuffer, headers: [String]) async throws {
+    package func putObject(_ key: String, body: ByteBuffer, headers: [String]) async throws {
         _ = try await send(.putObject, "PUT", key, headers: headers, body: body)
     }
 
-    func deleteObject(_ key: String) async throws {
+    package func deleteObject(_ key: String) async throws {
         _ = try await send(.deleteObject, "DELETE", key, accept: [204, 200])
     }
 
@@ -265,10 +265,10 @@ package struct S3Client: Sendable {
 }
 
 /// A ranged GET ended early without an error.
-struct ShortRead: Error, CustomStringConvertible {
+package struct ShortRead: Error, CustomStringConvertible {
     var expected: Int
     var received: Int
-    var description: String { "received \(received) of \(expected) bytes" }
+    package var description: String { "received \(received) of \(expected) bytes" }
 }
 
 /// S3 answered with an error status.
@@ -279,7 +279,7 @@ package struct S3ServiceError: Error, Sendable, CustomStringConvertible {
     package var code: String?
     package var message: String?
     /// Where the credentials used came from, for credential errors.
-    var credentialsSource: String?
+    package var credentialsSource: String?
 
     init(operation: String, status: Int, document: S3XMLElement?, credentials: AWSCredentials? = nil) {
         self.operation = operation
@@ -301,12 +301,6 @@ package struct S3ServiceError: Error, Sendable, CustomStringConvertible {
     }
 }
 
-extension Duration {
-    var milliseconds: Int64 {
-        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
-    }
-}
-
 extension RetryReason {
     /// For the retry log line.
     var description: String {
@@ -315,7 +309,6 @@ extension RetryReason {
         case .serverError: "server error"
         case .timeout: "stalled or timed out"
         case .connection: "transfer interrupted"
-        case .checksum: "checksum mismatch"
         case .shortRead: "short read"
         }
     }

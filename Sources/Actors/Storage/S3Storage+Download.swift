@@ -1,3 +1,4 @@
+import PGCloneS3
 import NIOCore
 import Logging
 import PGCloneMetrics

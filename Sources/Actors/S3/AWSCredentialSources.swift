@@ -13,7 +13,7 @@ enum AWSCredentialSources {
         guard let token = try? String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
             !token.isEmpty
         else {
-            throw PGCloneError(.invalidConfiguration, "cannot read the web identity token file \(tokenFile)")
+            throw S3ClientError(.configuration, "cannot read the web identity token file \(tokenFile)")
         }
         var request = HTTPRequest(method: "POST", url: trimmed(endpoint) + "/")
         request.headers = ["Content-Type: application/x-www-form-urlencoded", "Accept: application/xml"]
@@ -31,8 +31,8 @@ enum AWSCredentialSources {
         else {
             let error = document?.first("Error") ?? document
             let detail = [error?.first("Code")?.text, error?.first("Message")?.text].compactMap { $0 }.joined(separator: ": ")
-            throw PGCloneError(
-                .storageFailed,
+            throw S3ClientError(
+                .unavailable,
                 "STS AssumeRoleWithWebIdentity for \(source) failed with HTTP \(response.status)\(detail.isEmpty ? "" : " (\(detail))")"
             )
         }
@@ -56,8 +56,8 @@ enum AWSCredentialSources {
         } else {
             url = environment["AWS_CONTAINER_CREDENTIALS_FULL_URI"] ?? ""
             guard isAllowedContainerURL(url) else {
-                throw PGCloneError(
-                    .invalidConfiguration,
+                throw S3ClientError(
+                    .configuration,
                     "AWS_CONTAINER_CREDENTIALS_FULL_URI must be https, or http to a loopback or the ECS/EKS link-local address (it is \(url))"
                 )
             }
@@ -67,7 +67,7 @@ enum AWSCredentialSources {
         request.timeouts = .init(connect: 2, stall: 5)
         if let file = environment["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"], !file.isEmpty {
             guard let token = try? String(contentsOfFile: file, encoding: .utf8) else {
-                throw PGCloneError(.invalidConfiguration, "cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE \(file)")
+                throw S3ClientError(.configuration, "cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE \(file)")
             }
             request.headers.append("Authorization: \(token.trimmingCharacters(in: .whitespacesAndNewlines))")
         } else if let token = environment["AWS_CONTAINER_AUTHORIZATION_TOKEN"], !token.isEmpty {
@@ -75,7 +75,7 @@ enum AWSCredentialSources {
         }
         let response = try await fetch(request, what: source)
         guard response.status == 200 else {
-            throw PGCloneError(.storageFailed, "the \(source) answered HTTP \(response.status)")
+            throw S3ClientError(.unavailable, "the \(source) answered HTTP \(response.status)")
         }
         return try decodeJSONCredentials(response.body, source: source)
     }
@@ -115,7 +115,7 @@ enum AWSCredentialSources {
         let source = "EC2 instance metadata (role \(role))"
         let response = try await fetch(credentialsRequest, what: source)
         guard response.status == 200 else {
-            throw PGCloneError(.storageFailed, "the \(source) answered HTTP \(response.status)")
+            throw S3ClientError(.unavailable, "the \(source) answered HTTP \(response.status)")
         }
         return try decodeJSONCredentials(response.body, source: source)
     }
@@ -131,7 +131,7 @@ enum AWSCredentialSources {
 
     private static func decodeJSONCredentials(_ body: ByteBuffer, source: String) throws -> AWSCredentials {
         guard let decoded = try? JSONDecoder().decode(JSONCredentials.self, from: Data(body.readableBytesView)) else {
-            throw PGCloneError(.storageFailed, "the \(source) returned no credentials")
+            throw S3ClientError(.unavailable, "the \(source) returned no credentials")
         }
         return AWSCredentials(
             accessKeyID: decoded.AccessKeyId,
@@ -146,7 +146,7 @@ enum AWSCredentialSources {
         do {
             return try await HTTPTransfer.perform(request)
         } catch let error as PartialTransfer {
-            throw PGCloneError(.storageFailed, "cannot reach the \(what): \(error)", cause: error.cause)
+            throw S3ClientError(.unavailable, "cannot reach the \(what): \(error)", cause: error.cause)
         }
     }
 

@@ -1,10 +1,15 @@
-import PGCloneActors
-import PGCloneStreams
+import PGCloneS3
 import Testing
 
 @Suite struct S3ConfigurationTests {
     private func configuration(_ location: String, _ environment: [String: String] = [:], profileRegion: String? = nil) throws -> S3Configuration {
-        try S3Configuration(location: location, environment: environment, profileRegion: profileRegion, budget: MemoryBudget())
+        try S3Configuration(
+            location: location,
+            environment: environment,
+            profileRegion: profileRegion,
+            partsInFlight: 4,
+            partSize: 2 << 20
+        )
     }
 
     @Test func locationsAndAWSURLs() throws {
@@ -48,45 +53,6 @@ import Testing
 
     @Test(arguments: ["s3://", "s3://ab", "s3://Upper/x", "s3://under_score", "http://bucket"])
     func badLocationsAreRefused(_ location: String) {
-        #expect(throws: PGCloneError.self) { try configuration(location) }
-    }
-
-    @Test func partsFitTheBudget() throws {
-        let budget = try MemoryBudget()
-        let s3 = try S3Configuration(location: "s3://bucket", environment: [:], profileRegion: nil, budget: budget)
-        #expect(s3.downloadConcurrency * s3.downloadWindow == 8 << 20)
-        // Ranges are an eighth of the object, 8 to 64 MiB; the memory stays concurrency × window.
-        #expect(s3.downloadPartSize(forObjectOf: 1000) == 8 << 20)
-        #expect(s3.downloadPartSize(forObjectOf: 100 << 20) == 13 << 20)
-        #expect(s3.downloadPartSize(forObjectOf: 500 << 20) == 63 << 20)
-        #expect(s3.downloadPartSize(forObjectOf: 50 << 30) == 64 << 20)
-        let fixed = try S3Configuration(
-            location: "s3://bucket", environment: ["PGCLONE_S3_PART_SIZE": "1MiB"], profileRegion: nil, budget: budget
-        )
-        #expect(fixed.downloadPartSize(forObjectOf: 50 << 30) == 1 << 20)
-        #expect(s3.uploadPartSize >= 5 << 20)
-        #expect((s3.uploadConcurrency + 1) * s3.uploadPartSize <= 16 << 20)
-        let small = try S3Configuration(
-            location: "s3://bucket",
-            environment: [:],
-            profileRegion: nil,
-            budget: MemoryBudget(limit: .mebibytes(32))
-        )
-        #expect(small.downloadConcurrency * small.downloadWindow == 4 << 20)
-    }
-}
-
-@Suite struct PartScheduleTests {
-    @Test func tenThousandPartsHoldFiveTebibytes() throws {
-        let s3 = try S3Configuration(location: "s3://bucket", environment: [:], profileRegion: nil, budget: MemoryBudget())
-        let sizes = (1...10_000).map { s3.partSize(ofPart: $0) }
-        #expect(sizes[0] == 5 << 20)
-        #expect(sizes[899] == 5 << 20)
-        #expect(sizes[900] == 10 << 20)
-        #expect(sizes.max() == 5 << 30)
-        #expect(sizes.reduce(0, +) >= 5 << 40)
-        // Only parts larger than the first are spooled to disk.
-        #expect(s3.isSpooled(part: 900) == false)
-        #expect(s3.isSpooled(part: 901))
+        #expect(throws: S3ClientError.self) { try configuration(location) }
     }
 }

@@ -1,3 +1,4 @@
+package import PGCloneS3
 import Foundation
 package import Logging
 import NIOCore
