@@ -1,3 +1,4 @@
+import PGCloneActors
 import ArgumentParser
 
 /// `pgclone`: dump PostgreSQL databases to local disk, list the dumps, restore one behind the
@@ -30,7 +31,7 @@ struct PGCloneCommand: ParsableCommand {
             configuration error; 3 refused by allow_dump, allow_restore or allow_copy; 4 another restore of the same \
             database holds the lock; 128+N interrupted by signal N.
             """,
-        version: "pgclone 0.1.0",
+        version: "pgclone \(pgcloneVersion)",
         subcommands: [DumpCommand.self, ListCommand.self, RestoreCommand.self, CopyCommand.self, VerifyCommand.self, PruneCommand.self]
     )
 }

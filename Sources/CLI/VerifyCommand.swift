@@ -39,7 +39,8 @@ struct VerifyCommand: PGCloneSubcommand {
     func execute(_ context: RunContext) async throws {
         let settings = try Settings(options: common, database: nil)
         let storage = try settings.storage(logger: context.logger, metrics: context.metrics)
-        let dump = try await find(in: storage, logger: context.logger)
+        let catalog = DumpCatalog(storage: storage, logger: context.logger)
+        let dump = try await catalog.dump(for: try RestoreSource.parse(source), config: dumpConfig)
         var pipeline = VerifyPipeline(storage: storage, budget: settings.budget, metrics: context.metrics, logger: context.logger)
         pipeline.environment = settings.environment
         let verified = try await pipeline.run(dump)
@@ -75,14 +76,5 @@ struct VerifyCommand: PGCloneSubcommand {
         var format: String
         var pgcloneVersion: String?
         var serverVersion: String?
-    }
-
-    private func find(in storage: any StorageBackend, logger: Logger) async throws -> StoredDump {
-        let catalog = DumpCatalog(storage: storage, logger: logger)
-        switch try RestoreSource.parse(source) {
-        case .key(let key): return try await catalog.dump(key)
-        case .database(let name): return try await catalog.newestOrThrow(of: name, config: dumpConfig)
-        case .local: throw PGCloneError(.invalidConfiguration, "verify checks dumps in storage; \(source) is a database on the server")
-        }
     }
 }

@@ -46,7 +46,7 @@ package final class MetricsServer: Sendable {
 }
 
 /// Answers each request on the connection: the exposition, the landing page, or 404.
-private final class MetricsHandler: ChannelInboundHandler, @unchecked Sendable {
+private final class MetricsHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
@@ -100,7 +100,8 @@ private final class MetricsHandler: ChannelInboundHandler, @unchecked Sendable {
         }
         let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
         if !keepAlive {
-            written.whenComplete { _ in context.close(promise: nil) }
+            // On the channel's event loop, where the handler and its context live.
+            written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
     }
 }

@@ -108,6 +108,12 @@ package final class PGCloneMetrics: Sendable {
     /// The run's summary, once the pipeline knows what it is working on.
     package var currentJob: JobSummary? { job.withLock { $0 } }
 
+    /// Runs `body`, timed as `phase` of the current job (untimed before the job has begun).
+    package func phase<Result>(_ phase: Phase, _ body: () async throws -> Result) async rethrows -> Result {
+        guard let job = currentJob else { return try await body() }
+        return try await job.phase(phase, body)
+    }
+
     // MARK: Rendering
 
     /// The whole exposition (Prometheus text format 0.0.4), process metrics read just now.

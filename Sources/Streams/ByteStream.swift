@@ -107,6 +107,7 @@ package struct ByteStream: AsyncSequence, Sendable {
 
         /// Like ``write(_:)``, but blocks the calling thread while the buffer is full. Only for threads
         /// outside Swift's cooperative pool: libcurl's transfer threads.
+        @available(*, noasync, message: "blocks its thread; use write(_:) in async code")
         package func writeBlocking(_ chunk: ByteBuffer) throws {
             try storage.writeBlocking(chunk)
         }
@@ -331,6 +332,7 @@ final class ThreadWaiter: Sendable {
         semaphore.signal()
     }
 
+    @available(*, noasync, message: "blocks its thread")
     func wait() throws {
         semaphore.wait()
         try result.withLock { $0 }!.get()

@@ -22,4 +22,10 @@ package final class DispatchQueueExecutor: SerialExecutor {
     package func asUnownedSerialExecutor() -> UnownedSerialExecutor {
         UnownedSerialExecutor(ordinary: self)
     }
+
+    /// Traps unless called on this executor's queue: what `assumeIsolated` and the runtime's
+    /// isolation checks of the actors it runs ask.
+    package func checkIsolated() {
+        dispatchPrecondition(condition: .onQueue(queue))
+    }
 }

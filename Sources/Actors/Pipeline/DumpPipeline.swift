@@ -53,7 +53,7 @@ package struct DumpPipeline: Sendable {
             let environment = HookEnvironment.make(resolved: await source.resolvedOptions, endpoint: await source.endpoint, database: database)
             do {
                 let hooks = HookRunner(metrics: metrics, logger: logger)
-                try await phase(.preDumpHooks) {
+                try await metrics.phase(.preDumpHooks) {
                     try await hooks.run(dumpConfig.preDumpHooks, phase: .preDump, environment: environment)
                 }
             } catch {
@@ -139,7 +139,7 @@ package struct DumpPipeline: Sendable {
         let clock = ContinuousClock()
         let start = clock.now
         do {
-            let (archiveBytes, _, storedBytes) = try await phase(.dump) {
+            let (archiveBytes, _, storedBytes) = try await metrics.phase(.dump) {
                 try await runStages(
                     source: { try await metrics.running(.dumpStdout) { try await runner.dump(into: archiveSource) } },
                     transform: {
@@ -162,10 +162,3 @@ package struct DumpPipeline: Sendable {
     }
 }
 
-extension DumpPipeline {
-    /// Times `body` as a phase of the job summary.
-    func phase<Result>(_ phase: Phase, _ body: () async throws -> Result) async throws -> Result {
-        guard let job = metrics.currentJob else { return try await body() }
-        return try await job.phase(phase, body)
-    }
-}

@@ -2,9 +2,6 @@ import PGCloneS3
 import PGCloneStreams
 import Subprocess
 
-/// pgclone's version, recorded in every dump's metadata.
-package let pgcloneVersion = "0.1.0"
-
 extension PGCloneError {
     /// `error` as the error the user sees: the one funnel every lower-level error goes through.
     /// - Parameters:

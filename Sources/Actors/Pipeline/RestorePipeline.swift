@@ -90,11 +90,6 @@ package struct RestorePipeline: Sendable {
         self.logger = logger
     }
 
-    /// Times `body` as a phase of the job summary.
-    private func phase<Result>(_ phase: Phase, _ body: () async throws -> Result) async throws -> Result {
-        guard let job = metrics.currentJob else { return try await body() }
-        return try await job.phase(phase, body)
-    }
 
     package func run(_ source: RestoreSource) async throws -> RestoreOutcome {
         // As pg_restore restores into no database unless -d names one: libpq's default (the
@@ -109,7 +104,11 @@ package struct RestorePipeline: Sendable {
         }
         let names = try DatabaseNames(target: target)
         let dump: StoredDump?
-        if case .local = source { dump = nil } else { dump = try await find(source) }
+        if case .local = source {
+            dump = nil
+        } else {
+            dump = try await DumpCatalog(storage: storage, logger: logger).dump(for: source, config: restoreConfig.dumpConfig)
+        }
         var localSource: String?
         if case .local(let name) = source {
             localSource = name == "previous" ? names.previous : name == "current" ? names.current : name
@@ -134,7 +133,7 @@ package struct RestorePipeline: Sendable {
         do {
             try await admin.apply(sessionSettings)
             try await SwapPreflight(admin: admin).checkReplaceable(target, maintenanceDatabases: maintenance.protected, purpose: "restore into")
-            try await phase(.lockWait) { try await swap.acquireLock(wait: waitForLock) }
+            try await metrics.phase(.lockWait) { try await swap.acquireLock(wait: waitForLock) }
         } catch {
             await admin.close()
             throw PGCloneError.from(error, step: "locking \"\(target)\"", target: unchanged)
@@ -163,15 +162,6 @@ package struct RestorePipeline: Sendable {
         return String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    private func find(_ source: RestoreSource) async throws -> StoredDump {
-        let catalog = DumpCatalog(storage: storage, logger: logger)
-        switch source {
-        case .key(let key): return try await catalog.dump(key)
-        case .database(let name): return try await catalog.newestOrThrow(of: name, config: restoreConfig.dumpConfig)
-        case .local: preconditionFailure("local databases are not in storage")
-        }
-    }
-
     /// - Parameter expectedDatabase: the database name a restore by name asked for: the dump must be
     ///   of that database (names that differ can share a key, and a dump can be copied under
     ///   another's).
@@ -193,7 +183,7 @@ package struct RestorePipeline: Sendable {
                 localSource: localSource,
                 restoringRole: localSource == nil ? restoreConfig.role : nil
             )
-            try await phase(.prepare) { try await swap.dropLeftovers() }
+            try await metrics.phase(.prepare) { try await swap.dropLeftovers() }
             old = try await DatabaseProperties.read(names.target, on: swap.admin)
         } catch {
             throw PGCloneError.from(error, step: "preparing the restore into \"\(names.target)\"", target: unchanged)
@@ -208,7 +198,7 @@ package struct RestorePipeline: Sendable {
                 logger.info("copying database \"\(localSource)\" as \"\(names.temporary)\"")
                 sourceAccess = try await DatabaseProperties.read(localSource, on: swap.admin)?.access
                 step = "copying \"\(localSource)\" as \"\(names.temporary)\""
-                let skipped = try await phase(.restore) { try await swap.copyAsTemporary(localSource) }
+                let skipped = try await metrics.phase(.restore) { try await swap.copyAsTemporary(localSource) }
                 logger.warnSkipped(skipped)
                 // The copy has the source's settings; D's own for particular roles stay.
                 settings = try await swap.settingsToApply(source: [])
@@ -217,7 +207,7 @@ package struct RestorePipeline: Sendable {
                 metrics.currentJob?.setObjectBytes(dump.size)
                 metrics.setSourceObjectBytes(dump.size)
                 step = "restoring into \"\(names.temporary)\""
-                (report, settings, sourceAccess) = try await phase(.restore) {
+                (report, settings, sourceAccess) = try await metrics.phase(.restore) {
                     try await restoreIntoTemporary(dump, expectedDatabase: expectedDatabase, swap: swap, tools: tools)
                 }
                 metrics.currentJob?.setRestoreErrors(report?.errorCount ?? 0)
@@ -225,7 +215,7 @@ package struct RestorePipeline: Sendable {
                 preconditionFailure("a restore has a dump or a local source")
             }
             step = "applying the database settings to \"\(names.temporary)\""
-            let skipped = try await phase(.settings) {
+            let skipped = try await metrics.phase(.settings) {
                 // The target's own are carried over or the restore fails: losing one (a role kept
                 // read-only) would make the database more open than it was.
                 _ = try await swap.apply(settings.kept, required: true)
@@ -237,7 +227,7 @@ package struct RestorePipeline: Sendable {
             if takesSnapshot {
                 logger.info("snapshotting the restored database as \"\(names.snapshot)\" (\"\(names.current)\" after the swap)")
                 step = "snapshotting \"\(names.temporary)\" as \"\(names.snapshot)\""
-                try await phase(.snapshot) { try await swap.snapshotCurrent() }
+                try await metrics.phase(.snapshot) { try await swap.snapshotCurrent() }
             }
             if !restoreConfig.preSwapHooks.isEmpty {
                 step = "running the pre-swap hooks"
@@ -247,7 +237,7 @@ package struct RestorePipeline: Sendable {
                     database: names.temporary
                 )
                 let hooks = HookRunner(metrics: metrics, logger: logger)
-                try await phase(.preSwapHooks) {
+                try await metrics.phase(.preSwapHooks) {
                     try await hooks.run(restoreConfig.preSwapHooks, phase: .preSwap, environment: environment)
                 }
             }
@@ -258,7 +248,7 @@ package struct RestorePipeline: Sendable {
         }
         let swapReport: DatabaseSwap.SwapReport
         do {
-            swapReport = try await phase(.swap) {
+            swapReport = try await metrics.phase(.swap) {
                 try await swap.swap(
                     keepingPrevious: restoreConfig.reversible,
                     newSnapshot: takesSnapshot,
@@ -297,7 +287,7 @@ package struct RestorePipeline: Sendable {
             }
         }
         do {
-            try await phase(.cleanup) {
+            try await metrics.phase(.cleanup) {
                 try await swap.dropDisplaced(swapReport.displaced, keepingSnapshots: restoreConfig.reversible)
             }
         } catch {

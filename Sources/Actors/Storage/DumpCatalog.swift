@@ -70,6 +70,20 @@ package struct DumpCatalog: Sendable {
         return (nil, passedOver)
     }
 
+    /// The dump `source` names: the one under its key, or the newest of its database (made with
+    /// `config`, if given). Throws `objectNotFound` if there is none, and `invalidConfiguration`
+    /// for a database on the server (`:NAME`), which is no dump in storage.
+    package func dump(for source: RestoreSource, config: String?) async throws -> StoredDump {
+        switch source {
+        case .key(let key):
+            return try await dump(key)
+        case .database(let name):
+            return try await newestOrThrow(of: name, config: config)
+        case .local(let name):
+            throw PGCloneError(.invalidConfiguration, ":\(name) is a database on the server, not a dump in storage")
+        }
+    }
+
     /// The dump stored under `key`; throws `objectNotFound` if there is none.
     package func dump(_ key: DumpKey) async throws -> StoredDump {
         guard let dump = try await storage.find(key) else {
