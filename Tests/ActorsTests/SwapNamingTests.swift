@@ -22,6 +22,6 @@ import Testing
         ("application_name", "a, b", ["a, b"]),
     ])
     func listSettingsSplitIntoOneLiteralPerElement(name: String, value: String, elements: [String]) {
-        #expect(DatabaseSwap.valueElements(of: DatabaseSetting(role: nil, name: name, value: value)) == elements)
+        #expect(DatabaseAdmin.valueElements(of: DatabaseSetting(role: nil, name: name, value: value)) == elements)
     }
 }

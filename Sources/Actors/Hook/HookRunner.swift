@@ -4,18 +4,22 @@ package import PGCloneMetrics
 import Subprocess
 import SystemPackage
 
-/// Runs hooks: shell commands (`/bin/sh -c`), in order, each with its database in the environment
-/// (`DATABASE_URL`, `PGDATABASE` and the other `PG*` variables), so `python manage.py migrate` or
-/// `psql -f anonymise.sql` work unchanged. Their output goes to the log, line by line, prefixed
-/// with the hook; the first that fails stops the operation.
-package struct HookRunner: Sendable {
+/// The Hook stage: runs hooks, shell commands (`/bin/sh -c`), in order, each with its database in
+/// the environment (`DATABASE_URL`, `PGDATABASE` and the other `PG*` variables), so `python
+/// manage.py migrate` or `psql -f anonymise.sql` work unchanged. Their output goes to the log, line
+/// by line, prefixed with the hook; the first that fails stops the operation.
+///
+/// An actor: it owns the running hook (its process, in the watchdog's process group, which an
+/// interrupt signals) and the hook metrics of its job; one hook runs at a time. It makes no
+/// blocking call (the child's output is read asynchronously), so it runs on the shared pool.
+package actor HookRunner {
     package enum Phase: String, Sendable {
         case preDump = "pre-dump"
         case preSwap = "pre-swap"
     }
 
-    package var metrics: PGCloneMetrics
-    package var logger: Logger
+    private let metrics: PGCloneMetrics
+    private let logger: Logger
 
     package init(metrics: PGCloneMetrics, logger: Logger) {
         self.metrics = metrics

@@ -31,7 +31,7 @@ package struct CopyPipeline: Sendable {
             if let names = try? DatabaseNames(target: source) {
                 try await Self.repair(names, admin: admin, logger: logger)
             }
-            let swap = DatabaseSwap(admin: admin, names: try DatabaseNames(target: snapshot), started: RestorePipeline.timestamp(), logger: logger)
+            let administration = DatabaseAdmin(connection: admin, logger: logger)
             try await SwapPreflight(admin: admin).checkCopy(from: source)
             if let existing = try await DatabaseProperties.read(snapshot, on: admin) {
                 // What a copy killed before it was marked leaves is redone; anything else stays.
@@ -39,11 +39,12 @@ package struct CopyPipeline: Sendable {
                     throw PGCloneError(.invalidConfiguration, "a database named \"\(snapshot)\" already exists; choose another name, or drop it first")
                 }
                 logger.warning("dropping \"\(snapshot)\", which a copy that was killed left half made")
-                try await swap.drop(snapshot)
+                try await administration.drop(snapshot)
             }
             logger.info("copying \"\(source)\" as \"\(snapshot)\"")
             // No more open than the source: a copy must not show its data to more roles.
-            let skipped = try await swap.copy(source, to: snapshot, marker: DatabaseMarker.copy(of: source, started: swap.started), model: source)
+            let marker = DatabaseMarker.copy(of: source, started: RestorePipeline.timestamp())
+            let skipped = try await administration.copy(source, to: snapshot, marker: marker, model: source)
             logger.warnSkipped(skipped)
         } catch {
             await admin.close()
@@ -56,7 +57,7 @@ package struct CopyPipeline: Sendable {
     /// Lets `names.target` accept connections again if a swap cut short by a server crash left it
     /// refusing them, unless a restore of it is running (it holds the lock).
     package static func repair(_ names: DatabaseNames, admin: PostgresConnection, logger: Logger) async throws {
-        let swap = DatabaseSwap(admin: admin, names: names, started: RestorePipeline.timestamp())
+        let swap = DatabaseSwap(admin: DatabaseAdmin(connection: admin, logger: logger), names: names, started: RestorePipeline.timestamp())
         guard try await swap.tryLock() else { return }
         let repaired: Bool
         do {

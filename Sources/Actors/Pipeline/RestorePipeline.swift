@@ -129,7 +129,7 @@ package struct RestorePipeline: Sendable {
                 + names.derived.map { ($0, "one of the databases a restore into \"\(target)\" creates, renames or drops") }
         )
         let admin = try await PostgresConnection.connectMaintenance(connection, maintenance, avoiding: [names.target], logger: logger)
-        let swap = DatabaseSwap(admin: admin, names: names, started: Self.timestamp(), logger: logger)
+        let swap = DatabaseSwap(admin: DatabaseAdmin(connection: admin, logger: logger), names: names, started: Self.timestamp())
         do {
             try await admin.apply(sessionSettings)
             try await SwapPreflight(admin: admin).checkReplaceable(target, maintenanceDatabases: maintenance.protected, purpose: "restore into")
@@ -177,14 +177,14 @@ package struct RestorePipeline: Sendable {
                     "\"\(names.target)\" refused connections, left so by a pgclone swap that was cut short (a server restart or crash); it accepts them again"
                 )
             }
-            try await SwapPreflight(admin: swap.admin).checkRestore(
+            try await SwapPreflight(admin: swap.admin.connection).checkRestore(
                 names: names,
                 reversible: restoreConfig.reversible,
                 localSource: localSource,
                 restoringRole: localSource == nil ? restoreConfig.role : nil
             )
             try await metrics.phase(.prepare) { try await swap.dropLeftovers() }
-            old = try await DatabaseProperties.read(names.target, on: swap.admin)
+            old = try await DatabaseProperties.read(names.target, on: swap.admin.connection)
         } catch {
             throw PGCloneError.from(error, step: "preparing the restore into \"\(names.target)\"", target: unchanged)
         }
@@ -196,7 +196,7 @@ package struct RestorePipeline: Sendable {
             let settings: (source: [DatabaseSetting], kept: [DatabaseSetting])
             if let localSource {
                 logger.info("copying database \"\(localSource)\" as \"\(names.temporary)\"")
-                sourceAccess = try await DatabaseProperties.read(localSource, on: swap.admin)?.access
+                sourceAccess = try await DatabaseProperties.read(localSource, on: swap.admin.connection)?.access
                 step = "copying \"\(localSource)\" as \"\(names.temporary)\""
                 let skipped = try await metrics.phase(.restore) { try await swap.copyAsTemporary(localSource) }
                 logger.warnSkipped(skipped)
@@ -218,8 +218,8 @@ package struct RestorePipeline: Sendable {
             let skipped = try await metrics.phase(.settings) {
                 // The target's own are carried over or the restore fails: losing one (a role kept
                 // read-only) would make the database more open than it was.
-                _ = try await swap.apply(settings.kept, required: true)
-                return try await swap.apply(settings.source, required: false)
+                _ = try await swap.applyToTemporary(settings.kept, required: true)
+                return try await swap.applyToTemporary(settings.source, required: false)
             }
             logger.warnSkipped(skipped)
             // Restoring one of D's own snapshots is an undo (:previous) or a redo (:current): the
@@ -232,8 +232,8 @@ package struct RestorePipeline: Sendable {
             if !restoreConfig.preSwapHooks.isEmpty {
                 step = "running the pre-swap hooks"
                 let environment = HookEnvironment.make(
-                    resolved: await swap.admin.resolvedOptions,
-                    endpoint: await swap.admin.endpoint,
+                    resolved: await swap.admin.connection.resolvedOptions,
+                    endpoint: await swap.admin.connection.endpoint,
                     database: names.temporary
                 )
                 let hooks = HookRunner(metrics: metrics, logger: logger)
@@ -252,7 +252,7 @@ package struct RestorePipeline: Sendable {
                 try await swap.swap(
                     keepingPrevious: restoreConfig.reversible,
                     newSnapshot: takesSnapshot,
-                    guardSettings: connection.replacingDatabase(await swap.admin.databaseName),
+                    guardSettings: connection.replacingDatabase(await swap.admin.connection.databaseName),
                     lockTimeout: sessionSettings.first { $0.name == "lock_timeout" }?.value ?? "10s",
                     sourceAccess: sourceAccess
                 )
@@ -302,12 +302,12 @@ package struct RestorePipeline: Sendable {
     private func cleanUp(after error: any Error, swap: DatabaseSwap, old: DatabaseProperties?) async -> PGCloneError.TargetState {
         var swap = swap
         var reconnected: PostgresConnection?
-        let usable = await swap.admin.isUsable
+        let usable = await swap.admin.connection.isUsable
         if Self.lostConnection(error) || !usable {
             do {
                 let admin = try await reconnect(avoiding: swap.names.target)
                 reconnected = admin
-                swap = DatabaseSwap(admin: admin, names: swap.names, started: swap.started, logger: logger)
+                swap = DatabaseSwap(admin: DatabaseAdmin(connection: admin, logger: logger), names: swap.names, started: swap.started)
                 guard try await swap.tryLock() else {
                     logger.warning("the connection to PostgreSQL was lost, and another pgclone restore of \"\(swap.names.target)\" has begun since; it drops what this one left")
                     let state = await swap.targetState(old: old)
@@ -402,14 +402,10 @@ package struct RestorePipeline: Sendable {
         metrics.setMemoryBudget(budget.restoreTerms)
         let metrics = self.metrics
         let decoder = DumpDecoder(settings: budget.decompression)
-        var restoreRunner = RestoreRunner(
-            installations: tools, serverMajor: await swap.admin.serverVersion / 10_000, connection: connection.replacingDatabase(names.temporary)
-        )
         let restoreStep = metrics.step(.restoreStdin)
-        restoreRunner.stdinWaiting = { restoreStep.waiting($0, starving: false) }
         let restoreConfig = self.restoreConfig
-        let connectingRole = try await swap.admin.currentUser()
-        restoreRunner.privilegeRestore = PrivilegeRestore(
+        let connectingRole = try await swap.admin.connection.currentUser()
+        let privilegeRestore = PrivilegeRestore(
             connection: connection.replacingDatabase(names.temporary),
             role: restoreConfig.role,
             restoringRole: restoreConfig.role ?? connectingRole
@@ -418,7 +414,7 @@ package struct RestorePipeline: Sendable {
         // archive), with the source's encoding and locale, which cannot change once it exists.
         let metadataRead = Mutex<DumpMetadata?>(nil)
         let logger = self.logger
-        restoreRunner.beforeStart = { [self] in
+        let beforeStart: @Sendable () async throws -> OwnershipOptions = { [self] in
             let metadata = metadataRead.withLock { $0 }
             if let expectedDatabase, let metadata, metadata.database != expectedDatabase {
                 throw PGCloneError(
@@ -426,7 +422,7 @@ package struct RestorePipeline: Sendable {
                     "\(dump.key) is a dump of database \"\(metadata.database)\", not \"\(expectedDatabase)\" (it changed since it was chosen); restore it by its key if that is what you want"
                 )
             }
-            let existing = try await swap.admin.databaseLocale(of: names.target)
+            let existing = try await swap.admin.connection.databaseLocale(of: names.target)
             let locale = try await swap.createTemporary(locale: metadata?.locale, owner: swap.temporaryOwner(source: metadata?.access, restoringAs: restoreConfig.role))
             if metadata?.locale != nil, let locale, let existing, locale != existing {
                 logger.warning("\"\(names.target)\" was \(existing); it takes the dump's encoding and locale, \(locale)")
@@ -443,7 +439,14 @@ package struct RestorePipeline: Sendable {
             )
             return ownership
         }
-        let runner = restoreRunner
+        let runner = RestoreRunner(
+            installations: tools,
+            serverMajor: await swap.admin.connection.serverVersion / 10_000,
+            connection: connection.replacingDatabase(names.temporary),
+            privilegeRestore: privilegeRestore,
+            stdinWaiting: { restoreStep.waiting($0, starving: false) },
+            beforeStart: beforeStart
+        )
         let storage = self.storage
         let ignoreErrors = ignoreRestoreErrors
         let clock = ContinuousClock()
@@ -460,7 +463,7 @@ package struct RestorePipeline: Sendable {
         let report: RestoreRunner.Report
         do {
             if let requested = jobs {
-                let jobs = try await connectionsFor(jobs: requested, admin: swap.admin)
+                let jobs = try await connectionsFor(jobs: requested, admin: swap.admin.connection)
                 // pg_restore -j seeks in its archive: spool it to a file first (restore_stdin
                 // counts the bytes written there), then restore from the file.
                 let spool = try await ArchiveSpool.create(in: temporaryDirectory(environment), minimumFree: dump.size)
@@ -509,7 +512,7 @@ package struct RestorePipeline: Sendable {
         }
         // A dump without pgclone's metadata (plain pg_dump -Fc): keep the target's own settings,
         // as django-pgclone does.
-        return (report, try await swap.settingsToApply(source: try await swap.admin.databaseSettings(of: names.target)), nil)
+        return (report, try await swap.settingsToApply(source: try await swap.admin.connection.databaseSettings(of: names.target)), nil)
     }
 
     /// `requested` jobs, or fewer if PostgreSQL would not let this role open that many more

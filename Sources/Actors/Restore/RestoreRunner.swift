@@ -3,38 +3,54 @@ import NIOCore
 package import PGCloneStreams
 import Subprocess
 
-/// The pg_restore stage: the archive streamed into pg_restore's stdin while its stderr is read
-/// concurrently; errors are counted and kept with their statements, and the exit status checked.
+/// The Restore stage: the archive streamed into pg_restore's stdin while its stderr is read
+/// concurrently; errors are judged as they come, counted and kept with their statements, and the
+/// exit status checked.
 ///
 /// Streaming means one job: pg_restore cannot restore in parallel from stdin. `restore --jobs N`
 /// spools the archive to a file first and runs `pg_restore -j N` on it.
-package struct RestoreRunner: Sendable {
+///
+/// An actor: for the length of a job it owns the pg_restore child (its stdin writer and its stderr
+/// reader) and the privilege replay's session. The whole archive is written into pg_restore within
+/// one isolated call, never one hop per chunk. It makes no blocking call (pipes are written and
+/// read asynchronously), so it runs on the shared pool.
+package actor RestoreRunner {
     /// The pg_restore programs to choose from, by the archive's version (read from its first
     /// bytes before pg_restore starts).
-    package var installations: PostgresInstallations
+    private let installations: PostgresInstallations
     /// The major version of the server restored into (`nil`: none, `verify`), whose own
     /// pg_restore is preferred when it can read the archive.
-    package var serverMajor: Int?
+    private let serverMajor: Int?
     /// Where to restore: the temporary database, or nowhere (`verify` reads the archive through
     /// pg_restore to its end, writing the script to /dev/null).
-    package var connection: ConnectionSettings?
+    private let connection: ConnectionSettings?
 
     /// What pg_restore restores of owners and privileges, unless ``beforeStart`` says.
-    package var ownership = OwnershipOptions.none
+    private let ownership = OwnershipOptions.none
     /// Judges the errors about owners and privileges as they come, and replays ACL entries.
-    package var privilegeRestore: PrivilegeRestore?
+    private let privilegeRestore: PrivilegeRestore?
 
     /// Told when writing into pg_restore's stdin waits for the pipe (PostgreSQL is the limit).
-    package var stdinWaiting: (@Sendable (Bool) -> Void)?
+    private let stdinWaiting: (@Sendable (Bool) -> Void)?
     /// Run once the archive's first bytes have come, before pg_restore starts (the restore makes
     /// `D__temp` then, with the locale the dump's metadata, read by then, names); returns what to
     /// restore of owners and privileges, which the metadata says too.
-    package var beforeStart: (@Sendable () async throws -> OwnershipOptions)?
+    private let beforeStart: (@Sendable () async throws -> OwnershipOptions)?
 
-    package init(installations: PostgresInstallations, serverMajor: Int?, connection: ConnectionSettings?) {
+    package init(
+        installations: PostgresInstallations,
+        serverMajor: Int?,
+        connection: ConnectionSettings?,
+        privilegeRestore: PrivilegeRestore? = nil,
+        stdinWaiting: (@Sendable (Bool) -> Void)? = nil,
+        beforeStart: (@Sendable () async throws -> OwnershipOptions)? = nil
+    ) {
         self.installations = installations
         self.serverMajor = serverMajor
         self.connection = connection
+        self.privilegeRestore = privilegeRestore
+        self.stdinWaiting = stdinWaiting
+        self.beforeStart = beforeStart
     }
 
     /// What pg_restore did.

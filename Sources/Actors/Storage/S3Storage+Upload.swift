@@ -6,7 +6,7 @@ package import PGCloneStreams
 
 extension S3Storage {
     /// Metadata stored with every dump object.
-    var objectHeaders: [String] {
+    nonisolated var objectHeaders: [String] {
         ["x-amz-meta-pgclone-format: zstd-custom-archive", "x-amz-meta-pgclone-version: \(pgcloneVersion)"]
     }
 

@@ -4,16 +4,21 @@ package import Logging
 import NIOCore
 import PGCloneStreams
 
-/// Dumps in S3 (or an S3-compatible server) under `s3://bucket/prefix`.
+/// The Storage stage for dumps in S3 (or an S3-compatible server) under `s3://bucket/prefix`.
 ///
 /// Uploads are multipart (a single PutObject for a dump smaller than one part): the object exists
 /// only once CompleteMultipartUpload succeeds, and any failure or cancellation aborts the upload.
 /// Downloads are ranged GETs of the one object, several in flight, handed on in order.
-package struct S3Storage: StorageBackend {
-    package let client: S3Client
-    let logger: Logger
+///
+/// An actor: it owns the S3 client (with its cached, refreshed credentials) and the transfer
+/// meters of its job. A download or an upload produces or consumes its whole stream in one
+/// isolated call; the bytes never hop through the actor chunk by chunk. It makes no blocking call
+/// itself (libcurl's transfers run on threads of their own), so it runs on the shared pool.
+package actor S3Storage: StorageBackend {
+    package nonisolated let client: S3Client
+    nonisolated let logger: Logger
     /// Bytes per chunk handed to the next stage.
-    let chunkSize: Int
+    nonisolated let chunkSize: Int
 
     package init(client: S3Client, chunkSize: Int, logger: Logger) {
         self.client = client
@@ -21,11 +26,11 @@ package struct S3Storage: StorageBackend {
         self.logger = logger
     }
 
-    var configuration: S3Configuration { client.configuration }
-    package var buffersWrites: Bool { true }
-    package var location: String { configuration.location }
+    nonisolated var configuration: S3Configuration { client.configuration }
+    package nonisolated var buffersWrites: Bool { true }
+    package nonisolated var location: String { configuration.location }
 
-    func objectKey(_ key: DumpKey) -> String { configuration.prefix + "\(key)" }
+    nonisolated func objectKey(_ key: DumpKey) -> String { configuration.prefix + "\(key)" }
 
     // MARK: Listing
 
@@ -64,7 +69,7 @@ package struct S3Storage: StorageBackend {
     }
 
     /// Turns S3 and transfer errors into one line naming the location.
-    func mapErrors<Result>(_ body: () async throws -> Result) async throws -> Result {
+    nonisolated func mapErrors<Result>(_ body: () async throws -> Result) async throws -> Result {
         do {
             return try await body()
         } catch let error as S3ServiceError {

@@ -76,7 +76,7 @@ struct DatabaseSubscription: Sendable, Equatable {
     }
 }
 
-extension DatabaseSwap {
+extension DatabaseAdmin {
     /// Drops the subscriptions of `database`, so that `DROP DATABASE` can drop it, without
     /// contacting a publisher (``DatabaseSubscription/detachStatements``): in one transaction on a
     /// session of pgclone's own in `database` (the statements reach no other database's). A
@@ -87,16 +87,16 @@ extension DatabaseSwap {
     /// - Returns: the subscriptions dropped (none for a database without any, untouched then).
     @discardableResult
     func detachSubscriptions(of database: String) async throws -> [DatabaseSubscription] {
-        let subscriptions = try await DatabaseSubscription.list(in: database, on: admin)
-        guard !subscriptions.isEmpty, let properties = try await DatabaseProperties.read(database, on: admin) else { return [] }
+        let subscriptions = try await DatabaseSubscription.list(in: database, on: connection)
+        guard !subscriptions.isEmpty, let properties = try await DatabaseProperties.read(database, on: connection) else { return [] }
         let quoted = quoteIdentifier(database)
         let closed = !properties.allowsConnections
         if closed {
-            try await admin.execute("ALTER DATABASE \(quoted) ALLOW_CONNECTIONS true")
+            try await connection.execute("ALTER DATABASE \(quoted) ALLOW_CONNECTIONS true")
         }
         do {
             let session = try await PostgresConnection.connect(
-                admin.settings.replacingDatabase(database).adding("fallback_application_name", "pgclone[\(getpid())] dropping subscriptions")
+                connection.settings.replacingDatabase(database).adding("fallback_application_name", "pgclone[\(getpid())] dropping subscriptions")
             )
             do {
                 try await session.execute("BEGIN")
@@ -110,11 +110,11 @@ extension DatabaseSwap {
             }
             await session.close()
         } catch {
-            if closed { _ = try? await admin.execute("ALTER DATABASE \(quoted) ALLOW_CONNECTIONS false") }
+            if closed { _ = try? await connection.execute("ALTER DATABASE \(quoted) ALLOW_CONNECTIONS false") }
             throw error
         }
         if closed {
-            try await admin.execute("ALTER DATABASE \(quoted) ALLOW_CONNECTIONS false")
+            try await connection.execute("ALTER DATABASE \(quoted) ALLOW_CONNECTIONS false")
         }
         for subscription in subscriptions {
             let slot = subscription.slot.map { " (its slot_name was \"\($0)\")" } ?? ""

@@ -11,7 +11,7 @@ extension DatabaseSwap {
     func accessStatements(_ access: DatabaseAccess, for database: String) async throws -> (statements: [String], leftOut: [String]) {
         let name = quoteIdentifier(database)
         var statements = [
-            "COMMENT ON DATABASE \(name) IS \(try await admin.quoteLiteral(orNull: access.comment))",
+            "COMMENT ON DATABASE \(name) IS \(try await connection.quoteLiteral(orNull: access.comment))",
             "ALTER DATABASE \(name) CONNECTION LIMIT \(access.connectionLimit)",
         ]
         var leftOut: [String] = []
@@ -20,19 +20,19 @@ extension DatabaseSwap {
             statements.append("REVOKE ALL ON DATABASE \(name) FROM PUBLIC")
             for grant in privileges {
                 guard let statement = DatabaseProperties.statement(granting: grant, on: database) else { continue }
-                if let grantee = grant.grantee, !(try await admin.roleExists(grantee)) {
+                if let grantee = grant.grantee, !(try await connection.roleExists(grantee)) {
                     leftOut.append("\(grant.privilege) for \"\(grantee)\" (no such role here)")
                     continue
                 }
                 statements.append(statement)
             }
         }
-        if !(try await admin.roleExists(access.owner)) {
+        if !(try await connection.roleExists(access.owner)) {
             leftOut.append("owner \"\(access.owner)\" (no such role here)")
-        } else if try await admin.maySetRole(access.owner) {
+        } else if try await connection.maySetRole(access.owner) {
             statements.append("ALTER DATABASE \(name) OWNER TO \(quoteIdentifier(access.owner))")
         } else {
-            leftOut.append("owner \"\(access.owner)\" (\(await admin.endpoint.user) may not make it the owner: it may not SET ROLE to it)")
+            leftOut.append("owner \"\(access.owner)\" (\(await connection.endpoint.user) may not make it the owner: it may not SET ROLE to it)")
         }
         return (statements, leftOut)
     }
@@ -45,9 +45,9 @@ extension DatabaseSwap {
     /// CREATE belongs to `pg_database_owner`: without it, PostgreSQL refuses to make another role
     /// a table's owner).
     package func temporaryOwner(source: DatabaseAccess?, restoringAs role: String?) async throws -> String? {
-        let owner = try await DatabaseProperties.read(names.target, on: admin)?.owner ?? role ?? source?.owner
-        guard let owner, try await admin.maySetRole(owner) else { return nil }
-        let usable = try await admin.query("SELECT pg_has_role(current_user, $1, 'USAGE')", [owner]).first?.first == "t"
+        let owner = try await DatabaseProperties.read(names.target, on: connection)?.owner ?? role ?? source?.owner
+        guard let owner, try await connection.maySetRole(owner) else { return nil }
+        let usable = try await connection.query("SELECT pg_has_role(current_user, $1, 'USAGE')", [owner]).first?.first == "t"
         return usable ? owner : nil
     }
 }

@@ -45,23 +45,23 @@ extension DatabaseSwap {
     ) async throws -> SwapReport {
         let target = quoteIdentifier(names.target)
         let temporary = quoteIdentifier(names.temporary)
-        guard let old = try await DatabaseProperties.read(names.target, on: admin) else {
+        guard let old = try await DatabaseProperties.read(names.target, on: connection) else {
             // A first restore: nothing to replace; the source's access properties where it says.
             var (statements, leftOut): ([String], [String]) = ([], [])
             if let sourceAccess { (statements, leftOut) = try await accessStatements(sourceAccess, for: names.target) }
             // The rename waits for D__temp's sessions (one a hook left behind).
-            try await terminateSessions(on: names.temporary, cancellable: true)
-            try await transaction(cancellable: true) {
-                try await admin.execute("ALTER DATABASE \(temporary) RENAME TO \(target)", cancellable: true)
-                try await admin.execute("COMMENT ON DATABASE \(target) IS NULL")
+            try await admin.terminateSessions(on: names.temporary, cancellable: true)
+            try await admin.transaction(cancellable: true) {
+                try await connection.execute("ALTER DATABASE \(temporary) RENAME TO \(target)", cancellable: true)
+                try await connection.execute("COMMENT ON DATABASE \(target) IS NULL")
                 for statement in statements {
-                    try await admin.execute(statement, cancellable: true)
+                    try await connection.execute(statement, cancellable: true)
                 }
             }
             return SwapReport(unavailable: .zero, terminatedSessions: 0, replacedExisting: false, displaced: [], accessLeftOut: leftOut)
         }
-        let previousExists = try await exists(names.previous)
-        let currentExists = try await exists(names.current)
+        let previousExists = try await admin.exists(names.previous)
+        let currentExists = try await admin.exists(names.current)
         // Sessions on the databases renamed in the transaction must be gone too: D__temp's
         // included (a session a hook left behind, a role D's privileges let in), or its rename
         // waits for them while D refuses connections.
@@ -70,19 +70,19 @@ extension DatabaseSwap {
             if previousExists { renamed.append(names.previous) }
             if newSnapshot && currentExists { renamed.append(names.current) }
         }
-        let properties = try await old.statements(for: names.target, on: admin)
+        let properties = try await old.statements(for: names.target, on: connection)
         // Ended once before D closes, so that one pgclone may not end fails the swap with D open.
-        let endedBeforeClosing = try await terminateSessions(on: names.temporary, cancellable: true)
+        let endedBeforeClosing = try await admin.terminateSessions(on: names.temporary, cancellable: true)
 
         // `D` refused connections before pgclone came (a DBA's decision): it stays so, and there is
         // nothing for a guard to undo.
         let closes = old.allowsConnections
-        let swapGuard = closes ? try await SwapGuard.install(admin: admin, settings: guardSettings, target: names.target, comment: old.comment) : nil
+        let swapGuard = closes ? try await SwapGuard.install(admin: connection, settings: guardSettings, target: names.target, comment: old.comment) : nil
         let clock = ContinuousClock()
         let start = clock.now
         var terminated = endedBeforeClosing
         do {
-            try await admin.query("SELECT set_config('lock_timeout', $1, false)", [lockTimeout])
+            try await connection.query("SELECT set_config('lock_timeout', $1, false)", [lockTimeout])
             if closes {
                 try await close(comment: old.comment)
             }
@@ -90,13 +90,13 @@ extension DatabaseSwap {
             for attempt in 1...attempts {
                 do {
                     for database in renamed {
-                        terminated += try await terminateSessions(on: database, cancellable: true)
+                        terminated += try await admin.terminateSessions(on: database, cancellable: true)
                     }
                     let displaced = try await renameAll(properties: properties, keepingPrevious: keepingPrevious, newSnapshot: newSnapshot, previousExists: previousExists, currentExists: currentExists, refusedBefore: !old.allowsConnections, owner: old.owner)
                     let unavailable = clock.now - start
                     // Committed: the restored D accepts connections, and the guard has nothing
                     // left to do (if its session failed, there is nothing to undo either).
-                    if let swapGuard { try? await swapGuard.release(admin: admin) }
+                    if let swapGuard { try? await swapGuard.release(admin: connection) }
                     return SwapReport(unavailable: unavailable, terminatedSessions: terminated, replacedExisting: true, displaced: displaced)
                 } catch let error as LibPQError where error.isObjectInUse && attempt < attempts && !error.connectionLost {
                     // Sessions still leaving (or reconnecting to a snapshot): end them again.
@@ -111,7 +111,7 @@ extension DatabaseSwap {
                 try? await reopen(comment: old.comment)
             }
             if let swapGuard {
-                try? await swapGuard.release(admin: admin)
+                try? await swapGuard.release(admin: connection)
             }
             throw error
         }
@@ -128,38 +128,41 @@ extension DatabaseSwap {
         owner: String
     ) async throws -> [String] {
         let target = quoteIdentifier(names.target)
+        // What the transaction moves out of the way, to be dropped after it: the old
+        // `D__previous`, or `D` itself; the old `D__current`.
         var displaced: [String] = []
+        if !keepingPrevious || previousExists { displaced.append(names.swapped) }
+        if newSnapshot && currentExists { displaced.append(names.temporary) }
         // The last moment an interrupt can still undo the swap is just before its COMMIT.
-        try await transaction(cancellable: true) {
+        try await admin.transaction(cancellable: true) {
             func rename(_ from: String, _ to: String) async throws {
-                try await admin.execute("ALTER DATABASE \(quoteIdentifier(from)) RENAME TO \(quoteIdentifier(to))", cancellable: true)
+                try await connection.execute("ALTER DATABASE \(quoteIdentifier(from)) RENAME TO \(quoteIdentifier(to))", cancellable: true)
             }
             /// Moves `database` out of the way as `name`, marked for the drop after the swap.
             func displace(_ database: String, to name: String) async throws {
                 try await rename(database, name)
-                try await mark(name, DatabaseMarker.displaced(target: names.target))
-                displaced.append(name)
+                try await admin.mark(name, DatabaseMarker.displaced(target: names.target))
             }
             if keepingPrevious {
                 if previousExists {
                     try await displace(names.previous, to: names.swapped)
                 }
                 try await rename(names.target, names.previous)
-                try await mark(names.previous, DatabaseMarker.previous(target: names.target, started: started))
+                try await admin.mark(names.previous, DatabaseMarker.previous(target: names.target, started: started))
                 // The snapshot is restored by copying it as a template; it stays closed only if a
                 // DBA had closed `D`.
                 if !refusedBefore {
-                    try await admin.execute("ALTER DATABASE \(quoteIdentifier(names.previous)) ALLOW_CONNECTIONS true")
+                    try await connection.execute("ALTER DATABASE \(quoteIdentifier(names.previous)) ALLOW_CONNECTIONS true")
                 }
             } else {
                 try await displace(names.target, to: names.swapped)
             }
             try await rename(names.temporary, names.target)
             for statement in properties {
-                try await admin.execute(statement, cancellable: true)
+                try await connection.execute(statement, cancellable: true)
             }
             if refusedBefore {
-                try await admin.execute("ALTER DATABASE \(target) ALLOW_CONNECTIONS false")
+                try await connection.execute("ALTER DATABASE \(target) ALLOW_CONNECTIONS false")
             }
             if newSnapshot {
                 if currentExists {
@@ -169,7 +172,7 @@ extension DatabaseSwap {
                 try await rename(names.snapshot, names.current)
                 // D's owner's, as D__previous (the old D) is: the next restore by that owner may
                 // drop or rename it.
-                try await admin.execute("ALTER DATABASE \(quoteIdentifier(names.current)) OWNER TO \(quoteIdentifier(owner))")
+                try await connection.execute("ALTER DATABASE \(quoteIdentifier(names.current)) OWNER TO \(quoteIdentifier(owner))")
             }
         }
         return displaced
@@ -179,11 +182,11 @@ extension DatabaseSwap {
     /// snapshots too, which no longer describe `D` (django-pgclone's semantics).
     package func dropDisplaced(_ displaced: [String], keepingSnapshots: Bool) async throws {
         for database in displaced {
-            try await drop(database)
+            try await admin.drop(database)
         }
         if !keepingSnapshots {
-            for database in [names.previous, names.current] where try await isPGClones(database) {
-                try await drop(database)
+            for database in [names.previous, names.current] where try await admin.isPGClones(database) {
+                try await admin.drop(database)
             }
         }
     }
@@ -193,7 +196,7 @@ extension DatabaseSwap {
     package func targetState(old: DatabaseProperties?) async -> PGCloneError.TargetState {
         let (oldOID, existed) = (old?.oid, old != nil)
         do {
-            guard let properties = try await DatabaseProperties.read(names.target, on: admin) else {
+            guard let properties = try await DatabaseProperties.read(names.target, on: connection) else {
                 if !existed { return .unchanged(names.target) }
                 return .unknown(names.target, advice: "it no longer exists; `pgclone ls --local` lists the databases")
             }

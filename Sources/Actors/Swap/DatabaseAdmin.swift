@@ -1,0 +1,229 @@
+package import Logging
+import PGCloneMetrics
+package import PGCloneStreams
+
+/// The administrative session: one libpq connection to the maintenance database, and the
+/// statements that make, copy, configure and drop databases on it. The Swap stage
+/// (``DatabaseSwap``) runs the restore-and-swap protocol through it; `copy` copies a database with
+/// it alone.
+///
+/// Every name is quoted as an identifier and every value as a literal; nothing the user wrote is
+/// spliced into SQL.
+package struct DatabaseAdmin: Sendable {
+    /// The session; its actor runs libpq on a dispatch queue of its own.
+    package let connection: PostgresConnection
+    /// Where to say what a drop did besides dropping (the subscriptions it dropped first).
+    package let logger: Logger?
+
+    package init(connection: PostgresConnection, logger: Logger? = nil) {
+        self.connection = connection
+        self.logger = logger
+    }
+
+    /// Whether `database` exists.
+    package func exists(_ database: String) async throws -> Bool {
+        try await !connection.query("SELECT 1 FROM pg_database WHERE datname = $1", [database]).isEmpty
+    }
+
+    /// `body` between BEGIN and COMMIT; ROLLBACK if it throws.
+    func transaction(cancellable: Bool, _ body: () async throws -> Void) async throws {
+        try await connection.execute("BEGIN")
+        do {
+            try await body()
+            if cancellable { try Task.checkCancellation() }
+        } catch {
+            _ = try? await connection.execute("ROLLBACK")
+            throw error
+        }
+        try await connection.execute("COMMIT")
+    }
+
+    /// Whether `database` exists and pgclone made it (``DatabaseMarker/isPGClone(_:)``).
+    func isPGClones(_ database: String) async throws -> Bool {
+        guard let properties = try await DatabaseProperties.read(database, on: connection) else { return false }
+        return DatabaseMarker.isPGClone(properties)
+    }
+
+    /// `CREATE DATABASE name options`, made pgclone's and no more open than its model in one step:
+    /// it is created closed (no connections, connection limit 0), then one transaction comments it
+    /// with `marker` and gives it the model's database privileges (not PUBLIC's default CONNECT and
+    /// TEMPORARY), connection limit and openness. A pgclone killed in between leaves a closed
+    /// database with no comment, which ``DatabaseMarker/isHalfMade(_:)`` recognises as its own.
+    /// - Parameters:
+    ///   - model: the database it must not be more open than (`D`, or a copy's source); `nil`:
+    ///     PostgreSQL's defaults.
+    ///   - forRestoring: pg_restore and the hooks connect to it (`D__temp`): it accepts
+    ///     connections, without a limit, even if the model does not.
+    func create(_ name: String, as options: String, marker: String, model modelName: String?, forRestoring: Bool = false) async throws {
+        let database = quoteIdentifier(name)
+        try await connection.execute("CREATE DATABASE \(database) \(options) ALLOW_CONNECTIONS false CONNECTION LIMIT 0", cancellable: true)
+        let model: DatabaseProperties? =
+            if let modelName { try await DatabaseProperties.read(modelName, on: connection) } else { nil }
+        try await transaction(cancellable: false) {
+            try await mark(name, marker)
+            for statement in model?.privilegeStatements(for: name, keepingOwnersOwn: true) ?? [] {
+                try await connection.execute(statement)
+            }
+            let allows = forRestoring || (model?.allowsConnections ?? true)
+            let limit = forRestoring ? -1 : model?.connectionLimit ?? -1
+            try await connection.execute("ALTER DATABASE \(database) WITH ALLOW_CONNECTIONS \(allows) CONNECTION LIMIT \(limit)")
+        }
+    }
+
+    func mark(_ database: String, _ comment: String) async throws {
+        try await connection.execute("COMMENT ON DATABASE \(quoteIdentifier(database)) IS \(try await connection.quoteLiteral(comment))")
+    }
+
+    /// Creates `copy` as a copy of `template` (`CREATE DATABASE … TEMPLATE`, which needs the template
+    /// to have no sessions: they are ended first), with the template's database-level settings,
+    /// commented `marker` and no more open than `model` (``create(_:as:marker:model:forRestoring:)``).
+    /// - Returns: the template's settings that could not be carried over, with why.
+    @discardableResult
+    package func copy(_ template: String, to copy: String, marker: String, model: String?, forRestoring: Bool = false) async throws -> [(DatabaseSetting, String)] {
+        guard try await exists(template) else {
+            throw PGCloneError(.objectNotFound, "there is no database \"\(template)\" on this server; `pgclone ls --local` lists them")
+        }
+        try await terminateSessions(on: template, cancellable: true)
+        var options = "TEMPLATE \(quoteIdentifier(template))"
+        // FILE_COPY copies the files (3-4 times faster here, PLATFORM.md §0) instead of writing the
+        // whole copy to WAL; PostgreSQL 15 and later default to the latter.
+        if await connection.serverVersion >= 150_000 { options += " STRATEGY = FILE_COPY" }
+        do {
+            try await create(copy, as: options, marker: marker, model: model, forRestoring: forRestoring)
+        } catch let error as LibPQError where error.isObjectInUse {
+            // A session that arrived between the termination and the copy: once more.
+            try await terminateSessions(on: template, cancellable: true)
+            try await create(copy, as: options, marker: marker, model: model, forRestoring: forRestoring)
+        }
+        return try await apply(connection.databaseSettings(of: template), to: copy, from: template)
+    }
+
+    /// Ends every other session of a role on `database`. Autovacuum workers (which have none) are
+    /// left to PostgreSQL, which ends them itself for a rename, a copy or a drop; only a superuser
+    /// could end them here. (`backend_type` would tell them apart, but is hidden from roles that may
+    /// not see another role's sessions in full.)
+    /// `cancellable`: an interrupt stops it (the work before the swap's COMMIT); clean-up is not.
+    @discardableResult
+    package func terminateSessions(on database: String, cancellable: Bool = false) async throws -> Int {
+        let rows = try await connection.query(
+            """
+            SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+            WHERE datname = $1 AND pid <> pg_backend_pid() AND usesysid IS NOT NULL
+            """,
+            [database],
+            cancellable: cancellable
+        )
+        return Int(rows.first?.first.flatMap { $0 } ?? "0") ?? 0
+    }
+
+    /// Applies database-level settings of `origin` (the database they come from, for messages) to
+    /// `database`. Role-specific settings of roles that do not exist on this server are skipped and
+    /// returned with why; so is one the role may not set, unless it is `required`.
+    /// - Throws: `.insufficientPrivilege` for a `required` setting the role may not set.
+    package func apply(
+        _ settings: [DatabaseSetting],
+        to database: String,
+        from origin: String,
+        required: Bool = false
+    ) async throws -> [(DatabaseSetting, String)] {
+        let quoted = quoteIdentifier(database)
+        var skipped: [(DatabaseSetting, String)] = []
+        for setting in settings {
+            var statement: String
+            if let role = setting.role {
+                guard try await !connection.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [role]).isEmpty else {
+                    skipped.append((setting, "the role does not exist here"))
+                    continue
+                }
+                statement = "ALTER ROLE \(quoteIdentifier(role)) IN DATABASE \(quoted)"
+            } else {
+                statement = "ALTER DATABASE \(quoted)"
+            }
+            let name = setting.name.split(separator: ".").map { quoteIdentifier(String($0)) }.joined(separator: ".")
+            var values: [String] = []
+            for element in Self.valueElements(of: setting) {
+                values.append(try await connection.quoteLiteral(element))
+            }
+            statement += " SET \(name) TO \(values.joined(separator: ", "))"
+            do {
+                try await connection.execute(statement)
+            } catch let error as LibPQError where error.isInsufficientPrivilege {
+                guard required else {
+                    skipped.append((setting, "\(error.message) (it needs a superuser\(setting.role == nil ? "" : " or CREATEROLE"))"))
+                    continue
+                }
+                let owner = setting.role.map { "role \"\($0)\"'s setting" } ?? "the setting"
+                throw PGCloneError(
+                    .insufficientPrivilege,
+                    "\(owner) \(setting.name) = \(setting.value) on \"\(origin)\" cannot be carried over to the restored database (\(error.message)), and the restore would lose it; restore as a superuser\(setting.role == nil ? "" : " or a role with CREATEROLE"), or reset it on \"\(origin)\" first if it is not needed",
+                    cause: error
+                )
+            }
+        }
+        return skipped
+    }
+
+    /// The literals to write a setting's value as. List-valued settings are stored as one string
+    /// whose elements are double-quoted where needed; they must be set as one literal per element,
+    /// as pg_dump does (`makeAlterConfigCommand`), or `SET search_path TO 'a, b'` would name one
+    /// schema called "a, b".
+    package static func valueElements(of setting: DatabaseSetting) -> [String] {
+        let listSettings: Set<String> = [
+            "local_preload_libraries", "search_path", "session_preload_libraries", "shared_preload_libraries",
+            "temp_tablespaces", "unix_socket_directories",
+        ]
+        guard listSettings.contains(setting.name.lowercased()) else { return [setting.value] }
+        var elements: [String] = []
+        var current = ""
+        var inQuotes = false
+        var characters = setting.value.makeIterator()
+        while let character = characters.next() {
+            switch character {
+            case "\"" where inQuotes:
+                // A doubled quote inside quotes stands for one quote character.
+                if let following = characters.next() {
+                    if following == "\"" {
+                        current.append("\"")
+                    } else {
+                        inQuotes = false
+                        if following == "," {
+                            elements.append(current)
+                            current = ""
+                        } else if !following.isWhitespace {
+                            current.append(following)
+                        }
+                    }
+                } else {
+                    inQuotes = false
+                }
+            case "\"":
+                inQuotes = true
+            case "," where !inQuotes:
+                elements.append(current.trimmingWhitespace())
+                current = ""
+            default:
+                if inQuotes || !character.isWhitespace || !current.isEmpty { current.append(character) }
+            }
+        }
+        elements.append(inQuotes ? current : current.trimmingWhitespace())
+        return elements
+    }
+
+    /// Drops `database` after dropping its logical replication subscriptions, which `DROP DATABASE`
+    /// refuses to drop with it (``detachSubscriptions(of:)``), and ending its client sessions. Not
+    /// `WITH (FORCE)`: for a role that is not a superuser, that fails on an autovacuum worker (it
+    /// checks the right to end every process there), which a plain DROP ends itself.
+    package func drop(_ database: String, attempts: Int = 3) async throws {
+        for attempt in 1...attempts {
+            guard try await exists(database) else { return }
+            try await detachSubscriptions(of: database)
+            try await terminateSessions(on: database)
+            do {
+                try await connection.execute("DROP DATABASE IF EXISTS \(quoteIdentifier(database))")
+                return
+            } catch let error as LibPQError where error.isObjectInUse && attempt < attempts {
+                // A session (or a subscription) that arrived in between: once more.
+            }
+        }
+    }
+}
