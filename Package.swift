@@ -138,7 +138,16 @@ let package = Package(
         ),
         .testTarget(
             name: "S3Tests",
-            dependencies: ["PGCloneS3", "PGCloneStreams", "PGCloneMetrics"],
+            dependencies: [
+                "PGCloneS3",
+                "PGCloneStreams",
+                "PGCloneMetrics",
+                "CPGCloneCurl",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
