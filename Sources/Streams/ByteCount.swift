@@ -49,12 +49,3 @@ package struct ByteCount: Hashable, Sendable, Comparable, CustomStringConvertibl
         self.bytes = number << shift
     }
 }
-
-extension StringProtocol {
-    package func trimmingWhitespace() -> String {
-        var slice = Substring(self)
-        while let first = slice.first, first.isWhitespace { slice.removeFirst() }
-        while let last = slice.last, last.isWhitespace { slice.removeLast() }
-        return String(slice)
-    }
-}

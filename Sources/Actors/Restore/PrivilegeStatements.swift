@@ -1,4 +1,5 @@
 import Foundation
+import PGCloneStreams
 
 /// The statements pg_dump writes for owners and privileges, read as far as a restore needs: which
 /// role an `ALTER … OWNER TO` names, the statements of an ACL entry one by one, and which role a
@@ -88,7 +89,7 @@ package enum PrivilegeStatements {
             } else if character == "\"" || character == "'" {
                 quote = character
             } else if character == ";" {
-                let statement = current.trimmingCharacters(in: .whitespacesAndNewlines)
+                let statement = current.trimmingWhitespace()
                 if !statement.isEmpty { statements.append(statement) }
                 current = ""
                 continue
@@ -96,7 +97,7 @@ package enum PrivilegeStatements {
             current.append(character)
         }
         guard quote == nil else { return nil }
-        let last = current.trimmingCharacters(in: .whitespacesAndNewlines)
+        let last = current.trimmingWhitespace()
         if !last.isEmpty { statements.append(last) }
         return statements
     }

@@ -1,4 +1,5 @@
 import Foundation
+import PGCloneStreams
 import NIOCore
 
 /// The credential sources that are services: STS for web identity, the container endpoint, and
@@ -10,7 +11,7 @@ enum AWSCredentialSources {
     /// Kubernetes rotates it). The request needs no signature.
     static func webIdentity(tokenFile: String, roleARN: String, sessionName: String, endpoint: String) async throws -> AWSCredentials {
         let source = "web identity (\(roleARN))"
-        guard let token = try? String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
+        guard let token = try? String(contentsOfFile: tokenFile, encoding: .utf8).trimmingWhitespace(),
             !token.isEmpty
         else {
             throw S3ClientError(.configuration, "cannot read the web identity token file \(tokenFile)")
@@ -69,7 +70,7 @@ enum AWSCredentialSources {
             guard let token = try? String(contentsOfFile: file, encoding: .utf8) else {
                 throw S3ClientError(.configuration, "cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE \(file)")
             }
-            request.headers.append("Authorization: \(token.trimmingCharacters(in: .whitespacesAndNewlines))")
+            request.headers.append("Authorization: \(token.trimmingWhitespace())")
         } else if let token = environment["AWS_CONTAINER_AUTHORIZATION_TOKEN"], !token.isEmpty {
             request.headers.append("Authorization: \(token)")
         }
@@ -101,7 +102,7 @@ enum AWSCredentialSources {
         guard let tokenResponse = try? await HTTPTransfer.perform(tokenRequest), tokenResponse.status == 200 else {
             return nil
         }
-        let token = String(buffer: tokenResponse.body).trimmingCharacters(in: .whitespacesAndNewlines)
+        let token = String(buffer: tokenResponse.body).trimmingWhitespace()
         var roleRequest = HTTPRequest(method: "GET", url: base + "/latest/meta-data/iam/security-credentials/")
         roleRequest.headers = ["X-aws-ec2-metadata-token: \(token)"]
         roleRequest.timeouts = tokenRequest.timeouts

@@ -246,7 +246,7 @@ private let headerCallback: CPGCloneCurl_data_callback = { data, size, count, po
         transfer.status = line.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
     } else if let colon = line.firstIndex(of: ":") {
         let name = line[..<colon].lowercased()
-        let value = line[line.index(after: colon)...].trimmingCharacters(in: " \t\r\n")
+        let value = line[line.index(after: colon)...].trimmingWhitespace()
         transfer.headers[name] = value
     }
     return length
@@ -254,13 +254,4 @@ private let headerCallback: CPGCloneCurl_data_callback = { data, size, count, po
 
 private let progressCallback: CPGCloneCurl_progress_callback = { pointer, _, _, _, _ in
     context(pointer).isCancelled ? 1 : 0
-}
-
-extension StringProtocol {
-    func trimmingCharacters(in set: String) -> String {
-        var slice = Substring(self)
-        while let first = slice.first, set.contains(first) { slice.removeFirst() }
-        while let last = slice.last, set.contains(last) { slice.removeLast() }
-        return String(slice)
-    }
 }
