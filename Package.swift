@@ -116,7 +116,13 @@ let package = Package(
         ),
         .testTarget(
             name: "ActorsTests",
-            dependencies: ["PGCloneActors", "PGCloneStreams", "PGCloneMetrics", "PGCloneTestSupport"],
+            dependencies: [
+                "PGCloneActors",
+                "PGCloneStreams",
+                "PGCloneMetrics",
+                "PGCloneTestSupport",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
