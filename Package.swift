@@ -133,7 +133,14 @@ let package = Package(
         ),
         .testTarget(
             name: "ActorsTests",
-            dependencies: ["PGCloneActors", "PGCloneS3", "PGCloneStreams", "PGCloneMetrics", "PGCloneTestSupport"],
+            dependencies: [
+                "PGCloneActors",
+                "PGCloneS3",
+                "PGCloneStreams",
+                "PGCloneMetrics",
+                "PGCloneTestSupport",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -109,7 +109,7 @@ extension Logger {
                 + "starved \(Self.seconds(total.starved)) s, backpressure \(Self.seconds(total.backpressure)) s"
             debug("\(line)")
         }
-        if let bottleneck = ProgressReporter.bottleneck(totals, [:]) {
+        if let bottleneck = StepMeter.bottleneck(totals, [:]) {
             debug("bottleneck over the run: \(bottleneck)")
         }
         if let peak = peakResidentMemory() { debug("peak resident memory (VmHWM): \(peak) bytes") }

@@ -82,25 +82,10 @@ struct ProgressReporter: Sendable {
                     parts.append("ETA \(Self.duration(Double(total - done) / rate))")
                 }
             }
-            if let bottleneck = Self.bottleneck(totals, previous) { parts.append("bottleneck: \(bottleneck)") }
+            if let bottleneck = StepMeter.bottleneck(totals, previous) { parts.append("bottleneck: \(bottleneck)") }
             status.show(parts.joined(separator: " "))
         }
         status.close()
-    }
-
-    /// The step that held the others back over the last interval: PostgreSQL when writing into
-    /// pg_restore (or reading from pg_dump) waited most, else the busiest step.
-    static func bottleneck(_ now: [Step: StepMeter.Totals], _ before: [Step: StepMeter.Totals]) -> String? {
-        func delta(_ step: Step, _ value: (StepMeter.Totals) -> Double) -> Double {
-            (now[step].map(value) ?? 0) - (before[step].map(value) ?? 0)
-        }
-        let busiest = Step.allCases.max { delta($0, \.busy) < delta($1, \.busy) }
-        guard let busiest, delta(busiest, \.busy) > 0 || delta(.restoreStdin, \.backpressure) > 0 || delta(.dumpStdout, \.starved) > 0 else {
-            return nil
-        }
-        if delta(.restoreStdin, \.backpressure) > delta(busiest, \.busy) { return "PostgreSQL (pg_restore)" }
-        if delta(.dumpStdout, \.starved) > delta(busiest, \.busy) { return "PostgreSQL (pg_dump)" }
-        return busiest.rawValue
     }
 
     static func describe(_ phase: Phase) -> String {

@@ -30,6 +30,16 @@ package final class StepMeter: Sendable {
         package var starved = 0.0
         package var backpressure = 0.0
         package var active = false
+
+        package init(
+            output: Int = 0, busy: Double = 0, starved: Double = 0, backpressure: Double = 0, active: Bool = false
+        ) {
+            self.output = output
+            self.busy = busy
+            self.starved = starved
+            self.backpressure = backpressure
+            self.active = active
+        }
     }
 
     package var snapshot: Totals { totals.withLock { $0 } }
@@ -127,6 +137,25 @@ package final class StepMeter: Sendable {
             busy.increment(by: elapsed.seconds)
             totals.withLock { $0.busy += elapsed.seconds }
         }
+    }
+}
+
+extension StepMeter {
+    /// The step that held the others back between the totals `before` and `now`: PostgreSQL when
+    /// writing into pg_restore (or reading from pg_dump) waited most, else the busiest step.
+    package static func bottleneck(_ now: [Step: Totals], _ before: [Step: Totals]) -> String? {
+        func delta(_ step: Step, _ value: (Totals) -> Double) -> Double {
+            (now[step].map(value) ?? 0) - (before[step].map(value) ?? 0)
+        }
+        let busiest = Step.allCases.max { delta($0, \.busy) < delta($1, \.busy) }
+        guard let busiest,
+            delta(busiest, \.busy) > 0 || delta(.restoreStdin, \.backpressure) > 0 || delta(.dumpStdout, \.starved) > 0
+        else {
+            return nil
+        }
+        if delta(.restoreStdin, \.backpressure) > delta(busiest, \.busy) { return "PostgreSQL (pg_restore)" }
+        if delta(.dumpStdout, \.starved) > delta(busiest, \.busy) { return "PostgreSQL (pg_dump)" }
+        return busiest.rawValue
     }
 }
 

@@ -1,7 +1,7 @@
 import Foundation
 import NIOCore
 package import PGCloneStreams
-import Subprocess
+package import Subprocess
 
 /// The Restore stage: the archive streamed into pg_restore's stdin while its stderr is read
 /// concurrently; errors are judged as they come, counted and kept with their statements, and the
@@ -93,10 +93,16 @@ package actor RestoreRunner {
     /// Judges each pg_restore error as it comes: harmless, about owners and privileges, or an error.
     private var errorJudge: @Sendable (ChildStderr.Entry) async -> ChildStderr.Disposition {
         let privileges = privilegeRestore
-        return { entry in
-            if let reason = KnownRestoreErrors.harmless(entry) { return .harmless(reason: reason) }
-            return await privileges?.judge(entry) ?? .error
-        }
+        return { entry in await Self.judge(entry, privileges: privileges) }
+    }
+
+    /// What one pg_restore error amounts to: harmless (``KnownRestoreErrors``), dealt with by
+    /// `privileges`, or an error.
+    package static func judge(
+        _ entry: ChildStderr.Entry, privileges: PrivilegeRestore?
+    ) async -> ChildStderr.Disposition {
+        if let reason = KnownRestoreErrors.harmless(entry) { return .harmless(reason: reason) }
+        return await privileges?.judge(entry) ?? .error
     }
 
     /// Runs `body` (pg_restore), then closes the privilege replay's session whatever happened.
@@ -172,7 +178,7 @@ package actor RestoreRunner {
             let (written, stoppedReading, collected) = result.closureResult
             var log = collected
             await retryDeferred(into: &log)
-            return try judgeExit(
+            return try Self.judgeExit(
                 result.terminationStatus, log, bytesWritten: written, stoppedReading: stoppedReading, ignoreErrors: ignoreErrors, pgRestore: pgRestore
             )
         }
@@ -260,7 +266,10 @@ package actor RestoreRunner {
         try Task.checkCancellation()
         var log = result.closureResult
         await retryDeferred(into: &log)
-        return try judgeExit(result.terminationStatus, log, bytesWritten: 0, stoppedReading: false, ignoreErrors: ignoreErrors, pgRestore: pgRestore)
+        return try Self.judgeExit(
+            result.terminationStatus, log, bytesWritten: 0, stoppedReading: false, ignoreErrors: ignoreErrors,
+            pgRestore: pgRestore
+        )
     }
 
     /// Runs again what failed for privileges replayed meanwhile (materialized views' refreshes);
@@ -279,7 +288,7 @@ package actor RestoreRunner {
     }
 
     /// The report of a pg_restore that ended with `status`, or the failure it amounts to.
-    private func judgeExit(
+    package static func judgeExit(
         _ status: TerminationStatus,
         _ log: ChildStderr,
         bytesWritten: Int,

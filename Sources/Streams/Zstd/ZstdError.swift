@@ -10,7 +10,7 @@ package struct ZstdError: Error, Sendable, Hashable, CustomStringConvertible {
         self.name = String(cString: ZSTD_getErrorName(code))
     }
 
-    init(code: Int, name: String) {
+    package init(code: Int, name: String) {
         self.code = code
         self.name = name
     }
