@@ -1,5 +1,6 @@
 import PGCloneActors
 import PGCloneMetrics
+import PGCloneS3
 import PGCloneStreams
 import Subprocess
 import Testing
@@ -109,6 +110,21 @@ import Testing
         #expect(other.code == .databaseError)
         #expect(other.message == "dumping \"shop\": \(unstartable)")
         #expect(other.target == .unchanged("shop"))
+    }
+
+    /// The S3 module's own errors: a setting the user controls is a configuration error (exit 2,
+    /// nothing done), anything else a storage failure; the message is the module's, unprefixed.
+    @Test func s3ClientErrorsAreConfigurationOrStorage() {
+        let setting = PGCloneError.from(
+            S3ClientError(.configuration, "PGCLONE_S3_STALL_TIMEOUT must be a number of seconds (it is \"x\")"),
+            step: "restoring into \"shop__temp\""
+        )
+        #expect(setting.code == .invalidConfiguration)
+        #expect(setting.message == "PGCLONE_S3_STALL_TIMEOUT must be a number of seconds (it is \"x\")")
+        #expect(setting.code.disposition(signal: nil).exitCode == 2)
+        let spool = PGCloneError.from(S3ClientError(.unavailable, "cannot write an upload part to /tmp: No space left"))
+        #expect(spool.code == .storageFailed)
+        #expect(spool.message == "cannot write an upload part to /tmp: No space left")
     }
 
     @Test func cancellationIsAnInterruptionWhateverTheStep() {
