@@ -57,7 +57,7 @@ struct ListCommand: PGCloneSubcommand {
             if json {
                 print(String(decoding: try encoder.encode(names), as: UTF8.self))
             } else {
-                names.forEach { print($0) }
+                for name in names { print(name) }
             }
         } else if json {
             let entries = dumps.map {
@@ -68,7 +68,7 @@ struct ListCommand: PGCloneSubcommand {
             }
             print(String(decoding: try encoder.encode(entries), as: UTF8.self))
         } else {
-            dumps.forEach { print($0.key) }
+            for dump in dumps { print(dump.key) }
         }
     }
 
@@ -103,7 +103,7 @@ struct ListCommand: PGCloneSubcommand {
             encoder.outputFormatting = [.withoutEscapingSlashes]
             print(String(decoding: try encoder.encode(names), as: UTF8.self))
         } else {
-            names.forEach { print($0) }
+            for name in names { print(name) }
         }
     }
 

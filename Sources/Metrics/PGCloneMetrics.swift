@@ -120,7 +120,7 @@ package final class PGCloneMetrics: Sendable {
     package func render() -> [UInt8] {
         process.update()
         // A step in the middle of a long busy stretch shows it as it goes.
-        steps.values.forEach { $0.flush() }
+        for step in steps.values { step.flush() }
         return summary.emitToBuffer() + success.emitToBuffer() + live.emitToBuffer()
     }
 

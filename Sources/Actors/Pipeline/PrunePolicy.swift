@@ -23,9 +23,9 @@ package struct PrunePolicy: Sendable, Hashable {
         let sorted = dumps.sorted { $0.key > $1.key }
         var kept = Set<DumpKey>()
         let hasKeepRule = keepLast != nil || keepDaily != nil || keepWeekly != nil
-        if let keepLast { sorted.prefix(keepLast).forEach { kept.insert($0.key) } }
-        if let keepDaily { newestPerPeriod(sorted, periods: keepDaily, period: Self.day).forEach { kept.insert($0) } }
-        if let keepWeekly { newestPerPeriod(sorted, periods: keepWeekly, period: Self.week).forEach { kept.insert($0) } }
+        if let keepLast { kept.formUnion(sorted.prefix(keepLast).map(\.key)) }
+        if let keepDaily { kept.formUnion(newestPerPeriod(sorted, periods: keepDaily, period: Self.day)) }
+        if let keepWeekly { kept.formUnion(newestPerPeriod(sorted, periods: keepWeekly, period: Self.week)) }
         let cutoff = olderThan.map { now.addingTimeInterval(-Double($0.components.seconds)) }
         var keep: [StoredDump] = []
         var delete: [StoredDump] = []

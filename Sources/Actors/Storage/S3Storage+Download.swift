@@ -71,7 +71,7 @@ extension S3Storage {
                     }
                 }
             } catch {
-                waiting.values.forEach { $0.cancel() }
+                for stream in waiting.values { stream.cancel() }
                 throw error
             }
             try await group.waitForAll()
