@@ -11,6 +11,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM HUP
 
 install_packages "${TEST_PACKAGES[@]}"
+log "checking the style (swift format lint)"
+bash "$PGCLONE_ROOT/scripts/lint.sh"
 # From here on, temporary files (the build's, the tests', pgclone's spools) go in the run
 # directory, removed at exit.
 run_dir_create

@@ -74,7 +74,8 @@ package struct PGCloneError: Error, Sendable, CustomStringConvertible {
         /// The database it is about.
         package var database: String {
             switch self {
-            case .unchanged(let name), .replaced(let name), .refusingConnections(let name, _), .unknown(let name, _): name
+            case .unchanged(let name), .replaced(let name), .refusingConnections(let name, _), .unknown(let name, _):
+                name
             }
         }
 

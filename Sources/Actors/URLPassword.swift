@@ -5,7 +5,9 @@ package enum URLPassword {
     static func range(in url: String) -> Range<String.Index>? {
         guard let scheme = url.firstRange(of: "://") else { return nil }
         let authority = url[scheme.upperBound...].prefix { $0 != "/" && $0 != "?" && $0 != "#" }
-        guard let at = authority.lastIndex(of: "@"), let colon = authority[..<at].firstIndex(of: ":") else { return nil }
+        guard let at = authority.lastIndex(of: "@"), let colon = authority[..<at].firstIndex(of: ":") else {
+            return nil
+        }
         let password = authority.index(after: colon)..<at
         return password.isEmpty ? nil : password
     }
@@ -31,7 +33,8 @@ package enum URLPassword {
         var rest = Substring(text)
         while let scheme = rest.firstRange(of: "://") {
             // The URL runs to the next blank or quote.
-            let end = rest[scheme.upperBound...].firstIndex { $0.isWhitespace || $0 == "'" || $0 == "\"" } ?? rest.endIndex
+            let end =
+                rest[scheme.upperBound...].firstIndex { $0.isWhitespace || $0 == "'" || $0 == "\"" } ?? rest.endIndex
             let url = String(rest[rest.startIndex..<end])
             result += redacted(url)
             rest = rest[end...]

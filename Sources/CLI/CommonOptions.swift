@@ -6,13 +6,21 @@ import PGCloneStreams
 
 /// Options every command takes.
 struct CommonOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Where dumps are: a directory (default .pgclone/) or s3://bucket/prefix.", valueName: "location"))
+    @Option(
+        help: ArgumentHelp(
+            "Where dumps are: a directory (default .pgclone/) or s3://bucket/prefix.",
+            valueName: "location"
+        )
+    )
     var storageLocation: String?
 
     @Option(help: ArgumentHelp("The config file (default pgclone.yaml, if present).", valueName: "path"))
     var configFile: String?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Memory budget for buffers and zstd, e.g. 64MiB (the default).", valueName: "size"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp("Memory budget for buffers and zstd, e.g. 64MiB (the default).", valueName: "size")
+    )
     var memoryLimit: String?
 
     @Flag(name: [.short, .long], help: "Print only warnings and errors on stderr, and no progress.")
@@ -21,26 +29,47 @@ struct CommonOptions: ParsableArguments {
     @Option(help: ArgumentHelp("trace, debug, info (the default), notice, warning or error.", valueName: "level"))
     var logLevel: String?
 
-    @Option(help: ArgumentHelp("text (the default) or json: one JSON object per line, for log shippers.", valueName: "format"))
+    @Option(
+        help: ArgumentHelp(
+            "text (the default) or json: one JSON object per line, for log shippers.",
+            valueName: "format"
+        )
+    )
     var logFormat: String?
 
-    @Option(help: ArgumentHelp("Serve Prometheus metrics at http://ADDRESS/metrics while the command runs (PGCLONE_METRICS_ADDRESS).", valueName: "host:port"))
+    @Option(
+        help: ArgumentHelp(
+            "Serve Prometheus metrics at http://ADDRESS/metrics while the command runs (PGCLONE_METRICS_ADDRESS).",
+            valueName: "host:port"
+        )
+    )
     var metricsAddress: String?
 
-    @Option(help: ArgumentHelp("Keep serving metrics this long after the command ends (e.g. 15s), for a last scrape.", valueName: "duration"))
+    @Option(
+        help: ArgumentHelp(
+            "Keep serving metrics this long after the command ends (e.g. 15s), for a last scrape.",
+            valueName: "duration"
+        )
+    )
     var metricsLinger: String?
 
-    @Option(help: ArgumentHelp("Push the job summary to this Prometheus Pushgateway at start and end.", valueName: "url"))
+    @Option(
+        help: ArgumentHelp("Push the job summary to this Prometheus Pushgateway at start and end.", valueName: "url")
+    )
     var pushgateway: String?
 
-    @Option(help: ArgumentHelp("Write the job summary as node_exporter textfiles into this directory.", valueName: "dir"))
+    @Option(
+        help: ArgumentHelp("Write the job summary as node_exporter textfiles into this directory.", valueName: "dir")
+    )
     var metricsTextfile: String?
 
     func makeLogger(status: StatusLine? = nil) throws(PGCloneCLIError) -> Logger {
         var level = quiet ? Logger.Level.warning : .info
         if let logLevel {
             guard let parsed = Logger.Level(rawValue: logLevel.lowercased()) else {
-                throw PGCloneCLIError("--log-level must be one of trace, debug, info, notice, warning, error (it is \"\(logLevel)\")")
+                throw PGCloneCLIError(
+                    "--log-level must be one of trace, debug, info, notice, warning, error (it is \"\(logLevel)\")"
+                )
             }
             level = parsed
         }
@@ -67,7 +96,10 @@ struct ConnectionOptions: ParsableArguments {
     @Option(
         name: [.customShort("d"), .long],
         help: ArgumentHelp(
-            "The database: a postgresql:// URI, a key=value connection string or a database name (default DATABASE_URL, else the PG* variables).",
+            """
+            The database: a postgresql:// URI, a key=value connection string or a database name (default \
+            DATABASE_URL, else the PG* variables).
+            """,
             valueName: "conn"
         )
     )
@@ -79,7 +111,10 @@ struct MaintenanceOptions: ParsableArguments {
     @Option(
         name: .customLong("maintenance-db"),
         help: ArgumentHelp(
-            "The database to connect to for the administrative statements, the only one tried (default postgres, else template1; PGCLONE_MAINTENANCE_DB).",
+            """
+            The database to connect to for the administrative statements, the only one tried (default postgres, \
+            else template1; PGCLONE_MAINTENANCE_DB).
+            """,
             valueName: "name"
         )
     )
@@ -105,7 +140,10 @@ extension Logger {
         for step in Step.allCases {
             guard let total = totals[step], total.output > 0 || total.busy > 0 else { continue }
             let rate = total.busy > 0 ? "\(ByteCount(bytes: Int(Double(total.output) / total.busy)))/s" : "-"
-            let line = "step \(step.rawValue): \(ByteCount(bytes: total.output)) out; busy \(Self.seconds(total.busy)) s (\(rate) while busy), "
+            let line = """
+                step \(step.rawValue): \(ByteCount(bytes: total.output)) out; busy \(Self.seconds(total.busy)) s \
+                (\(rate) while busy), 
+                """
                 + "starved \(Self.seconds(total.starved)) s, backpressure \(Self.seconds(total.backpressure)) s"
             debug("\(line)")
         }

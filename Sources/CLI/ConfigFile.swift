@@ -1,5 +1,5 @@
-import PGCloneStreams
 import PGCloneActors
+import PGCloneStreams
 import Yams
 
 /// The config file (`pgclone.yaml`), read into the settings it can hold. Unknown keys are errors, so
@@ -24,7 +24,8 @@ struct ConfigFile {
     var restoreConfigs: [String: RestoreConfig] = [:]
 
     static let knownKeys: Set<String> = [
-        "storage_location", "database", "memory_limit", "compression_level", "allow_dump", "allow_restore", "allow_copy",
+        "storage_location", "database", "memory_limit", "compression_level", "allow_dump", "allow_restore",
+        "allow_copy",
         "statement_timeout", "lock_timeout", "maintenance_db", "dump_configs", "restore_configs",
     ]
 
@@ -61,37 +62,64 @@ struct ConfigFile {
             case "maintenance_db": maintenanceDatabase = try string(value, key)
             case "dump_configs":
                 dumpConfigs = try namedConfigs(value, key) { fields, where_ throws(PGCloneError) in
-                    try checkKeys(fields, ["exclude_tables", "exclude_models", "pre_dump_hooks", "exclude_extensions", "no_owner", "no_acl"], where_)
+                    try checkKeys(
+                        fields,
+                        [
+                            "exclude_tables", "exclude_models", "pre_dump_hooks", "exclude_extensions", "no_owner",
+                            "no_acl",
+                        ],
+                        where_
+                    )
                     var config = DumpConfig(
                         excludeTables: try strings(fields["exclude_tables"], "\(where_).exclude_tables"),
                         excludeModels: try strings(fields["exclude_models"], "\(where_).exclude_models"),
                         preDumpHooks: try strings(fields["pre_dump_hooks"], "\(where_).pre_dump_hooks"),
                         excludeExtensions: try strings(fields["exclude_extensions"], "\(where_).exclude_extensions")
                     )
-                    config.noOwner = try fields["no_owner"].map { node throws(PGCloneError) in try bool(node, "\(where_).no_owner") } ?? false
-                    config.noACL = try fields["no_acl"].map { node throws(PGCloneError) in try bool(node, "\(where_).no_acl") } ?? false
+                    config.noOwner =
+                        try fields["no_owner"].map { node throws(PGCloneError) in try bool(node, "\(where_).no_owner") }
+                        ?? false
+                    config.noACL =
+                        try fields["no_acl"].map { node throws(PGCloneError) in try bool(node, "\(where_).no_acl") }
+                        ?? false
                     return config
                 }
             case "restore_configs":
                 restoreConfigs = try namedConfigs(value, key) { fields, where_ throws(PGCloneError) in
-                    try checkKeys(fields, ["pre_swap_hooks", "reversible", "dump_config", "no_owner", "no_acl", "role"], where_)
+                    try checkKeys(
+                        fields,
+                        ["pre_swap_hooks", "reversible", "dump_config", "no_owner", "no_acl", "role"],
+                        where_
+                    )
                     var config = RestoreConfig(
                         preSwapHooks: try strings(fields["pre_swap_hooks"], "\(where_).pre_swap_hooks"),
-                        reversible: try fields["reversible"].map { node throws(PGCloneError) in try bool(node, "\(where_).reversible") } ?? false,
+                        reversible: try fields["reversible"].map { node throws(PGCloneError) in
+                            try bool(node, "\(where_).reversible")
+                        } ?? false,
                         dumpConfig: try fields["dump_config"].map { node throws(PGCloneError) in
                             let name = try self.name(node, "\(where_).dump_config")
                             guard !name.isEmpty else {
-                                throw PGCloneError(.invalidConfiguration, "\(path): \(where_).dump_config names no dump config; give one or leave the key out")
+                                throw PGCloneError(
+                                    .invalidConfiguration,
+                                    "\(path): \(where_).dump_config names no dump config; give one or leave the key out"
+                                )
                             }
                             return name
                         }
                     )
-                    config.noOwner = try fields["no_owner"].map { node throws(PGCloneError) in try bool(node, "\(where_).no_owner") } ?? false
-                    config.noACL = try fields["no_acl"].map { node throws(PGCloneError) in try bool(node, "\(where_).no_acl") } ?? false
+                    config.noOwner =
+                        try fields["no_owner"].map { node throws(PGCloneError) in try bool(node, "\(where_).no_owner") }
+                        ?? false
+                    config.noACL =
+                        try fields["no_acl"].map { node throws(PGCloneError) in try bool(node, "\(where_).no_acl") }
+                        ?? false
                     config.role = try fields["role"].map { node throws(PGCloneError) in
                         let role = try name(node, "\(where_).role")
                         guard !role.isEmpty else {
-                            throw PGCloneError(.invalidConfiguration, "\(path): \(where_).role names no role; give one or leave the key out")
+                            throw PGCloneError(
+                                .invalidConfiguration,
+                                "\(path): \(where_).role names no role; give one or leave the key out"
+                            )
                         }
                         return role
                     }
@@ -129,7 +157,10 @@ struct ConfigFile {
         if let unknown = fields.keys.sorted().first(where: { !known.contains($0) }) {
             throw PGCloneError(
                 .invalidConfiguration,
-                "\(path): unknown setting \"\(unknown)\" in \(where_); the settings are \(known.joined(separator: ", "))"
+                """
+                \(path): unknown setting \"\(unknown)\" in \(where_); the settings are \
+                \(known.joined(separator: ", "))
+                """
             )
         }
     }
@@ -163,10 +194,15 @@ struct ConfigFile {
     /// A name (a role's, a dump config's): a string, which a plain `null`, `true` or `5` is not in
     /// YAML.
     private func name(_ node: Node, _ key: String) throws(PGCloneError) -> String {
-        if case .scalar(let scalar) = node, scalar.style == .plain, node.null != nil || node.bool != nil || node.int != nil {
+        if case .scalar(let scalar) = node, scalar.style == .plain,
+            node.null != nil || node.bool != nil || node.int != nil
+        {
             throw PGCloneError(
                 .invalidConfiguration,
-                "\(path): \(key) is \(scalar.string.isEmpty ? "empty" : scalar.string), which is not a name; write the name (in quotes if it looks like a number or a boolean), or leave the key out"
+                """
+                \(path): \(key) is \(scalar.string.isEmpty ? "empty" : scalar.string), which is not a name; write \
+                the name (in quotes if it looks like a number or a boolean), or leave the key out
+                """
             )
         }
         return try string(node, key)
@@ -191,7 +227,9 @@ struct ConfigFile {
         let trimmed = text.trimmingWhitespace()
         let number = trimmed.prefix { $0.isASCII && ($0.isNumber || $0 == ".") }
         let unit = String(trimmed.dropFirst(number.count)).trimmingWhitespace()
-        let milliseconds: [String: Double] = ["": 1, "us": 0.001, "ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000]
+        let milliseconds: [String: Double] = [
+            "": 1, "us": 0.001, "ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000,
+        ]
         guard let value = Double(number), let scale = milliseconds[unit] else { return false }
         return value * scale <= Double(Int32.max)
     }

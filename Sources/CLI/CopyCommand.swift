@@ -21,7 +21,11 @@ struct CopyCommand: PGCloneSubcommand {
         guard name.hasPrefix(":"), name.count > 1 else {
             throw PGCloneError(.invalidConfiguration, "the snapshot's name starts with a colon: pgclone copy :NAME")
         }
-        let settings = try Settings(options: common, database: connection.database, maintenanceDatabase: maintenance.maintenanceDatabase)
+        let settings = try Settings(
+            options: common,
+            database: connection.database,
+            maintenanceDatabase: maintenance.maintenanceDatabase
+        )
         // The location is not used here, but one that cannot be used is refused as elsewhere.
         _ = try settings.storage(logger: context.logger, metrics: context.metrics)
         guard settings.allowCopy.value else {

@@ -15,31 +15,59 @@ struct DumpCommand: PGCloneSubcommand {
     @Option(help: ArgumentHelp("A dump config of the config file's dump_configs.", valueName: "name"))
     var config: String?
 
-    @Option(help: ArgumentHelp("Leave out this table's data and its partitions' (a pg_dump pattern); repeatable.", valueName: "pattern"))
+    @Option(
+        help: ArgumentHelp(
+            "Leave out this table's data and its partitions' (a pg_dump pattern); repeatable.",
+            valueName: "pattern"
+        )
+    )
     var excludeTableData: [String] = []
 
-    @Option(help: ArgumentHelp("Leave out a Django model's data and its partitions' (app.Model → table app_model); repeatable.", valueName: "app.Model"))
+    @Option(
+        help: ArgumentHelp(
+            "Leave out a Django model's data and its partitions' (app.Model → table app_model); repeatable.",
+            valueName: "app.Model"
+        )
+    )
     var excludeModel: [String] = []
 
-    @Option(help: ArgumentHelp("A shell command run against the database before pg_dump; repeatable.", valueName: "command"))
+    @Option(
+        help: ArgumentHelp("A shell command run against the database before pg_dump; repeatable.", valueName: "command")
+    )
     var preDumpHook: [String] = []
 
-    @Option(help: ArgumentHelp(
-        "Leave out this extension, one only a superuser may create where the dump is restored (pg_dump 17 and newer); repeatable.",
-        valueName: "name"
-    ))
+    @Option(
+        help: ArgumentHelp(
+            """
+            Leave out this extension, one only a superuser may create where the dump is restored (pg_dump 17 and \
+            newer); repeatable.
+            """,
+            valueName: "name"
+        )
+    )
     var excludeExtension: [String] = []
 
-    @Flag(help: "Restores of this dump leave its owners out: every object belongs to the restoring role (pg_dump's --no-owner).")
+    @Flag(
+        help:
+            """
+            Restores of this dump leave its owners out: every object belongs to the restoring role (pg_dump's \
+            --no-owner).
+            """
+    )
     var noOwner = false
 
     @Flag(help: "Leave the source's privileges out: no GRANTs, REVOKEs or default privileges (pg_dump's --no-acl).")
     var noAcl = false
 
-    @Option(help: ArgumentHelp(
-        "zstd level, 1 to 19 (default 1: smaller and faster than 3 on pg_dump's output; higher levels need a larger --memory-limit).",
-        valueName: "level"
-    ))
+    @Option(
+        help: ArgumentHelp(
+            """
+            zstd level, 1 to 19 (default 1: smaller and faster than 3 on pg_dump's output; higher levels need a \
+            larger --memory-limit).
+            """,
+            valueName: "level"
+        )
+    )
     var compressionLevel: Int?
 
     @Flag(help: "Print the result as JSON: key, database, config, sizes, durations per phase.")
@@ -75,7 +103,8 @@ struct DumpCommand: PGCloneSubcommand {
         if !preDumpHook.isEmpty { dumpConfig.preDumpHooks = preDumpHook }
         if noOwner { dumpConfig.noOwner = true }
         if noAcl { dumpConfig.noACL = true }
-        let custom = !excludeTableData.isEmpty || !excludeModel.isEmpty || !preDumpHook.isEmpty || !excludeExtension.isEmpty
+        let custom =
+            !excludeTableData.isEmpty || !excludeModel.isEmpty || !preDumpHook.isEmpty || !excludeExtension.isEmpty
             || noOwner || noAcl
         var pipeline = DumpPipeline(
             storage: try settings.storage(logger: logger, metrics: context.metrics),
@@ -89,7 +118,11 @@ struct DumpCommand: PGCloneSubcommand {
         guard !pipeline.config.isEmpty, pipeline.config.utf8.count <= 63 else {
             throw PGCloneError(
                 .invalidConfiguration,
-                "the dump config name \"\(pipeline.config)\" is \(pipeline.config.isEmpty ? "empty" : "longer than 63 bytes"); name it with 1 to 63 bytes, as PostgreSQL names things"
+                """
+                the dump config name \"\(pipeline.config)\" is \
+                \(pipeline.config.isEmpty ? "empty" : "longer than 63 bytes"); name it with 1 to 63 bytes, as \
+                PostgreSQL names things
+                """
             )
         }
         if let database = await PostgresConnection.resolveDatabaseName(settings.connection) {
@@ -100,16 +133,18 @@ struct DumpCommand: PGCloneSubcommand {
         pipeline.environment = settings.environment
         let outcome = try await pipeline.run()
         guard json else { return context.printResult("\(outcome.dump.key)") }
-        try context.printResult(JSONOutput.encode(
-            JSONOutput.Dump(
-                key: "\(outcome.dump.key)",
-                database: outcome.dump.key.database,
-                config: outcome.dump.key.config,
-                storedBytes: outcome.dump.size,
-                archiveBytes: outcome.archiveBytes,
-                durationSeconds: JSONOutput.seconds(context.metrics),
-                phases: JSONOutput.phases(context.metrics)
+        try context.printResult(
+            JSONOutput.encode(
+                JSONOutput.Dump(
+                    key: "\(outcome.dump.key)",
+                    database: outcome.dump.key.database,
+                    config: outcome.dump.key.config,
+                    storedBytes: outcome.dump.size,
+                    archiveBytes: outcome.archiveBytes,
+                    durationSeconds: JSONOutput.seconds(context.metrics),
+                    phases: JSONOutput.phases(context.metrics)
+                )
             )
-        ))
+        )
     }
 }

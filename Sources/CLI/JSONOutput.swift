@@ -17,7 +17,11 @@ enum JSONOutput {
 
     /// Seconds per phase of the current run, by the phases' metric names.
     static func phases(_ metrics: PGCloneMetrics) -> [String: Double] {
-        Dictionary(uniqueKeysWithValues: (metrics.currentJob?.phaseDurations ?? [:]).map { ($0.key.rawValue, ($0.value * 1000).rounded() / 1000) })
+        Dictionary(
+            uniqueKeysWithValues: (metrics.currentJob?.phaseDurations ?? [:]).map {
+                ($0.key.rawValue, ($0.value * 1000).rounded() / 1000)
+            }
+        )
     }
 
     /// Seconds, to the millisecond.

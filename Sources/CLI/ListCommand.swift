@@ -32,24 +32,37 @@ struct ListCommand: PGCloneSubcommand {
 
     func validate() throws {
         if local && (onlyDbNames || databaseName != nil || dumpConfig != nil) {
-            throw ValidationError("--local lists the server's databases; it takes no database name, --dump-config or --only-db-names")
+            throw ValidationError(
+                "--local lists the server's databases; it takes no database name, --dump-config or --only-db-names"
+            )
         }
         if !local && maintenance.maintenanceDatabase != nil {
-            throw ValidationError("--maintenance-db is where ls --local connects; without --local, ls reads only the storage location")
+            throw ValidationError(
+                "--maintenance-db is where ls --local connects; without --local, ls reads only the storage location"
+            )
         }
-        if databaseName?.isEmpty == true { throw ValidationError("the database name is empty; give one, or none for every database") }
+        if databaseName?.isEmpty == true {
+            throw ValidationError("the database name is empty; give one, or none for every database")
+        }
         if dumpConfig?.isEmpty == true { throw ValidationError("--dump-config takes the name of a dump config") }
     }
 
     func execute(_ context: RunContext) async throws {
-        let settings = try Settings(options: common, database: connection.database, maintenanceDatabase: maintenance.maintenanceDatabase)
+        let settings = try Settings(
+            options: common,
+            database: connection.database,
+            maintenanceDatabase: maintenance.maintenanceDatabase
+        )
         if local {
             // The location is not used here, but one that cannot be used is refused as elsewhere.
             _ = try settings.storage(logger: context.logger, metrics: context.metrics)
             return try await listLocal(settings, context: context)
         }
         let storage = try settings.storage(logger: context.logger, metrics: context.metrics)
-        let dumps = try await DumpCatalog(storage: storage, logger: context.logger).dumps(of: databaseName, config: dumpConfig)
+        let dumps = try await DumpCatalog(storage: storage, logger: context.logger).dumps(
+            of: databaseName,
+            config: dumpConfig
+        )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         if onlyDbNames {
@@ -62,7 +75,11 @@ struct ListCommand: PGCloneSubcommand {
         } else if json {
             let entries = dumps.map {
                 Entry(
-                    key: "\($0.key)", database: $0.databaseKnown ? $0.database : nil, config: $0.config, createdAt: $0.key.isoTimestamp, sizeBytes: $0.size,
+                    key: "\($0.key)",
+                    database: $0.databaseKnown ? $0.database : nil,
+                    config: $0.config,
+                    createdAt: $0.key.isoTimestamp,
+                    sizeBytes: $0.size,
                     layout: $0.key.layout.rawValue
                 )
             }
@@ -75,7 +92,11 @@ struct ListCommand: PGCloneSubcommand {
     /// The server's databases but templates and the maintenance databases (`postgres`, `template1`
     /// and a named one), which are no sources to restore.
     private func listLocal(_ settings: Settings, context: RunContext) async throws {
-        let admin = try await PostgresConnection.connectMaintenance(settings.connection, settings.maintenance, logger: context.logger)
+        let admin = try await PostgresConnection.connectMaintenance(
+            settings.connection,
+            settings.maintenance,
+            logger: context.logger
+        )
         let rows: [[String?]]
         do {
             try await admin.apply(settings.sessionSettings)
@@ -89,7 +110,10 @@ struct ListCommand: PGCloneSubcommand {
             let maintenance = settings.maintenance.protected
             let placeholders = maintenance.indices.map { "$\($0 + 1)" }.joined(separator: ", ")
             rows = try await admin.query(
-                "SELECT datname FROM pg_database WHERE NOT datistemplate AND datname <> current_database() AND datname NOT IN (\(placeholders)) ORDER BY datname",
+                """
+                SELECT datname FROM pg_database WHERE NOT datistemplate AND datname <> current_database() AND \
+                datname NOT IN (\(placeholders)) ORDER BY datname
+                """,
                 maintenance
             )
         } catch {

@@ -4,7 +4,13 @@ import PGCloneActors
 extension Main {
     /// Says how the command failed: the error line, the lines under it (DETAIL, HINT…), the
     /// causes at `--log-level debug`, and with `--json` the same as a JSON document on stdout.
-    static func report(_ failure: PGCloneError, exitCode: Int32, command: any PGCloneSubcommand, logger: Logger, say: Reporter) {
+    static func report(
+        _ failure: PGCloneError,
+        exitCode: Int32,
+        command: any PGCloneSubcommand,
+        logger: Logger,
+        say: Reporter
+    ) {
         say.error(failure.description, details: failure.details)
         for cause in failure.causes {
             logger.debug("caused by \(cause.escapingControlCharacters)")
@@ -18,7 +24,10 @@ extension Main {
                     exitCode: exitCode,
                     database: failure.target?.database,
                     databaseState: failure.target?.name,
-                    details: Dictionary(failure.details.map { ($0.label, $0.text) }, uniquingKeysWith: { first, _ in first })
+                    details: Dictionary(
+                        failure.details.map { ($0.label, $0.text) },
+                        uniquingKeysWith: { first, _ in first }
+                    )
                 )
             )
         )

@@ -16,14 +16,18 @@ extension Main {
         var linger = Duration.zero
         let address: (host: String, port: Int)?
         // Progress only for a person watching: stderr a terminal, and not --quiet.
-        let status = isatty(STDERR_FILENO) == 1 && !command.common.quiet && command.showsProgress
-            && command.common.logFormat?.lowercased() != "json" ? StatusLine() : nil
+        let status =
+            isatty(STDERR_FILENO) == 1 && !command.common.quiet && command.showsProgress
+                && command.common.logFormat?.lowercased() != "json" ? StatusLine() : nil
         do {
             logger = try command.common.makeLogger(status: status)
             address = try Settings.metricsAddress(command.common, environment: environment)
             if let text = command.common.metricsLinger {
                 guard let duration = parseDuration(text) else {
-                    throw PGCloneError(.invalidConfiguration, "--metrics-linger takes a duration like 15s or 2m (it is \"\(text)\")")
+                    throw PGCloneError(
+                        .invalidConfiguration,
+                        "--metrics-linger takes a duration like 15s or 2m (it is \"\(text)\")"
+                    )
                 }
                 linger = duration
             }
@@ -82,11 +86,12 @@ extension Main {
         return disposition.exitCode
     }
 
-
     static var buildInfo: PGCloneMetrics.BuildInfo {
         PGCloneMetrics.BuildInfo(
             version: pgcloneVersion,
-            libraries: [("swift", swiftVersion), ("libpq", libpqVersion), ("libzstd", zstdVersion), ("libcurl", curlVersion)]
+            libraries: [
+                ("swift", swiftVersion), ("libpq", libpqVersion), ("libzstd", zstdVersion), ("libcurl", curlVersion),
+            ]
         )
     }
 

@@ -46,7 +46,8 @@ enum Main {
     static func arguments() -> [String] {
         CommandLine.arguments.dropFirst().flatMap { argument -> [String] in
             // `=` keeps a value that starts with "-" a value.
-            argument.hasPrefix("--wait=") ? ["--wait", "--wait-timeout=" + argument.dropFirst("--wait=".count)] : [argument]
+            argument.hasPrefix("--wait=")
+                ? ["--wait", "--wait-timeout=" + argument.dropFirst("--wait=".count)] : [argument]
         }
     }
 

@@ -1,5 +1,5 @@
-import PGCloneActors
 import ArgumentParser
+import PGCloneActors
 
 /// `pgclone`: dump PostgreSQL databases to local disk, list the dumps, restore one behind the
 /// application's back and swap it into place.
@@ -32,7 +32,10 @@ struct PGCloneCommand: ParsableCommand {
             database holds the lock; 128+N interrupted by signal N.
             """,
         version: "pgclone \(pgcloneVersion)",
-        subcommands: [DumpCommand.self, ListCommand.self, RestoreCommand.self, CopyCommand.self, VerifyCommand.self, PruneCommand.self]
+        subcommands: [
+            DumpCommand.self, ListCommand.self, RestoreCommand.self, CopyCommand.self, VerifyCommand.self,
+            PruneCommand.self,
+        ]
     )
 }
 

@@ -65,7 +65,9 @@ struct ProgressReporter: Sendable {
             history.removeAll { now - $0.time > .seconds(5) }
             let active = totals.filter(\.value.active)
             guard !active.isEmpty else {
-                if let phase = job.currentPhase { status.show("\(job.command) \(job.database): \(Self.describe(phase))") }
+                if let phase = job.currentPhase {
+                    status.show("\(job.command) \(job.database): \(Self.describe(phase))")
+                }
                 continue
             }
             var parts = ["\(job.command) \(job.database):"]

@@ -28,10 +28,17 @@ struct PruneCommand: PGCloneSubcommand {
     @Option(help: ArgumentHelp("Keep the newest N dumps of each series.", valueName: "n"))
     var keepLast: Int?
 
-    @Option(help: ArgumentHelp("Keep the newest dump of each of the last N days with dumps, per series.", valueName: "n"))
+    @Option(
+        help: ArgumentHelp("Keep the newest dump of each of the last N days with dumps, per series.", valueName: "n")
+    )
     var keepDaily: Int?
 
-    @Option(help: ArgumentHelp("Keep the newest dump of each of the last N ISO weeks with dumps, per series.", valueName: "n"))
+    @Option(
+        help: ArgumentHelp(
+            "Keep the newest dump of each of the last N ISO weeks with dumps, per series.",
+            valueName: "n"
+        )
+    )
     var keepWeekly: Int?
 
     @Option(help: ArgumentHelp("Delete only dumps older than this, e.g. 30d, 12h.", valueName: "duration"))
@@ -48,7 +55,9 @@ struct PruneCommand: PGCloneSubcommand {
     var printsJSON: Bool { json }
 
     func validate() throws {
-        if databaseName?.isEmpty == true { throw ValidationError("the database name is empty; give one, or none for every database") }
+        if databaseName?.isEmpty == true {
+            throw ValidationError("the database name is empty; give one, or none for every database")
+        }
         if dumpConfig?.isEmpty == true { throw ValidationError("--dump-config takes the name of a dump config") }
     }
 
@@ -87,10 +96,15 @@ struct PruneCommand: PGCloneSubcommand {
             }
         }
         context.logger.info(
-            "\(kept.count) dump\(kept.count == 1 ? "" : "s") kept, \(deleted.count) \(confirm ? "deleted" : "to delete (dry run; --confirm deletes)")"
+            """
+            \(kept.count) dump\(kept.count == 1 ? "" : "s") kept, \(deleted.count) \
+            \(confirm ? "deleted" : "to delete (dry run; --confirm deletes)")
+            """
         )
         if json {
-            try JSONOutput.print(Result(kept: kept.map { "\($0.key)" }, deleted: deleted.map { "\($0.key)" }, dryRun: !confirm))
+            try JSONOutput.print(
+                Result(kept: kept.map { "\($0.key)" }, deleted: deleted.map { "\($0.key)" }, dryRun: !confirm)
+            )
         }
     }
 
@@ -102,12 +116,17 @@ struct PruneCommand: PGCloneSubcommand {
 
     private func makePolicy() throws(PGCloneError) -> PrunePolicy {
         for (name, value) in [("--keep-last", keepLast), ("--keep-daily", keepDaily), ("--keep-weekly", keepWeekly)] {
-            if let value, value < 0 { throw PGCloneError(.invalidConfiguration, "\(name) takes a number of dumps (it is \(value))") }
+            if let value, value < 0 {
+                throw PGCloneError(.invalidConfiguration, "\(name) takes a number of dumps (it is \(value))")
+            }
         }
         var policy = PrunePolicy(keepLast: keepLast, keepDaily: keepDaily, keepWeekly: keepWeekly)
         if let olderThan {
             guard let duration = parseDuration(olderThan) else {
-                throw PGCloneError(.invalidConfiguration, "--older-than takes a duration like 30d, 12h or 90m (it is \"\(olderThan)\")")
+                throw PGCloneError(
+                    .invalidConfiguration,
+                    "--older-than takes a duration like 30d, 12h or 90m (it is \"\(olderThan)\")"
+                )
             }
             policy.olderThan = duration
         }

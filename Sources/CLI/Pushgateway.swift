@@ -28,7 +28,10 @@ enum Pushgateway {
         }
         guard (200..<300).contains(response.status) else {
             let message = String(buffer: response.body).singleLine
-            throw PGCloneError(.storageFailed, "the Pushgateway answered HTTP \(response.status)\(message.isEmpty ? "" : ": \(message)")")
+            throw PGCloneError(
+                .storageFailed,
+                "the Pushgateway answered HTTP \(response.status)\(message.isEmpty ? "" : ": \(message)")"
+            )
         }
     }
 }

@@ -21,10 +21,15 @@ struct RestoreCommand: PGCloneSubcommand {
     @Option(help: ArgumentHelp("A restore config of the config file's restore_configs.", valueName: "name"))
     var config: String?
 
-    @Option(help: ArgumentHelp(
-        "With a database name: the newest dump made with this dump config (default: the restore config's dump_config, else any).",
-        valueName: "name"
-    ))
+    @Option(
+        help: ArgumentHelp(
+            """
+            With a database name: the newest dump made with this dump config (default: the restore config's \
+            dump_config, else any).
+            """,
+            valueName: "name"
+        )
+    )
     var dumpConfig: String?
 
     @Flag(
@@ -33,7 +38,9 @@ struct RestoreCommand: PGCloneSubcommand {
     )
     var reversible: Bool?
 
-    @Option(help: ArgumentHelp("A shell command run against DB__temp before the swap; repeatable.", valueName: "command"))
+    @Option(
+        help: ArgumentHelp("A shell command run against DB__temp before the swap; repeatable.", valueName: "command")
+    )
     var preSwapHook: [String] = []
 
     @Flag(help: "Leave the dump's owners out: every object belongs to the restoring role (pg_restore's --no-owner).")
@@ -42,10 +49,15 @@ struct RestoreCommand: PGCloneSubcommand {
     @Flag(help: "Leave the dump's privileges out: no GRANTs, REVOKEs or default privileges (pg_restore's --no-acl).")
     var noAcl = false
 
-    @Option(help: ArgumentHelp(
-        "SET ROLE to this role before restoring, as pg_restore's --role: it creates every object and owns those whose owner cannot be given to them.",
-        valueName: "role"
-    ))
+    @Option(
+        help: ArgumentHelp(
+            """
+            SET ROLE to this role before restoring, as pg_restore's --role: it creates every object and owns those \
+            whose owner cannot be given to them.
+            """,
+            valueName: "role"
+        )
+    )
     var role: String?
 
     @Flag(help: "Swap the database in even if pg_restore reported errors on single statements.")
@@ -56,7 +68,10 @@ struct RestoreCommand: PGCloneSubcommand {
         name: [.short, .long],
         parsing: .unconditional,
         help: ArgumentHelp(
-            "Spool the archive to a file in TMPDIR (it needs room for the whole uncompressed archive) and run pg_restore with N parallel jobs; without it the dump streams into one pg_restore.",
+            """
+            Spool the archive to a file in TMPDIR (it needs room for the whole uncompressed archive) and run \
+            pg_restore with N parallel jobs; without it the dump streams into one pg_restore.
+            """,
             valueName: "n"
         )
     )
@@ -86,17 +101,29 @@ struct RestoreCommand: PGCloneSubcommand {
         if let dumpConfig {
             if dumpConfig.isEmpty { throw ValidationError("--dump-config takes the name of a dump config") }
             switch try? RestoreSource.parse(source) {
-            case .local: throw ValidationError("--dump-config picks among a database's dumps; \(source) is a database on the server")
+            case .local:
+                throw ValidationError(
+                    "--dump-config picks among a database's dumps; \(source) is a database on the server"
+                )
             case .key: throw ValidationError("--dump-config picks among a database's dumps; \(source) is a dump key")
             default: break
             }
         }
         if role?.isEmpty == true { throw ValidationError("--role takes the name of a role") }
-        if source.hasPrefix(":"), let flag = [(noOwner, "--no-owner"), (noAcl, "--no-acl"), (role != nil, "--role")].first(where: \.0)?.1 {
-            throw ValidationError("\(flag) applies to restoring a dump; \(source) is a database on the server, copied with its owners and privileges")
+        if source.hasPrefix(":"),
+            let flag = [(noOwner, "--no-owner"), (noAcl, "--no-acl"), (role != nil, "--role")].first(where: \.0)?.1
+        {
+            throw ValidationError(
+                """
+                \(flag) applies to restoring a dump; \(source) is a database on the server, copied with its owners \
+                and privileges
+                """
+            )
         }
         if jobs != nil, source.hasPrefix(":") {
-            throw ValidationError("--jobs restores a dump; \(source) is a database on the server, copied without pg_restore")
+            throw ValidationError(
+                "--jobs restores a dump; \(source) is a database on the server, copied without pg_restore"
+            )
         }
     }
 
@@ -104,9 +131,16 @@ struct RestoreCommand: PGCloneSubcommand {
         let logger = context.logger
         defer { logger.logRunSummary(context.metrics) }
         let restoreSource = try parseSource()
-        let settings = try Settings(options: common, database: connection.database, maintenanceDatabase: maintenance.maintenanceDatabase)
+        let settings = try Settings(
+            options: common,
+            database: connection.database,
+            maintenanceDatabase: maintenance.maintenanceDatabase
+        )
         guard settings.allowRestore.value else {
-            throw PGCloneError(.refused, "restores are disabled here (\(settings.allowRestore.origin)); nothing was done")
+            throw PGCloneError(
+                .refused,
+                "restores are disabled here (\(settings.allowRestore.origin)); nothing was done"
+            )
         }
         var restoreConfig = try settings.restoreConfig(config)
         if !preSwapHook.isEmpty { restoreConfig.preSwapHooks = preSwapHook }
@@ -119,7 +153,10 @@ struct RestoreCommand: PGCloneSubcommand {
             switch restoreSource {
             case .key, .local:
                 logger.warning(
-                    "restore config \"\(config ?? "default")\" picks dumps made with dump config \"\(chosen)\" among a database's dumps; \(source) is restored as named, whatever it was made with"
+                    """
+                    restore config \"\(config ?? "default")\" picks dumps made with dump config \"\(chosen)\" \
+                    among a database's dumps; \(source) is restored as named, whatever it was made with
+                    """
                 )
             case .database:
                 break
@@ -144,7 +181,10 @@ struct RestoreCommand: PGCloneSubcommand {
         pipeline.onSwapCommitted = context.markCommitted
         if let waitTimeout {
             guard let duration = parseDuration(waitTimeout) else {
-                throw PGCloneError(.invalidConfiguration, "--wait takes a duration like 30s, 10m or 2h (it is \"\(waitTimeout)\")")
+                throw PGCloneError(
+                    .invalidConfiguration,
+                    "--wait takes a duration like 30s, 10m or 2h (it is \"\(waitTimeout)\")"
+                )
             }
             pipeline.waitForLock = duration
         } else if wait {
@@ -153,25 +193,29 @@ struct RestoreCommand: PGCloneSubcommand {
         let outcome = try await pipeline.run(restoreSource)
         let restored = outcome.dump.map { "\($0.key)" } ?? source
         guard json else { return context.printResult(restored) }
-        try context.printResult(JSONOutput.encode(
-            JSONOutput.Restore(
-                source: restored,
-                database: outcome.target,
-                storedBytes: outcome.dump?.size,
-                archiveBytes: outcome.restore?.bytesWritten,
-                restoreErrors: outcome.restore?.errorCount ?? 0,
-                errors: (outcome.restore?.errors ?? []).map(JSONOutput.RestoreError.init),
-                ownersNotRestored: (outcome.restore?.privileges?.owners ?? []).map(JSONOutput.RoleTally.init),
-                privilegesNotRestored: (outcome.restore?.privileges?.privileges ?? []).map(JSONOutput.RoleTally.init),
-                swap: .init(
-                    replacedExisting: outcome.swap.replacedExisting,
-                    unavailableSeconds: JSONOutput.seconds(outcome.swap.unavailable),
-                    terminatedSessions: outcome.swap.terminatedSessions
-                ),
-                durationSeconds: JSONOutput.seconds(context.metrics),
-                phases: JSONOutput.phases(context.metrics)
+        try context.printResult(
+            JSONOutput.encode(
+                JSONOutput.Restore(
+                    source: restored,
+                    database: outcome.target,
+                    storedBytes: outcome.dump?.size,
+                    archiveBytes: outcome.restore?.bytesWritten,
+                    restoreErrors: outcome.restore?.errorCount ?? 0,
+                    errors: (outcome.restore?.errors ?? []).map(JSONOutput.RestoreError.init),
+                    ownersNotRestored: (outcome.restore?.privileges?.owners ?? []).map(JSONOutput.RoleTally.init),
+                    privilegesNotRestored: (outcome.restore?.privileges?.privileges ?? []).map(
+                        JSONOutput.RoleTally.init
+                    ),
+                    swap: .init(
+                        replacedExisting: outcome.swap.replacedExisting,
+                        unavailableSeconds: JSONOutput.seconds(outcome.swap.unavailable),
+                        terminatedSessions: outcome.swap.terminatedSessions
+                    ),
+                    durationSeconds: JSONOutput.seconds(context.metrics),
+                    phases: JSONOutput.phases(context.metrics)
+                )
             )
-        ))
+        )
     }
 
     private func parseSource() throws(PGCloneError) -> RestoreSource {

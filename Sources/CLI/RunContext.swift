@@ -1,8 +1,8 @@
 import Foundation
 import Logging
-import Synchronization
 import PGCloneActors
 import PGCloneMetrics
+import Synchronization
 
 /// What a command runs with: the logger, the metrics and their delivery, and whether it is past its
 /// point of no return.
@@ -71,9 +71,8 @@ struct MetricsDelivery: Sendable {
                 grouping: [("command", job.command), ("database", job.database), ("config", job.config)]
             )
         } catch {
-            logger.warning(
-                "\(URLPassword.redacting("could not push the job summary to \(pushgateway): \(error)", secretsOf: pushgateway))"
-            )
+            let message = "could not push the job summary to \(pushgateway): \(error)"
+            logger.warning("\(URLPassword.redacting(message, secretsOf: pushgateway))")
         }
     }
 

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
-import PGCloneMetrics
 import PGCloneActors
+import PGCloneMetrics
 import PGCloneS3
 import PGCloneStreams
 
@@ -53,7 +53,10 @@ struct Settings {
             default: ".pgclone/"
         )
         if storageLocation.value.isEmpty {
-            throw PGCloneError(.invalidConfiguration, "\(storageLocation.origin) is empty; give a directory or s3://bucket/prefix")
+            throw PGCloneError(
+                .invalidConfiguration,
+                "\(storageLocation.origin) is empty; give a directory or s3://bucket/prefix"
+            )
         }
 
         let conninfo = Self.pick(
@@ -65,7 +68,10 @@ struct Settings {
         if conninfo.origin != "the default" && conninfo.value.trimmingWhitespace().isEmpty {
             throw PGCloneError(
                 .invalidConfiguration,
-                "\(conninfo.origin) is empty; give a connection string or a database name, or unset it to use the PG* variables"
+                """
+                \(conninfo.origin) is empty; give a connection string or a database name, or unset it to use the \
+                PG* variables
+                """
             )
         }
         connection = try ConnectionSettings(conninfo: conninfo.value, from: conninfo.origin)
@@ -101,7 +107,10 @@ struct Settings {
         } else if maintenanceName.value.trimmingWhitespace().isEmpty {
             throw PGCloneError(
                 .invalidConfiguration,
-                "\(maintenanceName.origin) is empty; name a database, or leave it out to connect to postgres, else template1"
+                """
+                \(maintenanceName.origin) is empty; name a database, or leave it out to connect to postgres, else \
+                template1
+                """
             )
         } else {
             maintenance = .named(maintenanceName.value, origin: maintenanceName.origin)
@@ -109,7 +118,10 @@ struct Settings {
 
         allowDump = try Self.pickBool("PGCLONE_ALLOW_DUMP", environment, file?.allowDump, fileOrigin("allow_dump"))
         allowRestore = try Self.pickBool(
-            "PGCLONE_ALLOW_RESTORE", environment, file?.allowRestore, fileOrigin("allow_restore")
+            "PGCLONE_ALLOW_RESTORE",
+            environment,
+            file?.allowRestore,
+            fileOrigin("allow_restore")
         )
         allowCopy = try Self.pickBool("PGCLONE_ALLOW_COPY", environment, file?.allowCopy, fileOrigin("allow_copy"))
         sessionSettings = [("statement_timeout", file?.statementTimeout), ("lock_timeout", file?.lockTimeout)]
@@ -126,7 +138,10 @@ struct Settings {
         guard let level = Int(compressionLevel.value.trimmingWhitespace()), levels.contains(level) else {
             throw PGCloneError(
                 .invalidConfiguration,
-                "\(compressionLevel.origin) \"\(compressionLevel.value)\" is not a zstd level; give a whole number from \(levels.lowerBound) to \(levels.upperBound)"
+                """
+                \(compressionLevel.origin) \"\(compressionLevel.value)\" is not a zstd level; give a whole number \
+                from \(levels.lowerBound) to \(levels.upperBound)
+                """
             )
         }
         budget = try MemoryBudget(limit: budget.limit, compressionLevel: level)
@@ -134,12 +149,23 @@ struct Settings {
     }
 
     /// `--metrics-address` or `PGCLONE_METRICS_ADDRESS`, as host and port.
-    static func metricsAddress(_ options: CommonOptions, environment: [String: String]) throws(PGCloneError) -> (host: String, port: Int)? {
-        guard let text = options.metricsAddress ?? environment["PGCLONE_METRICS_ADDRESS"].flatMap({ $0.isEmpty ? nil : $0 }) else {
+    static func metricsAddress(
+        _ options: CommonOptions,
+        environment: [String: String]
+    ) throws(PGCloneError) -> (host: String, port: Int)? {
+        guard
+            let text = options.metricsAddress
+                ?? environment["PGCLONE_METRICS_ADDRESS"].flatMap({ $0.isEmpty ? nil : $0 })
+        else {
             return nil
         }
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
-            throw PGCloneError(.invalidConfiguration, "the metrics address must be host:port, like 127.0.0.1:9187 (it is \"\(text)\")")
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (0...65535).contains(port)
+        else {
+            throw PGCloneError(
+                .invalidConfiguration,
+                "the metrics address must be host:port, like 127.0.0.1:9187 (it is \"\(text)\")"
+            )
         }
         var host = String(text[..<colon])
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
@@ -155,7 +181,12 @@ struct Settings {
         try Self.named(name, in: restoreConfigs, kind: "restore_configs", file: configFile) ?? RestoreConfig()
     }
 
-    private static func named<Config>(_ name: String?, in configs: [String: Config], kind: String, file: String) throws(PGCloneError) -> Config? {
+    private static func named<Config>(
+        _ name: String?,
+        in configs: [String: Config],
+        kind: String,
+        file: String
+    ) throws(PGCloneError) -> Config? {
         guard let name else { return configs["default"] }
         guard let config = configs[name] else {
             // "default" always exists: without the file's, it is the built-in, empty one.
@@ -163,7 +194,8 @@ struct Settings {
             let known = configs.keys.sorted()
             throw PGCloneError(
                 .invalidConfiguration,
-                "there is no config \"\(name)\" in \(kind) of \(file)" + (known.isEmpty ? "" : " (it has \(known.joined(separator: ", ")))")
+                "there is no config \"\(name)\" in \(kind) of \(file)"
+                    + (known.isEmpty ? "" : " (it has \(known.joined(separator: ", ")))")
             )
         }
         return config
@@ -176,16 +208,28 @@ struct Settings {
             if location.lowercased().hasPrefix("s3:") {
                 throw PGCloneError(
                     .invalidConfiguration,
-                    "the storage location \(location) (\(storageLocation.origin)) is not an S3 location; write s3://bucket/prefix, in lower case"
+                    """
+                    the storage location \(location) (\(storageLocation.origin)) is not an S3 location; write \
+                    s3://bucket/prefix, in lower case
+                    """
                 )
             }
             if location.allSatisfy(\.isWhitespace) {
-                throw PGCloneError(.invalidConfiguration, "the storage location (\(storageLocation.origin)) is empty or blank; give a directory or s3://bucket/prefix")
+                throw PGCloneError(
+                    .invalidConfiguration,
+                    """
+                    the storage location (\(storageLocation.origin)) is empty or blank; give a directory or \
+                    s3://bucket/prefix
+                    """
+                )
             }
             if let scheme = Self.urlScheme(location) {
                 throw PGCloneError(
                     .invalidConfiguration,
-                    "the storage location \(location) (\(storageLocation.origin)) is a \(scheme):// URL; pgclone stores dumps in a local directory or in s3://bucket/prefix"
+                    """
+                    the storage location \(location) (\(storageLocation.origin)) is a \(scheme):// URL; pgclone \
+                    stores dumps in a local directory or in s3://bucket/prefix
+                    """
                 )
             }
             let storage = LocalDiskStorage(location: location, readChunkSize: budget.readChunkSize, logger: logger)
@@ -239,7 +283,10 @@ struct Settings {
         return Value(value: true, origin: "the default")
     }
 
-    private static func loadConfigFile(options: CommonOptions, environment: [String: String]) throws(PGCloneError) -> ConfigFile? {
+    private static func loadConfigFile(
+        options: CommonOptions,
+        environment: [String: String]
+    ) throws(PGCloneError) -> ConfigFile? {
         let explicit = options.configFile ?? environment["PGCLONE_CONFIG_FILE"].flatMap { $0.isEmpty ? nil : $0 }
         let path = explicit ?? defaultConfigFile
         guard let contents = try readFile(path) else {
@@ -256,11 +303,15 @@ struct Settings {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return nil }
         guard !isDirectory.boolValue else {
-            throw PGCloneError(.invalidConfiguration, "the config file \(path) is a directory; give the path of a YAML file such as pgclone.yaml")
+            throw PGCloneError(
+                .invalidConfiguration,
+                "the config file \(path) is a directory; give the path of a YAML file such as pgclone.yaml"
+            )
         }
         guard let data = FileManager.default.contents(atPath: path) else {
             // FileManager says nothing of why; the system does.
-            let reason = access(path, R_OK) == 0 ? "it could not be read" : String(cString: strerror(errno)).lowercased()
+            let reason =
+                access(path, R_OK) == 0 ? "it could not be read" : String(cString: strerror(errno)).lowercased()
             throw PGCloneError(.invalidConfiguration, "cannot read the config file \(path): \(reason)")
         }
         guard let text = String(data: data, encoding: .utf8) else {

@@ -41,7 +41,12 @@ struct VerifyCommand: PGCloneSubcommand {
         let storage = try settings.storage(logger: context.logger, metrics: context.metrics)
         let catalog = DumpCatalog(storage: storage, logger: context.logger)
         let dump = try await catalog.dump(for: try RestoreSource.parse(source), config: dumpConfig)
-        var pipeline = VerifyPipeline(storage: storage, budget: settings.budget, metrics: context.metrics, logger: context.logger)
+        var pipeline = VerifyPipeline(
+            storage: storage,
+            budget: settings.budget,
+            metrics: context.metrics,
+            logger: context.logger
+        )
         pipeline.environment = settings.environment
         let verified = try await pipeline.run(dump)
         let format = verified.format == .archive ? "custom-format archive" : "zstd"
@@ -59,9 +64,15 @@ struct VerifyCommand: PGCloneSubcommand {
                 )
             )
         } else {
-            var facts = ["\(format)", "\(ByteCount(bytes: dump.size)) stored", "\(ByteCount(bytes: verified.archiveBytes)) archive"]
+            var facts = [
+                "\(format)", "\(ByteCount(bytes: dump.size)) stored",
+                "\(ByteCount(bytes: verified.archiveBytes)) archive",
+            ]
             if let metadata = verified.metadata {
-                facts += ["pgclone \(metadata.pgcloneVersion)", "PostgreSQL \(metadata.serverVersion.split(separator: " ").first ?? "")"]
+                facts += [
+                    "pgclone \(metadata.pgcloneVersion)",
+                    "PostgreSQL \(metadata.serverVersion.split(separator: " ").first ?? "")",
+                ]
             }
             print("\(dump.key): OK (\(facts.joined(separator: ", ")))")
         }

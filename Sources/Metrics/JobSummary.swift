@@ -1,6 +1,6 @@
+import Glibc
 package import Prometheus
 import Synchronization
-import Glibc
 
 /// The summary of one run (labels `command`, `database`, `config`): what the batch-job guidance
 /// says to keep — start, end and last success times, duration, outcome, object size, phase
@@ -16,12 +16,24 @@ package final class JobSummary: Sendable {
     /// The phase running now, for progress.
     package var currentPhase: Phase? { runningPhase.withLock { $0 } }
 
-    init(command: Command, database: String, config: String, storage: String, registry: PrometheusCollectorRegistry, success: PrometheusCollectorRegistry) {
+    init(
+        command: Command,
+        database: String,
+        config: String,
+        storage: String,
+        registry: PrometheusCollectorRegistry,
+        success: PrometheusCollectorRegistry
+    ) {
         self.registry = registry
         self.successRegistry = success
         labels = [("command", command.rawValue), ("database", database), ("config", config)]
         registry.makeGauge(
-            descriptor: .init(namespace: "pgclone", metricName: "job", unitName: "info", helpText: "What this pgclone process works on; always 1"),
+            descriptor: .init(
+                namespace: "pgclone",
+                metricName: "job",
+                unitName: "info",
+                helpText: "What this pgclone process works on; always 1"
+            ),
             labels: labels + [("storage", storage)]
         ).set(to: 1)
         gauge("start_timestamp", "seconds", "Start of the run, in Unix time").set(to: Self.now())
@@ -44,17 +56,32 @@ package final class JobSummary: Sendable {
     }
 
     private func phaseGauge(_ phase: Phase) -> Gauge {
-        gauge("phase_duration", "seconds", "Wall seconds of each protocol phase of the run", extra: [("phase", phase.rawValue)])
+        gauge(
+            "phase_duration",
+            "seconds",
+            "Wall seconds of each protocol phase of the run",
+            extra: [("phase", phase.rawValue)]
+        )
     }
 
     private func hookGauge(_ phase: HookPhase, _ outcome: HookOutcome) -> Gauge {
-        gauge("hooks", "", "Hooks finished in the run, by phase and outcome", extra: [("phase", phase.rawValue), ("outcome", outcome.rawValue)])
+        gauge(
+            "hooks",
+            "",
+            "Hooks finished in the run, by phase and outcome",
+            extra: [("phase", phase.rawValue), ("outcome", outcome.rawValue)]
+        )
     }
 
     private func setOutcome(_ outcome: Outcome) {
         for candidate in Outcome.allCases {
-            gauge("outcome", "", "How the run ended: 1 for the outcome, 0 for the others (running while in progress)", extra: [("outcome", candidate.rawValue)])
-                .set(to: candidate == outcome ? 1 : 0)
+            gauge(
+                "outcome",
+                "",
+                "How the run ended: 1 for the outcome, 0 for the others (running while in progress)",
+                extra: [("outcome", candidate.rawValue)]
+            )
+            .set(to: candidate == outcome ? 1 : 0)
         }
     }
 
@@ -83,8 +110,12 @@ package final class JobSummary: Sendable {
     }
 
     package func setSwap(unavailable: Duration, terminatedSessions: Int) {
-        gauge("swap_unavailable", "seconds", "Seconds the target refused connections during the swap").set(to: unavailable.seconds)
-        gauge("swap_terminated_sessions", "", "Sessions terminated on the target before the swap").set(to: Double(terminatedSessions))
+        gauge("swap_unavailable", "seconds", "Seconds the target refused connections during the swap").set(
+            to: unavailable.seconds
+        )
+        gauge("swap_terminated_sessions", "", "Sessions terminated on the target before the swap").set(
+            to: Double(terminatedSessions)
+        )
     }
 
     func hookFinished(_ phase: HookPhase, outcome: HookOutcome) {
@@ -95,11 +126,18 @@ package final class JobSummary: Sendable {
     package func finish(_ outcome: Outcome) {
         let now = Self.now()
         gauge("end_timestamp", "seconds", "End of the last run, successful or not, in Unix time").set(to: now)
-        gauge("duration", "seconds", "Wall seconds of the last finished run").set(to: (ContinuousClock.now - started).seconds)
+        gauge("duration", "seconds", "Wall seconds of the last finished run").set(
+            to: (ContinuousClock.now - started).seconds
+        )
         setOutcome(outcome)
         if outcome == .success {
             successRegistry.makeGauge(
-                descriptor: .init(namespace: "pgclone", metricName: "job_last_success_timestamp", unitName: "seconds", helpText: "End of the last successful run, in Unix time"),
+                descriptor: .init(
+                    namespace: "pgclone",
+                    metricName: "job_last_success_timestamp",
+                    unitName: "seconds",
+                    helpText: "End of the last successful run, in Unix time"
+                ),
                 labels: labels
             ).set(to: now)
         }

@@ -83,7 +83,12 @@ private final class MetricsHandler: ChannelInboundHandler {
         case (.GET, "/"), (.HEAD, "/"):
             status = .ok
             contentType = "text/html; charset=utf-8"
-            body = Array("<html><head><title>pgclone</title></head><body><h1>pgclone</h1><p><a href=\"/metrics\">Metrics</a></p></body></html>\n".utf8)
+            body = Array(
+                """
+                <html><head><title>pgclone</title></head><body><h1>pgclone</h1><p><a \
+                href=\"/metrics\">Metrics</a></p></body></html>\n
+                """.utf8
+            )
         default:
             status = .notFound
             contentType = "text/plain; charset=utf-8"
@@ -94,9 +99,15 @@ private final class MetricsHandler: ChannelInboundHandler {
         headers.add(name: "Content-Length", value: "\(body.count)")
         let keepAlive = head.isKeepAlive
         if !keepAlive { headers.add(name: "Connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))),
+            promise: nil
+        )
         if head.method != .HEAD {
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
+            context.write(
+                wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))),
+                promise: nil
+            )
         }
         let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
         if !keepAlive {

@@ -38,23 +38,45 @@ package final class PGCloneMetrics: Sendable {
     package init(build: BuildInfo) {
         let live = self.live
         summary.makeGauge(
-            descriptor: .init(namespace: "pgclone", metricName: "build", unitName: "info", helpText: "pgclone's version and the versions of the libraries it runs with; always 1"),
+            descriptor: .init(
+                namespace: "pgclone",
+                metricName: "build",
+                unitName: "info",
+                helpText: "pgclone's version and the versions of the libraries it runs with; always 1"
+            ),
             labels: [("version", build.version)] + build.libraries.map { ("\($0.name)_version", $0.version) }
         ).set(to: 1)
         steps = Dictionary(uniqueKeysWithValues: Step.allCases.map { ($0, StepMeter(step: $0, registry: live)) })
-        buffers = Dictionary(uniqueKeysWithValues: Buffer.allCases.map { ($0, BufferMeter(buffer: $0, registry: live)) })
+        buffers = Dictionary(
+            uniqueKeysWithValues: Buffer.allCases.map { ($0, BufferMeter(buffer: $0, registry: live)) }
+        )
         s3 = S3Meter(registry: live)
         process = ProcessMeter(registry: live)
         sourceObjectBytes = live.makeGauge(
-            descriptor: .init(namespace: "pgclone", metricName: "source_object", unitName: "bytes", helpText: "Size of the stored object being restored (0 until known), for progress")
+            descriptor: .init(
+                namespace: "pgclone",
+                metricName: "source_object",
+                unitName: "bytes",
+                helpText: "Size of the stored object being restored (0 until known), for progress"
+            )
         )
-        hookDurations = Dictionary(uniqueKeysWithValues: HookPhase.allCases.map { phase in
-            (phase, live.makeDurationHistogram(
-                descriptor: .init(namespace: "pgclone", metricName: "hook_duration", unitName: "seconds", helpText: "Duration of each hook run"),
-                labels: [("phase", phase.rawValue)],
-                buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200].map { Duration.seconds($0) }
-            ))
-        })
+        hookDurations = Dictionary(
+            uniqueKeysWithValues: HookPhase.allCases.map { phase in
+                (
+                    phase,
+                    live.makeDurationHistogram(
+                        descriptor: .init(
+                            namespace: "pgclone",
+                            metricName: "hook_duration",
+                            unitName: "seconds",
+                            helpText: "Duration of each hook run"
+                        ),
+                        labels: [("phase", phase.rawValue)],
+                        buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200].map { Duration.seconds($0) }
+                    )
+                )
+            }
+        )
         let budget = [("s3_parts", 0), ("buffers", 0), ("zstd_window", 0), ("other", 0)]
         for (component, _) in budget { memoryBudget(component).set(to: 0) }
     }
@@ -64,7 +86,12 @@ package final class PGCloneMetrics: Sendable {
 
     private func memoryBudget(_ component: String) -> Gauge {
         live.makeGauge(
-            descriptor: .init(namespace: "pgclone", metricName: "memory_budget", unitName: "bytes", helpText: "Planned memory of pgclone, by budget term; the sum is the planned ceiling"),
+            descriptor: .init(
+                namespace: "pgclone",
+                metricName: "memory_budget",
+                unitName: "bytes",
+                helpText: "Planned memory of pgclone, by budget term; the sum is the planned ceiling"
+            ),
             labels: [("component", component)]
         )
     }

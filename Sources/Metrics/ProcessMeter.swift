@@ -15,7 +15,9 @@ final class ProcessMeter: Sendable {
 
     init(registry: PrometheusCollectorRegistry) {
         func gauge(_ name: String, _ unit: String, _ help: String) -> Gauge {
-            registry.makeGauge(descriptor: .init(namespace: "process", metricName: name, unitName: unit, helpText: help))
+            registry.makeGauge(
+                descriptor: .init(namespace: "process", metricName: name, unitName: unit, helpText: help)
+            )
         }
         resident = gauge("resident_memory", "bytes", "Resident memory size in bytes.")
         virtual = gauge("virtual_memory", "bytes", "Virtual memory size in bytes.")
@@ -23,7 +25,12 @@ final class ProcessMeter: Sendable {
         maxFDs = gauge("max", "fds", "Maximum number of open file descriptors.")
         startTime = gauge("start_time", "seconds", "Start time of the process since unix epoch in seconds.")
         cpu = registry.makeCounter(
-            descriptor: .init(namespace: "process", metricName: "cpu", unitName: "seconds_total", helpText: "Total user and system CPU time spent in seconds.")
+            descriptor: .init(
+                namespace: "process",
+                metricName: "cpu",
+                unitName: "seconds_total",
+                helpText: "Total user and system CPU time spent in seconds."
+            )
         )
         update()
     }
@@ -56,7 +63,9 @@ final class ProcessMeter: Sendable {
             openFDs.set(to: Double(max(0, count - 2)))  // "." and ".."
         }
         var limit = rlimit()
-        if getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 { maxFDs.set(to: Double(limit.rlim_cur)) }
+        if getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 {
+            maxFDs.set(to: Double(limit.rlim_cur))
+        }
     }
 
     private func bootTime() -> Double? {

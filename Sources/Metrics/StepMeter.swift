@@ -32,7 +32,11 @@ package final class StepMeter: Sendable {
         package var active = false
 
         package init(
-            output: Int = 0, busy: Double = 0, starved: Double = 0, backpressure: Double = 0, active: Bool = false
+            output: Int = 0,
+            busy: Double = 0,
+            starved: Double = 0,
+            backpressure: Double = 0,
+            active: Bool = false
         ) {
             self.output = output
             self.busy = busy
@@ -58,7 +62,12 @@ package final class StepMeter: Sendable {
         starved = counter("starved", "seconds_total", "Wall seconds the step waited for input")
         backpressure = counter("backpressure", "seconds_total", "Wall seconds the step waited for room downstream")
         active = registry.makeGauge(
-            descriptor: .init(namespace: "pgclone", metricName: "step", unitName: "active", helpText: "1 while the step runs"),
+            descriptor: .init(
+                namespace: "pgclone",
+                metricName: "step",
+                unitName: "active",
+                helpText: "1 while the step runs"
+            ),
             labels: [("step", step.rawValue)]
         )
     }
@@ -166,11 +175,21 @@ package final class BufferMeter: Sendable {
 
     init(buffer: Buffer, registry: PrometheusCollectorRegistry) {
         used = registry.makeGauge(
-            descriptor: .init(namespace: "pgclone", metricName: "buffer_used", unitName: "bytes", helpText: "Bytes buffered in the stream between two steps"),
+            descriptor: .init(
+                namespace: "pgclone",
+                metricName: "buffer_used",
+                unitName: "bytes",
+                helpText: "Bytes buffered in the stream between two steps"
+            ),
             labels: [("buffer", buffer.rawValue)]
         )
         capacity = registry.makeGauge(
-            descriptor: .init(namespace: "pgclone", metricName: "buffer_capacity", unitName: "bytes", helpText: "Capacity of the stream between two steps"),
+            descriptor: .init(
+                namespace: "pgclone",
+                metricName: "buffer_capacity",
+                unitName: "bytes",
+                helpText: "Capacity of the stream between two steps"
+            ),
             labels: [("buffer", buffer.rawValue)]
         )
     }

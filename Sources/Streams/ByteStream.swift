@@ -1,5 +1,5 @@
-package import NIOCore
 import Dispatch
+package import NIOCore
 import Synchronization
 
 /// A unicast asynchronous sequence of byte chunks whose buffer is bounded in bytes.
@@ -44,7 +44,11 @@ package struct ByteStream: AsyncSequence, Sendable {
         backpressureStrategy: BackpressureStrategy,
         observer: Observer? = nil
     ) -> (stream: ByteStream, source: Source) {
-        let storage = Storage(low: backpressureStrategy.low.bytes, high: backpressureStrategy.high.bytes, observer: observer)
+        let storage = Storage(
+            low: backpressureStrategy.low.bytes,
+            high: backpressureStrategy.high.bytes,
+            observer: observer
+        )
         return (ByteStream(storage: storage), Source(storage: storage))
     }
 
@@ -209,7 +213,9 @@ extension ByteStream {
             observer?.producerWaiting(true)
             defer { observer?.producerWaiting(false) }
             let waiter = ThreadWaiter()
-            if case .resume(let producer, let result) = machine.withLock({ $0.suspendProducer(.thread(waiter), isCancelled: false) }) {
+            if case .resume(let producer, let result) = machine.withLock({
+                $0.suspendProducer(.thread(waiter), isCancelled: false)
+            }) {
                 producer.resume(with: result)
             }
             try waiter.wait()
@@ -259,7 +265,8 @@ extension ByteStream {
                 observer?.consumerWaiting(true)
                 defer { observer?.consumerWaiting(false) }
                 return try await withTaskCancellationHandler {
-                    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ByteBuffer?, any Error>) in
+                    try await withCheckedThrowingContinuation {
+                        (continuation: CheckedContinuation<ByteBuffer?, any Error>) in
                         let (action, dropped) = machine.withLock {
                             ($0.suspendConsumer(continuation, isCancelled: Task.isCancelled), $0.takeDroppedBytes())
                         }

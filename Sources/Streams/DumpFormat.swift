@@ -63,7 +63,9 @@ package enum DumpFormat: Sendable, Equatable {
             return "it looks like a tar archive (pg_dump -Ft); pgclone restores custom-format archives (pg_dump -Fc)"
         }
         let text = String(decoding: head.prefix(64), as: UTF8.self)
-        let isText = head.prefix(64).allSatisfy { $0 == 0x09 || $0 == 0x0A || $0 == 0x0D || (0x20..<0x7F).contains($0) || $0 >= 0x80 }
+        let isText = head.prefix(64).allSatisfy {
+            $0 == 0x09 || $0 == 0x0A || $0 == 0x0D || (0x20..<0x7F).contains($0) || $0 >= 0x80
+        }
         if isText {
             let firstLine = text.split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
             if firstLine.hasPrefix("--") || firstLine.uppercased().hasPrefix("SET ")

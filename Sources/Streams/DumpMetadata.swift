@@ -119,7 +119,8 @@ package struct DatabaseLocale: Codable, Sendable, Hashable, CustomStringConverti
     /// ICU tailoring rules (PostgreSQL 16).
     package var icuRules: String?
 
-    package init(encoding: String, collate: String, ctype: String, provider: String, locale: String?, icuRules: String?) {
+    package init(encoding: String, collate: String, ctype: String, provider: String, locale: String?, icuRules: String?)
+    {
         self.encoding = encoding
         self.collate = collate
         self.ctype = ctype

@@ -27,42 +27,57 @@ import Testing
         log.recordAll()
         #expect(log.errorCount == 2)
         #expect(log.ignoredErrorCount == 2)
-        #expect(log.entries.map(\.message) == [
-            #"could not execute query: ERROR: relation "t" already exists"#,
-            #"could not execute query: ERROR: role "r" does not exist"#,
-        ])
-        #expect(log.entries.map(\.statement) == ["CREATE TABLE public.t (", "CREATE POLICY p ON public.t TO r USING (true);"])
+        #expect(
+            log.entries.map(\.message) == [
+                #"could not execute query: ERROR: relation "t" already exists"#,
+                #"could not execute query: ERROR: role "r" does not exist"#,
+            ]
+        )
+        #expect(
+            log.entries.map(\.statement) == [
+                "CREATE TABLE public.t (", "CREATE POLICY p ON public.t TO r USING (true);",
+            ]
+        )
         #expect(log.summary == #"could not execute query: ERROR: relation "t" already exists"#)
     }
 
     @Test func theLinesUnderAnErrorStayWithIt() {
         var log = ChildStderr(program: "pg_restore")
-        log.append(Array("""
-            pg_restore: from TOC entry 3340; 2606 16390 FK CONSTRAINT o o_uid_fkey app
-            pg_restore: error: could not execute query: ERROR:  insert or update on table "o" violates foreign key constraint "o_uid_fkey"
-            DETAIL:  Key (uid)=(1) is not present in table "u".
-            Command was: ALTER TABLE ONLY public.o
-                ADD CONSTRAINT o_uid_fkey FOREIGN KEY (uid) REFERENCES public.u(uid);
-            pg_restore: error: could not execute query: ERROR:  permission denied to create extension "pageinspect"
-            HINT:  Must be superuser to create this extension.
-            Command was: CREATE EXTENSION IF NOT EXISTS pageinspect WITH SCHEMA public;
+        log.append(
+            Array(
+                """
+                pg_restore: from TOC entry 3340; 2606 16390 FK CONSTRAINT o o_uid_fkey app
+                pg_restore: error: could not execute query: ERROR:  insert or update on table "o" violates foreign key \
+                constraint "o_uid_fkey"
+                DETAIL:  Key (uid)=(1) is not present in table "u".
+                Command was: ALTER TABLE ONLY public.o
+                    ADD CONSTRAINT o_uid_fkey FOREIGN KEY (uid) REFERENCES public.u(uid);
+                pg_restore: error: could not execute query: ERROR:  permission denied to create extension "pageinspect"
+                HINT:  Must be superuser to create this extension.
+                Command was: CREATE EXTENSION IF NOT EXISTS pageinspect WITH SCHEMA public;
 
-            """.utf8))
+                """.utf8
+            )
+        )
         log.finish()
         log.recordAll()
-        #expect(log.entries == [
-            ChildStderr.Entry(
-                message: #"could not execute query: ERROR: insert or update on table "o" violates foreign key constraint "o_uid_fkey""#,
-                tocEntry: "from TOC entry 3340; 2606 16390 FK CONSTRAINT o o_uid_fkey app",
-                detail: #"Key (uid)=(1) is not present in table "u"."#,
-                statement: "ALTER TABLE ONLY public.o"
-            ),
-            ChildStderr.Entry(
-                message: #"could not execute query: ERROR: permission denied to create extension "pageinspect""#,
-                hint: "Must be superuser to create this extension.",
-                statement: "CREATE EXTENSION IF NOT EXISTS pageinspect WITH SCHEMA public;"
-            ),
-        ])
+        #expect(
+            log.entries == [
+                ChildStderr.Entry(
+                    message:
+                        #"could not execute query: ERROR: insert or update on table "o" violates foreign key "#
+                        + #"constraint "o_uid_fkey""#,
+                    tocEntry: "from TOC entry 3340; 2606 16390 FK CONSTRAINT o o_uid_fkey app",
+                    detail: #"Key (uid)=(1) is not present in table "u"."#,
+                    statement: "ALTER TABLE ONLY public.o"
+                ),
+                ChildStderr.Entry(
+                    message: #"could not execute query: ERROR: permission denied to create extension "pageinspect""#,
+                    hint: "Must be superuser to create this extension.",
+                    statement: "CREATE EXTENSION IF NOT EXISTS pageinspect WITH SCHEMA public;"
+                ),
+            ]
+        )
     }
 
     @Test func outputStaysBounded() {
@@ -87,7 +102,9 @@ import Testing
         log.append(Array("pg_restore: error: could not execute query: ERROR:  x\nCommand was: SELECT 1;\n".utf8))
         log.recordAll()
         #expect(!log.interleaved)
-        log.append(Array("pg_restore:pg_restore: while PROCESSING TOC:\n error: could not execute query: ERROR:  y\n".utf8))
+        log.append(
+            Array("pg_restore:pg_restore: while PROCESSING TOC:\n error: could not execute query: ERROR:  y\n".utf8)
+        )
         log.finish()
         log.recordAll()
         #expect(log.interleaved)

@@ -25,8 +25,11 @@ import Testing
     }
 
     @Test func valuesAreQuotedForLibpq() throws {
-        let settings = try ConnectionSettings(conninfo: #"dbname='it\'s' application_name='a\\b c'"#, from: "--database")
-            .replacingDatabase(#"o'neil\x"#)
+        let settings = try ConnectionSettings(
+            conninfo: #"dbname='it\'s' application_name='a\\b c'"#,
+            from: "--database"
+        )
+        .replacingDatabase(#"o'neil\x"#)
         #expect(settings.childConnectionString == #"application_name='a\\b c' dbname='o\'neil\\x'"#)
         // libpq reads back exactly the values.
         let reparsed = try ConnectionSettings(conninfo: settings.childConnectionString, from: "test")
@@ -50,10 +53,15 @@ import Testing
                 Issue.record("should not parse: \(conninfo)")
             } catch {
                 #expect(error.code == .invalidConfiguration)
-                #expect(error.message.hasPrefix("the port in the connection string in --database is \""), "\(error.message)")
+                #expect(
+                    error.message.hasPrefix("the port in the connection string in --database is \""),
+                    "\(error.message)"
+                )
                 #expect(!error.message.contains("pw"))
             }
         }
-        #expect(try ConnectionSettings(conninfo: "host=a,b port=5432,", from: "--database").value(for: "port") == "5432,")
+        #expect(
+            try ConnectionSettings(conninfo: "host=a,b port=5432,", from: "--database").value(for: "port") == "5432,"
+        )
     }
 }

@@ -67,10 +67,13 @@ import Testing
     }
 
     @Test(arguments: [
-        "app/20251126T075200.123456Z.default", "app/notatime.default.dump", "app/x/20251126T075200.123456Z.default.dump",
-        "/20251126T075200.123456Z.default.dump", "app/20251126T075200.123456Z..dump", "a.b/20251126T075200.123456Z.c.dump",
+        "app/20251126T075200.123456Z.default", "app/notatime.default.dump",
+        "app/x/20251126T075200.123456Z.default.dump",
+        "/20251126T075200.123456Z.default.dump", "app/20251126T075200.123456Z..dump",
+        "a.b/20251126T075200.123456Z.c.dump",
         "app/.20251126T075200.123456Z.default.dump", "../2020_06_01_12_00_00_123456.default.dump",
-        "a/../b/2021-07-02-03-04-05-000006.dump", "a/b c/d/2021-07-02-03-04-05-000006.dump", "app/2020-06-01T12:00:00.123456.default.dump",
+        "a/../b/2021-07-02-03-04-05-000006.dump", "a/b c/d/2021-07-02-03-04-05-000006.dump",
+        "app/2020-06-01T12:00:00.123456.default.dump",
         "app/2020_06_01_12_00_00_123456..dump", "app/20251126T075200.123456Z.default.dump/x",
         "shop/2021_13_45_99_99_99_000000.default.dump", "shop/20261399T999999.000000Z.default.dump",
         "x/shop/none/9999-99-99-99-99-99-999999.dump", "x/shop/none/2021-02-03-24-00-00-000000.dump",

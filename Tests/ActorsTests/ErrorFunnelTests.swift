@@ -57,7 +57,10 @@ import Testing
     /// them (the message says what was read).
     @Test func aDumpFormatErrorIsACorruptDumpThatNamesIt() {
         let named = PGCloneError.from(
-            DumpFormatError.truncated, step: "restoring into \"shop__temp\"", dump: Self.key, target: .unchanged("shop")
+            DumpFormatError.truncated,
+            step: "restoring into \"shop__temp\"",
+            dump: Self.key,
+            target: .unchanged("shop")
         )
         #expect(named.code == .corruptDump)
         #expect(named.message == "the dump \(Self.key) is truncated: its zstd stream ends in the middle of a frame")
@@ -79,10 +82,12 @@ import Testing
         #expect(error.code == .restoreFailed)
         #expect(error.message == failure.message)
         #expect(error.message.hasPrefix("pg_restore reported 1 error (first: "))
-        #expect(error.details == [
-            .init("toc entry", "from TOC entry 215; 1259 16386 TABLE t app"),
-            .init("statement", "CREATE TABLE public.t ("),
-        ])
+        #expect(
+            error.details == [
+                .init("toc entry", "from TOC entry 215; 1259 16386 TABLE t app"),
+                .init("statement", "CREATE TABLE public.t ("),
+            ]
+        )
         #expect(error.target == .unchanged("shop"))
         #expect(error.cause is RestoreFailure)
     }
@@ -96,9 +101,11 @@ import Testing
         let error = PGCloneError.from(missing, step: "dumping \"shop\"")
         #expect(error.code == .invalidConfiguration)
         #expect(error.message.hasPrefix("Executable \"pgclone-test-no-such-program\" is not found"), "\(error)")
-        #expect(error.message.hasSuffix(
-            ": install the PostgreSQL client programs of the server's version, or set PGCLONE_PG_BIN_DIR"
-        ))
+        #expect(
+            error.message.hasSuffix(
+                ": install the PostgreSQL client programs of the server's version, or set PGCLONE_PG_BIN_DIR"
+            )
+        )
         #expect(error.code.disposition(signal: nil).exitCode == 2)
 
         // Any other failure of running it is the step's.
@@ -148,7 +155,9 @@ import Testing
             var description: String { "something odd" }
         }
         let error = PGCloneError.from(
-            Unexpected(), step: "listing \"s3://b/\"", target: .unknown("shop", advice: "look")
+            Unexpected(),
+            step: "listing \"s3://b/\"",
+            target: .unknown("shop", advice: "look")
         )
         #expect(error.code == .internalError)
         #expect(error.message == "listing \"s3://b/\": something odd")
@@ -171,28 +180,53 @@ import Testing
 
     @Test func libpqErrorsNameTheStepAndKeepTheirFields() {
         let lost = PGCloneError.from(
-            LibPQError(sqlState: "57P01", message: "terminating connection due to administrator command", connectionLost: true),
+            LibPQError(
+                sqlState: "57P01",
+                message: "terminating connection due to administrator command",
+                connectionLost: true
+            ),
             step: "restoring into \"d__temp\"",
             target: .unchanged("d")
         )
         #expect(lost.code == .databaseUnavailable)
-        #expect(lost.description == "restoring into \"d__temp\": the connection to PostgreSQL was lost (terminating connection due to administrator command); \"d\" is unchanged")
+        #expect(
+            lost.description == """
+                restoring into \"d__temp\": the connection to PostgreSQL was lost (terminating connection due to \
+                administrator command); \"d\" is unchanged
+                """
+        )
         let failed = PGCloneError.from(
-            LibPQError(sqlState: "42501", message: "permission denied", detail: "the detail", hint: "the hint", statement: "DROP DATABASE \"x\""),
+            LibPQError(
+                sqlState: "42501",
+                message: "permission denied",
+                detail: "the detail",
+                hint: "the hint",
+                statement: "DROP DATABASE \"x\""
+            ),
             step: "cleaning up"
         )
         #expect(failed.code == .databaseError)
         #expect(failed.description == "cleaning up: permission denied")
-        #expect(failed.details == [.init("detail", "the detail"), .init("hint", "the hint"), .init("statement", "DROP DATABASE \"x\"")])
+        #expect(
+            failed.details == [
+                .init("detail", "the detail"), .init("hint", "the hint"), .init("statement", "DROP DATABASE \"x\""),
+            ]
+        )
         #expect(failed.causes.first?.hasPrefix("LibPQError: permission denied") == true)
         // An error that already names its state keeps it; one that does not gets the caller's.
         let refused = PGCloneError(.insufficientPrivilege, "no", target: .refusingConnections("d", advice: "a"))
         #expect(PGCloneError.from(refused, target: .unchanged("d")).target == .refusingConnections("d", advice: "a"))
-        #expect(PGCloneError.from(CancellationError(), target: .unchanged("d")).description == "interrupted; \"d\" is unchanged")
+        #expect(
+            PGCloneError.from(CancellationError(), target: .unchanged("d")).description
+                == "interrupted; \"d\" is unchanged"
+        )
     }
 
     @Test func controlCharactersInAMessageStayOnOneLine() {
-        let error = PGCloneError(.objectNotFound, "no dump shop/20261126T075200.123456Z.de\nfault.dump\u{1B}[2J in .pgclone/")
+        let error = PGCloneError(
+            .objectNotFound,
+            "no dump shop/20261126T075200.123456Z.de\nfault.dump\u{1B}[2J in .pgclone/"
+        )
         #expect(error.description == "no dump shop/20261126T075200.123456Z.de\\nfault.dump\\u{1B}[2J in .pgclone/")
         #expect(!error.description.contains("\n"))
     }

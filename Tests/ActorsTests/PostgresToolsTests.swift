@@ -3,7 +3,8 @@ import Testing
 
 @Suite struct PostgresToolsTests {
     static let found = PostgresInstallations(installations: [
-        .init(directory: "/usr/lib/postgresql/15/bin", major: 15), .init(directory: "/usr/lib/postgresql/17/bin", major: 17),
+        .init(directory: "/usr/lib/postgresql/15/bin", major: 15),
+        .init(directory: "/usr/lib/postgresql/17/bin", major: 17),
         .init(directory: "/opt/pg18/bin", major: 18),
     ])
 
@@ -15,7 +16,9 @@ import Testing
         explicit.explicitDirectory = "/opt/pg18/bin"
         #expect(try explicit.forDump(serverVersion: 150_018, serverVersionText: "15.18").major == 18)
         // Said, but too old for the server: another that fits.
-        #expect(try explicit.forDump(serverVersion: 180_001, serverVersionText: "18.1").pgDump == "/opt/pg18/bin/pg_dump")
+        #expect(
+            try explicit.forDump(serverVersion: 180_001, serverVersionText: "18.1").pgDump == "/opt/pg18/bin/pg_dump"
+        )
     }
 
     @Test func pgRestoreReadsTheArchiveAndPrefersTheServersVersion() throws {
@@ -45,12 +48,25 @@ import Testing
         )
         #expect(KnownRestoreErrors.harmless(comment) != nil)
         // The same words from another statement are not.
-        #expect(KnownRestoreErrors.harmless(.init(message: timeout.message, statement: "SET statement_timeout = 0;")) == nil)
-        #expect(KnownRestoreErrors.harmless(.init(message: comment.message, statement: "ALTER EXTENSION plpgsql UPDATE;")) == nil)
-        #expect(KnownRestoreErrors.harmless(.init(message: "could not execute query: ERROR:  relation \"t\" already exists", statement: "CREATE TABLE t ();")) == nil)
+        #expect(
+            KnownRestoreErrors.harmless(.init(message: timeout.message, statement: "SET statement_timeout = 0;")) == nil
+        )
+        #expect(
+            KnownRestoreErrors.harmless(.init(message: comment.message, statement: "ALTER EXTENSION plpgsql UPDATE;"))
+                == nil
+        )
+        #expect(
+            KnownRestoreErrors.harmless(
+                .init(
+                    message: "could not execute query: ERROR:  relation \"t\" already exists",
+                    statement: "CREATE TABLE t ();"
+                )
+            ) == nil
+        )
         let superuser = ChildStderr.Entry(
             message: "could not execute query: ERROR:  permission denied to create extension \"pg_stat_statements\"",
-            hint: "Must be superuser to create this extension.", statement: "CREATE EXTENSION IF NOT EXISTS pg_stat_statements WITH SCHEMA public;"
+            hint: "Must be superuser to create this extension.",
+            statement: "CREATE EXTENSION IF NOT EXISTS pg_stat_statements WITH SCHEMA public;"
         )
         #expect(KnownRestoreErrors.extensionNeedingSuperuser(superuser) == "pg_stat_statements")
         #expect(KnownRestoreErrors.extensionNeedingSuperuser(timeout) == nil)

@@ -47,10 +47,17 @@ import Testing
     }
 
     static func judge(
-        _ status: TerminationStatus, _ log: ChildStderr, stoppedReading: Bool = false, ignoreErrors: Bool = false
+        _ status: TerminationStatus,
+        _ log: ChildStderr,
+        stoppedReading: Bool = false,
+        ignoreErrors: Bool = false
     ) throws -> RestoreRunner.Report {
         try RestoreRunner.judgeExit(
-            status, log, bytesWritten: 4096, stoppedReading: stoppedReading, ignoreErrors: ignoreErrors,
+            status,
+            log,
+            bytesWritten: 4096,
+            stoppedReading: stoppedReading,
+            ignoreErrors: ignoreErrors,
             pgRestore: "/usr/lib/postgresql/15/bin/pg_restore"
         )
     }
@@ -73,10 +80,12 @@ import Testing
         #expect(failure.message == "pg_restore reported 1 error (first: \(Self.tableExistsMessage))")
         #expect(failure.acceptable)
         #expect(failure.report.errorCount == 1)
-        #expect(failure.details == [
-            .init("toc entry", "from TOC entry 215; 1259 16386 TABLE t app"),
-            .init("statement", "CREATE TABLE public.t ("),
-        ])
+        #expect(
+            failure.details == [
+                .init("toc entry", "from TOC entry 215; 1259 16386 TABLE t app"),
+                .init("statement", "CREATE TABLE public.t ("),
+            ]
+        )
         let accepted = try Self.judge(.exited(1), log, ignoreErrors: true)
         #expect(accepted.errorCount == 1)
         #expect(accepted.errors.map(\.message) == [Self.tableExistsMessage])
@@ -89,10 +98,12 @@ import Testing
         let report = try Self.judge(.exited(1), harmless)
         #expect(report.errorCount == 0)
         #expect(report.errors.isEmpty)
-        #expect(report.harmless == [
-            "this server has no transaction_timeout, which pg_restore 17 and newer set": 1,
-            "only the extension's owner may set its comment": 1,
-        ])
+        #expect(
+            report.harmless == [
+                "this server has no transaction_timeout, which pg_restore 17 and newer set": 1,
+                "only the extension's owner may set its comment": 1,
+            ]
+        )
 
         let dropping = """
             pg_restore: error: could not execute query: ERROR:  must be owner of extension plpgsql
@@ -167,13 +178,15 @@ import Testing
     }
 
     @Test func anExtensionOnlyASuperuserMayCreateIsNamed() async throws {
-        let log = await Self.log("""
+        let log = await Self.log(
+            """
             pg_restore: error: could not execute query: ERROR:  permission denied to create extension "pageinspect"
             HINT:  Must be superuser to create this extension.
             Command was: CREATE EXTENSION IF NOT EXISTS pageinspect WITH SCHEMA public;
 
             \(Self.ignored(1))
-            """)
+            """
+        )
         let failure = try #require(throws: RestoreFailure.self) { try Self.judge(.exited(1), log) }
         let named = #"only a superuser may create extension "pageinspect", which the dump holds; "#
         #expect(failure.message.hasPrefix(named))

@@ -15,7 +15,10 @@ import Testing
         #expect(s3.downloadPartSize(forObjectOf: 500 << 20) == 63 << 20)
         #expect(s3.downloadPartSize(forObjectOf: 50 << 30) == 64 << 20)
         let fixed = try S3Configuration(
-            location: "s3://bucket", environment: ["PGCLONE_S3_PART_SIZE": "1MiB"], profileRegion: nil, budget: budget
+            location: "s3://bucket",
+            environment: ["PGCLONE_S3_PART_SIZE": "1MiB"],
+            profileRegion: nil,
+            budget: budget
         )
         #expect(fixed.downloadPartSize(forObjectOf: 50 << 30) == 1 << 20)
         #expect(s3.uploadPartSize >= 5 << 20)

@@ -52,7 +52,13 @@ import Testing
         ("Mixed Case", "Ev.\"EU\"", "\"Mixed Case\".\"Ev.\"\"EU\"\"\"", "^(Mixed Case)$", "^(Ev\\.\"EU\")$"),
         ("s$", "a*b?[c]", "\"s$\".\"a*b?[c]\"", "^(s\\$)$", "^(a\\*b\\?\\[c\\])$"),
     ])
-    func exactPatternsMatchOneTable(schema: String, name: String, pattern: String, schemaRegex: String, nameRegex: String) {
+    func exactPatternsMatchOneTable(
+        schema: String,
+        name: String,
+        pattern: String,
+        schemaRegex: String,
+        nameRegex: String
+    ) {
         let exact = PGDumpNamePattern.exact(schema: schema, name: name)
         #expect(exact == pattern)
         let parsed = PGDumpNamePattern(exact)
@@ -62,7 +68,9 @@ import Testing
     }
 
     @Test func pgDumpsMajorVersionIsReadFromItsVersionLine() {
-        #expect(PostgresTools.majorVersion(fromVersionOutput: "pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)\n") == 15)
+        #expect(
+            PostgresTools.majorVersion(fromVersionOutput: "pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)\n") == 15
+        )
         #expect(PostgresTools.majorVersion(fromVersionOutput: "pg_dump (PostgreSQL) 18.1\n") == 18)
         #expect(PostgresTools.majorVersion(fromVersionOutput: "pg_dump (PostgreSQL) 17devel\n") == 17)
         #expect(PostgresTools.majorVersion(fromVersionOutput: "pg_dump (PostgreSQL) 9.6.24\n") == 9)

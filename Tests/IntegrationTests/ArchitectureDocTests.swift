@@ -20,7 +20,8 @@ import Testing
         for folder in ["Sources", "Tests"] {
             let directory = Self.root.appending(path: folder)
             let files = FileManager.default.enumerator(at: directory, includingPropertiesForKeys: nil)!
-            for case let file as URL in files where file.pathExtension == "swift" && file.lastPathComponent != "ArchitectureDocTests.swift" {
+            for case let file as URL in files
+            where file.pathExtension == "swift" && file.lastPathComponent != "ArchitectureDocTests.swift" {
                 text += try String(contentsOf: file, encoding: .utf8) + "\n"
             }
         }

@@ -6,7 +6,10 @@ import Testing
 /// A database's access properties — owner, database privileges, connection limit, comment —
 /// belong to the environment: a restore over `D` keeps `D`'s, and a first restore takes the
 /// source's, as far as its roles exist here.
-@Suite(.serialized, .enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
+@Suite(
+    .serialized,
+    .enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)")
+)
 struct DatabaseAccessTests {
     /// Owner, sorted privileges, connection limit and comment, as one line.
     static func access(_ server: PostgresServer, _ database: String) async throws -> String {
@@ -14,7 +17,8 @@ struct DatabaseAccessTests {
             """
             SELECT pg_get_userbyid(d.datdba) || ' | ' ||
                    coalesce((SELECT string_agg(g, ',' ORDER BY g) FROM (
-                                 SELECT coalesce(pg_get_userbyid(nullif(a.grantee, 0)), 'PUBLIC') || ':' || a.privilege_type AS g
+                                 SELECT coalesce(pg_get_userbyid(nullif(a.grantee, 0)), 'PUBLIC') || ':' || \
+                                 a.privilege_type AS g
                                  FROM aclexplode(d.datacl) AS a) AS grants), 'default') || ' | ' ||
                    d.datconnlimit || ' | ' || coalesce(shobj_description(d.oid, 'pg_database'), '-')
             FROM pg_database AS d WHERE d.datname = \(server.literal(database))
@@ -54,7 +58,12 @@ struct DatabaseAccessTests {
         let dumped = try await pgclone.run(["dump", "--database", server.url(source)])
         #expect(dumped.exitCode == 0, "\(dumped)")
         let key = dumped.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        try await server.psql("REVOKE ALL ON DATABASE \(name) FROM \(quoteIdentifier(ghost.user)); DROP ROLE \(quoteIdentifier(ghost.user))")
+        try await server.psql(
+            """
+            REVOKE ALL ON DATABASE \(name) FROM \(quoteIdentifier(ghost.user)); DROP ROLE \
+            \(quoteIdentifier(ghost.user))
+            """
+        )
 
         // A first restore: the source's, but for the missing role's grant.
         let fresh = TestEnvironment.uniqueName("acc_new")
@@ -62,11 +71,20 @@ struct DatabaseAccessTests {
         #expect(created.exitCode == 0, "\(created)")
         let freshAccess = try await Self.access(server, fresh)
         #expect(
-            freshAccess == "\(owner.user) | \(owner.user):CONNECT,\(owner.user):CREATE,\(owner.user):TEMPORARY,\(reader.user):CONNECT | 5 | the source",
+            freshAccess == """
+                \(owner.user) | \
+                \(owner.user):CONNECT,\(owner.user):CREATE,\(owner.user):TEMPORARY,\(reader.user):CONNECT | 5 | the \
+                source
+                """,
             "\(freshAccess)\n\(created)"
         )
         #expect(
-            created.stderr.contains("pgclone: warning: \"\(fresh)\" has the source's owner and database privileges but for: CONNECT for \"\(ghost.user)\" (no such role here)"),
+            created.stderr.contains(
+                """
+                pgclone: warning: \"\(fresh)\" has the source's owner and database privileges but for: CONNECT for \
+                \"\(ghost.user)\" (no such role here)
+                """
+            ),
             "\(created)"
         )
 

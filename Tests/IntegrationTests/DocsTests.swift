@@ -5,7 +5,8 @@ import Testing
 /// The committed man page and the README describe the binary as it is: every subcommand and every
 /// visible option of the argument parser appears in them. (`bash scripts/man.sh` regenerates the page.)
 @Suite struct DocsTests {
-    private static let root = URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    private static let root = URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
 
     /// Subcommand name → its visible long options, from the binary's own description of itself.
     private func commands() async throws -> [String: [String]] {
@@ -21,9 +22,9 @@ import Testing
             guard name != "help" else { continue }
             commands[name] = arguments.compactMap { argument in
                 guard argument["shouldDisplay"] as? Bool == true,
-                      let names = argument["names"] as? [[String: Any]],
-                      let long = names.first(where: { $0["kind"] as? String == "long" })?["name"] as? String,
-                      long != "help", long != "version"
+                    let names = argument["names"] as? [[String: Any]],
+                    let long = names.first(where: { $0["kind"] as? String == "long" })?["name"] as? String,
+                    long != "help", long != "version"
                 else { return nil }
                 return long
             }

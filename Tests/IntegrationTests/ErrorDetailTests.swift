@@ -25,12 +25,25 @@ struct ErrorDetailTests {
 
         let result = try await app.restore(appKey, into: target, ["--json"])
         #expect(result.exitCode == 1, "\(result)")
-        #expect(result.errorLines.first?.contains("only a superuser may create extension \"pageinspect\", which the dump holds") == true, "\(result)")
+        #expect(
+            result.errorLines.first?.contains(
+                "only a superuser may create extension \"pageinspect\", which the dump holds"
+            ) == true,
+            "\(result)"
+        )
         #expect(result.stderrLines.contains("pgclone: hint: Must be superuser to create this extension."), "\(result)")
-        #expect(result.stderrLines.contains { $0.hasPrefix("pgclone: statement: CREATE EXTENSION IF NOT EXISTS pageinspect") }, "\(result)")
+        #expect(
+            result.stderrLines.contains {
+                $0.hasPrefix("pgclone: statement: CREATE EXTENSION IF NOT EXISTS pageinspect")
+            },
+            "\(result)"
+        )
         let error = json(result)["error"] as? [String: Any]
         #expect(error?["code"] as? String == "restore_failed")
-        #expect((error?["details"] as? [String: String])?["hint"] == "Must be superuser to create this extension.", "\(result)")
+        #expect(
+            (error?["details"] as? [String: String])?["hint"] == "Must be superuser to create this extension.",
+            "\(result)"
+        )
         #expect(try await server.databases(startingWith: target).isEmpty)
     }
 
@@ -41,7 +54,10 @@ struct ErrorDetailTests {
         let target = TestEnvironment.uniqueName("detail_dst")
         try await server.createDatabase(source)
         try await server.psql(
-            "CREATE TABLE u (uid int PRIMARY KEY); CREATE TABLE o (uid int REFERENCES u); INSERT INTO u VALUES (1); INSERT INTO o VALUES (1)",
+            """
+            CREATE TABLE u (uid int PRIMARY KEY); CREATE TABLE o (uid int REFERENCES u); INSERT INTO u VALUES \
+            (1); INSERT INTO o VALUES (1)
+            """,
             database: source
         )
         // Without u's rows, o's foreign key cannot be restored.
@@ -51,9 +67,18 @@ struct ErrorDetailTests {
 
         let result = try await pgclone.restore(key, into: target, ["--json"])
         #expect(result.exitCode == 1, "\(result)")
-        #expect(result.errorLines.first?.contains("violates foreign key constraint \"o_uid_fkey\"") == true, "\(result)")
-        #expect(result.stderrLines.contains("pgclone: detail: Key (uid)=(1) is not present in table \"u\"."), "\(result)")
-        #expect(result.stderrLines.contains { $0.hasPrefix("pgclone: statement: ALTER TABLE ONLY public.o") }, "\(result)")
+        #expect(
+            result.errorLines.first?.contains("violates foreign key constraint \"o_uid_fkey\"") == true,
+            "\(result)"
+        )
+        #expect(
+            result.stderrLines.contains("pgclone: detail: Key (uid)=(1) is not present in table \"u\"."),
+            "\(result)"
+        )
+        #expect(
+            result.stderrLines.contains { $0.hasPrefix("pgclone: statement: ALTER TABLE ONLY public.o") },
+            "\(result)"
+        )
         let error = json(result)["error"] as? [String: Any]
         let details = error?["details"] as? [String: String]
         #expect(details?["detail"] == "Key (uid)=(1) is not present in table \"u\".", "\(result)")
@@ -64,7 +89,9 @@ struct ErrorDetailTests {
         // With JSON logs, the error is one record and its lines are its metadata, even with -q.
         let logged = try await pgclone.restore(key, into: target, ["--log-format", "json", "-q"])
         #expect(logged.exitCode == 1, "\(logged)")
-        let records = logged.stderrLines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let records = logged.stderrLines.compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
         let errors = records.filter { $0["level"] as? String == "error" }
         #expect(errors.count == 1, "\(logged)")
         let metadata = errors.first?["metadata"] as? [String: String]

@@ -29,7 +29,12 @@ struct FailureTests {
         let result = try await pgclone.restore("bomb", into: target)
         #expect(result.exitCode == 1, "\(result)")
         #expect(
-            result.errorLines == ["pgclone: error: pg_restore exited with status 1: unsupported version (0.0) in file header; \"\(target)\" is unchanged"],
+            result.errorLines == [
+                """
+                pgclone: error: pg_restore exited with status 1: unsupported version (0.0) in file header; \
+                \"\(target)\" is unchanged
+                """
+            ],
             "\(result)"
         )
         #expect(try await pgclone.server.databases(startingWith: target).isEmpty)
@@ -64,7 +69,10 @@ struct FailureTests {
     @Test func aWrongPgBinDirIsAConfigurationErrorNotAnotherVersion() async throws {
         let pgclone = try PGCloneHarness()
         let (target, key, fingerprint) = try await prepare(pgclone)
-        let line = "pgclone: error: PGCLONE_PG_BIN_DIR=/nonexistent has no pg_dump and pg_restore; set it to the bin directory of PostgreSQL's client programs"
+        let line = """
+            pgclone: error: PGCLONE_PG_BIN_DIR=/nonexistent has no pg_dump and pg_restore; set it to the bin \
+            directory of PostgreSQL's client programs
+            """
         let restore = try await pgclone.run(
             ["restore", key, "--database", pgclone.server.url(target)],
             environment: ["PGCLONE_PG_BIN_DIR": "/nonexistent"]
@@ -83,7 +91,9 @@ struct FailureTests {
     }
 
     /// A target with known content, and a valid dump of another database to damage.
-    private func prepare(_ pgclone: PGCloneHarness) async throws -> (target: String, key: String, fingerprint: [String: String]) {
+    private func prepare(
+        _ pgclone: PGCloneHarness
+    ) async throws -> (target: String, key: String, fingerprint: [String: String]) {
         let server = pgclone.server
         let source = TestEnvironment.uniqueName("bad_src")
         let target = TestEnvironment.uniqueName("bad_dst")
@@ -93,7 +103,10 @@ struct FailureTests {
             database: source
         )
         try await server.createDatabase(target)
-        try await server.psql("CREATE TABLE existing (v text); INSERT INTO existing VALUES ('untouched')", database: target)
+        try await server.psql(
+            "CREATE TABLE existing (v text); INSERT INTO existing VALUES ('untouched')",
+            database: target
+        )
         let key = try await pgclone.dump(source)
         return (target, key, try await server.tableFingerprints(target))
     }
@@ -123,7 +136,10 @@ struct FailureTests {
         let corrupt = key.replacingOccurrences(of: ".default.", with: ".corrupt.")
         try pgclone.store(bytes, as: corrupt)
         try await expectFailedRestore(pgclone, key: corrupt, target: target, fingerprint: fingerprint) {
-            $0 == "pgclone: error: the dump \(corrupt) is corrupt (restored data doesn't match checksum); \"\(target)\" is unchanged"
+            $0 == """
+                pgclone: error: the dump \(corrupt) is corrupt (restored data doesn't match checksum); \"\(target)\" \
+                is unchanged
+                """
         }
         // Damage in the middle is caught wherever it surfaces first, zstd or pg_restore.
         var damaged = try pgclone.storedData(key)
@@ -142,7 +158,10 @@ struct FailureTests {
         let truncated = key.replacingOccurrences(of: ".default.", with: ".truncated.")
         try pgclone.store(bytes.prefix(bytes.count * 2 / 3), as: truncated)
         try await expectFailedRestore(pgclone, key: truncated, target: target, fingerprint: fingerprint) {
-            $0 == "pgclone: error: the dump \(truncated) is truncated: its zstd stream ends in the middle of a frame; \"\(target)\" is unchanged"
+            $0 == """
+                pgclone: error: the dump \(truncated) is truncated: its zstd stream ends in the middle of a frame; \
+                \"\(target)\" is unchanged
+                """
         }
     }
 
@@ -152,7 +171,10 @@ struct FailureTests {
         let notADump = key.replacingOccurrences(of: ".default.", with: ".text.")
         try pgclone.store(Data("hello, I am a text file\n".utf8), as: notADump)
         try await expectFailedRestore(pgclone, key: notADump, target: target, fingerprint: fingerprint) {
-            $0 == "pgclone: error: the dump \(notADump) is not a pgclone dump or a pg_dump custom-format archive: it is text beginning \"hello, I am a text file\"; \"\(target)\" is unchanged"
+            $0 == """
+                pgclone: error: the dump \(notADump) is not a pgclone dump or a pg_dump custom-format archive: it is \
+                text beginning \"hello, I am a text file\"; \"\(target)\" is unchanged
+                """
         }
     }
 
@@ -164,7 +186,10 @@ struct FailureTests {
         let role = TestEnvironment.uniqueName("gone")
         try await server.createDatabase(source)
         try await server.createDatabase(target)
-        try await server.psql("CREATE TABLE existing (v text); INSERT INTO existing VALUES ('untouched')", database: target)
+        try await server.psql(
+            "CREATE TABLE existing (v text); INSERT INTO existing VALUES ('untouched')",
+            database: target
+        )
         let fingerprint = try await server.tableFingerprints(target)
         // A policy names its role in its definition (neither --no-owner nor --no-acl removes it);
         // once the role is gone, pg_restore fails that one statement and restores the rest.
@@ -183,13 +208,19 @@ struct FailureTests {
         #expect(failed.exitCode == 1, "\(failed)")
         #expect(
             failed.errorLines == [
-                "pgclone: error: pg_restore reported 1 error (first: could not execute query: ERROR: role \"\(role)\" does not exist); \"\(target)\" is unchanged"
+                """
+                pgclone: error: pg_restore reported 1 error (first: could not execute query: ERROR: role \
+                \"\(role)\" does not exist); \"\(target)\" is unchanged
+                """
             ]
         )
         #expect(failed.stderr.contains("pgclone: warning:   statement: CREATE POLICY p ON public.t"), "\(failed)")
         #expect(failed.stderr.contains("pgclone: warning:   toc entry: from TOC entry "), "\(failed)")
         // The first error's lines stay under the error line too.
-        #expect(failed.stderr.contains("\npgclone: statement: CREATE POLICY p ON public.t TO \(role) USING (true);\n"), "\(failed)")
+        #expect(
+            failed.stderr.contains("\npgclone: statement: CREATE POLICY p ON public.t TO \(role) USING (true);\n"),
+            "\(failed)"
+        )
         #expect(try await server.tableFingerprints(target) == fingerprint)
         #expect(try await server.databases(startingWith: target) == [target])
 

@@ -6,7 +6,10 @@ import Testing
 /// Archives placed as django-pgclone 1.x and 2+ wrote them (`pg_dump -Fc`, gzip-compressed, no
 /// pgclone metadata) are listed, restored by key and by name, verified, and left alone by prune
 /// unless it is asked.
-@Suite(.serialized, .enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
+@Suite(
+    .serialized,
+    .enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)")
+)
 struct ForeignLayoutTests {
     @Test(arguments: SeriesTests.Location.allCases)
     func djangoPgclonesLayoutsAreRead(_ location: SeriesTests.Location) async throws {
@@ -34,7 +37,11 @@ struct ForeignLayoutTests {
         #expect(entries.map { $0["key"]?.string } == [empty, second, otherInstance, first, older], "\(listed)")
         #expect(entries.map { $0["database"]?.string } == [nil, source, source, source, source])
         #expect(entries.map { $0["config"]?.string } == ["none", "none", "none", "default", "default"])
-        #expect(entries.map { $0["layout"]?.string } == ["django-pgclone-2", "django-pgclone-2", "django-pgclone-2", "django-pgclone-1", "django-pgclone-1"])
+        #expect(
+            entries.map { $0["layout"]?.string } == [
+                "django-pgclone-2", "django-pgclone-2", "django-pgclone-2", "django-pgclone-1", "django-pgclone-1",
+            ]
+        )
         #expect(entries.map { $0["created_at"]?.string }[1] == "2021-01-02T03:04:05.000006Z")
         let names = try await pgclone.run(["ls", "--only-db-names"], environment: environment)
         #expect(names.stdout == source + "\n", "\(names)")
@@ -47,7 +54,10 @@ struct ForeignLayoutTests {
         }
         for key in [first, second] {
             let verified = try await pgclone.run(["verify", key], environment: environment)
-            #expect(verified.exitCode == 0 && verified.stdout.hasPrefix("\(key): OK (custom-format archive"), "\(verified)")
+            #expect(
+                verified.exitCode == 0 && verified.stdout.hasPrefix("\(key): OK (custom-format archive"),
+                "\(verified)"
+            )
         }
         // The newest across both tools: pgclone's own dump, made now.
         try await server.psql("UPDATE t SET v = 3", database: source)
@@ -57,9 +67,15 @@ struct ForeignLayoutTests {
         #expect(newest.stderr.contains("passed over \(empty): it is not a dump (it is empty)"), "\(newest)")
         #expect(try await server.psql("SELECT v FROM t", database: target) == "3")
 
-        let left = try await pgclone.run(["prune", "--keep-last", "0", "--confirm", "--json"], environment: environment)
+        let left = try await pgclone.run(
+            ["prune", "--keep-last", "0", "--confirm", "--json"],
+            environment: environment
+        )
         #expect(left.stdout.contains("\"deleted\":[\"\(ours)\"]"), "\(left)")
-        let asked = try await pgclone.run(["prune", "--keep-last", "1", "--include-django-pgclone", "--confirm", "--json"], environment: environment)
+        let asked = try await pgclone.run(
+            ["prune", "--keep-last", "1", "--include-django-pgclone", "--confirm", "--json"],
+            environment: environment
+        )
         #expect(asked.stdout.contains("\"deleted\":[\"\(older)\"]"), "\(asked)")
         #expect(asked.stderr.contains("left \(empty) alone: it is not a dump (it is empty)"), "\(asked)")
         let remaining = try await pgclone.run(["ls"], environment: environment)
@@ -68,10 +84,17 @@ struct ForeignLayoutTests {
     }
 
     /// `pg_dump -Fc` of `database` (gzip-compressed, as django-pgclone ran it), stored under `key`.
-    static func place(pgDumpOf database: String, as key: String, _ pgclone: PGCloneHarness, _ environment: [String: String?]) async throws {
+    static func place(
+        pgDumpOf database: String,
+        as key: String,
+        _ pgclone: PGCloneHarness,
+        _ environment: [String: String?]
+    ) async throws {
         let file = pgclone.directory + "/archive.dump"
         let dumped = try await runCommand(
-            "pg_dump", ["-Fc", "--no-acl", "--no-owner", "-f", file, "-d", database], environment: pgclone.server.environment()
+            "pg_dump",
+            ["-Fc", "--no-acl", "--no-owner", "-f", file, "-d", database],
+            environment: pgclone.server.environment()
         )
         guard dumped.exitCode == 0 else { throw TestSetupError("pg_dump failed: \(dumped.stderr)") }
         defer { try? FileManager.default.removeItem(atPath: file) }
@@ -79,7 +102,12 @@ struct ForeignLayoutTests {
     }
 
     /// `bytes` stored under `key`, in the directory or the bucket.
-    static func place(_ bytes: Data, as key: String, _ pgclone: PGCloneHarness, _ environment: [String: String?]) async throws {
+    static func place(
+        _ bytes: Data,
+        as key: String,
+        _ pgclone: PGCloneHarness,
+        _ environment: [String: String?]
+    ) async throws {
         let file = pgclone.directory + "/object"
         try bytes.write(to: URL(fileURLWithPath: file))
         defer { try? FileManager.default.removeItem(atPath: file) }

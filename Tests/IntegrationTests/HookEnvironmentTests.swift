@@ -18,16 +18,20 @@ struct HookEnvironmentTests {
         var testDescription: String { rawValue }
 
         /// pgclone's arguments and environment to reach `database` this way.
-        func connection(to database: String, on server: PostgresServer, directory: String) throws -> (arguments: [String], environment: [String: String?]) {
+        func connection(
+            to database: String,
+            on server: PostgresServer,
+            directory: String
+        ) throws -> (arguments: [String], environment: [String: String?]) {
             let serviceFile = directory + "/pg_service.conf"
             try """
-                [pgclone_test]
-                host=\(server.host)
-                port=\(server.port)
-                user=\(server.user)
-                password=\(server.password)
-                dbname=\(database)
-                """.write(toFile: serviceFile, atomically: true, encoding: .utf8)
+            [pgclone_test]
+            host=\(server.host)
+            port=\(server.port)
+            user=\(server.user)
+            password=\(server.password)
+            dbname=\(database)
+            """.write(toFile: serviceFile, atomically: true, encoding: .utf8)
             switch self {
             case .serviceInTheEnvironment:
                 return ([], ["PGSERVICE": "pgclone_test", "PGSERVICEFILE": serviceFile])
@@ -38,25 +42,39 @@ struct HookEnvironmentTests {
             case .databaseURL:
                 return ([], ["DATABASE_URL": server.url(database)])
             case .keyValueDatabase:
-                return (["--database", "host=\(server.host) port=\(server.port) user=\(server.user) dbname=\(database)"], ["PGPASSWORD": server.password])
+                return (
+                    ["--database", "host=\(server.host) port=\(server.port) user=\(server.user) dbname=\(database)"],
+                    ["PGPASSWORD": server.password]
+                )
             }
         }
     }
 
     /// Prints the database the hook reaches through its PG* variables and through DATABASE_URL,
     /// and the database and phase pgclone names to hooks alone.
-    static let hook = #"psql -X -At -c 'SELECT current_database()' && psql -X -At "$DATABASE_URL" -c 'SELECT current_database()' && echo "$PGCLONE_HOOK_DATABASE" && echo "phase $PGCLONE_HOOK_PHASE""#
+    static let hook =
+        #"psql -X -At -c 'SELECT current_database()' && psql -X -At "$DATABASE_URL" -c 'SELECT current_database()' && "#
+        + #"echo "$PGCLONE_HOOK_DATABASE" && echo "phase $PGCLONE_HOOK_PHASE""#
 
     @Test(arguments: Naming.allCases)
     func preSwapHooksReachTheTemporaryDatabase(naming: Naming) async throws {
         let pgclone = try PGCloneHarness()
         let (key, target) = try await pgclone.targetAndDump("hookenv")
-        let (arguments, environment) = try naming.connection(to: target, on: pgclone.server, directory: pgclone.directory)
-        let result = try await pgclone.run(["restore", key, "--pre-swap-hook", Self.hook] + arguments, environment: environment)
+        let (arguments, environment) = try naming.connection(
+            to: target,
+            on: pgclone.server,
+            directory: pgclone.directory
+        )
+        let result = try await pgclone.run(
+            ["restore", key, "--pre-swap-hook", Self.hook] + arguments,
+            environment: environment
+        )
         #expect(result.exitCode == 0, "\(naming): \(result)")
         let reached = result.stderrLines.filter { $0.hasPrefix("pgclone: pre-swap hook 1: ") }
         #expect(
-            reached == Array(repeating: "pgclone: pre-swap hook 1: \(target)__temp", count: 3) + ["pgclone: pre-swap hook 1: phase pre-swap"],
+            reached == Array(repeating: "pgclone: pre-swap hook 1: \(target)__temp", count: 3) + [
+                "pgclone: pre-swap hook 1: phase pre-swap"
+            ],
             "\(naming): \(result)"
         )
         #expect(try await pgclone.server.markers(target) == "new")
@@ -67,12 +85,21 @@ struct HookEnvironmentTests {
         let pgclone = try PGCloneHarness()
         let source = TestEnvironment.uniqueName("hookenv_src")
         try await pgclone.server.createDatabase(source)
-        let (arguments, environment) = try naming.connection(to: source, on: pgclone.server, directory: pgclone.directory)
-        let result = try await pgclone.run(["dump", "--pre-dump-hook", Self.hook] + arguments, environment: environment)
+        let (arguments, environment) = try naming.connection(
+            to: source,
+            on: pgclone.server,
+            directory: pgclone.directory
+        )
+        let result = try await pgclone.run(
+            ["dump", "--pre-dump-hook", Self.hook] + arguments,
+            environment: environment
+        )
         #expect(result.exitCode == 0, "\(naming): \(result)")
         let reached = result.stderrLines.filter { $0.hasPrefix("pgclone: pre-dump hook 1: ") }
         #expect(
-            reached == Array(repeating: "pgclone: pre-dump hook 1: \(source)", count: 3) + ["pgclone: pre-dump hook 1: phase pre-dump"],
+            reached == Array(repeating: "pgclone: pre-dump hook 1: \(source)", count: 3) + [
+                "pgclone: pre-dump hook 1: phase pre-dump"
+            ],
             "\(naming): \(result)"
         )
     }

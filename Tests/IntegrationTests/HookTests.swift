@@ -9,7 +9,9 @@ struct HookTests {
     @Test func aPreSwapHookRunsAgainstTheTemporaryDatabase() async throws {
         let pgclone = try PGCloneHarness()
         let (key, target) = try await pgclone.targetAndDump("hook")
-        let hook = #"psql -X -q -v ON_ERROR_STOP=1 -c "INSERT INTO marker VALUES ('hook saw ' || current_database())" && echo "PGDATABASE=$PGDATABASE" && psql -X -At "$DATABASE_URL" -c 'SELECT count(*) FROM marker'"#
+        let hook =
+            #"psql -X -q -v ON_ERROR_STOP=1 -c "INSERT INTO marker VALUES ('hook saw ' || current_database())" && "#
+            + #"echo "PGDATABASE=$PGDATABASE" && psql -X -At "$DATABASE_URL" -c 'SELECT count(*) FROM marker'"#
         let result = try await pgclone.restore(key, into: target, ["--pre-swap-hook", hook])
         #expect(result.exitCode == 0, "\(result)")
         let rows = try await pgclone.server.psql("SELECT v FROM marker ORDER BY v", database: target)
@@ -24,12 +26,18 @@ struct HookTests {
         let result = try await pgclone.restore(
             key,
             into: target,
-            ["--pre-swap-hook", "echo first hook", "--pre-swap-hook", "echo migrating; echo 'table missing' >&2; exit 3"]
+            [
+                "--pre-swap-hook", "echo first hook", "--pre-swap-hook",
+                "echo migrating; echo 'table missing' >&2; exit 3",
+            ]
         )
         #expect(result.exitCode == 1)
         #expect(
             result.errorLines == [
-                "pgclone: error: pre-swap hook 2 (echo migrating; echo 'table missing' >&2; exit 3) exited with status 3: migrating / table missing; \"\(target)\" is unchanged"
+                """
+                pgclone: error: pre-swap hook 2 (echo migrating; echo 'table missing' >&2; exit 3) exited with \
+                status 3: migrating / table missing; \"\(target)\" is unchanged
+                """
             ],
             "\(result)"
         )
@@ -41,7 +49,10 @@ struct HookTests {
     @Test func aPasswordInAHookIsNotShown() async throws {
         let pgclone = try PGCloneHarness()
         let (key, target) = try await pgclone.targetAndDump("hookpw")
-        let hook = "psql 'postgresql://someone:s3cr3t-pw@127.0.0.1:9/x' -c 'SELECT 1' 2>/dev/null; psql 'host=127.0.0.1 port=9 password=an0ther-pw' 2>/dev/null; exit 4"
+        let hook = """
+            psql 'postgresql://someone:s3cr3t-pw@127.0.0.1:9/x' -c 'SELECT 1' 2>/dev/null; psql 'host=127.0.0.1 \
+            port=9 password=an0ther-pw' 2>/dev/null; exit 4
+            """
         let result = try await pgclone.restore(key, into: target, ["--pre-swap-hook", hook, "--json"])
         #expect(result.exitCode == 1, "\(result)")
         #expect(!result.stderr.contains("s3cr3t-pw") && !result.stdout.contains("s3cr3t-pw"), "\(result)")
@@ -56,7 +67,10 @@ struct HookTests {
         let source = TestEnvironment.uniqueName("predump")
         let target = TestEnvironment.uniqueName("predump_dst")
         try await server.createDatabase(source)
-        try await server.psql("CREATE TABLE users (email text); INSERT INTO users VALUES ('real@example.com')", database: source)
+        try await server.psql(
+            "CREATE TABLE users (email text); INSERT INTO users VALUES ('real@example.com')",
+            database: source
+        )
 
         let failed = try await pgclone.run(["dump", "--database", server.url(source), "--pre-dump-hook", "exit 7"])
         #expect(failed.exitCode == 1)

@@ -36,7 +36,10 @@ struct ListAndSelectTests {
         // created_at is the key's timestamp in extended ISO 8601: the same digits.
         let createdAt = entries?.first?["created_at"] as? String ?? ""
         let stamp = keys.last?.split(separator: "/").last?.split(separator: ".").prefix(2).joined() ?? ""
-        #expect(createdAt.hasSuffix("Z") && createdAt.filter(\.isNumber) == stamp.filter(\.isNumber), "\(createdAt) \(stamp)")
+        #expect(
+            createdAt.hasSuffix("Z") && createdAt.filter(\.isNumber) == stamp.filter(\.isNumber),
+            "\(createdAt) \(stamp)"
+        )
         let namesJSON = try await pgclone.run(["ls", "--only-db-names", "--json"])
         #expect(namesJSON.stdout == "[\"\(min(source, other))\",\"\(max(source, other))\"]\n")
 

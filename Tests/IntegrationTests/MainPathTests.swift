@@ -39,8 +39,14 @@ struct MainPathTests {
         #expect(try await user.tableFingerprints(target) == user.tableFingerprints(source))
         #expect(try await user.psql("SHOW search_path", database: target) == "shop, public")
         #expect(try await user.psql("SELECT count(*) FROM big_orders", database: target) == "19934")
-        #expect(try await server.psql("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = \(server.literal(target))") == user.user)
-        #expect(try await server.databases(startingWith: target) == [target, "\(target)__current", "\(target)__previous"])
+        #expect(
+            try await server.psql(
+                "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = \(server.literal(target))"
+            ) == user.user
+        )
+        #expect(
+            try await server.databases(startingWith: target) == [target, "\(target)__current", "\(target)__previous"]
+        )
 
         let undone = try await pgclone.restore(":previous", into: target)
         #expect(undone.exitCode == 0, "\(server.label), \(role): \(undone)")

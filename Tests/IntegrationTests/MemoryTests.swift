@@ -19,7 +19,8 @@ struct MemoryTests {
         try await server.psql(
             """
             CREATE TABLE big AS
-                SELECT i, md5(i::text) || md5((i * 7)::text) || md5((i * 13)::text) AS a, (i * 2654435761) % 4294967296 AS b
+                SELECT i, md5(i::text) || md5((i * 7)::text) || md5((i * 13)::text) AS a, (i * 2654435761) % \
+                4294967296 AS b
                 FROM generate_series(1, 1500000) AS i;
             """,
             database: source
@@ -40,7 +41,12 @@ struct MemoryTests {
 
         let dumpPeak = try #require(peakMemory(dumped))
         let restorePeak = try #require(peakMemory(restored))
-        print("memory: stored dump \(storedSize >> 20) MiB; peak RSS dump \(dumpPeak >> 20) MiB, restore \(restorePeak >> 20) MiB")
+        print(
+            """
+            memory: stored dump \(storedSize >> 20) MiB; peak RSS dump \(dumpPeak >> 20) MiB, restore \
+            \(restorePeak >> 20) MiB
+            """
+        )
         #expect(dumpPeak < Self.ceiling)
         #expect(restorePeak < Self.ceiling)
         try await server.dropDatabase(source)
@@ -68,11 +74,19 @@ struct S3MemoryTests {
         )
         let bucket = try await s3.makeBucket()
         let environment = s3.environment(location: "s3://\(bucket)/big")
-        let dumped = try await pgclone.run(["dump", "--database", server.url(source), "--log-level", "debug"], environment: environment)
+        let dumped = try await pgclone.run(
+            ["dump", "--database", server.url(source), "--log-level", "debug"],
+            environment: environment
+        )
         #expect(dumped.exitCode == 0, "\(dumped)")
         let key = dumped.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let archive = try await server.psql("SELECT pg_total_relation_size('big')", database: source)
-        print("S3 memory: table \(Int(archive)! >> 20) MiB, dump peak RSS \(peakMemory(dumped).map { $0 >> 20 } ?? -1) MiB")
+        print(
+            """
+            S3 memory: table \(Int(archive)! >> 20) MiB, dump peak RSS \(peakMemory(dumped).map { $0 >> 20 } ?? -1) \
+            MiB
+            """
+        )
 
         var peaks: [String: Int] = [:]
         for limit in ["64MiB", "32MiB"] {
@@ -91,7 +105,8 @@ struct S3MemoryTests {
             let inFlight = limit == "64MiB" ? 4 : 2
             #expect(
                 restored.stderrLines.contains {
-                    $0.hasPrefix("pgclone: debug: downloading 8 ranges of ") && $0.hasSuffix(" MiB, \(inFlight) in flight, each through a 2 MiB window")
+                    $0.hasPrefix("pgclone: debug: downloading 8 ranges of ")
+                        && $0.hasSuffix(" MiB, \(inFlight) in flight, each through a 2 MiB window")
                 },
                 "\(restored)"
             )
@@ -99,7 +114,9 @@ struct S3MemoryTests {
             peaks[limit] = peak
         }
         #expect(try await server.psql("SELECT count(*) FROM big", database: target) == "6500000")
-        print("S3 memory: restore peak RSS \(peaks["64MiB"]! >> 20) MiB at 64MiB, \(peaks["32MiB"]! >> 20) MiB at 32MiB")
+        print(
+            "S3 memory: restore peak RSS \(peaks["64MiB"]! >> 20) MiB at 64MiB, \(peaks["32MiB"]! >> 20) MiB at 32MiB"
+        )
         #expect(peaks["64MiB"]! < MemoryTests.ceiling)
         #expect(peakMemory(dumped)! < MemoryTests.ceiling)
         // Half the limit: its buffers, window and S3 parts (9 MiB planned) fit well within it, so the

@@ -5,7 +5,12 @@ import Testing
 
 /// Metrics as Prometheus, the Pushgateway and node_exporter see them: `promtool check metrics` on
 /// live output, the rules' unit tests, textfiles, pushes, and the bottleneck made visible.
-@Suite(.enabled(if: TestEnvironment.hasPostgresAndS3 && TestEnvironment.hasPrometheus, "needs PostgreSQL, moto and Prometheus's tools"))
+@Suite(
+    .enabled(
+        if: TestEnvironment.hasPostgresAndS3 && TestEnvironment.hasPrometheus,
+        "needs PostgreSQL, moto and Prometheus's tools"
+    )
+)
 struct MetricsDeliveryTests {
     let s3 = S3TestServer.shared!
 
@@ -22,7 +27,10 @@ struct MetricsDeliveryTests {
         var proxiedEnvironment = environment
         proxiedEnvironment["PGCLONE_S3_ENDPOINT_URL"] = proxied.endpoint
         let port = try await freePort()
-        let connection = "host=\(pgclone.server.host) port=\(pgclone.server.port) user=\(pgclone.server.user) dbname='we\"ird\\\\db \(target.suffix(6))'"
+        let connection = """
+            host=\(pgclone.server.host) port=\(pgclone.server.port) user=\(pgclone.server.user) dbname='we\"ird\\\\db \
+            \(target.suffix(6))'
+            """
         proxiedEnvironment["PGPASSWORD"] = pgclone.server.password
         async let restoring = pgclone.run(
             ["restore", key, "--database", connection, "--metrics-address", "127.0.0.1:\(port)"],
@@ -50,7 +58,10 @@ struct MetricsDeliveryTests {
         let root = FileManager.default.currentDirectoryPath + "/dashboards"
         let check = try await runCommand("promtool", ["check", "rules", "\(root)/rules/pgclone.rules.yml"])
         #expect(check.exitCode == 0, "\(check)")
-        let tests = try await runCommand("bash", ["-c", "cd '\(root)/tests' && promtool test rules pgclone.rules.test.yml"])
+        let tests = try await runCommand(
+            "bash",
+            ["-c", "cd '\(root)/tests' && promtool test rules pgclone.rules.test.yml"]
+        )
         #expect(tests.exitCode == 0, "\(tests)")
         #expect(tests.stdout.contains("SUCCESS"))
     }
@@ -71,18 +82,25 @@ struct MetricsDeliveryTests {
         #expect(try await promtoolCheckMetrics(success).exitCode == 0)
         #expect(summary.contains("outcome=\"success\"} 1"))
         #expect(!summary.contains("pgclone_job_last_success_timestamp_seconds"))
-        #expect(success.contains("pgclone_job_last_success_timestamp_seconds{command=\"dump\",database=\"\(source)\",config=\"default\"}"))
+        #expect(
+            success.contains(
+                "pgclone_job_last_success_timestamp_seconds{command=\"dump\",database=\"\(source)\",config=\"default\"}"
+            )
+        )
 
         // A failed run rewrites the summary but leaves the last success alone.
         let failed = try await pgclone.run([
-            "dump", "--database", server.url(source), "--config", "default", "--pre-dump-hook", "exit 1", "--metrics-textfile", directory,
+            "dump", "--database", server.url(source), "--config", "default", "--pre-dump-hook", "exit 1",
+            "--metrics-textfile", directory,
         ])
         #expect(failed.exitCode == 1)
         #expect(try String(contentsOfFile: summaryFile, encoding: .utf8).contains("outcome=\"hook_failed\"} 1"))
         #expect(try String(contentsOfFile: successFile, encoding: .utf8) == success)
-        #expect(try FileManager.default.contentsOfDirectory(atPath: directory).sorted() == [
-            "pgclone_dump_\(source).default.prom", "pgclone_dump_\(source).default_success.prom",
-        ])
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: directory).sorted() == [
+                "pgclone_dump_\(source).default.prom", "pgclone_dump_\(source).default_success.prom",
+            ]
+        )
     }
 
     @Test func aPushgatewayPasswordIsNeverShown() async throws {
@@ -92,7 +110,9 @@ struct MetricsDeliveryTests {
         // Nothing listens on port 9: the push fails and says so, without the password.
         let url = "http://metrics:s3cr3t-pw@127.0.0.1:9/"
         for format in ["text", "json"] {
-            let result = try await pgclone.run(["dump", "--database", pgclone.server.url(source), "--pushgateway", url, "--log-format", format])
+            let result = try await pgclone.run([
+                "dump", "--database", pgclone.server.url(source), "--pushgateway", url, "--log-format", format,
+            ])
             #expect(result.exitCode == 0, "\(result)")
             #expect(!result.stderr.contains("s3cr3t-pw"), "\(result)")
             #expect(result.stderr.contains("http://metrics:****@127.0.0.1:9/"), "\(result)")
@@ -103,7 +123,10 @@ struct MetricsDeliveryTests {
         let pgclone = try PGCloneHarness()
         let server = pgclone.server
         let port = try await freePort()
-        let gateway = try await BackgroundProcess.start("prometheus-pushgateway", ["--web.listen-address=127.0.0.1:\(port)"])
+        let gateway = try await BackgroundProcess.start(
+            "prometheus-pushgateway",
+            ["--web.listen-address=127.0.0.1:\(port)"]
+        )
         defer { gateway.stop() }
         let url = "http://127.0.0.1:\(port)"
         try await waitUntilServing("\(url)/metrics")
@@ -114,30 +137,47 @@ struct MetricsDeliveryTests {
         #expect(ok.exitCode == 0, "\(ok)")
         let lastSuccess = { () async throws -> String? in
             try await httpGet("\(url)/metrics").body.split(separator: "\n")
-                .first { $0.hasPrefix("pgclone_job_last_success_timestamp_seconds{") && $0.contains("database=\"\(source)\"") }
+                .first {
+                    $0.hasPrefix("pgclone_job_last_success_timestamp_seconds{") && $0.contains("database=\"\(source)\"")
+                }
                 .map { String($0.split(separator: " ").last!) }
         }
         let first = try #require(try await lastSuccess())
         let failed = try await pgclone.run([
-            "dump", "--database", server.url(source), "--config", "default", "--pre-dump-hook", "exit 1", "--pushgateway", url,
+            "dump", "--database", server.url(source), "--config", "default", "--pre-dump-hook", "exit 1",
+            "--pushgateway", url,
         ])
         #expect(failed.exitCode == 1)
         let after = try await httpGet("\(url)/metrics").body
         #expect(try await lastSuccess() == first)
-        #expect(after.contains("pgclone_job_outcome{command=\"dump\",config=\"default\",database=\"\(source)\",instance=\"\",job=\"pgclone\",outcome=\"hook_failed\"} 1"), "\(after.prefix(3000))")
+        #expect(
+            after.contains(
+                """
+                pgclone_job_outcome{command=\"dump\",config=\"default\",database=\"\(source)\",\
+                instance=\"\",job=\"pgclone\",outcome=\"hook_failed\"} \
+                1
+                """
+            ),
+            "\(after.prefix(3000))"
+        )
 
         // A run killed outright stays visible as running: only its start was pushed.
         let killed = TestEnvironment.uniqueName("mkill")
         try await server.createDatabase(killed)
         let marker = pgclone.directory + "/hook-running"
         async let running = pgclone.run([
-            "dump", "--database", server.url(killed), "--pre-dump-hook", "touch \(marker); sleep 60", "--pushgateway", url,
+            "dump", "--database", server.url(killed), "--pre-dump-hook", "touch \(marker); sleep 60", "--pushgateway",
+            url,
         ])
         while !FileManager.default.fileExists(atPath: marker) { try await Task.sleep(for: .milliseconds(20)) }
         pgclone.signal(SIGKILL)
         pgclone.signal(SIGKILL, processesMatching: ["sleep 60"])
         _ = try await running
-        #expect(try await httpGet("\(url)/metrics").body.contains("database=\"\(killed)\",instance=\"\",job=\"pgclone\",outcome=\"running\"} 1"))
+        #expect(
+            try await httpGet("\(url)/metrics").body.contains(
+                "database=\"\(killed)\",instance=\"\",job=\"pgclone\",outcome=\"running\"} 1"
+            )
+        )
     }
 
     @Test func theBottleneckIsReadable() async throws {
@@ -145,7 +185,10 @@ struct MetricsDeliveryTests {
         // Every fourth row restored waits 5 ms on a CHECK, 10 s in all: PostgreSQL is the slowest
         // step by far, even when a machine loaded by the other tests makes moto slow to answer.
         let dumped = try await pgclone.dumpToNewBucket(
-            s3, prefix: "mslow", rows: 100, extraSQL: Fixtures.slowRestoreSQL(rows: 8000, milliseconds: 5)
+            s3,
+            prefix: "mslow",
+            rows: 100,
+            extraSQL: Fixtures.slowRestoreSQL(rows: 8000, milliseconds: 5)
         )
         let (environment, key) = (dumped.environment, dumped.key)
         let port = try await freePort()
@@ -226,8 +269,12 @@ extension MetricsDeliveryTests {
     static func dashboardQueries() throws -> [(panel: String, query: String)] {
         let directory = FileManager.default.currentDirectoryPath + "/dashboards"
         var queries: [(String, String)] = []
-        for file in try FileManager.default.contentsOfDirectory(atPath: directory).filter({ $0.hasSuffix(".json") }).sorted() {
-            let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(directory)/\(file)"))) as? [String: Any]
+        for file in try FileManager.default.contentsOfDirectory(atPath: directory).filter({ $0.hasSuffix(".json") })
+            .sorted()
+        {
+            let json =
+                try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(directory)/\(file)")))
+                as? [String: Any]
             for panel in json?["panels"] as? [[String: Any]] ?? [] {
                 for target in panel["targets"] as? [[String: Any]] ?? [] {
                     guard let expr = target["expr"] as? String else { continue }
@@ -251,15 +298,15 @@ extension MetricsDeliveryTests {
         let directory = try pgclone.makeDirectory("prometheus")
         let rules = FileManager.default.currentDirectoryPath + "/dashboards/rules/pgclone.rules.yml"
         try """
-            global:
-              scrape_interval: 1s
-              evaluation_interval: 1s
-            rule_files: ["\(rules)"]
-            scrape_configs:
-              - job_name: pgclone
-                static_configs:
-                  - targets: ["127.0.0.1:\(metricsPort)"]
-            """.write(toFile: "\(directory)/prometheus.yml", atomically: true, encoding: .utf8)
+        global:
+          scrape_interval: 1s
+          evaluation_interval: 1s
+        rule_files: ["\(rules)"]
+        scrape_configs:
+          - job_name: pgclone
+            static_configs:
+              - targets: ["127.0.0.1:\(metricsPort)"]
+        """.write(toFile: "\(directory)/prometheus.yml", atomically: true, encoding: .utf8)
         let prometheus = try await BackgroundProcess.start(
             "prometheus",
             [
@@ -274,12 +321,18 @@ extension MetricsDeliveryTests {
         let source = TestEnvironment.uniqueName("mprom")
         let target = TestEnvironment.uniqueName("mprom_dst")
         try await server.createDatabase(source)
-        try await server.psql("CREATE TABLE t AS SELECT i, md5(i::text) AS h FROM generate_series(1, 60000) AS i", database: source)
+        try await server.psql(
+            "CREATE TABLE t AS SELECT i, md5(i::text) AS h FROM generate_series(1, 60000) AS i",
+            database: source
+        )
         let bucket = try await s3.makeBucket()
         var environment = s3.environment(location: "s3://\(bucket)")
         environment["PGCLONE_S3_PART_SIZE"] = "256KiB"
         let metricsFlags = ["--metrics-address", "127.0.0.1:\(metricsPort)", "--metrics-linger", "4s"]
-        let dumped = try await pgclone.run(["dump", "--database", server.url(source)] + metricsFlags, environment: environment)
+        let dumped = try await pgclone.run(
+            ["dump", "--database", server.url(source)] + metricsFlags,
+            environment: environment
+        )
         #expect(dumped.exitCode == 0, "\(dumped)")
         let restored = try await pgclone.run(
             ["restore", source, "--database", server.url(target), "--pre-swap-hook", "true"] + metricsFlags,
@@ -292,7 +345,10 @@ extension MetricsDeliveryTests {
         func query(_ promql: String) async throws -> (status: String, results: Int) {
             let result = try await runCommand(
                 "curl",
-                ["-sS", "-G", "\(api)/api/v1/query", "--data-urlencode", "query=\(promql)", "--data-urlencode", "time=\(time)"]
+                [
+                    "-sS", "-G", "\(api)/api/v1/query", "--data-urlencode", "query=\(promql)", "--data-urlencode",
+                    "time=\(time)",
+                ]
             )
             let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
             let data = json?["data"] as? [String: Any]

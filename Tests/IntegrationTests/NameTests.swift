@@ -17,8 +17,14 @@ struct NameTests {
         try await server.psql("CREATE TABLE t (v text); INSERT INTO t VALUES ('ok')", database: source)
         try await server.psql("ALTER DATABASE \(quoteIdentifier(source)) SET work_mem = '5MB'")
         // libpq's key=value syntax carries any name.
-        let sourceConnection = "host=\(server.host) port=\(server.port) user=\(server.user) dbname='\(source.replacingOccurrences(of: "'", with: "\\'"))'"
-        let dumped = try await pgclone.run(["dump", "--database", sourceConnection], environment: ["PGPASSWORD": server.password])
+        let sourceConnection = """
+            host=\(server.host) port=\(server.port) user=\(server.user) \
+            dbname='\(source.replacingOccurrences(of: "'", with: "\\'"))'
+            """
+        let dumped = try await pgclone.run(
+            ["dump", "--database", sourceConnection],
+            environment: ["PGPASSWORD": server.password]
+        )
         #expect(dumped.exitCode == 0, "\(dumped)")
         let key = dumped.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(key.hasPrefix(KeySegment.encode(source) + "/"))
@@ -33,7 +39,9 @@ struct NameTests {
         }
         #expect(try await server.psql("SELECT v FROM t", database: target) == "ok")
         #expect(try await server.psql("SHOW work_mem", database: target) == "5MB")
-        #expect(try await server.databases(startingWith: target) == [target, "\(target)__current", "\(target)__previous"])
+        #expect(
+            try await server.databases(startingWith: target) == [target, "\(target)__current", "\(target)__previous"]
+        )
     }
 
     @Test func aNameTooLongForItsCompanionsFailsBeforeAnything() async throws {
@@ -44,7 +52,11 @@ struct NameTests {
         #expect(result.exitCode == 2)
         #expect(
             result.errorLines == [
-                "pgclone: error: the database name \"\(target)\" is too long to restore into: \"\(target)__previous\" would exceed PostgreSQL's 63-byte limit on names; use a name of at most 53 bytes"
+                """
+                pgclone: error: the database name \"\(target)\" is too long to restore into: \
+                \"\(target)__previous\" would exceed PostgreSQL's 63-byte limit on names; use a name of at most \
+                53 bytes
+                """
             ],
             "\(result)"
         )

@@ -20,15 +20,15 @@ struct NamedConfigTests {
             database: source
         )
         try """
-            dump_configs:
-              default:
-                exclude_models: [auth.User]
-              orders_only:
-                exclude_tables: [shop_order]
-            restore_configs:
-              default:
-                pre_swap_hooks: "psql -X -q -c 'INSERT INTO shop_order VALUES (99)'"
-            """.write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
+        dump_configs:
+          default:
+            exclude_models: [auth.User]
+          orders_only:
+            exclude_tables: [shop_order]
+        restore_configs:
+          default:
+            pre_swap_hooks: "psql -X -q -c 'INSERT INTO shop_order VALUES (99)'"
+        """.write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
 
         let key = try await pgclone.dump(source)
         #expect(key.hasSuffix(".default.dump"))
@@ -36,7 +36,10 @@ struct NamedConfigTests {
         #expect(restored.exitCode == 0, "\(restored)")
         #expect(try await server.psql("SELECT count(*) FROM auth_user", database: target) == "0")
         // The default restore config's hook ran.
-        #expect(try await server.psql("SELECT string_agg(id::text, ',' ORDER BY id) FROM shop_order", database: target) == "1,2,99")
+        #expect(
+            try await server.psql("SELECT string_agg(id::text, ',' ORDER BY id) FROM shop_order", database: target)
+                == "1,2,99"
+        )
 
         let named = try await pgclone.run(["dump", "--database", server.url(source), "--config", "orders_only"])
         #expect(named.stdout.hasSuffix(".orders_only.dump\n"), "\(named)")
@@ -52,34 +55,72 @@ struct NamedConfigTests {
 
         let unknown = try await pgclone.run(["dump", "--database", server.url(source), "--config", "nope"])
         #expect(unknown.exitCode == 2)
-        #expect(unknown.errorLines == ["pgclone: error: there is no config \"nope\" in dump_configs of pgclone.yaml (it has default, orders_only)"])
+        #expect(
+            unknown.errorLines == [
+                """
+                pgclone: error: there is no config \"nope\" in dump_configs of pgclone.yaml (it has default, \
+                orders_only)
+                """
+            ]
+        )
     }
 
     @Test func timeoutsApplyToPgclonesOwnSQL() async throws {
         let pgclone = try PGCloneHarness()
         let target = TestEnvironment.uniqueName("timeouts")
-        try "statement_timeout: 5min\nlock_timeout: soon\n".write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
+        try "statement_timeout: 5min\nlock_timeout: soon\n".write(
+            toFile: pgclone.directory + "/pgclone.yaml",
+            atomically: true,
+            encoding: .utf8
+        )
         try pgclone.store(Data("x".utf8), as: "db/20240101T000000.000000Z.default.dump")
         let result = try await pgclone.restore("db", into: target)
         #expect(result.exitCode == 2)
         #expect(
-            result.errorLines == ["pgclone: error: pgclone.yaml: lock_timeout is \"soon\", which is not a duration; write it like 30s, 5min or 0 (no limit)"],
+            result.errorLines == [
+                """
+                pgclone: error: pgclone.yaml: lock_timeout is \"soon\", which is not a duration; write it like 30s, \
+                5min or 0 (no limit)
+                """
+            ],
             "\(result)"
         )
         #expect(try await pgclone.server.databases(startingWith: target).isEmpty)
-        try "statement_timeout: forever\n".write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
+        try "statement_timeout: forever\n".write(
+            toFile: pgclone.directory + "/pgclone.yaml",
+            atomically: true,
+            encoding: .utf8
+        )
         let forever = try await pgclone.run(["dump", "--database", pgclone.server.url("postgres")])
         #expect(forever.exitCode == 2)
         #expect(
-            forever.errorLines == ["pgclone: error: pgclone.yaml: statement_timeout is \"forever\", which is not a duration; write it like 30s, 5min or 0 (no limit)"],
+            forever.errorLines == [
+                """
+                pgclone: error: pgclone.yaml: statement_timeout is \"forever\", which is not a duration; write it \
+                like 30s, 5min or 0 (no limit)
+                """
+            ],
             "\(forever)"
         )
-        try "lock_timeout: 99999999999h\n".write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
+        try "lock_timeout: 99999999999h\n".write(
+            toFile: pgclone.directory + "/pgclone.yaml",
+            atomically: true,
+            encoding: .utf8
+        )
         let huge = try await pgclone.run(["dump", "--database", pgclone.server.url("postgres")])
         #expect(huge.exitCode == 2, "\(huge)")
-        #expect(huge.errorLines.first?.hasPrefix("pgclone: error: pgclone.yaml: lock_timeout is \"99999999999h\", which is not a duration") == true, "\(huge)")
+        #expect(
+            huge.errorLines.first?.hasPrefix(
+                "pgclone: error: pgclone.yaml: lock_timeout is \"99999999999h\", which is not a duration"
+            ) == true,
+            "\(huge)"
+        )
         // A valid one reaches the server: 1 ms is too short for anything pgclone does.
-        try "statement_timeout: 1ms\n".write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
+        try "statement_timeout: 1ms\n".write(
+            toFile: pgclone.directory + "/pgclone.yaml",
+            atomically: true,
+            encoding: .utf8
+        )
         try await pgclone.server.createDatabase(target)
         let short = try await pgclone.run(["dump", "--database", pgclone.server.url(target)])
         #expect(short.exitCode == 1, "\(short)")
@@ -88,15 +129,26 @@ struct NamedConfigTests {
 
     @Test func theEnvironmentOverridesTheFile() async throws {
         let pgclone = try PGCloneHarness.offline()
-        try "allow_restore: true\n".write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
+        try "allow_restore: true\n".write(
+            toFile: pgclone.directory + "/pgclone.yaml",
+            atomically: true,
+            encoding: .utf8
+        )
         let refused = try await pgclone.run(["restore", "db"], environment: ["PGCLONE_ALLOW_RESTORE": "off"])
         #expect(refused.exitCode == 3)
-        try "dump_configs:\n  default:\n    exclude_modles: [auth.User]\n".write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
+        try "dump_configs:\n  default:\n    exclude_modles: [auth.User]\n".write(
+            toFile: pgclone.directory + "/pgclone.yaml",
+            atomically: true,
+            encoding: .utf8
+        )
         let typo = try await pgclone.run(["ls"])
         #expect(typo.exitCode == 2)
         #expect(
             typo.errorLines == [
-                "pgclone: error: pgclone.yaml: unknown setting \"exclude_modles\" in dump_configs.default; the settings are exclude_tables, exclude_models, pre_dump_hooks, exclude_extensions, no_owner, no_acl"
+                """
+                pgclone: error: pgclone.yaml: unknown setting \"exclude_modles\" in dump_configs.default; the \
+                settings are exclude_tables, exclude_models, pre_dump_hooks, exclude_extensions, no_owner, no_acl
+                """
             ]
         )
     }

@@ -8,7 +8,10 @@ import Testing
 /// pg_dump 18, through `--exclude-table-data-and-children`. Whatever names the exclusion (a flag,
 /// a model, a config's wildcard pattern), the restored partitions are empty and the other tables
 /// are as they were.
-@Suite(.serialized, .enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
+@Suite(
+    .serialized,
+    .enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)")
+)
 struct PartitionExclusionTests {
     /// How the test names the tables to leave out.
     enum Exclusion: String, CaseIterable, Sendable, CustomTestStringConvertible {
@@ -30,14 +33,16 @@ struct PartitionExclusionTests {
     static let schema = """
         CREATE SCHEMA "Mixed Schema";
         CREATE TABLE events_event (id int, happened date, region text, email text) PARTITION BY RANGE (happened);
-        CREATE TABLE ev_2024 PARTITION OF events_event FOR VALUES FROM ('2024-01-01') TO ('2025-01-01') PARTITION BY LIST (region);
+        CREATE TABLE ev_2024 PARTITION OF events_event FOR VALUES FROM ('2024-01-01') TO ('2025-01-01') PARTITION BY \
+        LIST (region);
         CREATE TABLE ev_2024_eu PARTITION OF ev_2024 FOR VALUES IN ('eu');
         CREATE TABLE "Mixed Schema"."EV ""US"".2024" PARTITION OF ev_2024 FOR VALUES IN ('us');
         CREATE TABLE ev_2024_rest PARTITION OF ev_2024 DEFAULT;
         CREATE TABLE ev_2025 PARTITION OF events_event FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
         CREATE TABLE ev_default PARTITION OF events_event DEFAULT;
         INSERT INTO events_event
-            SELECT i, date '2024-01-01' + (i % 800), (ARRAY['eu', 'us', 'apac'])[1 + i % 3], 'user' || i || '@example.com'
+            SELECT i, date '2024-01-01' + (i % 800), (ARRAY['eu', 'us', 'apac'])[1 + i % 3], 'user' || i || \
+            '@example.com'
             FROM generate_series(1, 3000) AS i;
         CREATE TABLE "Audit Log" (id int, at date) PARTITION BY RANGE (at);
         CREATE TABLE audit_2024 PARTITION OF "Audit Log" FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
@@ -77,10 +82,10 @@ struct PartitionExclusionTests {
             arguments += ["--exclude-model", "events.Event"]
         case .configPatterns:
             try """
-                dump_configs:
-                  default:
-                    exclude_tables: ['public.events_*', '"Audit Log"']
-                """.write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
+            dump_configs:
+              default:
+                exclude_tables: ['public.events_*', '"Audit Log"']
+            """.write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
             excluded.formUnion(Self.auditTables)
         }
         let dumped = try await pgclone.run(arguments)
@@ -95,7 +100,9 @@ struct PartitionExclusionTests {
         } else {
             let count = excluded.count - (exclusion == .configPatterns ? 2 : 1)
             #expect(
-                dumped.stderr.contains("leaving out the data of \(count) partitions and child tables of the excluded tables too"),
+                dumped.stderr.contains(
+                    "leaving out the data of \(count) partitions and child tables of the excluded tables too"
+                ),
                 "\(server.label): \(dumped.stderr)"
             )
         }
@@ -107,7 +114,10 @@ struct PartitionExclusionTests {
         #expect(Set(after.keys) == Set(before.keys))
         for (table, fingerprint) in after.sorted(by: { $0.key < $1.key }) {
             if excluded.contains(table) {
-                #expect(fingerprint.hasPrefix("0|"), "\(server.label), \(exclusion): \(table) kept rows: \(fingerprint)")
+                #expect(
+                    fingerprint.hasPrefix("0|"),
+                    "\(server.label), \(exclusion): \(table) kept rows: \(fingerprint)"
+                )
             } else {
                 #expect(fingerprint == before[table], "\(server.label), \(exclusion): \(table) changed")
             }
@@ -146,7 +156,8 @@ struct PartitionExclusionTests {
             "events_event", "app.events_event", "*.events_event", "events_*", "Events", "\"Events\"", "EVENTS_EVENT",
             "\"we.ird\"", "we.ird", "\"x$y\"", "x$y", "\"a\"\"b\"", "part_[0-9]", "part_[0-9]+", "part_?",
             "public.events_event|part_1", "only_in_app", "secret", "hidden.*", "\"Mixed Schema\".\"Mixed Case\"",
-            "\"Mixed Schema\".*", "mixed schema.*", "tree", "tree_1", "*.tree_1_a", "legacy", "\(database).public.events_event",
+            "\"Mixed Schema\".*", "mixed schema.*", "tree", "tree_1", "*.tree_1_a", "legacy",
+            "\(database).public.events_event",
         ]
         let serverVersion = try #require(Int(try await server.psql("SHOW server_version_num", database: database)))
         var environment = ProcessInfo.processInfo.environment
@@ -155,26 +166,38 @@ struct PartitionExclusionTests {
             .forDump(serverVersion: serverVersion, serverVersionText: "\(serverVersion)")
         let pgDumpVersion = try #require(await tools.pgDumpMajorVersion())
         let withChildren = pgDumpVersion >= 16
-        let connection = try await PostgresConnection.connect(ConnectionSettings(conninfo: server.url(database), from: "test"))
+        let connection = try await PostgresConnection.connect(
+            ConnectionSettings(conninfo: server.url(database), from: "test")
+        )
         var reachedAny = 0
         for pattern in patterns {
             var ours: Set<String> = []
-            for table in try await TableDataExclusion.tables(reachedBy: pattern, in: connection) where withChildren || table.matched {
+            for table in try await TableDataExclusion.tables(reachedBy: pattern, in: connection)
+            where withChildren || table.matched {
                 // Named as pg_dump prints names: quoted only where needed.
-                let rows = try await connection.query("SELECT pg_catalog.format('%I.%I', $1::text, $2::text)", [table.schema, table.name])
+                let rows = try await connection.query(
+                    "SELECT pg_catalog.format('%I.%I', $1::text, $2::text)",
+                    [table.schema, table.name]
+                )
                 ours.insert(try #require(rows.first?.first ?? nil))
             }
             let option = withChildren ? "--table-and-children=" : "--table="
             let dumped = try await runCommand(
-                tools.pgDump, ["--schema-only", "--no-owner", "--no-acl", option + pattern], environment: server.environment(database)
+                tools.pgDump,
+                ["--schema-only", "--no-owner", "--no-acl", option + pattern],
+                environment: server.environment(database)
             )
             var theirs: Set<String> = []
             if dumped.exitCode == 0 {
-                for line in dumped.stdout.split(separator: "\n") where line.hasPrefix("CREATE TABLE ") && line.hasSuffix(" (") {
+                for line in dumped.stdout.split(separator: "\n")
+                where line.hasPrefix("CREATE TABLE ") && line.hasSuffix(" (") {
                     theirs.insert(String(line.dropFirst("CREATE TABLE ".count).dropLast(2)))
                 }
             } else {
-                #expect(dumped.stderr.contains("no matching tables were found"), "\(server.label), \(pattern): \(dumped)")
+                #expect(
+                    dumped.stderr.contains("no matching tables were found"),
+                    "\(server.label), \(pattern): \(dumped)"
+                )
             }
             #expect(ours == theirs, "pg_dump \(pgDumpVersion) on \(server.label), pattern \(pattern)")
             reachedAny += theirs.isEmpty ? 0 : 1

@@ -30,7 +30,12 @@ struct PreflightTests {
         #expect(refused.exitCode == 2, "\(refused)")
         #expect(
             refused.errorLines == [
-                "pgclone: error: role \"\(app.server.user)\" cannot end 1 session on \"\(target)\" (\(await described(reader, readerSession))), which replacing it needs: it is not a member of \"\(reader.user)\" and lacks pg_signal_backend; GRANT pg_signal_backend TO \"\(app.server.user)\", or end those sessions first; \"\(target)\" is unchanged"
+                """
+                pgclone: error: role \"\(app.server.user)\" cannot end 1 session on \"\(target)\" \
+                (\(await described(reader, readerSession))), which replacing it needs: it is not a member of \
+                \"\(reader.user)\" and lacks pg_signal_backend; GRANT pg_signal_backend TO \
+                \"\(app.server.user)\", or end those sessions first; \"\(target)\" is unchanged
+                """
             ],
             "\(refused)"
         )
@@ -54,7 +59,12 @@ struct PreflightTests {
         let owner = try await server.createRole("owner")
         let (key, _) = try await app.targetAndDump("pf_own")
         let target = TestEnvironment.uniqueName("pf_own_target")
-        try await server.psql("CREATE DATABASE \(quoteIdentifier(target)) TEMPLATE template0 OWNER \(quoteIdentifier(owner.user)) CONNECTION LIMIT 40")
+        try await server.psql(
+            """
+            CREATE DATABASE \(quoteIdentifier(target)) TEMPLATE template0 OWNER \(quoteIdentifier(owner.user)) \
+            CONNECTION LIMIT 40
+            """
+        )
         try await server.psql("CREATE TABLE marker (v text); INSERT INTO marker VALUES ('old')", database: target)
         // Only the reader may connect (and the owner); a comment says what it is.
         try await server.psql(
@@ -74,7 +84,11 @@ struct PreflightTests {
         #expect(refused.exitCode == 2, "\(refused)")
         #expect(
             refused.errorLines == [
-                "pgclone: error: role \"\(app.server.user)\" does not own database \"\(target)\" (its owner is \"\(owner.user)\"), which replacing it needs; GRANT \"\(owner.user)\" TO \"\(app.server.user)\", or run pgclone as \"\(owner.user)\"; \"\(target)\" is unchanged"
+                """
+                pgclone: error: role \"\(app.server.user)\" does not own database \"\(target)\" (its owner is \
+                \"\(owner.user)\"), which replacing it needs; GRANT \"\(owner.user)\" TO \"\(app.server.user)\", \
+                or run pgclone as \"\(owner.user)\"; \"\(target)\" is unchanged
+                """
             ],
             "\(refused)"
         )
@@ -95,7 +109,12 @@ struct PreflightTests {
         let (server, app, reader) = try await roles()
         let plain = try PGCloneHarness(server: try await server.createRole("nocreate"))
         let database = TestEnvironment.uniqueName("pf_copy")
-        try await server.psql("CREATE DATABASE \(quoteIdentifier(database)) TEMPLATE template0 OWNER \(quoteIdentifier(plain.server.user))")
+        try await server.psql(
+            """
+            CREATE DATABASE \(quoteIdentifier(database)) TEMPLATE template0 OWNER \
+            \(quoteIdentifier(plain.server.user))
+            """
+        )
         let own = try await plain.server.connect(database)
         let snapshot = TestEnvironment.uniqueName("pf_snap")
 
@@ -103,7 +122,10 @@ struct PreflightTests {
         #expect(noCreate.exitCode == 2, "\(noCreate)")
         #expect(
             noCreate.errorLines == [
-                "pgclone: error: role \"\(plain.server.user)\" cannot create databases, which a copy does; grant it with ALTER ROLE \"\(plain.server.user)\" CREATEDB (as a superuser or a role with CREATEROLE)"
+                """
+                pgclone: error: role \"\(plain.server.user)\" cannot create databases, which a copy does; grant \
+                it with ALTER ROLE \"\(plain.server.user)\" CREATEDB (as a superuser or a role with CREATEROLE)
+                """
             ],
             "\(noCreate)"
         )
@@ -116,7 +138,12 @@ struct PreflightTests {
         #expect(busy.exitCode == 2, "\(busy)")
         #expect(
             busy.errorLines == [
-                "pgclone: error: role \"\(app.server.user)\" cannot end 1 session on \"\(target)\" (\(await described(reader, readerSession))), which copying it (a copy needs it without sessions) needs: it is not a member of \"\(reader.user)\" and lacks pg_signal_backend; GRANT pg_signal_backend TO \"\(app.server.user)\", or end those sessions first"
+                """
+                pgclone: error: role \"\(app.server.user)\" cannot end 1 session on \"\(target)\" \
+                (\(await described(reader, readerSession))), which copying it (a copy needs it without sessions) \
+                needs: it is not a member of \"\(reader.user)\" and lacks pg_signal_backend; GRANT \
+                pg_signal_backend TO \"\(app.server.user)\", or end those sessions first
+                """
             ],
             "\(busy)"
         )
@@ -142,12 +169,26 @@ struct PreflightTests {
         // it, fails, and keeps everything as it was.
         // The hook waits until that session is there (a loaded machine may take seconds to start it).
         let arrived = "SELECT count(*) FROM pg_stat_activity WHERE datname = '\(target)' AND usename = '\(reader.user)'"
-        let hook = "PGUSER='\(reader.user)' PGPASSWORD='\(reader.password)' psql -X -q -d '\(target)' -c 'SELECT pg_sleep(30)' >/dev/null 2>&1 & "
-            + "for i in $(seq 1 600); do [ \"$(psql -X -At -c \"\(arrived)\")\" = 1 ] && exit 0; sleep 0.1; done; exit 1"
+        let hook = """
+            PGUSER='\(reader.user)' PGPASSWORD='\(reader.password)' psql -X -q -d '\(target)' -c 'SELECT \
+            pg_sleep(30)' >/dev/null 2>&1 & 
+            """
+                + """
+                for i in $(seq 1 600); do [ \"$(psql -X -At -c \"\(arrived)\")\" = 1 ] && exit 0; sleep 0.1; done; \
+                exit 1
+                """
         let failed = try await app.restore(key, into: target, ["--reversible", "--pre-swap-hook", hook])
         #expect(failed.exitCode == 1, "\(failed)")
         #expect(failed.errorLines.count == 1)
-        #expect(failed.errorLines.first?.hasPrefix("pgclone: error: swapping \"\(target)__temp\" into \"\(target)\": must be a member of the role whose process is being terminated") == true, "\(failed)")
+        #expect(
+            failed.errorLines.first?.hasPrefix(
+                """
+                pgclone: error: swapping \"\(target)__temp\" into \"\(target)\": must be a member of the role whose \
+                process is being terminated
+                """
+            ) == true,
+            "\(failed)"
+        )
         #expect(failed.errorLines.first?.hasSuffix("; \"\(target)\" is unchanged") == true, "\(failed)")
         #expect(try await server.databases(startingWith: target) == snapshots)
         #expect(try await user.markers(target) == "third")
@@ -163,16 +204,25 @@ struct PreflightTests {
         let (key, _) = try await pgclone.targetAndDump("pf_tpl")
         let result = try await pgclone.restore(key, into: target)
         #expect(result.exitCode == 2, "\(result)")
-        let why = target == "postgres"
+        let why =
+            target == "postgres"
             ? "it is a maintenance database, which pgclone and other tools connect to"
             : "it is a template database (every CREATE DATABASE copies one)"
         #expect(
-            result.errorLines == ["pgclone: error: refusing to restore into \"\(target)\": \(why); choose another database; \"\(target)\" is unchanged"],
+            result.errorLines == [
+                """
+                pgclone: error: refusing to restore into \"\(target)\": \(why); choose another database; \
+                \"\(target)\" is unchanged
+                """
+            ],
             "\(result)"
         )
         #expect(try await server.databases(startingWith: target) == [target])
         if target != "template0" {
-            #expect(try await server.psql("SELECT count(*) FROM pg_tables WHERE tablename = 'marker'", database: target) == "0")
+            #expect(
+                try await server.psql("SELECT count(*) FROM pg_tables WHERE tablename = 'marker'", database: target)
+                    == "0"
+            )
         }
     }
 
@@ -183,13 +233,35 @@ struct PreflightTests {
         let cases: [(arguments: [String], environment: [String: String?], line: String)] = [
             (
                 ["--database", "postgresql://:@:/"], [:],
-                "the connection string in --database names nothing (no host, user or database); give one like postgresql://user@host:5432/dbname"
+                """
+                the connection string in --database names nothing (no host, user or database); give one like \
+                postgresql://user@host:5432/dbname
+                """
             ),
-            (["--database", "host=127.0.0.1 dbname=''"], [:], "the connection string in --database has an empty database name; name the database, or leave dbname out to use PGDATABASE"),
-            ([], ["DATABASE_URL": ""], "DATABASE_URL is empty; give a connection string or a database name, or unset it to use the PG* variables"),
-            ([], ["DATABASE_URL": "  "], "DATABASE_URL is empty; give a connection string or a database name, or unset it to use the PG* variables"),
             (
-                [], ["PGHOST": server.host, "PGPORT": server.port, "PGUSER": server.user, "PGPASSWORD": server.password],
+                ["--database", "host=127.0.0.1 dbname=''"], [:],
+                """
+                the connection string in --database has an empty database name; name the database, or leave dbname \
+                out to use PGDATABASE
+                """
+            ),
+            (
+                [], ["DATABASE_URL": ""],
+                """
+                DATABASE_URL is empty; give a connection string or a database name, or unset it to use the PG* \
+                variables
+                """
+            ),
+            (
+                [], ["DATABASE_URL": "  "],
+                """
+                DATABASE_URL is empty; give a connection string or a database name, or unset it to use the PG* \
+                variables
+                """
+            ),
+            (
+                [],
+                ["PGHOST": server.host, "PGPORT": server.port, "PGUSER": server.user, "PGPASSWORD": server.password],
                 "no database to restore into is named; pass --database (or set DATABASE_URL or PGDATABASE)"
             ),
         ]
@@ -210,18 +282,35 @@ struct PreflightTests {
         #expect(hijack.exitCode == 2, "\(hijack)")
         #expect(
             hijack.errorLines == [
-                "pgclone: error: refusing to restore into \"\(target)__temp\": names ending in __temp are pgclone's own (__temp, __swap, __snap, __previous, __current) and would collide with a restore of \"\(target)\"; choose another name"
+                """
+                pgclone: error: refusing to restore into \"\(target)__temp\": names ending in __temp are \
+                pgclone's own (__temp, __swap, __snap, __previous, __current) and would collide with a restore of \
+                \"\(target)\"; choose another name
+                """
             ],
             "\(hijack)"
         )
         let copied = try await pgclone.run(["copy", ":\(target)__previous", "--database", server.url(target)])
         #expect(copied.exitCode == 2, "\(copied)")
-        #expect(copied.errorLines.first?.hasPrefix("pgclone: error: refusing to copy to \"\(target)__previous\": names ending in __previous are pgclone's own") == true, "\(copied)")
+        #expect(
+            copied.errorLines.first?.hasPrefix(
+                """
+                pgclone: error: refusing to copy to \"\(target)__previous\": names ending in __previous are \
+                pgclone's own
+                """
+            ) == true,
+            "\(copied)"
+        )
         let long = String(repeating: "x", count: 64)
         let tooLong = try await pgclone.run(["copy", ":\(long)", "--database", server.url(target)])
         #expect(tooLong.exitCode == 2, "\(tooLong)")
         #expect(
-            tooLong.errorLines == ["pgclone: error: the database name \"\(long)\" is 64 bytes long; PostgreSQL's limit is 63 (it would cut the name short)"],
+            tooLong.errorLines == [
+                """
+                pgclone: error: the database name \"\(long)\" is 64 bytes long; PostgreSQL's limit is 63 (it would \
+                cut the name short)
+                """
+            ],
             "\(tooLong)"
         )
         #expect(try await server.databases(startingWith: String(long.prefix(63))).isEmpty)
@@ -233,12 +322,19 @@ struct PreflightTests {
         let server = pgclone.server
         let (key, target) = try await pgclone.targetAndDump("pf_user")
         try await server.createDatabase("\(target)__temp")
-        try await server.psql("CREATE TABLE precious (v text); INSERT INTO precious VALUES ('mine')", database: "\(target)__temp")
+        try await server.psql(
+            "CREATE TABLE precious (v text); INSERT INTO precious VALUES ('mine')",
+            database: "\(target)__temp"
+        )
         let refused = try await pgclone.restore(key, into: target)
         #expect(refused.exitCode == 2, "\(refused)")
         #expect(
             refused.errorLines == [
-                "pgclone: error: a database \"\(target)__temp\" exists that pgclone did not make, and a restore into \"\(target)\" would replace or drop it; rename it (ALTER DATABASE \"\(target)__temp\" RENAME TO …) or drop it yourself; \"\(target)\" is unchanged"
+                """
+                pgclone: error: a database \"\(target)__temp\" exists that pgclone did not make, and a restore \
+                into \"\(target)\" would replace or drop it; rename it (ALTER DATABASE \"\(target)__temp\" RENAME \
+                TO …) or drop it yourself; \"\(target)\" is unchanged
+                """
             ],
             "\(refused)"
         )
@@ -252,7 +348,12 @@ struct PreflightTests {
         let pgclone = try PGCloneHarness()
         let server = pgclone.server
         let (key, target) = try await pgclone.targetAndDump("pf_unmarked")
-        try await server.psql("CREATE DATABASE \(quoteIdentifier(target + "__temp")) TEMPLATE template0 ALLOW_CONNECTIONS false CONNECTION LIMIT 0")
+        try await server.psql(
+            """
+            CREATE DATABASE \(quoteIdentifier(target + "__temp")) TEMPLATE template0 ALLOW_CONNECTIONS false \
+            CONNECTION LIMIT 0
+            """
+        )
         let restored = try await pgclone.restore(key, into: target)
         #expect(restored.exitCode == 0, "\(restored)")
         #expect(try await server.databases(startingWith: target) == [target])
@@ -267,13 +368,18 @@ struct PreflightTests {
         let (key, target) = try await app.targetAndDump("pf_open")
         let user = app.server
         try await user.psql(
-            "REVOKE ALL ON DATABASE \(quoteIdentifier(target)) FROM PUBLIC; GRANT CONNECT ON DATABASE \(quoteIdentifier(target)) TO \(quoteIdentifier(reader.user))"
+            """
+            REVOKE ALL ON DATABASE \(quoteIdentifier(target)) FROM PUBLIC; GRANT CONNECT ON DATABASE \
+            \(quoteIdentifier(target)) TO \(quoteIdentifier(reader.user))
+            """
         )
         try await user.psql("GRANT SELECT ON marker TO PUBLIC", database: target)
         // The hook checks who may connect to D__temp while it exists.
         let hook = """
-            PGUSER='\(outsider.user)' PGPASSWORD='\(outsider.password)' psql -X -At -c 'SELECT 1' && echo outsider-connected; \
-            PGUSER='\(reader.user)' PGPASSWORD='\(reader.password)' psql -X -At -c 'SELECT 2' && echo reader-connected; true
+            PGUSER='\(outsider.user)' PGPASSWORD='\(outsider.password)' psql -X -At -c 'SELECT 1' && echo \
+            outsider-connected; \
+            PGUSER='\(reader.user)' PGPASSWORD='\(reader.password)' psql -X -At -c 'SELECT 2' && echo \
+            reader-connected; true
             """
         let restored = try await app.restore(key, into: target, ["--reversible", "--pre-swap-hook", hook])
         #expect(restored.exitCode == 0, "\(restored)")
@@ -296,12 +402,20 @@ struct PreflightTests {
     @Test func theTargetsOwnRoleSettingsSurvive() async throws {
         let (server, app, reader) = try await roles()
         let (key, target) = try await app.targetAndDump("pf_roleset")
-        try await server.psql("ALTER ROLE \(quoteIdentifier(reader.user)) IN DATABASE \(quoteIdentifier(target)) SET default_transaction_read_only = on")
+        try await server.psql(
+            """
+            ALTER ROLE \(quoteIdentifier(reader.user)) IN DATABASE \(quoteIdentifier(target)) SET \
+            default_transaction_read_only = on
+            """
+        )
         let refused = try await app.restore(key, into: target)
         #expect(refused.exitCode == 2, "\(refused)")
         #expect(
             refused.errorLines.first?.hasPrefix(
-                "pgclone: error: role \"\(reader.user)\"'s setting default_transaction_read_only = on on \"\(target)\" cannot be carried over to the restored database ("
+                """
+                pgclone: error: role \"\(reader.user)\"'s setting default_transaction_read_only = on on \
+                \"\(target)\" cannot be carried over to the restored database (
+                """
             ) == true,
             "\(refused)"
         )
@@ -335,10 +449,15 @@ struct PreflightTests {
         let server = pgclone.server
         let (_, target) = try await pgclone.targetAndDump("pf_halfcopy")
         let snapshot = TestEnvironment.uniqueName("pf_half")
-        try await server.psql("CREATE DATABASE \(quoteIdentifier(snapshot)) TEMPLATE template0 ALLOW_CONNECTIONS false CONNECTION LIMIT 0")
+        try await server.psql(
+            "CREATE DATABASE \(quoteIdentifier(snapshot)) TEMPLATE template0 ALLOW_CONNECTIONS false CONNECTION LIMIT 0"
+        )
         let copied = try await pgclone.run(["copy", ":\(snapshot)", "--database", server.url(target)])
         #expect(copied.exitCode == 0, "\(copied)")
-        #expect(copied.stderr.contains("dropping \"\(snapshot)\", which a copy that was killed left half made"), "\(copied)")
+        #expect(
+            copied.stderr.contains("dropping \"\(snapshot)\", which a copy that was killed left half made"),
+            "\(copied)"
+        )
         #expect(try await server.markers(snapshot) == "old")
         let again = try await pgclone.run(["copy", ":\(snapshot)", "--database", server.url(target)])
         #expect(again.exitCode == 2, "\(again)")
@@ -361,7 +480,10 @@ struct PreflightTests {
         #expect(result.exitCode == 1, "\(result)")
         #expect(
             result.errorLines == [
-                "pgclone: error: no dumps of database \"\(target)\" in .pgclone/; \(copiedKey) is named for it but is a dump of \"\(other)\"; restore it by its key if that is what you want"
+                """
+                pgclone: error: no dumps of database \"\(target)\" in .pgclone/; \(copiedKey) is named for it but \
+                is a dump of \"\(other)\"; restore it by its key if that is what you want
+                """
             ],
             "\(result)"
         )
@@ -375,7 +497,12 @@ struct PreflightTests {
         let result = try await pgclone.restore(":current", into: target)
         #expect(result.exitCode == 1, "\(result)")
         #expect(
-            result.errorLines == ["pgclone: error: there is no database \"\(target)__current\" on this server; `pgclone ls --local` lists them; \"\(target)\" is unchanged"],
+            result.errorLines == [
+                """
+                pgclone: error: there is no database \"\(target)__current\" on this server; `pgclone ls --local` \
+                lists them; \"\(target)\" is unchanged
+                """
+            ],
             "\(result)"
         )
         #expect(!result.stderr.contains("copying"), "\(result)")

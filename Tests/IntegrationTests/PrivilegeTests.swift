@@ -6,7 +6,10 @@ import Testing
 /// Owners and privileges: a restore gives every object the dump's owner and privileges for every
 /// role this server has and the restoring role may act as; the rest belongs to the restoring role,
 /// grants to missing roles are skipped and reported, and nothing ends up more open than the source.
-@Suite(.serialized, .enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
+@Suite(
+    .serialized,
+    .enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)")
+)
 struct PrivilegeTests {
     /// Roles of one test: the application's owner role (the restoring role is a member), a
     /// read-only role, a role the restoring role is not a member of, and one the target lacks.
@@ -28,18 +31,22 @@ struct PrivilegeTests {
             """
             WITH objects(kind, name, owner, acl) AS (
                 SELECT 'relation', n.nspname || '.' || c.relname, c.relowner,
-                       coalesce(c.relacl, acldefault((CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END)::"char", c.relowner))
+                       coalesce(c.relacl, acldefault((CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END)::"char", \
+                       c.relowner))
                 FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
                 WHERE n.nspname IN ('public', 's') AND c.relkind IN ('r', 'S', 'v', 'm', 'p')
               UNION ALL
                 SELECT 'column', n.nspname || '.' || c.relname || '.' || a.attname, c.relowner, a.attacl
-                FROM pg_attribute AS a JOIN pg_class AS c ON c.oid = a.attrelid JOIN pg_namespace AS n ON n.oid = c.relnamespace
+                FROM pg_attribute AS a JOIN pg_class AS c ON c.oid = a.attrelid JOIN pg_namespace AS n ON n.oid = \
+                c.relnamespace
                 WHERE n.nspname IN ('public', 's') AND a.attnum > 0 AND a.attacl IS NOT NULL
               UNION ALL
-                SELECT 'function', n.nspname || '.' || p.proname, p.proowner, coalesce(p.proacl, acldefault('f', p.proowner))
+                SELECT 'function', n.nspname || '.' || p.proname, p.proowner, coalesce(p.proacl, acldefault('f', \
+                p.proowner))
                 FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace WHERE n.nspname IN ('public', 's')
               UNION ALL
-                SELECT 'type', n.nspname || '.' || t.typname, t.typowner, coalesce(t.typacl, acldefault('T', t.typowner))
+                SELECT 'type', n.nspname || '.' || t.typname, t.typowner, coalesce(t.typacl, acldefault('T', \
+                t.typowner))
                 FROM pg_type AS t JOIN pg_namespace AS n ON n.oid = t.typnamespace
                 WHERE n.nspname IN ('public', 's') AND t.typtype IN ('d', 'e')
               UNION ALL
@@ -50,11 +57,13 @@ struct PrivilegeTests {
                        l.lomowner, coalesce(l.lomacl, acldefault('L', l.lomowner))
                 FROM pg_largeobject_metadata AS l
               UNION ALL
-                SELECT 'default privileges ' || d.defaclobjtype::text, coalesce(n.nspname, '*'), d.defaclrole, d.defaclacl
+                SELECT 'default privileges ' || d.defaclobjtype::text, coalesce(n.nspname, '*'), d.defaclrole, \
+                d.defaclacl
                 FROM pg_default_acl AS d LEFT JOIN pg_namespace AS n ON n.oid = d.defaclnamespace
             )
             SELECT o.kind || ' ' || o.name || ' | ' || pg_get_userbyid(o.owner) || ' | ' ||
-                   coalesce((SELECT string_agg(coalesce(pg_get_userbyid(nullif(a.grantee, 0)), 'PUBLIC') || ':' || a.privilege_type
+                   coalesce((SELECT string_agg(coalesce(pg_get_userbyid(nullif(a.grantee, 0)), 'PUBLIC') || ':' || \
+                   a.privilege_type
                                                || CASE WHEN a.is_grantable THEN '*' ELSE '' END, ',' ORDER BY 1)
                              FROM aclexplode(o.acl) AS a WHERE a.grantee <> o.owner), '-')
             FROM objects AS o ORDER BY 1
@@ -70,7 +79,10 @@ struct PrivilegeTests {
     static func makeSource(_ server: PostgresServer, _ roles: Roles) async throws -> String {
         let source = TestEnvironment.uniqueName("priv_src")
         try await server.createDatabase(source)
-        let (owner, reader, other, ghost) = (quoteIdentifier(roles.owner), quoteIdentifier(roles.reader), quoteIdentifier(roles.other), quoteIdentifier(roles.ghost))
+        let (owner, reader, other, ghost) = (
+            quoteIdentifier(roles.owner), quoteIdentifier(roles.reader), quoteIdentifier(roles.other),
+            quoteIdentifier(roles.ghost)
+        )
         try await server.psql("ALTER DATABASE \(quoteIdentifier(source)) OWNER TO \(owner)")
         let largeObject = try await server.psql("SET ROLE \(owner); SELECT lo_from_bytea(0, 'large')", database: source)
         try await server.psql(
@@ -134,7 +146,10 @@ struct PrivilegeTests {
         #expect(dumped.exitCode == 0, "\(dumped)")
         let key = dumped.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let withGhost = try await Self.privileges(server, source)
-        #expect(withGhost.contains { $0.hasPrefix("function public.f | ") && $0.contains("\(roles.ghost):EXECUTE") }, "\(withGhost)")
+        #expect(
+            withGhost.contains { $0.hasPrefix("function public.f | ") && $0.contains("\(roles.ghost):EXECUTE") },
+            "\(withGhost)"
+        )
         // The source's, less what names the role the target will lack.
         try await server.psql("DROP OWNED BY \(quoteIdentifier(roles.ghost))", database: source)
         try await server.psql("DROP ROLE \(quoteIdentifier(roles.ghost))")
@@ -143,36 +158,63 @@ struct PrivilegeTests {
         #expect(expected.contains("type public.mood | \(roles.owner) | \(roles.reader):USAGE"), "\(expected)")
 
         // A role that may not act as the schema's owner gets the schema; its grants stay.
-        let mapped = role == .superuser ? expected : expected.map { line in
-            line.hasPrefix("schema s |") || line.hasPrefix("relation s.u |") || line.hasPrefix("column s.u.a |")
-                ? line.replacingOccurrences(of: "| \(roles.other) |", with: "| \(user.user) |")
-                : line.hasPrefix("relation public.mv |") ? line.replacingOccurrences(of: "| \(roles.reader) |", with: "| \(user.user) |") : line
-        }
+        let mapped =
+            role == .superuser
+            ? expected
+            : expected.map { line in
+                line.hasPrefix("schema s |") || line.hasPrefix("relation s.u |") || line.hasPrefix("column s.u.a |")
+                    ? line.replacingOccurrences(of: "| \(roles.other) |", with: "| \(user.user) |")
+                    : line.hasPrefix("relation public.mv |")
+                        ? line.replacingOccurrences(of: "| \(roles.reader) |", with: "| \(user.user) |") : line
+            }
         let ghostGrants = "2 privileges of \"\(roles.ghost)\" (no such role here) were skipped"
-        let warning = role == .superuser
-            ? "pgclone: warning: owners and privileges as in the dump, but for roles this server lacks or \"\(user.user)\" may not act as: \(ghostGrants)"
-            : "pgclone: warning: owners and privileges as in the dump, but for roles this server lacks or \"\(user.user)\" may not act as: 2 objects of \"\(roles.other)\" (\"\(user.user)\" may not SET ROLE to it) and 1 object of \"\(roles.reader)\" (\"\(user.user)\" may not SET ROLE to it) belong to \"\(user.user)\"; \(ghostGrants)"
+        let warning =
+            role == .superuser
+            ? """
+            pgclone: warning: owners and privileges as in the dump, but for roles this server lacks or \
+            \"\(user.user)\" may not act as: \(ghostGrants)
+            """
+            : """
+            pgclone: warning: owners and privileges as in the dump, but for roles this server lacks or \
+            \"\(user.user)\" may not act as: 2 objects of \"\(roles.other)\" (\"\(user.user)\" may not SET ROLE \
+            to it) and 1 object of \"\(roles.reader)\" (\"\(user.user)\" may not SET ROLE to it) belong to \
+            \"\(user.user)\"; \(ghostGrants)
+            """
 
         // A first restore, and a restore over D, which the owner role owns (with pg_restore -j,
         // whose errors come from its workers).
         let fresh = TestEnvironment.uniqueName("priv_new")
         let existing = TestEnvironment.uniqueName("priv_old")
-        try await server.psql("CREATE DATABASE \(quoteIdentifier(existing)) TEMPLATE template0 OWNER \(quoteIdentifier(roles.owner))")
+        try await server.psql(
+            "CREATE DATABASE \(quoteIdentifier(existing)) TEMPLATE template0 OWNER \(quoteIdentifier(roles.owner))"
+        )
         for (target, options) in [(fresh, ["--json"]), (existing, ["--jobs", "2"])] {
             let restored = try await pgclone.restore(key, into: target, options)
             #expect(restored.exitCode == 0, "\(restored)")
             #expect(restored.stderr.contains(warning + "\n"), "\(restored)")
             // pg_restore -j's workers write their errors into each other: with owners that cannot
             // be given, one session restores; else the privileges come in a serial second run.
-            let serial = "pgclone: warning: restored with one pg_restore session, not --jobs: the dump names owners this server lacks or the restoring role may not assign"
-            #expect(restored.stderr.contains(serial) == (role == .application && options.contains("--jobs")), "\(restored)")
+            let serial = """
+                pgclone: warning: restored with one pg_restore session, not --jobs: the dump names owners this server \
+                lacks or the restoring role may not assign
+                """
+            #expect(
+                restored.stderr.contains(serial) == (role == .application && options.contains("--jobs")),
+                "\(restored)"
+            )
             if options.contains("--json") {
                 // The same, for machines.
                 let json = try JSONSerialization.jsonObject(with: Data(restored.stdout.utf8)) as? [String: Any]
-                let tallies = { (key: String) in (json?[key] as? [[String: Any]])?.map { "\($0["role"] ?? "") \($0["count"] ?? "") \($0["reason"] ?? "")" } }
+                let tallies = { (key: String) in
+                    (json?[key] as? [[String: Any]])?.map {
+                        "\($0["role"] ?? "") \($0["count"] ?? "") \($0["reason"] ?? "")"
+                    }
+                }
                 #expect(tallies("privileges_not_restored") == ["\(roles.ghost) 2 missing_role"], "\(restored.stdout)")
                 #expect(
-                    tallies("owners_not_restored") == (role == .superuser ? [] : ["\(roles.other) 2 not_a_member", "\(roles.reader) 1 not_a_member"]),
+                    tallies("owners_not_restored")
+                        == (role == .superuser
+                            ? [] : ["\(roles.other) 2 not_a_member", "\(roles.reader) 1 not_a_member"]),
                     "\(restored.stdout)"
                 )
             }
@@ -185,20 +227,33 @@ struct PrivilegeTests {
         // The read-only role reads, and only reads.
         let asReader = roles.readerLogin
         #expect(try await asReader.psql("SELECT count(*) FROM public.t", database: existing) == "50")
-        await #expect(throws: (any Error).self) { try await asReader.psql("INSERT INTO public.t VALUES (99, 'no')", database: existing) }
+        await #expect(throws: (any Error).self) {
+            try await asReader.psql("INSERT INTO public.t VALUES (99, 'no')", database: existing)
+        }
 
         // --no-owner --no-acl: as before, everything the restoring role's with no grants.
         let bare = TestEnvironment.uniqueName("priv_bare")
         let restored = try await pgclone.restore(key, into: bare, ["--no-owner", "--no-acl"])
         #expect(restored.exitCode == 0, "\(restored)")
         #expect(!restored.stderr.contains("owners and privileges"), "\(restored)")
-        #expect(restored.stderr.contains("pgclone: warning: restoring without the dump's privileges (--no-acl)"), "\(restored)")
+        #expect(
+            restored.stderr.contains("pgclone: warning: restoring without the dump's privileges (--no-acl)"),
+            "\(restored)"
+        )
         let owners = try await server.psql(
-            "SELECT DISTINCT pg_get_userbyid(relowner) FROM pg_class WHERE relnamespace IN ('public'::regnamespace, 's'::regnamespace)",
+            """
+            SELECT DISTINCT pg_get_userbyid(relowner) FROM pg_class WHERE relnamespace IN \
+            ('public'::regnamespace, 's'::regnamespace)
+            """,
             database: bare
         )
         #expect(owners == user.user)
-        #expect(try await server.psql("SELECT count(*) FROM pg_class WHERE relname = 't' AND relacl IS NOT NULL", database: bare) == "0")
+        #expect(
+            try await server.psql(
+                "SELECT count(*) FROM pg_class WHERE relname = 't' AND relacl IS NOT NULL",
+                database: bare
+            ) == "0"
+        )
         for database in [source, fresh, existing, bare] { try await server.dropDatabase(database) }
     }
 
@@ -218,7 +273,12 @@ struct PrivilegeTests {
         #expect(restored.exitCode == 0, "\(restored)")
         #expect(
             restored.stderr.contains(
-                "pgclone: warning: owners and privileges as in the dump, but for roles this server lacks or \"\(roles.owner)\" may not act as: 2 objects of \"\(roles.other)\" (\"\(roles.owner)\" may not SET ROLE to it) and 1 object of \"\(roles.reader)\" (\"\(roles.owner)\" may not SET ROLE to it) belong to \"\(roles.owner)\"\n"
+                """
+                pgclone: warning: owners and privileges as in the dump, but for roles this server lacks or \
+                \"\(roles.owner)\" may not act as: 2 objects of \"\(roles.other)\" (\"\(roles.owner)\" may not \
+                SET ROLE to it) and 1 object of \"\(roles.reader)\" (\"\(roles.owner)\" may not SET ROLE to it) \
+                belong to \"\(roles.owner)\"\n
+                """
             ),
             "\(restored)"
         )
@@ -234,14 +294,23 @@ struct PrivilegeTests {
         )
         #expect(owners == roles.owner)
         // No privileges in the dump: none restored, and none of the source's REVOKEs either.
-        #expect(try await server.psql("SELECT count(*) FROM pg_class WHERE relname = 't' AND relacl IS NOT NULL", database: target) == "0")
+        #expect(
+            try await server.psql(
+                "SELECT count(*) FROM pg_class WHERE relname = 't' AND relacl IS NOT NULL",
+                database: target
+            ) == "0"
+        )
 
         // A role to restore as that this role may not become: one line, nothing done.
         let refused = try await pgclone.restore(key, into: target, ["--role", roles.reader])
         #expect(refused.exitCode != 0)
         #expect(
             refused.stderr.contains(
-                "pgclone: error: role \"\(user.user)\" may not SET ROLE to \"\(roles.reader)\", the role to restore as (--role, or a restore config's role); GRANT \(quoteIdentifier(roles.reader)) TO \(quoteIdentifier(user.user))"
+                """
+                pgclone: error: role \"\(user.user)\" may not SET ROLE to \"\(roles.reader)\", the role to \
+                restore as (--role, or a restore config's role); GRANT \(quoteIdentifier(roles.reader)) TO \
+                \(quoteIdentifier(user.user))
+                """
             ),
             "\(refused)"
         )
@@ -258,17 +327,24 @@ struct PrivilegeTests {
         let source = try await Self.makeSource(server, roles)
         let pgclone = try PGCloneHarness(server: user)
         try """
-            dump_configs:
-              bare: {no_owner: true, no_acl: true}
-            restore_configs:
-              owned: {role: \(roles.owner)}
-            """.write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
+        dump_configs:
+          bare: {no_owner: true, no_acl: true}
+        restore_configs:
+          owned: {role: \(roles.owner)}
+        """.write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
         let dumped = try await pgclone.run(["dump", "--config", "bare", "--database", server.url(source)])
         #expect(dumped.exitCode == 0, "\(dumped)")
-        #expect(dumped.stderr.contains("pgclone: warning: dumping without the source's privileges (--no-acl)"), "\(dumped)")
+        #expect(
+            dumped.stderr.contains("pgclone: warning: dumping without the source's privileges (--no-acl)"),
+            "\(dumped)"
+        )
         let key = dumped.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        let ownersQuery = "SELECT string_agg(DISTINCT pg_get_userbyid(relowner), ',') FROM pg_class WHERE relnamespace = 'public'::regnamespace"
-        let aclQuery = "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relacl IS NOT NULL"
+        let ownersQuery = """
+            SELECT string_agg(DISTINCT pg_get_userbyid(relowner), ',') FROM pg_class WHERE relnamespace = \
+            'public'::regnamespace
+            """
+        let aclQuery =
+            "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relacl IS NOT NULL"
         for (config, owner) in [("default", user.user), ("owned", roles.owner)] {
             let target = TestEnvironment.uniqueName("priv_cfg")
             let restored = try await pgclone.restore(key, into: target, ["--config", config])
@@ -280,17 +356,30 @@ struct PrivilegeTests {
         }
         // A name is a string: YAML's null, booleans and numbers are not names.
         for value in ["null", "true", "5", "\"\""] {
-            try "restore_configs:\n  owned: {role: \(value)}\n".write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
+            try "restore_configs:\n  owned: {role: \(value)}\n".write(
+                toFile: pgclone.directory + "/pgclone.yaml",
+                atomically: true,
+                encoding: .utf8
+            )
             let wrong = try await pgclone.run(["ls"])
             #expect(wrong.exitCode == 2, "\(value): \(wrong)")
-            #expect(wrong.errorLines.count == 1 && wrong.errorLines[0].hasPrefix("pgclone: error: pgclone.yaml: restore_configs.owned.role "), "\(value): \(wrong)")
+            #expect(
+                wrong.errorLines.count == 1
+                    && wrong.errorLines[0].hasPrefix("pgclone: error: pgclone.yaml: restore_configs.owned.role "),
+                "\(value): \(wrong)"
+            )
         }
         // They apply to dumps only: a database here is copied whole.
-        let local = try await pgclone.run(["restore", ":\(source)", "--role", roles.owner, "--database", user.url("elsewhere")])
+        let local = try await pgclone.run([
+            "restore", ":\(source)", "--role", roles.owner, "--database", user.url("elsewhere"),
+        ])
         #expect(local.exitCode == 2, "\(local)")
         #expect(
             local.errorLines == [
-                "pgclone: error: --role applies to restoring a dump; :\(source) is a database on the server, copied with its owners and privileges (see pgclone --help)"
+                """
+                pgclone: error: --role applies to restoring a dump; :\(source) is a database on the server, \
+                copied with its owners and privileges (see pgclone --help)
+                """
             ],
             "\(local)"
         )
@@ -307,13 +396,30 @@ struct PrivilegeTests {
         let pgclone = try PGCloneHarness(server: user)
         let source = TestEnvironment.uniqueName("priv_opt")
         try await server.createDatabase(source)
-        let key = try await pgclone.run(["dump", "--database", server.url(source)]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let key = try await pgclone.run(["dump", "--database", server.url(source)]).stdout.trimmingCharacters(
+            in: .whitespacesAndNewlines
+        )
         let target = TestEnvironment.uniqueName("priv_optd")
-        try await server.psql("CREATE DATABASE \(quoteIdentifier(target)) TEMPLATE template0 OWNER \(quoteIdentifier(owner.user))")
+        try await server.psql(
+            "CREATE DATABASE \(quoteIdentifier(target)) TEMPLATE template0 OWNER \(quoteIdentifier(owner.user))"
+        )
         let (o, u) = (quoteIdentifier(owner.user), quoteIdentifier(user.user))
         for (options, line) in [
-            ("SET FALSE", "pgclone: error: role \"\(user.user)\" may not SET ROLE to \"\(owner.user)\", which owns \"\(target)\" and must own the restored database too; GRANT \(o) TO \(u) WITH SET TRUE; \"\(target)\" is unchanged"),
-            ("INHERIT FALSE", "pgclone: error: role \"\(user.user)\" is a member of \"\(owner.user)\", which owns database \"\(target)\", but does not have its privileges, which replacing it needs; GRANT \(o) TO \(u) WITH INHERIT TRUE, or run pgclone as \"\(owner.user)\"; \"\(target)\" is unchanged"),
+            (
+                "SET FALSE",
+                """
+                pgclone: error: role \"\(user.user)\" may not SET ROLE to \"\(owner.user)\", which owns \"\(target)\" \
+                and must own the restored database too; GRANT \(o) TO \(u) WITH SET TRUE; \"\(target)\" is unchanged
+                """
+            ),
+            (
+                "INHERIT FALSE",
+                """
+                pgclone: error: role \"\(user.user)\" is a member of \"\(owner.user)\", which owns database \
+                \"\(target)\", but does not have its privileges, which replacing it needs; GRANT \(o) TO \(u) WITH \
+                INHERIT TRUE, or run pgclone as \"\(owner.user)\"; \"\(target)\" is unchanged
+                """
+            ),
         ] {
             try await server.psql("REVOKE \(o) FROM \(u); GRANT \(o) TO \(u) WITH \(options)")
             let refused = try await pgclone.restore(key, into: target)

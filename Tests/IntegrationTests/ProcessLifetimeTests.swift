@@ -11,7 +11,11 @@ struct ProcessLifetimeTests {
         let pgclone = try PGCloneHarness()
         let (key, target) = try await pgclone.targetAndDump("life_hook")
         let started = pgclone.directory + "/hook-started"
-        async let restoring = pgclone.restore(key, into: target, ["--pre-swap-hook", "sleep 300 & touch \(started); sleep 301"])
+        async let restoring = pgclone.restore(
+            key,
+            into: target,
+            ["--pre-swap-hook", "sleep 300 & touch \(started); sleep 301"]
+        )
         try await pgclone.waitForFile(started)
         #expect(markedProcesses(pgclone.marker).contains { $0.commandLine.hasPrefix("sleep 300") })
         #expect(!pgclone.signal(SIGKILL).isEmpty)
@@ -24,9 +28,15 @@ struct ProcessLifetimeTests {
         let pgclone = try PGCloneHarness()
         let (key, target) = try await pgclone.targetAndDump("life_timeout")
         let started = pgclone.directory + "/hook-started"
-        async let restoring = pgclone.restore(key, into: target, ["--pre-swap-hook", "touch \(started); timeout 120 sleep 100"])
+        async let restoring = pgclone.restore(
+            key,
+            into: target,
+            ["--pre-swap-hook", "touch \(started); timeout 120 sleep 100"]
+        )
         try await pgclone.waitForFile(started)
-        let sleeping = try await pgclone.waitForProcesses(count: 2) { $0.hasPrefix("timeout 120 sleep 100") || $0.hasPrefix("sleep 100") }
+        let sleeping = try await pgclone.waitForProcesses(count: 2) {
+            $0.hasPrefix("timeout 120 sleep 100") || $0.hasPrefix("sleep 100")
+        }
         #expect(sleeping.count == 2, "timeout and its sleep: \(sleeping)")
         #expect(!pgclone.signal(SIGKILL).isEmpty)
         _ = try await restoring
@@ -56,13 +66,18 @@ struct ProcessLifetimeTests {
         let server = pgclone.server
         let (key, target) = try await pgclone.targetAndDump("life_admin")
         // Before the swap, a DBA ends pgclone's own session (the hook's parent is pgclone).
-        let hook = #"psql -X -q -d postgres -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pgclone[$PPID]'" >/dev/null"#
+        let hook =
+            #"psql -X -q -d postgres -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "#
+            + #"application_name = 'pgclone[$PPID]'" >/dev/null"#
         let result = try await pgclone.restore(key, into: target, ["--pre-swap-hook", hook])
         #expect(result.exitCode == 1, "\(result)")
         #expect(result.errorLines.count == 1, "\(result)")
         #expect(
             result.errorLines.first?.hasPrefix(
-                "pgclone: error: swapping \"\(target)__temp\" into \"\(target)\": the connection to PostgreSQL was lost (FATAL: terminating connection due to administrator command"
+                """
+                pgclone: error: swapping \"\(target)__temp\" into \"\(target)\": the connection to PostgreSQL was \
+                lost (FATAL: terminating connection due to administrator command
+                """
             ) == true,
             "\(result)"
         )
@@ -91,7 +106,12 @@ struct ProcessLifetimeTests {
         let dumped = try await pgclone.run(["dump", "--database", server.url(source)])
         #expect(dumped.exitCode == 0, "\(dumped)")
         #expect(
-            dumped.stderr.contains("pgclone: removed .pgclone/\(source)/.20261101T000000.000000Z.default.dump.4242.partial, left by a dump that was killed"),
+            dumped.stderr.contains(
+                """
+                pgclone: removed .pgclone/\(source)/.20261101T000000.000000Z.default.dump.4242.partial, left by a \
+                dump that was killed
+                """
+            ),
             "\(dumped)"
         )
         #expect(!FileManager.default.fileExists(atPath: abandoned))

@@ -4,7 +4,12 @@ import PGCloneTestSupport
 import Testing
 
 /// Progress as a person sees it: on a terminal (tmux), and not at all when stderr is a file.
-@Suite(.enabled(if: TestEnvironment.hasPostgres && FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"), "needs PostgreSQL and tmux"))
+@Suite(
+    .enabled(
+        if: TestEnvironment.hasPostgres && FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"),
+        "needs PostgreSQL and tmux"
+    )
+)
 struct ProgressTests {
     /// A dump whose restore takes about 9 s: PostgreSQL sleeps 6 ms on every fourth row, long enough
     /// for a status line to be seen however loaded the machine.
@@ -19,7 +24,10 @@ struct ProgressTests {
         let pgclone = try PGCloneHarness()
         let key = try await slowDump(pgclone)
         let target = TestEnvironment.uniqueName("progress_dst")
-        let terminal = try await Terminal.start(pgclone, ["restore", key, "--database", pgclone.server.conninfo(target)])
+        let terminal = try await Terminal.start(
+            pgclone,
+            ["restore", key, "--database", pgclone.server.conninfo(target)]
+        )
         defer { pgclone.signal(SIGKILL, processesMatching: []) }
         // When the restore ends, its result stands on a line of its own and the status line is
         // gone. Up to two minutes: the machine may be loaded by the other tests.
@@ -32,12 +40,18 @@ struct ProgressTests {
         let written = terminal.written()
         let seen = written.first { $0.contains("% ") && $0.contains("/s") } ?? ""
         await terminal.close()
-        #expect(seen.hasPrefix("restore \(target): "), "no progress line written:\n\(written.suffix(20).joined(separator: "\n"))")
+        #expect(
+            seen.hasPrefix("restore \(target): "),
+            "no progress line written:\n\(written.suffix(20).joined(separator: "\n"))"
+        )
         #expect(seen.contains(" of "))
         #expect(seen.contains("/s"))
         let lines = pane.split(separator: "\n").map(String.init)
         #expect(lines.contains(key), "the result is not on a line of its own:\n\(pane)")
-        #expect(!lines.contains { $0.contains("% ") || $0.hasPrefix("restore \(target):") }, "a status line stayed:\n\(pane)")
+        #expect(
+            !lines.contains { $0.contains("% ") || $0.hasPrefix("restore \(target):") },
+            "a status line stayed:\n\(pane)"
+        )
     }
 
     /// The last error line too is on a line of its own, with no status line left behind.
@@ -45,7 +59,10 @@ struct ProgressTests {
         let pgclone = try PGCloneHarness()
         let key = try await slowDump(pgclone)
         let target = TestEnvironment.uniqueName("progress_fail")
-        let terminal = try await Terminal.start(pgclone, ["restore", key, "--database", pgclone.server.conninfo(target), "--pre-swap-hook", "exit 9"])
+        let terminal = try await Terminal.start(
+            pgclone,
+            ["restore", key, "--database", pgclone.server.conninfo(target), "--pre-swap-hook", "exit 9"]
+        )
         defer { pgclone.signal(SIGKILL, processesMatching: []) }
         var pane = ""
         for _ in 0..<600 where !pane.contains("done-1") {
@@ -54,9 +71,15 @@ struct ProgressTests {
         }
         await terminal.close()
         let lines = pane.split(separator: "\n").map(String.init)
-        #expect(lines.contains("pgclone: error: pre-swap hook 1 (exit 9) exited with status 9; \"\(target)\" is unchanged"), "\(pane)")
+        #expect(
+            lines.contains("pgclone: error: pre-swap hook 1 (exit 9) exited with status 9; \"\(target)\" is unchanged"),
+            "\(pane)"
+        )
         #expect(lines.contains("done-1"), "\(pane)")
-        #expect(!lines.contains { $0.contains("% ") || $0.hasPrefix("restore \(target):") }, "a status line stayed:\n\(pane)")
+        #expect(
+            !lines.contains { $0.contains("% ") || $0.hasPrefix("restore \(target):") },
+            "a status line stayed:\n\(pane)"
+        )
     }
 
     @Test func noProgressWhenStderrIsAFile() async throws {
@@ -84,7 +107,8 @@ struct Terminal {
         let transcript = "\(pgclone.directory)/\(session).transcript"
         func quoted(_ word: String) -> String { "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'" }
         // pgclone starts once the transcript is being written.
-        let command = "until [ -e \(quoted(transcript + ".ready")) ]; do sleep 0.05; done; "
+        let command =
+            "until [ -e \(quoted(transcript + ".ready")) ]; do sleep 0.05; done; "
             + "cd \(quoted(pgclone.directory)) && PGPASSWORD=\(quoted(pgclone.server.password)) "
             + ([TestEnvironment.binary] + arguments).map(quoted).joined(separator: " ") + "; echo done-$?; sleep 300"
         let started = try await runCommand(
@@ -93,7 +117,10 @@ struct Terminal {
             environment: ["PGCLONE_TEST_MARKER": pgclone.marker]
         )
         guard started.exitCode == 0 else { throw TestSetupError("tmux: \(started)") }
-        let piped = try await runCommand("tmux", ["-L", session, "pipe-pane", "-o", "-t", session, "cat >> \(quoted(transcript))"])
+        let piped = try await runCommand(
+            "tmux",
+            ["-L", session, "pipe-pane", "-o", "-t", session, "cat >> \(quoted(transcript))"]
+        )
         guard piped.exitCode == 0 else { throw TestSetupError("tmux pipe-pane: \(piped)") }
         FileManager.default.createFile(atPath: transcript + ".ready", contents: nil)
         return Terminal(session: session, transcript: transcript)
@@ -102,7 +129,8 @@ struct Terminal {
     /// The lines and redrawn status lines written so far, escape sequences left out.
     func written() -> [String] {
         let text = (try? String(contentsOfFile: transcript, encoding: .utf8)) ?? ""
-        return text.replacingOccurrences(of: "\u{1B}[K", with: "").split(whereSeparator: { $0 == "\r" || $0 == "\n" }).map(String.init)
+        return text.replacingOccurrences(of: "\u{1B}[K", with: "").split(whereSeparator: { $0 == "\r" || $0 == "\n" })
+            .map(String.init)
     }
 
     /// What the terminal shows.

@@ -24,7 +24,9 @@ struct ReversibleTests {
         let first = try await pgclone.restore(key, into: target, ["--reversible", "--pre-swap-hook", hook])
         #expect(first.exitCode == 0, "\(first)")
         #expect(try await value() == "dump,hooked")
-        #expect(try await server.databases(startingWith: target) == [target, "\(target)__current", "\(target)__previous"])
+        #expect(
+            try await server.databases(startingWith: target) == [target, "\(target)__current", "\(target)__previous"]
+        )
         try await server.psql("INSERT INTO marker VALUES ('modified')", database: target)
 
         // Undo, keeping the snapshots: D__current still holds the restore, D__previous what was undone.
@@ -43,7 +45,10 @@ struct ReversibleTests {
         #expect(try await server.databases(startingWith: target) == [target])
         let again = try await pgclone.restore(":previous", into: target)
         #expect(again.exitCode == 1)
-        #expect(again.errorLines.first?.contains("there is no database \"\(target)__previous\" on this server") == true, "\(again)")
+        #expect(
+            again.errorLines.first?.contains("there is no database \"\(target)__previous\" on this server") == true,
+            "\(again)"
+        )
     }
 
     @Test func copyThenRestoreASnapshot() async throws {
@@ -72,9 +77,20 @@ struct ReversibleTests {
 
         let twice = try await pgclone.run(["copy", ":\(snapshot)", "--database", server.url(target)])
         #expect(twice.exitCode == 2)
-        #expect(twice.errorLines == ["pgclone: error: a database named \"\(snapshot)\" already exists; choose another name, or drop it first"])
-        let refused = try await pgclone.run(["copy", ":other", "--database", server.url(target)], environment: ["PGCLONE_ALLOW_COPY": "false"])
+        #expect(
+            twice.errorLines == [
+                "pgclone: error: a database named \"\(snapshot)\" already exists; choose another name, or drop it first"
+            ]
+        )
+        let refused = try await pgclone.run(
+            ["copy", ":other", "--database", server.url(target)],
+            environment: ["PGCLONE_ALLOW_COPY": "false"]
+        )
         #expect(refused.exitCode == 3)
-        #expect(refused.errorLines == ["pgclone: error: copies are disabled here (PGCLONE_ALLOW_COPY=false); nothing was done"])
+        #expect(
+            refused.errorLines == [
+                "pgclone: error: copies are disabled here (PGCLONE_ALLOW_COPY=false); nothing was done"
+            ]
+        )
     }
 }

@@ -122,7 +122,11 @@ struct RoundTripTests {
             "CREATE TABLE t AS SELECT i, md5(i::text) AS m FROM generate_series(1, 50000) AS i",
             database: source
         )
-        try "compression_level: 9\n".write(toFile: "\(pgclone.directory)/pgclone.yaml", atomically: true, encoding: .utf8)
+        try "compression_level: 9\n".write(
+            toFile: "\(pgclone.directory)/pgclone.yaml",
+            atomically: true,
+            encoding: .utf8
+        )
         let dumped = try await pgclone.run(["dump", "--database", server.url(source), "--log-level", "debug"])
         #expect(dumped.exitCode == 0, "\(dumped)")
         // Level 9's tables fit the default 64 MiB budget with one worker, not two.

@@ -40,7 +40,10 @@ struct S3Tests {
 
         let listed = try await pgclone.run(["ls"], environment: environment)
         #expect(listed.stdout == key + "\n", "\(listed)")
-        let restored = try await pgclone.run(["restore", source, "--database", server.url(target)], environment: environment)
+        let restored = try await pgclone.run(
+            ["restore", source, "--database", server.url(target)],
+            environment: environment
+        )
         #expect(restored.exitCode == 0, "\(restored)")
         #expect(restored.stdout == key + "\n")
         #expect(try await server.tableFingerprints(target) == server.tableFingerprints(source))
@@ -76,7 +79,10 @@ struct S3Tests {
         #expect(keys.first == key)
         #expect(keys.last == "\(source)/20200101T000000.000000Z.default.dump")
 
-        let restored = try await pgclone.run(["restore", source, "--database", server.url(target)], environment: environment)
+        let restored = try await pgclone.run(
+            ["restore", source, "--database", server.url(target)],
+            environment: environment
+        )
         #expect(restored.exitCode == 0, "\(restored)")
         #expect(restored.stdout == key + "\n")
         #expect(try await server.psql("SELECT count(*) FROM t", database: target) == "100")
@@ -87,10 +93,15 @@ struct S3Tests {
         let bucket = try await s3.makeBucket()
         let credentials = pgclone.directory + "/credentials"
         let config = pgclone.directory + "/config"
-        try "[default]\naws_access_key_id = wrong\n\n[ci]\naws_access_key_id = \(s3.accessKey)\naws_secret_access_key = \(s3.secretKey)\n"
-            .write(toFile: credentials, atomically: true, encoding: .utf8)
+        try """
+        [default]\naws_access_key_id = wrong\n\n[ci]\naws_access_key_id = \(s3.accessKey)\naws_secret_access_key \
+        = \(s3.secretKey)\n
+        """
+        .write(toFile: credentials, atomically: true, encoding: .utf8)
         try "[profile ci]\nregion = eu-west-1\n".write(toFile: config, atomically: true, encoding: .utf8)
-        try await s3.boto3("s3.put_object(Bucket=\"\(bucket)\", Key=\"db/20240101T000000.000000Z.default.dump\", Body=b\"x\")")
+        try await s3.boto3(
+            "s3.put_object(Bucket=\"\(bucket)\", Key=\"db/20240101T000000.000000Z.default.dump\", Body=b\"x\")"
+        )
         let listed = try await pgclone.run(
             ["ls"],
             environment: [
@@ -108,7 +119,13 @@ struct S3Tests {
         #expect(missing.exitCode == 2, "\(missing)")
         #expect(
             missing.errorLines == [
-                "pgclone: error: no AWS credentials found; tried environment (AWS_ACCESS_KEY_ID), profile \"default\" (/nonexistent/credentials, /nonexistent/config), web identity (AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN), container endpoint (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI), EC2 instance metadata (http://127.0.0.1:9); set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or AWS_PROFILE"
+                """
+                pgclone: error: no AWS credentials found; tried environment (AWS_ACCESS_KEY_ID), profile \
+                \"default\" (/nonexistent/credentials, /nonexistent/config), web identity \
+                (AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN), container endpoint \
+                (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI), EC2 instance metadata \
+                (http://127.0.0.1:9); set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or AWS_PROFILE
+                """
             ]
         )
     }
@@ -120,9 +137,14 @@ struct S3Tests {
         var environment = s3.environment(location: "s3://\(bucket)")
         environment["PGCLONE_S3_PART_SIZE"] = "256KiB"
         environment["PGCLONE_S3_PARTS_IN_FLIGHT"] = "1"
-        let dumping = Task { try await pgclone.run(["dump", "--database", pgclone.server.url(source)], environment: environment) }
+        let dumping = Task {
+            try await pgclone.run(["dump", "--database", pgclone.server.url(source)], environment: environment)
+        }
         let finished = StopFlag()
-        Task { _ = await dumping.result; finished.set() }
+        Task {
+            _ = await dumping.result
+            finished.set()
+        }
         var signalled: [Int32] = []
         while signalled.isEmpty && !finished.isSet {
             if try await s3.hasPendingUpload(bucket) {
@@ -140,7 +162,11 @@ struct S3Tests {
         let pgclone = try PGCloneHarness.offline()
         let result = try await pgclone.run(["ls"], environment: s3.environment(location: "s3://no-such-bucket-here/x"))
         #expect(result.exitCode == 1)
-        #expect(result.errorLines == ["pgclone: error: the bucket no-such-bucket-here does not exist (s3://no-such-bucket-here/x/)"])
+        #expect(
+            result.errorLines == [
+                "pgclone: error: the bucket no-such-bucket-here does not exist (s3://no-such-bucket-here/x/)"
+            ]
+        )
     }
 
     /// A certificate that does not verify never will: one line, no retries, the fix named.
@@ -149,8 +175,10 @@ struct S3Tests {
         let directory = try pgclone.makeDirectory("tls")
         let made = try await runCommand(
             "openssl",
-            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-             "-keyout", directory + "/key.pem", "-out", directory + "/cert.pem"]
+            [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                "-keyout", directory + "/key.pem", "-out", directory + "/cert.pem",
+            ]
         )
         try #require(made.exitCode == 0, "\(made)")
         let port = try await freePort()
@@ -176,8 +204,17 @@ struct S3Tests {
         let result = try await pgclone.run(["ls"], environment: environment)
         #expect(result.exitCode == 1, "\(result)")
         #expect(result.errorLines.count == 1, "\(result)")
-        #expect(result.errorLines.first?.hasPrefix("pgclone: error: TLS refused the S3 endpoint for s3://tls-bucket/x/: ") == true, "\(result)")
-        #expect(result.errorLines.first?.hasSuffix("; if it uses a private CA, set AWS_CA_BUNDLE to that CA's certificate file") == true, "\(result)")
+        #expect(
+            result.errorLines.first?.hasPrefix("pgclone: error: TLS refused the S3 endpoint for s3://tls-bucket/x/: ")
+                == true,
+            "\(result)"
+        )
+        #expect(
+            result.errorLines.first?.hasSuffix(
+                "; if it uses a private CA, set AWS_CA_BUNDLE to that CA's certificate file"
+            ) == true,
+            "\(result)"
+        )
         #expect(!result.stderr.contains("retrying"), "\(result)")
     }
 }
@@ -193,7 +230,10 @@ struct S3SignatureTests {
         let source = TestEnvironment.uniqueName("sig_src")
         let target = TestEnvironment.uniqueName("sig_dst")
         try await server.createDatabase(source)
-        try await server.psql("CREATE TABLE t AS SELECT i, md5(i::text) AS h FROM generate_series(1, 40000) AS i", database: source)
+        try await server.psql(
+            "CREATE TABLE t AS SELECT i, md5(i::text) AS h FROM generate_series(1, 40000) AS i",
+            database: source
+        )
         let bucket = try await s3.makeBucket()
         // No prefix: moto's validator mishandles percent-encoded query values (PLATFORM.md §5), and
         // a prefix's "/" must be encoded for real S3.
@@ -204,7 +244,10 @@ struct S3SignatureTests {
         #expect(dumped.exitCode == 0, "\(dumped)")
         let key = dumped.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(try await pgclone.run(["ls"], environment: environment).stdout == key + "\n")
-        let restored = try await pgclone.run(["restore", key, "--database", server.url(target)], environment: environment)
+        let restored = try await pgclone.run(
+            ["restore", key, "--database", server.url(target)],
+            environment: environment
+        )
         #expect(restored.exitCode == 0, "\(restored)")
         #expect(try await server.tableFingerprints(target) == server.tableFingerprints(source))
 
@@ -214,7 +257,10 @@ struct S3SignatureTests {
         #expect(refused.errorLines.count == 1, "\(refused)")
         #expect(
             refused.errorLines.first?.hasPrefix(
-                "pgclone: error: S3 rejected the credentials from environment for s3://\(bucket)/: S3 ListObjectsV2 failed with HTTP 403 (SignatureDoesNotMatch"
+                """
+                pgclone: error: S3 rejected the credentials from environment for s3://\(bucket)/: S3 \
+                ListObjectsV2 failed with HTTP 403 (SignatureDoesNotMatch
+                """
             ) == true,
             "\(refused)"
         )
@@ -256,7 +302,10 @@ struct S3CredentialSourceTests {
             ]
         )
         #expect(result.exitCode == 0, "\(result)")
-        #expect(source(result.stderrLines)?.hasPrefix("web identity (arn:aws:iam::123456789012:role/pgclone)") == true, "\(result)")
+        #expect(
+            source(result.stderrLines)?.hasPrefix("web identity (arn:aws:iam::123456789012:role/pgclone)") == true,
+            "\(result)"
+        )
     }
 
     @Test func containerEndpointAndRefreshBeforeExpiry() async throws {
@@ -281,7 +330,10 @@ struct S3CredentialSourceTests {
             ]
         )
         #expect(result.exitCode == 0, "\(result)")
-        #expect(source(result.stderrLines)?.hasPrefix("container endpoint (\(stub.url)/container)") == true, "\(result)")
+        #expect(
+            source(result.stderrLines)?.hasPrefix("container endpoint (\(stub.url)/container)") == true,
+            "\(result)"
+        )
         // They expire within the refresh margin: each request of the upload fetched them again.
         #expect((try await stub.counts()["/container"] ?? 0) >= 3)
         #expect(try await s3.keys(bucket).count == 1)
@@ -332,10 +384,16 @@ struct S3FaultTests {
 
         let dumped = try await pgclone.run(["dump", "--database", server.url(source)], environment: environment)
         #expect(dumped.exitCode == 0, "\(dumped)")
-        #expect(dumped.stderrLines.filter { $0.contains("S3 UploadPart") && $0.contains("retrying") }.count == 2, "\(dumped)")
+        #expect(
+            dumped.stderrLines.filter { $0.contains("S3 UploadPart") && $0.contains("retrying") }.count == 2,
+            "\(dumped)"
+        )
         let key = dumped.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
 
-        let restored = try await pgclone.run(["restore", key, "--database", server.url(target)], environment: environment)
+        let restored = try await pgclone.run(
+            ["restore", key, "--database", server.url(target)],
+            environment: environment
+        )
         #expect(restored.exitCode == 0, "\(restored)")
         let retries = restored.stderrLines.filter { $0.contains("S3 GetObject part") && $0.contains("retrying") }
         #expect(retries.count == 4, "\(restored)")
@@ -365,7 +423,10 @@ extension S3FaultTests {
         proxiedEnvironment["PGCLONE_S3_PART_SIZE"] = "256KiB"
         proxiedEnvironment["PGCLONE_S3_PARTS_IN_FLIGHT"] = "1"
         proxiedEnvironment["PGCLONE_S3_STALL_TIMEOUT"] = "600"
-        async let restoring = pgclone.run(["restore", key, "--database", server.url(target)], environment: proxiedEnvironment)
+        async let restoring = pgclone.run(
+            ["restore", key, "--database", server.url(target)],
+            environment: proxiedEnvironment
+        )
         for _ in 0..<3000 where !log().contains("fault GET:hold") { try await Task.sleep(for: .milliseconds(20)) }
         #expect(log().contains("fault GET:hold"), "\(log())")
         try await s3.boto3("s3.put_object(Bucket=\"\(bucket)\", Key=\"\(key)\", Body=b\"replaced\")")
@@ -374,7 +435,10 @@ extension S3FaultTests {
         #expect(result.exitCode == 1)
         #expect(
             result.errorLines == [
-                "pgclone: error: the object changed in s3://\(bucket)/ while it was being read (its ETag no longer matches); restore again; \"\(target)\" is unchanged"
+                """
+                pgclone: error: the object changed in s3://\(bucket)/ while it was being read (its ETag no longer \
+                matches); restore again; \"\(target)\" is unchanged
+                """
             ],
             "\(result)"
         )
@@ -398,7 +462,10 @@ extension S3FaultTests {
         var proxiedEnvironment = proxied.environment(location: "s3://\(bucket)")
         proxiedEnvironment["PGCLONE_S3_PART_SIZE"] = "256KiB"
         proxiedEnvironment["PGCLONE_S3_PARTS_IN_FLIGHT"] = "1"
-        async let restoring = pgclone.run(["restore", key, "--database", server.url(target)], environment: proxiedEnvironment)
+        async let restoring = pgclone.run(
+            ["restore", key, "--database", server.url(target)],
+            environment: proxiedEnvironment
+        )
         while !log().contains("fault GET:stall") { try await Task.sleep(for: .milliseconds(20)) }
         #expect(!pgclone.signal(SIGTERM).isEmpty)
         let result = try await restoring
@@ -423,7 +490,10 @@ extension S3Tests {
         environment["PGCLONE_S3_PARTS_PER_SIZE"] = "2"
         environment["TMPDIR"] = spool
 
-        let dumped = try await pgclone.run(["dump", "--database", server.url(source), "--log-level", "debug"], environment: environment)
+        let dumped = try await pgclone.run(
+            ["dump", "--database", server.url(source), "--log-level", "debug"],
+            environment: environment
+        )
         #expect(dumped.exitCode == 0, "\(dumped)")
         #expect(dumped.stderr.contains("pgclone: debug: spooled upload part 3 (128 KiB) to \(spool)"), "\(dumped)")
         let key = dumped.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -433,7 +503,10 @@ extension S3Tests {
         // Spooled parts are unlinked files: nothing is left behind.
         #expect(try FileManager.default.contentsOfDirectory(atPath: spool).isEmpty)
 
-        let restored = try await pgclone.run(["restore", key, "--database", server.url(target)], environment: environment)
+        let restored = try await pgclone.run(
+            ["restore", key, "--database", server.url(target)],
+            environment: environment
+        )
         #expect(restored.exitCode == 0, "\(restored)")
         #expect(try await server.tableFingerprints(target) == server.tableFingerprints(source))
     }

@@ -5,7 +5,10 @@ import Testing
 
 /// One database, one series: names that an earlier release sanitised into one key prefix keep
 /// their own dumps, on local storage and on S3; a dump config is part of a dump's identity.
-@Suite(.serialized, .enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
+@Suite(
+    .serialized,
+    .enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)")
+)
 struct SeriesTests {
     enum Location: String, CaseIterable { case local, s3 }
 
@@ -25,17 +28,32 @@ struct SeriesTests {
         try await server.psql("CREATE TABLE t (v text); INSERT INTO t VALUES (\(server.literal(name)))", database: name)
     }
 
-    static func dump(_ name: String, _ pgclone: PGCloneHarness, _ environment: [String: String?], _ extra: [String] = []) async throws -> String {
-        let result = try await pgclone.run(["dump"] + extra, environment: environment.merging(pgclone.server.environment(name)) { $1 })
+    static func dump(
+        _ name: String,
+        _ pgclone: PGCloneHarness,
+        _ environment: [String: String?],
+        _ extra: [String] = []
+    ) async throws -> String {
+        let result = try await pgclone.run(
+            ["dump"] + extra,
+            environment: environment.merging(pgclone.server.environment(name)) { $1 }
+        )
         #expect(result.exitCode == 0, "\(result)")
         return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// `pgclone restore source` into `target` (named through PGDATABASE: any name works).
     static func restore(
-        _ source: String, into target: String, _ pgclone: PGCloneHarness, _ environment: [String: String?], _ extra: [String] = []
+        _ source: String,
+        into target: String,
+        _ pgclone: PGCloneHarness,
+        _ environment: [String: String?],
+        _ extra: [String] = []
     ) async throws -> CommandResult {
-        try await pgclone.run(["restore", source] + extra, environment: environment.merging(pgclone.server.environment(target)) { $1 })
+        try await pgclone.run(
+            ["restore", source] + extra,
+            environment: environment.merging(pgclone.server.environment(target)) { $1 }
+        )
     }
 
     static func lines(_ text: String) -> [String] { text.split(separator: "\n").map(String.init) }
@@ -69,7 +87,10 @@ struct SeriesTests {
             #expect(report["database"]?.string == name, "\(verified)")
         }
         // Pruning one database leaves its twin's dumps alone; pruning all keeps each one's newest.
-        let first = try await pgclone.run(["prune", names[1], "--keep-last", "1", "--confirm", "--json"], environment: environment)
+        let first = try await pgclone.run(
+            ["prune", names[1], "--keep-last", "1", "--confirm", "--json"],
+            environment: environment
+        )
         #expect(first.exitCode == 0, "\(first)")
         for name in names {
             let dumps = try await pgclone.run(["ls", name], environment: environment)
@@ -111,7 +132,10 @@ struct SeriesTests {
             #expect(restored.exitCode == 0 && restored.stdout == key + "\n", "\(restored)")
             #expect(try await server.psql("SELECT v FROM t", database: target) == name)
         }
-        let pruned = try await pgclone.run(["prune", plain, "--keep-last", "0", "--confirm", "--json"], environment: environment)
+        let pruned = try await pgclone.run(
+            ["prune", plain, "--keep-last", "0", "--confirm", "--json"],
+            environment: environment
+        )
         #expect(pruned.stdout.contains("\"deleted\":[\"\(plainKey)\"]"), "\(pruned)")
         let rest = try await pgclone.run(["ls"], environment: environment)
         #expect(Self.lines(rest.stdout) == [legacyKey], "\(rest)")
@@ -129,7 +153,9 @@ struct SeriesTests {
         let (mine, other) = ("mine-\(suffix)", "other-\(suffix)")
         try await Self.seed(mine, server)
         try await Self.seed(other, server)
-        let mineKeys = [try await Self.dump(mine, pgclone, environment), try await Self.dump(mine, pgclone, environment)]
+        let mineKeys = [
+            try await Self.dump(mine, pgclone, environment), try await Self.dump(mine, pgclone, environment),
+        ]
         let otherKey = try await Self.dump(other, pgclone, environment)
         // other's dump under mine's name, and mine's newest under other's, both newer than all.
         let copiedToMine = "\(mine)/20991231T000000.000000Z.default.dump"
@@ -140,7 +166,12 @@ struct SeriesTests {
         let target = TestEnvironment.uniqueName("copied")
         let restored = try await Self.restore(mine, into: target, pgclone, environment)
         #expect(restored.stdout == mineKeys[1] + "\n", "\(restored)")
-        #expect(restored.stderr.contains("passed over \(copiedToMine): it is named for \"\(mine)\" but is a dump of \"\(other)\""), "\(restored)")
+        #expect(
+            restored.stderr.contains(
+                "passed over \(copiedToMine): it is named for \"\(mine)\" but is a dump of \"\(other)\""
+            ),
+            "\(restored)"
+        )
         #expect(try await server.psql("SELECT v FROM t", database: target) == mine)
         let verified = try await pgclone.run(["verify", mine], environment: environment)
         #expect(verified.stdout.hasPrefix(mineKeys[1] + ": OK"), "\(verified)")
@@ -149,7 +180,12 @@ struct SeriesTests {
         #expect(one.stdout.contains("\"deleted\":[\"\(mineKeys[0])\"]"), "\(one)")
         let all = try await pgclone.run(["prune", "--keep-last", "1", "--confirm", "--json"], environment: environment)
         #expect(all.stdout.contains("\"deleted\":[\"\(mineKeys[0])\"]"), "\(all)")
-        #expect(all.stderr.contains("left \(copiedToOther) alone: it is named for \"\(other)\" but is a dump of \"\(mine)\""), "\(all)")
+        #expect(
+            all.stderr.contains(
+                "left \(copiedToOther) alone: it is named for \"\(other)\" but is a dump of \"\(mine)\""
+            ),
+            "\(all)"
+        )
         #expect(pgclone.storedFiles() == [copiedToMine, copiedToOther, mineKeys[1], otherKey].sorted())
         for name in [target, mine, other] { try await server.dropDatabase(name) }
     }
@@ -171,36 +207,63 @@ struct SeriesTests {
             try await S3TestServer.shared!.boto3(
                 """
                 key = "\(prefix)\(keys[name]![0])"
-                s3.copy_object(Bucket="\(bucket)", Key=key, CopySource={"Bucket": "\(bucket)", "Key": key}, StorageClass="GLACIER")
+                s3.copy_object(Bucket="\(bucket)", Key=key, CopySource={"Bucket": "\(bucket)", "Key": key}, \
+                StorageClass="GLACIER")
                 """
             )
         }
-        let pruned = try await pgclone.run(["prune", "--keep-last", "1", "--confirm", "--json"], environment: environment)
+        let pruned = try await pgclone.run(
+            ["prune", "--keep-last", "1", "--confirm", "--json"],
+            environment: environment
+        )
         #expect(pruned.exitCode == 0, "\(pruned)")
         #expect(pruned.stdout.contains("\"deleted\":[\"\(keys[plain]![0])\"]"), "\(pruned)")
-        #expect(pruned.stderr.contains("could not read \(keys[underscored]![0]) to see which database it is of"), "\(pruned)")
-        #expect(pruned.stderr.contains("left \(keys[underscored]![0]) alone: which database it is of is not known"), "\(pruned)")
+        #expect(
+            pruned.stderr.contains("could not read \(keys[underscored]![0]) to see which database it is of"),
+            "\(pruned)"
+        )
+        #expect(
+            pruned.stderr.contains("left \(keys[underscored]![0]) alone: which database it is of is not known"),
+            "\(pruned)"
+        )
         let left = try await pgclone.run(["ls"], environment: environment)
-        #expect(Set(Self.lines(left.stdout)) == [keys[plain]![1], keys[underscored]![0], keys[underscored]![1]], "\(left)")
+        #expect(
+            Set(Self.lines(left.stdout)) == [keys[plain]![1], keys[underscored]![0], keys[underscored]![1]],
+            "\(left)"
+        )
         for name in [plain, underscored] { try await server.dropDatabase(name) }
     }
 
     @Test func aDumpConfigNameMustFitAKey() async throws {
         let pgclone = try PGCloneHarness.offline()
         let name = String(repeating: "к", count: 32)
-        try "dump_configs:\n  \(name): {}\n".write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
-        let result = try await pgclone.run(["dump", "--config", name, "--database", "postgresql://nobody@127.0.0.1:1/x"])
+        try "dump_configs:\n  \(name): {}\n".write(
+            toFile: pgclone.directory + "/pgclone.yaml",
+            atomically: true,
+            encoding: .utf8
+        )
+        let result = try await pgclone.run([
+            "dump", "--config", name, "--database", "postgresql://nobody@127.0.0.1:1/x",
+        ])
         #expect(result.exitCode == 2, "\(result)")
         #expect(
             result.errorLines == [
-                "pgclone: error: the dump config name \"\(name)\" is longer than 63 bytes; name it with 1 to 63 bytes, as PostgreSQL names things"
+                """
+                pgclone: error: the dump config name \"\(name)\" is longer than 63 bytes; name it with 1 to 63 \
+                bytes, as PostgreSQL names things
+                """
             ],
             "\(result)"
         )
     }
 
     /// Renames a stored dump, in the directory or the bucket.
-    static func move(_ key: String, to newKey: String, _ pgclone: PGCloneHarness, _ environment: [String: String?]) async throws {
+    static func move(
+        _ key: String,
+        to newKey: String,
+        _ pgclone: PGCloneHarness,
+        _ environment: [String: String?]
+    ) async throws {
         guard let location = environment["PGCLONE_STORAGE_LOCATION"] ?? nil else {
             let data = try pgclone.storedData(key)
             try FileManager.default.removeItem(atPath: pgclone.storage + "/" + key)
@@ -210,7 +273,8 @@ struct SeriesTests {
         let (bucket, prefix) = try #require(Self.bucketAndPrefix(location))
         try await S3TestServer.shared!.boto3(
             """
-            s3.copy_object(Bucket="\(bucket)", Key="\(prefix)\(newKey)", CopySource={"Bucket": "\(bucket)", "Key": "\(prefix)\(key)"})
+            s3.copy_object(Bucket="\(bucket)", Key="\(prefix)\(newKey)", CopySource={"Bucket": "\(bucket)", "Key": \
+            "\(prefix)\(key)"})
             s3.delete_object(Bucket="\(bucket)", Key="\(prefix)\(key)")
             """
         )
@@ -230,18 +294,23 @@ struct SeriesTests {
         let server = pgclone.server
         let source = TestEnvironment.uniqueName("app")
         try await server.createDatabase(source)
-        try await server.psql("CREATE TABLE people (name text); INSERT INTO people VALUES ('Ada'), ('Grace')", database: source)
+        try await server.psql(
+            "CREATE TABLE people (name text); INSERT INTO people VALUES ('Ada'), ('Grace')",
+            database: source
+        )
         try """
-            dump_configs:
-              anon:
-                exclude_tables: [people]
-            restore_configs:
-              staging:
-                dump_config: anon
-            """.write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
+        dump_configs:
+          anon:
+            exclude_tables: [people]
+        restore_configs:
+          staging:
+            dump_config: anon
+        """.write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
         var keys: [String: [String]] = [:]
         for config in ["anon", "default", "anon", "default"] {
-            keys[config, default: []].append(try await Self.dump(source, pgclone, environment, config == "anon" ? ["--config", "anon"] : []))
+            keys[config, default: []].append(
+                try await Self.dump(source, pgclone, environment, config == "anon" ? ["--config", "anon"] : [])
+            )
         }
         let target = TestEnvironment.uniqueName("staging")
         for extra in [["--dump-config", "anon"], ["--config", "staging"]] {
@@ -260,11 +329,16 @@ struct SeriesTests {
         let none = try await Self.restore(source, into: target, pgclone, environment, ["--dump-config", "nightly"])
         #expect(none.exitCode == 1)
         #expect(
-            none.errorLines.first?.hasPrefix("pgclone: error: no dumps of database \"\(source)\" made with dump config \"nightly\" in ") == true,
+            none.errorLines.first?.hasPrefix(
+                "pgclone: error: no dumps of database \"\(source)\" made with dump config \"nightly\" in "
+            ) == true,
             "\(none)"
         )
 
-        let oneSeries = try await pgclone.run(["prune", "--dump-config", "anon", "--keep-last", "1", "--confirm", "--json"], environment: environment)
+        let oneSeries = try await pgclone.run(
+            ["prune", "--dump-config", "anon", "--keep-last", "1", "--confirm", "--json"],
+            environment: environment
+        )
         #expect(oneSeries.stdout.contains("\"deleted\":[\"\(keys["anon"]![0])\"]"), "\(oneSeries)")
         let everySeries = try await pgclone.run(["prune", "--keep-last", "1", "--confirm"], environment: environment)
         #expect(everySeries.exitCode == 0)
@@ -276,7 +350,9 @@ struct SeriesTests {
 
 /// Enough of JSON to read `ls --json`.
 enum JSONValue: Decodable {
-    case string(String), number(Double), other
+    case string(String)
+    case number(Double)
+    case other
 
     init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()

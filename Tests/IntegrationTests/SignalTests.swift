@@ -22,7 +22,10 @@ struct SignalTests {
         let source = try await bigDatabase(server, "sig_src")
         let target = TestEnvironment.uniqueName("sig_dst")
         try await server.createDatabase(target)
-        try await server.psql("CREATE TABLE existing (v text); INSERT INTO existing VALUES ('untouched')", database: target)
+        try await server.psql(
+            "CREATE TABLE existing (v text); INSERT INTO existing VALUES ('untouched')",
+            database: target
+        )
         let fingerprint = try await server.tableFingerprints(target)
         let key = try await pgclone.dump(source)
 
@@ -31,7 +34,10 @@ struct SignalTests {
         var signalled: [Int32] = []
         for _ in 0..<3000 where signalled.isEmpty {
             let rows = try await server.psql(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = '\(target)__temp' AND application_name = 'pg_restore'"
+                """
+                SELECT count(*) FROM pg_stat_activity WHERE datname = '\(target)__temp' AND application_name = \
+                'pg_restore'
+                """
             )
             if rows == "1" {
                 signalled = pgclone.signal(signal)

@@ -32,25 +32,35 @@ struct SpoolTests {
         let spool = try pgclone.makeDirectory("spool")
         // What killed restores left (no process holds their lock), and one a running restore holds.
         let abandoned = ["pgclone-spool-999999-1.dump", "pgclone-spool-999999-1.dump.parallel.list"]
-        for name in abandoned + ["pgclone-spool-1-2.dump"] { FileManager.default.createFile(atPath: "\(spool)/\(name)", contents: Data("x".utf8)) }
+        for name in abandoned + ["pgclone-spool-1-2.dump"] {
+            FileManager.default.createFile(atPath: "\(spool)/\(name)", contents: Data("x".utf8))
+        }
         let held = open("\(spool)/pgclone-spool-1-2.dump", O_RDONLY)
         #expect(flock(held, LOCK_EX | LOCK_NB) == 0)
         defer { close(held) }
         // pg_restore's sessions on D__temp, counted while it runs: more than one at once is -j at work.
         let stop = StopFlag()
-        let catalog = try await PostgresConnection.connect(ConnectionSettings(conninfo: server.url("postgres"), from: "test"))
+        let catalog = try await PostgresConnection.connect(
+            ConnectionSettings(conninfo: server.url("postgres"), from: "test")
+        )
         let watcher = Task { () -> Int in
             var most = 0
             while !stop.isSet {
                 let rows = try await catalog.query(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'pg_restore'", [target + "__temp"]
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'pg_restore'",
+                    [target + "__temp"]
                 )
                 most = max(most, Int(rows.first?.first.flatMap { $0 } ?? "0") ?? 0)
                 try await Task.sleep(for: .milliseconds(5))
             }
             return most
         }
-        let result = try await pgclone.restore(key, into: target, ["--jobs", "2", "--json"], environment: ["TMPDIR": spool])
+        let result = try await pgclone.restore(
+            key,
+            into: target,
+            ["--jobs", "2", "--json"],
+            environment: ["TMPDIR": spool]
+        )
         stop.set()
         let sessions = try await watcher.value
         await catalog.close()
@@ -58,23 +68,38 @@ struct SpoolTests {
         #expect(result.stderr.contains("for pg_restore --jobs=2"), "\(result)")
         #expect(sessions >= 2, "pg_restore had at most \(sessions) session(s) at once")
         #expect(try await server.tableFingerprints(target) == server.tableFingerprints(source))
-        #expect(try await server.psql("SELECT count(*) FROM pg_indexes WHERE schemaname = 'public'", database: target) == "3")
+        #expect(
+            try await server.psql("SELECT count(*) FROM pg_indexes WHERE schemaname = 'public'", database: target)
+                == "3"
+        )
         let json = try #require(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         #expect((json["archive_bytes"] as? Int ?? 0) > 0, "\(result.stdout)")
         #expect(try contents(spool) == ["pgclone-spool-1-2.dump"])
-        for name in abandoned { #expect(result.stderr.contains("pgclone: removed \(spool)/\(name), left by a restore --jobs that was killed"), "\(result)") }
+        for name in abandoned {
+            #expect(
+                result.stderr.contains("pgclone: removed \(spool)/\(name), left by a restore --jobs that was killed"),
+                "\(result)"
+            )
+        }
         #expect(try await server.databases(startingWith: target) == [target])
     }
 
     @Test func moreJobsThanTheServerAllowsAreCappedAndSaidSo() async throws {
         let server = try PostgresServer.shared
         // A role limited to 5 connections, as managed services limit them.
-        let pgclone = try PGCloneHarness(server: try await server.createRole("app", attributes: "CREATEDB CONNECTION LIMIT 5"))
+        let pgclone = try PGCloneHarness(
+            server: try await server.createRole("app", attributes: "CREATEDB CONNECTION LIMIT 5")
+        )
         let (key, target) = try await pgclone.targetAndDump("spool_cap")
         let result = try await pgclone.restore(key, into: target, ["--jobs", "100000"])
         #expect(result.exitCode == 0, "\(result)")
         #expect(
-            result.stderr.contains("pgclone: warning: --jobs 100000 is more than PostgreSQL lets this role open (4 more connections now); restoring with --jobs=2"),
+            result.stderr.contains(
+                """
+                pgclone: warning: --jobs 100000 is more than PostgreSQL lets this role open (4 more connections now); \
+                restoring with --jobs=2
+                """
+            ),
             "\(result)"
         )
         #expect(try await pgclone.server.markers(target) == "new")
@@ -88,10 +113,16 @@ struct SpoolTests {
         let role = TestEnvironment.uniqueName("spool_gone")
         try await server.createDatabase(source)
         try await server.createDatabase(target)
-        try await server.psql("CREATE TABLE existing (v text); INSERT INTO existing VALUES ('untouched')", database: target)
+        try await server.psql(
+            "CREATE TABLE existing (v text); INSERT INTO existing VALUES ('untouched')",
+            database: target
+        )
         let fingerprint = try await server.tableFingerprints(target)
         try await server.psql(
-            "CREATE ROLE \(role); CREATE TABLE t (v int); INSERT INTO t VALUES (1), (2); CREATE POLICY p ON t TO \(role) USING (true);",
+            """
+            CREATE ROLE \(role); CREATE TABLE t (v int); INSERT INTO t VALUES (1), (2); CREATE POLICY p ON t TO \
+            \(role) USING (true);
+            """,
             database: source
         )
         let key = try await pgclone.dump(source)
@@ -102,7 +133,10 @@ struct SpoolTests {
         #expect(failed.exitCode == 1, "\(failed)")
         #expect(
             failed.errorLines == [
-                "pgclone: error: pg_restore reported 1 error (first: could not execute query: ERROR: role \"\(role)\" does not exist); \"\(target)\" is unchanged"
+                """
+                pgclone: error: pg_restore reported 1 error (first: could not execute query: ERROR: role \
+                \"\(role)\" does not exist); \"\(target)\" is unchanged
+                """
             ],
             "\(failed)"
         )
@@ -114,7 +148,12 @@ struct SpoolTests {
         let stored = try pgclone.storedData(key)
         let truncatedKey = key.replacingOccurrences(of: ".default.", with: ".cut.")
         try pgclone.store(stored.prefix(stored.count - 100), as: truncatedKey)
-        let truncated = try await pgclone.restore(truncatedKey, into: target, ["-j", "2"], environment: ["TMPDIR": spool])
+        let truncated = try await pgclone.restore(
+            truncatedKey,
+            into: target,
+            ["-j", "2"],
+            environment: ["TMPDIR": spool]
+        )
         #expect(truncated.exitCode == 1, "\(truncated)")
         #expect(truncated.errorLines.first?.contains("is truncated") == true, "\(truncated)")
         #expect(try contents(spool).isEmpty)
@@ -124,9 +163,12 @@ struct SpoolTests {
     /// Whether this process may mount a tmpfs (root with CAP_SYS_ADMIN, as on CI's machines): the
     /// only way to run a real filesystem out of space without filling a real disk.
     static func canMountTmpfs() async -> Bool {
-        guard getuid() == 0, let directory = try? TestEnvironment.makeTemporaryDirectory("pgclone-mount-probe") else { return false }
+        guard getuid() == 0, let directory = try? TestEnvironment.makeTemporaryDirectory("pgclone-mount-probe") else {
+            return false
+        }
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        guard (try? await runCommand("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", directory]))?.exitCode == 0 else { return false }
+        guard (try? await runCommand("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", directory]))?.exitCode == 0
+        else { return false }
         _ = try? await runCommand("umount", [directory])
         return true
     }
@@ -165,7 +207,11 @@ struct SpoolTests {
         #expect(result.exitCode == 1, "\(result)")
         #expect(
             result.errorLines == [
-                "pgclone: error: TMPDIR \(spool) ran out of space after \(size) MiB of the archive; --jobs needs room for the whole archive: set TMPDIR to a larger disk, or restore without --jobs; \"\(target)\" is unchanged"
+                """
+                pgclone: error: TMPDIR \(spool) ran out of space after \(size) MiB of the archive; --jobs needs \
+                room for the whole archive: set TMPDIR to a larger disk, or restore without --jobs; \"\(target)\" \
+                is unchanged
+                """
             ],
             "\(result)"
         )
@@ -181,11 +227,19 @@ struct SpoolTests {
         try await server.psql("CREATE TABLE t AS SELECT 1 AS v", database: source)
         let key = try await pgclone.dump(source)
         let target = TestEnvironment.uniqueName("spool_tmp_dst")
-        let result = try await pgclone.restore(key, into: target, ["-j", "2"], environment: ["TMPDIR": "/nonexistent-tmp"])
+        let result = try await pgclone.restore(
+            key,
+            into: target,
+            ["-j", "2"],
+            environment: ["TMPDIR": "/nonexistent-tmp"]
+        )
         #expect(result.exitCode == 1, "\(result)")
         #expect(
             result.errorLines == [
-                "pgclone: error: cannot use TMPDIR /nonexistent-tmp: No such file or directory; \"\(target)\" is unchanged"
+                """
+                pgclone: error: cannot use TMPDIR /nonexistent-tmp: No such file or directory; \"\(target)\" is \
+                unchanged
+                """
             ],
             "\(result)"
         )

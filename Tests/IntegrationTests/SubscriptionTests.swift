@@ -6,7 +6,10 @@ import Testing
 /// Databases holding logical replication subscriptions, which `DROP DATABASE` refuses to drop:
 /// pgclone drops them first, without contacting a publisher, before it drops any database it made
 /// or replaced — or, for a role that may not, refuses before anything is done.
-@Suite(.serialized, .enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
+@Suite(
+    .serialized,
+    .enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)")
+)
 struct SubscriptionTests {
     /// A publisher nobody listens on. The password is there for PostgreSQL 16 and later, which lets
     /// a role that is no superuser create a subscription only with one in its connection string.
@@ -22,7 +25,10 @@ struct SubscriptionTests {
     /// name needs quoting, without a slot — made by `server`'s superuser (PostgreSQL 15 lets only a
     /// superuser create one), and its key, dumped by `pgclone` (pg_dump dumps subscriptions only
     /// for a superuser).
-    static func sourceWithSubscriptions(_ pgclone: PGCloneHarness, _ prefix: String) async throws -> (source: String, key: String) {
+    static func sourceWithSubscriptions(
+        _ pgclone: PGCloneHarness,
+        _ prefix: String
+    ) async throws -> (source: String, key: String) {
         let server = pgclone.server
         let source = TestEnvironment.uniqueName("\(prefix)_src")
         try await server.createDatabase(source)
@@ -30,7 +36,8 @@ struct SubscriptionTests {
             """
             CREATE TABLE marker (v text); INSERT INTO marker VALUES ('new');
             CREATE SUBSCRIPTION s CONNECTION \(server.literal(nowhere)) PUBLICATION p WITH (connect = false);
-            CREATE SUBSCRIPTION "odd ""name" CONNECTION \(server.literal(nowhere)) PUBLICATION p WITH (connect = false, slot_name = NONE);
+            CREATE SUBSCRIPTION "odd ""name" CONNECTION \(server.literal(nowhere)) PUBLICATION p WITH (connect = \
+            false, slot_name = NONE);
             """,
             database: source
         )
@@ -41,14 +48,19 @@ struct SubscriptionTests {
     static func subscriptions(_ server: PostgresServer, _ database: String) async throws -> String {
         try await server.psql(
             """
-            SELECT coalesce(string_agg(format('%s|%s|%s', s.subname, s.subenabled, coalesce(s.subslotname::text, 'NULL')), ',' ORDER BY s.subname), '')
-            FROM pg_subscription AS s JOIN pg_database AS d ON d.oid = s.subdbid WHERE d.datname = \(server.literal(database))
+            SELECT coalesce(string_agg(format('%s|%s|%s', s.subname, s.subenabled, coalesce(s.subslotname::text, \
+            'NULL')), ',' ORDER BY s.subname), '')
+            FROM pg_subscription AS s JOIN pg_database AS d ON d.oid = s.subdbid WHERE d.datname = \
+            \(server.literal(database))
             """
         )
     }
 
     /// The databases whose name starts with `prefix` that hold subscriptions, sorted.
-    static func databasesWithSubscriptions(_ server: PostgresServer, startingWith prefix: String) async throws -> [String] {
+    static func databasesWithSubscriptions(
+        _ server: PostgresServer,
+        startingWith prefix: String
+    ) async throws -> [String] {
         try await server.psql(
             """
             SELECT DISTINCT d.datname FROM pg_subscription AS s JOIN pg_database AS d ON d.oid = s.subdbid
@@ -86,15 +98,23 @@ struct SubscriptionTests {
 
         /// Restores with `options`; then `D` holds the restored data and subscriptions, disabled,
         /// and nothing is left but `D` and the `expected` snapshots.
-        func restore(_ options: [String], leaving expected: [String], withSubscriptions holding: [String]) async throws {
+        func restore(_ options: [String], leaving expected: [String], withSubscriptions holding: [String]) async throws
+        {
             let result = try await pgclone.restore(key, into: target, options)
             #expect(result.exitCode == 0, "\(server.label) \(options): \(result)")
-            #expect(!result.stderr.contains("warning: the restore succeeded, but"), "\(server.label) \(options): \(result)")
+            #expect(
+                !result.stderr.contains("warning: the restore succeeded, but"),
+                "\(server.label) \(options): \(result)"
+            )
             #expect(try await server.markers(target) == "new")
             #expect(try await Self.subscriptions(server, target) == Self.restored, "\(server.label) \(options)")
-            #expect(try await server.databases(startingWith: target) == [target] + expected.map { "\(target)__\($0)" }, "\(server.label) \(options): \(result)")
             #expect(
-                try await Self.databasesWithSubscriptions(server, startingWith: target) == [target] + holding.map { "\(target)__\($0)" },
+                try await server.databases(startingWith: target) == [target] + expected.map { "\(target)__\($0)" },
+                "\(server.label) \(options): \(result)"
+            )
+            #expect(
+                try await Self.databasesWithSubscriptions(server, startingWith: target) == [target]
+                    + holding.map { "\(target)__\($0)" },
                 "\(server.label) \(options)"
             )
             #expect(try await Self.orphans(server) == "0")
@@ -104,7 +124,10 @@ struct SubscriptionTests {
         #expect(first.exitCode == 0, "\(server.label): \(first)")
         #expect(
             first.stderr.contains(
-                "warning: disabled and dropped logical replication subscription \"live\" of \"\(target)__swap\" before dropping the database, without contacting its publisher (its slot_name was \"live\")"
+                """
+                warning: disabled and dropped logical replication subscription \"live\" of \"\(target)__swap\" \
+                before dropping the database, without contacting its publisher (its slot_name was \"live\")
+                """
             ),
             "\(server.label): \(first)"
         )
@@ -144,7 +167,11 @@ struct SubscriptionTests {
         #expect(try await Self.orphans(server) == "0")
 
         // And with --reversible, which snapshots D__temp before the hooks.
-        let failedReversibly = try await pgclone.restore(key, into: target, ["--reversible", "--pre-swap-hook", "exit 3"])
+        let failedReversibly = try await pgclone.restore(
+            key,
+            into: target,
+            ["--reversible", "--pre-swap-hook", "exit 3"]
+        )
         #expect(failedReversibly.exitCode == 1, "\(server.label): \(failedReversibly)")
         #expect(try await server.databases(startingWith: target) == [target], "\(server.label): \(failedReversibly)")
         #expect(try await Self.databasesWithSubscriptions(server, startingWith: target) == [])
@@ -169,7 +196,13 @@ struct SubscriptionTests {
         try await server.psql("CREATE TABLE marker (v text); INSERT INTO marker VALUES ('old')", database: target)
         let leftovers = [
             ("swap", "pgclone: displaced by a restore into \"\(target)\"; pgclone drops it"),
-            ("temp", "pgclone: temporary database of a restore into \"\(target)\" started 2026-01-01 00:00:00 UTC by pgclone pid 1"),
+            (
+                "temp",
+                """
+                pgclone: temporary database of a restore into \"\(target)\" started 2026-01-01 00:00:00 UTC by \
+                pgclone pid 1
+                """
+            ),
         ]
         for (suffix, comment) in leftovers {
             let name = "\(target)__\(suffix)"
@@ -245,7 +278,12 @@ struct SubscriptionTests {
             #expect(refused.exitCode == 2, "\(server.label) \(options): \(refused)")
             #expect(
                 refused.errorLines == [
-                    "pgclone: error: role \"\(user.user)\" may not drop logical replication subscription \"odd \"name\" (and 1 more) of database \"\(target)\" (its owner is \"\(server.user)\"), which must go before the database can be dropped (replacing it); restore as a superuser, or have one run in \"\(target)\": DROP SUBSCRIPTION \"odd \"\"name\"; \"\(target)\" is unchanged"
+                    """
+                    pgclone: error: role \"\(user.user)\" may not drop logical replication subscription \"odd \
+                    \"name\" (and 1 more) of database \"\(target)\" (its owner is \"\(server.user)\"), which must \
+                    go before the database can be dropped (replacing it); restore as a superuser, or have one run \
+                    in \"\(target)\": DROP SUBSCRIPTION \"odd \"\"name\"; \"\(target)\" is unchanged
+                    """
                 ],
                 "\(server.label) \(options): \(refused)"
             )
@@ -269,11 +307,25 @@ struct SubscriptionTests {
         for options in [[], [], ["--reversible"], []] {
             let restored = try await app.restore(key, into: target, storage + options)
             #expect(restored.exitCode == 0, "\(server.label) \(options): \(restored)")
-            #expect(!restored.stderr.contains("warning: the restore succeeded, but"), "\(server.label) \(options): \(restored)")
+            #expect(
+                !restored.stderr.contains("warning: the restore succeeded, but"),
+                "\(server.label) \(options): \(restored)"
+            )
             #expect(try await Self.subscriptions(server, target) == Self.restored)
-            #expect(try await server.psql("SELECT DISTINCT pg_get_userbyid(s.subowner) FROM pg_subscription AS s JOIN pg_database AS d ON d.oid = s.subdbid WHERE d.datname = \(server.literal(target))") == user.user)
+            #expect(
+                try await server.psql(
+                    """
+                    SELECT DISTINCT pg_get_userbyid(s.subowner) FROM pg_subscription AS s JOIN pg_database AS d ON \
+                    d.oid \
+                    = s.subdbid WHERE d.datname = \(server.literal(target))
+                    """
+                ) == user.user
+            )
             let snapshots = options.isEmpty ? [] : ["\(target)__current", "\(target)__previous"]
-            #expect(try await server.databases(startingWith: target) == [target] + snapshots, "\(server.label) \(options): \(restored)")
+            #expect(
+                try await server.databases(startingWith: target) == [target] + snapshots,
+                "\(server.label) \(options): \(restored)"
+            )
             #expect(try await Self.orphans(server) == "0")
         }
     }

@@ -12,8 +12,11 @@ struct SwapSafetyTests {
     /// connections. If the hook's psql is killed (with pgclone), its server process notices within
     /// 100 ms and rolls back, rather than commit its comment on `D__temp` once the sleep is over.
     static func lockingHook(_ target: String, seconds: Int = 20) -> String {
-        #"psql -X -q -d postgres -c "SET client_connection_check_interval = 100; BEGIN; COMMENT ON DATABASE \#(target)__temp IS 'x'; SELECT pg_sleep(\#(seconds)); COMMIT" >/dev/null 2>&1 & "#
-            + #"until psql -X -At -d postgres -c "SELECT count(*) FROM pg_locks AS l JOIN pg_database AS d ON d.oid = l.objid WHERE l.locktype = 'object' AND l.granted AND d.datname = '\#(target)__temp'" | grep -qx 1; do sleep 0.1; done"#
+        #"psql -X -q -d postgres -c "SET client_connection_check_interval = 100; BEGIN; COMMENT ON DATABASE "#
+            + #"\#(target)__temp IS 'x'; SELECT pg_sleep(\#(seconds)); COMMIT" >/dev/null 2>&1 & "#
+            + #"until psql -X -At -d postgres -c "SELECT count(*) FROM pg_locks AS l JOIN pg_database AS d ON d.oid = "#
+            + #"l.objid WHERE l.locktype = 'object' AND l.granted AND d.datname = '\#(target)__temp'" | grep -qx "#
+            + #"1; do sleep 0.1; done"#
     }
 
     /// A `pgclone.yaml` that lets the swap wait for locks longer than the 10 s default, for the
@@ -49,7 +52,10 @@ struct SwapSafetyTests {
         let result = try await restoring
         #expect(result.exitCode == 128 + SIGKILL, "\(result)")
         let reopened = try await user.waitUntilAccepting(target, within: .seconds(5))
-        #expect(reopened != nil && ContinuousClock.now - killed < .seconds(5), "\(target) still refused connections 5 s after pgclone was killed")
+        #expect(
+            reopened != nil && ContinuousClock.now - killed < .seconds(5),
+            "\(target) still refused connections 5 s after pgclone was killed"
+        )
         let value = try await user.markers(target)
         #expect(value == "old", "\(result)")
         for session in sessions { await session.close() }
@@ -74,7 +80,13 @@ struct SwapSafetyTests {
         for iteration in 0..<20 {
             // Every other run keeps the snapshots: the swap's transaction renames five databases.
             let (_, killed) = try await Self.signalInTheSwapWindow(
-                pgclone, key: key, target: target, iteration: iteration, signal: SIGKILL, sessions: 30, within: 120,
+                pgclone,
+                key: key,
+                target: target,
+                iteration: iteration,
+                signal: SIGKILL,
+                sessions: 30,
+                within: 120,
                 arguments: iteration % 2 == 0 ? ["--reversible"] : []
             )
             // The guard reopens it in a fraction of a second (the run prints the figures); 5 s is a
@@ -91,7 +103,12 @@ struct SwapSafetyTests {
         }
         #expect(try await pgclone.processesAlive(after: .seconds(1)).isEmpty)
         let sorted = reopenings.sorted()
-        print("SIGKILLs in the swap window (\(role)): \(seen); D accepted a new session \(sorted[sorted.count / 2]) (median), \(sorted.last!) (max) after the kill")
+        print(
+            """
+            SIGKILLs in the swap window (\(role)): \(seen); D accepted a new session \(sorted[sorted.count / 2]) \
+            (median), \(sorted.last!) (max) after the kill
+            """
+        )
         let again = try await pgclone.restore(key, into: target)
         #expect(again.exitCode == 0, "\(again)")
         #expect(try await server.databases(startingWith: target) == [target])
@@ -107,7 +124,13 @@ struct SwapSafetyTests {
         for iteration in 0..<12 {
             let textfiles = try pgclone.makeDirectory("textfiles-\(iteration)")
             let (result, _) = try await Self.signalInTheSwapWindow(
-                pgclone, key: key, target: target, iteration: iteration, signal: SIGTERM, sessions: 10, within: 80,
+                pgclone,
+                key: key,
+                target: target,
+                iteration: iteration,
+                signal: SIGTERM,
+                sessions: 10,
+                within: 80,
                 arguments: ["--json", "--metrics-textfile", textfiles]
             )
             seen[result.exitCode, default: 0] += 1
@@ -128,7 +151,10 @@ struct SwapSafetyTests {
                 #expect(error?["code"] as? String == "cancelled", "SIGTERM \(iteration): \(result)")
                 #expect(error?["database_state"] as? String == "unchanged")
                 #expect(outcome == "aborted")
-                #expect(lastLine.hasPrefix("pgclone: error: ") && lastLine.hasSuffix("\"\(target)\" is unchanged"), "SIGTERM \(iteration): \(result)")
+                #expect(
+                    lastLine.hasPrefix("pgclone: error: ") && lastLine.hasSuffix("\"\(target)\" is unchanged"),
+                    "SIGTERM \(iteration): \(result)"
+                )
             default:
                 Issue.record("SIGTERM \(iteration): unexpected \(result)")
             }
@@ -146,14 +172,20 @@ struct SwapSafetyTests {
         let server = pgclone.server
         let source = TestEnvironment.uniqueName("copyterm")
         try await server.createDatabase(source)
-        try await server.psql("CREATE TABLE t AS SELECT i, md5(i::text) AS h FROM generate_series(1, 200000) AS i", database: source)
+        try await server.psql(
+            "CREATE TABLE t AS SELECT i, md5(i::text) AS h FROM generate_series(1, 200000) AS i",
+            database: source
+        )
         var seen: [Int32: Int] = [:]
         for iteration in 0..<8 {
             let snapshot = "\(source)_s\(iteration)"
             let copying = Task { try await pgclone.run(["copy", ":\(snapshot)", "--database", server.url(source)]) }
             // Until it runs, or has already ended: a quick copy can come and go between two looks.
             let finished = StopFlag()
-            Task { _ = await copying.result; finished.set() }
+            Task {
+                _ = await copying.result
+                finished.set()
+            }
             while pgclone.pgclonePIDs().isEmpty && !finished.isSet { try await Task.sleep(for: .milliseconds(5)) }
             try await Task.sleep(for: .milliseconds(Int.random(in: 0...1000)))
             pgclone.signal(SIGTERM)
@@ -180,17 +212,28 @@ struct SwapSafetyTests {
         let pgclone = try PGCloneHarness()
         let (key, target) = try await pgclone.targetAndDump("locktimeout")
         try "lock_timeout: 2s\n".write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
-        let result = try await pgclone.restore(key, into: target, ["--pre-swap-hook", Self.lockingHook(target, seconds: 30)])
+        let result = try await pgclone.restore(
+            key,
+            into: target,
+            ["--pre-swap-hook", Self.lockingHook(target, seconds: 30)]
+        )
         #expect(result.exitCode == 1, "\(result)")
         #expect(
             result.errorLines == [
-                "pgclone: error: swapping \"\(target)__temp\" into \"\(target)\": canceling statement due to lock timeout; \"\(target)\" is unchanged"
+                """
+                pgclone: error: swapping \"\(target)__temp\" into \"\(target)\": canceling statement due to lock \
+                timeout; \"\(target)\" is unchanged
+                """
             ],
             "\(result)"
         )
         #expect(await pgclone.server.acceptsConnections(target))
         #expect(try await pgclone.server.markers(target) == "old")
-        #expect(try await pgclone.server.psql("SELECT shobj_description(oid, 'pg_database') IS NULL FROM pg_database WHERE datname = '\(target)'") == "t")
+        #expect(
+            try await pgclone.server.psql(
+                "SELECT shobj_description(oid, 'pg_database') IS NULL FROM pg_database WHERE datname = '\(target)'"
+            ) == "t"
+        )
     }
 
     /// A database a DBA closed stays closed: neither a leftover of a killed restore nor the
@@ -223,7 +266,9 @@ struct SwapSafetyTests {
         #expect(await !server.acceptsConnections(snapshot))
         try await server.psql("ALTER DATABASE \(quoteIdentifier(target)) ALLOW_CONNECTIONS true")
         #expect(try await server.markers(target) == "new")
-        #expect(try await server.databases(startingWith: target) == [target, "\(target)__current", "\(target)__previous"])
+        #expect(
+            try await server.databases(startingWith: target) == [target, "\(target)__current", "\(target)__previous"]
+        )
     }
 
     /// Restores `key` into `target` (its marker reset to 'old', with `sessions` idle sessions on it,
@@ -247,12 +292,21 @@ struct SwapSafetyTests {
         // --wait: the server process of the pgclone killed before may still hold the lock for
         // the moment it takes to notice.
         let restoring = Task {
-            try await pgclone.restore(key, into: target, ["--pre-swap-hook", "touch \(hookEnded)", "--wait=60s"] + arguments)
+            try await pgclone.restore(
+                key,
+                into: target,
+                ["--pre-swap-hook", "touch \(hookEnded)", "--wait=60s"] + arguments
+            )
         }
         let finished = StopFlag()
-        Task { _ = await restoring.result; finished.set() }
+        Task {
+            _ = await restoring.result
+            finished.set()
+        }
         while !FileManager.default.fileExists(atPath: hookEnded) {
-            if finished.isSet { throw TestSetupError("restore \(iteration) ended before its hook: \(try await restoring.value)") }
+            if finished.isSet {
+                throw TestSetupError("restore \(iteration) ended before its hook: \(try await restoring.value)")
+            }
             try await Task.sleep(for: .milliseconds(1))
         }
         try await Task.sleep(for: .milliseconds(Int.random(in: 0...milliseconds)))
@@ -266,9 +320,13 @@ struct SwapSafetyTests {
     /// The job's outcome in the node_exporter textfile pgclone wrote in `directory`.
     static func outcome(in directory: String) throws -> String? {
         let files = try FileManager.default.contentsOfDirectory(atPath: directory)
-        guard let file = files.first(where: { $0.hasPrefix("pgclone_restore_") && !$0.hasSuffix("_success.prom") }) else { return nil }
+        guard let file = files.first(where: { $0.hasPrefix("pgclone_restore_") && !$0.hasSuffix("_success.prom") })
+        else { return nil }
         let text = try String(contentsOfFile: directory + "/" + file, encoding: .utf8)
-        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("pgclone_job_outcome{") && ($0.hasSuffix("} 1") || $0.hasSuffix("} 1.0")) }),
+        guard
+            let line = text.split(separator: "\n").first(where: {
+                $0.hasPrefix("pgclone_job_outcome{") && ($0.hasSuffix("} 1") || $0.hasSuffix("} 1.0"))
+            }),
             let start = line.firstRange(of: "outcome=\"")
         else { return nil }
         return String(line[start.upperBound...].prefix { $0 != "\"" })
@@ -277,7 +335,12 @@ struct SwapSafetyTests {
 
 /// The server restarting (a crash, as its sessions see it) in the middle of the swap: the guard's
 /// session goes too, so pgclone itself, or the next pgclone command, lets `D` accept connections.
-@Suite(.enabled(if: TestEnvironment.crashPostgresURL != nil, "run with scripts/test.sh (needs PGCLONE_TEST_CRASH_POSTGRES_URL)"))
+@Suite(
+    .enabled(
+        if: TestEnvironment.crashPostgresURL != nil,
+        "run with scripts/test.sh (needs PGCLONE_TEST_CRASH_POSTGRES_URL)"
+    )
+)
 struct SwapCrashTests {
     private func restartServer() async throws {
         let result = try await runCommand(TestEnvironment.crashRestartScript ?? "false", [])
@@ -295,27 +358,52 @@ struct SwapCrashTests {
             try await user.psql("COMMENT ON DATABASE \(quoteIdentifier(target)) IS 'the app''s'")
 
             // pgclone survives the restart: its swap fails, and it lets D accept connections again.
-            async let restoring = pgclone.restore(key, into: target, ["--pre-swap-hook", SwapSafetyTests.lockingHook(target)])
+            async let restoring = pgclone.restore(
+                key,
+                into: target,
+                ["--pre-swap-hook", SwapSafetyTests.lockingHook(target)]
+            )
             try await SwapSafetyTests.waitUntilInTheSwap(server, try await pgclone.waitForPGClone())
             try await restartServer()
             let failed = try await restoring
             #expect(failed.exitCode == 1, "\(role): \(failed)")
             #expect(failed.errorLines.count == 1, "\(role): \(failed)")
             #expect(
-                failed.errorLines.first?.hasPrefix("pgclone: error: swapping \"\(target)__temp\" into \"\(target)\": the connection to PostgreSQL was lost (") == true,
+                failed.errorLines.first?.hasPrefix(
+                    """
+                    pgclone: error: swapping \"\(target)__temp\" into \"\(target)\": the connection to PostgreSQL was \
+                    lost (
+                    """
+                ) == true,
                 "\(role): \(failed)"
             )
             #expect(failed.errorLines.first?.hasSuffix("; \"\(target)\" is unchanged") == true, "\(role): \(failed)")
-            #expect(failed.stderr.contains("pgclone: warning: \"\(target)\" was left refusing connections by the swap that failed; it accepts them again"), "\(role): \(failed)")
+            #expect(
+                failed.stderr.contains(
+                    """
+                    pgclone: warning: \"\(target)\" was left refusing connections by the swap that failed; it accepts \
+                    them again
+                    """
+                ),
+                "\(role): \(failed)"
+            )
             #expect(await user.acceptsConnections(target))
             #expect(try await user.markers(target) == "old")
             #expect(try await server.databases(startingWith: target) == [target])
             // Its comment, which the closed D carried inside pgclone's mark, is back.
-            #expect(try await user.psql("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = '\(target)'") == "the app's")
+            #expect(
+                try await user.psql(
+                    "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = '\(target)'"
+                ) == "the app's"
+            )
 
             // pgclone frozen, the server restarted, then pgclone killed: nothing is left to reopen D
             // but the next pgclone command, which says so.
-            async let frozen = pgclone.restore(key, into: target, ["--pre-swap-hook", SwapSafetyTests.lockingHook(target)])
+            async let frozen = pgclone.restore(
+                key,
+                into: target,
+                ["--pre-swap-hook", SwapSafetyTests.lockingHook(target)]
+            )
             let pid = try await pgclone.waitForPGClone()
             try await SwapSafetyTests.waitUntilInTheSwap(server, pid)
             kill(pid, SIGSTOP)
@@ -326,15 +414,29 @@ struct SwapCrashTests {
             let next = try await pgclone.restore(key, into: target, ["--pre-swap-hook", "exit 3"])
             #expect(next.exitCode == 1, "\(role): \(next)")
             #expect(
-                next.stderr.contains("pgclone: warning: \"\(target)\" refused connections, left so by a pgclone swap that was cut short (a server restart or crash); it accepts them again"),
+                next.stderr.contains(
+                    """
+                    pgclone: warning: \"\(target)\" refused connections, left so by a pgclone swap that was cut short \
+                    (a server restart or crash); it accepts them again
+                    """
+                ),
                 "\(role): \(next)"
             )
-            #expect(next.errorLines == ["pgclone: error: pre-swap hook 1 (exit 3) exited with status 3; \"\(target)\" is unchanged"], "\(role): \(next)")
+            #expect(
+                next.errorLines == [
+                    "pgclone: error: pre-swap hook 1 (exit 3) exited with status 3; \"\(target)\" is unchanged"
+                ],
+                "\(role): \(next)"
+            )
             #expect(await user.acceptsConnections(target))
             #expect(try await user.markers(target) == "old")
 
             // The same through `ls --local`, which touches D too.
-            async let again = pgclone.restore(key, into: target, ["--pre-swap-hook", SwapSafetyTests.lockingHook(target)])
+            async let again = pgclone.restore(
+                key,
+                into: target,
+                ["--pre-swap-hook", SwapSafetyTests.lockingHook(target)]
+            )
             let second = try await pgclone.waitForPGClone()
             try await SwapSafetyTests.waitUntilInTheSwap(server, second)
             kill(second, SIGSTOP)
@@ -344,7 +446,12 @@ struct SwapCrashTests {
             #expect(await !user.acceptsConnections(target))
             let listed = try await pgclone.run(["ls", "--local", "--database", user.url(target)])
             #expect(listed.exitCode == 0, "\(role): \(listed)")
-            #expect(listed.stderr.contains("\"\(target)\" refused connections, left so by a pgclone swap that was cut short"), "\(role): \(listed)")
+            #expect(
+                listed.stderr.contains(
+                    "\"\(target)\" refused connections, left so by a pgclone swap that was cut short"
+                ),
+                "\(role): \(listed)"
+            )
             #expect(await user.acceptsConnections(target))
             #expect(try await pgclone.processesAlive(after: .seconds(1)).isEmpty)
         }

@@ -31,7 +31,14 @@ struct SwapTests {
         // The holder is named: this test process's session.
         let line = try #require(result.errorLines.first)
         #expect(result.errorLines.count == 1)
-        #expect(line.hasPrefix("pgclone: error: another pgclone restore of database \"\(target)\" is running (pgclone[\(getpid())], server pid "))
+        #expect(
+            line.hasPrefix(
+                """
+                pgclone: error: another pgclone restore of database \"\(target)\" is running (pgclone[\(getpid())], \
+                server pid 
+                """
+            )
+        )
         #expect(line.hasSuffix(" UTC); wait for it to finish, or pass --wait; \"\(target)\" is unchanged"))
         #expect(try await pgclone.server.psql("SELECT v FROM marker", database: target) == "old")
         #expect(try await pgclone.server.databases(startingWith: target) == [target])
@@ -42,9 +49,14 @@ struct SwapTests {
     @Test func aSessionAHookLeftOnTheCopyIsEnded() async throws {
         let pgclone = try PGCloneHarness()
         let (key, target) = try await pgclone.targetAndDump("leftsess")
-        let arrived = "SELECT count(*) FROM pg_stat_activity WHERE datname = '\(target)__temp' AND pid <> pg_backend_pid()"
-        let hook = #"(psql -X -q -c 'SELECT pg_sleep(60)' >/dev/null 2>&1 &) ; "#
-            + "for i in $(seq 1 600); do [ \"$(psql -X -At -c \"\(arrived)\")\" = 1 ] && exit 0; sleep 0.1; done; exit 1"
+        let arrived =
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = '\(target)__temp' AND pid <> pg_backend_pid()"
+        let hook =
+            #"(psql -X -q -c 'SELECT pg_sleep(60)' >/dev/null 2>&1 &) ; "#
+                + """
+                for i in $(seq 1 600); do [ \"$(psql -X -At -c \"\(arrived)\")\" = 1 ] && exit 0; sleep 0.1; done; \
+                exit 1
+                """
         let result = try await pgclone.restore(key, into: target, ["--pre-swap-hook", hook])
         #expect(result.exitCode == 0, "\(result)")
         #expect(result.stderr.contains("(1 sessions terminated)"), "\(result)")
@@ -75,7 +87,11 @@ struct SwapTests {
         let elapsed = clock.now - start
         await holder.close()
         #expect(result.exitCode == 4, "\(result)")
-        #expect(result.errorLines.first?.hasSuffix("it was still running after 2.000 s; \"\(target)\" is unchanged") == true, "\(result)")
+        #expect(
+            result.errorLines.first?.hasSuffix("it was still running after 2.000 s; \"\(target)\" is unchanged")
+                == true,
+            "\(result)"
+        )
         #expect(elapsed >= .seconds(2))
     }
 
@@ -154,7 +170,9 @@ struct SwapTests {
             guard case .refused(let message) = observation else { return false }
             if message.contains("is not currently accepting connections") { return false }
             if message.contains("terminating connection due to administrator command") { return false }
-            if message.hasPrefix("query:") && message.contains("server closed the connection unexpectedly") { return false }
+            if message.hasPrefix("query:") && message.contains("server closed the connection unexpectedly") {
+                return false
+            }
             if message.contains("FATAL: database \"\(target)\" does not exist") { return false }
             return true
         }

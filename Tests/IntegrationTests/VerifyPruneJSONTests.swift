@@ -16,7 +16,10 @@ struct VerifyPruneJSONTests {
         let source = TestEnvironment.uniqueName("json_src")
         let target = TestEnvironment.uniqueName("json_dst")
         try await server.createDatabase(source)
-        try await server.psql("CREATE TABLE t AS SELECT i, md5(i::text) FROM generate_series(1, 5000) AS i", database: source)
+        try await server.psql(
+            "CREATE TABLE t AS SELECT i, md5(i::text) FROM generate_series(1, 5000) AS i",
+            database: source
+        )
         let dumped = try object(try await pgclone.run(["dump", "--database", server.url(source), "--json"]))
         let key = try #require(dumped["key"] as? String)
         #expect(key.hasPrefix("\(source)/"))
@@ -25,7 +28,9 @@ struct VerifyPruneJSONTests {
         let stored = try #require(dumped["stored_bytes"] as? Int)
         #expect(stored > 0 && (dumped["archive_bytes"] as? Int ?? 0) > stored)
         #expect((dumped["phases"] as? [String: Double])?["dump"] != nil)
-        #expect(stored == (try FileManager.default.attributesOfItem(atPath: pgclone.storage + "/" + key)[.size] as? Int))
+        #expect(
+            stored == (try FileManager.default.attributesOfItem(atPath: pgclone.storage + "/" + key)[.size] as? Int)
+        )
 
         try await server.createDatabase(target)
         let restored = try object(try await pgclone.restore(key, into: target, ["--json"]))
@@ -45,7 +50,10 @@ struct VerifyPruneJSONTests {
         let server = pgclone.server
         let source = TestEnvironment.uniqueName("verify")
         try await server.createDatabase(source)
-        try await server.psql("CREATE TABLE t AS SELECT i, md5(i::text) FROM generate_series(1, 20000) AS i", database: source)
+        try await server.psql(
+            "CREATE TABLE t AS SELECT i, md5(i::text) FROM generate_series(1, 20000) AS i",
+            database: source
+        )
         let key = try await pgclone.dump(source)
         let good = try await pgclone.run(["verify", key])
         #expect(good.exitCode == 0, "\(good)")
@@ -53,9 +61,15 @@ struct VerifyPruneJSONTests {
         #expect(good.stdout.contains("pgclone 0.1.0, PostgreSQL 15"))
         // django-pgclone's and plain pg_dump's archives verify too.
         let plainKey = "\(source)/20200101T000000.000000Z.plain.dump"
-        let plain = try await runCommand("pg_dump", ["-Fc", "-f", "\(pgclone.storage)/\(plainKey)", source], environment: server.environment())
+        let plain = try await runCommand(
+            "pg_dump",
+            ["-Fc", "-f", "\(pgclone.storage)/\(plainKey)", source],
+            environment: server.environment()
+        )
         #expect(plain.exitCode == 0)
-        #expect(try await pgclone.run(["verify", plainKey]).stdout.hasPrefix("\(plainKey): OK (custom-format archive, "))
+        #expect(
+            try await pgclone.run(["verify", plainKey]).stdout.hasPrefix("\(plainKey): OK (custom-format archive, ")
+        )
 
         var flipped = try pgclone.storedData(key)
         flipped[flipped.count - 3] ^= 0x01
@@ -69,7 +83,10 @@ struct VerifyPruneJSONTests {
         for (damaged, line) in [
             (flippedKey, "is corrupt (restored data doesn't match checksum)"),
             (truncatedKey, "is truncated: its zstd stream ends in the middle of a frame"),
-            (junkKey, "is not a pgclone dump or a pg_dump custom-format archive: it is text beginning \"just some text\""),
+            (
+                junkKey,
+                "is not a pgclone dump or a pg_dump custom-format archive: it is text beginning \"just some text\""
+            ),
         ] {
             let result = try await pgclone.run(["verify", damaged])
             #expect(result.exitCode == 1, "\(result)")
@@ -114,7 +131,15 @@ struct VerifyPruneJSONTests {
         #expect(aged.stdout == "deleted p/20261101T100000.000000Z.default.dump\n", "\(aged)")
         let refused = try await pgclone.run(["prune"])
         #expect(refused.exitCode == 2)
-        #expect(refused.errorLines == ["pgclone: error: say what to keep: --keep-last, --keep-daily, --keep-weekly and/or --older-than; nothing was deleted"])
+        #expect(
+            refused.errorLines == [
+                """
+                pgclone: error: say what to keep: --keep-last, --keep-daily, --keep-weekly and/or --older-than; \
+                nothing \
+                was deleted
+                """
+            ]
+        )
     }
 
     @Test(.enabled(if: TestEnvironment.hasPostgresAndS3, "needs moto"))

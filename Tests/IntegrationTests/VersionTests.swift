@@ -7,12 +7,20 @@ import Testing
 /// pg_dump and pg_restore that fit, restores across versions both ways, and says in one line what
 /// to install when nothing fits. Only Debian's 15 is in the places pgclone looks by itself; 18's
 /// programs are found through PGCLONE_PG_BIN_DIR.
-@Suite(.serialized, .enabled(if: TestEnvironment.postgres18URL != nil && TestEnvironment.hasPostgres, "needs PostgreSQL 15 and 18 (scripts/test.sh)"))
+@Suite(
+    .serialized,
+    .enabled(
+        if: TestEnvironment.postgres18URL != nil && TestEnvironment.hasPostgres,
+        "needs PostgreSQL 15 and 18 (scripts/test.sh)"
+    )
+)
 struct VersionTests {
     static var servers: (old: PostgresServer, new: PostgresServer) {
         get throws {
             let all = PostgresServer.all
-            return (try #require(all.first { $0.binDirectory == nil }), try #require(all.first { $0.binDirectory != nil }))
+            return (
+                try #require(all.first { $0.binDirectory == nil }), try #require(all.first { $0.binDirectory != nil })
+            )
         }
     }
 
@@ -20,7 +28,10 @@ struct VersionTests {
         let name = TestEnvironment.uniqueName(prefix)
         try await server.createDatabase(name)
         try await server.psql(
-            "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 500) g",
+            """
+            CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, md5(g::text) FROM \
+            generate_series(1, 500) g
+            """,
             database: name
         )
         return name
@@ -37,12 +48,16 @@ struct VersionTests {
         let oldTarget = TestEnvironment.uniqueName("v15dst")
         // The harness of the 15 server, sharing the 18 harness's storage.
         let intoOld = try await fromNew.run(
-            ["restore", newKey, "--database", old.url(oldTarget)], environment: ["PGCLONE_PG_BIN_DIR": newBin]
+            ["restore", newKey, "--database", old.url(oldTarget)],
+            environment: ["PGCLONE_PG_BIN_DIR": newBin]
         )
         #expect(intoOld.exitCode == 0, "\(intoOld)")
         #expect(
             intoOld.stderr.contains(
-                "pgclone: warning: \(newBin)/pg_restore reported 1 error known to be harmless: this server has no transaction_timeout, which pg_restore 17 and newer set"
+                """
+                pgclone: warning: \(newBin)/pg_restore reported 1 error known to be harmless: this server has no \
+                transaction_timeout, which pg_restore 17 and newer set
+                """
             ),
             "\(intoOld)"
         )
@@ -54,13 +69,16 @@ struct VersionTests {
         for binDirectory in [nil, newBin] {
             let newTarget = TestEnvironment.uniqueName("v18dst")
             let intoNew = try await fromOld.run(
-                ["restore", oldKey, "--database", new.url(newTarget)], environment: ["PGCLONE_PG_BIN_DIR": binDirectory]
+                ["restore", oldKey, "--database", new.url(newTarget)],
+                environment: ["PGCLONE_PG_BIN_DIR": binDirectory]
             )
             #expect(intoNew.exitCode == 0, "\(binDirectory ?? "Debian's 15"): \(intoNew)")
             #expect(try await new.tableFingerprints(newTarget) == old.tableFingerprints(oldSource))
             try await new.dropDatabase(newTarget)
         }
-        for (server, name) in [(new, newSource), (old, oldTarget), (old, oldSource)] { try await server.dropDatabase(name) }
+        for (server, name) in [(new, newSource), (old, oldTarget), (old, oldSource)] {
+            try await server.dropDatabase(name)
+        }
     }
 
     /// Nothing here fits: one line names the versions and the fix, and nothing is changed.
@@ -71,11 +89,19 @@ struct VersionTests {
         let source = try await Self.seed(new, "vmis")
         let version = try await new.psql("SHOW server_version")
         // Only Debian's 15 is found without PGCLONE_PG_BIN_DIR.
-        let dumped = try await pgclone.run(["dump", "--database", new.url(source)], environment: ["PGCLONE_PG_BIN_DIR": ""])
+        let dumped = try await pgclone.run(
+            ["dump", "--database", new.url(source)],
+            environment: ["PGCLONE_PG_BIN_DIR": ""]
+        )
         #expect(dumped.exitCode == 2, "\(dumped)")
         #expect(
             dumped.errorLines == [
-                "pgclone: error: no pg_dump here can dump PostgreSQL \(version): it takes pg_dump 18 or newer, and the pg_dump found is 15 (/usr/lib/postgresql/15/bin); install PostgreSQL 18's client programs (Debian: postgresql-client-18; RHEL: postgresql18), or set PGCLONE_PG_BIN_DIR to their bin directory"
+                """
+                pgclone: error: no pg_dump here can dump PostgreSQL \(version): it takes pg_dump 18 or newer, and \
+                the pg_dump found is 15 (/usr/lib/postgresql/15/bin); install PostgreSQL 18's client programs \
+                (Debian: postgresql-client-18; RHEL: postgresql18), or set PGCLONE_PG_BIN_DIR to their bin \
+                directory
+                """
             ],
             "\(dumped)"
         )
@@ -85,11 +111,20 @@ struct VersionTests {
         let target = TestEnvironment.uniqueName("vmis_dst")
         try await old.createDatabase(target)
         try await old.psql("CREATE TABLE kept (v text); INSERT INTO kept VALUES ('old')", database: target)
-        let restored = try await pgclone.run(["restore", key, "--database", old.url(target)], environment: ["PGCLONE_PG_BIN_DIR": ""])
+        let restored = try await pgclone.run(
+            ["restore", key, "--database", old.url(target)],
+            environment: ["PGCLONE_PG_BIN_DIR": ""]
+        )
         #expect(restored.exitCode == 2, "\(restored)")
         #expect(
             restored.errorLines == [
-                "pgclone: error: no pg_restore here can read this dump (archive version 1.16, written by pg_dump 17 or newer): it takes pg_restore 17 or newer, and the pg_restore found is 15 (/usr/lib/postgresql/15/bin); install PostgreSQL 17's client programs or newer (Debian: postgresql-client-17; RHEL: postgresql17), or set PGCLONE_PG_BIN_DIR to their bin directory; \"\(target)\" is unchanged"
+                """
+                pgclone: error: no pg_restore here can read this dump (archive version 1.16, written by pg_dump \
+                17 or newer): it takes pg_restore 17 or newer, and the pg_restore found is 15 \
+                (/usr/lib/postgresql/15/bin); install PostgreSQL 17's client programs or newer (Debian: \
+                postgresql-client-17; RHEL: postgresql17), or set PGCLONE_PG_BIN_DIR to their bin directory; \
+                \"\(target)\" is unchanged
+                """
             ],
             "\(restored)"
         )
@@ -115,18 +150,29 @@ struct VersionTests {
             #expect(restored.exitCode == 1, "\(restored)")
             #expect(
                 restored.errorLines.first?.hasPrefix(
-                    "pgclone: error: only a superuser may create extension \"pg_stat_statements\", which the dump holds; restore as a role that may (a superuser, or on a managed server its administrator role), or dump without it (pg_dump 17 and newer: pgclone dump --exclude-extension pg_stat_statements)"
+                    """
+                    pgclone: error: only a superuser may create extension \"pg_stat_statements\", which the dump \
+                    holds; restore as a role that may (a superuser, or on a managed server its administrator \
+                    role), or dump without it (pg_dump 17 and newer: pgclone dump --exclude-extension \
+                    pg_stat_statements)
+                    """
                 ) == true,
                 "\(server.label): \(restored)"
             )
             #expect(try await server.databases(startingWith: target).isEmpty)
 
-            let without = try await pgclone.run(["dump", "--database", server.url(source), "--exclude-extension", "pg_stat_statements"])
+            let without = try await pgclone.run([
+                "dump", "--database", server.url(source), "--exclude-extension", "pg_stat_statements",
+            ])
             if server.binDirectory == nil {
                 #expect(without.exitCode == 2, "\(without)")
                 #expect(
                     without.errorLines == [
-                        "pgclone: error: pg_dump 15 cannot leave out an extension: --exclude-extension came with pg_dump 17; install PostgreSQL 17's client programs or newer, or set PGCLONE_PG_BIN_DIR to their bin directory"
+                        """
+                        pgclone: error: pg_dump 15 cannot leave out an extension: --exclude-extension came with \
+                        pg_dump 17; install PostgreSQL 17's client programs or newer, or set PGCLONE_PG_BIN_DIR \
+                        to their bin directory
+                        """
                     ],
                     "\(without)"
                 )

@@ -32,7 +32,11 @@ import Testing
         }
         // Series known in advance are there at 0 from the start.
         #expect(text.contains("pgclone_step_output_bytes_total{step=\"restore_stdin\"} 0"))
-        #expect(text.contains("pgclone_job_outcome{command=\"restore\",database=\"app\",config=\"default\",outcome=\"running\"} 1"))
+        #expect(
+            text.contains(
+                "pgclone_job_outcome{command=\"restore\",database=\"app\",config=\"default\",outcome=\"running\"} 1"
+            )
+        )
         #expect(text.contains("pgclone_s3_retries_total{operation=\"GetObject\",reason=\"throttled\"} 0"))
     }
 
@@ -47,7 +51,11 @@ import Testing
         next.finish(.success)
         summary = String(decoding: metrics.renderSummary(withSuccess: false), as: UTF8.self)
         #expect(!summary.contains("pgclone_job_last_success_timestamp_seconds"))
-        #expect(String(decoding: metrics.renderSuccess(), as: UTF8.self).contains("pgclone_job_last_success_timestamp_seconds{command=\"dump\""))
+        #expect(
+            String(decoding: metrics.renderSuccess(), as: UTF8.self).contains(
+                "pgclone_job_last_success_timestamp_seconds{command=\"dump\""
+            )
+        )
     }
 
     @Test func theRunningPhaseIsWhatProgressNames() async {
@@ -85,14 +93,17 @@ import Testing
         step.finished()
         let wall = ContinuousClock.now - start
         func value(_ name: String) -> Double {
-            let line = exposition(metrics).split(separator: "\n").first { $0.hasPrefix("\(name){step=\"decompress\"} ") }
+            let line = exposition(metrics).split(separator: "\n").first {
+                $0.hasPrefix("\(name){step=\"decompress\"} ")
+            }
             return Double(line?.split(separator: " ").last ?? "") ?? -1
         }
         #expect(value("pgclone_step_starved_seconds_total") >= 0.05)
         #expect(value("pgclone_step_backpressure_seconds_total") >= 0.05)
         #expect(value("pgclone_step_busy_seconds_total") >= 0.05)
         // The three add up to the step's wall time.
-        let accounted = value("pgclone_step_busy_seconds_total") + value("pgclone_step_starved_seconds_total")
+        let accounted =
+            value("pgclone_step_busy_seconds_total") + value("pgclone_step_starved_seconds_total")
             + value("pgclone_step_backpressure_seconds_total")
         let seconds = Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18
         #expect(abs(accounted - seconds) < 0.01, "\(accounted) of \(seconds)")

@@ -27,7 +27,12 @@ import Testing
             files: AWSSharedFiles(environment: ["HOME": "/nonexistent"]),
             logger: Logger(label: "test")
         )
-        var client = S3Client(configuration: configuration, credentials: credentials, metrics: metrics, logger: Logger(label: "test"))
+        var client = S3Client(
+            configuration: configuration,
+            credentials: credentials,
+            metrics: metrics,
+            logger: Logger(label: "test")
+        )
         client.baseDelay = .milliseconds(1)
         return client
     }
@@ -48,16 +53,28 @@ import Testing
         #expect(info?.etag == "\"abc\"")
         #expect(server.requests.map(\.method) == [.HEAD, .HEAD, .HEAD])
         let exposition = String(decoding: metrics.render(), as: UTF8.self)
-        #expect(exposition.contains(#"pgclone_s3_retries_total{operation="HeadObject",reason="throttled"} 2"#), "\(exposition)")
-        #expect(exposition.contains(#"pgclone_s3_requests_total{operation="HeadObject",code="503"} 2"#), "\(exposition)")
+        #expect(
+            exposition.contains(#"pgclone_s3_retries_total{operation="HeadObject",reason="throttled"} 2"#),
+            "\(exposition)"
+        )
+        #expect(
+            exposition.contains(#"pgclone_s3_requests_total{operation="HeadObject",code="503"} 2"#),
+            "\(exposition)"
+        )
     }
 
     @Test func requestsAreSignedAndQueriesSorted() async throws {
         let server = try await ScriptedHTTPServer.start([
-            .init(status: 200, body: "<InitiateMultipartUploadResult><UploadId>up/1</UploadId></InitiateMultipartUploadResult>"),
+            .init(
+                status: 200,
+                body: "<InitiateMultipartUploadResult><UploadId>up/1</UploadId></InitiateMultipartUploadResult>"
+            )
         ])
         defer { server.stop() }
-        let uploadID = try await client(server, metrics: metrics).createMultipartUpload("dumps/db/x y.dump", headers: [])
+        let uploadID = try await client(server, metrics: metrics).createMultipartUpload(
+            "dumps/db/x y.dump",
+            headers: []
+        )
         #expect(uploadID == "up/1")
         let request = try #require(server.requests.first)
         #expect(request.method == .POST)
@@ -170,7 +187,10 @@ final class ScriptedHTTPServer: Sendable {
                     headers.add(name: "Content-Length", value: "\(response.body.utf8.count)")
                 }
                 let status = HTTPResponseStatus(statusCode: response.status)
-                context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+                context.write(
+                    wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))),
+                    promise: nil
+                )
                 if head.method != .HEAD {
                     context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: response.body)))), promise: nil)
                 }

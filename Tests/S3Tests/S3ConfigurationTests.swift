@@ -2,7 +2,11 @@ import PGCloneS3
 import Testing
 
 @Suite struct S3ConfigurationTests {
-    private func configuration(_ location: String, _ environment: [String: String] = [:], profileRegion: String? = nil) throws -> S3Configuration {
+    private func configuration(
+        _ location: String,
+        _ environment: [String: String] = [:],
+        profileRegion: String? = nil
+    ) throws -> S3Configuration {
         try S3Configuration(
             location: location,
             environment: environment,
@@ -39,7 +43,8 @@ import Testing
 
     @Test func endpointAndRegionPrecedence() throws {
         let environment = [
-            "AWS_ENDPOINT_URL": "http://general:1", "AWS_ENDPOINT_URL_S3": "http://s3:2", "AWS_DEFAULT_REGION": "eu-central-1",
+            "AWS_ENDPOINT_URL": "http://general:1", "AWS_ENDPOINT_URL_S3": "http://s3:2",
+            "AWS_DEFAULT_REGION": "eu-central-1",
         ]
         #expect(try configuration("s3://bucket", environment).endpoint == "http://s3:2")
         var overridden = environment

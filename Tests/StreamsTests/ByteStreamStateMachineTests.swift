@@ -11,12 +11,24 @@ import Testing
 
     @Test func producerSuspendsAtHighAndResumesAtLow() {
         var machine = Machine(low: 4, high: 10)
-        guard case .produceMore = machine.write(bytes(6)) else { Issue.record("6 of 10 bytes should not suspend"); return }
-        guard case .suspendProducer = machine.write(bytes(6)) else { Issue.record("12 of 10 bytes should suspend"); return }
+        guard case .produceMore = machine.write(bytes(6)) else {
+            Issue.record("6 of 10 bytes should not suspend")
+            return
+        }
+        guard case .suspendProducer = machine.write(bytes(6)) else {
+            Issue.record("12 of 10 bytes should suspend")
+            return
+        }
         #expect(machine.bufferedBytes == 12)
-        guard case .none = machine.suspendProducer(1, isCancelled: false) else { Issue.record("should wait"); return }
+        guard case .none = machine.suspendProducer(1, isCancelled: false) else {
+            Issue.record("should wait")
+            return
+        }
         // 6 left: still above low, the producer stays suspended.
-        guard case .deliver(let first) = machine.next() else { Issue.record("expected a chunk"); return }
+        guard case .deliver(let first) = machine.next() else {
+            Issue.record("expected a chunk")
+            return
+        }
         #expect(first?.readableBytes == 6)
         guard case .deliverResumingProducer(_, let producer) = machine.next() else {
             Issue.record("draining to low must resume the producer")
@@ -38,8 +50,14 @@ import Testing
 
     @Test func waitingConsumerGetsTheChunkDirectly() {
         var machine = Machine(low: 4, high: 10)
-        guard case .suspendConsumer = machine.next() else { Issue.record("empty stream should suspend"); return }
-        guard case .none = machine.suspendConsumer(5, isCancelled: false) else { Issue.record("should wait"); return }
+        guard case .suspendConsumer = machine.next() else {
+            Issue.record("empty stream should suspend")
+            return
+        }
+        guard case .none = machine.suspendConsumer(5, isCancelled: false) else {
+            Issue.record("should wait")
+            return
+        }
         guard case .resumeConsumer(5, let delivered) = machine.write(bytes(3)) else {
             Issue.record("the waiting consumer must get the chunk")
             return
@@ -56,7 +74,10 @@ import Testing
             Issue.record("buffered chunk lost at finish")
             return
         }
-        guard case .deliver(nil) = machine.next() else { Issue.record("expected the end"); return }
+        guard case .deliver(nil) = machine.next() else {
+            Issue.record("expected the end")
+            return
+        }
         guard case .fail(let error) = machine.write(bytes(1)), (error as? ByteStreamError) == .consumerTerminated else {
             Issue.record("writes after the consumer saw the end must fail")
             return
@@ -68,10 +89,16 @@ import Testing
         var machine = Machine(low: 4, high: 10)
         _ = machine.write(bytes(3))
         _ = machine.finish(Boom())
-        guard case .fail(let error) = machine.next() else { Issue.record("expected the failure"); return }
+        guard case .fail(let error) = machine.next() else {
+            Issue.record("expected the failure")
+            return
+        }
         #expect(error is Boom)
         #expect(machine.bufferedBytes == 0)
-        guard case .deliver(nil) = machine.next() else { Issue.record("after the failure: end"); return }
+        guard case .deliver(nil) = machine.next() else {
+            Issue.record("after the failure: end")
+            return
+        }
     }
 
     @Test func finishResumesAWaitingConsumer() {
@@ -118,7 +145,10 @@ import Testing
             Issue.record("the suspended producer must be resumed")
             return
         }
-        guard case .fail(let error) = machine.next() else { Issue.record("the consumer must see the failure"); return }
+        guard case .fail(let error) = machine.next() else {
+            Issue.record("the consumer must see the failure")
+            return
+        }
         #expect(error is CancellationError)
     }
 }

@@ -26,7 +26,11 @@ import Testing
         return Array(bytes.prefix(size))
     }
 
-    static func encode(_ archive: [UInt8], settings: ZstdCompressionSettings = ZstdCompressionSettings(), metadata: DumpMetadata? = metadata) async throws -> [UInt8] {
+    static func encode(
+        _ archive: [UInt8],
+        settings: ZstdCompressionSettings = ZstdCompressionSettings(),
+        metadata: DumpMetadata? = metadata
+    ) async throws -> [UInt8] {
         try await ZstdFixtures.encode(archive, settings: settings, metadata: metadata)
     }
 
@@ -155,7 +159,10 @@ import Testing
     }
 
     @Test func compressedFilesOfOtherToolsAreNamed() async throws {
-        try await expectUnrecognized([0x1F, 0x8B, 0x08, 0x00] + Array(repeating: 0, count: 300), "it looks like a gzip file")
+        try await expectUnrecognized(
+            [0x1F, 0x8B, 0x08, 0x00] + Array(repeating: 0, count: 300),
+            "it looks like a gzip file"
+        )
         var tar = Array(repeating: UInt8(0), count: 512)
         tar.replaceSubrange(257..<262, with: Array("ustar".utf8))
         try await expectUnrecognized(tar, "tar archive (pg_dump -Ft)")
@@ -172,7 +179,10 @@ import Testing
             try await Self.encode(Array("--\n-- PostgreSQL database dump\n--\n".utf8)),
             "its zstd stream holds no pg_dump archive: it looks like a plain-SQL dump"
         )
-        try await expectUnrecognized(try await Self.encode([], metadata: nil), "its zstd stream holds no pg_dump archive: it is empty")
+        try await expectUnrecognized(
+            try await Self.encode([], metadata: nil),
+            "its zstd stream holds no pg_dump archive: it is empty"
+        )
     }
 
     private func expectUnrecognized(_ bytes: [UInt8], _ expected: String) async throws {

@@ -6,7 +6,11 @@ package struct BackgroundProcess: Sendable {
     package var pid: Int32
     package var log: String
 
-    package static func start(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> BackgroundProcess {
+    package static func start(
+        _ executable: String,
+        _ arguments: [String],
+        environment: [String: String] = [:]
+    ) async throws -> BackgroundProcess {
         let directory = try TestEnvironment.makeTemporaryDirectory("pgclone-bg")
         let log = directory + "/log"
         let assignments = environment.map { "\($0.key)=\($0.value)" }
@@ -52,7 +56,9 @@ package func httpGet(_ url: String) async throws -> (status: Int, headers: [Stri
     var headers: [String: String] = [:]
     for line in head.dropFirst() {
         if let colon = line.firstIndex(of: ":") {
-            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(
+                in: .whitespaces
+            )
         }
     }
     return (status, headers, String(result.stdout[split.upperBound...]))

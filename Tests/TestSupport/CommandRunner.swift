@@ -53,12 +53,14 @@ package func pgclone(
 ) async throws -> CommandResult {
     var clean: [String: String?] = [
         "DATABASE_URL": nil, "PGCLONE_STORAGE_LOCATION": nil, "PGCLONE_CONFIG_FILE": nil, "PGCLONE_MEMORY_LIMIT": nil,
-        "PGCLONE_ALLOW_DUMP": nil, "PGCLONE_ALLOW_RESTORE": nil, "PGCLONE_MAINTENANCE_DB": nil, "PGPASSFILE": nil, "PGPASSWORD": nil, "PGDATABASE": nil,
+        "PGCLONE_ALLOW_DUMP": nil, "PGCLONE_ALLOW_RESTORE": nil, "PGCLONE_MAINTENANCE_DB": nil, "PGPASSFILE": nil,
+        "PGPASSWORD": nil, "PGDATABASE": nil,
         "PGHOST": nil, "PGPORT": nil, "PGUSER": nil, "PGCLONE_PG_BIN_DIR": nil,
         "AWS_ACCESS_KEY_ID": nil, "AWS_SECRET_ACCESS_KEY": nil, "AWS_SESSION_TOKEN": nil, "AWS_PROFILE": nil,
         "AWS_DEFAULT_PROFILE": nil, "AWS_REGION": nil, "AWS_DEFAULT_REGION": nil, "AWS_ENDPOINT_URL": nil,
         "AWS_ENDPOINT_URL_S3": nil, "PGCLONE_S3_ENDPOINT_URL": nil, "PGCLONE_S3_PART_SIZE": nil,
-        "PGCLONE_S3_PARTS_IN_FLIGHT": nil, "PGCLONE_S3_STALL_TIMEOUT": nil, "PGCLONE_S3_PARTS_PER_SIZE": nil, "AWS_CA_BUNDLE": nil, "AWS_WEB_IDENTITY_TOKEN_FILE": nil, "AWS_ROLE_ARN": nil,
+        "PGCLONE_S3_PARTS_IN_FLIGHT": nil, "PGCLONE_S3_STALL_TIMEOUT": nil, "PGCLONE_S3_PARTS_PER_SIZE": nil,
+        "AWS_CA_BUNDLE": nil, "AWS_WEB_IDENTITY_TOKEN_FILE": nil, "AWS_ROLE_ARN": nil,
         "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": nil, "AWS_CONTAINER_CREDENTIALS_FULL_URI": nil,
         "AWS_CONTAINER_AUTHORIZATION_TOKEN": nil, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": nil,
         // Never a real metadata service: an address nothing listens on fails at once.

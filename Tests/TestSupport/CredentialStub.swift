@@ -59,7 +59,10 @@ package struct CredentialStub: Sendable {
         let directory = try TestEnvironment.makeTemporaryDirectory("pgclone-stub")
         let result = try await runCommand(
             "bash",
-            ["-c", "nohup python3 -c \"$0\" \"$1\" \"$2\" > \"$3/port\" 2>&1 & echo $!", script, accessKey, secretKey, directory]
+            [
+                "-c", "nohup python3 -c \"$0\" \"$1\" \"$2\" > \"$3/port\" 2>&1 & echo $!", script, accessKey,
+                secretKey, directory,
+            ]
         )
         guard let pid = Int32(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) else {
             throw TestSetupError("could not start the credential stub: \(result)")
@@ -68,7 +71,13 @@ package struct CredentialStub: Sendable {
             if let text = try? String(contentsOfFile: directory + "/port", encoding: .utf8),
                 let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
             {
-                return CredentialStub(url: "http://127.0.0.1:\(port)", stop: { kill(pid, SIGTERM); try? FileManager.default.removeItem(atPath: directory) })
+                return CredentialStub(
+                    url: "http://127.0.0.1:\(port)",
+                    stop: {
+                        kill(pid, SIGTERM)
+                        try? FileManager.default.removeItem(atPath: directory)
+                    }
+                )
             }
             try await Task.sleep(for: .milliseconds(100))
         }

@@ -42,11 +42,19 @@ extension PGCloneHarness {
 
     /// A new database `prefix_…` with a table `t` of `rows` rows (and `extraSQL`), dumped to a new
     /// bucket of `s3`.
-    package func dumpToNewBucket(_ s3: S3TestServer, prefix: String, rows: Int = 40_000, extraSQL: String = "") async throws -> S3Dump {
+    package func dumpToNewBucket(
+        _ s3: S3TestServer,
+        prefix: String,
+        rows: Int = 40_000,
+        extraSQL: String = ""
+    ) async throws -> S3Dump {
         let source = TestEnvironment.uniqueName(prefix)
         try await server.createDatabase(source)
         try await server.psql(
-            "CREATE TABLE t AS SELECT i, md5(i::text) || md5((i * 3)::text) AS h FROM generate_series(1, \(rows)) AS i; \(extraSQL)",
+            """
+            CREATE TABLE t AS SELECT i, md5(i::text) || md5((i * 3)::text) AS h FROM generate_series(1, \(rows)) \
+            AS i; \(extraSQL)
+            """,
             database: source
         )
         let bucket = try await s3.makeBucket()
@@ -79,7 +87,9 @@ package enum ZstdFixtures {
         var stored: [UInt8] = []
         for try await chunk in output { stored += chunk.readableBytesView }
         try await fed
-        guard try await encoded == stored.count else { throw TestSetupError("the encoder's count differs from what it wrote") }
+        guard try await encoded == stored.count else {
+            throw TestSetupError("the encoder's count differs from what it wrote")
+        }
         return stored
     }
 

@@ -55,7 +55,9 @@ package final class PGCloneHarness: Sendable {
     /// `fragments` (the pgclone under test by default); returns their PIDs.
     @discardableResult
     package func signal(_ signal: Int32, processesMatching fragments: [String] = [TestEnvironment.binary]) -> [Int32] {
-        let pids = markedProcesses(marker).filter { process in fragments.allSatisfy(process.commandLine.contains) }.map(\.pid)
+        let pids = markedProcesses(marker).filter { process in fragments.allSatisfy(process.commandLine.contains) }.map(
+            \.pid
+        )
         for pid in pids { kill(pid, signal) }
         return pids
     }

@@ -13,7 +13,14 @@ package struct PostgresServer: Sendable {
     /// A name for test output: `PostgreSQL 15`.
     package var label = "PostgreSQL"
 
-    package init(host: String, port: String, user: String, password: String, binDirectory: String? = nil, label: String = "PostgreSQL") {
+    package init(
+        host: String,
+        port: String,
+        user: String,
+        password: String,
+        binDirectory: String? = nil,
+        label: String = "PostgreSQL"
+    ) {
         self.host = host
         self.port = port
         self.user = user
@@ -25,7 +32,8 @@ package struct PostgresServer: Sendable {
     /// The server from `PGCLONE_TEST_POSTGRES_URL` (Debian's PostgreSQL 15).
     package static var shared: PostgresServer {
         get throws {
-            guard let server = server(url: TestEnvironment.postgresURL, binDirectory: nil, label: "PostgreSQL 15") else {
+            guard let server = server(url: TestEnvironment.postgresURL, binDirectory: nil, label: "PostgreSQL 15")
+            else {
                 throw TestSetupError("PGCLONE_TEST_POSTGRES_URL is not set; run the tests with scripts/test.sh")
             }
             return server
@@ -36,7 +44,11 @@ package struct PostgresServer: Sendable {
     package static var all: [PostgresServer] {
         [
             server(url: TestEnvironment.postgresURL, binDirectory: nil, label: "PostgreSQL 15"),
-            server(url: TestEnvironment.postgres18URL, binDirectory: TestEnvironment.postgres18BinDirectory, label: "PostgreSQL 18"),
+            server(
+                url: TestEnvironment.postgres18URL,
+                binDirectory: TestEnvironment.postgres18BinDirectory,
+                label: "PostgreSQL 18"
+            ),
         ].compactMap { $0 }
     }
 
@@ -50,7 +62,12 @@ package struct PostgresServer: Sendable {
             let port = components.port, let user = components.user
         else { return nil }
         return PostgresServer(
-            host: host, port: "\(port)", user: user, password: components.password ?? "", binDirectory: binDirectory, label: label
+            host: host,
+            port: "\(port)",
+            user: user,
+            password: components.password ?? "",
+            binDirectory: binDirectory,
+            label: label
         )
     }
 
@@ -95,7 +112,9 @@ package struct PostgresServer: Sendable {
             environment: environment(),
             input: sql
         )
-        guard result.exitCode == 0 else { throw TestSetupError("psql failed: \(result.stderr)\nSQL: \(sql.prefix(500))") }
+        guard result.exitCode == 0 else {
+            throw TestSetupError("psql failed: \(result.stderr)\nSQL: \(sql.prefix(500))")
+        }
         return result.stdout.trimmingCharacters(in: .newlines)
     }
 
@@ -126,7 +145,8 @@ package struct PostgresServer: Sendable {
         let output = try await psql(
             """
             SELECT format(
-                'SELECT %L, count(*), md5(coalesce(string_agg(x::text, E''\\n'' ORDER BY x::text), '''')) FROM %I.%I AS x',
+                'SELECT %L, count(*), md5(coalesce(string_agg(x::text, E''\\n'' ORDER BY x::text), '''')) FROM %I.%I \
+                AS x',
                 format('%I.%I', n.nspname, c.relname), n.nspname, c.relname)
             FROM pg_class AS c
             JOIN pg_namespace AS n ON n.oid = c.relnamespace

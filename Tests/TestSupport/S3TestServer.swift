@@ -94,7 +94,10 @@ extension S3TestServer {
             "bash",
             [
                 "-c",
-                "INITIAL_NO_AUTH_ACTION_COUNT=4 S3_UPLOAD_PART_MIN_SIZE=65536 nohup moto_server -H 127.0.0.1 -p \(port) >/dev/null 2>&1 & echo $!",
+                """
+                INITIAL_NO_AUTH_ACTION_COUNT=4 S3_UPLOAD_PART_MIN_SIZE=65536 nohup moto_server -H 127.0.0.1 -p \
+                \(port) >/dev/null 2>&1 & echo $!
+                """,
             ]
         )
         guard let pid = Int32(started.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) else {
@@ -113,7 +116,8 @@ extension S3TestServer {
                 iam = boto3.client("iam", endpoint_url="\(server.endpoint)", region_name="us-east-1",
                                    aws_access_key_id="x", aws_secret_access_key="x")
                 iam.create_user(UserName="pgclone")
-                arn = iam.create_policy(PolicyName="s3-all", PolicyDocument='{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}')["Policy"]["Arn"]
+                arn = iam.create_policy(PolicyName="s3-all", PolicyDocument='{"Version": "2012-10-17", "Statement": \
+                [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}')["Policy"]["Arn"]
                 iam.attach_user_policy(UserName="pgclone", PolicyArn=arn)
                 key = iam.create_access_key(UserName="pgclone")["AccessKey"]
                 print(key["AccessKeyId"], key["SecretAccessKey"])
@@ -132,7 +136,9 @@ extension S3TestServer {
 extension S3TestServer {
     /// `Tests/Fixtures/faulty_s3_proxy.py` in front of this server, injecting `faults` (see the
     /// script); the returned server's endpoint is the proxy's. `log` gives what the proxy did.
-    package func behindFaultyProxy(_ faults: [String]) async throws -> (server: S3TestServer, log: @Sendable () -> String, stop: @Sendable () -> Void) {
+    package func behindFaultyProxy(
+        _ faults: [String]
+    ) async throws -> (server: S3TestServer, log: @Sendable () -> String, stop: @Sendable () -> Void) {
         let script = FileManager.default.currentDirectoryPath + "/Tests/Fixtures/faulty_s3_proxy.py"
         let port = endpoint.split(separator: ":").last.map(String.init) ?? ""
         let directory = try TestEnvironment.makeTemporaryDirectory("pgclone-proxy")
@@ -149,7 +155,13 @@ extension S3TestServer {
             if let line = read().split(separator: "\n").first, let proxyPort = Int(line) {
                 var proxied = self
                 proxied.endpoint = "http://127.0.0.1:\(proxyPort)"
-                return (proxied, read, { kill(pid, SIGTERM); try? FileManager.default.removeItem(atPath: directory) })
+                return (
+                    proxied, read,
+                    {
+                        kill(pid, SIGTERM)
+                        try? FileManager.default.removeItem(atPath: directory)
+                    }
+                )
             }
             try await Task.sleep(for: .milliseconds(100))
         }

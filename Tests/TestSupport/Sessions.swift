@@ -45,7 +45,8 @@ extension PostgresServer {
         try await psql(
             """
             SELECT count(*) > 0 FROM pg_stat_activity
-            WHERE application_name = 'pgclone[\(pid)]' AND wait_event_type = 'Lock' AND query LIKE 'ALTER DATABASE % RENAME TO %'
+            WHERE application_name = 'pgclone[\(pid)]' AND wait_event_type = 'Lock' AND query LIKE 'ALTER DATABASE % \
+            RENAME TO %'
             """
         ) == "t"
     }
@@ -87,7 +88,9 @@ extension PGCloneHarness {
     package func waitForFile(_ path: String, within timeout: Duration = .seconds(60)) async throws {
         let deadline = ContinuousClock.now + timeout
         while !FileManager.default.fileExists(atPath: path) {
-            guard ContinuousClock.now < deadline else { throw TestSetupError("\(path) did not appear within \(timeout)") }
+            guard ContinuousClock.now < deadline else {
+                throw TestSetupError("\(path) did not appear within \(timeout)")
+            }
             try await Task.sleep(for: .milliseconds(1))
         }
     }

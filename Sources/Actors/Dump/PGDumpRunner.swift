@@ -63,7 +63,10 @@ package struct PGDumpRunner: Sendable {
             guard result.terminationStatus.isSuccess else {
                 throw PGCloneError(
                     .dumpFailed,
-                    "pg_dump \(ChildProcess.describe(result.terminationStatus)): \(log.summary ?? "it printed no message")"
+                    """
+                    pg_dump \(ChildProcess.describe(result.terminationStatus)): \
+                    \(log.summary ?? "it printed no message")
+                    """
                 )
             }
             return produced

@@ -25,12 +25,19 @@ package enum TableDataExclusion {
         // the catalog, which works with every version.
         let major = await tools.pgDumpMajorVersion()
         if let major, major >= 16 {
-            logger.debug("pg_dump \(major) leaves out the data of excluded tables' partitions itself (--exclude-table-data-and-children)")
+            logger.debug(
+                """
+                pg_dump \(major) leaves out the data of excluded tables' partitions itself \
+                (--exclude-table-data-and-children)
+                """
+            )
             return patterns.map { "--exclude-table-data-and-children=\($0)" }
         }
         let descendants = try await descendants(of: patterns, in: source)
         if !descendants.isEmpty {
-            logger.info("leaving out the data of \(descendants.count) partitions and child tables of the excluded tables too")
+            logger.info(
+                "leaving out the data of \(descendants.count) partitions and child tables of the excluded tables too"
+            )
             logger.debug("their pg_dump patterns: \(descendants.joined(separator: " "))")
         }
         return (patterns + descendants).map { "--exclude-table-data=\($0)" }
@@ -64,7 +71,8 @@ package enum TableDataExclusion {
     /// and inheritance children at every level, as `--table-and-children` reaches them. A pattern
     /// pg_dump refuses (more than two dots, or another database's name) reaches nothing: pg_dump
     /// reports it.
-    package static func tables(reachedBy pattern: String, in source: PostgresConnection) async throws -> [ReachedTable] {
+    package static func tables(reachedBy pattern: String, in source: PostgresConnection) async throws -> [ReachedTable]
+    {
         let parsed = PGDumpNamePattern(pattern)
         guard parsed.dotCount <= 2 else { return [] }
         if let database = parsed.database, database != (await source.databaseName) { return [] }
@@ -207,7 +215,8 @@ extension PostgresTools {
     /// word that starts with one (`15.18`, `18.1`, `17devel`, `9.6.24` → 15, 18, 17, 9).
     package static func majorVersion(fromVersionOutput output: String) -> Int? {
         let words = output.split(whereSeparator: { $0.isWhitespace })
-        guard let word = words.dropFirst().first(where: { $0.first?.isASCII == true && $0.first?.isNumber == true }) else {
+        guard let word = words.dropFirst().first(where: { $0.first?.isASCII == true && $0.first?.isNumber == true })
+        else {
             return nil
         }
         return Int(word.prefix(while: { $0.isASCII && $0.isNumber }))

@@ -1,4 +1,5 @@
 import PGCloneStreams
+
 /// The environment a hook reaches its database with: `DATABASE_URL`, `PGDATABASE` and the other
 /// `PG*` variables, each set from what libpq resolved for pgclone's own connection (the options
 /// given, the environment, a service file, the defaults) — and nothing else of the caller's libpq
@@ -8,14 +9,17 @@ package enum HookEnvironment {
     /// libpq's connection keywords and the variables that set them (libpq's "Environment
     /// Variables"), in libpq's order.
     static let variables: [(keyword: String, variable: String)] = [
-        ("host", "PGHOST"), ("hostaddr", "PGHOSTADDR"), ("port", "PGPORT"), ("dbname", "PGDATABASE"), ("user", "PGUSER"),
+        ("host", "PGHOST"), ("hostaddr", "PGHOSTADDR"), ("port", "PGPORT"), ("dbname", "PGDATABASE"),
+        ("user", "PGUSER"),
         ("password", "PGPASSWORD"), ("passfile", "PGPASSFILE"), ("require_auth", "PGREQUIREAUTH"),
         ("channel_binding", "PGCHANNELBINDING"), ("service", "PGSERVICE"), ("options", "PGOPTIONS"),
         ("application_name", "PGAPPNAME"), ("sslmode", "PGSSLMODE"), ("requiressl", "PGREQUIRESSL"),
         ("sslnegotiation", "PGSSLNEGOTIATION"), ("sslcompression", "PGSSLCOMPRESSION"), ("sslcert", "PGSSLCERT"),
-        ("sslkey", "PGSSLKEY"), ("sslcertmode", "PGSSLCERTMODE"), ("sslrootcert", "PGSSLROOTCERT"), ("sslcrl", "PGSSLCRL"),
+        ("sslkey", "PGSSLKEY"), ("sslcertmode", "PGSSLCERTMODE"), ("sslrootcert", "PGSSLROOTCERT"),
+        ("sslcrl", "PGSSLCRL"),
         ("sslcrldir", "PGSSLCRLDIR"), ("sslsni", "PGSSLSNI"), ("requirepeer", "PGREQUIREPEER"),
-        ("ssl_min_protocol_version", "PGSSLMINPROTOCOLVERSION"), ("ssl_max_protocol_version", "PGSSLMAXPROTOCOLVERSION"),
+        ("ssl_min_protocol_version", "PGSSLMINPROTOCOLVERSION"),
+        ("ssl_max_protocol_version", "PGSSLMAXPROTOCOLVERSION"),
         ("gssencmode", "PGGSSENCMODE"), ("krbsrvname", "PGKRBSRVNAME"), ("gsslib", "PGGSSLIB"),
         ("gssdelegation", "PGGSSDELEGATION"), ("connect_timeout", "PGCONNECT_TIMEOUT"),
         ("client_encoding", "PGCLIENTENCODING"), ("target_session_attrs", "PGTARGETSESSIONATTRS"),
@@ -27,7 +31,9 @@ package enum HookEnvironment {
 
     /// Keywords the hook's environment never carries from pgclone's connection: where (set from
     /// the connection itself), the service (resolved already), pgclone's own application name.
-    static let notCarried: Set<String> = ["host", "hostaddr", "port", "dbname", "user", "service", "fallback_application_name"]
+    static let notCarried: Set<String> = [
+        "host", "hostaddr", "port", "dbname", "user", "service", "fallback_application_name",
+    ]
 
     /// The variables to set (a value) or unset (`nil`) for a hook against `database` on the server
     /// that pgclone's connection reached.

@@ -56,7 +56,10 @@ package actor HookRunner {
                 let tail = result.closureResult.suffix(3).joined(separator: " / ")
                 throw PGCloneError(
                     .hookFailed,
-                    "\(label) (\(shown)) \(ChildProcess.describe(result.terminationStatus))\(tail.isEmpty ? "" : ": \(tail)")"
+                    """
+                    \(label) (\(shown)) \
+                    \(ChildProcess.describe(result.terminationStatus))\(tail.isEmpty ? "" : ": \(tail)")
+                    """
                 )
             }
         }

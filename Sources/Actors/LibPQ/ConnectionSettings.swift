@@ -35,12 +35,17 @@ package struct ConnectionSettings: Sendable, Equatable {
             parameters = []
             return
         }
-        if let scheme = trimmed.firstRange(of: "://"), !trimmed.hasPrefix("postgresql://") && !trimmed.hasPrefix("postgres://") {
+        if let scheme = trimmed.firstRange(of: "://"),
+            !trimmed.hasPrefix("postgresql://") && !trimmed.hasPrefix("postgres://")
+        {
             // SQLAlchemy's postgresql+psycopg2://, jdbc:postgresql://…: libpq reads none of them,
             // and taken as a database name the whole URL — password included — would be shown.
             throw PGCloneError(
                 .invalidConfiguration,
-                "the connection string in \(origin) is a \(trimmed[..<scheme.lowerBound]):// URL, which libpq does not read; write it as postgresql://user@host:5432/dbname"
+                """
+                the connection string in \(origin) is a \(trimmed[..<scheme.lowerBound]):// URL, which libpq does \
+                not read; write it as postgresql://user@host:5432/dbname
+                """
             )
         }
         let isConnectionString =
@@ -53,7 +58,10 @@ package struct ConnectionSettings: Sendable, Equatable {
         var errorMessage: UnsafeMutablePointer<CChar>?
         guard let options = PQconninfoParse(trimmed, &errorMessage) else {
             // libpq quotes the token it could not read, which may be the password.
-            let detail = Self.redactingPassword(of: trimmed, in: errorMessage.map { String(cString: $0).singleLine } ?? "out of memory")
+            let detail = Self.redactingPassword(
+                of: trimmed,
+                in: errorMessage.map { String(cString: $0).singleLine } ?? "out of memory"
+            )
             if let errorMessage { PQfreemem(errorMessage) }
             throw PGCloneError(
                 .invalidConfiguration,
@@ -75,13 +83,19 @@ package struct ConnectionSettings: Sendable, Equatable {
         guard !parsed.isEmpty else {
             throw PGCloneError(
                 .invalidConfiguration,
-                "the connection string in \(origin) names nothing (no host, user or database); give one like postgresql://user@host:5432/dbname"
+                """
+                the connection string in \(origin) names nothing (no host, user or database); give one like \
+                postgresql://user@host:5432/dbname
+                """
             )
         }
         if parsed.contains(where: { $0.keyword == "dbname" && $0.value.trimmingWhitespace().isEmpty }) {
             throw PGCloneError(
                 .invalidConfiguration,
-                "the connection string in \(origin) has an empty database name; name the database, or leave dbname out to use PGDATABASE"
+                """
+                the connection string in \(origin) has an empty database name; name the database, or leave dbname \
+                out to use PGDATABASE
+                """
             )
         }
         // libpq reads a port only when it connects, and its refusal would read as the server's.
@@ -91,7 +105,10 @@ package struct ConnectionSettings: Sendable, Equatable {
         {
             throw PGCloneError(
                 .invalidConfiguration,
-                "the port in the connection string in \(origin) is \"\(wrong)\", which is not a port number (1 to 65535); give one like postgresql://user@host:5432/dbname"
+                """
+                the port in the connection string in \(origin) is \"\(wrong)\", which is not a port number (1 to \
+                65535); give one like postgresql://user@host:5432/dbname
+                """
             )
         }
         parameters = parsed
@@ -119,7 +136,9 @@ package struct ConnectionSettings: Sendable, Equatable {
             }
         } else if let range = conninfo.firstRange(of: "password") {
             let value = conninfo[range.upperBound...].drop { $0 == " " || $0 == "=" }
-            secrets.append(String(value.first == "'" ? value.dropFirst().prefix { $0 != "'" } : value.prefix { $0 != " " }))
+            secrets.append(
+                String(value.first == "'" ? value.dropFirst().prefix { $0 != "'" } : value.prefix { $0 != " " })
+            )
         }
         return secrets.filter { !$0.isEmpty }.reduce(text) { $0.replacing($1, with: "****") }
     }
@@ -158,7 +177,9 @@ package struct ConnectionSettings: Sendable, Equatable {
     /// For logs: the explicit parameters with secrets masked.
     package var redactedDescription: String {
         if parameters.isEmpty { return "(from the environment)" }
-        return parameters.map { Self.secretKeywords.contains($0.keyword) ? "\($0.keyword)=****" : "\($0.keyword)=\($0.value)" }
-            .joined(separator: " ")
+        return parameters.map {
+            Self.secretKeywords.contains($0.keyword) ? "\($0.keyword)=****" : "\($0.keyword)=\($0.value)"
+        }
+        .joined(separator: " ")
     }
 }

@@ -70,7 +70,12 @@ extension LibPQError {
     /// (`PQconnectionUsedPassword`), `explicitPassword` whether one was given in the connection
     /// parameters, `PGPASSWORD` or a service file (rather than found in the password file, whose
     /// lines may differ by database).
-    package static func connectionFailed(_ raw: String, database: String, usedPassword: Bool, explicitPassword: Bool) -> LibPQError {
+    package static func connectionFailed(
+        _ raw: String,
+        database: String,
+        usedPassword: Bool,
+        explicitPassword: Bool
+    ) -> LibPQError {
         var reason: [String] = []
         var detail: [String] = []
         var hint: [String] = []
@@ -95,7 +100,12 @@ extension LibPQError {
         let failure = ConnectionFailure(
             database: database,
             reason: reason.isEmpty ? "libpq gave no reason" : reason.joined(separator: "; "),
-            aboutDatabase: refusalIsAboutDatabase(raw, database: database, usedPassword: usedPassword, explicitPassword: explicitPassword)
+            aboutDatabase: refusalIsAboutDatabase(
+                raw,
+                database: database,
+                usedPassword: usedPassword,
+                explicitPassword: explicitPassword
+            )
         )
         var error = LibPQError(
             sqlState: raw.contains("database \"\(database)\" does not exist") ? "3D000" : nil,
@@ -114,12 +124,18 @@ extension LibPQError {
     /// messages, PostgreSQL 15 to 18): in another language only what libpq reports itself is
     /// recognised, and an unrecognised refusal from the server counts as about the database, so
     /// that it is passed over as createdb passes over any failure of `postgres`.
-    static func refusalIsAboutDatabase(_ raw: String, database: String, usedPassword: Bool, explicitPassword: Bool) -> Bool {
+    static func refusalIsAboutDatabase(
+        _ raw: String,
+        database: String,
+        usedPassword: Bool,
+        explicitPassword: Bool
+    ) -> Bool {
         // Does not exist, no CONNECT privilege, not accepting connections, too many connections
         // for it, pg_hba.conf rejects or has no entry for it: the server names the database.
         if raw.contains("database \"\(database)\"") { return true }
         let serverWide = [
-            "sorry, too many clients already", "remaining connection slots are reserved", "too many connections for role",
+            "sorry, too many clients already", "remaining connection slots are reserved",
+            "too many connections for role",
             "the database system is ", "is not permitted to log in", "FATAL:  role \"",
         ]
         if serverWide.contains(where: raw.contains) { return false }

@@ -80,19 +80,29 @@ extension PostgresConnection {
             }
             do {
                 if await connection.serverVersion >= 140_000 {
-                    try await connection.query("SELECT set_config('client_connection_check_interval', $1, false)", [String(SwapGuard.checkInterval)])
+                    try await connection.query(
+                        "SELECT set_config('client_connection_check_interval', $1, false)",
+                        [String(SwapGuard.checkInterval)]
+                    )
                 }
             } catch {
                 await connection.close()
-                throw PGCloneError.from(error, step: "setting up the session on the maintenance database \"\(database)\"")
+                throw PGCloneError.from(
+                    error,
+                    step: "setting up the session on the maintenance database \"\(database)\""
+                )
             }
             if let refused = refusals.last {
                 let passedOver = refusals.map { "\"\($0.database)\"" }.joined(separator: " and ")
                 // A session in template1 makes others' CREATE DATABASE (which copies it) wait, and
                 // fail after 5 s.
-                let note = database == "template1" ? "; CREATE DATABASE from template1 waits while pgclone is in it" : ""
+                let note =
+                    database == "template1" ? "; CREATE DATABASE from template1 waits while pgclone is in it" : ""
                 logger?.info(
-                    "the maintenance database is \"\(database)\": \(passedOver) refused the connection (\(refused.failure.reason))\(note)"
+                    """
+                    the maintenance database is \"\(database)\": \(passedOver) refused the connection \
+                    (\(refused.failure.reason))\(note)
+                    """
                 )
             }
             return connection
@@ -100,7 +110,11 @@ extension PostgresConnection {
         guard let last = refusals.last else {
             throw PGCloneError(
                 .invalidConfiguration,
-                "no maintenance database is left to connect to: \(maintenance.candidates.map { "\"\($0)\"" }.joined(separator: " and ")) is what the command works on; name another one with --maintenance-db"
+                """
+                no maintenance database is left to connect to: \
+                \(maintenance.candidates.map { "\"\($0)\"" }.joined(separator: " and ")) is what the command \
+                works on; name another one with --maintenance-db
+                """
             )
         }
         let origin = maintenance.origin.map { " (\($0))" } ?? ""
@@ -110,10 +124,14 @@ extension PostgresConnection {
             message = "cannot connect to the maintenance database \"\(last.database)\"\(origin): \(last.failure.reason)"
         } else {
             let tried = refusals.map { "\"\($0.database)\" (\($0.failure.reason))" }
-            message = "cannot connect to the maintenance database \(tried.dropLast().joined(separator: ", ")) or \(tried.last!)"
+            message = """
+                cannot connect to the maintenance database \(tried.dropLast().joined(separator: ", ")) or \
+                \(tried.last!)
+                """
         }
         if aboutDatabases {
-            message += maintenance.origin == nil
+            message +=
+                maintenance.origin == nil
                 ? "; name one the role may connect to with --maintenance-db"
                 : "; name one the role may connect to"
         }

@@ -33,12 +33,22 @@ extension PostgresConnection {
         let locale = version >= 170_000 ? "d.datlocale" : version >= 150_000 ? "d.daticulocale" : "NULL::text"
         let rules = version >= 160_000 ? "d.daticurules" : "NULL::text"
         let rows = try await query(
-            "SELECT pg_encoding_to_char(d.encoding), d.datcollate, d.datctype, \(provider), \(locale), \(rules) FROM pg_database AS d WHERE d.datname = $1",
+            """
+            SELECT pg_encoding_to_char(d.encoding), d.datcollate, d.datctype, \(provider), \(locale), \(rules) \
+            FROM pg_database AS d WHERE d.datname = $1
+            """,
             [database]
         )
         guard let row = rows.first, let encoding = row[0], let collate = row[1], let ctype = row[2] else { return nil }
         let providers = ["c": "libc", "i": "icu", "b": "builtin"]
         let name = providers[row[3] ?? "c"] ?? "libc"
-        return DatabaseLocale(encoding: encoding, collate: collate, ctype: ctype, provider: name, locale: name == "libc" ? nil : row[4], icuRules: row[5])
+        return DatabaseLocale(
+            encoding: encoding,
+            collate: collate,
+            ctype: ctype,
+            provider: name,
+            locale: name == "libc" ? nil : row[4],
+            icuRules: row[5]
+        )
     }
 }

@@ -79,7 +79,9 @@ package actor PostgresConnection {
         defer { PQconninfoFree(options) }
         var option = options
         while let keyword = option.pointee.keyword {
-            if String(cString: keyword) == "password", let value = option.pointee.val, value.pointee != 0 { return true }
+            if String(cString: keyword) == "password", let value = option.pointee.val, value.pointee != 0 {
+                return true
+            }
             option += 1
         }
         return false
@@ -128,7 +130,11 @@ package actor PostgresConnection {
     /// clean-up after an interrupt must.
     /// - Throws: ``LibPQError`` with the server's fields and the statement.
     @discardableResult
-    package nonisolated func query(_ sql: String, _ parameters: [String?] = [], cancellable: Bool = false) async throws -> [[String?]] {
+    package nonisolated func query(
+        _ sql: String,
+        _ parameters: [String?] = [],
+        cancellable: Bool = false
+    ) async throws -> [[String?]] {
         guard cancellable else { return try await perform(sql, parameters, cancellable: false) }
         let canceller = self.canceller
         do {
@@ -150,7 +156,9 @@ package actor PostgresConnection {
     }
 
     private func perform(_ sql: String, _ parameters: [String?], cancellable: Bool) throws -> [[String?]] {
-        guard let handle else { throw LibPQError(sqlState: nil, message: "the connection is closed", statement: sql, connectionLost: true) }
+        guard let handle else {
+            throw LibPQError(sqlState: nil, message: "the connection is closed", statement: sql, connectionLost: true)
+        }
         if cancellable {
             if Task.isCancelled { throw CancellationError() }
             canceller.setActive(true)
@@ -203,14 +211,18 @@ package actor PostgresConnection {
     /// running on the server whatever happens to pgclone (the swap's guard). ``finishSent()``
     /// collects its outcome.
     package func send(_ sql: String) throws {
-        guard let handle else { throw LibPQError(sqlState: nil, message: "the connection is closed", statement: sql, connectionLost: true) }
+        guard let handle else {
+            throw LibPQError(sqlState: nil, message: "the connection is closed", statement: sql, connectionLost: true)
+        }
         guard PQsendQuery(handle, sql) == 1 else { throw error(from: nil, statement: sql) }
     }
 
     /// Waits for the statement ``send(_:)`` sent to end (blocking this connection's own thread);
     /// throws its error.
     package func finishSent() throws {
-        guard let handle else { throw LibPQError(sqlState: nil, message: "the connection is closed", connectionLost: true) }
+        guard let handle else {
+            throw LibPQError(sqlState: nil, message: "the connection is closed", connectionLost: true)
+        }
         var failure: LibPQError?
         while let result = PQgetResult(handle) {
             let status = PQresultStatus(result)
@@ -238,7 +250,12 @@ package actor PostgresConnection {
         var option = options
         while let keyword = option.pointee.keyword {
             if let value = option.pointee.val {
-                resolved.append((String(cString: keyword), String(cString: value), option.pointee.compiled.map { String(cString: $0) }))
+                resolved.append(
+                    (
+                        String(cString: keyword), String(cString: value),
+                        option.pointee.compiled.map { String(cString: $0) }
+                    )
+                )
             }
             option += 1
         }

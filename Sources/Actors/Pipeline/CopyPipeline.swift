@@ -25,7 +25,12 @@ package struct CopyPipeline: Sendable {
         }
         try DatabaseNames.checkName(snapshot, as: "copy to")
         try maintenance.checkNotAmong([(source, "the database being copied"), (snapshot, "the name of the copy")])
-        let admin = try await PostgresConnection.connectMaintenance(connection, maintenance, avoiding: [source], logger: logger)
+        let admin = try await PostgresConnection.connectMaintenance(
+            connection,
+            maintenance,
+            avoiding: [source],
+            logger: logger
+        )
         do {
             try await admin.apply(sessionSettings)
             if let names = try? DatabaseNames(target: source) {
@@ -36,7 +41,10 @@ package struct CopyPipeline: Sendable {
             if let existing = try await DatabaseProperties.read(snapshot, on: admin) {
                 // What a copy killed before it was marked leaves is redone; anything else stays.
                 guard DatabaseMarker.isHalfMade(existing) else {
-                    throw PGCloneError(.invalidConfiguration, "a database named \"\(snapshot)\" already exists; choose another name, or drop it first")
+                    throw PGCloneError(
+                        .invalidConfiguration,
+                        "a database named \"\(snapshot)\" already exists; choose another name, or drop it first"
+                    )
                 }
                 logger.warning("dropping \"\(snapshot)\", which a copy that was killed left half made")
                 try await administration.drop(snapshot)
@@ -57,7 +65,11 @@ package struct CopyPipeline: Sendable {
     /// Lets `names.target` accept connections again if a swap cut short by a server crash left it
     /// refusing them, unless a restore of it is running (it holds the lock).
     package static func repair(_ names: DatabaseNames, admin: PostgresConnection, logger: Logger) async throws {
-        let swap = DatabaseSwap(admin: DatabaseAdmin(connection: admin, logger: logger), names: names, started: RestorePipeline.timestamp())
+        let swap = DatabaseSwap(
+            admin: DatabaseAdmin(connection: admin, logger: logger),
+            names: names,
+            started: RestorePipeline.timestamp()
+        )
         guard try await swap.tryLock() else { return }
         let repaired: Bool
         do {
@@ -69,7 +81,10 @@ package struct CopyPipeline: Sendable {
         await swap.releaseLock()
         if repaired {
             logger.warning(
-                "\"\(names.target)\" refused connections, left so by a pgclone swap that was cut short (a server restart or crash); it accepts them again"
+                """
+                \"\(names.target)\" refused connections, left so by a pgclone swap that was cut short (a server \
+                restart or crash); it accepts them again
+                """
             )
         }
     }

@@ -19,7 +19,13 @@ package struct DumpPipeline: Sendable {
     package var metrics: PGCloneMetrics
     package var logger: Logger
 
-    package init(storage: any StorageBackend, connection: ConnectionSettings, budget: MemoryBudget, metrics: PGCloneMetrics, logger: Logger) {
+    package init(
+        storage: any StorageBackend,
+        connection: ConnectionSettings,
+        budget: MemoryBudget,
+        metrics: PGCloneMetrics,
+        logger: Logger
+    ) {
         self.storage = storage
         self.connection = connection
         self.budget = budget
@@ -40,7 +46,9 @@ package struct DumpPipeline: Sendable {
         do {
             source = try await PostgresConnection.connect(connection)
         } catch let error as LibPQError {
-            guard let failure = error.connectionFailure else { throw PGCloneError.from(error, step: "connecting to the database to dump") }
+            guard let failure = error.connectionFailure else {
+                throw PGCloneError.from(error, step: "connecting to the database to dump")
+            }
             // No cause: the message holds all libpq said, and stays the last line logged.
             throw PGCloneError(
                 .databaseUnavailable,
@@ -50,7 +58,11 @@ package struct DumpPipeline: Sendable {
         }
         let database = await source.databaseName
         if !dumpConfig.preDumpHooks.isEmpty {
-            let environment = HookEnvironment.make(resolved: await source.resolvedOptions, endpoint: await source.endpoint, database: database)
+            let environment = HookEnvironment.make(
+                resolved: await source.resolvedOptions,
+                endpoint: await source.endpoint,
+                database: database
+            )
             do {
                 let hooks = HookRunner(metrics: metrics, logger: logger)
                 try await metrics.phase(.preDumpHooks) {
@@ -91,14 +103,21 @@ package struct DumpPipeline: Sendable {
         var exclusions: [String]
         do {
             exclusions = try await TableDataExclusion.pgDumpArguments(
-                patterns: dumpConfig.excludedTablePatterns, tools: tools, source: source, logger: logger
+                patterns: dumpConfig.excludedTablePatterns,
+                tools: tools,
+                source: source,
+                logger: logger
             )
             if !dumpConfig.excludeExtensions.isEmpty {
                 let major = await tools.pgDumpMajorVersion()
                 guard let major, major >= 17 else {
                     throw PGCloneError(
                         .invalidConfiguration,
-                        "pg_dump \(major.map(String.init) ?? "(of unknown version)") cannot leave out an extension: --exclude-extension came with pg_dump 17; install PostgreSQL 17's client programs or newer, or set PGCLONE_PG_BIN_DIR to their bin directory"
+                        """
+                        pg_dump \(major.map(String.init) ?? "(of unknown version)") cannot leave out an \
+                        extension: --exclude-extension came with pg_dump 17; install PostgreSQL 17's client \
+                        programs or newer, or set PGCLONE_PG_BIN_DIR to their bin directory
+                        """
                     )
                 }
                 exclusions += dumpConfig.excludeExtensions.map { "--exclude-extension=\($0)" }
@@ -118,21 +137,41 @@ package struct DumpPipeline: Sendable {
         }
         if dumpConfig.noACL {
             logger.warning(
-                "dumping without the source's privileges (--no-acl): its restores give every object PostgreSQL's default ones, which let PUBLIC execute functions and use types and the public schema where the source may not have"
+                """
+                dumping without the source's privileges (--no-acl): its restores give every object PostgreSQL's \
+                default ones, which let PUBLIC execute functions and use types and the public schema where the \
+                source may not have
+                """
             )
         }
         logger.info("dumping database \"\(database)\" to \(key) in \(storage.location)")
-        let (archive, archiveSource) = metrics.stream(.dumpToCompress, capacity: budget.streamCapacity, from: .dumpStdout, to: .compress)
+        let (archive, archiveSource) = metrics.stream(
+            .dumpToCompress,
+            capacity: budget.streamCapacity,
+            from: .dumpStdout,
+            to: .compress
+        )
         // A storage that gathers parts of its own needs only a little room ahead of it.
         let uploadCapacity = storage.buffersWrites ? ByteCount(bytes: budget.readChunkSize * 2) : budget.streamCapacity
-        let (compressed, compressedSource) = metrics.stream(.compressToUpload, capacity: uploadCapacity, from: .compress, to: .upload)
+        let (compressed, compressedSource) = metrics.stream(
+            .compressToUpload,
+            capacity: uploadCapacity,
+            from: .compress,
+            to: .upload
+        )
         metrics.setMemoryBudget(budget.dumpTerms)
         var dumper = PGDumpRunner(tools: tools, connection: connection.replacingDatabase(database))
-        dumper.extraArguments = (dumpConfig.noOwner ? ["--no-owner"] : []) + (dumpConfig.noACL ? ["--no-acl"] : []) + exclusions
+        dumper.extraArguments =
+            (dumpConfig.noOwner ? ["--no-owner"] : []) + (dumpConfig.noACL ? ["--no-acl"] : []) + exclusions
         let dumpStep = metrics.step(.dumpStdout)
         dumper.stdoutWaiting = { dumpStep.waiting($0, starving: true) }
         let encoder = DumpEncoder(settings: budget.compression)
-        logger.debug("zstd level \(budget.compression.level), workers: \(budget.compression.workers), planned \(ByteCount.bytes(budget.compression.plannedMemory))")
+        logger.debug(
+            """
+            zstd level \(budget.compression.level), workers: \(budget.compression.workers), planned \
+            \(ByteCount.bytes(budget.compression.plannedMemory))
+            """
+        )
         let storage = self.storage
         let runner = dumper
         let metrics = self.metrics
@@ -143,7 +182,9 @@ package struct DumpPipeline: Sendable {
                 try await runStages(
                     source: { try await metrics.running(.dumpStdout) { try await runner.dump(into: archiveSource) } },
                     transform: {
-                        try await metrics.running(.compress) { try await encoder.encode(archive, into: compressedSource, metadata: metadata) }
+                        try await metrics.running(.compress) {
+                            try await encoder.encode(archive, into: compressedSource, metadata: metadata)
+                        }
                     },
                     sink: { try await metrics.running(.upload) { try await storage.write(key, from: compressed) } }
                 )
@@ -152,7 +193,10 @@ package struct DumpPipeline: Sendable {
             let elapsed = clock.now - start
             let zstdMemory = await encoder.peakContextMemory
             logger.info(
-                "dumped a \(ByteCount(bytes: archiveBytes)) archive as \(ByteCount(bytes: storedBytes)) in \(elapsed.formattedSeconds)",
+                """
+                dumped a \(ByteCount(bytes: archiveBytes)) archive as \(ByteCount(bytes: storedBytes)) in \
+                \(elapsed.formattedSeconds)
+                """,
                 metadata: ["zstd.memory": "\(zstdMemory)"]
             )
             return Outcome(dump: StoredDump(key: key, size: storedBytes), archiveBytes: archiveBytes)
@@ -161,4 +205,3 @@ package struct DumpPipeline: Sendable {
         }
     }
 }
-

@@ -29,7 +29,9 @@ extension PGCloneError {
         case let error as LibPQError:
             result = PGCloneError(
                 error.connectionLost ? .databaseUnavailable : .databaseError,
-                prefix + (error.connectionLost ? "the connection to PostgreSQL was lost (\(error.message))" : error.message),
+                prefix
+                    + (error.connectionLost
+                        ? "the connection to PostgreSQL was lost (\(error.message))" : error.message),
                 details: error.details,
                 cause: error
             )
@@ -37,7 +39,10 @@ extension PGCloneError {
             if error.code == .executableNotFound {
                 result = PGCloneError(
                     .invalidConfiguration,
-                    "\(error): install the PostgreSQL client programs of the server's version, or set PGCLONE_PG_BIN_DIR",
+                    """
+                    \(error): install the PostgreSQL client programs of the server's version, or set \
+                    PGCLONE_PG_BIN_DIR
+                    """,
                     cause: error
                 )
             } else {

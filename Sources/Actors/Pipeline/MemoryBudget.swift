@@ -57,9 +57,11 @@ package struct MemoryBudget: Sendable, Hashable {
     package func checkCompressionFits(origin: String) throws(PGCloneError) {
         guard compression.plannedMemory > compressorShare else { return }
         let level = compression.level
-        let fitting = ZstdCompressionSettings.levels.last { candidate in
-            (try? MemoryBudget(limit: limit, compressionLevel: candidate))?.compression.plannedMemory ?? .max <= compressorShare
-        } ?? 1
+        let fitting =
+            ZstdCompressionSettings.levels.last { candidate in
+                (try? MemoryBudget(limit: limit, compressionLevel: candidate))?.compression.plannedMemory ?? .max
+                    <= compressorShare
+            } ?? 1
         let needed = (6...12).lazy.map { ByteCount.mebibytes(1 << $0) }.first { candidate in
             guard let budget = try? MemoryBudget(limit: candidate, compressionLevel: level) else { return false }
             return budget.compression.plannedMemory <= budget.compressorShare
@@ -67,7 +69,10 @@ package struct MemoryBudget: Sendable, Hashable {
         throw PGCloneError(
             .invalidConfiguration,
             "\(origin) \(level) needs \(ByteCount.bytes(compression.plannedMemory)) for zstd's tables, more than the "
-                + "\(ByteCount.bytes(compressorShare)) a memory limit of \(limit) allows; choose a level of at most \(fitting)"
+                + """
+                \(ByteCount.bytes(compressorShare)) a memory limit of \(limit) allows; choose a level of at most \
+                \(fitting)
+                """
                 + (needed.map { " or a memory limit of \($0.bytes >> 20)MiB" } ?? "")
         )
     }

@@ -19,7 +19,12 @@ package struct DumpConfig: Sendable, Hashable {
     /// The source's privileges are left out of the dump (pg_dump's `--no-acl`).
     package var noACL = false
 
-    package init(excludeTables: [String] = [], excludeModels: [String] = [], preDumpHooks: [String] = [], excludeExtensions: [String] = []) {
+    package init(
+        excludeTables: [String] = [],
+        excludeModels: [String] = [],
+        preDumpHooks: [String] = [],
+        excludeExtensions: [String] = []
+    ) {
         self.excludeTables = excludeTables
         self.excludeModels = excludeModels
         self.excludeExtensions = excludeExtensions

@@ -4,7 +4,8 @@ package import PGCloneStreams
 extension PGCloneMetrics {
     /// An observer for the stream `buffer` between steps `producer` and `consumer`: bytes, fill,
     /// and each side's waits (the consumer starved, the producer held back).
-    package func observer(buffer: Buffer, capacity: ByteCount, producer: Step?, consumer: Step?) -> ByteStream.Observer {
+    package func observer(buffer: Buffer, capacity: ByteCount, producer: Step?, consumer: Step?) -> ByteStream.Observer
+    {
         let bufferMeter = self.buffer(buffer)
         bufferMeter.setCapacity(capacity.bytes)
         let producerMeter = producer.map(step)
@@ -23,7 +24,12 @@ extension PGCloneMetrics {
     }
 
     /// A stream between two steps, observed.
-    package func stream(_ buffer: Buffer, capacity: ByteCount, from producer: Step?, to consumer: Step?) -> (stream: ByteStream, source: ByteStream.Source) {
+    package func stream(
+        _ buffer: Buffer,
+        capacity: ByteCount,
+        from producer: Step?,
+        to consumer: Step?
+    ) -> (stream: ByteStream, source: ByteStream.Source) {
         ByteStream.makeStream(
             backpressureStrategy: .capacity(capacity),
             observer: observer(buffer: buffer, capacity: capacity, producer: producer, consumer: consumer)

@@ -1,8 +1,9 @@
 package import Foundation
 
-/// Retention for `pgclone prune`, per series (database and dump config), within pgclone's key schema: what `--keep-last`,
-/// `--keep-daily` and `--keep-weekly` keep (their union, as restic's `forget` does), and of the rest
-/// what is old enough to go (`--older-than`; everything, without it).
+/// Retention for `pgclone prune`, per series (database and dump config), within pgclone's key
+/// schema: what `--keep-last`, `--keep-daily` and `--keep-weekly` keep (their union, as restic's
+/// `forget` does), and of the rest what is old enough to go (`--older-than`; everything, without
+/// it).
 package struct PrunePolicy: Sendable, Hashable {
     package var keepLast: Int?
     package var keepDaily: Int?

@@ -1,8 +1,8 @@
 import Glibc
-import Synchronization
 package import Logging
 package import PGCloneMetrics
 import PGCloneStreams
+import Synchronization
 
 /// What `pgclone restore` was asked to restore.
 package enum RestoreSource: Sendable, Hashable {
@@ -30,7 +30,10 @@ extension RestoreSource {
         if text.contains("/") && text.hasSuffix(".dump") {
             throw PGCloneError(
                 .invalidConfiguration,
-                "\"\(text)\" is not a dump key; keys look like mydb/20261126T075200.123456Z.default.dump, or django-pgclone's (see `pgclone ls`)"
+                """
+                \"\(text)\" is not a dump key; keys look like mydb/20261126T075200.123456Z.default.dump, or \
+                django-pgclone's (see `pgclone ls`)
+                """
             )
         }
         guard !text.isEmpty else {
@@ -82,14 +85,19 @@ package struct RestorePipeline: Sendable {
     package var metrics: PGCloneMetrics
     package var logger: Logger
 
-    package init(storage: any StorageBackend, connection: ConnectionSettings, budget: MemoryBudget, metrics: PGCloneMetrics, logger: Logger) {
+    package init(
+        storage: any StorageBackend,
+        connection: ConnectionSettings,
+        budget: MemoryBudget,
+        metrics: PGCloneMetrics,
+        logger: Logger
+    ) {
         self.storage = storage
         self.connection = connection
         self.budget = budget
         self.metrics = metrics
         self.logger = logger
     }
-
 
     package func run(_ source: RestoreSource) async throws -> RestoreOutcome {
         // As pg_restore restores into no database unless -d names one: libpq's default (the
@@ -107,13 +115,19 @@ package struct RestorePipeline: Sendable {
         if case .local = source {
             dump = nil
         } else {
-            dump = try await DumpCatalog(storage: storage, logger: logger).dump(for: source, config: restoreConfig.dumpConfig)
+            dump = try await DumpCatalog(storage: storage, logger: logger).dump(
+                for: source,
+                config: restoreConfig.dumpConfig
+            )
         }
         var localSource: String?
         if case .local(let name) = source {
             localSource = name == "previous" ? names.previous : name == "current" ? names.current : name
             guard localSource != target else {
-                throw PGCloneError(.invalidConfiguration, "\":\(name)\" is the database being restored into; name another one")
+                throw PGCloneError(
+                    .invalidConfiguration,
+                    "\":\(name)\" is the database being restored into; name another one"
+                )
             }
         }
         logger.debug(
@@ -126,13 +140,28 @@ package struct RestorePipeline: Sendable {
         let unchanged = PGCloneError.TargetState.unchanged(target)
         try maintenance.checkNotAmong(
             [(target, "the database being restored into")]
-                + names.derived.map { ($0, "one of the databases a restore into \"\(target)\" creates, renames or drops") }
+                + names.derived.map {
+                    ($0, "one of the databases a restore into \"\(target)\" creates, renames or drops")
+                }
         )
-        let admin = try await PostgresConnection.connectMaintenance(connection, maintenance, avoiding: [names.target], logger: logger)
-        let swap = DatabaseSwap(admin: DatabaseAdmin(connection: admin, logger: logger), names: names, started: Self.timestamp())
+        let admin = try await PostgresConnection.connectMaintenance(
+            connection,
+            maintenance,
+            avoiding: [names.target],
+            logger: logger
+        )
+        let swap = DatabaseSwap(
+            admin: DatabaseAdmin(connection: admin, logger: logger),
+            names: names,
+            started: Self.timestamp()
+        )
         do {
             try await admin.apply(sessionSettings)
-            try await SwapPreflight(admin: admin).checkReplaceable(target, maintenanceDatabases: maintenance.protected, purpose: "restore into")
+            try await SwapPreflight(admin: admin).checkReplaceable(
+                target,
+                maintenanceDatabases: maintenance.protected,
+                purpose: "restore into"
+            )
             try await metrics.phase(.lockWait) { try await swap.acquireLock(wait: waitForLock) }
         } catch {
             await admin.close()
@@ -141,7 +170,12 @@ package struct RestorePipeline: Sendable {
         do {
             var expectedDatabase: String?
             if case .database(let name) = source { expectedDatabase = name }
-            let outcome = try await restoreLocked(dump: dump, expectedDatabase: expectedDatabase, localSource: localSource, swap: swap)
+            let outcome = try await restoreLocked(
+                dump: dump,
+                expectedDatabase: expectedDatabase,
+                localSource: localSource,
+                swap: swap
+            )
             await swap.releaseLock()
             await admin.close()
             return outcome
@@ -165,7 +199,12 @@ package struct RestorePipeline: Sendable {
     /// - Parameter expectedDatabase: the database name a restore by name asked for: the dump must be
     ///   of that database (names that differ can share a key, and a dump can be copied under
     ///   another's).
-    private func restoreLocked(dump: StoredDump?, expectedDatabase: String?, localSource: String?, swap: DatabaseSwap) async throws -> RestoreOutcome {
+    private func restoreLocked(
+        dump: StoredDump?,
+        expectedDatabase: String?,
+        localSource: String?,
+        swap: DatabaseSwap
+    ) async throws -> RestoreOutcome {
         let names = swap.names
         let unchanged = PGCloneError.TargetState.unchanged(names.target)
         let fromOwnSnapshot = localSource == names.previous || localSource == names.current
@@ -174,7 +213,10 @@ package struct RestorePipeline: Sendable {
         do {
             if try await swap.repairInterruptedSwap() {
                 logger.warning(
-                    "\"\(names.target)\" refused connections, left so by a pgclone swap that was cut short (a server restart or crash); it accepts them again"
+                    """
+                    \"\(names.target)\" refused connections, left so by a pgclone swap that was cut short (a \
+                    server restart or crash); it accepts them again
+                    """
                 )
             }
             try await SwapPreflight(admin: swap.admin.connection).checkRestore(
@@ -225,7 +267,9 @@ package struct RestorePipeline: Sendable {
             // Restoring one of D's own snapshots is an undo (:previous) or a redo (:current): the
             // state right after the last restore stays D__current.
             if takesSnapshot {
-                logger.info("snapshotting the restored database as \"\(names.snapshot)\" (\"\(names.current)\" after the swap)")
+                logger.info(
+                    "snapshotting the restored database as \"\(names.snapshot)\" (\"\(names.current)\" after the swap)"
+                )
                 step = "snapshotting \"\(names.temporary)\" as \"\(names.snapshot)\""
                 try await metrics.phase(.snapshot) { try await swap.snapshotCurrent() }
             }
@@ -260,29 +304,50 @@ package struct RestorePipeline: Sendable {
         } catch {
             let state = await cleanUp(after: error, swap: swap, old: old)
             guard case .replaced = state else {
-                throw PGCloneError.from(error, step: "swapping \"\(names.temporary)\" into \"\(names.target)\"", target: state)
+                throw PGCloneError.from(
+                    error,
+                    step: "swapping \"\(names.temporary)\" into \"\(names.target)\"",
+                    target: state
+                )
             }
             // The COMMIT went through but its answer was lost with the connection: the restore
             // is done; what it displaced is dropped by the next run.
             logger.warning("the swap committed, but the connection was lost before pgclone heard so: \(error)")
             onSwapCommitted?()
             return RestoreOutcome(
-                dump: dump, localSource: localSource, target: names.target, restore: report,
-                swap: DatabaseSwap.SwapReport(unavailable: .zero, terminatedSessions: 0, replacedExisting: true, displaced: [])
+                dump: dump,
+                localSource: localSource,
+                target: names.target,
+                restore: report,
+                swap: DatabaseSwap.SwapReport(
+                    unavailable: .zero,
+                    terminatedSessions: 0,
+                    replacedExisting: true,
+                    displaced: []
+                )
             )
         }
         // From here on the restore has succeeded, whatever happens.
         onSwapCommitted?()
-        metrics.currentJob?.setSwap(unavailable: swapReport.unavailable, terminatedSessions: swapReport.terminatedSessions)
+        metrics.currentJob?.setSwap(
+            unavailable: swapReport.unavailable,
+            terminatedSessions: swapReport.terminatedSessions
+        )
         if swapReport.replacedExisting {
             logger.info(
-                "swapped the restored database into \"\(names.target)\"; it refused connections for \(swapReport.unavailable.formattedSeconds) (\(swapReport.terminatedSessions) sessions terminated)"
+                """
+                swapped the restored database into \"\(names.target)\"; it refused connections for \
+                \(swapReport.unavailable.formattedSeconds) (\(swapReport.terminatedSessions) sessions terminated)
+                """
             )
         } else {
             logger.info("created \"\(names.target)\" from the restored database")
             if !swapReport.accessLeftOut.isEmpty {
                 logger.warning(
-                    "\"\(names.target)\" has the source's owner and database privileges but for: \(swapReport.accessLeftOut.joined(separator: "; "))"
+                    """
+                    \"\(names.target)\" has the source's owner and database privileges but for: \
+                    \(swapReport.accessLeftOut.joined(separator: "; "))
+                    """
                 )
             }
         }
@@ -291,15 +356,30 @@ package struct RestorePipeline: Sendable {
                 try await swap.dropDisplaced(swapReport.displaced, keepingSnapshots: restoreConfig.reversible)
             }
         } catch {
-            logger.warning("the restore succeeded, but dropping what it replaced failed (the next restore drops it): \(PGCloneError.from(error))")
+            logger.warning(
+                """
+                the restore succeeded, but dropping what it replaced failed (the next restore drops it): \
+                \(PGCloneError.from(error))
+                """
+            )
         }
-        return RestoreOutcome(dump: dump, localSource: localSource, target: names.target, restore: report, swap: swapReport)
+        return RestoreOutcome(
+            dump: dump,
+            localSource: localSource,
+            target: names.target,
+            restore: report,
+            swap: swapReport
+        )
     }
 
     /// After a failure before or in the swap: drops `D__temp` and `D__snap` and finds what state
     /// `D` is in, on the admin connection or, if the failure took it, on a new one (the lock went
     /// with the old session: a new connection cleans up only if it gets the lock back).
-    private func cleanUp(after error: any Error, swap: DatabaseSwap, old: DatabaseProperties?) async -> PGCloneError.TargetState {
+    private func cleanUp(
+        after error: any Error,
+        swap: DatabaseSwap,
+        old: DatabaseProperties?
+    ) async -> PGCloneError.TargetState {
         var swap = swap
         var reconnected: PostgresConnection?
         let usable = await swap.admin.connection.isUsable
@@ -307,21 +387,38 @@ package struct RestorePipeline: Sendable {
             do {
                 let admin = try await reconnect(avoiding: swap.names.target)
                 reconnected = admin
-                swap = DatabaseSwap(admin: DatabaseAdmin(connection: admin, logger: logger), names: swap.names, started: swap.started)
+                swap = DatabaseSwap(
+                    admin: DatabaseAdmin(connection: admin, logger: logger),
+                    names: swap.names,
+                    started: swap.started
+                )
                 guard try await swap.tryLock() else {
-                    logger.warning("the connection to PostgreSQL was lost, and another pgclone restore of \"\(swap.names.target)\" has begun since; it drops what this one left")
+                    logger.warning(
+                        """
+                        the connection to PostgreSQL was lost, and another pgclone restore of \
+                        \"\(swap.names.target)\" has begun since; it drops what this one left
+                        """
+                    )
                     let state = await swap.targetState(old: old)
                     await admin.close()
                     return state
                 }
             } catch {
-                return .unknown(swap.names.target, advice: "the connection to PostgreSQL was lost and pgclone could not reconnect (\(error)); the next restore drops what this one left")
+                return .unknown(
+                    swap.names.target,
+                    advice: """
+                        the connection to PostgreSQL was lost and pgclone could not reconnect (\(error)); the next \
+                        restore drops what this one left
+                        """
+                )
             }
         }
         var state = await swap.targetState(old: old)
         if case .refusingConnections = state, (try? await swap.repairInterruptedSwap()) == true {
             // The server restarted in the middle of the swap, which ended the guard's session too.
-            logger.warning("\"\(swap.names.target)\" was left refusing connections by the swap that failed; it accepts them again")
+            logger.warning(
+                "\"\(swap.names.target)\" was left refusing connections by the swap that failed; it accepts them again"
+            )
             state = await swap.targetState(old: old)
         }
         if case .replaced = state {
@@ -329,7 +426,12 @@ package struct RestorePipeline: Sendable {
             do {
                 try await swap.dropTemporary()
             } catch {
-                logger.warning("could not drop \"\(swap.names.temporary)\" (the next restore drops it): \(PGCloneError.from(error))")
+                logger.warning(
+                    """
+                    could not drop \"\(swap.names.temporary)\" (the next restore drops it): \
+                    \(PGCloneError.from(error))
+                    """
+                )
             }
         }
         if let reconnected {
@@ -348,7 +450,12 @@ package struct RestorePipeline: Sendable {
         var delay = Duration.milliseconds(250)
         while true {
             do {
-                let admin = try await PostgresConnection.connectMaintenance(connection, maintenance, avoiding: [target], logger: logger)
+                let admin = try await PostgresConnection.connectMaintenance(
+                    connection,
+                    maintenance,
+                    avoiding: [target],
+                    logger: logger
+                )
                 try await admin.apply(sessionSettings)
                 return admin
             } catch {
@@ -396,9 +503,24 @@ package struct RestorePipeline: Sendable {
         tools: PostgresInstallations
     ) async throws -> (RestoreRunner.Report, (source: [DatabaseSetting], kept: [DatabaseSetting]), DatabaseAccess?) {
         let names = swap.names
-        logger.info("restoring \(dump.key) (\(ByteCount(bytes: dump.size))) from \(storage.location) into \"\(names.temporary)\"")
-        let (stored, storedSource) = metrics.stream(.downloadToDecompress, capacity: budget.streamCapacity, from: .download, to: .decompress)
-        let (archive, archiveSource) = metrics.stream(.decompressToRestore, capacity: budget.streamCapacity, from: .decompress, to: .restoreStdin)
+        logger.info(
+            """
+            restoring \(dump.key) (\(ByteCount(bytes: dump.size))) from \(storage.location) into \
+            \"\(names.temporary)\"
+            """
+        )
+        let (stored, storedSource) = metrics.stream(
+            .downloadToDecompress,
+            capacity: budget.streamCapacity,
+            from: .download,
+            to: .decompress
+        )
+        let (archive, archiveSource) = metrics.stream(
+            .decompressToRestore,
+            capacity: budget.streamCapacity,
+            from: .decompress,
+            to: .restoreStdin
+        )
         metrics.setMemoryBudget(budget.restoreTerms)
         let metrics = self.metrics
         let decoder = DumpDecoder(settings: budget.decompression)
@@ -419,23 +541,39 @@ package struct RestorePipeline: Sendable {
             if let expectedDatabase, let metadata, metadata.database != expectedDatabase {
                 throw PGCloneError(
                     .objectNotFound,
-                    "\(dump.key) is a dump of database \"\(metadata.database)\", not \"\(expectedDatabase)\" (it changed since it was chosen); restore it by its key if that is what you want"
+                    """
+                    \(dump.key) is a dump of database \"\(metadata.database)\", not \"\(expectedDatabase)\" (it \
+                    changed since it was chosen); restore it by its key if that is what you want
+                    """
                 )
             }
             let existing = try await swap.admin.connection.databaseLocale(of: names.target)
-            let locale = try await swap.createTemporary(locale: metadata?.locale, owner: swap.temporaryOwner(source: metadata?.access, restoringAs: restoreConfig.role))
+            let locale = try await swap.createTemporary(
+                locale: metadata?.locale,
+                owner: swap.temporaryOwner(source: metadata?.access, restoringAs: restoreConfig.role)
+            )
             if metadata?.locale != nil, let locale, let existing, locale != existing {
-                logger.warning("\"\(names.target)\" was \(existing); it takes the dump's encoding and locale, \(locale)")
+                logger.warning(
+                    "\"\(names.target)\" was \(existing); it takes the dump's encoding and locale, \(locale)"
+                )
             }
             try await checkConnects(toRestoreInto: names.temporary)
             let ownership = restoreConfig.ownership(of: metadata)
             if restoreConfig.noACL && metadata?.privileges == true {
                 logger.warning(
-                    "restoring without the dump's privileges (--no-acl): every object gets PostgreSQL's default ones, which let PUBLIC execute functions and use types and the public schema where the source may not have"
+                    """
+                    restoring without the dump's privileges (--no-acl): every object gets PostgreSQL's default \
+                    ones, which let PUBLIC execute functions and use types and the public schema where the source \
+                    may not have
+                    """
                 )
             }
             logger.debug(
-                "restoring \(ownership.owners ? "the dump's owners" : "no owners") and \(ownership.privileges ? "its privileges" : "no privileges")\(ownership.role.map { " as role \"\($0)\"" } ?? "")"
+                """
+                restoring \(ownership.owners ? "the dump's owners" : "no owners") and \
+                \(ownership.privileges ? "its privileges" : "no privileges")\
+                \(ownership.role.map { " as role \"\($0)\"" } ?? "")
+                """
             )
             return ownership
         }
@@ -456,7 +594,9 @@ package struct RestorePipeline: Sendable {
         }
         let transform: @Sendable () async throws -> DecodedDump = {
             try await metrics.running(.decompress) {
-                try await decoder.decode(stored, into: archiveSource) { metadata in metadataRead.withLock { $0 = metadata } }
+                try await decoder.decode(stored, into: archiveSource) { metadata in
+                    metadataRead.withLock { $0 = metadata }
+                }
             }
         }
         let decoded: DecodedDump
@@ -491,7 +631,9 @@ package struct RestorePipeline: Sendable {
                     source: source,
                     transform: transform,
                     sink: {
-                        try await metrics.running(.restoreStdin) { try await runner.restore(from: archive, ignoreErrors: ignoreErrors) }
+                        try await metrics.running(.restoreStdin) {
+                            try await runner.restore(from: archive, ignoreErrors: ignoreErrors)
+                        }
                     }
                 )
             }
@@ -512,7 +654,11 @@ package struct RestorePipeline: Sendable {
         }
         // A dump without pgclone's metadata (plain pg_dump -Fc): keep the target's own settings,
         // as django-pgclone does.
-        return (report, try await swap.settingsToApply(source: try await swap.admin.connection.databaseSettings(of: names.target)), nil)
+        return (
+            report,
+            try await swap.settingsToApply(source: try await swap.admin.connection.databaseSettings(of: names.target)),
+            nil
+        )
     }
 
     /// `requested` jobs, or fewer if PostgreSQL would not let this role open that many more
@@ -520,22 +666,30 @@ package struct RestorePipeline: Sendable {
     /// swap guard): the server's `max_connections` less its reserved ones and those in use, and
     /// the role's connection limit.
     private func connectionsFor(jobs requested: Int, admin: PostgresConnection) async throws -> Int {
-        let row = try await admin.query(
-            """
-            SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int
-                   - CASE WHEN r.rolsuper THEN 0 ELSE coalesce(current_setting('reserved_connections', true)::int, 0) END
-                   - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int,
-                   CASE WHEN r.rolconnlimit < 0 OR r.rolsuper THEN NULL
-                        ELSE r.rolconnlimit - (SELECT count(*) FROM pg_stat_activity WHERE usesysid = r.oid)::int END
-            FROM pg_roles AS r WHERE r.rolname = current_user
-            """
-        ).first ?? []
-        let free = [row.first ?? nil, row.count > 1 ? row[1] : nil].compactMap { $0.flatMap { Int($0) } }.min() ?? requested + 2
+        let row =
+            try await admin.query(
+                """
+                SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int
+                       - CASE WHEN r.rolsuper THEN 0 ELSE coalesce(current_setting('reserved_connections', true)::int, \
+                       0) END
+                       - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int,
+                       CASE WHEN r.rolconnlimit < 0 OR r.rolsuper THEN NULL
+                            ELSE r.rolconnlimit - (SELECT count(*) FROM pg_stat_activity WHERE usesysid = r.oid)::int \
+                            END
+                FROM pg_roles AS r WHERE r.rolname = current_user
+                """
+            ).first ?? []
+        let free =
+            [row.first ?? nil, row.count > 1 ? row[1] : nil].compactMap { $0.flatMap { Int($0) } }.min() ?? requested
+            + 2
         // Half of what is free at most: the application needs connections too.
         let allowed = max(1, min(free - 2, free / 2))
         guard requested > allowed else { return requested }
         logger.warning(
-            "--jobs \(requested) is more than PostgreSQL lets this role open (\(max(free, 0)) more connections now); restoring with --jobs=\(allowed)"
+            """
+            --jobs \(requested) is more than PostgreSQL lets this role open (\(max(free, 0)) more connections \
+            now); restoring with --jobs=\(allowed)
+            """
         )
         return allowed
     }
@@ -543,7 +697,12 @@ package struct RestorePipeline: Sendable {
     private func logErrors(_ report: RestoreRunner.Report) {
         if report.serialForOwners {
             logger.warning(
-                "restored with one pg_restore session, not --jobs: the dump names owners this server lacks or the restoring role may not assign (the next warning counts them), and pg_restore's parallel workers report those refusals in a way pgclone cannot read reliably; --no-owner, or creating the roles or memberships, restores in parallel"
+                """
+                restored with one pg_restore session, not --jobs: the dump names owners this server lacks or the \
+                restoring role may not assign (the next warning counts them), and pg_restore's parallel workers \
+                report those refusals in a way pgclone cannot read reliably; --no-owner, or creating the roles or \
+                memberships, restores in parallel
+                """
             )
         }
         if let summary = report.privileges?.summary {
@@ -553,7 +712,10 @@ package struct RestorePipeline: Sendable {
             let reasons = report.harmless.keys.sorted()
             let count = report.harmless.values.reduce(0, +)
             logger.warning(
-                "\(report.pgRestore.isEmpty ? "pg_restore" : report.pgRestore) reported \(count) error\(count == 1 ? "" : "s") known to be harmless: \(reasons.joined(separator: "; "))"
+                """
+                \(report.pgRestore.isEmpty ? "pg_restore" : report.pgRestore) reported \(count) \
+                error\(count == 1 ? "" : "s") known to be harmless: \(reasons.joined(separator: "; "))
+                """
             )
         }
         for entry in report.errors {

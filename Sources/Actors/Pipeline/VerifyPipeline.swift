@@ -28,10 +28,24 @@ package struct VerifyPipeline: Sendable {
     }
 
     package func run(_ dump: StoredDump) async throws -> VerifiedDump {
-        let (stored, storedSource) = metrics.stream(.downloadToDecompress, capacity: budget.streamCapacity, from: .download, to: .decompress)
-        let (archive, archiveSource) = metrics.stream(.decompressToRestore, capacity: budget.streamCapacity, from: .decompress, to: .restoreStdin)
+        let (stored, storedSource) = metrics.stream(
+            .downloadToDecompress,
+            capacity: budget.streamCapacity,
+            from: .download,
+            to: .decompress
+        )
+        let (archive, archiveSource) = metrics.stream(
+            .decompressToRestore,
+            capacity: budget.streamCapacity,
+            from: .decompress,
+            to: .restoreStdin
+        )
         let decoder = DumpDecoder(settings: budget.decompression)
-        let runner = RestoreRunner(installations: try await PostgresInstallations.discover(environment: environment), serverMajor: nil, connection: nil)
+        let runner = RestoreRunner(
+            installations: try await PostgresInstallations.discover(environment: environment),
+            serverMajor: nil,
+            connection: nil
+        )
         let storage = self.storage
         logger.info("verifying \(dump.key) (\(ByteCount(bytes: dump.size))) in \(storage.location)")
         do {
@@ -40,7 +54,12 @@ package struct VerifyPipeline: Sendable {
                 transform: { try await decoder.decode(stored, into: archiveSource) },
                 sink: { try await runner.restore(from: archive, ignoreErrors: false) }
             )
-            return VerifiedDump(dump: dump, format: decoded.format, metadata: decoded.metadata, archiveBytes: decoded.archiveBytes)
+            return VerifiedDump(
+                dump: dump,
+                format: decoded.format,
+                metadata: decoded.metadata,
+                archiveBytes: decoded.archiveBytes
+            )
         } catch {
             throw PGCloneError.from(error, dump: dump.key)
         }

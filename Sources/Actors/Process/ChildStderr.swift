@@ -22,8 +22,13 @@ package struct ChildStderr: Sendable {
         package var command: String?
 
         package init(
-            message: String, tocEntry: String? = nil, detail: String? = nil, hint: String? = nil, context: String? = nil,
-            statement: String? = nil, command: String? = nil
+            message: String,
+            tocEntry: String? = nil,
+            detail: String? = nil,
+            hint: String? = nil,
+            context: String? = nil,
+            statement: String? = nil,
+            command: String? = nil
         ) {
             self.message = message
             self.tocEntry = tocEntry
@@ -36,13 +41,17 @@ package struct ChildStderr: Sendable {
 
         /// The lines shown under the error.
         package var details: [PGCloneError.Detail] {
-            [("toc entry", tocEntry), ("detail", detail), ("hint", hint), ("context", context), ("statement", statement)]
-                .compactMap { label, text in text.map { PGCloneError.Detail(label, $0) } }
+            [
+                ("toc entry", tocEntry), ("detail", detail), ("hint", hint), ("context", context),
+                ("statement", statement),
+            ]
+            .compactMap { label, text in text.map { PGCloneError.Detail(label, $0) } }
         }
 
         /// The server's message without libpq's and pg_restore's prefixes: `role "r" does not exist`.
         package var serverMessage: String {
-            for prefix in ["could not execute query: ERROR: ", "could not execute query: "] where message.hasPrefix(prefix) {
+            for prefix in ["could not execute query: ERROR: ", "could not execute query: "]
+            where message.hasPrefix(prefix) {
                 return String(message.dropFirst(prefix.count))
             }
             return message
@@ -147,7 +156,10 @@ package struct ChildStderr: Sendable {
         partialLine.removeAll(keepingCapacity: partialLine.capacity <= 4096)
         partialLineCut = false
         if !line.isEmpty {
-            tail.append(line.utf8.count > Self.maximumLineLength ? String(decoding: line.utf8.prefix(Self.maximumLineLength), as: UTF8.self) : line)
+            tail.append(
+                line.utf8.count > Self.maximumLineLength
+                    ? String(decoding: line.utf8.prefix(Self.maximumLineLength), as: UTF8.self) : line
+            )
             if tail.count > Self.maximumTailLines { tail.removeFirst() }
         }
         let program = String(prefix.dropLast())
@@ -227,15 +239,17 @@ package struct ChildStderr: Sendable {
 
     /// The most useful single line: the first error, else the last line.
     package var summary: String? {
-        entries.first.map(\.message) ?? tail.last.map { line in
-            line.hasPrefix(prefix) ? String(line.dropFirst(prefix.count)) : line
-        }
+        entries.first.map(\.message)
+            ?? tail.last.map { line in
+                line.hasPrefix(prefix) ? String(line.dropFirst(prefix.count)) : line
+            }
     }
 }
 
 extension String {
     /// At most ``ChildStderr/maximumLineLength`` bytes.
     fileprivate var bounded: String {
-        utf8.count <= ChildStderr.maximumLineLength ? self : String(decoding: utf8.prefix(ChildStderr.maximumLineLength), as: UTF8.self)
+        utf8.count <= ChildStderr.maximumLineLength
+            ? self : String(decoding: utf8.prefix(ChildStderr.maximumLineLength), as: UTF8.self)
     }
 }

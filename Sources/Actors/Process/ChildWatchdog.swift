@@ -95,7 +95,10 @@ package final class ChildWatchdog: Sendable {
         sigemptyset(&defaults)
         for signal in [SIGPIPE, SIGINT, SIGTERM, SIGHUP] { sigaddset(&defaults, signal) }
         posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        posix_spawnattr_setflags(
+            &attributes,
+            Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)
+        )
         var pid: pid_t = 0
         let arguments: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sh"), strdup("-c"), strdup(script), nil]
         defer { for argument in arguments { free(argument) } }
@@ -113,5 +116,10 @@ package final class ChildWatchdog: Sendable {
 struct WatchdogError: Error, CustomStringConvertible {
     var operation: String
     var code: Int32
-    var description: String { "cannot start the process that stops pgclone's children with it (\(operation): \(String(cString: strerror(code))))" }
+    var description: String {
+        """
+        cannot start the process that stops pgclone's children with it (\(operation): \
+        \(String(cString: strerror(code))))
+        """
+    }
 }

@@ -55,13 +55,18 @@ package struct PostgresInstallations: Sendable {
         if let explicit, access("\(explicit)/pg_dump", X_OK) != 0 || access("\(explicit)/pg_restore", X_OK) != 0 {
             throw PGCloneError(
                 .invalidConfiguration,
-                "PGCLONE_PG_BIN_DIR=\(explicit) has no pg_dump and pg_restore; set it to the bin directory of PostgreSQL's client programs"
+                """
+                PGCLONE_PG_BIN_DIR=\(explicit) has no pg_dump and pg_restore; set it to the bin directory of \
+                PostgreSQL's client programs
+                """
             )
         }
         var candidates = explicit.map { [$0] } ?? []
         for (parent, prefix) in [("/usr/lib/postgresql", ""), ("/usr", "pgsql-")] {
             let names = (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []
-            let versions = names.filter { $0.hasPrefix(prefix) }.compactMap { Int($0.dropFirst(prefix.count)) }.sorted(by: >)
+            let versions = names.filter { $0.hasPrefix(prefix) }.compactMap { Int($0.dropFirst(prefix.count)) }.sorted(
+                by: >
+            )
             candidates += versions.map { "\(parent)/\(prefix)\($0)/bin" }
         }
         for directory in (environment["PATH"] ?? "").split(separator: ":").map(String.init) where !directory.isEmpty {
@@ -73,12 +78,15 @@ package struct PostgresInstallations: Sendable {
         }
         var found: [Installation] = []
         var seen = Set<String>()
-        for directory in candidates where access("\(directory)/pg_dump", X_OK) == 0 && access("\(directory)/pg_restore", X_OK) == 0 {
-            let canonical = realpath(directory, nil).map { pointer in
-                defer { free(pointer) }
-                return String(cString: pointer)
-            } ?? directory
-            guard seen.insert(canonical).inserted, let major = await Self.majorVersion(of: "\(directory)/pg_dump") else { continue }
+        for directory in candidates
+        where access("\(directory)/pg_dump", X_OK) == 0 && access("\(directory)/pg_restore", X_OK) == 0 {
+            let canonical =
+                realpath(directory, nil).map { pointer in
+                    defer { free(pointer) }
+                    return String(cString: pointer)
+                } ?? directory
+            guard seen.insert(canonical).inserted, let major = await Self.majorVersion(of: "\(directory)/pg_dump")
+            else { continue }
             found.append(Installation(directory: directory, major: major))
         }
         return PostgresInstallations(installations: found, explicitDirectory: explicit)
@@ -91,8 +99,14 @@ package struct PostgresInstallations: Sendable {
         if let chosen = choose(atLeast: major, preferring: major) { return chosen.tools }
         throw PGCloneError(
             .invalidConfiguration,
-            "no pg_dump here can dump PostgreSQL \(serverVersionText): it takes pg_dump \(major) or newer, and \(describeFound("pg_dump")); "
-                + "install PostgreSQL \(major)'s client programs (Debian: postgresql-client-\(major); RHEL: postgresql\(major)), or set PGCLONE_PG_BIN_DIR to their bin directory"
+            """
+            no pg_dump here can dump PostgreSQL \(serverVersionText): it takes pg_dump \(major) or newer, and \
+            \(describeFound("pg_dump")); 
+            """
+                + """
+                install PostgreSQL \(major)'s client programs (Debian: postgresql-client-\(major); RHEL: \
+                postgresql\(major)), or set PGCLONE_PG_BIN_DIR to their bin directory
+                """
         )
     }
 
@@ -105,7 +119,13 @@ package struct PostgresInstallations: Sendable {
             // A version newer than pgclone knows: the newest pg_restore, which says if it cannot.
             guard let needed = archive.minimumReaderMajor else {
                 if let newest = installations.max(by: { $0.major < $1.major }) { return newest.tools }
-                throw PGCloneError(.invalidConfiguration, "no pg_restore was found (PGCLONE_PG_BIN_DIR, /usr/lib/postgresql/*/bin, /usr/pgsql-*/bin, PATH); install PostgreSQL's client programs")
+                throw PGCloneError(
+                    .invalidConfiguration,
+                    """
+                    no pg_restore was found (PGCLONE_PG_BIN_DIR, /usr/lib/postgresql/*/bin, /usr/pgsql-*/bin, PATH); \
+                    install PostgreSQL's client programs
+                    """
+                )
             }
             minimum = needed
         } else {
@@ -115,20 +135,30 @@ package struct PostgresInstallations: Sendable {
         let made = archive.map { "archive version \($0), written by pg_dump \(minimum) or newer" } ?? "this archive"
         throw PGCloneError(
             .invalidConfiguration,
-            "no pg_restore here can read this dump (\(made)): it takes pg_restore \(minimum) or newer, and \(describeFound("pg_restore")); "
-                + "install PostgreSQL \(minimum)'s client programs or newer (Debian: postgresql-client-\(minimum); RHEL: postgresql\(minimum)), or set PGCLONE_PG_BIN_DIR to their bin directory"
+            """
+            no pg_restore here can read this dump (\(made)): it takes pg_restore \(minimum) or newer, and \
+            \(describeFound("pg_restore")); 
+            """
+                + """
+                install PostgreSQL \(minimum)'s client programs or newer (Debian: postgresql-client-\(minimum); \
+                RHEL: postgresql\(minimum)), or set PGCLONE_PG_BIN_DIR to their bin directory
+                """
         )
     }
 
     private func choose(atLeast minimum: Int, preferring preferred: Int?) -> Installation? {
         let fitting = installations.filter { $0.major >= minimum }
-        if let explicitDirectory, let explicit = fitting.first(where: { $0.directory == explicitDirectory }) { return explicit }
+        if let explicitDirectory, let explicit = fitting.first(where: { $0.directory == explicitDirectory }) {
+            return explicit
+        }
         if let preferred, let exact = fitting.first(where: { $0.major == preferred }) { return exact }
         return fitting.min { $0.major < $1.major }
     }
 
     private func describeFound(_ program: String) -> String {
-        guard !installations.isEmpty else { return "none was found (PGCLONE_PG_BIN_DIR, /usr/lib/postgresql/*/bin, /usr/pgsql-*/bin, PATH)" }
+        guard !installations.isEmpty else {
+            return "none was found (PGCLONE_PG_BIN_DIR, /usr/lib/postgresql/*/bin, /usr/pgsql-*/bin, PATH)"
+        }
         let list = installations.map { "\($0.major) (\($0.directory))" }.joined(separator: ", ")
         return "the \(program) found \(installations.count == 1 ? "is" : "are") \(list)"
     }
@@ -182,5 +212,7 @@ package struct ArchiveVersion: Sendable, Hashable, Comparable, CustomStringConve
 
     package var description: String { "\(major).\(minor)" }
 
-    package static func < (lhs: ArchiveVersion, rhs: ArchiveVersion) -> Bool { (lhs.major, lhs.minor) < (rhs.major, rhs.minor) }
+    package static func < (lhs: ArchiveVersion, rhs: ArchiveVersion) -> Bool {
+        (lhs.major, lhs.minor) < (rhs.major, rhs.minor)
+    }
 }

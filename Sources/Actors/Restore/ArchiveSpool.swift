@@ -41,18 +41,28 @@ package actor ArchiveSpool {
 
     private func open(minimumFree: Int) throws {
         var stats = statvfs()
-        guard statvfs(directory, &stats) == 0 else { throw PGCloneError.storageFailed("cannot use TMPDIR \(directory)") }
+        guard statvfs(directory, &stats) == 0 else {
+            throw PGCloneError.storageFailed("cannot use TMPDIR \(directory)")
+        }
         let free = Int(stats.f_bavail) * Int(stats.f_frsize)
         guard free >= minimumFree else {
             throw PGCloneError(
                 .storageFailed,
-                "TMPDIR \(directory) has \(ByteCount(bytes: free)) free, less than the dump's \(ByteCount(bytes: minimumFree)) "
-                    + "before decompression; --jobs needs room for the whole archive: set TMPDIR to a larger disk, or restore without --jobs"
+                """
+                TMPDIR \(directory) has \(ByteCount(bytes: free)) free, less than the dump's \
+                \(ByteCount(bytes: minimumFree)) 
+                """
+                    + """
+                    before decompression; --jobs needs room for the whole archive: set TMPDIR to a larger disk, \
+                    or restore without --jobs
+                    """
             )
         }
         removedAbandoned = removeAbandoned()
         descriptor = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw PGCloneError.storageFailed("cannot create a spool file in TMPDIR \(directory)") }
+        guard descriptor >= 0 else {
+            throw PGCloneError.storageFailed("cannot create a spool file in TMPDIR \(directory)")
+        }
         exists = true
         lock = Glibc.open(path, O_RDONLY | O_CLOEXEC)
         guard lock >= 0, flock(lock, LOCK_EX | LOCK_NB) == 0 else {
@@ -68,7 +78,9 @@ package actor ArchiveSpool {
         guard let stream = opendir(directory) else { return [] }
         var names: [String] = []
         while let entry = readdir(stream) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+            }
             if name.hasPrefix(Self.prefix) { names.append(name) }
         }
         closedir(stream)
@@ -86,7 +98,9 @@ package actor ArchiveSpool {
         }
         for name in names where name.hasSuffix(".list") {
             let file = "\(directory)/\(name)"
-            guard let end = name.range(of: ".dump.", options: .backwards), access("\(directory)/\(name[..<end.lowerBound]).dump", F_OK) != 0 else {
+            guard let end = name.range(of: ".dump.", options: .backwards),
+                access("\(directory)/\(name[..<end.lowerBound]).dump", F_OK) != 0
+            else {
                 continue
             }
             if unlink(file) == 0 { removed.append(file) }
@@ -103,7 +117,10 @@ package actor ArchiveSpool {
                     throw PGCloneError(
                         .storageFailed,
                         "TMPDIR \(directory) ran out of space after \(ByteCount(bytes: written)) of the archive; "
-                            + "--jobs needs room for the whole archive: set TMPDIR to a larger disk, or restore without --jobs"
+                            + """
+                            --jobs needs room for the whole archive: set TMPDIR to a larger disk, or restore \
+                            without --jobs
+                            """
                     )
                 }
                 throw PGCloneError.storageFailed("cannot write the spool file \(path)")

@@ -22,7 +22,12 @@ package struct OwnershipOptions: Sendable, Hashable {
 
     /// What a restore of a dump takes: what the dump holds (its metadata says; nothing when it
     /// does not, as for a dump of an earlier release), less what `--no-owner` and `--no-acl` leave out.
-    package static func restoring(_ metadata: DumpMetadata?, noOwner: Bool, noACL: Bool, role: String?) -> OwnershipOptions {
+    package static func restoring(
+        _ metadata: DumpMetadata?,
+        noOwner: Bool,
+        noACL: Bool,
+        role: String?
+    ) -> OwnershipOptions {
         OwnershipOptions(
             owners: !noOwner && metadata?.owners == true,
             privileges: !noACL && metadata?.privileges == true,

@@ -41,7 +41,9 @@ package actor PrivilegeRestore {
             report.add(.owner, role: owner, refusal)
             return .handled
         }
-        if PrivilegeStatements.isMaterializedViewData(entry.tocEntry), entry.command != nil, deferred.count < Self.maximumDeferred {
+        if PrivilegeStatements.isMaterializedViewData(entry.tocEntry), entry.command != nil,
+            deferred.count < Self.maximumDeferred
+        {
             deferred.append(entry)
             return .handled
         }
@@ -118,14 +120,18 @@ package actor PrivilegeRestore {
 
     /// Runs `statements` one by one; says too whether one of them changed the session's role.
     private func run(
-        _ statements: [String], of entry: ChildStderr.Entry, on session: PostgresConnection
+        _ statements: [String],
+        of entry: ChildStderr.Entry,
+        on session: PostgresConnection
     ) async -> (ChildStderr.Disposition, changedAuthorization: Bool) {
         var changedAuthorization = false
         for statement in statements {
             do {
                 try await session.execute(statement)
                 if statement.hasPrefix("SET SESSION AUTHORIZATION") { changedAuthorization = true }
-            } catch let error as LibPQError where statement.hasPrefix("SET SESSION AUTHORIZATION") && !error.connectionLost {
+            } catch let error as LibPQError
+                where statement.hasPrefix("SET SESSION AUTHORIZATION") && !error.connectionLost
+            {
                 // The grants a role other than the owner made (it is missing here, or this role
                 // may not act as it): the restoring role makes them, giving their grantees the
                 // same privileges, with the owner as grantor.
@@ -220,12 +226,25 @@ package struct PrivilegeReport: Sendable, Hashable {
         guard !isEmpty else { return nil }
         var parts: [String] = []
         if !owners.isEmpty {
-            parts.append("\(list(owners, noun: "object")) belong\(owners.count == 1 && owners[0].count == 1 ? "s" : "") to \"\(restoringRole)\"")
+            parts.append(
+                """
+                \(list(owners, noun: "object")) belong\(owners.count == 1 && owners[0].count == 1 ? "s" : "") to \
+                \"\(restoringRole)\"
+                """
+            )
         }
         if !privileges.isEmpty {
-            parts.append("\(list(privileges, noun: "privilege")) \(privileges.count == 1 && privileges[0].count == 1 ? "was" : "were") skipped")
+            parts.append(
+                """
+                \(list(privileges, noun: "privilege")) \
+                \(privileges.count == 1 && privileges[0].count == 1 ? "was" : "were") skipped
+                """
+            )
         }
-        return "owners and privileges as in the dump, but for roles this server lacks or \"\(restoringRole)\" may not act as: " + parts.joined(separator: "; ")
+        return """
+            owners and privileges as in the dump, but for roles this server lacks or \"\(restoringRole)\" may not act \
+            as: 
+            """ + parts.joined(separator: "; ")
     }
 
     private func list(_ tallies: [Tally], noun: String) -> String {
@@ -233,8 +252,11 @@ package struct PrivilegeReport: Sendable, Hashable {
         var items = sorted.prefix(8).map { tally in
             "\(tally.count) \(noun)\(tally.count == 1 ? "" : "s") of \"\(tally.role)\" (\(reason(tally.refusal)))"
         }
-        if sorted.count > 8 { items.append("\(sorted.dropFirst(8).reduce(0) { $0 + $1.count }) more of \(sorted.count - 8) other roles") }
-        return items.count <= 2 ? items.joined(separator: " and ") : items.dropLast().joined(separator: ", ") + " and " + items.last!
+        if sorted.count > 8 {
+            items.append("\(sorted.dropFirst(8).reduce(0) { $0 + $1.count }) more of \(sorted.count - 8) other roles")
+        }
+        return items.count <= 2
+            ? items.joined(separator: " and ") : items.dropLast().joined(separator: ", ") + " and " + items.last!
     }
 
     private func reason(_ refusal: PrivilegeStatements.Refusal) -> String {

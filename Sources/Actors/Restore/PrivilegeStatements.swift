@@ -20,7 +20,9 @@ package enum PrivilegeStatements {
     /// The role `statement` (`ALTER TABLE public.t OWNER TO app;`) gives an object to, or `nil` if
     /// it is no owner change.
     package static func newOwner(in statement: String) -> String? {
-        guard statement.hasPrefix("ALTER "), let range = statement.range(of: " OWNER TO ", options: .backwards) else { return nil }
+        guard statement.hasPrefix("ALTER "), let range = statement.range(of: " OWNER TO ", options: .backwards) else {
+            return nil
+        }
         var role = Substring(statement[range.upperBound...])
         while role.last == ";" || role.last?.isWhitespace == true { role.removeLast() }
         return identifier(role)
@@ -40,7 +42,8 @@ package enum PrivilegeStatements {
     /// is not about who may own what (the object is missing, say).
     package static func ownerRefusal(_ message: String) -> Refusal? {
         if let named = refusedRole(in: message) { return named.refusal }
-        for pattern in ["permission denied for schema ", "permission denied for database ", "must be owner of "] where message.hasPrefix(pattern) {
+        for pattern in ["permission denied for schema ", "permission denied for database ", "must be owner of "]
+        where message.hasPrefix(pattern) {
             return .other(message)
         }
         return nil

@@ -47,7 +47,10 @@ package enum RestorePasses {
         let fields = line.split(separator: " ", maxSplits: 3)
         guard fields.count == 4, fields[0].hasSuffix(";") else { return false }
         let entry = fields[3]
-        return ["ACL ", "DEFAULT ACL ", "ACL LANGUAGE ", "EVENT TRIGGER ", "MATERIALIZED VIEW DATA ", "COMMENT - EVENT TRIGGER "]
-            .contains { entry.hasPrefix($0) }
+        return [
+            "ACL ", "DEFAULT ACL ", "ACL LANGUAGE ", "EVENT TRIGGER ", "MATERIALIZED VIEW DATA ",
+            "COMMENT - EVENT TRIGGER ",
+        ]
+        .contains { entry.hasPrefix($0) }
     }
 }

@@ -86,7 +86,8 @@ package actor RestoreRunner {
     /// `--verbose` makes pg_restore name the TOC entry each error belongs to.
     func arguments(_ ownership: OwnershipOptions, jobs: Int? = nil, file: String? = nil) -> [String] {
         let target = connection.map { "--dbname=\($0.childConnectionString)" } ?? "--file=/dev/null"
-        return ownership.pgRestoreArguments + ["--no-password", "--verbose", target] + (jobs.map { ["--jobs=\($0)"] } ?? [])
+        return ownership.pgRestoreArguments + ["--no-password", "--verbose", target]
+            + (jobs.map { ["--jobs=\($0)"] } ?? [])
             + (file.map { [$0] } ?? [])
     }
 
@@ -99,7 +100,8 @@ package actor RestoreRunner {
     /// What one pg_restore error amounts to: harmless (``KnownRestoreErrors``), dealt with by
     /// `privileges`, or an error.
     package static func judge(
-        _ entry: ChildStderr.Entry, privileges: PrivilegeRestore?
+        _ entry: ChildStderr.Entry,
+        privileges: PrivilegeRestore?
     ) async -> ChildStderr.Disposition {
         if let reason = KnownRestoreErrors.harmless(entry) { return .harmless(reason: reason) }
         return await privileges?.judge(entry) ?? .error
@@ -133,7 +135,8 @@ package actor RestoreRunner {
         var ownership = self.ownership
         do {
             pgRestore = try installations.forRestore(
-                archive: first.flatMap { ArchiveVersion(header: $0.readableBytesView) }, serverMajor: serverMajor
+                archive: first.flatMap { ArchiveVersion(header: $0.readableBytesView) },
+                serverMajor: serverMajor
             ).pgRestore
             if let beforeStart { ownership = try await beforeStart() }
         } catch {
@@ -179,7 +182,12 @@ package actor RestoreRunner {
             var log = collected
             await retryDeferred(into: &log)
             return try Self.judgeExit(
-                result.terminationStatus, log, bytesWritten: written, stoppedReading: stoppedReading, ignoreErrors: ignoreErrors, pgRestore: pgRestore
+                result.terminationStatus,
+                log,
+                bytesWritten: written,
+                stoppedReading: stoppedReading,
+                ignoreErrors: ignoreErrors,
+                pgRestore: pgRestore
             )
         }
     }
@@ -188,7 +196,10 @@ package actor RestoreRunner {
     /// a file it can seek in). Errors are judged as for a streamed restore. The privileges and what
     /// pg_restore restores after them run in a second, serial pg_restore (``RestorePasses``).
     package func restore(file path: String, jobs: Int, ignoreErrors: Bool) async throws -> Report {
-        let pgRestore = try installations.forRestore(archive: Self.archiveVersion(ofFile: path), serverMajor: serverMajor).pgRestore
+        let pgRestore = try installations.forRestore(
+            archive: Self.archiveVersion(ofFile: path),
+            serverMajor: serverMajor
+        ).pgRestore
         let ownership = try await beforeStart?() ?? self.ownership
         let listing = try await list(path, pgRestore: pgRestore)
         let passes = RestorePasses.split(listing: listing)
@@ -196,14 +207,19 @@ package actor RestoreRunner {
             // pg_restore's workers write their errors into each other: those of owners that cannot
             // be given could not be told apart from real ones. One session, then.
             if ownership.owners, let privilegeRestore,
-                case let refused = try await privilegeRestore.unassignable(RestorePasses.owners(listing: listing)), !refused.isEmpty
+                case let refused = try await privilegeRestore.unassignable(RestorePasses.owners(listing: listing)),
+                !refused.isEmpty
             {
                 var report = try await run(pgRestore, arguments(ownership, file: path), ignoreErrors: ignoreErrors)
                 report.serialForOwners = true
                 return report
             }
             guard let passes else {
-                return try await run(pgRestore, arguments(ownership, jobs: jobs, file: path), ignoreErrors: ignoreErrors)
+                return try await run(
+                    pgRestore,
+                    arguments(ownership, jobs: jobs, file: path),
+                    ignoreErrors: ignoreErrors
+                )
             }
             let parallelList = path + ".parallel.list"
             let serialList = path + ".serial.list"
@@ -214,10 +230,16 @@ package actor RestoreRunner {
             try passes.parallel.write(toFile: parallelList, atomically: false, encoding: .utf8)
             try passes.serial.write(toFile: serialList, atomically: false, encoding: .utf8)
             let first = try await run(
-                pgRestore, arguments(ownership, jobs: jobs, file: path) + ["--use-list=\(parallelList)"], ignoreErrors: ignoreErrors
+                pgRestore,
+                arguments(ownership, jobs: jobs, file: path) + ["--use-list=\(parallelList)"],
+                ignoreErrors: ignoreErrors
             )
             do {
-                let second = try await run(pgRestore, arguments(ownership, file: path) + ["--use-list=\(serialList)"], ignoreErrors: ignoreErrors)
+                let second = try await run(
+                    pgRestore,
+                    arguments(ownership, file: path) + ["--use-list=\(serialList)"],
+                    ignoreErrors: ignoreErrors
+                )
                 return first.merging(second)
             } catch var failure as RestoreFailure {
                 failure.report = first.merging(failure.report)
@@ -240,7 +262,10 @@ package actor RestoreRunner {
         guard result.terminationStatus.isSuccess else {
             let message = result.standardError.singleLine
             throw RestoreFailure(
-                message: "pg_restore --list \(ChildProcess.describe(result.terminationStatus)): \(message.isEmpty ? "it printed no message" : message)",
+                message: """
+                    pg_restore --list \(ChildProcess.describe(result.terminationStatus)): \
+                    \(message.isEmpty ? "it printed no message" : message)
+                    """,
                 report: Report(errorCount: 0, errors: [], bytesWritten: 0),
                 acceptable: false
             )
@@ -267,7 +292,11 @@ package actor RestoreRunner {
         var log = result.closureResult
         await retryDeferred(into: &log)
         return try Self.judgeExit(
-            result.terminationStatus, log, bytesWritten: 0, stoppedReading: false, ignoreErrors: ignoreErrors,
+            result.terminationStatus,
+            log,
+            bytesWritten: 0,
+            stoppedReading: false,
+            ignoreErrors: ignoreErrors,
             pgRestore: pgRestore
         )
     }
@@ -316,13 +345,24 @@ package actor RestoreRunner {
             return report
         }
         let what: String
-        if statementErrorsOnly, let entry = errors.first, let name = KnownRestoreErrors.extensionNeedingSuperuser(entry) {
-            what = "only a superuser may create extension \"\(name)\", which the dump holds; restore as a role that may (a superuser, or on a managed server its administrator role), or dump without it (pg_dump 17 and newer: pgclone dump --exclude-extension \(name))"
+        if statementErrorsOnly, let entry = errors.first, let name = KnownRestoreErrors.extensionNeedingSuperuser(entry)
+        {
+            what = """
+                only a superuser may create extension \"\(name)\", which the dump holds; restore as a role that may \
+                (a superuser, or on a managed server its administrator role), or dump without it (pg_dump 17 and \
+                newer: pgclone dump --exclude-extension \(name))
+                """
         } else if statementErrorsOnly && errors.isEmpty && log.interleaved {
-            what = "pg_restore's parallel workers wrote their messages into each other, and pgclone could not tell every error apart; restore without --jobs to see them"
+            what = """
+                pg_restore's parallel workers wrote their messages into each other, and pgclone could not tell every \
+                error apart; restore without --jobs to see them
+                """
         } else if statementErrorsOnly {
             let count = report.errorCount
-            what = "pg_restore reported \(count) error\(count == 1 ? "" : "s") (first: \(errors.first?.message ?? log.summary ?? "?"))"
+            what = """
+                pg_restore reported \(count) error\(count == 1 ? "" : "s") (first: \
+                \(errors.first?.message ?? log.summary ?? "?"))
+                """
         } else if status.isSuccess {
             what = "pg_restore stopped reading the archive before its end"
         } else {

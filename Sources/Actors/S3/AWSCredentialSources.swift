@@ -1,6 +1,6 @@
 import Foundation
-import PGCloneStreams
 import NIOCore
+import PGCloneStreams
 
 /// The credential sources that are services: STS for web identity, the container endpoint, and
 /// EC2 instance metadata. Each returns temporary credentials with their expiry.
@@ -9,7 +9,12 @@ enum AWSCredentialSources {
 
     /// STS AssumeRoleWithWebIdentity with the token in `tokenFile` (read again on every refresh, as
     /// Kubernetes rotates it). The request needs no signature.
-    static func webIdentity(tokenFile: String, roleARN: String, sessionName: String, endpoint: String) async throws -> AWSCredentials {
+    static func webIdentity(
+        tokenFile: String,
+        roleARN: String,
+        sessionName: String,
+        endpoint: String
+    ) async throws -> AWSCredentials {
         let source = "web identity (\(roleARN))"
         guard let token = try? String(contentsOfFile: tokenFile, encoding: .utf8).trimmingWhitespace(),
             !token.isEmpty
@@ -31,10 +36,15 @@ enum AWSCredentialSources {
             let key = credentials.first("AccessKeyId")?.text, let secret = credentials.first("SecretAccessKey")?.text
         else {
             let error = document?.first("Error") ?? document
-            let detail = [error?.first("Code")?.text, error?.first("Message")?.text].compactMap { $0 }.joined(separator: ": ")
+            let detail = [error?.first("Code")?.text, error?.first("Message")?.text].compactMap { $0 }.joined(
+                separator: ": "
+            )
             throw S3ClientError(
                 .unavailable,
-                "STS AssumeRoleWithWebIdentity for \(source) failed with HTTP \(response.status)\(detail.isEmpty ? "" : " (\(detail))")"
+                """
+                STS AssumeRoleWithWebIdentity for \(source) failed with HTTP \
+                \(response.status)\(detail.isEmpty ? "" : " (\(detail))")
+                """
             )
         }
         return AWSCredentials(
@@ -59,7 +69,10 @@ enum AWSCredentialSources {
             guard isAllowedContainerURL(url) else {
                 throw S3ClientError(
                     .configuration,
-                    "AWS_CONTAINER_CREDENTIALS_FULL_URI must be https, or http to a loopback or the ECS/EKS link-local address (it is \(url))"
+                    """
+                    AWS_CONTAINER_CREDENTIALS_FULL_URI must be https, or http to a loopback or the ECS/EKS \
+                    link-local address (it is \(url))
+                    """
                 )
             }
         }
@@ -85,7 +98,9 @@ enum AWSCredentialSources {
         if url.hasPrefix("https://") { return true }
         guard url.hasPrefix("http://") else { return false }
         let authority = url.dropFirst("http://".count).prefix { $0 != "/" }
-        let host = authority.hasPrefix("[") ? String(authority.dropFirst().prefix { $0 != "]" }) : String(authority.prefix { $0 != ":" })
+        let host =
+            authority.hasPrefix("[")
+            ? String(authority.dropFirst().prefix { $0 != "]" }) : String(authority.prefix { $0 != ":" })
         return host == "localhost" || host.hasPrefix("127.") || host == "::1" || host == "169.254.170.2"
             || host == "169.254.170.23" || host == "fd00:ec2::23"
     }
@@ -110,7 +125,10 @@ enum AWSCredentialSources {
         guard roleResponse.status == 200,
             let role = String(buffer: roleResponse.body).split(whereSeparator: \.isNewline).first.map(String.init)
         else { return nil }
-        var credentialsRequest = HTTPRequest(method: "GET", url: base + "/latest/meta-data/iam/security-credentials/" + role)
+        var credentialsRequest = HTTPRequest(
+            method: "GET",
+            url: base + "/latest/meta-data/iam/security-credentials/" + role
+        )
         credentialsRequest.headers = roleRequest.headers
         credentialsRequest.timeouts = tokenRequest.timeouts
         let source = "EC2 instance metadata (role \(role))"

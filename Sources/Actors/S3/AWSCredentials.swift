@@ -10,7 +10,13 @@ package struct AWSCredentials: Sendable, Hashable {
     /// Where they came from, for messages: `environment`, `profile "default" (~/.aws/credentials)`…
     package var source: String
 
-    package init(accessKeyID: String, secretAccessKey: String, sessionToken: String? = nil, expiration: Date? = nil, source: String) {
+    package init(
+        accessKeyID: String,
+        secretAccessKey: String,
+        sessionToken: String? = nil,
+        expiration: Date? = nil,
+        source: String
+    ) {
         self.accessKeyID = accessKeyID
         self.secretAccessKey = secretAccessKey
         self.sessionToken = sessionToken
@@ -29,9 +35,11 @@ package struct AWSSharedFiles: Sendable {
 
     package init(environment: [String: String]) {
         let home = environment["HOME"] ?? NSHomeDirectory()
-        profile = environment["AWS_PROFILE"].flatMap { $0.isEmpty ? nil : $0 }
+        profile =
+            environment["AWS_PROFILE"].flatMap { $0.isEmpty ? nil : $0 }
             ?? environment["AWS_DEFAULT_PROFILE"].flatMap { $0.isEmpty ? nil : $0 } ?? "default"
-        credentialsPath = environment["AWS_SHARED_CREDENTIALS_FILE"].flatMap { $0.isEmpty ? nil : $0 } ?? "\(home)/.aws/credentials"
+        credentialsPath =
+            environment["AWS_SHARED_CREDENTIALS_FILE"].flatMap { $0.isEmpty ? nil : $0 } ?? "\(home)/.aws/credentials"
         configPath = environment["AWS_CONFIG_FILE"].flatMap { $0.isEmpty ? nil : $0 } ?? "\(home)/.aws/config"
         let configSection = profile == "default" ? "default" : "profile \(profile)"
         let config = Self.parse(path: configPath)[configSection] ?? [:]

@@ -40,7 +40,12 @@ package actor AWSCredentialsProvider {
             guard let secret = value("AWS_SECRET_ACCESS_KEY") else {
                 throw S3ClientError(.configuration, "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not")
             }
-            return AWSCredentials(accessKeyID: key, secretAccessKey: secret, sessionToken: value("AWS_SESSION_TOKEN"), source: "environment")
+            return AWSCredentials(
+                accessKeyID: key,
+                secretAccessKey: secret,
+                sessionToken: value("AWS_SESSION_TOKEN"),
+                source: "environment"
+            )
         }
         tried.append("environment (AWS_ACCESS_KEY_ID)")
 
@@ -60,18 +65,20 @@ package actor AWSCredentialsProvider {
 
         let tokenFile = value("AWS_WEB_IDENTITY_TOKEN_FILE") ?? files.settings["web_identity_token_file"]
         let roleARN = value("AWS_ROLE_ARN") ?? files.settings["role_arn"]
+        let region = value("AWS_REGION") ?? value("AWS_DEFAULT_REGION") ?? files.region ?? "us-east-1"
         if let tokenFile, let roleARN {
             return try await AWSCredentialSources.webIdentity(
                 tokenFile: tokenFile,
                 roleARN: roleARN,
                 sessionName: value("AWS_ROLE_SESSION_NAME") ?? files.settings["role_session_name"] ?? "pgclone",
                 endpoint: value("AWS_ENDPOINT_URL_STS") ?? value("AWS_ENDPOINT_URL")
-                    ?? "https://sts.\(value("AWS_REGION") ?? value("AWS_DEFAULT_REGION") ?? files.region ?? "us-east-1").amazonaws.com"
+                    ?? "https://sts.\(region).amazonaws.com"
             )
         }
         tried.append("web identity (AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN)")
 
-        if value("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") != nil || value("AWS_CONTAINER_CREDENTIALS_FULL_URI") != nil {
+        if value("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") != nil || value("AWS_CONTAINER_CREDENTIALS_FULL_URI") != nil
+        {
             return try await AWSCredentialSources.container(environment: environment)
         }
         tried.append("container endpoint (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI)")
@@ -85,7 +92,10 @@ package actor AWSCredentialsProvider {
         }
         throw S3ClientError(
             .configuration,
-            "no AWS credentials found; tried \(tried.joined(separator: ", ")); set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or AWS_PROFILE"
+            """
+            no AWS credentials found; tried \(tried.joined(separator: ", ")); set AWS_ACCESS_KEY_ID and \
+            AWS_SECRET_ACCESS_KEY or AWS_PROFILE
+            """
         )
     }
 

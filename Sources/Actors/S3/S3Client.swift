@@ -1,7 +1,7 @@
 import Foundation
 package import Logging
-package import PGCloneMetrics
 package import NIOCore
+package import PGCloneMetrics
 package import PGCloneStreams
 
 /// pgclone's own S3 client on libcurl: the handful of operations dumps need, signed with SigV4 by
@@ -18,7 +18,12 @@ package struct S3Client: Sendable {
     var baseDelay: Duration = .milliseconds(200)
     var maximumDelay: Duration = .seconds(8)
 
-    package init(configuration: S3Configuration, credentials: AWSCredentialsProvider, metrics: PGCloneMetrics, logger: Logger) {
+    package init(
+        configuration: S3Configuration,
+        credentials: AWSCredentialsProvider,
+        metrics: PGCloneMetrics,
+        logger: Logger
+    ) {
         self.configuration = configuration
         self.credentials = credentials
         self.metrics = metrics
@@ -36,7 +41,10 @@ package struct S3Client: Sendable {
     package func head(_ key: String) async throws -> ObjectInfo? {
         let response = try await send(.headObject, "HEAD", key, accept: [200, 404])
         guard response.status == 200 else { return nil }
-        return ObjectInfo(size: Int(response.headers["content-length"] ?? "") ?? 0, etag: response.headers["etag"] ?? "")
+        return ObjectInfo(
+            size: Int(response.headers["content-length"] ?? "") ?? 0,
+            etag: response.headers["etag"] ?? ""
+        )
     }
 
     package struct ListPage: Sendable {
@@ -57,7 +65,10 @@ package struct S3Client: Sendable {
             return (key, Int(entry.first("Size")?.text ?? "") ?? 0)
         }
         let truncated = document.first("IsTruncated")?.text == "true"
-        return ListPage(objects: objects, continuationToken: truncated ? document.first("NextContinuationToken")?.text : nil)
+        return ListPage(
+            objects: objects,
+            continuationToken: truncated ? document.first("NextContinuationToken")?.text : nil
+        )
     }
 
     /// Streams bytes `range` of the object, which must still have `etag` (If-Match), into `source`
@@ -75,7 +86,8 @@ package struct S3Client: Sendable {
         try await withRetries(.getObject, detail: "part \(part)") {
             let start = range.lowerBound + delivered
             do {
-                let response = try await send(.getObject,
+                let response = try await send(
+                    .getObject,
                     "GET",
                     key,
                     headers: ["If-Match: \(etag)"],
@@ -98,7 +110,14 @@ package struct S3Client: Sendable {
     /// The first `length` bytes of an object (all of it, if it is shorter: a ranged GET answers
     /// with what there is, and an empty object with 416).
     package func getHead(_ key: String, length: Int) async throws -> [UInt8] {
-        let response = try await send(.getObject, "GET", key, range: "0-\(length - 1)", responseLimit: length, accept: [200, 206, 416])
+        let response = try await send(
+            .getObject,
+            "GET",
+            key,
+            range: "0-\(length - 1)",
+            responseLimit: length,
+            accept: [200, 206, 416]
+        )
         return response.status == 416 ? [] : Array(response.body.readableBytesView.prefix(length))
     }
 
@@ -118,9 +137,21 @@ package struct S3Client: Sendable {
         let response: HTTPResponse
         switch body {
         case .memory(let buffer):
-            response = try await send(.uploadPart, "PUT", key, query: [("partNumber", "\(number)"), ("uploadId", uploadID)], body: buffer)
+            response = try await send(
+                .uploadPart,
+                "PUT",
+                key,
+                query: [("partNumber", "\(number)"), ("uploadId", uploadID)],
+                body: buffer
+            )
         case .file(let file):
-            response = try await send(.uploadPart, "PUT", key, query: [("partNumber", "\(number)"), ("uploadId", uploadID)], bodyFile: file)
+            response = try await send(
+                .uploadPart,
+                "PUT",
+                key,
+                query: [("partNumber", "\(number)"), ("uploadId", uploadID)],
+                bodyFile: file
+            )
         }
         guard let etag = response.headers["etag"] else {
             throw S3ClientError(.unavailable, "S3 UploadPart returned no ETag for part \(number)")
@@ -128,13 +159,18 @@ package struct S3Client: Sendable {
         return etag
     }
 
-    package func completeMultipartUpload(_ key: String, uploadID: String, parts: [(number: Int, etag: String)]) async throws {
+    package func completeMultipartUpload(
+        _ key: String,
+        uploadID: String,
+        parts: [(number: Int, etag: String)]
+    ) async throws {
         var xml = "<CompleteMultipartUpload>"
         for part in parts {
             xml += "<Part><PartNumber>\(part.number)</PartNumber><ETag>\(escapeXML(part.etag))</ETag></Part>"
         }
         xml += "</CompleteMultipartUpload>"
-        let response = try await send(.completeMultipartUpload,
+        let response = try await send(
+            .completeMultipartUpload,
             "POST",
             key,
             query: [("uploadId", uploadID)],
@@ -148,7 +184,13 @@ package struct S3Client: Sendable {
     }
 
     package func abortMultipartUpload(_ key: String, uploadID: String) async throws {
-        _ = try await send(.abortMultipartUpload, "DELETE", key, query: [("uploadId", uploadID)], accept: [204, 200, 404])
+        _ = try await send(
+            .abortMultipartUpload,
+            "DELETE",
+            key,
+            query: [("uploadId", uploadID)],
+            accept: [204, 200, 404]
+        )
     }
 
     package func putObject(_ key: String, body: ByteBuffer, headers: [String]) async throws {
@@ -200,13 +242,30 @@ package struct S3Client: Sendable {
             do {
                 response = try await HTTPTransfer.perform(request)
             } catch let partial as PartialTransfer {
-                metrics.s3.request(operation, status: nil, duration: .now - start, sentBytes: sentBytes, receivedBytes: partial.received.readableBytes + partial.delivered)
+                metrics.s3.request(
+                    operation,
+                    status: nil,
+                    duration: .now - start,
+                    sentBytes: sentBytes,
+                    receivedBytes: partial.received.readableBytes + partial.delivered
+                )
                 throw partial
             }
-            metrics.s3.request(operation, status: response.status, duration: .now - start, sentBytes: sentBytes, receivedBytes: response.body.readableBytes + response.delivered)
+            metrics.s3.request(
+                operation,
+                status: response.status,
+                duration: .now - start,
+                sentBytes: sentBytes,
+                receivedBytes: response.body.readableBytes + response.delivered
+            )
             guard accept.contains(response.status) else {
                 let document = S3XMLElement.parse(Array(response.body.readableBytesView))
-                throw S3ServiceError(operation: operation.rawValue, status: response.status, document: document, credentials: credentials)
+                throw S3ServiceError(
+                    operation: operation.rawValue,
+                    status: response.status,
+                    document: document,
+                    credentials: credentials
+                )
             }
             return response
         }
@@ -232,7 +291,11 @@ package struct S3Client: Sendable {
                 let ceiling = min(maximumDelay, baseDelay * (1 << min(attempt - 1, 16)))
                 let delay = Duration.milliseconds(Int64.random(in: 0...max(1, ceiling.milliseconds)))
                 logger.warning(
-                    "S3 \(operation.rawValue)\(detail.isEmpty ? "" : " " + detail): \(reason.description) (\(error)); retrying in \(delay.formattedSeconds), attempt \(attempt + 1) of \(maximumAttempts)"
+                    """
+                    S3 \(operation.rawValue)\(detail.isEmpty ? "" : " " + detail): \(reason.description) \
+                    (\(error)); retrying in \(delay.formattedSeconds), attempt \(attempt + 1) of \
+                    \(maximumAttempts)
+                    """
                 )
                 try await Task.sleep(for: delay)
                 attempt += 1

@@ -66,15 +66,22 @@ package struct S3Configuration: Sendable, Hashable {
         else {
             throw S3ClientError(
                 .configuration,
-                "\"\(bucket)\" in \(location) is not a bucket name (3 to 63 lowercase letters, digits, dots and hyphens)"
+                """
+                \"\(bucket)\" in \(location) is not a bucket name (3 to 63 lowercase letters, digits, dots and \
+                hyphens)
+                """
             )
         }
-        guard let firstCharacter = bucket.first, let lastCharacter = bucket.last, firstCharacter.isLetter || firstCharacter.isNumber,
+        guard let firstCharacter = bucket.first, let lastCharacter = bucket.last,
+            firstCharacter.isLetter || firstCharacter.isNumber,
             lastCharacter.isLetter || lastCharacter.isNumber, !bucket.contains("..")
         else {
             throw S3ClientError(
                 .configuration,
-                "\"\(bucket)\" in \(location) is not a bucket name (it must begin and end with a letter or digit, without \"..\")"
+                """
+                \"\(bucket)\" in \(location) is not a bucket name (it must begin and end with a letter or digit, \
+                without \"..\")
+                """
             )
         }
         self.bucket = String(bucket)
@@ -82,10 +89,17 @@ package struct S3Configuration: Sendable, Hashable {
         while prefix.hasSuffix("/") { prefix.removeLast() }
         // HTTP clients resolve `.` and `..` in a URL's path (s3://bucket/../x would address the
         // bucket x), and an empty segment is a mistake.
-        if !prefix.isEmpty, prefix.split(separator: "/", omittingEmptySubsequences: false).contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) {
+        if !prefix.isEmpty,
+            prefix.split(separator: "/", omittingEmptySubsequences: false).contains(where: {
+                $0.isEmpty || $0 == "." || $0 == ".."
+            })
+        {
             throw S3ClientError(
                 .configuration,
-                "the prefix \"\(prefix)\" in \(location) has an empty, \".\" or \"..\" segment; write the prefix as it is, e.g. s3://\(bucket)/dumps"
+                """
+                the prefix \"\(prefix)\" in \(location) has an empty, \".\" or \"..\" segment; write the prefix \
+                as it is, e.g. s3://\(bucket)/dumps
+                """
             )
         }
         self.prefix = prefix.isEmpty ? "" : prefix + "/"
@@ -95,13 +109,17 @@ package struct S3Configuration: Sendable, Hashable {
             environment[name].flatMap { $0.isEmpty ? nil : (name, $0) }
         }).first {
             guard value.hasPrefix("http://") || value.hasPrefix("https://") else {
-                throw S3ClientError(.configuration, "\(variable) must be an http:// or https:// URL (it is \"\(value)\")")
+                throw S3ClientError(
+                    .configuration,
+                    "\(variable) must be an http:// or https:// URL (it is \"\(value)\")"
+                )
             }
             var endpoint = value
             while endpoint.hasSuffix("/") { endpoint.removeLast() }
             self.endpoint = endpoint
         }
-        region = ["AWS_REGION", "AWS_DEFAULT_REGION"].lazy.compactMap { environment[$0] }.first { !$0.isEmpty }
+        region =
+            ["AWS_REGION", "AWS_DEFAULT_REGION"].lazy.compactMap { environment[$0] }.first { !$0.isEmpty }
             ?? profileRegion ?? "us-east-1"
         caBundle = environment["AWS_CA_BUNDLE"].flatMap { $0.isEmpty ? nil : $0 }
 
@@ -112,7 +130,10 @@ package struct S3Configuration: Sendable, Hashable {
         uploadConcurrency = max(1, partsInFlight * partSize / uploadPartSize - 1)
         if let text = environment["PGCLONE_S3_PART_SIZE"], !text.isEmpty {
             guard let size = ByteCount(parsing: text), size.bytes >= 64 << 10 else {
-                throw S3ClientError(.configuration, "PGCLONE_S3_PART_SIZE must be a size of at least 64KiB (it is \"\(text)\")")
+                throw S3ClientError(
+                    .configuration,
+                    "PGCLONE_S3_PART_SIZE must be a size of at least 64KiB (it is \"\(text)\")"
+                )
             }
             fixedDownloadPartSize = size.bytes
             uploadPartSize = size.bytes
@@ -120,13 +141,19 @@ package struct S3Configuration: Sendable, Hashable {
         spoolDirectory = temporaryDirectory(environment)
         if let text = environment["PGCLONE_S3_PARTS_PER_SIZE"], !text.isEmpty {
             guard let count = Int(text), count > 0 else {
-                throw S3ClientError(.configuration, "PGCLONE_S3_PARTS_PER_SIZE must be a positive number (it is \"\(text)\")")
+                throw S3ClientError(
+                    .configuration,
+                    "PGCLONE_S3_PARTS_PER_SIZE must be a positive number (it is \"\(text)\")"
+                )
             }
             partsPerSize = count
         }
         if let text = environment["PGCLONE_S3_STALL_TIMEOUT"], !text.isEmpty {
             guard let seconds = Int(text), seconds > 0 else {
-                throw S3ClientError(.configuration, "PGCLONE_S3_STALL_TIMEOUT must be a number of seconds (it is \"\(text)\")")
+                throw S3ClientError(
+                    .configuration,
+                    "PGCLONE_S3_STALL_TIMEOUT must be a number of seconds (it is \"\(text)\")"
+                )
             }
             stallTimeout = seconds
         }
@@ -168,8 +195,10 @@ package enum S3Encoding {
     /// `key=value` pairs sorted by key, as libcurl signs the query exactly as written
     /// (PLATFORM.md §5); valueless parameters as `name=`.
     package static func query(_ parameters: [(String, String)]) -> String {
-        parameters.sorted { $0.0 < $1.0 }.map { "\(encode($0.0, keepingSlash: false))=\(encode($0.1, keepingSlash: false))" }
-            .joined(separator: "&")
+        parameters.sorted { $0.0 < $1.0 }.map {
+            "\(encode($0.0, keepingSlash: false))=\(encode($0.1, keepingSlash: false))"
+        }
+        .joined(separator: "&")
     }
 
     static func encode(_ text: String, keepingSlash: Bool) -> String {

@@ -25,11 +25,16 @@ package struct DumpCatalog: Sendable {
     /// A dump whose database is not known (``StoredDump/databaseKnown``) is of no database.
     /// - Parameter readingEvery: read every dump considered, not only those whose key cannot say:
     ///   for `prune`, which sets aside what ``prunable(_:)`` says.
-    package func dumps(of database: String? = nil, config: String? = nil, readingEvery: Bool = false) async throws -> [StoredDump] {
+    package func dumps(
+        of database: String? = nil,
+        config: String? = nil,
+        readingEvery: Bool = false
+    ) async throws -> [StoredDump] {
         let listed = try await storage.list().filter { dump in database.map { Self.mayBe(dump, of: $0) } ?? true }
         let resolved = try await resolve(listed) { readingEvery || !$0.key.namesDatabase }
         return resolved.filter { dump in
-            (database.map { dump.databaseKnown && dump.database == $0 } ?? true) && (config.map { dump.isMade(with: $0) } ?? true)
+            (database.map { dump.databaseKnown && dump.database == $0 } ?? true)
+                && (config.map { dump.isMade(with: $0) } ?? true)
         }
     }
 
@@ -38,8 +43,12 @@ package struct DumpCatalog: Sendable {
     /// database's than its key names.
     package static func whyNotPrunable(_ dump: StoredDump) -> String? {
         if let notADump = dump.notADump { return "it is not a dump (\(notADump))" }
-        if !dump.databaseKnown { return "which database it is of is not known (its key does not say surely, and the object does not say)" }
-        if dump.contradictsKey { return "it is named for \"\(dump.key.database)\" but is a dump of \"\(dump.database)\"" }
+        if !dump.databaseKnown {
+            return "which database it is of is not known (its key does not say surely, and the object does not say)"
+        }
+        if dump.contradictsKey {
+            return "it is named for \"\(dump.key.database)\" but is a dump of \"\(dump.database)\""
+        }
         return nil
     }
 
@@ -52,7 +61,10 @@ package struct DumpCatalog: Sendable {
     }
 
     /// The newest dump, and the first dump passed over because it says it is another database's.
-    private func newest(of database: String, config: String?) async throws -> (dump: StoredDump?, passedOver: StoredDump?) {
+    private func newest(
+        of database: String,
+        config: String?
+    ) async throws -> (dump: StoredDump?, passedOver: StoredDump?) {
         var passedOver: StoredDump?
         for candidate in try await storage.list() where Self.mayBe(candidate, of: database) {
             let dump = try await resolve(candidate)
@@ -100,22 +112,36 @@ package struct DumpCatalog: Sendable {
             let made = config.map { " made with dump config \"\($0)\"" } ?? ""
             let hint =
                 if let passedOver {
-                    "\(passedOver.key) is named for it but is a dump of \"\(passedOver.database)\"; restore it by its key if that is what you want"
+                    """
+                    \(passedOver.key) is named for it but is a dump of \"\(passedOver.database)\"; restore it by \
+                    its key if that is what you want
+                    """
                 } else if config == nil {
                     "`pgclone ls --only-db-names` lists the databases"
                 } else {
                     "`pgclone ls \(database)` lists its dumps"
                 }
-            throw PGCloneError(.objectNotFound, "no dumps of database \"\(database)\"\(made) in \(storage.location); \(hint)")
+            throw PGCloneError(
+                .objectNotFound,
+                "no dumps of database \"\(database)\"\(made) in \(storage.location); \(hint)"
+            )
         }
         // Not for a key an earlier release sanitised (`rel_col/` holding `rel.col`'s): that is
         // how such keys are, not something to look into.
         if let passedOver, passedOver.key.namesDatabase {
-            logger.warning("passed over \(passedOver.key): it is named for \"\(database)\" but is a dump of \"\(passedOver.database)\"")
+            logger.warning(
+                """
+                passed over \(passedOver.key): it is named for \"\(database)\" but is a dump of \
+                \"\(passedOver.database)\"
+                """
+            )
         }
         if config == nil {
             logger.info(
-                "the newest dump of \"\(database)\" is \(newest.key), made with dump config \"\(newest.config)\" (--dump-config picks the newest of one)"
+                """
+                the newest dump of \"\(database)\" is \(newest.key), made with dump config \"\(newest.config)\" \
+                (--dump-config picks the newest of one)
+                """
             )
         }
         return newest

@@ -17,7 +17,9 @@ package struct DumpKey: Hashable, Sendable, Comparable, CustomStringConvertible 
         case djangoPGClone2 = "django-pgclone-2"
 
         /// The tool that wrote keys of this layout, for messages.
-        package var tool: String { self == .pgclone ? "pgclone" : self == .djangoPGClone1 ? "django-pgclone 1.x" : "django-pgclone 2+" }
+        package var tool: String {
+            self == .pgclone ? "pgclone" : self == .djangoPGClone1 ? "django-pgclone 1.x" : "django-pgclone 2+"
+        }
     }
 
     /// The key as stored, relative to the storage location.
@@ -61,7 +63,9 @@ package struct DumpKey: Hashable, Sendable, Comparable, CustomStringConvertible 
     /// Parses a key of any layout; `nil` if it has none of them.
     package init?(parsing key: String) {
         let parts = key.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." }), let file = parts.last, file.hasSuffix(".dump") else {
+        guard parts.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." }), let file = parts.last,
+            file.hasSuffix(".dump")
+        else {
             return nil
         }
         let stem = file.dropLast(".dump".count)
@@ -79,17 +83,27 @@ package struct DumpKey: Hashable, Sendable, Comparable, CustomStringConvertible 
                 stem.dropFirst(djangoLength).first == ".", stem.count > djangoLength + 1
             {
                 self.init(
-                    path: key, layout: .djangoPGClone1, database: String(parts[0]),
-                    config: String(stem.dropFirst(djangoLength + 1)), sortableTimestamp: digits
+                    path: key,
+                    layout: .djangoPGClone1,
+                    database: String(parts[0]),
+                    config: String(stem.dropFirst(djangoLength + 1)),
+                    sortableTimestamp: digits
                 )
             } else {
                 return nil
             }
         case 4:
-            guard parts.dropLast().allSatisfy(KeySegment.isLiteral), let digits = Self.sortable(stem, separator: "-") else {
+            guard parts.dropLast().allSatisfy(KeySegment.isLiteral), let digits = Self.sortable(stem, separator: "-")
+            else {
                 return nil
             }
-            self.init(path: key, layout: .djangoPGClone2, database: String(parts[1]), config: String(parts[2]), sortableTimestamp: digits)
+            self.init(
+                path: key,
+                layout: .djangoPGClone2,
+                database: String(parts[1]),
+                config: String(parts[2]),
+                sortableTimestamp: digits
+            )
         default:
             return nil
         }
@@ -126,7 +140,9 @@ package struct DumpKey: Hashable, Sendable, Comparable, CustomStringConvertible 
     /// `20261126T075200.123456Z` → `20261126075200123456`.
     private static func sortable(pgcloneTimestamp text: Substring) -> String? {
         let characters = Array(text)
-        guard characters.count == 23, characters[8] == "T", characters[15] == ".", characters[22] == "Z" else { return nil }
+        guard characters.count == 23, characters[8] == "T", characters[15] == ".", characters[22] == "Z" else {
+            return nil
+        }
         let digits = characters[0..<8] + characters[9..<15] + characters[16..<22]
         guard digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
         return isTime(String(digits)) ? String(digits) : nil

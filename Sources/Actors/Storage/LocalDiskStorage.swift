@@ -40,7 +40,10 @@ package actor LocalDiskStorage: StorageBackend {
         if stat(root, &info) != 0 && errno == ENOENT && lstat(root, &info) == 0 {
             throw PGCloneError(
                 .invalidConfiguration,
-                "the storage location \(location) is a symbolic link to something that does not exist; make its target, or give another directory"
+                """
+                the storage location \(location) is a symbolic link to something that does not exist; make its \
+                target, or give another directory
+                """
             )
         }
         if stat(root, &info) == 0 && (info.st_mode & S_IFMT) != S_IFDIR {
@@ -105,13 +108,17 @@ package actor LocalDiskStorage: StorageBackend {
 
     private func isSymbolicLink(_ name: String, in directory: Directory) -> Bool {
         var info = stat()
-        return fstatat(directory.descriptor, name, &info, AT_SYMLINK_NOFOLLOW) == 0 && (info.st_mode & S_IFMT) == S_IFLNK
+        return fstatat(directory.descriptor, name, &info, AT_SYMLINK_NOFOLLOW) == 0
+            && (info.st_mode & S_IFMT) == S_IFLNK
     }
 
     private static func linkRefused(_ path: String) -> PGCloneError {
         PGCloneError(
             .invalidConfiguration,
-            "\(path) is a symbolic link; pgclone does not follow links below the storage location, so that nothing outside it is read, written or deleted"
+            """
+            \(path) is a symbolic link; pgclone does not follow links below the storage location, so that nothing \
+            outside it is read, written or deleted
+            """
         )
     }
 
@@ -127,11 +134,18 @@ package actor LocalDiskStorage: StorageBackend {
                 let key = prefix.isEmpty ? name : "\(prefix)/\(name)"
                 switch kind {
                 case .directory where depth < 3:
-                    if let next = try openDirectory(name, in: directory) { try walk(next, prefix: key, depth: depth + 1) }
+                    if let next = try openDirectory(name, in: directory) {
+                        try walk(next, prefix: key, depth: depth + 1)
+                    }
                 case .file(let size) where depth == 1 || depth == 3:
                     if let parsed = DumpKey(parsing: key) { dumps.append(StoredDump(key: parsed, size: size)) }
                 case .symbolicLink:
-                    logger?.warning("skipped \(directory.path)/\(name): a symbolic link; pgclone does not follow links below the storage location")
+                    logger?.warning(
+                        """
+                        skipped \(directory.path)/\(name): a symbolic link; pgclone does not follow links below the \
+                        storage location
+                        """
+                    )
                 default:
                     continue
                 }
@@ -141,7 +155,11 @@ package actor LocalDiskStorage: StorageBackend {
         return dumps.sorted { $0.key > $1.key }
     }
 
-    private enum EntryKind { case directory, file(size: Int), symbolicLink, other }
+    private enum EntryKind {
+        case directory
+        case file(size: Int)
+        case symbolicLink, other
+    }
 
     /// The entries of `directory` but hidden ones (temporary files), with what they are (links
     /// not followed).
@@ -189,7 +207,12 @@ package actor LocalDiskStorage: StorageBackend {
         defer { directory.close() }
         let temporary = ".\(file).\(getpid()).partial"
         let temporaryPath = "\(directory.path)/\(temporary)"
-        let descriptor = openat(directory.descriptor, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        let descriptor = openat(
+            directory.descriptor,
+            temporary,
+            O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+            0o600
+        )
         guard descriptor >= 0 else { throw PGCloneError.storageFailed("cannot create \(temporaryPath)") }
         // Released when the descriptor is closed, or when the process dies.
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
@@ -213,12 +236,16 @@ package actor LocalDiskStorage: StorageBackend {
         guard Glibc.close(descriptor) == 0 else { throw PGCloneError.storageFailed("cannot write \(temporaryPath)") }
         // link(2) never replaces an existing file, unlike rename(2).
         guard linkat(directory.descriptor, temporary, directory.descriptor, file, 0) == 0 else {
-            if errno == EEXIST { throw PGCloneError(.storageFailed, "a dump named \(key) already exists in \(location)") }
+            if errno == EEXIST {
+                throw PGCloneError(.storageFailed, "a dump named \(key) already exists in \(location)")
+            }
             throw PGCloneError.storageFailed("cannot publish \(directory.path)/\(file)")
         }
         published = true
         unlinkat(directory.descriptor, temporary, 0)
-        guard fsync(directory.descriptor) == 0 else { throw PGCloneError.storageFailed("cannot flush \(directory.path) to disk") }
+        guard fsync(directory.descriptor) == 0 else {
+            throw PGCloneError.storageFailed("cannot flush \(directory.path) to disk")
+        }
         return written
     }
 
@@ -227,15 +254,18 @@ package actor LocalDiskStorage: StorageBackend {
     package func removeAbandonedPartials(database: String?) throws -> [String] {
         guard let root = try openRoot() else { return [] }
         defer { root.close() }
-        let names = try database.map { [KeySegment.encode($0)] } ?? entries(of: root).compactMap { name, kind in
-            if case .directory = kind { return name }
-            return nil
-        }
+        let names =
+            try database.map { [KeySegment.encode($0)] }
+            ?? entries(of: root).compactMap { name, kind in
+                if case .directory = kind { return name }
+                return nil
+            }
         var removed: [String] = []
         for name in names {
             guard let directory = try? openDirectory(name, in: root) else { continue }
             defer { directory.close() }
-            for (file, kind) in try entries(of: directory, hidden: true) where file.hasPrefix(".") && file.hasSuffix(".partial") {
+            for (file, kind) in try entries(of: directory, hidden: true)
+            where file.hasPrefix(".") && file.hasSuffix(".partial") {
                 guard case .file = kind else { continue }
                 let descriptor = openat(directory.descriptor, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
                 guard descriptor >= 0 else { continue }
@@ -286,7 +316,9 @@ package actor LocalDiskStorage: StorageBackend {
         var bytes = [UInt8](repeating: 0, count: length)
         var total = 0
         while total < length {
-            let count = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress! + total, length - total, off_t(total)) }
+            let count = bytes.withUnsafeMutableBytes {
+                pread(descriptor, $0.baseAddress! + total, length - total, off_t(total))
+            }
             if count < 0 && errno == EINTR { continue }
             guard count >= 0 else { throw PGCloneError.storageFailed("cannot read \(path)") }
             if count == 0 { break }

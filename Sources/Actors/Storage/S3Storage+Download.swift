@@ -1,7 +1,7 @@
-import PGCloneS3
-import NIOCore
 import Logging
+import NIOCore
 import PGCloneMetrics
+import PGCloneS3
 package import PGCloneStreams
 
 extension S3Storage {
@@ -28,10 +28,20 @@ extension S3Storage {
         let client = self.client
         let chunkSize = self.chunkSize
         let metrics = client.metrics
-        logger.debug("downloading \(partCount) ranges of \(ByteCount(bytes: partSize)), \(limit) in flight, each through a \(ByteCount(bytes: window)) window")
+        logger.debug(
+            """
+            downloading \(partCount) ranges of \(ByteCount(bytes: partSize)), \(limit) in flight, each through a \
+            \(ByteCount(bytes: window)) window
+            """
+        )
         metrics.s3.setPartLimit(limit)
         metrics.setMemoryBudget([("s3_parts", limit * window)])
-        let partObserver = metrics.observer(buffer: .downloadParts, capacity: .bytes(limit * window), producer: nil, consumer: nil)
+        let partObserver = metrics.observer(
+            buffer: .downloadParts,
+            capacity: .bytes(limit * window),
+            producer: nil,
+            consumer: nil
+        )
         try await withThrowingTaskGroup(of: Void.self) { group in
             var waiting: [Int: ByteStream] = [:]
             var nextToStart = 0
@@ -39,7 +49,10 @@ extension S3Storage {
                 while nextToStart < partCount && nextToStart <= last {
                     let index = nextToStart
                     let range = index * partSize..<min(info.size, (index + 1) * partSize)
-                    let (stream, source) = ByteStream.makeStream(backpressureStrategy: .capacity(.bytes(window)), observer: partObserver)
+                    let (stream, source) = ByteStream.makeStream(
+                        backpressureStrategy: .capacity(.bytes(window)),
+                        observer: partObserver
+                    )
                     waiting[index] = stream
                     group.addTask {
                         metrics.s3.partStarted()

@@ -1,7 +1,7 @@
-import PGCloneS3
 import Logging
 import NIOCore
 import PGCloneMetrics
+import PGCloneS3
 package import PGCloneStreams
 
 extension S3Storage {
@@ -24,12 +24,17 @@ extension S3Storage {
         do {
             // Scoped, so that no reference to the first part outlives its upload.
             let part = try await cutter.next()
-            guard case .memory(let buffer) = part, buffer.readableBytes == configuration.partSchedule.size(ofPart: 1) else {
+            guard case .memory(let buffer) = part, buffer.readableBytes == configuration.partSchedule.size(ofPart: 1)
+            else {
                 // Less than one part: a single PutObject.
                 let body: ByteBuffer
                 if case .memory(let buffer) = part { body = buffer } else { body = ByteBuffer() }
                 try await publishing(objectKey) {
-                    try await mapErrors { try await withoutCancellation { try await client.putObject(objectKey, body: body, headers: headers) } }
+                    try await mapErrors {
+                        try await withoutCancellation {
+                            try await client.putObject(objectKey, body: body, headers: headers)
+                        }
+                    }
                 }
                 return body.readableBytes
             }
@@ -46,14 +51,23 @@ extension S3Storage {
                 try await cutter.next()
             }
             try await publishing(objectKey) {
-                try await mapErrors { try await withoutCancellation { try await client.completeMultipartUpload(objectKey, uploadID: uploadID, parts: parts) } }
+                try await mapErrors {
+                    try await withoutCancellation {
+                        try await client.completeMultipartUpload(objectKey, uploadID: uploadID, parts: parts)
+                    }
+                }
             }
             return total
         } catch {
             do {
                 try await withoutCancellation { try await client.abortMultipartUpload(objectKey, uploadID: uploadID) }
             } catch let abortError {
-                logger.warning("could not abort the multipart upload of \(objectKey) (\(abortError)); it keeps its parts until a lifecycle rule removes them")
+                logger.warning(
+                    """
+                    could not abort the multipart upload of \(objectKey) (\(abortError)); it keeps its parts until a \
+                    lifecycle rule removes them
+                    """
+                )
             }
             throw error
         }
@@ -74,7 +88,9 @@ extension S3Storage {
                     if try await client.head(objectKey) != nil { try await client.deleteObject(objectKey) }
                 }
             } catch let cleanupError {
-                logger.warning("the dump failed, and removing the object \(objectKey) it may have left failed too: \(cleanupError)")
+                logger.warning(
+                    "the dump failed, and removing the object \(objectKey) it may have left failed too: \(cleanupError)"
+                )
             }
             throw error
         }
@@ -123,7 +139,12 @@ extension S3Storage {
                         s3Meter.partStarted()
                         partsBuffer.changed(by: held)
                         do {
-                            let etag = try await client.uploadPart(objectKey, uploadID: uploadID, number: partNumber, body: body)
+                            let etag = try await client.uploadPart(
+                                objectKey,
+                                uploadID: uploadID,
+                                number: partNumber,
+                                body: body
+                            )
                             partsBuffer.changed(by: -held)
                             s3Meter.partFinished()
                             return (partNumber, etag)

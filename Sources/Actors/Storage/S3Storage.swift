@@ -1,7 +1,7 @@
-package import PGCloneS3
 import Foundation
 package import Logging
 import NIOCore
+package import PGCloneS3
 import PGCloneStreams
 
 /// The Storage stage for dumps in S3 (or an S3-compatible server) under `s3://bucket/prefix`.
@@ -38,7 +38,9 @@ package actor S3Storage: StorageBackend {
         var dumps: [StoredDump] = []
         var token: String?
         repeat {
-            let page = try await mapErrors { try await client.list(prefix: configuration.prefix, continuationToken: token) }
+            let page = try await mapErrors {
+                try await client.list(prefix: configuration.prefix, continuationToken: token)
+            }
             for object in page.objects where object.key.hasPrefix(configuration.prefix) {
                 if let key = DumpKey(parsing: String(object.key.dropFirst(configuration.prefix.count))) {
                     dumps.append(StoredDump(key: key, size: object.size))
@@ -76,26 +78,39 @@ package actor S3Storage: StorageBackend {
             if error.isCredentialError {
                 throw PGCloneError(
                     .storageFailed,
-                    "S3 rejected the credentials from \(error.credentialsSource ?? "the credential chain") for \(location): \(error)",
+                    """
+                    S3 rejected the credentials from \(error.credentialsSource ?? "the credential chain") for \
+                    \(location): \(error)
+                    """,
                     cause: error
                 )
             }
             if error.status == 412 {
                 throw PGCloneError(
                     .storageFailed,
-                    "the object changed in \(location) while it was being read (its ETag no longer matches); restore again",
+                    """
+                    the object changed in \(location) while it was being read (its ETag no longer matches); \
+                    restore again
+                    """,
                     cause: error
                 )
             }
             if error.code == "NoSuchBucket" {
-                throw PGCloneError(.storageFailed, "the bucket \(configuration.bucket) does not exist (\(location))", cause: error)
+                throw PGCloneError(
+                    .storageFailed,
+                    "the bucket \(configuration.bucket) does not exist (\(location))",
+                    cause: error
+                )
             }
             throw PGCloneError(.storageFailed, "\(error) for \(location)", cause: error)
         } catch let error as PartialTransfer {
             if error.cause.isTLSVerificationFailure {
                 throw PGCloneError(
                     .storageFailed,
-                    "TLS refused the S3 endpoint for \(location): \(error); if it uses a private CA, set AWS_CA_BUNDLE to that CA's certificate file",
+                    """
+                    TLS refused the S3 endpoint for \(location): \(error); if it uses a private CA, set \
+                    AWS_CA_BUNDLE to that CA's certificate file
+                    """,
                     cause: error.cause
                 )
             }
@@ -106,6 +121,7 @@ package actor S3Storage: StorageBackend {
 
 /// Runs `body` in a task that is not cancelled when the caller is: for clean-up that must happen
 /// even when the operation was interrupted (aborting a multipart upload).
-func withoutCancellation<Result: Sendable>(_ body: @escaping @Sendable () async throws -> Result) async throws -> Result {
+func withoutCancellation<Result: Sendable>(_ body: @escaping @Sendable () async throws -> Result) async throws -> Result
+{
     try await Task { try await body() }.value
 }

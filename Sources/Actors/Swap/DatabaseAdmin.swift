@@ -54,9 +54,18 @@ package struct DatabaseAdmin: Sendable {
     ///     PostgreSQL's defaults.
     ///   - forRestoring: pg_restore and the hooks connect to it (`D__temp`): it accepts
     ///     connections, without a limit, even if the model does not.
-    func create(_ name: String, as options: String, marker: String, model modelName: String?, forRestoring: Bool = false) async throws {
+    func create(
+        _ name: String,
+        as options: String,
+        marker: String,
+        model modelName: String?,
+        forRestoring: Bool = false
+    ) async throws {
         let database = quoteIdentifier(name)
-        try await connection.execute("CREATE DATABASE \(database) \(options) ALLOW_CONNECTIONS false CONNECTION LIMIT 0", cancellable: true)
+        try await connection.execute(
+            "CREATE DATABASE \(database) \(options) ALLOW_CONNECTIONS false CONNECTION LIMIT 0",
+            cancellable: true
+        )
         let model: DatabaseProperties? =
             if let modelName { try await DatabaseProperties.read(modelName, on: connection) } else { nil }
         try await transaction(cancellable: false) {
@@ -66,12 +75,16 @@ package struct DatabaseAdmin: Sendable {
             }
             let allows = forRestoring || (model?.allowsConnections ?? true)
             let limit = forRestoring ? -1 : model?.connectionLimit ?? -1
-            try await connection.execute("ALTER DATABASE \(database) WITH ALLOW_CONNECTIONS \(allows) CONNECTION LIMIT \(limit)")
+            try await connection.execute(
+                "ALTER DATABASE \(database) WITH ALLOW_CONNECTIONS \(allows) CONNECTION LIMIT \(limit)"
+            )
         }
     }
 
     func mark(_ database: String, _ comment: String) async throws {
-        try await connection.execute("COMMENT ON DATABASE \(quoteIdentifier(database)) IS \(try await connection.quoteLiteral(comment))")
+        try await connection.execute(
+            "COMMENT ON DATABASE \(quoteIdentifier(database)) IS \(try await connection.quoteLiteral(comment))"
+        )
     }
 
     /// Creates `copy` as a copy of `template` (`CREATE DATABASE … TEMPLATE`, which needs the template
@@ -79,9 +92,18 @@ package struct DatabaseAdmin: Sendable {
     /// commented `marker` and no more open than `model` (``create(_:as:marker:model:forRestoring:)``).
     /// - Returns: the template's settings that could not be carried over, with why.
     @discardableResult
-    package func copy(_ template: String, to copy: String, marker: String, model: String?, forRestoring: Bool = false) async throws -> [(DatabaseSetting, String)] {
+    package func copy(
+        _ template: String,
+        to copy: String,
+        marker: String,
+        model: String?,
+        forRestoring: Bool = false
+    ) async throws -> [(DatabaseSetting, String)] {
         guard try await exists(template) else {
-            throw PGCloneError(.objectNotFound, "there is no database \"\(template)\" on this server; `pgclone ls --local` lists them")
+            throw PGCloneError(
+                .objectNotFound,
+                "there is no database \"\(template)\" on this server; `pgclone ls --local` lists them"
+            )
         }
         try await terminateSessions(on: template, cancellable: true)
         var options = "TEMPLATE \(quoteIdentifier(template))"
@@ -149,13 +171,23 @@ package struct DatabaseAdmin: Sendable {
                 try await connection.execute(statement)
             } catch let error as LibPQError where error.isInsufficientPrivilege {
                 guard required else {
-                    skipped.append((setting, "\(error.message) (it needs a superuser\(setting.role == nil ? "" : " or CREATEROLE"))"))
+                    skipped.append(
+                        (
+                            setting,
+                            "\(error.message) (it needs a superuser\(setting.role == nil ? "" : " or CREATEROLE"))"
+                        )
+                    )
                     continue
                 }
                 let owner = setting.role.map { "role \"\($0)\"'s setting" } ?? "the setting"
                 throw PGCloneError(
                     .insufficientPrivilege,
-                    "\(owner) \(setting.name) = \(setting.value) on \"\(origin)\" cannot be carried over to the restored database (\(error.message)), and the restore would lose it; restore as a superuser\(setting.role == nil ? "" : " or a role with CREATEROLE"), or reset it on \"\(origin)\" first if it is not needed",
+                    """
+                    \(owner) \(setting.name) = \(setting.value) on \"\(origin)\" cannot be carried over to the \
+                    restored database (\(error.message)), and the restore would lose it; restore as a \
+                    superuser\(setting.role == nil ? "" : " or a role with CREATEROLE"), or reset it on \
+                    \"\(origin)\" first if it is not needed
+                    """,
                     cause: error
                 )
             }

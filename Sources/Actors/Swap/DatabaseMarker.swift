@@ -17,7 +17,10 @@ package enum DatabaseMarker {
 
     /// On `D__snap`, then `D__current`: the restore as pg_restore left it.
     static func snapshot(target: String, started: String) -> String {
-        "\(prefix)snapshot of the restore into \"\(target)\" started \(started), before its pre-swap hooks (restore :current)"
+        """
+        \(prefix)snapshot of the restore into \"\(target)\" started \(started), before its pre-swap hooks \
+        (restore :current)
+        """
     }
 
     /// On `D__previous`: the database a `--reversible` restore replaced.

@@ -34,7 +34,11 @@ package struct DatabaseNames: Sendable, Hashable {
         guard longest.utf8.count <= Self.maximumNameBytes else {
             throw PGCloneError(
                 .invalidConfiguration,
-                "the database name \"\(target)\" is too long to restore into: \"\(longest)\" would exceed PostgreSQL's \(Self.maximumNameBytes)-byte limit on names; use a name of at most \(Self.maximumNameBytes - (longest.utf8.count - target.utf8.count)) bytes"
+                """
+                the database name \"\(target)\" is too long to restore into: \"\(longest)\" would exceed \
+                PostgreSQL's \(Self.maximumNameBytes)-byte limit on names; use a name of at most \
+                \(Self.maximumNameBytes - (longest.utf8.count - target.utf8.count)) bytes
+                """
             )
         }
     }
@@ -49,13 +53,20 @@ package struct DatabaseNames: Sendable, Hashable {
         guard name.utf8.count <= maximumNameBytes else {
             throw PGCloneError(
                 .invalidConfiguration,
-                "the database name \"\(name)\" is \(name.utf8.count) bytes long; PostgreSQL's limit is \(maximumNameBytes) (it would cut the name short)"
+                """
+                the database name \"\(name)\" is \(name.utf8.count) bytes long; PostgreSQL's limit is \
+                \(maximumNameBytes) (it would cut the name short)
+                """
             )
         }
         if let suffix = reservedSuffixes.first(where: name.hasSuffix) {
             throw PGCloneError(
                 .invalidConfiguration,
-                "refusing to \(purpose) \"\(name)\": names ending in \(suffix) are pgclone's own (\(reservedSuffixes.joined(separator: ", "))) and would collide with a restore of \"\(name.dropLast(suffix.count))\"; choose another name"
+                """
+                refusing to \(purpose) \"\(name)\": names ending in \(suffix) are pgclone's own \
+                (\(reservedSuffixes.joined(separator: ", "))) and would collide with a restore of \
+                \"\(name.dropLast(suffix.count))\"; choose another name
+                """
             )
         }
     }

@@ -32,7 +32,8 @@ package struct DatabaseProperties: Sendable, Equatable {
     package static func read(_ database: String, on admin: PostgresConnection) async throws -> DatabaseProperties? {
         let rows = try await admin.query(
             """
-            SELECT d.oid::text, pg_get_userbyid(d.datdba), d.datacl IS NULL, d.datconnlimit, d.datallowconn, d.datistemplate,
+            SELECT d.oid::text, pg_get_userbyid(d.datdba), d.datacl IS NULL, d.datconnlimit, d.datallowconn, \
+            d.datistemplate,
                    shobj_description(d.oid, 'pg_database')
             FROM pg_database AS d WHERE d.datname = $1
             """,
@@ -51,13 +52,16 @@ package struct DatabaseProperties: Sendable, Equatable {
         if row[2] == "f" {
             let grants = try await admin.query(
                 """
-                SELECT CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END, a.privilege_type, a.is_grantable
+                SELECT CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END, a.privilege_type, \
+                a.is_grantable
                 FROM pg_database AS d CROSS JOIN LATERAL aclexplode(d.datacl) AS a
                 WHERE d.datname = $1 ORDER BY 1 NULLS FIRST, 2
                 """,
                 [database]
             )
-            properties.privileges = grants.map { Grant(grantee: $0[0], privilege: $0[1] ?? "", grantable: $0[2] == "t") }
+            properties.privileges = grants.map {
+                Grant(grantee: $0[0], privilege: $0[1] ?? "", grantable: $0[2] == "t")
+            }
         }
         return properties
     }
@@ -95,6 +99,9 @@ package struct DatabaseProperties: Sendable, Equatable {
     static func statement(granting grant: Grant, on database: String) -> String? {
         guard ["CREATE", "CONNECT", "TEMPORARY"].contains(grant.privilege) else { return nil }
         let grantee = grant.grantee.map(quoteIdentifier) ?? "PUBLIC"
-        return "GRANT \(grant.privilege) ON DATABASE \(quoteIdentifier(database)) TO \(grantee)\(grant.grantable ? " WITH GRANT OPTION" : "")"
+        return """
+            GRANT \(grant.privilege) ON DATABASE \(quoteIdentifier(database)) TO \
+            \(grantee)\(grant.grantable ? " WITH GRANT OPTION" : "")
+            """
     }
 }

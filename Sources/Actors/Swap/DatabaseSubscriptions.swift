@@ -36,7 +36,8 @@ struct DatabaseSubscription: Sendable, Equatable {
         let rows = try await admin.query(
             """
             SELECT s.subname, pg_get_userbyid(s.subowner), s.subenabled, s.subslotname,
-                   coalesce(o.rolsuper, false), r.rolsuper, pg_has_role(current_user, s.subowner, 'USAGE'), \(passwordRequired)
+                   coalesce(o.rolsuper, false), r.rolsuper, pg_has_role(current_user, s.subowner, 'USAGE'), \
+                   \(passwordRequired)
             FROM pg_subscription AS s JOIN pg_database AS d ON d.oid = s.subdbid
             LEFT JOIN pg_roles AS o ON o.oid = s.subowner
             CROSS JOIN pg_roles AS r
@@ -88,7 +89,8 @@ extension DatabaseAdmin {
     @discardableResult
     func detachSubscriptions(of database: String) async throws -> [DatabaseSubscription] {
         let subscriptions = try await DatabaseSubscription.list(in: database, on: connection)
-        guard !subscriptions.isEmpty, let properties = try await DatabaseProperties.read(database, on: connection) else { return [] }
+        guard !subscriptions.isEmpty, let properties = try await DatabaseProperties.read(database, on: connection)
+        else { return [] }
         let quoted = quoteIdentifier(database)
         let closed = !properties.allowsConnections
         if closed {
@@ -96,7 +98,10 @@ extension DatabaseAdmin {
         }
         do {
             let session = try await PostgresConnection.connect(
-                connection.settings.replacingDatabase(database).adding("fallback_application_name", "pgclone[\(getpid())] dropping subscriptions")
+                connection.settings.replacingDatabase(database).adding(
+                    "fallback_application_name",
+                    "pgclone[\(getpid())] dropping subscriptions"
+                )
             )
             do {
                 try await session.execute("BEGIN")
@@ -120,10 +125,19 @@ extension DatabaseAdmin {
             let slot = subscription.slot.map { " (its slot_name was \"\($0)\")" } ?? ""
             if subscription.enabled {
                 logger?.warning(
-                    "disabled and dropped logical replication subscription \"\(subscription.name)\" of \"\(database)\" before dropping the database, without contacting its publisher\(slot); a replication slot it used there keeps WAL until it is dropped there (pg_drop_replication_slot)"
+                    """
+                    disabled and dropped logical replication subscription \"\(subscription.name)\" of \
+                    \"\(database)\" before dropping the database, without contacting its publisher\(slot); a \
+                    replication slot it used there keeps WAL until it is dropped there (pg_drop_replication_slot)
+                    """
                 )
             } else {
-                logger?.info("dropped logical replication subscription \"\(subscription.name)\" of \"\(database)\" before dropping the database, without contacting its publisher\(slot)")
+                logger?.info(
+                    """
+                    dropped logical replication subscription \"\(subscription.name)\" of \"\(database)\" before \
+                    dropping the database, without contacting its publisher\(slot)
+                    """
+                )
             }
         }
         return subscriptions

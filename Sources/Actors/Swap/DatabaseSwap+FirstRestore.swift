@@ -8,7 +8,10 @@ extension DatabaseSwap {
     /// who may SET ROLE to it). Run in the transaction that renames `D__temp` to `D`; the owner
     /// changes last.
     /// - Returns: the statements, and what was left out, for the warning.
-    func accessStatements(_ access: DatabaseAccess, for database: String) async throws -> (statements: [String], leftOut: [String]) {
+    func accessStatements(
+        _ access: DatabaseAccess,
+        for database: String
+    ) async throws -> (statements: [String], leftOut: [String]) {
         let name = quoteIdentifier(database)
         var statements = [
             "COMMENT ON DATABASE \(name) IS \(try await connection.quoteLiteral(orNull: access.comment))",
@@ -32,7 +35,12 @@ extension DatabaseSwap {
         } else if try await connection.maySetRole(access.owner) {
             statements.append("ALTER DATABASE \(name) OWNER TO \(quoteIdentifier(access.owner))")
         } else {
-            leftOut.append("owner \"\(access.owner)\" (\(await connection.endpoint.user) may not make it the owner: it may not SET ROLE to it)")
+            leftOut.append(
+                """
+                owner \"\(access.owner)\" (\(await connection.endpoint.user) may not make it the owner: it may not \
+                SET ROLE to it)
+                """
+            )
         }
         return (statements, leftOut)
     }
@@ -47,7 +55,8 @@ extension DatabaseSwap {
     package func temporaryOwner(source: DatabaseAccess?, restoringAs role: String?) async throws -> String? {
         let owner = try await DatabaseProperties.read(names.target, on: connection)?.owner ?? role ?? source?.owner
         guard let owner, try await connection.maySetRole(owner) else { return nil }
-        let usable = try await connection.query("SELECT pg_has_role(current_user, $1, 'USAGE')", [owner]).first?.first == "t"
+        let usable =
+            try await connection.query("SELECT pg_has_role(current_user, $1, 'USAGE')", [owner]).first?.first == "t"
         return usable ? owner : nil
     }
 }

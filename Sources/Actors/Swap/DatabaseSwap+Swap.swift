@@ -58,7 +58,13 @@ extension DatabaseSwap {
                     try await connection.execute(statement, cancellable: true)
                 }
             }
-            return SwapReport(unavailable: .zero, terminatedSessions: 0, replacedExisting: false, displaced: [], accessLeftOut: leftOut)
+            return SwapReport(
+                unavailable: .zero,
+                terminatedSessions: 0,
+                replacedExisting: false,
+                displaced: [],
+                accessLeftOut: leftOut
+            )
         }
         let previousExists = try await admin.exists(names.previous)
         let currentExists = try await admin.exists(names.current)
@@ -77,7 +83,14 @@ extension DatabaseSwap {
         // `D` refused connections before pgclone came (a DBA's decision): it stays so, and there is
         // nothing for a guard to undo.
         let closes = old.allowsConnections
-        let swapGuard = closes ? try await SwapGuard.install(admin: connection, settings: guardSettings, target: names.target, comment: old.comment) : nil
+        let swapGuard =
+            closes
+            ? try await SwapGuard.install(
+                admin: connection,
+                settings: guardSettings,
+                target: names.target,
+                comment: old.comment
+            ) : nil
         let clock = ContinuousClock()
         let start = clock.now
         var terminated = endedBeforeClosing
@@ -92,13 +105,27 @@ extension DatabaseSwap {
                     for database in renamed {
                         terminated += try await admin.terminateSessions(on: database, cancellable: true)
                     }
-                    let displaced = try await renameAll(properties: properties, keepingPrevious: keepingPrevious, newSnapshot: newSnapshot, previousExists: previousExists, currentExists: currentExists, refusedBefore: !old.allowsConnections, owner: old.owner)
+                    let displaced = try await renameAll(
+                        properties: properties,
+                        keepingPrevious: keepingPrevious,
+                        newSnapshot: newSnapshot,
+                        previousExists: previousExists,
+                        currentExists: currentExists,
+                        refusedBefore: !old.allowsConnections,
+                        owner: old.owner
+                    )
                     let unavailable = clock.now - start
                     // Committed: the restored D accepts connections, and the guard has nothing
                     // left to do (if its session failed, there is nothing to undo either).
                     if let swapGuard { try? await swapGuard.release(admin: connection) }
-                    return SwapReport(unavailable: unavailable, terminatedSessions: terminated, replacedExisting: true, displaced: displaced)
-                } catch let error as LibPQError where error.isObjectInUse && attempt < attempts && !error.connectionLost {
+                    return SwapReport(
+                        unavailable: unavailable,
+                        terminatedSessions: terminated,
+                        replacedExisting: true,
+                        displaced: displaced
+                    )
+                } catch let error as LibPQError where error.isObjectInUse && attempt < attempts && !error.connectionLost
+                {
                     // Sessions still leaving (or reconnecting to a snapshot): end them again.
                     lastError = error
                 }
@@ -136,7 +163,10 @@ extension DatabaseSwap {
         // The last moment an interrupt can still undo the swap is just before its COMMIT.
         try await admin.transaction(cancellable: true) {
             func rename(_ from: String, _ to: String) async throws {
-                try await connection.execute("ALTER DATABASE \(quoteIdentifier(from)) RENAME TO \(quoteIdentifier(to))", cancellable: true)
+                try await connection.execute(
+                    "ALTER DATABASE \(quoteIdentifier(from)) RENAME TO \(quoteIdentifier(to))",
+                    cancellable: true
+                )
             }
             /// Moves `database` out of the way as `name`, marked for the drop after the swap.
             func displace(_ database: String, to name: String) async throws {
@@ -152,7 +182,9 @@ extension DatabaseSwap {
                 // The snapshot is restored by copying it as a template; it stays closed only if a
                 // DBA had closed `D`.
                 if !refusedBefore {
-                    try await connection.execute("ALTER DATABASE \(quoteIdentifier(names.previous)) ALLOW_CONNECTIONS true")
+                    try await connection.execute(
+                        "ALTER DATABASE \(quoteIdentifier(names.previous)) ALLOW_CONNECTIONS true"
+                    )
                 }
             } else {
                 try await displace(names.target, to: names.swapped)
@@ -172,7 +204,9 @@ extension DatabaseSwap {
                 try await rename(names.snapshot, names.current)
                 // D's owner's, as D__previous (the old D) is: the next restore by that owner may
                 // drop or rename it.
-                try await connection.execute("ALTER DATABASE \(quoteIdentifier(names.current)) OWNER TO \(quoteIdentifier(owner))")
+                try await connection.execute(
+                    "ALTER DATABASE \(quoteIdentifier(names.current)) OWNER TO \(quoteIdentifier(owner))"
+                )
             }
         }
         return displaced
@@ -205,10 +239,16 @@ extension DatabaseSwap {
             if properties.allowsConnections || old?.allowsConnections == false { return .unchanged(names.target) }
             return .refusingConnections(
                 names.target,
-                advice: "run this restore again, which lets it accept them first, or run ALTER DATABASE \(quoteIdentifier(names.target)) ALLOW_CONNECTIONS true"
+                advice: """
+                    run this restore again, which lets it accept them first, or run ALTER DATABASE \
+                    \(quoteIdentifier(names.target)) ALLOW_CONNECTIONS true
+                    """
             )
         } catch {
-            return .unknown(names.target, advice: "pgclone could not reach the server (\(error)); check it with `pgclone ls --local`")
+            return .unknown(
+                names.target,
+                advice: "pgclone could not reach the server (\(error)); check it with `pgclone ls --local`"
+            )
         }
     }
 }

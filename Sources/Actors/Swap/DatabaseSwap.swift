@@ -1,5 +1,5 @@
-import PGCloneMetrics
 package import Logging
+import PGCloneMetrics
 package import PGCloneStreams
 
 /// The Swap stage: the restore-and-swap protocol (DESIGN.md) for one target `D`, run through the
@@ -46,10 +46,15 @@ package actor DatabaseSwap {
             if try await tryLock() { return }
             guard let deadline, clock.now < deadline else {
                 let holder = try? await lockHolder()
-                let advice = wait == nil ? "wait for it to finish, or pass --wait" : "it was still running after \(wait!.formattedSeconds)"
+                let advice =
+                    wait == nil
+                    ? "wait for it to finish, or pass --wait" : "it was still running after \(wait!.formattedSeconds)"
                 throw PGCloneError(
                     .lockHeld,
-                    "another pgclone restore of database \"\(names.target)\" is running\(holder.map { " (\($0))" } ?? ""); \(advice)"
+                    """
+                    another pgclone restore of database \"\(names.target)\" is \
+                    running\(holder.map { " (\($0))" } ?? ""); \(advice)
+                    """
                 )
             }
             try await Task.sleep(for: .milliseconds(500))
@@ -58,10 +63,11 @@ package actor DatabaseSwap {
 
     /// Takes the target's lock if it is free.
     package func tryLock() async throws -> Bool {
-        let locked = try await connection.query(
-            "SELECT pg_try_advisory_lock(\(Self.lockKey("restore")))",
-            [names.target]
-        ).first?.first == "t"
+        let locked =
+            try await connection.query(
+                "SELECT pg_try_advisory_lock(\(Self.lockKey("restore")))",
+                [names.target]
+            ).first?.first == "t"
         if locked { holdsLock = true }
         return locked
     }
@@ -111,7 +117,10 @@ package actor DatabaseSwap {
         let target = quoteIdentifier(names.target)
         try await admin.transaction(cancellable: true) {
             try await connection.execute(
-                "COMMENT ON DATABASE \(target) IS \(try await connection.quoteLiteral(DatabaseMarker.closedForSwap(comment: comment)))",
+                """
+                COMMENT ON DATABASE \(target) IS \
+                \(try await connection.quoteLiteral(DatabaseMarker.closedForSwap(comment: comment)))
+                """,
                 cancellable: true
             )
             try await connection.execute("ALTER DATABASE \(target) ALLOW_CONNECTIONS false", cancellable: true)
@@ -170,7 +179,13 @@ package actor DatabaseSwap {
                 options += " ICU_RULES \(try await connection.quoteLiteral(rules))"
             }
         }
-        try await admin.create(names.temporary, as: options, marker: temporaryMarker, model: names.target, forRestoring: true)
+        try await admin.create(
+            names.temporary,
+            as: options,
+            marker: temporaryMarker,
+            model: names.target,
+            forRestoring: true
+        )
         return locale
     }
 
@@ -193,12 +208,20 @@ package actor DatabaseSwap {
     /// `D__temp` as a copy of the local database `source` (`restore :NAME`).
     /// - Returns: `source`'s settings that could not be carried over, with why.
     package func copyAsTemporary(_ source: String) async throws -> [(DatabaseSetting, String)] {
-        try await admin.copy(source, to: names.temporary, marker: temporaryMarker, model: names.target, forRestoring: true)
+        try await admin.copy(
+            source,
+            to: names.temporary,
+            marker: temporaryMarker,
+            model: names.target,
+            forRestoring: true
+        )
     }
 
     /// The settings to give `D__temp`: `source`'s, but for those `D` has for particular roles,
     /// which are `kept` (a role read-only on `D` stays so), and must be carried over.
-    package func settingsToApply(source: [DatabaseSetting]) async throws -> (source: [DatabaseSetting], kept: [DatabaseSetting]) {
+    package func settingsToApply(
+        source: [DatabaseSetting]
+    ) async throws -> (source: [DatabaseSetting], kept: [DatabaseSetting]) {
         let own = try await connection.databaseSettings(of: names.target).filter { $0.role != nil }
         return (source.filter { setting in !own.contains { $0.role == setting.role && $0.name == setting.name } }, own)
     }
@@ -206,7 +229,10 @@ package actor DatabaseSwap {
     /// Applies database-level settings to `D__temp`: `D`'s own that must be kept are `required`
     /// (``DatabaseAdmin/apply(_:to:from:required:)``).
     /// - Returns: the settings skipped, with why.
-    package func applyToTemporary(_ settings: [DatabaseSetting], required: Bool) async throws -> [(DatabaseSetting, String)] {
+    package func applyToTemporary(
+        _ settings: [DatabaseSetting],
+        required: Bool
+    ) async throws -> [(DatabaseSetting, String)] {
         try await admin.apply(settings, to: names.temporary, from: names.target, required: required)
     }
 

@@ -24,14 +24,21 @@ package struct SwapGuard: Sendable {
     /// maintenance database) and leaves its statement waiting; returns once the server shows it
     /// waiting. Throws if the guard cannot be set up: nothing has been changed yet then.
     /// - Parameter comment: `D`'s comment, which the guard puts back with the connections.
-    static func install(admin: PostgresConnection, settings: ConnectionSettings, target: String, comment: String?) async throws -> SwapGuard {
+    static func install(
+        admin: PostgresConnection,
+        settings: ConnectionSettings,
+        target: String,
+        comment: String?
+    ) async throws -> SwapGuard {
         let key = try await admin.query("SELECT \(DatabaseSwap.lockKey("swap"))", [target]).first?.first ?? nil
         guard let key, let keyValue = Int64(key) else {
             throw LibPQError(sqlState: nil, message: "could not compute the swap's lock key")
         }
         try await admin.query("SELECT pg_advisory_lock($1::bigint)", [key])
         // Named apart from pgclone's own session in pg_stat_activity.
-        let session = try await PostgresConnection.connect(settings.adding("fallback_application_name", "pgclone[\(getpid())] swap guard"))
+        let session = try await PostgresConnection.connect(
+            settings.adding("fallback_application_name", "pgclone[\(getpid())] swap guard")
+        )
         do {
             // Nothing may end the guard's statement early: not the role's or database's timeouts,
             // nor a check for a dead client (its client is pgclone, which it must outlive).
@@ -57,7 +64,10 @@ package struct SwapGuard: Sendable {
                 )
                 if waiting.first?.first == "1" { break }
                 guard ContinuousClock.now < deadline else {
-                    throw LibPQError(sqlState: nil, message: "the swap's guard session did not start waiting within 10 s")
+                    throw LibPQError(
+                        sqlState: nil,
+                        message: "the swap's guard session did not start waiting within 10 s"
+                    )
                 }
                 try await Task.sleep(for: .milliseconds(10))
             }
@@ -72,7 +82,12 @@ package struct SwapGuard: Sendable {
     let key: String
 
     /// `DO` with a dollar-quote tag that the quoted literals cannot contain.
-    private static func guardStatement(key: Int64, target: String, comment: String?, on session: PostgresConnection) async throws -> String {
+    private static func guardStatement(
+        key: Int64,
+        target: String,
+        comment: String?,
+        on session: PostgresConnection
+    ) async throws -> String {
         let name = try await session.quoteLiteral(target)
         let original = try await session.quoteLiteral(orNull: comment)
         let marker = try await session.quoteLiteral(DatabaseMarker.closedForSwap(comment: comment))

@@ -21,12 +21,14 @@ package struct SwapPreflight: Sendable {
     }
 
     func role() async throws -> Role {
-        let row = try await admin.query(
-            """
-            SELECT rolname, rolsuper, rolcreatedb, rolsuper OR pg_has_role(current_user, 'pg_signal_backend', 'USAGE')
-            FROM pg_roles WHERE rolname = current_user
-            """
-        ).first ?? []
+        let row =
+            try await admin.query(
+                """
+                SELECT rolname, rolsuper, rolcreatedb, rolsuper OR pg_has_role(current_user, 'pg_signal_backend', \
+                'USAGE')
+                FROM pg_roles WHERE rolname = current_user
+                """
+            ).first ?? []
         return Role(
             name: row.first.flatMap { $0 } ?? "",
             isSuperuser: row.count > 1 && row[1] == "t",
@@ -42,14 +44,20 @@ package struct SwapPreflight: Sendable {
         if let properties = try await DatabaseProperties.read(target, on: admin), properties.isTemplate {
             throw PGCloneError(
                 .invalidConfiguration,
-                "refusing to \(purpose) \"\(target)\": it is a template database (every CREATE DATABASE copies one); choose another database",
+                """
+                refusing to \(purpose) \"\(target)\": it is a template database (every CREATE DATABASE copies \
+                one); choose another database
+                """,
                 target: .unchanged(target)
             )
         }
         if maintenanceDatabases.contains(target) {
             throw PGCloneError(
                 .invalidConfiguration,
-                "refusing to \(purpose) \"\(target)\": it is a maintenance database, which pgclone and other tools connect to; choose another database",
+                """
+                refusing to \(purpose) \"\(target)\": it is a maintenance database, which pgclone and other tools \
+                connect to; choose another database
+                """,
                 target: .unchanged(target)
             )
         }
@@ -58,7 +66,12 @@ package struct SwapPreflight: Sendable {
     /// What a restore into `names.target` will do, checked: create `D__temp` (and `D__snap`),
     /// replace `D`, rename or drop the snapshots, drop pgclone's leftovers, and, for a local
     /// source, copy it.
-    package func checkRestore(names: DatabaseNames, reversible: Bool, localSource: String?, restoringRole: String? = nil) async throws {
+    package func checkRestore(
+        names: DatabaseNames,
+        reversible: Bool,
+        localSource: String?,
+        restoringRole: String? = nil
+    ) async throws {
         let role = try await role()
         let unchanged = PGCloneError.TargetState.unchanged(names.target)
         if let restoringRole {
@@ -67,7 +80,11 @@ package struct SwapPreflight: Sendable {
         guard role.canCreateDatabases else {
             throw PGCloneError(
                 .insufficientPrivilege,
-                "role \"\(role.name)\" cannot create databases, and a restore creates \"\(names.temporary)\"; grant it with ALTER ROLE \(quoteIdentifier(role.name)) CREATEDB (as a superuser or a role with CREATEROLE)",
+                """
+                role \"\(role.name)\" cannot create databases, and a restore creates \"\(names.temporary)\"; \
+                grant it with ALTER ROLE \(quoteIdentifier(role.name)) CREATEDB (as a superuser or a role with \
+                CREATEROLE)
+                """,
                 target: unchanged
             )
         }
@@ -83,7 +100,11 @@ package struct SwapPreflight: Sendable {
             if name != names.target && !DatabaseMarker.isPGClone(properties) {
                 throw PGCloneError(
                     .invalidConfiguration,
-                    "a database \"\(name)\" exists that pgclone did not make, and a restore into \"\(names.target)\" would replace or drop it; rename it (ALTER DATABASE \(quoteIdentifier(name)) RENAME TO …) or drop it yourself",
+                    """
+                    a database \"\(name)\" exists that pgclone did not make, and a restore into \
+                    \"\(names.target)\" would replace or drop it; rename it (ALTER DATABASE \
+                    \(quoteIdentifier(name)) RENAME TO …) or drop it yourself
+                    """,
                     target: unchanged
                 )
             }
@@ -105,7 +126,10 @@ package struct SwapPreflight: Sendable {
         guard try await admin.roleExists(restoringRole) else {
             throw PGCloneError(
                 .invalidConfiguration,
-                "the role to restore as (--role, or a restore config's role), \"\(restoringRole)\", does not exist on this server; name a role \"\(role.name)\" is a member of",
+                """
+                the role to restore as (--role, or a restore config's role), \"\(restoringRole)\", does not exist \
+                on this server; name a role \"\(role.name)\" is a member of
+                """,
                 target: unchanged
             )
         }
@@ -113,7 +137,11 @@ package struct SwapPreflight: Sendable {
             let with = await admin.serverVersion >= 160_000 ? " WITH SET TRUE" : ""
             throw PGCloneError(
                 .insufficientPrivilege,
-                "role \"\(role.name)\" may not SET ROLE to \"\(restoringRole)\", the role to restore as (--role, or a restore config's role); GRANT \(quoteIdentifier(restoringRole)) TO \(quoteIdentifier(role.name))\(with), or restore as another role",
+                """
+                role \"\(role.name)\" may not SET ROLE to \"\(restoringRole)\", the role to restore as (--role, \
+                or a restore config's role); GRANT \(quoteIdentifier(restoringRole)) TO \
+                \(quoteIdentifier(role.name))\(with), or restore as another role
+                """,
                 target: unchanged
             )
         }
@@ -125,7 +153,10 @@ package struct SwapPreflight: Sendable {
         guard role.canCreateDatabases else {
             throw PGCloneError(
                 .insufficientPrivilege,
-                "role \"\(role.name)\" cannot create databases, which a copy does; grant it with ALTER ROLE \(quoteIdentifier(role.name)) CREATEDB (as a superuser or a role with CREATEROLE)"
+                """
+                role \"\(role.name)\" cannot create databases, which a copy does; grant it with ALTER ROLE \
+                \(quoteIdentifier(role.name)) CREATEDB (as a superuser or a role with CREATEROLE)
+                """
             )
         }
         try await checkCopy(from: source, role: role, target: nil)
@@ -143,7 +174,12 @@ package struct SwapPreflight: Sendable {
             // CREATE DATABASE … TEMPLATE copies a database that is not a template only for its owner.
             try await checkOwnership(of: source, properties: properties, role: role, for: "copying it", target: target)
         }
-        try await checkSessions(on: source, role: role, for: "copying it (a copy needs it without sessions)", target: target)
+        try await checkSessions(
+            on: source,
+            role: role,
+            for: "copying it (a copy needs it without sessions)",
+            target: target
+        )
     }
 
     /// The new `D` gets `D`'s owner (`ALTER DATABASE … OWNER TO`), which PostgreSQL 16 and newer
@@ -152,41 +188,69 @@ package struct SwapPreflight: Sendable {
         guard await admin.serverVersion >= 160_000, !(try await admin.maySetRole(owner)) else { return }
         throw PGCloneError(
             .insufficientPrivilege,
-            "role \"\(role.name)\" may not SET ROLE to \"\(owner)\", which owns \"\(database)\" and must own the restored database too; GRANT \(quoteIdentifier(owner)) TO \(quoteIdentifier(role.name)) WITH SET TRUE",
+            """
+            role \"\(role.name)\" may not SET ROLE to \"\(owner)\", which owns \"\(database)\" and must own the \
+            restored database too; GRANT \(quoteIdentifier(owner)) TO \(quoteIdentifier(role.name)) WITH SET TRUE
+            """,
             target: .unchanged(database)
         )
     }
 
-    private func checkOwnership(of database: String, properties: DatabaseProperties, role: Role, for why: String, target: String?) async throws {
+    private func checkOwnership(
+        of database: String,
+        properties: DatabaseProperties,
+        role: Role,
+        for why: String,
+        target: String?
+    ) async throws {
         guard !role.isSuperuser else { return }
-        let membership = try await admin.query(
-            "SELECT pg_has_role(current_user, datdba, 'USAGE'), pg_has_role(current_user, datdba, 'MEMBER') FROM pg_database WHERE datname = $1",
-            [database]
-        ).first ?? []
+        let membership =
+            try await admin.query(
+                """
+                SELECT pg_has_role(current_user, datdba, 'USAGE'), pg_has_role(current_user, datdba, 'MEMBER') FROM \
+                pg_database WHERE datname = $1
+                """,
+                [database]
+            ).first ?? []
         guard membership.first != "t" else { return }
         if membership.count > 1 && membership[1] == "t" {
             // A member without the owner's privileges: NOINHERIT, or PostgreSQL 16's INHERIT FALSE.
-            let fix = await admin.serverVersion >= 160_000
+            let fix =
+                await admin.serverVersion >= 160_000
                 ? "GRANT \(quoteIdentifier(properties.owner)) TO \(quoteIdentifier(role.name)) WITH INHERIT TRUE"
                 : "ALTER ROLE \(quoteIdentifier(role.name)) INHERIT"
             throw PGCloneError(
                 .insufficientPrivilege,
-                "role \"\(role.name)\" is a member of \"\(properties.owner)\", which owns database \"\(database)\", but does not have its privileges, which \(why) needs; \(fix), or run pgclone as \"\(properties.owner)\"",
+                """
+                role \"\(role.name)\" is a member of \"\(properties.owner)\", which owns database \
+                \"\(database)\", but does not have its privileges, which \(why) needs; \(fix), or run pgclone as \
+                \"\(properties.owner)\"
+                """,
                 target: target.map { .unchanged($0) }
             )
         }
-        let ownerIsSuperuser = try await admin.query("SELECT rolsuper FROM pg_roles WHERE rolname = $1", [properties.owner]).first?.first == "t"
+        let ownerIsSuperuser =
+            try await admin.query("SELECT rolsuper FROM pg_roles WHERE rolname = $1", [properties.owner]).first?.first
+            == "t"
         guard !ownerIsSuperuser else {
             // Never advise granting a superuser role.
             throw PGCloneError(
                 .insufficientPrivilege,
-                "role \"\(role.name)\" does not own database \"\(database)\" (its owner is the superuser \"\(properties.owner)\"), which \(why) needs; as a superuser, give it to the role with ALTER DATABASE \(quoteIdentifier(database)) OWNER TO \(quoteIdentifier(role.name)), or drop it",
+                """
+                role \"\(role.name)\" does not own database \"\(database)\" (its owner is the superuser \
+                \"\(properties.owner)\"), which \(why) needs; as a superuser, give it to the role with ALTER \
+                DATABASE \(quoteIdentifier(database)) OWNER TO \(quoteIdentifier(role.name)), or drop it
+                """,
                 target: target.map { .unchanged($0) }
             )
         }
         throw PGCloneError(
             .insufficientPrivilege,
-            "role \"\(role.name)\" does not own database \"\(database)\" (its owner is \"\(properties.owner)\"), which \(why) needs; GRANT \(quoteIdentifier(properties.owner)) TO \(quoteIdentifier(role.name)), or run pgclone as \"\(properties.owner)\"",
+            """
+            role \"\(role.name)\" does not own database \"\(database)\" (its owner is \"\(properties.owner)\"), \
+            which \(why) needs; GRANT \(quoteIdentifier(properties.owner)) TO \(quoteIdentifier(role.name)), or \
+            run pgclone as \"\(properties.owner)\"
+            """,
             target: target.map { .unchanged($0) }
         )
     }
@@ -204,20 +268,33 @@ package struct SwapPreflight: Sendable {
         let blocked = subscriptions.filter { !$0.detachable }
         if let first = blocked.first {
             let more = blocked.count > 1 ? " (and \(blocked.count - 1) more)" : ""
-            let reason = first.needsSuperuser ? "it has password_required = false, which only a superuser may alter" : "its owner is \"\(first.owner)\""
-            let who = first.needsSuperuser || first.ownerIsSuperuser ? "a superuser" : "a superuser or as \"\(first.owner)\""
+            let reason =
+                first.needsSuperuser
+                ? "it has password_required = false, which only a superuser may alter"
+                : "its owner is \"\(first.owner)\""
+            let who =
+                first.needsSuperuser || first.ownerIsSuperuser ? "a superuser" : "a superuser or as \"\(first.owner)\""
             let statements = first.detachStatements.joined(separator: "; ")
             throw PGCloneError(
                 .insufficientPrivilege,
-                "role \"\(role.name)\" may not drop logical replication subscription \"\(first.name)\"\(more) of database \"\(database)\" (\(reason)), which must go before the database can be dropped (\(why)); restore as \(who), or have one run in \"\(database)\": \(statements)",
+                """
+                role \"\(role.name)\" may not drop logical replication subscription \"\(first.name)\"\(more) of \
+                database \"\(database)\" (\(reason)), which must go before the database can be dropped (\(why)); \
+                restore as \(who), or have one run in \"\(database)\": \(statements)
+                """,
                 target: state
             )
         }
-        let mayConnect = try await admin.query("SELECT has_database_privilege($1, 'CONNECT')", [database]).first?.first == "t"
+        let mayConnect =
+            try await admin.query("SELECT has_database_privilege($1, 'CONNECT')", [database]).first?.first == "t"
         guard mayConnect else {
             throw PGCloneError(
                 .insufficientPrivilege,
-                "role \"\(role.name)\" may not connect to database \"\(database)\", and must, to drop its logical replication subscriptions before the database can be dropped (\(why)); GRANT CONNECT ON DATABASE \(quoteIdentifier(database)) TO \(quoteIdentifier(role.name))",
+                """
+                role \"\(role.name)\" may not connect to database \"\(database)\", and must, to drop its logical \
+                replication subscriptions before the database can be dropped (\(why)); GRANT CONNECT ON DATABASE \
+                \(quoteIdentifier(database)) TO \(quoteIdentifier(role.name))
+                """,
                 target: state
             )
         }
@@ -240,7 +317,10 @@ package struct SwapPreflight: Sendable {
         var otherSessions: [String] = []
         var otherRoles: [String] = []
         for row in rows where row[4] != "t" {
-            let description = "role \"\(row[1] ?? "")\": pid \(row[0] ?? "?")\(row[2].map { $0.isEmpty ? "" : ", application \"\($0)\"" } ?? "")"
+            let description = """
+                role \"\(row[1] ?? "")\": pid \
+                \(row[0] ?? "?")\(row[2].map { $0.isEmpty ? "" : ", application \"\($0)\"" } ?? "")
+                """
             if row[3] == "t" {
                 superuserSessions.append(description)
             } else if !role.canSignalBackends {
@@ -252,7 +332,11 @@ package struct SwapPreflight: Sendable {
         if !superuserSessions.isEmpty {
             throw PGCloneError(
                 .insufficientPrivilege,
-                "cannot end \(sessions(superuserSessions.count)) of a superuser on \"\(database)\" (\(superuserSessions.prefix(3).joined(separator: "; "))), which \(why) needs, and only a superuser can end them; end those sessions first",
+                """
+                cannot end \(sessions(superuserSessions.count)) of a superuser on \"\(database)\" \
+                (\(superuserSessions.prefix(3).joined(separator: "; "))), which \(why) needs, and only a \
+                superuser can end them; end those sessions first
+                """,
                 target: state
             )
         }
@@ -260,7 +344,12 @@ package struct SwapPreflight: Sendable {
             let roles = otherRoles.map { "\"\($0)\"" }.joined(separator: ", ")
             throw PGCloneError(
                 .insufficientPrivilege,
-                "role \"\(role.name)\" cannot end \(sessions(otherSessions.count)) on \"\(database)\" (\(otherSessions.prefix(3).joined(separator: "; "))), which \(why) needs: it is not a member of \(roles) and lacks pg_signal_backend; GRANT pg_signal_backend TO \(quoteIdentifier(role.name)), or end those sessions first",
+                """
+                role \"\(role.name)\" cannot end \(sessions(otherSessions.count)) on \"\(database)\" \
+                (\(otherSessions.prefix(3).joined(separator: "; "))), which \(why) needs: it is not a member of \
+                \(roles) and lacks pg_signal_backend; GRANT pg_signal_backend TO \(quoteIdentifier(role.name)), \
+                or end those sessions first
+                """,
                 target: state
             )
         }

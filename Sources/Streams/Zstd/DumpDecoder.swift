@@ -1,4 +1,3 @@
-
 import NIOCore
 
 /// Why a stored object could not be decoded. The descriptions complete "the dump …".
@@ -21,7 +20,10 @@ package enum DumpFormatError: Error, Sendable, CustomStringConvertible {
         case .corrupt(let error):
             "is corrupt (\(error.name.lowercased()))"
         case .windowTooLarge(let windowLogMax):
-            "needs a zstd window larger than the \(ByteCount(bytes: 1 << windowLogMax)) the memory limit allows; raise --memory-limit"
+            """
+            needs a zstd window larger than the \(ByteCount(bytes: 1 << windowLogMax)) the memory limit allows; \
+            raise --memory-limit
+            """
         }
     }
 }
@@ -125,7 +127,9 @@ package actor DumpDecoder {
             checked = true
             let head = Array(block.readableBytesView.prefix(DumpFormat.describeLength))
             guard head.starts(with: ZstdFrame.archiveMagic) else {
-                throw DumpFormatError.unrecognized("its zstd stream holds no pg_dump archive: \(DumpFormat.describe(head))")
+                throw DumpFormatError.unrecognized(
+                    "its zstd stream holds no pg_dump archive: \(DumpFormat.describe(head))"
+                )
             }
         }
         while var chunk = try await reader.next() {

@@ -1,4 +1,3 @@
-
 import NIOCore
 
 /// The compressing stage of a dump: pg_dump's archive in, pgclone's stored format out — the metadata

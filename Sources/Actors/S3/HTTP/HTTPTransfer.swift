@@ -19,8 +19,9 @@ package struct HTTPRequest: Sendable {
     var range: String?
     /// Largest response body accepted; a larger one fails the transfer.
     var responseLimit = 16 << 20
-    /// A response body goes into a buffer of its own, or, if given, into this stream as it arrives, in chunks of `chunkSize`, the
-    /// transfer's thread blocking while the stream is full (and the server's TCP window with it).
+    /// A response body goes into a buffer of its own, or, if given, into this stream as it arrives,
+    /// in chunks of `chunkSize`, the transfer's thread blocking while the stream is full (and the
+    /// server's TCP window with it).
     var responseStream: (source: ByteStream.Source, chunkSize: Int)?
     package var timeouts = Timeouts()
     var caBundle: String?
@@ -172,7 +173,9 @@ private final class TransferContext: @unchecked Sendable {
     }
 
     func flushStream() {
-        guard let (source, chunkSize) = request.responseStream, streamError == nil, pending.readableBytes > 0 else { return }
+        guard let (source, chunkSize) = request.responseStream, streamError == nil, pending.readableBytes > 0 else {
+            return
+        }
         let chunk = pending
         pending = ByteBufferAllocator().buffer(capacity: chunkSize)
         do {
