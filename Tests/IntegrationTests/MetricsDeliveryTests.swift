@@ -190,7 +190,11 @@ struct MetricsDeliveryTests {
             rows: 100,
             extraSQL: Fixtures.slowRestoreSQL(rows: 8000, milliseconds: 5)
         )
-        let (environment, key) = (dumped.environment, dumped.key)
+        var (environment, key) = (dumped.environment, dumped.key)
+        // One ranged GET for the whole object: at 16 MiB, ranges of 256 KiB one at a time made 33
+        // requests, and a moto slowed by the other tests kept the download busy longer than
+        // PostgreSQL held pg_restore back.
+        environment["PGCLONE_S3_PART_SIZE"] = "16MiB"
         let port = try await freePort()
         let target = TestEnvironment.uniqueName("mslow_dst")
         async let restoring = pgclone.run(

@@ -36,6 +36,20 @@ extension PGCloneMetrics {
         )
     }
 
+    /// The two streams of a restore (and of `verify`), observed: the stored object from storage to
+    /// the decoder, and the archive from the decoder to pg_restore, each of `capacity` bytes.
+    package func restoreStreams(
+        capacity: ByteCount
+    ) -> (
+        stored: (stream: ByteStream, source: ByteStream.Source),
+        archive: (stream: ByteStream, source: ByteStream.Source)
+    ) {
+        (
+            stream(.downloadToDecompress, capacity: capacity, from: .download, to: .decompress),
+            stream(.decompressToRestore, capacity: capacity, from: .decompress, to: .restoreStdin)
+        )
+    }
+
     /// Runs a step's body with its `active` gauge and clock running.
     package func running<Result>(_ step: Step, _ body: () async throws -> Result) async rethrows -> Result {
         let meter = self.step(step)

@@ -509,18 +509,7 @@ package struct RestorePipeline: Sendable {
             \"\(names.temporary)\"
             """
         )
-        let (stored, storedSource) = metrics.stream(
-            .downloadToDecompress,
-            capacity: budget.streamCapacity,
-            from: .download,
-            to: .decompress
-        )
-        let (archive, archiveSource) = metrics.stream(
-            .decompressToRestore,
-            capacity: budget.streamCapacity,
-            from: .decompress,
-            to: .restoreStdin
-        )
+        let ((stored, storedSource), (archive, archiveSource)) = metrics.restoreStreams(capacity: budget.streamCapacity)
         metrics.setMemoryBudget(budget.restoreTerms)
         let metrics = self.metrics
         let decoder = DumpDecoder(settings: budget.decompression)

@@ -28,18 +28,7 @@ package struct VerifyPipeline: Sendable {
     }
 
     package func run(_ dump: StoredDump) async throws -> VerifiedDump {
-        let (stored, storedSource) = metrics.stream(
-            .downloadToDecompress,
-            capacity: budget.streamCapacity,
-            from: .download,
-            to: .decompress
-        )
-        let (archive, archiveSource) = metrics.stream(
-            .decompressToRestore,
-            capacity: budget.streamCapacity,
-            from: .decompress,
-            to: .restoreStdin
-        )
+        let ((stored, storedSource), (archive, archiveSource)) = metrics.restoreStreams(capacity: budget.streamCapacity)
         let decoder = DumpDecoder(settings: budget.decompression)
         let runner = RestoreRunner(
             installations: try await PostgresInstallations.discover(environment: environment),
