@@ -18,7 +18,7 @@ cd "$PGCLONE_ROOT"
 log "building pgclone (release)"
 swift build -c release --product pgclone >/dev/null
 pgclone="$PGCLONE_ROOT/.build/release/pgclone"
-work="$PGCLONE_RUN_DIR/bench"
+work="$PGCLONE_RUN_DIR/work"
 mkdir "$work"
 pg_start_cluster bench "$(pg_bindir)"
 moto_start
