@@ -4,6 +4,8 @@
 # `aws` is installed), side by side in one run: the machine's noise makes only ratios within a run
 # meaningful. Not a test. BENCHMARKS.md explains the figures.
 #   bash scripts/bench.sh [PGBENCH_SCALE [RUNS]]     (defaults 10 and 1; each row is the median of RUNS)
+# With PGCLONE_BENCH_COMPARE=REV (a commit), pgclone as of REV is built too and its dump and restore
+# rows are measured right after the current ones, in the same run: a refactor's cost, within noise.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 scale=${1:-10}
 runs=${2:-1}
@@ -18,6 +20,15 @@ cd "$PGCLONE_ROOT"
 log "building pgclone (release)"
 swift build -c release --product pgclone >/dev/null
 pgclone="$PGCLONE_ROOT/.build/release/pgclone"
+compare=${PGCLONE_BENCH_COMPARE:-}
+if [ -n "$compare" ]; then
+  log "building pgclone as of $compare (release), to compare"
+  mkdir "$PGCLONE_RUN_DIR/compare"
+  git -C "$PGCLONE_ROOT" archive "$compare" | tar -x -C "$PGCLONE_RUN_DIR/compare"
+  (cd "$PGCLONE_RUN_DIR/compare" && swift build -c release --product pgclone >/dev/null)
+  baseline="$PGCLONE_RUN_DIR/compare/.build/release/pgclone"
+  label=$(git -C "$PGCLONE_ROOT" rev-parse --short "$compare")
+fi
 work="$PGCLONE_RUN_DIR/work"
 mkdir "$work"
 pg_start_cluster bench "$(pg_bindir)"
@@ -105,6 +116,11 @@ for level in 1 3 6; do
 done
 log "pgclone dump (S3)"
 measure s3_dump : "$pgclone" dump --storage-location s3://bench/dumps --database bench "${dbg[@]}"
+if [ -n "$compare" ]; then
+  log "pgclone $label dump (local, S3)"
+  measure c_dump_1 "rm -rf '$work/compare'" "$baseline" dump --storage-location "$work/compare" --database bench "${dbg[@]}"
+  measure c_s3_dump : "$baseline" dump --storage-location s3://bench/compare --database bench "${dbg[@]}"
+fi
 
 log "pg_restore from the file"
 measure pg_restore "recreate bench_pg_restore" "$bindir/pg_restore" --no-owner -d bench_pg_restore "$work/bench.dump"
@@ -114,6 +130,11 @@ log "pgclone restore (local)"
 measure restore "drop bench_local" "$pgclone" restore bench --storage-location "$work/level1" --database bench_local "${dbg[@]}"
 log "pgclone restore (S3)"
 measure s3_restore "drop bench_s3" "$pgclone" restore bench --storage-location s3://bench/dumps --database bench_s3 "${dbg[@]}"
+if [ -n "$compare" ]; then
+  log "pgclone $label restore (local, S3)"
+  measure c_restore "drop bench_c_local" "$baseline" restore bench --storage-location "$work/level1" --database bench_c_local "${dbg[@]}"
+  measure c_s3_restore "drop bench_c_s3" "$baseline" restore bench --storage-location s3://bench/dumps --database bench_c_s3 "${dbg[@]}"
+fi
 log "pgclone restore --jobs 2 (S3, spooled to TMPDIR)"
 measure s3_jobs "drop bench_s3_jobs" "$pgclone" restore bench --jobs 2 --storage-location s3://bench/dumps --database bench_s3_jobs "${dbg[@]}"
 if [ -n "$has_aws" ]; then
@@ -138,11 +159,19 @@ line dump_1 "pgclone dump (local)" pg_dump "${s_level[1]}"
 line dump_3 "pgclone dump (local, level 3)" pg_dump "${s_level[3]}"
 line dump_6 "pgclone dump (local, level 6)" pg_dump "${s_level[6]}"
 line s3_dump "pgclone dump (S3)" pg_dump
+if [ -n "$compare" ]; then
+  line c_dump_1 "pgclone $label dump (local)" pg_dump
+  line c_s3_dump "pgclone $label dump (S3)" pg_dump
+fi
 [ -n "$has_aws" ] && row "  S3 dump vs the aws pipeline" "" "$(ratio "${wall[s3_dump]}" "${wall[aws_dump]}")"
 line pg_restore "pg_restore -d (from the -Fc file)" pg_restore
 line zstd_restore "zstd -dc | pg_restore" pg_restore
 line restore "pgclone restore (local, with swap)" pg_restore
 line s3_restore "pgclone restore (S3, with swap)" pg_restore
+if [ -n "$compare" ]; then
+  line c_restore "pgclone $label restore (local)" pg_restore
+  line c_s3_restore "pgclone $label restore (S3)" pg_restore
+fi
 line s3_jobs "pgclone restore --jobs 2 (S3, spooled)" pg_restore
 [ -n "$has_aws" ] && line aws_restore "aws s3 cp - | pg_restore" pg_restore
 printf '\nclient CPU: the command and its children (pg_dump, pg_restore, zstd, aws); server: PostgreSQL backends;\n'
