@@ -1,0 +1,199 @@
+/// Reads pg_dump's custom-format archive as it streams past — its header, its table of contents,
+/// then its data blocks (a block type, the entry's dump id, length-prefixed chunks) — and says where
+/// it can be cut into pieces that are read on their own: at the start of every data block, and
+/// inside a table's data at a row boundary once `pieceSize` bytes have passed since the last cut.
+///
+/// The layout is pg_dump's (`src/bin/pg_dump/pg_backup_archiver.c`, `pg_backup_custom.c`):
+/// archive versions 1.14 to 1.16 (pg_dump 12 to 18), uncompressed (`-Z0`), as pg_dump writes it to
+/// a pipe (no data offsets). Anything else, or anything inconsistent, makes the scanner give up
+/// (``failure``): it then reports no more cuts, and no index may be made from what it saw.
+package struct ArchiveScanner: Sendable {
+    /// A place where the archive may be cut.
+    package struct Cut: Sendable, Hashable {
+        /// Bytes from the start of the archive.
+        package var offset: Int
+        /// The dump id of the data block it is in (of the table of contents' entry).
+        package var dumpID: Int
+        /// A block's start, or a piece of a table's data that starts at a row.
+        package var startsBlock: Bool
+    }
+
+    /// Bytes of table data after which the next row starts a new piece.
+    package let pieceSize: Int
+    /// The header and table of contents, once read whole.
+    package private(set) var tableOfContents: ArchiveTableOfContents?
+    /// Why the scanner gave up, if it did.
+    package private(set) var failure: String?
+    /// Every cut so far, in order, with the block each is in.
+    package private(set) var cuts: [Cut] = []
+    /// Archive bytes scanned so far.
+    package private(set) var offset = 0
+    /// Whether the archive ended where a block may end (call ``finish()`` first).
+    package private(set) var isComplete = false
+
+    private enum State: Sendable {
+        /// Gathering the header and table of contents.
+        case head
+        /// Expecting a block type byte (or the end of the archive).
+        case blockType
+        /// Reading the block's dump id.
+        case blockID(type: UInt8)
+        /// Expecting a chunk length (for large objects: an OID first, `readingOID`).
+        case chunkLength(readingOID: Bool)
+        /// Inside a chunk's bytes.
+        case chunkBytes(remaining: Int)
+    }
+
+    private var state = State.head
+    private var head: [UInt8] = []
+    /// A fixed-size field split between two calls.
+    private var pending: [UInt8] = []
+    private var block: (type: UInt8, dumpID: Int)?
+    private var sinceCut = 0
+    /// Whether the last chunk of table data ended a row.
+    private var atRowEnd = true
+
+    package static let blockData: UInt8 = 1
+    package static let blockLargeObjects: UInt8 = 3
+
+    package init(pieceSize: Int = 4 << 20) {
+        self.pieceSize = pieceSize
+    }
+
+    /// Scans the archive's next bytes; returns the offsets of the cuts that fall inside them (or at
+    /// their start), in order: the bytes from each on go into a new piece. ``cuts`` says which
+    /// block each is in once its dump id has been read.
+    package mutating func scan(_ bytes: UnsafeRawBufferPointer) -> [Int] {
+        var found: [Int] = []
+        var index = 0
+        while index < bytes.count && failure == nil {
+            switch state {
+            case .head:
+                // The table of contents is small (a few MB for thousands of tables): gathered whole.
+                let take = bytes.count - index
+                head.append(contentsOf: bytes[index..<index + take])
+                index += take
+                offset += take
+                parseHead(&found)
+            case .blockType:
+                let type = bytes[index]
+                guard type == Self.blockData || type == Self.blockLargeObjects else {
+                    fail("an unknown data block type \(type) at byte \(offset)")
+                    break
+                }
+                found.append(offset)
+                cuts.append(Cut(offset: offset, dumpID: 0, startsBlock: true))
+                index += 1
+                offset += 1
+                state = .blockID(type: type)
+            case .blockID(let type):
+                guard let dumpID = readInt(bytes, &index) else { break }
+                guard let entry = tableOfContents?.entry(dumpID), entry.hasData else {
+                    fail("a data block for dump id \(dumpID), which the table of contents gives no data")
+                    break
+                }
+                block = (type, dumpID)
+                cuts[cuts.count - 1].dumpID = dumpID
+                sinceCut = 0
+                atRowEnd = true
+                state = .chunkLength(readingOID: type == Self.blockLargeObjects)
+            case .chunkLength(let readingOID):
+                // A piece of a table's data starts at a chunk that starts a row (pg_dump writes a
+                // row per chunk); decided at the chunk's first byte, which may end the block.
+                if pending.isEmpty, !readingOID, let block, block.type == Self.blockData, sinceCut >= pieceSize,
+                    atRowEnd
+                {
+                    found.append(offset)
+                    cuts.append(Cut(offset: offset, dumpID: block.dumpID, startsBlock: false))
+                    sinceCut = 0
+                }
+                let start = offset
+                guard let value = readInt(bytes, &index), let block else { break }
+                if readingOID {
+                    // Large objects: OID, chunks, 0; an OID of 0 ends the block.
+                    state = value == 0 ? .blockType : .chunkLength(readingOID: false)
+                    if value == 0 { self.block = nil }
+                    break
+                }
+                guard value >= 0 else {
+                    fail("a negative chunk length near byte \(start)")
+                    break
+                }
+                if value == 0 {
+                    state = block.type == Self.blockLargeObjects ? .chunkLength(readingOID: true) : .blockType
+                    if block.type == Self.blockData { self.block = nil }
+                    break
+                }
+                state = .chunkBytes(remaining: value)
+            case .chunkBytes(let remaining):
+                let take = min(remaining, bytes.count - index)
+                index += take
+                offset += take
+                sinceCut += take
+                if take == remaining {
+                    atRowEnd = bytes[index - 1] == UInt8(ascii: "\n")
+                    state = .chunkLength(readingOID: false)
+                } else {
+                    state = .chunkBytes(remaining: remaining - take)
+                }
+            }
+        }
+        return failure == nil ? found : []
+    }
+
+    /// Says the archive has ended; ``isComplete`` tells whether it ended where it may.
+    package mutating func finish() {
+        guard failure == nil else { return }
+        switch state {
+        case .blockType:
+            isComplete = tableOfContents != nil
+        case .head:
+            fail("the archive ends inside its table of contents")
+        default:
+            fail("the archive ends inside a data block")
+        }
+    }
+
+    // MARK: Header and table of contents
+
+    private mutating func parseHead(_ found: inout [Int]) {
+        var reader = ArchiveFieldReader(head)
+        do {
+            guard let contents = try ArchiveTableOfContents(reading: &reader) else { return }
+            tableOfContents = contents
+            // What follows the table of contents is data blocks: scanned from here.
+            let rest = Array(head[reader.position...])
+            let headLength = reader.position
+            head = []
+            offset = headLength
+            state = .blockType
+            if !rest.isEmpty {
+                found += rest.withUnsafeBytes { scan($0) }
+            }
+        } catch {
+            fail(error.description)
+        }
+    }
+
+    // MARK: Fields
+
+    /// Reads an integer as pg_dump writes it (a sign byte, then `intSize` bytes, least significant
+    /// first), which may straddle two calls; `nil` if the bytes run out first.
+    private mutating func readInt(_ bytes: UnsafeRawBufferPointer, _ index: inout Int) -> Int? {
+        let size = 1 + (tableOfContents?.intSize ?? 4)
+        let take = min(size - pending.count, bytes.count - index)
+        pending.append(contentsOf: bytes[index..<index + take])
+        index += take
+        offset += take
+        if block?.type == Self.blockData { sinceCut += take }
+        guard pending.count == size else { return nil }
+        defer { pending.removeAll(keepingCapacity: true) }
+        var value = 0
+        for byte in pending[1...].reversed() { value = value << 8 | Int(byte) }
+        return pending[0] == 0 ? value : -value
+    }
+
+    private mutating func fail(_ reason: String) {
+        if failure == nil { failure = reason }
+    }
+}

@@ -1,0 +1,158 @@
+/// The header and table of contents of a custom-format archive, as far as pgclone needs them: the
+/// archive version, the integer size, and each entry's dump id, description, tag, section and
+/// whether it has data (and its `COPY` statement).
+package struct ArchiveTableOfContents: Sendable, Hashable {
+    /// 1.14 to 1.16 (pg_dump 12 to 18): the archive versions pgclone reads, by minor number.
+    package static let readableMinorVersions = 14...16
+
+    /// The archive version's minor number (the major is 1).
+    package var minorVersion: Int
+    package var intSize: Int
+    package var entries: [Entry]
+    /// Bytes from the start of the archive to the end of the table of contents.
+    package var length: Int
+
+    package struct Entry: Sendable, Hashable {
+        package var dumpID: Int
+        /// pg_dump's `desc`: `TABLE DATA`, `BLOBS`, `SEQUENCE SET`, `INDEX`…
+        package var description: String
+        package var tag: String
+        package var namespace: String
+        /// pg_dump's sections: 1 none, 2 pre-data, 3 data, 4 post-data.
+        package var section: Int
+        /// Whether a data block belongs to it (`hadDumper`).
+        package var hasData: Bool
+        /// `COPY schema.table (columns) FROM stdin;` for table data.
+        package var copyStatement: String?
+    }
+
+    package func entry(_ dumpID: Int) -> Entry? {
+        entries.first { $0.dumpID == dumpID }
+    }
+
+    /// Reads the header and table of contents from the start of `reader`; `nil` if its bytes end
+    /// before the table of contents does.
+    /// - Throws: ``ArchiveFormatError`` for an archive pgclone does not read (another format or
+    ///   version, compressed data) or one that contradicts itself.
+    init?(reading reader: inout ArchiveFieldReader) throws(ArchiveFormatError) {
+        do {
+            try self.init(parsing: &reader)
+        } catch .needMoreBytes {
+            return nil
+        }
+    }
+
+    private init(parsing reader: inout ArchiveFieldReader) throws(ArchiveFormatError) {
+        guard try reader.bytes(5) == Array("PGDMP".utf8) else { throw .unreadable("not a custom-format archive") }
+        let (major, minor) = (Int(try reader.byte()), Int(try reader.byte()))
+        _ = try reader.byte()  // revision
+        guard major == 1, Self.readableMinorVersions.contains(minor) else {
+            throw .unreadable("archive version \(major).\(minor) is not one pgclone reads (1.14 to 1.16)")
+        }
+        minorVersion = minor
+        intSize = Int(try reader.byte())
+        reader.intSize = intSize
+        let offsetSize = Int(try reader.byte())
+        guard (1...8).contains(intSize), (1...8).contains(offsetSize) else {
+            throw .unreadable("integer sizes \(intSize) and \(offsetSize)")
+        }
+        guard try reader.byte() == 1 else { throw .unreadable("not a custom-format archive") }
+        // 1.15 (pg_dump 16) names the compression algorithm; 1.14 gives a zlib level.
+        let compression = minor >= 15 ? Int(try reader.byte()) : try reader.int()
+        guard compression == 0 else { throw .unreadable("compressed data (pgclone dumps with -Z0)") }
+        for _ in 0..<7 { _ = try reader.int() }  // the creation time
+        for _ in 0..<3 { _ = try reader.string() }  // database, server and pg_dump versions
+        let count = try reader.int()
+        guard count >= 0 else { throw .unreadable("a negative entry count") }
+        var entries: [Entry] = []
+        entries.reserveCapacity(count)
+        for _ in 0..<count {
+            let dumpID = try reader.int()
+            let hasData = try reader.int() != 0
+            _ = try reader.string()  // table OID
+            _ = try reader.string()  // OID
+            let tag = try reader.string() ?? ""
+            let description = try reader.string() ?? ""
+            let section = try reader.int()
+            _ = try reader.string()  // definition
+            _ = try reader.string()  // DROP statement
+            let copyStatement = try reader.string()
+            let namespace = try reader.string() ?? ""
+            _ = try reader.string()  // tablespace
+            _ = try reader.string()  // table access method (1.14)
+            if minor >= 16 { _ = try reader.int() }  // relkind
+            _ = try reader.string()  // owner
+            _ = try reader.string()  // "false": WITH OIDS
+            while try reader.string() != nil {}  // dependencies, up to an empty one
+            // Custom format: whether and where the entry's data is (never "where" on a pipe).
+            let dataState = try reader.byte()
+            _ = try reader.bytes(offsetSize)
+            guard (1...3).contains(dataState) else { throw .unreadable("a data state \(dataState)") }
+            entries.append(
+                Entry(
+                    dumpID: dumpID,
+                    description: description,
+                    tag: tag,
+                    namespace: namespace,
+                    section: section,
+                    hasData: hasData,
+                    copyStatement: copyStatement
+                )
+            )
+        }
+        self.entries = entries
+        length = reader.position
+    }
+}
+
+/// Why an archive cannot be indexed.
+package enum ArchiveFormatError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The bytes end before the field does.
+    case needMoreBytes
+    case unreadable(String)
+
+    package var description: String {
+        switch self {
+        case .needMoreBytes: "the archive ends early"
+        case .unreadable(let reason): reason
+        }
+    }
+}
+
+/// pg_dump's fields at a position in a byte array: bytes, integers (a sign byte and `intSize`
+/// bytes, least significant first) and strings (a length, -1 for none, then the bytes).
+struct ArchiveFieldReader {
+    private let bytes: [UInt8]
+    private(set) var position = 0
+    var intSize = 4
+
+    init(_ bytes: [UInt8]) {
+        self.bytes = bytes
+    }
+
+    mutating func byte() throws(ArchiveFormatError) -> UInt8 {
+        guard position < bytes.count else { throw .needMoreBytes }
+        defer { position += 1 }
+        return bytes[position]
+    }
+
+    mutating func bytes(_ count: Int) throws(ArchiveFormatError) -> [UInt8] {
+        guard count >= 0 else { throw .unreadable("a negative length") }
+        guard position + count <= bytes.count else { throw .needMoreBytes }
+        defer { position += count }
+        return Array(bytes[position..<position + count])
+    }
+
+    mutating func int() throws(ArchiveFormatError) -> Int {
+        let sign = try byte()
+        let magnitude = try bytes(intSize).reversed().reduce(0) { $0 << 8 | Int($1) }
+        return sign == 0 ? magnitude : -magnitude
+    }
+
+    mutating func string() throws(ArchiveFormatError) -> String? {
+        let length = try int()
+        guard length >= 0 else { return nil }
+        guard length <= 1 << 30 else { throw .unreadable("a string of \(length) bytes") }
+        return String(decoding: try bytes(length), as: UTF8.self)
+    }
+}
