@@ -60,7 +60,8 @@ struct VerifyCommand: PGCloneSubcommand {
                     archiveBytes: verified.archiveBytes,
                     format: verified.format == .archive ? "archive" : "zstd",
                     pgcloneVersion: verified.metadata?.pgcloneVersion,
-                    serverVersion: verified.metadata?.serverVersion
+                    serverVersion: verified.metadata?.serverVersion,
+                    indexedPieces: verified.indexedFrames
                 )
             )
         } else {
@@ -74,6 +75,7 @@ struct VerifyCommand: PGCloneSubcommand {
                     "PostgreSQL \(metadata.serverVersion.split(separator: " ").first ?? "")",
                 ]
             }
+            if let frames = verified.indexedFrames { facts.append("\(frames) pieces indexed") }
             print("\(dump.key): OK (\(facts.joined(separator: ", ")))")
         }
     }
@@ -87,5 +89,7 @@ struct VerifyCommand: PGCloneSubcommand {
         var format: String
         var pgcloneVersion: String?
         var serverVersion: String?
+        /// The pieces the dump's index lists (each checked), for a dump that can be read in pieces.
+        var indexedPieces: Int?
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import PGCloneStreams
 import PGCloneTestSupport
@@ -33,6 +34,9 @@ struct ArchiveIndexTests {
     static func index(of stored: [UInt8]) throws -> ArchiveIndex? {
         switch ArchiveIndex.read(tail: Array(stored.suffix(16))) {
         case .none: return nil
+        case .damaged(let reason):
+            Issue.record("a damaged index: \(reason)")
+            return nil
         case .index(let index): return index
         case .needsBytes(let count):
             guard case .index(let index) = ArchiveIndex.read(tail: Array(stored.suffix(count))) else {
@@ -81,5 +85,54 @@ struct ArchiveIndexTests {
         #expect(try Self.index(of: stored) == nil)
         let whole = try ZstdFrame.decompress(ByteBuffer(bytes: stored), settings: ZstdDecompressionSettings())
         #expect(Array(whole.readableBytesView) == archive)
+    }
+}
+
+/// `pgclone dump` writes the index, and `pgclone verify` checks it against the dump.
+@Suite(.enabled(if: TestEnvironment.hasPostgres, "needs PostgreSQL (scripts/test.sh)"))
+struct DumpIndexTests {
+    @Test func dumpsAreIndexedAndVerifyChecksTheIndex() async throws {
+        let pgclone = try PGCloneHarness()
+        let source = TestEnvironment.uniqueName("indexed")
+        try await pgclone.server.createDatabase(source)
+        // 3 tables, one of about 11 MiB of rows: more than two 4 MiB pieces.
+        try await pgclone.server.psql(
+            """
+            CREATE TABLE big AS SELECT i, md5(i::text) || md5((i * 7)::text) AS a FROM generate_series(1, 140000) AS i;
+            CREATE TABLE small (x int); INSERT INTO small VALUES (1);
+            CREATE TABLE empty (x int);
+            """,
+            database: source
+        )
+        let key = try await pgclone.dump(source)
+        let stored = [UInt8](try pgclone.storedData(key))
+        let index = try #require(try ArchiveIndexTests.index(of: stored))
+        // The table of contents, the three blocks, and big's rows cut into 4 MiB pieces.
+        #expect(index.frames.filter(\.startsBlock).count == 4)
+        #expect(index.frames.filter { !$0.startsBlock }.count == 2)
+        #expect(index.pieceSize == 4 << 20)
+        let good = try await pgclone.run(["verify", key])
+        #expect(good.exitCode == 0, "\(good)")
+        #expect(good.stdout.hasSuffix(", 6 pieces indexed)\n"), "\(good)")
+        let json = try await pgclone.run(["verify", key, "--json"])
+        #expect(json.stdout.contains("\"indexed_pieces\":6,"), "\(json)")
+
+        // An index that puts a frame's start one byte off is caught, in one line.
+        var wrong = index
+        wrong.frames[2].stored += 1
+        let indexLength = try index.skippableFrame().count
+        try pgclone.store(Data(stored.dropLast(indexLength) + (try wrong.skippableFrame())), as: key)
+        let caught = try await pgclone.run(["verify", key])
+        #expect(caught.exitCode == 1, "\(caught)")
+        let (end, archiveEnd) = (index.frames[2].stored + 1, index.frames[2].archive)
+        #expect(
+            caught.stderr.split(separator: "\n").last
+                == """
+                pgclone: error: the dump \(key) has an index that does not match its archive: frame 2 ends at \
+                byte \(end) (archive byte \(archiveEnd)) by the index, at byte \(end - 1) (archive byte \(archiveEnd)) \
+                in the dump
+                """,
+            "\(caught)"
+        )
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import PGCloneActors
+import PGCloneStreams
 import PGCloneTestSupport
 import Testing
 
@@ -71,8 +72,10 @@ struct VerifyPruneJSONTests {
             try await pgclone.run(["verify", plainKey]).stdout.hasPrefix("\(plainKey): OK (custom-format archive, ")
         )
 
+        // A byte of the last zstd frame's checksum, just before the index's frame.
         var flipped = try pgclone.storedData(key)
-        flipped[flipped.count - 3] ^= 0x01
+        let indexLength = try #require(try ArchiveIndexTests.index(of: [UInt8](flipped))).skippableFrame().count
+        flipped[flipped.count - indexLength - 3] ^= 0x01
         let flippedKey = "\(source)/20210101T000000.000000Z.flipped.dump"
         try pgclone.store(flipped, as: flippedKey)
         let original = try pgclone.storedData(key)
@@ -80,6 +83,11 @@ struct VerifyPruneJSONTests {
         try pgclone.store(original.prefix(original.count / 2), as: truncatedKey)
         let junkKey = "\(source)/20210101T000000.000000Z.junk.dump"
         try pgclone.store(Data("just some text\n".utf8), as: junkKey)
+        // A byte of the index's JSON.
+        var badIndex = original
+        badIndex[badIndex.count - indexLength + 10] ^= 0x20
+        let badIndexKey = "\(source)/20210101T000000.000000Z.badindex.dump"
+        try pgclone.store(badIndex, as: badIndexKey)
         for (damaged, line) in [
             (flippedKey, "is corrupt (restored data doesn't match checksum)"),
             (truncatedKey, "is truncated: its zstd stream ends in the middle of a frame"),
@@ -87,6 +95,7 @@ struct VerifyPruneJSONTests {
                 junkKey,
                 "is not a pgclone dump or a pg_dump custom-format archive: it is text beginning \"just some text\""
             ),
+            (badIndexKey, "has a damaged index: its JSON does not read as an index"),
         ] {
             let result = try await pgclone.run(["verify", damaged])
             #expect(result.exitCode == 1, "\(result)")

@@ -121,6 +121,19 @@ package struct S3Client: Sendable {
         return response.status == 416 ? [] : Array(response.body.readableBytesView.prefix(length))
     }
 
+    /// The last `length` bytes of an object (all of it, if it is shorter): a suffix range.
+    package func getTail(_ key: String, length: Int) async throws -> [UInt8] {
+        let response = try await send(
+            .getObject,
+            "GET",
+            key,
+            range: "-\(length)",
+            responseLimit: length,
+            accept: [200, 206, 416]
+        )
+        return response.status == 416 ? [] : Array(response.body.readableBytesView.suffix(length))
+    }
+
     /// CreateMultipartUpload; returns the upload ID.
     package func createMultipartUpload(_ key: String, headers: [String]) async throws -> String {
         let response = try await send(.createMultipartUpload, "POST", key, query: [("uploads", "")], headers: headers)

@@ -313,11 +313,25 @@ package actor LocalDiskStorage: StorageBackend {
     package func readHead(_ key: DumpKey, length: Int) throws -> [UInt8] {
         let (descriptor, path) = try openForReading(key)
         defer { Glibc.close(descriptor) }
+        return try read(descriptor, path, at: 0, length: length)
+    }
+
+    package func readTail(_ key: DumpKey, length: Int) throws -> [UInt8] {
+        let (descriptor, path) = try openForReading(key)
+        defer { Glibc.close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else { throw PGCloneError.storageFailed("cannot read \(path)") }
+        let size = Int(status.st_size)
+        return try read(descriptor, path, at: max(0, size - length), length: min(length, size))
+    }
+
+    /// Up to `length` bytes at `offset` (fewer at the end of the file).
+    private func read(_ descriptor: Int32, _ path: String, at offset: Int, length: Int) throws -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: length)
         var total = 0
         while total < length {
             let count = bytes.withUnsafeMutableBytes {
-                pread(descriptor, $0.baseAddress! + total, length - total, off_t(total))
+                pread(descriptor, $0.baseAddress! + total, length - total, off_t(offset + total))
             }
             if count < 0 && errno == EINTR { continue }
             guard count >= 0 else { throw PGCloneError.storageFailed("cannot read \(path)") }

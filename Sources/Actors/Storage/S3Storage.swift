@@ -62,6 +62,17 @@ package actor S3Storage: StorageBackend {
         }
     }
 
+    package func readTail(_ key: DumpKey, length: Int) async throws -> [UInt8] {
+        do {
+            return try await client.getTail(objectKey(key), length: length)
+        } catch let error as S3ServiceError where error.status == 404 || error.code == "InvalidObjectState" {
+            // Gone since it was listed, or archived (Glacier) and not restored: this object only.
+            throw PGCloneError(.objectNotFound, "\(error)", cause: error)
+        } catch {
+            return try await mapErrors { throw error }
+        }
+    }
+
     package func find(_ key: DumpKey) async throws -> StoredDump? {
         try await mapErrors { try await client.head(objectKey(key)) }.map { StoredDump(key: key, size: $0.size) }
     }

@@ -82,6 +82,10 @@ package protocol StorageBackend: Sendable {
     /// The first `length` bytes of the object stored under `key` (all of it, if it is shorter).
     func readHead(_ key: DumpKey, length: Int) async throws -> [UInt8]
 
+    /// The last `length` bytes of the object stored under `key` (all of it, if it is shorter): where
+    /// a dump keeps its ``ArchiveIndex``.
+    func readTail(_ key: DumpKey, length: Int) async throws -> [UInt8]
+
     /// Streams the object stored under `key` into `output`, and finishes `output`.
     /// - Returns: the number of bytes read.
     func read(_ key: DumpKey, into output: ByteStream.Source) async throws -> Int

@@ -75,6 +75,8 @@ package struct ArchiveIndex: Codable, Sendable, Hashable {
         case needsBytes(Int)
         /// The object does not end with pgclone's index.
         case none
+        /// It ends like one, but what comes before does not read as one: why.
+        case damaged(String)
     }
 
     /// Reads the index from the last bytes of an object (all of it, or its tail).
@@ -85,14 +87,57 @@ package struct ArchiveIndex: Codable, Sendable, Hashable {
         guard tail.count >= frameLength else { return .needsBytes(frameLength) }
         let frame = Array(tail.suffix(frameLength))
         guard Array(frame.prefix(4)) == magic,
-            frame[4..<8].reversed().reduce(0, { $0 << 8 | Int($1) }) == jsonLength + 12,
-            let index = try? JSONDecoder().decode(ArchiveIndex.self, from: Data(frame[8..<8 + jsonLength])),
+            frame[4..<8].reversed().reduce(0, { $0 << 8 | Int($1) }) == jsonLength + 12
+        else { return .damaged("its frame header does not match its length") }
+        guard let index = try? JSONDecoder().decode(ArchiveIndex.self, from: Data(frame[8..<8 + jsonLength])),
             index.format == "pgclone-index"
-        else { return .none }
+        else { return .damaged("its JSON does not read as an index") }
         return .index(index)
     }
 
     private static func littleEndian(_ value: Int) -> [UInt8] {
         (0..<4).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) }
+    }
+}
+
+extension ArchiveIndex {
+    /// What is wrong with the index next to what decoding the dump found (`decoded`, with its frames
+    /// recorded and the archive scanned at ``pieceSize``); `nil` if it describes the dump exactly.
+    package func mismatch(with decoded: DecodedDump) -> String? {
+        guard archiveBytes == decoded.archiveBytes else {
+            return "it counts \(archiveBytes) archive bytes, the dump holds \(decoded.archiveBytes)"
+        }
+        // The frames that produced archive bytes (a skippable frame produces none).
+        var ends: [DecodedDump.FrameEnd] = []
+        for end in decoded.frameEnds where end.archive > (ends.last?.archive ?? 0) || (ends.isEmpty && end.archive > 0)
+        {
+            ends.append(end)
+        }
+        let expected = frames.indices.map { number in
+            let (stored, archive) = ranges(of: number)
+            return DecodedDump.FrameEnd(stored: stored.upperBound, archive: archive.upperBound)
+        }
+        if let number = Self.firstDifference(expected, ends) {
+            let found =
+                number < ends.count
+                ? "byte \(ends[number].stored) (archive byte \(ends[number].archive))" : "no such frame"
+            let said =
+                number < expected.count
+                ? "byte \(expected[number].stored) (archive byte \(expected[number].archive))" : "no such frame"
+            return "frame \(number + 1) ends at \(said) by the index, at \(found) in the dump"
+        }
+        let cuts = frames.dropFirst().map {
+            ArchiveScanner.Cut(offset: $0.archive, dumpID: $0.dumpID ?? -1, startsBlock: $0.startsBlock)
+        }
+        if let number = Self.firstDifference(cuts, decoded.cuts) {
+            return "frame \(number + 2) does not start the piece of the archive the index says"
+        }
+        return nil
+    }
+
+    /// The first position where `a` and `b` differ (the shorter one's end, if one goes on).
+    private static func firstDifference<Element: Equatable>(_ a: [Element], _ b: [Element]) -> Int? {
+        for index in 0..<min(a.count, b.count) where a[index] != b[index] { return index }
+        return a.count == b.count ? nil : min(a.count, b.count)
     }
 }

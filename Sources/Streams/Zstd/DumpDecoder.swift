@@ -36,6 +36,22 @@ package struct DecodedDump: Sendable {
     /// Bytes read from the stored object, and archive bytes produced.
     package var storedBytes: Int
     package var archiveBytes: Int
+    /// Where each zstd frame ended, in the object and in the archive (with `recordingFrames`).
+    package var frameEnds: [FrameEnd] = []
+    /// Where the archive scanner may cut the archive decoded (with `recordingFrames`).
+    package var cuts: [ArchiveScanner.Cut] = []
+
+    package struct FrameEnd: Sendable, Hashable {
+        package var stored: Int
+        package var archive: Int
+    }
+
+    package init(format: DumpFormat, metadata: DumpMetadata? = nil, storedBytes: Int, archiveBytes: Int) {
+        self.format = format
+        self.metadata = metadata
+        self.storedBytes = storedBytes
+        self.archiveBytes = archiveBytes
+    }
 }
 
 /// The decoding stage of a restore: a stored object in, a custom-format archive out.
@@ -57,12 +73,16 @@ package actor DumpDecoder {
     }
 
     /// Decodes `input` into `output`, which it finishes (with the error, if it fails).
-    /// - Parameter metadataRead: told what the dump says of itself (`nil`: nothing, a plain archive)
-    ///   before the first archive byte is written to `output`.
+    /// - Parameters:
+    ///   - metadataRead: told what the dump says of itself (`nil`: nothing, a plain archive) before
+    ///     the first archive byte is written to `output`.
+    ///   - recordingFrames: the piece size to scan the archive with: the result then says where
+    ///     each frame ended and where the archive may be cut, for checking an ``ArchiveIndex``.
     package func decode(
         _ input: ByteStream,
         into output: ByteStream.Source,
-        metadataRead: (@Sendable (DumpMetadata?) -> Void)? = nil
+        metadataRead: (@Sendable (DumpMetadata?) -> Void)? = nil,
+        recordingFrames pieceSize: Int? = nil
     ) async throws -> DecodedDump {
         try await output.finishing {
             var reader = ByteStreamReader(input)
@@ -84,7 +104,12 @@ package actor DumpDecoder {
             case .zstd:
                 result.metadata = try await readMetadata(&reader)
                 metadataRead?(result.metadata)
-                result.archiveBytes = try await decompress(&reader, into: output)
+                var scanner = pieceSize.map { ArchiveScanner(pieceSize: $0) }
+                (result.archiveBytes, result.frameEnds) = try await decompress(&reader, into: output, scanner: &scanner)
+                if var scanner {
+                    scanner.finish()
+                    result.cuts = scanner.cuts
+                }
             case .unrecognized(let description):
                 throw DumpFormatError.unrecognized(description)
             case .needMoreBytes:
@@ -110,7 +135,14 @@ package actor DumpDecoder {
         return metadata
     }
 
-    private func decompress(_ reader: inout ByteStreamReader, into output: ByteStream.Source) async throws -> Int {
+    /// Decompresses the rest of `reader` into `output`; with a `scanner`, scans the archive and
+    /// returns where each frame ended.
+    private func decompress(
+        _ reader: inout ByteStreamReader,
+        into output: ByteStream.Source,
+        scanner: inout ArchiveScanner?
+    ) async throws -> (produced: Int, frameEnds: [DecodedDump.FrameEnd]) {
+        var frameEnds: [DecodedDump.FrameEnd] = []
         let context = try ZstdDecompressionContext(settings: settings)
         let allocator = ByteBufferAllocator()
         var out = allocator.buffer(capacity: ZstdDecompressionContext.outputChunkSize)
@@ -138,7 +170,17 @@ package actor DumpDecoder {
                 do {
                     let (inputBefore, outputBefore) = (chunk.readableBytes, out.readableBytes)
                     let result = try context.step(input: &chunk, output: &out)
-                    if chunk.readableBytes != inputBefore || out.readableBytes != outputBefore { hint = result }
+                    if chunk.readableBytes != inputBefore || out.readableBytes != outputBefore {
+                        hint = result
+                        if result == 0 && scanner != nil {
+                            frameEnds.append(
+                                .init(
+                                    stored: reader.bytesRead - chunk.readableBytes,
+                                    archive: produced + out.readableBytes
+                                )
+                            )
+                        }
+                    }
                 } catch {
                     throw error.isWindowTooLarge
                         ? DumpFormatError.windowTooLarge(windowLogMax: settings.windowLogMax)
@@ -147,6 +189,7 @@ package actor DumpDecoder {
                 outputFull = out.writableBytes == 0
                 if outputFull {
                     try check(out)
+                    if scanner != nil { _ = out.withUnsafeReadableBytes { scanner!.scan($0) } }
                     produced += out.readableBytes
                     try await output.write(out)
                     out = allocator.buffer(capacity: ZstdDecompressionContext.outputChunkSize)
@@ -157,9 +200,10 @@ package actor DumpDecoder {
         guard hint == 0 else { throw DumpFormatError.truncated }
         if out.readableBytes > 0 || !checked {
             try check(out)
+            if scanner != nil { _ = out.withUnsafeReadableBytes { scanner!.scan($0) } }
             produced += out.readableBytes
             try await output.write(out)
         }
-        return produced
+        return (produced, frameEnds)
     }
 }
