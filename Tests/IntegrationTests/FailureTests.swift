@@ -1,5 +1,6 @@
 import Foundation
 import PGCloneActors
+import PGCloneStreams
 import PGCloneTestSupport
 import Testing
 
@@ -131,8 +132,10 @@ struct FailureTests {
         let pgclone = try PGCloneHarness()
         let (target, key, fingerprint) = try await prepare(pgclone)
         var bytes = try pgclone.storedData(key)
-        // The frame's content checksum: every block decodes, the end does not verify.
-        bytes[bytes.count - 2] ^= 0xFF
+        // The last frame's content checksum, just before the index: every block decodes, the end
+        // does not verify.
+        let indexLength = try #require(try ArchiveIndexTests.index(of: [UInt8](bytes))).skippableFrame().count
+        bytes[bytes.count - indexLength - 2] ^= 0xFF
         let corrupt = key.replacingOccurrences(of: ".default.", with: ".corrupt.")
         try pgclone.store(bytes, as: corrupt)
         try await expectFailedRestore(pgclone, key: corrupt, target: target, fingerprint: fingerprint) {
