@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import NIOCore
 import PGCloneActors
 import PGCloneMetrics
 import PGCloneS3
@@ -43,7 +44,9 @@ extension Main {
                 server = try await MetricsServer.start(host: address.host, port: address.port, metrics: metrics)
                 logger.debug("serving metrics on http://\(address.host):\(server!.port)/metrics")
             } catch {
-                fail("cannot serve metrics on \(address.host):\(address.port): \(error)", code: 2)
+                // NIO's IOError names the system call it wrapped: the reason alone is the news.
+                let reason = (error as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\(error)"
+                fail("cannot serve metrics on \(address.host):\(address.port): \(reason)", code: 2)
             }
         }
         let delivery = MetricsDelivery(

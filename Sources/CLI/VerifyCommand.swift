@@ -40,7 +40,14 @@ struct VerifyCommand: PGCloneSubcommand {
         let settings = try Settings(options: common, database: nil)
         let storage = try settings.storage(logger: context.logger, metrics: context.metrics)
         let catalog = DumpCatalog(storage: storage, logger: context.logger)
-        let dump = try await catalog.dump(for: try RestoreSource.parse(source), config: dumpConfig)
+        let parsed = try RestoreSource.parse(source)
+        if case .local = parsed {
+            throw PGCloneError(
+                .invalidConfiguration,
+                "verify checks dumps in storage; \(source) is a database on the server"
+            )
+        }
+        let dump = try await catalog.dump(for: parsed, config: dumpConfig)
         var pipeline = VerifyPipeline(
             storage: storage,
             budget: settings.budget,

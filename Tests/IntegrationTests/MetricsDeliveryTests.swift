@@ -54,6 +54,35 @@ struct MetricsDeliveryTests {
         try await pgclone.server.dropDatabase(target)
     }
 
+    /// A metrics port another process holds: one line with the reason, exit 2, no function names.
+    @Test func aBusyMetricsPortIsOneLine() async throws {
+        let pgclone = try PGCloneHarness.offline()
+        let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(holder) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(holder, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        #expect(bound == 0)
+        #expect(listen(holder, 1) == 0)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(holder, $0, &length) }
+        }
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        let result = try await pgclone.run(["ls", "--metrics-address", "127.0.0.1:\(port)"])
+        #expect(result.exitCode == 2, "\(result)")
+        #expect(
+            result.errorLines == ["pgclone: error: cannot serve metrics on 127.0.0.1:\(port): Address already in use"],
+            "\(result)"
+        )
+    }
+
     @Test func rulesPassPromtoolAndTheirUnitTests() async throws {
         let root = FileManager.default.currentDirectoryPath + "/dashboards"
         let check = try await runCommand("promtool", ["check", "rules", "\(root)/rules/pgclone.rules.yml"])

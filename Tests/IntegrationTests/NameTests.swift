@@ -61,4 +61,23 @@ struct NameTests {
             "\(result)"
         )
     }
+
+    /// A copy is no restore target: its name may take PostgreSQL's whole 63 bytes (a release before
+    /// this one refused 54 to 63 bytes, with a message about restoring); 64 are refused.
+    @Test func aCopyMayTakeAllOfPostgreSQLsNameLength() async throws {
+        let pgclone = try PGCloneHarness()
+        let source = TestEnvironment.uniqueName("copylen")
+        try await pgclone.server.createDatabase(source)
+        try await pgclone.server.psql("CREATE TABLE t AS SELECT 1 AS v", database: source)
+        let longest = String(repeating: "c", count: 55) + String(source.suffix(8))
+        try await pgclone.server.dropDatabase(longest)
+        let copied = try await pgclone.run(["copy", ":\(longest)", "--database", pgclone.server.url(source)])
+        #expect(copied.exitCode == 0, "\(copied)")
+        #expect(try await pgclone.server.psql("SELECT v FROM t", database: longest) == "1")
+        try await pgclone.server.dropDatabase(longest)
+        let tooLong = longest + "x"
+        let refused = try await pgclone.run(["copy", ":\(tooLong)", "--database", pgclone.server.url(source)])
+        #expect(refused.exitCode == 2, "\(refused)")
+        #expect(try await pgclone.server.databases(startingWith: String(tooLong.prefix(63))).isEmpty)
+    }
 }

@@ -58,6 +58,13 @@ struct VerifyPruneJSONTests {
         let key = try await pgclone.dump(source)
         let good = try await pgclone.run(["verify", key])
         #expect(good.exitCode == 0, "\(good)")
+        let local = try await pgclone.run(["verify", ":\(source)"])
+        #expect(local.exitCode == 2, "\(local)")
+        #expect(
+            local.errorLines == [
+                "pgclone: error: verify checks dumps in storage; :\(source) is a database on the server"
+            ]
+        )
         #expect(good.stdout.hasPrefix("\(key): OK (zstd, "), "\(good)")
         #expect(good.stdout.contains("pgclone 0.1.0, PostgreSQL 15"))
         // django-pgclone's and plain pg_dump's archives verify too.

@@ -52,7 +52,7 @@ extension PGCloneError {
             result = PGCloneError(
                 error.kind == .configuration ? .invalidConfiguration : .storageFailed,
                 error.message,
-                cause: error.cause ?? error
+                cause: error.cause
             )
         case is CancellationError:
             result = PGCloneError(.cancelled, "interrupted")
