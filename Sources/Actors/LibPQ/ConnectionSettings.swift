@@ -155,6 +155,18 @@ package struct ConnectionSettings: Sendable, Equatable {
         return copy
     }
 
+    /// The same settings with `-c name=value` added to the session's `options` after those already
+    /// given (in the connection string, else in `PGOPTIONS` of `environment`, which an explicit
+    /// `options` would otherwise hide): a later `-c` wins over an earlier one.
+    package func addingSessionSettings(
+        _ settings: [(name: String, value: String)],
+        environment: [String: String]
+    ) -> ConnectionSettings {
+        let given = value(for: "options") ?? environment["PGOPTIONS"] ?? ""
+        let added = settings.map { "-c \($0.name)=\($0.value)" }.joined(separator: " ")
+        return adding("options", given.trimmingWhitespace().isEmpty ? added : given + " " + added)
+    }
+
     /// The same settings, connecting to database `name`.
     package func replacingDatabase(_ name: String) -> ConnectionSettings {
         adding("dbname", name)

@@ -569,7 +569,8 @@ package struct RestorePipeline: Sendable {
         let runner = RestoreRunner(
             installations: tools,
             serverMajor: await swap.admin.connection.serverVersion / 10_000,
-            connection: connection.replacingDatabase(names.temporary),
+            connection: connection.replacingDatabase(names.temporary)
+                .addingSessionSettings(Self.restoreSessionSettings, environment: environment),
             privilegeRestore: privilegeRestore,
             stdinWaiting: { restoreStep.waiting($0, starving: false) },
             beforeStart: beforeStart
@@ -649,6 +650,12 @@ package struct RestorePipeline: Sendable {
             nil
         )
     }
+
+    /// pg_restore's sessions commit without waiting for their WAL to reach disk: `D__temp` is
+    /// thrown away if anything fails, and the swap's own commit, which waits, flushes the WAL up to
+    /// it — everything restored before it included — before `D` is replaced. A crash before then
+    /// loses only `D__temp`, which the next restore drops.
+    static let restoreSessionSettings = [(name: "synchronous_commit", value: "off")]
 
     /// `requested` jobs, or fewer if PostgreSQL would not let this role open that many more
     /// connections (pg_restore opens one per job and one of its own; pgclone keeps room for its
