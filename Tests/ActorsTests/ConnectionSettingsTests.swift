@@ -64,4 +64,22 @@ import Testing
             try ConnectionSettings(conninfo: "host=a,b port=5432,", from: "--database").value(for: "port") == "5432,"
         )
     }
+
+    /// Session settings pgclone adds come after the user's options, wherever those were given.
+    @Test func sessionSettingsFollowTheUsersOptions() throws {
+        let added = [(name: "synchronous_commit", value: "off")]
+        let plain = try ConnectionSettings(conninfo: "dbname=d", from: "--database")
+        #expect(
+            plain.addingSessionSettings(added, environment: [:]).value(for: "options") == "-c synchronous_commit=off"
+        )
+        #expect(
+            plain.addingSessionSettings(added, environment: ["PGOPTIONS": "-c work_mem=7MB"]).value(for: "options")
+                == "-c work_mem=7MB -c synchronous_commit=off"
+        )
+        let explicit = try ConnectionSettings(conninfo: "dbname=d options='-c search_path=x'", from: "--database")
+        #expect(
+            explicit.addingSessionSettings(added, environment: ["PGOPTIONS": "-c work_mem=7MB"]).value(for: "options")
+                == "-c search_path=x -c synchronous_commit=off"
+        )
+    }
 }
