@@ -6,6 +6,8 @@
 #   bash scripts/bench.sh [PGBENCH_SCALE [RUNS]]     (defaults 10 and 1; each row is the median of RUNS)
 # With PGCLONE_BENCH_COMPARE=REV (a commit), pgclone as of REV is built too and its dump and restore
 # rows are measured right after the current ones, in the same run: a refactor's cost, within noise.
+# The cluster runs with fsync on, as in production (with it off, every commit and checkpoint looks
+# free); PGCLONE_BENCH_FSYNC=off turns it off.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 scale=${1:-10}
 runs=${2:-1}
@@ -31,7 +33,7 @@ if [ -n "$compare" ]; then
 fi
 work="$PGCLONE_RUN_DIR/work"
 mkdir "$work"
-pg_start_cluster bench "$(pg_bindir)"
+PG_FSYNC=${PGCLONE_BENCH_FSYNC:-on} pg_start_cluster bench "$(pg_bindir)"
 moto_start
 export PGHOST=127.0.0.1 PGPORT=${PG_PORT[bench]} PGUSER=$PG_USER PGPASSWORD=${PG_PASSWORD[bench]}
 export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_DEFAULT_REGION=us-east-1 PGCLONE_S3_ENDPOINT_URL=$MOTO_ENDPOINT
@@ -97,6 +99,7 @@ $((max / 1024))")
   median=$(printf '%s\n' "${results[@]}" | sort -n -k1,1 | sed -n "$(((runs + 1) / 2))p")
   read -r wall[$name] cpu[$name] pgcpu[$name] motocpu[$name] peak[$name] pipeline[$name] <<<"$median"
   grep -E '^pgclone: debug: (step |bottleneck)' "$work/stderr" | sed 's/^pgclone: debug: /    /' >"$work/steps.$name" || true
+  cp "$work/stdout" "$work/stdout.$name"
 }
 recreate() { drop "$1"; sql -d postgres -c "CREATE DATABASE \"$1\""; }
 drop() { sql -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS \"$1\""; }
@@ -127,16 +130,16 @@ measure pg_restore "recreate bench_pg_restore" "$bindir/pg_restore" --no-owner -
 log "zstd -dc | pg_restore (of pgclone's local dump: a zstd frame)"
 measure zstd_restore "recreate bench_zstd" sh -c "zstd -dcq '$work/level1/bench/'*.dump | '$bindir/pg_restore' --no-owner -d bench_zstd"
 log "pgclone restore (local)"
-measure restore "drop bench_local" "$pgclone" restore bench --storage-location "$work/level1" --database bench_local "${dbg[@]}"
+measure restore "drop bench_local" "$pgclone" restore bench --storage-location "$work/level1" --database bench_local --json "${dbg[@]}"
 log "pgclone restore (S3)"
-measure s3_restore "drop bench_s3" "$pgclone" restore bench --storage-location s3://bench/dumps --database bench_s3 "${dbg[@]}"
+measure s3_restore "drop bench_s3" "$pgclone" restore bench --storage-location s3://bench/dumps --database bench_s3 --json "${dbg[@]}"
 if [ -n "$compare" ]; then
   log "pgclone $label restore (local, S3)"
-  measure c_restore "drop bench_c_local" "$baseline" restore bench --storage-location "$work/level1" --database bench_c_local "${dbg[@]}"
-  measure c_s3_restore "drop bench_c_s3" "$baseline" restore bench --storage-location s3://bench/dumps --database bench_c_s3 "${dbg[@]}"
+  measure c_restore "drop bench_c_local" "$baseline" restore bench --storage-location "$work/level1" --database bench_c_local --json "${dbg[@]}"
+  measure c_s3_restore "drop bench_c_s3" "$baseline" restore bench --storage-location s3://bench/dumps --database bench_c_s3 --json "${dbg[@]}"
 fi
 log "pgclone restore --jobs 2 (S3, spooled to TMPDIR)"
-measure s3_jobs "drop bench_s3_jobs" "$pgclone" restore bench --jobs 2 --storage-location s3://bench/dumps --database bench_s3_jobs "${dbg[@]}"
+measure s3_jobs "drop bench_s3_jobs" "$pgclone" restore bench --jobs 2 --storage-location s3://bench/dumps --database bench_s3_jobs --json "${dbg[@]}"
 if [ -n "$has_aws" ]; then
   log "aws s3 cp - | pg_restore"
   measure aws_restore "recreate bench_aws" sh -c "aws --endpoint-url '$MOTO_ENDPOINT' s3 cp --quiet s3://bench/plain/bench.dump - | '$bindir/pg_restore' --no-owner -d bench_aws"
@@ -176,6 +179,16 @@ line s3_jobs "pgclone restore --jobs 2 (S3, spooled)" pg_restore
 [ -n "$has_aws" ] && line aws_restore "aws s3 cp - | pg_restore" pg_restore
 printf '\nclient CPU: the command and its children (pg_dump, pg_restore, zstd, aws); server: PostgreSQL backends;\n'
 printf 'pgclone RSS: its own VmHWM; pipeline RSS: all processes of the command together, sampled every 50 ms\n'
+printf '\npgclone restore phases (last run), seconds: where the time goes besides pg_restore\n'
+for name in restore s3_restore s3_jobs c_restore c_s3_restore; do
+  [ -f "$work/stdout.$name" ] || continue
+  python3 - "$name" "$work/stdout.$name" <<'PY'
+import json, sys
+phases = json.load(open(sys.argv[2])).get("phases", {})
+order = ["lock_wait", "prepare", "restore", "settings", "swap", "cleanup"]
+print("  %-14s" % sys.argv[1] + "  ".join("%s %.2f" % (p, phases.get(p, 0)) for p in order))
+PY
+done
 printf '\npgclone steps (last run): bytes out, time busy and waiting, rate while busy, bottleneck\n'
 for name in dump_1 s3_dump restore s3_restore; do
   printf '  %s\n' "$name"

@@ -128,7 +128,7 @@ pg_start_cluster() {
       || { cat "$dir/initdb.log" >&2; exit 1; }
     rm -f "$dir/pwfile"
     "${PG_RUNNER[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-      -o "-c listen_addresses=127.0.0.1 -c port=${PG_PORT[$name]} -c unix_socket_directories=$dir -c max_connections=200 -c fsync=off" \
+      -o "-c listen_addresses=127.0.0.1 -c port=${PG_PORT[$name]} -c unix_socket_directories=$dir -c max_connections=200 -c fsync=${PG_FSYNC:-off}" \
       start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
   )
 }
