@@ -130,16 +130,16 @@ measure pg_restore "recreate bench_pg_restore" "$bindir/pg_restore" --no-owner -
 log "zstd -dc | pg_restore (of pgclone's local dump: a zstd frame)"
 measure zstd_restore "recreate bench_zstd" sh -c "zstd -dcq '$work/level1/bench/'*.dump | '$bindir/pg_restore' --no-owner -d bench_zstd"
 log "pgclone restore (local)"
-measure restore "drop bench_local" "$pgclone" restore bench --storage-location "$work/level1" --database bench_local --json "${dbg[@]}"
+measure restore : "$pgclone" restore bench --storage-location "$work/level1" --database bench_local --json "${dbg[@]}"
 log "pgclone restore (S3)"
-measure s3_restore "drop bench_s3" "$pgclone" restore bench --storage-location s3://bench/dumps --database bench_s3 --json "${dbg[@]}"
+measure s3_restore : "$pgclone" restore bench --storage-location s3://bench/dumps --database bench_s3 --json "${dbg[@]}"
 if [ -n "$compare" ]; then
   log "pgclone $label restore (local, S3)"
-  measure c_restore "drop bench_c_local" "$baseline" restore bench --storage-location "$work/level1" --database bench_c_local --json "${dbg[@]}"
-  measure c_s3_restore "drop bench_c_s3" "$baseline" restore bench --storage-location s3://bench/dumps --database bench_c_s3 --json "${dbg[@]}"
+  measure c_restore : "$baseline" restore bench --storage-location "$work/level1" --database bench_c_local --json "${dbg[@]}"
+  measure c_s3_restore : "$baseline" restore bench --storage-location s3://bench/dumps --database bench_c_s3 --json "${dbg[@]}"
 fi
 log "pgclone restore --jobs 2 (S3, spooled to TMPDIR)"
-measure s3_jobs "drop bench_s3_jobs" "$pgclone" restore bench --jobs 2 --storage-location s3://bench/dumps --database bench_s3_jobs --json "${dbg[@]}"
+measure s3_jobs : "$pgclone" restore bench --jobs 2 --storage-location s3://bench/dumps --database bench_s3_jobs --json "${dbg[@]}"
 if [ -n "$has_aws" ]; then
   log "aws s3 cp - | pg_restore"
   measure aws_restore "recreate bench_aws" sh -c "aws --endpoint-url '$MOTO_ENDPOINT' s3 cp --quiet s3://bench/plain/bench.dump - | '$bindir/pg_restore' --no-owner -d bench_aws"
@@ -179,14 +179,14 @@ line s3_jobs "pgclone restore --jobs 2 (S3, spooled)" pg_restore
 [ -n "$has_aws" ] && line aws_restore "aws s3 cp - | pg_restore" pg_restore
 printf '\nclient CPU: the command and its children (pg_dump, pg_restore, zstd, aws); server: PostgreSQL backends;\n'
 printf 'pgclone RSS: its own VmHWM; pipeline RSS: all processes of the command together, sampled every 50 ms\n'
-printf '\npgclone restore phases (last run), seconds: where the time goes besides pg_restore\n'
+printf '\npgclone restore phases (last run, over the database the run before restored), seconds\n'
 for name in restore s3_restore s3_jobs c_restore c_s3_restore; do
   [ -f "$work/stdout.$name" ] || continue
   python3 - "$name" "$work/stdout.$name" <<'PY'
 import json, sys
 phases = json.load(open(sys.argv[2])).get("phases", {})
 order = ["lock_wait", "prepare", "restore", "settings", "swap", "cleanup"]
-print("  %-14s" % sys.argv[1] + "  ".join("%s %.2f" % (p, phases.get(p, 0)) for p in order))
+print("  %-14s" % sys.argv[1] + "  ".join("%s %.3f" % (p, phases.get(p, 0)) for p in order))
 PY
 done
 printf '\npgclone steps (last run): bytes out, time busy and waiting, rate while busy, bottleneck\n'
