@@ -7,6 +7,8 @@ it matches:
     GET:stall:N:S      relay N body bytes, then stop sending for S seconds
     GET:hold:N:PATH    relay N body bytes, then send nothing until the file PATH exists; then reset
     PUT:status:500     answer an UploadPart with 500 InternalError
+    PUT:hold:PATH      answer nothing to an UploadPart until the file PATH exists (2 minutes at
+                       most); then reset: an upload in flight for as long as a test needs
 
 Usage: faulty_s3_proxy.py UPSTREAM_PORT FAULT...   (prints its own port, then one line per fault)
 """
@@ -82,6 +84,12 @@ def handle(client):
                 sys.stdout.flush()
         if fault and fault[1] == "status":
             client.sendall(error_response(int(fault[2])))
+            return
+        if fault and method == "PUT" and fault[1] == "hold":
+            deadline = time.time() + 120
+            while not os.path.exists(fault[2]) and time.time() < deadline:
+                time.sleep(0.05)
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
             return
         upstream = socket.create_connection(("127.0.0.1", upstream_port))
         upstream.sendall(head + rest)

@@ -134,7 +134,15 @@ struct S3Tests {
         let pgclone = try PGCloneHarness()
         let source = try await database(pgclone.server, "s3_sig", rows: 400_000)
         let bucket = try await s3.makeBucket()
+        // An UploadPart the proxy holds: the upload is in flight, for certain, when SIGTERM comes.
+        let released = pgclone.directory + "/released"
+        let (proxied, log, stop) = try await s3.behindFaultyProxy(["PUT:hold:\(released)"])
+        defer {
+            FileManager.default.createFile(atPath: released, contents: nil)
+            stop()
+        }
         var environment = s3.environment(location: "s3://\(bucket)")
+        environment["PGCLONE_S3_ENDPOINT_URL"] = proxied.endpoint
         environment["PGCLONE_S3_PART_SIZE"] = "256KiB"
         environment["PGCLONE_S3_PARTS_IN_FLIGHT"] = "1"
         let dumping = Task {
@@ -145,12 +153,10 @@ struct S3Tests {
             _ = await dumping.result
             finished.set()
         }
-        var signalled: [Int32] = []
-        while signalled.isEmpty && !finished.isSet {
-            if try await s3.hasPendingUpload(bucket) {
-                signalled = pgclone.signal(SIGTERM)
-            }
+        while !log().contains("fault PUT:hold") && !finished.isSet {
+            try await Task.sleep(for: .milliseconds(20))
         }
+        let signalled = pgclone.signal(SIGTERM)
         let result = try await dumping.value
         #expect(!signalled.isEmpty, "the upload finished before it could be interrupted")
         #expect(result.exitCode == 128 + SIGTERM, "\(result)")
