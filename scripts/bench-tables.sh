@@ -17,14 +17,7 @@ cd "$PGCLONE_ROOT"
 log "building pgclone (release)"
 swift build -c release --product pgclone >/dev/null
 pgclone="$PGCLONE_ROOT/.build/release/pgclone"
-compare=${PGCLONE_BENCH_COMPARE:-}
-if [ -n "$compare" ]; then
-  log "building pgclone as of $compare (release), to compare"
-  mkdir "$PGCLONE_RUN_DIR/compare"
-  git -C "$PGCLONE_ROOT" archive "$compare" | tar -x -C "$PGCLONE_RUN_DIR/compare"
-  (cd "$PGCLONE_RUN_DIR/compare" && swift build -c release --product pgclone >/dev/null)
-  baseline="$PGCLONE_RUN_DIR/compare/.build/release/pgclone"
-fi
+build_compared_pgclone
 PG_FSYNC=on pg_start_cluster tables "$(pg_bindir)"
 export PGHOST=127.0.0.1 PGPORT=${PG_PORT[tables]} PGUSER=$PG_USER PGPASSWORD=${PG_PASSWORD[tables]}
 bindir=$(pg_bindir)
@@ -70,5 +63,5 @@ fi
 printf '\n%s tables of 10 rows, fsync on; median of %s run(s), wall seconds\n\n' "$tables" "$runs"
 printf '%-44s %7s\n' "pg_restore -d (from the -Fc file)" "$pg"
 printf '%-44s %7s\n' "pgclone restore (local, replacing)" "$current"
-[ -n "$compare" ] && printf '%-44s %7s\n' "pgclone $(git -C "$PGCLONE_ROOT" rev-parse --short "$compare") restore (local, replacing)" "$before"
+[ -n "$compare" ] && printf '%-44s %7s\n' "pgclone $label restore (local, replacing)" "$before"
 printf '\npgclone phases (last run): %s\n' "$phases"

@@ -22,15 +22,7 @@ cd "$PGCLONE_ROOT"
 log "building pgclone (release)"
 swift build -c release --product pgclone >/dev/null
 pgclone="$PGCLONE_ROOT/.build/release/pgclone"
-compare=${PGCLONE_BENCH_COMPARE:-}
-if [ -n "$compare" ]; then
-  log "building pgclone as of $compare (release), to compare"
-  mkdir "$PGCLONE_RUN_DIR/compare"
-  git -C "$PGCLONE_ROOT" archive "$compare" | tar -x -C "$PGCLONE_RUN_DIR/compare"
-  (cd "$PGCLONE_RUN_DIR/compare" && swift build -c release --product pgclone >/dev/null)
-  baseline="$PGCLONE_RUN_DIR/compare/.build/release/pgclone"
-  label=$(git -C "$PGCLONE_ROOT" rev-parse --short "$compare")
-fi
+build_compared_pgclone
 work="$PGCLONE_RUN_DIR/work"
 mkdir "$work"
 PG_FSYNC=${PGCLONE_BENCH_FSYNC:-on} pg_start_cluster bench "$(pg_bindir)"

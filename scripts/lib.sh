@@ -211,3 +211,16 @@ run_processes_stop() {
   sleep 1
   kill -KILL $(run_processes) 2>/dev/null || true
 }
+
+# build_compared_pgclone: with PGCLONE_BENCH_COMPARE=REV set, builds pgclone as of REV (release) in
+# the run directory and sets `baseline` to the binary and `label` to REV's short hash.
+build_compared_pgclone() {
+  compare=${PGCLONE_BENCH_COMPARE:-}
+  [ -n "$compare" ] || return 0
+  log "building pgclone as of $compare (release), to compare"
+  mkdir "$PGCLONE_RUN_DIR/compare"
+  git -C "$PGCLONE_ROOT" archive "$compare" | tar -x -C "$PGCLONE_RUN_DIR/compare"
+  (cd "$PGCLONE_RUN_DIR/compare" && swift build -c release --product pgclone >/dev/null)
+  baseline="$PGCLONE_RUN_DIR/compare/.build/release/pgclone"
+  label=$(git -C "$PGCLONE_ROOT" rev-parse --short "$compare")
+}

@@ -85,6 +85,12 @@ struct SeriesTests {
             let verified = try await pgclone.run(["verify", name, "--json"], environment: environment)
             let report = try JSONDecoder().decode([String: JSONValue].self, from: Data(verified.stdout.utf8))
             #expect(report["database"]?.string == name, "\(verified)")
+            // The index was read from the object's end (a suffix-range GET on S3) and checked.
+            guard case .number(let pieces) = report["indexed_pieces"] else {
+                Issue.record("verify read no index: \(verified)")
+                continue
+            }
+            #expect(pieces >= 2, "\(verified)")
         }
         // Pruning one database leaves its twin's dumps alone; pruning all keeps each one's newest.
         let first = try await pgclone.run(

@@ -107,31 +107,25 @@ package struct S3Client: Sendable {
         }
     }
 
-    /// The first `length` bytes of an object (all of it, if it is shorter: a ranged GET answers
-    /// with what there is, and an empty object with 416).
-    package func getHead(_ key: String, length: Int) async throws -> [UInt8] {
-        let response = try await send(
-            .getObject,
-            "GET",
-            key,
-            range: "0-\(length - 1)",
-            responseLimit: length,
-            accept: [200, 206, 416]
-        )
-        return response.status == 416 ? [] : Array(response.body.readableBytesView.prefix(length))
+    /// Which end of an object a ranged GET reads.
+    package enum End: Sendable {
+        case head, tail
     }
 
-    /// The last `length` bytes of an object (all of it, if it is shorter): a suffix range.
-    package func getTail(_ key: String, length: Int) async throws -> [UInt8] {
+    /// The first or last `length` bytes of an object (all of it, if it is shorter: a ranged GET
+    /// answers with what there is, and an empty object with 416).
+    package func getBytes(_ key: String, _ end: End, length: Int) async throws -> [UInt8] {
         let response = try await send(
             .getObject,
             "GET",
             key,
-            range: "-\(length)",
+            range: end == .head ? "0-\(length - 1)" : "-\(length)",
             responseLimit: length,
             accept: [200, 206, 416]
         )
-        return response.status == 416 ? [] : Array(response.body.readableBytesView.suffix(length))
+        guard response.status != 416 else { return [] }
+        let body = response.body.readableBytesView
+        return Array(end == .head ? body.prefix(length) : body.suffix(length))
     }
 
     /// CreateMultipartUpload; returns the upload ID.

@@ -52,19 +52,16 @@ package actor S3Storage: StorageBackend {
     }
 
     package func readHead(_ key: DumpKey, length: Int) async throws -> [UInt8] {
-        do {
-            return try await client.getHead(objectKey(key), length: length)
-        } catch let error as S3ServiceError where error.status == 404 || error.code == "InvalidObjectState" {
-            // Gone since it was listed, or archived (Glacier) and not restored: this object only.
-            throw PGCloneError(.objectNotFound, "\(error)", cause: error)
-        } catch {
-            return try await mapErrors { throw error }
-        }
+        try await readBytes(key, .head, length: length)
     }
 
     package func readTail(_ key: DumpKey, length: Int) async throws -> [UInt8] {
+        try await readBytes(key, .tail, length: length)
+    }
+
+    private func readBytes(_ key: DumpKey, _ end: S3Client.End, length: Int) async throws -> [UInt8] {
         do {
-            return try await client.getTail(objectKey(key), length: length)
+            return try await client.getBytes(objectKey(key), end, length: length)
         } catch let error as S3ServiceError where error.status == 404 || error.code == "InvalidObjectState" {
             // Gone since it was listed, or archived (Glacier) and not restored: this object only.
             throw PGCloneError(.objectNotFound, "\(error)", cause: error)

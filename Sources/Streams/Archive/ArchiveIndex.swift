@@ -109,8 +109,7 @@ extension ArchiveIndex {
         }
         // The frames that produced archive bytes (a skippable frame produces none).
         var ends: [DecodedDump.FrameEnd] = []
-        for end in decoded.frameEnds where end.archive > (ends.last?.archive ?? 0) || (ends.isEmpty && end.archive > 0)
-        {
+        for end in decoded.frameEnds where end.archive > (ends.last?.archive ?? 0) {
             ends.append(end)
         }
         let expected = frames.indices.map { number in

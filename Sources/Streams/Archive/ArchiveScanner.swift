@@ -49,6 +49,8 @@ package struct ArchiveScanner: Sendable {
     /// A fixed-size field split between two calls.
     private var pending: [UInt8] = []
     private var block: (type: UInt8, dumpID: Int)?
+    /// The entries that have data: looked up at every block, so a set, not the entry list.
+    private var dataDumpIDs: Set<Int> = []
     private var sinceCut = 0
     /// Whether the last chunk of table data ended a row.
     private var atRowEnd = true
@@ -88,7 +90,7 @@ package struct ArchiveScanner: Sendable {
                 state = .blockID(type: type)
             case .blockID(let type):
                 guard let dumpID = readInt(bytes, &index) else { break }
-                guard let entry = tableOfContents?.entry(dumpID), entry.hasData else {
+                guard dataDumpIDs.contains(dumpID) else {
                     fail("a data block for dump id \(dumpID), which the table of contents gives no data")
                     break
                 }
@@ -161,6 +163,7 @@ package struct ArchiveScanner: Sendable {
         do {
             guard let contents = try ArchiveTableOfContents(reading: &reader) else { return }
             tableOfContents = contents
+            dataDumpIDs = Set(contents.entries.filter(\.hasData).map(\.dumpID))
             // What follows the table of contents is data blocks: scanned from here.
             let rest = Array(head[reader.position...])
             let headLength = reader.position

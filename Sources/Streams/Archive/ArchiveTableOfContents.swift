@@ -26,10 +26,6 @@ package struct ArchiveTableOfContents: Sendable, Hashable {
         package var copyStatement: String?
     }
 
-    package func entry(_ dumpID: Int) -> Entry? {
-        entries.first { $0.dumpID == dumpID }
-    }
-
     /// Reads the header and table of contents from the start of `reader`; `nil` if its bytes end
     /// before the table of contents does.
     /// - Throws: ``ArchiveFormatError`` for an archive pgclone does not read (another format or
