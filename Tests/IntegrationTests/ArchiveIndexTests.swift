@@ -91,12 +91,11 @@ struct ArchiveIndexTests {
 /// `pgclone dump` writes the index, and `pgclone verify` checks it against the dump.
 @Suite(.enabled(if: TestEnvironment.hasPostgres, "needs PostgreSQL (scripts/test.sh)"))
 struct DumpIndexTests {
-    @Test func dumpsAreIndexedAndVerifyChecksTheIndex() async throws {
-        let pgclone = try PGCloneHarness()
-        let source = TestEnvironment.uniqueName("indexed")
-        try await pgclone.server.createDatabase(source)
+    /// The big table of ``dumpsAreIndexedAndVerifyChecksTheIndex`` in `source`.
+    static func seed(_ server: PostgresServer, _ source: String) async throws {
+        try await server.createDatabase(source)
         // 3 tables, one of about 11 MiB of rows: more than two 4 MiB pieces.
-        try await pgclone.server.psql(
+        try await server.psql(
             """
             CREATE TABLE big AS SELECT i, md5(i::text) || md5((i * 7)::text) AS a FROM generate_series(1, 140000) AS i;
             CREATE TABLE small (x int); INSERT INTO small VALUES (1);
@@ -104,6 +103,30 @@ struct DumpIndexTests {
             """,
             database: source
         )
+    }
+
+    /// On S3 the index is read with a suffix-range GET of the object's last 64 KiB, far from its
+    /// first bytes in a 5 MiB dump.
+    @Test(.enabled(if: TestEnvironment.hasPostgresAndS3, "needs S3 (scripts/test.sh)"))
+    func verifyReadsAnS3DumpsIndexFromItsEnd() async throws {
+        let (pgclone, environment) = try await SeriesTests.setUp(.s3)
+        let source = TestEnvironment.uniqueName("indexed_s3")
+        try await Self.seed(pgclone.server, source)
+        let dumped = try await pgclone.run(
+            ["dump", "--database", pgclone.server.url(source)],
+            environment: environment
+        )
+        #expect(dumped.exitCode == 0, "\(dumped)")
+        let key = dumped.stdout.trimmingWhitespace()
+        let verified = try await pgclone.run(["verify", key], environment: environment)
+        #expect(verified.exitCode == 0, "\(verified)")
+        #expect(verified.stdout.hasSuffix(", 6 pieces indexed)\n"), "\(verified)")
+    }
+
+    @Test func dumpsAreIndexedAndVerifyChecksTheIndex() async throws {
+        let pgclone = try PGCloneHarness()
+        let source = TestEnvironment.uniqueName("indexed")
+        try await Self.seed(pgclone.server, source)
         let key = try await pgclone.dump(source)
         let stored = [UInt8](try pgclone.storedData(key))
         let index = try #require(try ArchiveIndexTests.index(of: stored))
