@@ -1,7 +1,8 @@
 /// Reads pg_dump's custom-format archive as it streams past — its header, its table of contents,
 /// then its data blocks (a block type, the entry's dump id, length-prefixed chunks) — and says where
-/// it can be cut into pieces that are read on their own: at the start of every data block, and
-/// inside a table's data at a row boundary once `pieceSize` bytes have passed since the last cut.
+/// it can be cut into pieces that are read on their own: at the start of every data block, inside
+/// a table's data at a row boundary once `pieceSize` bytes have passed since the last cut, and
+/// inside large objects' data at any field once as many have (those pieces are only read in order).
 ///
 /// The layout is pg_dump's (`src/bin/pg_dump/pg_backup_archiver.c`, `pg_backup_custom.c`):
 /// archive versions 1.14 to 1.16 (pg_dump 12 to 18), uncompressed (`-Z0`), as pg_dump writes it to
@@ -102,8 +103,9 @@ package struct ArchiveScanner: Sendable {
             case .chunkLength(let readingOID):
                 // A piece of a table's data starts at a chunk that starts a row (pg_dump writes a
                 // row per chunk); decided at the chunk's first byte, which may end the block.
-                if pending.isEmpty, !readingOID, let block, block.type == Self.blockData, sinceCut >= pieceSize,
-                    atRowEnd
+                // Large objects' pieces are only ever read in order (by pg_restore): any field will do.
+                if pending.isEmpty, let block, sinceCut >= pieceSize,
+                    block.type == Self.blockLargeObjects || (!readingOID && atRowEnd)
                 {
                     found.append(offset)
                     cuts.append(Cut(offset: offset, dumpID: block.dumpID, startsBlock: false))
@@ -188,7 +190,7 @@ package struct ArchiveScanner: Sendable {
         pending.append(contentsOf: bytes[index..<index + take])
         index += take
         offset += take
-        if block?.type == Self.blockData { sinceCut += take }
+        if block != nil { sinceCut += take }
         guard pending.count == size else { return nil }
         defer { pending.removeAll(keepingCapacity: true) }
         var value = 0

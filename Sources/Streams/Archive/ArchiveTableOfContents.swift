@@ -24,7 +24,39 @@ package struct ArchiveTableOfContents: Sendable, Hashable {
         package var hasData: Bool
         /// `COPY schema.table (columns) FROM stdin;` for table data.
         package var copyStatement: String?
+        /// The statement of a session setup entry (``setupDescriptions``: `SET client_encoding …`);
+        /// `nil` for the others, whose definitions pgclone leaves to pg_restore.
+        package var definition: String?
     }
+
+    /// The entries whose statements pg_restore runs at the start of every session it opens
+    /// (`processEncodingEntry`, `processStdStringsEntry`, `processSearchPathEntry`).
+    package static let setupDescriptions: Set<String> = ["ENCODING", "STDSTRINGS", "SEARCHPATH"]
+
+    /// Reads a whole header and table of contents (what an ``ArchiveIndex``'s first frame holds).
+    /// - Throws: ``ArchiveFormatError`` for bytes that end early or are not one pgclone reads.
+    package init(bytes: [UInt8]) throws(ArchiveFormatError) {
+        var reader = ArchiveFieldReader(bytes)
+        try self.init(parsing: &reader)
+    }
+
+    /// Each entry's section as pg_restore sees it: an entry of no section (an ACL, a comment) is
+    /// in the section of the entry before it (`ProcessArchiveRestoreOptions`), pre-data at first.
+    package var sections: [Int: Int] {
+        var current = Self.preData
+        var sections: [Int: Int] = [:]
+        for entry in entries {
+            if entry.section != Self.noSection { current = entry.section }
+            sections[entry.dumpID] = current
+        }
+        return sections
+    }
+
+    /// pg_dump's `teSection` values.
+    package static let noSection = 1
+    package static let preData = 2
+    package static let data = 3
+    package static let postData = 4
 
     /// Reads the header and table of contents from the start of `reader`; `nil` if its bytes end
     /// before the table of contents does.
@@ -70,7 +102,7 @@ package struct ArchiveTableOfContents: Sendable, Hashable {
             let tag = try reader.string() ?? ""
             let description = try reader.string() ?? ""
             let section = try reader.int()
-            _ = try reader.string()  // definition
+            let definition = try reader.string()
             _ = try reader.string()  // DROP statement
             let copyStatement = try reader.string()
             let namespace = try reader.string() ?? ""
@@ -92,7 +124,8 @@ package struct ArchiveTableOfContents: Sendable, Hashable {
                     namespace: namespace,
                     section: section,
                     hasData: hasData,
-                    copyStatement: copyStatement
+                    copyStatement: copyStatement,
+                    definition: Self.setupDescriptions.contains(description) ? definition : nil
                 )
             )
         }
