@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "CPGCloneSystem.h"
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #if defined(__linux__)
@@ -25,4 +26,8 @@ void CPGCloneSystem_tune_malloc(void) {
 
 int CPGCloneSystem_pipe_cloexec(int fds[2]) {
     return pipe2(fds, O_CLOEXEC);
+}
+
+int CPGCloneSystem_memfd(const char *name) {
+    return memfd_create(name, MFD_CLOEXEC);
 }

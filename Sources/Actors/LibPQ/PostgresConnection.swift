@@ -12,9 +12,9 @@ package actor PostgresConnection {
 
     package nonisolated let settings: ConnectionSettings
     /// `PGconn *`; freed by ``close()`` or, as a last resort, `deinit`.
-    private var handle: OpaquePointer?
+    var handle: OpaquePointer?
     /// Cancels the running cancellable statement from any thread.
-    private nonisolated let canceller = QueryCanceller()
+    nonisolated let canceller = QueryCanceller()
 
     private init(settings: ConnectionSettings) {
         self.settings = settings
@@ -187,7 +187,7 @@ package actor PostgresConnection {
     }
 
     /// The error a failed `result` (or a `nil` one) describes.
-    private func error(from result: OpaquePointer?, statement: String?) -> LibPQError {
+    func error(from result: OpaquePointer?, statement: String?) -> LibPQError {
         func field(_ code: Character) -> String? {
             guard let result else { return nil }
             return PQresultErrorField(result, Int32(code.asciiValue!)).map { String(cString: $0).singleLine }
@@ -321,7 +321,7 @@ package var libpqVersion: String {
 /// `PQgetCancel`'s object for one connection. `cancel()` may come from any thread; it sends a cancel
 /// request only while a cancellable statement runs, and ``setActive(_:)`` waits for a request in
 /// flight, so that a late one never cancels the statement after.
-private final class QueryCanceller: Sendable {
+final class QueryCanceller: Sendable {
     private struct State {
         /// The `PGcancel *`, as its bit pattern (a pointer is not `Sendable`).
         var cancel: Int = 0

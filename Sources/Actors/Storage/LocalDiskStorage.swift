@@ -1,6 +1,6 @@
 import Glibc
 package import Logging
-import NIOCore
+package import NIOCore
 package import PGCloneStreams
 
 /// Dumps in a local directory (the default `.pgclone/`), keys as paths below it.
@@ -323,6 +323,21 @@ package actor LocalDiskStorage: StorageBackend {
         guard fstat(descriptor, &status) == 0 else { throw PGCloneError.storageFailed("cannot read \(path)") }
         let size = Int(status.st_size)
         return try read(descriptor, path, at: max(0, size - length), length: min(length, size))
+    }
+
+    package func version(of key: DumpKey) throws -> String? { nil }
+
+    package func readRange(_ key: DumpKey, _ range: Range<Int>, version: String?) throws -> ByteBuffer {
+        let (descriptor, path) = try openForReading(key)
+        defer { Glibc.close(descriptor) }
+        let bytes = try read(descriptor, path, at: range.lowerBound, length: range.count)
+        guard bytes.count == range.count else {
+            throw PGCloneError(
+                .storageFailed,
+                "\(path) ends before byte \(range.upperBound) of its index; it is truncated"
+            )
+        }
+        return ByteBuffer(bytes: bytes)
     }
 
     /// Up to `length` bytes at `offset` (fewer at the end of the file).

@@ -1,0 +1,42 @@
+import CPGCloneSystem
+import Glibc
+package import NIOCore
+import PGCloneStreams
+import Synchronization
+
+/// A file in memory (`memfd_create`) that a child process opens by path: the table of contents
+/// pg_restore reads, and its `-L` lists. pg_restore needs a file it can seek in for `--jobs`;
+/// this one uses no disk and no TMPDIR, and goes when it is closed (or pgclone exits, however).
+/// Its pages count towards the process's memory (cgroup), not its RSS.
+///
+/// Call ``close()`` once the child has ended: that also keeps the file alive until then (Swift
+/// may end an object's life after its last use, which reading ``path`` would be).
+package final class MemoryFile: Sendable {
+    private let descriptor: Atomic<Int32>
+    /// `/proc/PID/fd/N`: the child opens pgclone's descriptor through it (same user, so allowed).
+    package let path: String
+
+    /// A file holding `contents`.
+    /// - Throws: ``PGCloneError`` (`storageFailed`) if the kernel refuses the file or its pages.
+    package init(name: String, contents: some Collection<UInt8>) throws {
+        let descriptor = CPGCloneSystem_memfd(name)
+        guard descriptor >= 0 else { throw PGCloneError.storageFailed("cannot create an in-memory file") }
+        self.descriptor = Atomic(descriptor)
+        path = "/proc/\(getpid())/fd/\(descriptor)"
+        let bytes = ByteBuffer(bytes: contents)
+        guard writeAll(descriptor, bytes) else {
+            Glibc.close(descriptor)
+            throw PGCloneError.storageFailed("cannot write an in-memory file of \(bytes.readableBytes) bytes")
+        }
+    }
+
+    /// Closes the file, which frees it; idempotent.
+    package func close() {
+        let descriptor = descriptor.exchange(-1, ordering: .relaxed)
+        if descriptor >= 0 { Glibc.close(descriptor) }
+    }
+
+    deinit {
+        close()
+    }
+}
