@@ -69,8 +69,9 @@ struct RestoreCommand: PGCloneSubcommand {
         parsing: .unconditional,
         help: ArgumentHelp(
             """
-            Spool the archive to a file in TMPDIR (it needs room for the whole uncompressed archive) and run \
-            pg_restore with N parallel jobs; without it the dump streams into one pg_restore.
+            Restore with N sessions at once: a dump made by this pgclone loads its tables' data in pieces, read \
+            from storage as they load, then builds indexes N at a time; a dump without an index of its pieces \
+            is spooled to TMPDIR for pg_restore -j N. Without it the dump streams into one pg_restore.
             """,
             valueName: "n"
         )
@@ -96,7 +97,7 @@ struct RestoreCommand: PGCloneSubcommand {
 
     func validate() throws {
         if let jobs, jobs < 1 {
-            throw ValidationError("--jobs takes a number of parallel pg_restore jobs, 1 or more (it is \(jobs))")
+            throw ValidationError("--jobs takes a number of parallel sessions, 1 or more (it is \(jobs))")
         }
         if let dumpConfig {
             if dumpConfig.isEmpty { throw ValidationError("--dump-config takes the name of a dump config") }

@@ -11,10 +11,12 @@ package final class JobSummary: Sendable {
     private let labels: [(String, String)]
     private let started = ContinuousClock.now
     private let phases = Mutex<[Phase: Double]>([:])
-    private let runningPhase = Mutex<Phase?>(nil)
+    /// The phases running now, innermost last, each with the seconds of the phases that ran
+    /// inside it.
+    private let runningPhases = Mutex<[(phase: Phase, nested: Double)]>([])
 
-    /// The phase running now, for progress.
-    package var currentPhase: Phase? { runningPhase.withLock { $0 } }
+    /// The phase running now (the innermost), for progress.
+    package var currentPhase: Phase? { runningPhases.withLock { $0.last?.phase } }
 
     init(
         command: Command,
@@ -85,18 +87,21 @@ package final class JobSummary: Sendable {
         }
     }
 
-    /// Times `body` as `phase` (added to what the phase already took).
+    /// Times `body` as `phase` (added to what the phase already took). A phase run inside another
+    /// counts for itself only: the outer one's time leaves it out, so the phases add up to the
+    /// run's wall time (the restore's parts in a restore in pieces).
     package func phase<Result>(_ phase: Phase, _ body: () async throws -> Result) async rethrows -> Result {
         let start = ContinuousClock.now
-        let outer = runningPhase.withLock { running in
-            defer { running = phase }
-            return running
-        }
+        runningPhases.withLock { $0.append((phase, 0)) }
         defer {
-            runningPhase.withLock { $0 = outer }
             let seconds = (ContinuousClock.now - start).seconds
-            phaseGauge(phase).increment(by: seconds)
-            phases.withLock { $0[phase, default: 0] += seconds }
+            let nested = runningPhases.withLock { running in
+                let nested = running.popLast()?.nested ?? 0
+                if !running.isEmpty { running[running.count - 1].nested += seconds }
+                return nested
+            }
+            phaseGauge(phase).increment(by: seconds - nested)
+            phases.withLock { $0[phase, default: 0] += seconds - nested }
         }
         return try await body()
     }

@@ -52,7 +52,17 @@ package enum Phase: String, CaseIterable, Sendable {
     case preDumpHooks = "pre_dump_hooks"
     case dump
     case prepare
+    /// Creating `D__temp` (its locale, owner), before the first byte is restored.
+    case createTemporary = "create_temporary"
     case restore
+    /// A restore in pieces (`--jobs` with an indexed dump): the schema, before the data.
+    case restoreSchema = "restore_schema"
+    /// The tables' data in N COPY sessions, and sequences and large objects.
+    case restoreData = "restore_data"
+    /// Indexes, constraints but foreign keys, triggers and the rest of post-data, N at a time.
+    case restoreIndexes = "restore_indexes"
+    /// Foreign keys, N at a time; then privileges and materialized views' data.
+    case restoreConstraints = "restore_constraints"
     case settings
     case snapshot
     case preSwapHooks = "pre_swap_hooks"

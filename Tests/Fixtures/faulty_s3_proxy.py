@@ -2,6 +2,8 @@
 except for the requests a fault applies to. Faults are used up in order, each by the next request
 it matches:
 
+    GETMID:...         any GET fault, for a GET of a range that starts inside the object only (a
+                       piece of an indexed dump; not its head, nor a suffix range for its index)
     GET:status:503     answer a ranged GET with 503 SlowDown (500, 502... likewise)
     GET:reset:N        relay a ranged GET's response, then reset the connection after N body bytes
     GET:stall:N:S      relay N body bytes, then stop sending for S seconds
@@ -10,9 +12,11 @@ it matches:
     PUT:hold:PATH      answer nothing to an UploadPart until the file PATH exists (2 minutes at
                        most); then reset: an upload in flight for as long as a test needs
 
-Usage: faulty_s3_proxy.py UPSTREAM_PORT FAULT...   (prints its own port, then one line per fault)
+Usage: faulty_s3_proxy.py UPSTREAM_PORT FAULT...   (prints its own port, then one line per fault
+and one per ranged GET: "GET bytes=A-B")
 """
 import os
+import re
 import socket
 import sys
 import threading
@@ -27,9 +31,12 @@ def take_fault(method, headers):
     applies = (method == "GET" and "range:" in headers) or (method == "PUT" and "partnumber=" in headers)
     if not applies:
         return None
+    kinds = [method]
+    if method == "GET" and re.search(r"^range: bytes=[1-9]", headers, re.MULTILINE):
+        kinds.append("GETMID")
     with lock:
         for index, fault in enumerate(faults):
-            if fault[0] == method:
+            if fault[0] in kinds:
                 return faults.pop(index)
     return None
 
@@ -77,7 +84,13 @@ def handle(client):
             return
         request_line = head.split(b"\r\n", 1)[0].decode()
         method = request_line.split(" ", 1)[0]
-        fault = take_fault(method, head.decode("latin-1").lower())
+        headers = head.decode("latin-1").lower()
+        fault = take_fault(method, headers)
+        requested = re.search(r"^range: (bytes=[0-9-]+)", headers, re.MULTILINE)
+        if method == "GET" and requested:
+            with lock:
+                sys.stdout.write(f"GET {requested.group(1)}\n")
+                sys.stdout.flush()
         if fault:
             with lock:
                 sys.stdout.write(f"fault {':'.join(fault)} on {request_line}\n")

@@ -109,6 +109,7 @@ struct PrivilegeTests {
             CREATE SCHEMA s AUTHORIZATION \(other);
             SET ROLE \(other);
             CREATE TABLE s.u (a int, b int);
+            CREATE INDEX u_a ON s.u (a);
             INSERT INTO s.u VALUES (1, 2);
             GRANT USAGE ON SCHEMA s TO \(reader);
             GRANT SELECT (a) ON s.u TO \(reader);
@@ -181,25 +182,39 @@ struct PrivilegeTests {
             \"\(user.user)\"; \(ghostGrants)
             """
 
-        // A first restore, and a restore over D, which the owner role owns (with pg_restore -j,
-        // whose errors come from its workers).
+        // A first restore, a restore over D, which the owner role owns, with pg_restore -j (whose
+        // errors come from its workers) from a dump without an index, and one in pieces.
         let fresh = TestEnvironment.uniqueName("priv_new")
         let existing = TestEnvironment.uniqueName("priv_old")
+        let pieces = TestEnvironment.uniqueName("priv_pieces")
         try await server.psql(
             "CREATE DATABASE \(quoteIdentifier(existing)) TEMPLATE template0 OWNER \(quoteIdentifier(roles.owner))"
         )
-        for (target, options) in [(fresh, ["--json"]), (existing, ["--jobs", "2"])] {
+        let unindexed = try pgclone.storeWithoutIndex(key)
+        for (target, options, key) in [
+            (fresh, ["--json"], key), (existing, ["--jobs", "2"], unindexed), (pieces, ["--jobs", "2"], key),
+        ] {
             let restored = try await pgclone.restore(key, into: target, options)
             #expect(restored.exitCode == 0, "\(restored)")
             #expect(restored.stderr.contains(warning + "\n"), "\(restored)")
             // pg_restore -j's workers write their errors into each other: with owners that cannot
-            // be given, one session restores; else the privileges come in a serial second run.
+            // be given, one session restores; else the privileges come in a serial second run. (In
+            // pieces, the schema is always one session's, the data pgclone's, and the privileges
+            // come last: only the indexes of s.u, which "other" owns, are built in one session.)
             let serial = """
                 pgclone: warning: restored with one pg_restore session, not --jobs: the dump names owners this server \
                 lacks or the restoring role may not assign
                 """
             #expect(
-                restored.stderr.contains(serial) == (role == .application && options.contains("--jobs")),
+                restored.stderr.contains(serial) == (role == .application && key == unindexed),
+                "\(restored)"
+            )
+            let serialIndexes = """
+                pgclone: warning: built indexes and constraints with one pg_restore session, not --jobs: the dump \
+                names owners this server lacks or the restoring role may not assign
+                """
+            #expect(
+                restored.stderr.contains(serialIndexes) == (role == .application && target == pieces),
                 "\(restored)"
             )
             if options.contains("--json") {
@@ -227,6 +242,7 @@ struct PrivilegeTests {
         // The read-only role reads, and only reads.
         let asReader = roles.readerLogin
         #expect(try await asReader.psql("SELECT count(*) FROM public.t", database: existing) == "50")
+        #expect(try await asReader.psql("SELECT count(*) FROM public.t", database: pieces) == "50")
         await #expect(throws: (any Error).self) {
             try await asReader.psql("INSERT INTO public.t VALUES (99, 'no')", database: existing)
         }

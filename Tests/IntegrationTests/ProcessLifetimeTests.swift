@@ -52,7 +52,8 @@ struct ProcessLifetimeTests {
         // 10 s of restoring one table: the leader and its workers run that long.
         try await server.psql(Fixtures.slowRestoreSQL(rows: 8000, milliseconds: 5), database: source)
         try await server.psql("CREATE TABLE other AS SELECT i FROM generate_series(1, 100000) AS i", database: source)
-        let key = try await pgclone.dump(source)
+        // Without an index, so that pg_restore -j loads the data (PieceRestoreTests kill a restore in pieces).
+        let key = try await pgclone.dumpWithoutIndex(source)
         async let restoring = pgclone.restore(key, into: target, ["--jobs", "2"])
         let workers = try await pgclone.waitForProcesses(count: 3) { $0.contains("/pg_restore ") }
         #expect(workers.count >= 3, "pg_restore and its two jobs: \(workers)")

@@ -3,8 +3,10 @@ import PGCloneActors
 import PGCloneTestSupport
 import Testing
 
-/// `restore --jobs N`: the archive spooled to TMPDIR, restored by `pg_restore -j N`, and the spool
-/// file gone afterwards, whether the restore succeeded, pg_restore failed or the dump was damaged.
+/// `restore --jobs N` of a dump without an index of its pieces (an earlier build's): the archive
+/// spooled to TMPDIR, restored by `pg_restore -j N`, and the spool file gone afterwards, whether
+/// the restore succeeded, pg_restore failed or the dump was damaged. (Indexed dumps restore in
+/// pieces: ``PieceRestoreTests``.)
 @Suite(.enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
 struct SpoolTests {
     private func contents(_ directory: String) throws -> [String] {
@@ -28,7 +30,7 @@ struct SpoolTests {
             """,
             database: source
         )
-        let key = try await pgclone.dump(source)
+        let key = try await pgclone.dumpWithoutIndex(source)
         let spool = try pgclone.makeDirectory("spool")
         // What killed restores left (no process holds their lock), and one a running restore holds.
         let abandoned = ["pgclone-spool-999999-1.dump", "pgclone-spool-999999-1.dump.parallel.list"]
@@ -66,6 +68,15 @@ struct SpoolTests {
         await catalog.close()
         #expect(result.exitCode == 0, "\(result)")
         #expect(result.stderr.contains("for pg_restore --jobs=2"), "\(result)")
+        #expect(
+            result.stderr.contains(
+                """
+                pgclone: restoring with --jobs through a file in TMPDIR, as pg_restore -j needs: \(key) has no index \
+                of its pieces (dumps of earlier pgclone builds, django-pgclone's and pg_dump's have none)
+                """
+            ),
+            "\(result)"
+        )
         #expect(sessions >= 2, "pg_restore had at most \(sessions) session(s) at once")
         #expect(try await server.tableFingerprints(target) == server.tableFingerprints(source))
         #expect(
@@ -125,7 +136,7 @@ struct SpoolTests {
             """,
             database: source
         )
-        let key = try await pgclone.dump(source)
+        let key = try await pgclone.dumpWithoutIndex(source)
         try await server.psql("DROP POLICY p ON t; DROP ROLE \(role);", database: source)
         let spool = try pgclone.makeDirectory("spool")
 
@@ -146,7 +157,7 @@ struct SpoolTests {
 
         // A dump cut short fails while spooling, before pg_restore starts; the file goes too.
         let stored = try pgclone.storedData(key)
-        let truncatedKey = key.replacingOccurrences(of: ".default.", with: ".cut.")
+        let truncatedKey = key.replacingOccurrences(of: ".noindex.", with: ".cut.")
         try pgclone.store(stored.prefix(stored.count - 100), as: truncatedKey)
         let truncated = try await pgclone.restore(
             truncatedKey,
@@ -186,7 +197,7 @@ struct SpoolTests {
             "CREATE TABLE t AS SELECT i, repeat(md5((i % 1000)::text), 4) AS h FROM generate_series(1, 120000) AS i",
             database: source
         )
-        let key = try await pgclone.dump(source)
+        let key = try await pgclone.dumpWithoutIndex(source)
         let stored = try pgclone.storedData(key).count
         let spool = try pgclone.makeDirectory("spool-full")
         let size = (stored >> 20) + 2
@@ -225,7 +236,7 @@ struct SpoolTests {
         let source = TestEnvironment.uniqueName("spool_tmp_src")
         try await server.createDatabase(source)
         try await server.psql("CREATE TABLE t AS SELECT 1 AS v", database: source)
-        let key = try await pgclone.dump(source)
+        let key = try await pgclone.dumpWithoutIndex(source)
         let target = TestEnvironment.uniqueName("spool_tmp_dst")
         let result = try await pgclone.restore(
             key,

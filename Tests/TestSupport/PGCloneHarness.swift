@@ -113,6 +113,23 @@ package final class PGCloneHarness: Sendable {
     package func storedData(_ key: String) throws -> Data {
         try Data(contentsOf: URL(fileURLWithPath: storage + "/" + key))
     }
+
+    /// `pgclone dump` of `database`, stored again without its index of pieces under config
+    /// `noindex` (as dumps of earlier builds are): `restore --jobs` spools it to TMPDIR.
+    package func dumpWithoutIndex(_ database: String) async throws -> String {
+        try storeWithoutIndex(try await dump(database))
+    }
+
+    /// The dump stored under `key`, stored again without its index under config `noindex`.
+    package func storeWithoutIndex(_ key: String) throws -> String {
+        let stored = try storedData(key)
+        // The index frame ends with its JSON's length (4 bytes, little-endian) and "PGCINDEX".
+        guard stored.suffix(8) == Data("PGCINDEX".utf8) else { throw TestSetupError("\(key) has no index") }
+        let json = stored.suffix(12).prefix(4).reversed().reduce(0) { $0 << 8 | Int($1) }
+        let unindexed = key.replacingOccurrences(of: ".default.", with: ".noindex.")
+        try store(stored.prefix(stored.count - (8 + json + 12)), as: unindexed)
+        return unindexed
+    }
 }
 
 /// Processes, other than this one, with `PGCLONE_TEST_MARKER=marker` in their environment, and their

@@ -118,6 +118,20 @@ package struct PostgresServer: Sendable {
         return result.stdout.trimmingCharacters(in: .newlines)
     }
 
+    /// `pg_dump --schema-only` of `database` by this server's own pg_dump, without the lines that
+    /// differ from one run to the next (pg_dump 17.6 and 18's `\\restrict` keys).
+    package func schemaDump(_ database: String) async throws -> String {
+        let result = try await runCommand(
+            binDirectory.map { "\($0)/pg_dump" } ?? "pg_dump",
+            ["--schema-only", "-d", database],
+            environment: environment()
+        )
+        guard result.exitCode == 0 else { throw TestSetupError("pg_dump failed: \(result.stderr)") }
+        return result.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+            .filter { !$0.hasPrefix("\\restrict") && !$0.hasPrefix("\\unrestrict") }
+            .joined(separator: "\n")
+    }
+
     /// Creates an empty database. From template0 (as empty as template1 on a test cluster): a
     /// copy of template1 waits for other sessions to leave it, and fails after 5 s, and pgclone
     /// works from template1 when `postgres` refuses its role (MaintenanceDatabaseTests).

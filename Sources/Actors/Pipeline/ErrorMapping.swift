@@ -24,6 +24,9 @@ extension PGCloneError {
         case let error as DumpFormatError:
             let object = dump.map { "the dump \($0)" } ?? "the dump"
             result = PGCloneError(.corruptDump, "\(object) \(error)", cause: error)
+        case let error as PieceFailure:
+            let object = dump.map { "the dump \($0)" } ?? "the dump"
+            result = PGCloneError(.corruptDump, "\(object) \(error)", cause: error)
         case let error as RestoreFailure:
             result = PGCloneError(.restoreFailed, error.message, details: error.details, cause: error)
         case let error as LibPQError:

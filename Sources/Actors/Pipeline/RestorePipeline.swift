@@ -537,10 +537,12 @@ package struct RestorePipeline: Sendable {
                 )
             }
             let existing = try await swap.admin.connection.databaseLocale(of: names.target)
-            let locale = try await swap.createTemporary(
-                locale: metadata?.locale,
-                owner: swap.temporaryOwner(source: metadata?.access, restoringAs: restoreConfig.role)
-            )
+            let locale = try await metrics.phase(.createTemporary) {
+                try await swap.createTemporary(
+                    locale: metadata?.locale,
+                    owner: swap.temporaryOwner(source: metadata?.access, restoringAs: restoreConfig.role)
+                )
+            }
             if metadata?.locale != nil, let locale, let existing, locale != existing {
                 logger.warning(
                     "\"\(names.target)\" was \(existing); it takes the dump's encoding and locale, \(locale)"
@@ -566,11 +568,12 @@ package struct RestorePipeline: Sendable {
             )
             return ownership
         }
+        let restoreConnection = connection.replacingDatabase(names.temporary)
+            .addingSessionSettings(Self.restoreSessionSettings, environment: environment)
         let runner = RestoreRunner(
             installations: tools,
             serverMajor: await swap.admin.connection.serverVersion / 10_000,
-            connection: connection.replacingDatabase(names.temporary)
-                .addingSessionSettings(Self.restoreSessionSettings, environment: environment),
+            connection: restoreConnection,
             privilegeRestore: privilegeRestore,
             stdinWaiting: { restoreStep.waiting($0, starving: false) },
             beforeStart: beforeStart
@@ -592,7 +595,60 @@ package struct RestorePipeline: Sendable {
         let decoded: DecodedDump
         let report: RestoreRunner.Report
         do {
-            if let requested = jobs {
+            // A dump with an index restores in pieces; one without, through a spool file.
+            let opening =
+                jobs == nil ? nil : try await IndexedDump.open(dump, storage: storage, settings: budget.decompression)
+            if let requested = jobs, case .ready(let indexed)? = opening {
+                let jobs = try await connectionsFor(jobs: requested, admin: swap.admin.connection)
+                metadataRead.withLock { $0 = indexed.metadata }
+                logger.info(
+                    """
+                    restoring in \(indexed.plan.pieces.count) pieces of \(indexed.plan.tables.count) tables with \
+                    \(jobs) sessions (--jobs=\(jobs)), reading them from \(storage.location) as they load
+                    """
+                )
+                metrics.setMemoryBudget([
+                    ("restore_pieces", jobs * PieceLoader.memoryPerSession(pieceSize: indexed.index.pieceSize))
+                ])
+                let loader = PieceLoader(
+                    storage: storage,
+                    dump: indexed,
+                    connection: restoreConnection,
+                    role: restoreConfig.role,
+                    ignoreErrors: ignoreErrors,
+                    decompression: budget.decompression,
+                    metrics: metrics
+                )
+                report = try await runner.restore(
+                    pieces: indexed,
+                    loader: loader,
+                    jobs: jobs,
+                    ignoreErrors: ignoreErrors,
+                    metrics: metrics
+                )
+                if let pieces = report.pieces {
+                    logger.debug(
+                        """
+                        pieces: \(pieces.pieces) loaded by \(jobs) sessions, \(ByteCount(bytes: pieces.archiveBytes)); \
+                        they took \(pieces.piecesTime.formattedSeconds) together, \
+                        \(pieces.longestPiece.formattedSeconds) the longest
+                        """
+                    )
+                }
+                decoded = DecodedDump(
+                    format: .zstd,
+                    metadata: indexed.metadata,
+                    storedBytes: dump.size,
+                    archiveBytes: indexed.index.archiveBytes
+                )
+            } else if let requested = jobs {
+                if case .unavailable(let reason)? = opening {
+                    logger.notice(
+                        """
+                        restoring with --jobs through a file in TMPDIR, as pg_restore -j needs: \(dump.key) \(reason)
+                        """
+                    )
+                }
                 let jobs = try await connectionsFor(jobs: requested, admin: swap.admin.connection)
                 // pg_restore -j seeks in its archive: spool it to a file first (restore_stdin
                 // counts the bytes written there), then restore from the file.
@@ -691,7 +747,16 @@ package struct RestorePipeline: Sendable {
     }
 
     private func logErrors(_ report: RestoreRunner.Report) {
-        if report.serialForOwners {
+        if report.serialForOwners, report.pieces != nil {
+            logger.warning(
+                """
+                built indexes and constraints with one pg_restore session, not --jobs: the dump names owners this \
+                server lacks or the restoring role may not assign (the next warning counts them), and pg_restore's \
+                parallel workers report those refusals in a way pgclone cannot read reliably; --no-owner, or \
+                creating the roles or memberships, builds them in parallel
+                """
+            )
+        } else if report.serialForOwners {
             logger.warning(
                 """
                 restored with one pg_restore session, not --jobs: the dump names owners this server lacks or the \

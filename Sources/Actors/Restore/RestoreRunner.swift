@@ -17,25 +17,25 @@ package import Subprocess
 package actor RestoreRunner {
     /// The pg_restore programs to choose from, by the archive's version (read from its first
     /// bytes before pg_restore starts).
-    private let installations: PostgresInstallations
+    let installations: PostgresInstallations
     /// The major version of the server restored into (`nil`: none, `verify`), whose own
     /// pg_restore is preferred when it can read the archive.
-    private let serverMajor: Int?
+    let serverMajor: Int?
     /// Where to restore: the temporary database, or nowhere (`verify` reads the archive through
     /// pg_restore to its end, writing the script to /dev/null).
-    private let connection: ConnectionSettings?
+    let connection: ConnectionSettings?
 
     /// What pg_restore restores of owners and privileges, unless ``beforeStart`` says.
-    private let ownership = OwnershipOptions.none
+    let ownership = OwnershipOptions.none
     /// Judges the errors about owners and privileges as they come, and replays ACL entries.
-    private let privilegeRestore: PrivilegeRestore?
+    let privilegeRestore: PrivilegeRestore?
 
     /// Told when writing into pg_restore's stdin waits for the pipe (PostgreSQL is the limit).
     private let stdinWaiting: (@Sendable (Bool) -> Void)?
     /// Run once the archive's first bytes have come, before pg_restore starts (the restore makes
     /// `D__temp` then, with the locale the dump's metadata, read by then, names); returns what to
     /// restore of owners and privileges, which the metadata says too.
-    private let beforeStart: (@Sendable () async throws -> OwnershipOptions)?
+    let beforeStart: (@Sendable () async throws -> OwnershipOptions)?
 
     package init(
         installations: PostgresInstallations,
@@ -70,6 +70,8 @@ package actor RestoreRunner {
         /// `--jobs` restored in one session: the dump names owners this server lacks or the
         /// restoring role may not assign.
         package var serialForOwners = false
+        /// A restore in pieces: what loading them took.
+        package var pieces: PieceLoader.Report?
 
         /// This report and `next`'s, of a second pg_restore on the same database.
         func merging(_ next: Report) -> Report {
@@ -79,6 +81,8 @@ package actor RestoreRunner {
             merged.harmless.merge(next.harmless, uniquingKeysWith: +)
             merged.bytesWritten += next.bytesWritten
             if merged.pgRestore.isEmpty { merged.pgRestore = next.pgRestore }
+            merged.serialForOwners = serialForOwners || next.serialForOwners
+            merged.pieces = pieces ?? next.pieces
             return merged
         }
     }
@@ -108,7 +112,7 @@ package actor RestoreRunner {
     }
 
     /// Runs `body` (pg_restore), then closes the privilege replay's session whatever happened.
-    private func finishingPrivileges(_ body: () async throws -> Report) async throws -> Report {
+    func finishingPrivileges(_ body: () async throws -> Report) async throws -> Report {
         do {
             var report = try await body()
             report.privileges = await privilegeRestore?.finish()
@@ -127,7 +131,6 @@ package actor RestoreRunner {
     /// ("errors ignored on restore"), in which case the report lists them. A failure of `input`
     /// (a corrupt dump, a storage error) is rethrown as is, and pg_restore is stopped.
     package func restore(from input: ByteStream, ignoreErrors: Bool) async throws -> Report {
-        let stdinWaiting = self.stdinWaiting
         // The archive's first bytes say which pg_restore can read it.
         var iterator = input.makeAsyncIterator()
         let first = try await iterator.next()
@@ -143,53 +146,76 @@ package actor RestoreRunner {
             input.cancel()
             throw error
         }
-        let judge = errorJudge
+        let arguments = arguments(ownership)
         return try await finishingPrivileges {
-            let result = try await Subprocess.run(
-                ChildProcess.executable(pgRestore),
-                arguments: Arguments(arguments(ownership)),
-                environment: connection.map(ChildProcess.environment) ?? .inherit,
-                platformOptions: try ChildProcess.platformOptions(),
-                input: .inputWriter,
-                output: .discarded,
-                error: .sequence
-            ) { execution in
-                async let log = ChildProcess.collect(execution.standardError, program: "pg_restore", judge: judge)
-                let writer = execution.standardInputWriter
-                var written = 0
-                var stoppedReading = false
-                var next = first
-                while let chunk = next {
-                    do {
-                        stdinWaiting?(true)
-                        defer { stdinWaiting?(false) }
-                        _ = try await writer.write(chunk.readableBytesSpan)
-                    } catch {
-                        // pg_restore exited (its exit status says why) or closed its stdin.
-                        stoppedReading = true
-                        input.cancel()
-                        break
-                    }
-                    written += chunk.readableBytes
-                    next = try await iterator.next()
-                }
-                try? await writer.finish()
-                return (written, stoppedReading, try await log)
-            }
-            // Stopped because pgclone was interrupted: that, not the child's status, is the news.
-            try Task.checkCancellation()
-            let (written, stoppedReading, collected) = result.closureResult
-            var log = collected
-            await retryDeferred(into: &log)
-            return try Self.judgeExit(
-                result.terminationStatus,
-                log,
-                bytesWritten: written,
-                stoppedReading: stoppedReading,
-                ignoreErrors: ignoreErrors,
-                pgRestore: pgRestore
+            try await runStreaming(
+                pgRestore,
+                arguments,
+                input: input,
+                first: first,
+                rest: iterator,
+                ignoreErrors: ignoreErrors
             )
         }
+    }
+
+    /// Runs pg_restore with `arguments`, writing `first` and what `rest` yields of `input` into
+    /// its stdin; its errors judged as they come, its exit status at the end.
+    func runStreaming(
+        _ pgRestore: String,
+        _ arguments: [String],
+        input: ByteStream,
+        first: ByteBuffer?,
+        rest: ByteStream.AsyncIterator,
+        ignoreErrors: Bool
+    ) async throws -> Report {
+        let stdinWaiting = self.stdinWaiting
+        let judge = errorJudge
+        var iterator = rest
+        let result = try await Subprocess.run(
+            ChildProcess.executable(pgRestore),
+            arguments: Arguments(arguments),
+            environment: connection.map(ChildProcess.environment) ?? .inherit,
+            platformOptions: try ChildProcess.platformOptions(),
+            input: .inputWriter,
+            output: .discarded,
+            error: .sequence
+        ) { execution in
+            async let log = ChildProcess.collect(execution.standardError, program: "pg_restore", judge: judge)
+            let writer = execution.standardInputWriter
+            var written = 0
+            var stoppedReading = false
+            var next = first
+            while let chunk = next {
+                do {
+                    stdinWaiting?(true)
+                    defer { stdinWaiting?(false) }
+                    _ = try await writer.write(chunk.readableBytesSpan)
+                } catch {
+                    // pg_restore exited (its exit status says why) or closed its stdin.
+                    stoppedReading = true
+                    input.cancel()
+                    break
+                }
+                written += chunk.readableBytes
+                next = try await iterator.next()
+            }
+            try? await writer.finish()
+            return (written, stoppedReading, try await log)
+        }
+        // Stopped because pgclone was interrupted: that, not the child's status, is the news.
+        try Task.checkCancellation()
+        let (written, stoppedReading, collected) = result.closureResult
+        var log = collected
+        await retryDeferred(into: &log)
+        return try Self.judgeExit(
+            result.terminationStatus,
+            log,
+            bytesWritten: written,
+            stoppedReading: stoppedReading,
+            ignoreErrors: ignoreErrors,
+            pgRestore: pgRestore
+        )
     }
 
     /// Restores the archive file at `path` with `jobs` parallel jobs (`pg_restore -j`, which needs
@@ -202,54 +228,84 @@ package actor RestoreRunner {
         ).pgRestore
         let ownership = try await beforeStart?() ?? self.ownership
         let listing = try await list(path, pgRestore: pgRestore)
-        let passes = RestorePasses.split(listing: listing)
         return try await finishingPrivileges {
-            // pg_restore's workers write their errors into each other: those of owners that cannot
-            // be given could not be told apart from real ones. One session, then.
-            if ownership.owners, let privilegeRestore,
-                case let refused = try await privilegeRestore.unassignable(RestorePasses.owners(listing: listing)),
-                !refused.isEmpty
-            {
-                var report = try await run(pgRestore, arguments(ownership, file: path), ignoreErrors: ignoreErrors)
-                report.serialForOwners = true
-                return report
-            }
-            guard let passes else {
-                return try await run(
-                    pgRestore,
-                    arguments(ownership, jobs: jobs, file: path),
-                    ignoreErrors: ignoreErrors
-                )
-            }
-            let parallelList = path + ".parallel.list"
-            let serialList = path + ".serial.list"
-            defer {
-                unlink(parallelList)
-                unlink(serialList)
-            }
-            try passes.parallel.write(toFile: parallelList, atomically: false, encoding: .utf8)
-            try passes.serial.write(toFile: serialList, atomically: false, encoding: .utf8)
-            let first = try await run(
-                pgRestore,
-                arguments(ownership, jobs: jobs, file: path) + ["--use-list=\(parallelList)"],
+            try await restoreListed(
+                path,
+                listing: listing,
+                pgRestore: pgRestore,
+                ownership: ownership,
+                jobs: jobs,
                 ignoreErrors: ignoreErrors
             )
-            do {
-                let second = try await run(
-                    pgRestore,
-                    arguments(ownership, file: path) + ["--use-list=\(serialList)"],
-                    ignoreErrors: ignoreErrors
-                )
-                return first.merging(second)
-            } catch var failure as RestoreFailure {
-                failure.report = first.merging(failure.report)
-                throw failure
-            }
+        }
+    }
+
+    /// Restores the entries of `listing` (`pg_restore -l`'s lines) of the archive file at `path`
+    /// with `pg_restore -j jobs`; the privileges and what pg_restore restores after them in a
+    /// second, serial pg_restore (``RestorePasses``). The `-L` lists are files in memory.
+    func restoreListed(
+        _ path: String,
+        listing: String,
+        pgRestore: String,
+        ownership: OwnershipOptions,
+        jobs: Int,
+        ignoreErrors: Bool
+    ) async throws -> Report {
+        // pg_restore's workers write their errors into each other: those of owners that cannot
+        // be given could not be told apart from real ones. One session, then (the last pass's
+        // entries run in one anyway).
+        let passes = RestorePasses.split(listing: listing)
+        if ownership.owners, let privilegeRestore,
+            case let refused = try await privilegeRestore.unassignable(
+                RestorePasses.owners(listing: passes?.parallel ?? listing)
+            ),
+            !refused.isEmpty
+        {
+            let all = try MemoryFile(name: "pgclone-list", contents: listing.utf8)
+            defer { all.close() }
+            var report = try await run(
+                pgRestore,
+                arguments(ownership, file: path) + ["--use-list=\(all.path)"],
+                ignoreErrors: ignoreErrors
+            )
+            report.serialForOwners = true
+            return report
+        }
+        guard let passes else {
+            let all = try MemoryFile(name: "pgclone-list", contents: listing.utf8)
+            defer { all.close() }
+            return try await run(
+                pgRestore,
+                arguments(ownership, jobs: jobs, file: path) + ["--use-list=\(all.path)"],
+                ignoreErrors: ignoreErrors
+            )
+        }
+        let parallelList = try MemoryFile(name: "pgclone-list", contents: passes.parallel.utf8)
+        let serialList = try MemoryFile(name: "pgclone-list", contents: passes.serial.utf8)
+        defer {
+            parallelList.close()
+            serialList.close()
+        }
+        let first = try await run(
+            pgRestore,
+            arguments(ownership, jobs: jobs, file: path) + ["--use-list=\(parallelList.path)"],
+            ignoreErrors: ignoreErrors
+        )
+        do {
+            let second = try await run(
+                pgRestore,
+                arguments(ownership, file: path) + ["--use-list=\(serialList.path)"],
+                ignoreErrors: ignoreErrors
+            )
+            return first.merging(second)
+        } catch var failure as RestoreFailure {
+            failure.report = first.merging(failure.report)
+            throw failure
         }
     }
 
     /// `pg_restore --list` of the archive file at `path`: its table of contents.
-    private func list(_ path: String, pgRestore: String) async throws -> String {
+    func list(_ path: String, pgRestore: String) async throws -> String {
         let result = try await Subprocess.run(
             ChildProcess.executable(pgRestore),
             arguments: ["--list", path],
@@ -275,7 +331,7 @@ package actor RestoreRunner {
 
     /// Runs pg_restore on a file with `arguments`; its errors judged as they come, its exit status
     /// judged at the end.
-    private func run(_ pgRestore: String, _ arguments: [String], ignoreErrors: Bool) async throws -> Report {
+    func run(_ pgRestore: String, _ arguments: [String], ignoreErrors: Bool) async throws -> Report {
         let judge = errorJudge
         let result = try await Subprocess.run(
             ChildProcess.executable(pgRestore),

@@ -1,0 +1,86 @@
+package import NIOCore
+package import PGCloneStreams
+
+/// A dump opened for a restore in pieces (`restore --jobs N`): its ``ArchiveIndex``, its metadata,
+/// and its archive's header and table of contents, each read with one ranged read (a GET in S3).
+/// What the restore then needs of it is in ``plan``.
+package struct IndexedDump: Sendable {
+    package let dump: StoredDump
+    /// The object's version (S3's ETag) when it was opened: every piece must come from it.
+    package let version: String?
+    package let index: ArchiveIndex
+    package let metadata: DumpMetadata?
+    /// The archive's header and table of contents (the index's first frame, decompressed): what
+    /// pg_restore reads to restore the schema, and its large objects' and sequences' data after.
+    package let head: ByteBuffer
+    package let contents: ArchiveTableOfContents
+    package let plan: PieceRestorePlan
+
+    /// Whether the dump can be restored in pieces, and if not, why.
+    package enum Opening: Sendable {
+        case ready(IndexedDump)
+        /// Why not, completing "the dump …".
+        case unavailable(String)
+    }
+
+    /// Opens `dump`, or says why it cannot be restored in pieces (it has no index, or one pgclone
+    /// cannot use). Reading it from storage may fail as any read does.
+    /// - Throws: ``DumpFormatError`` if its table of contents' frame is corrupt.
+    package static func open(
+        _ dump: StoredDump,
+        storage: any StorageBackend,
+        settings: ZstdDecompressionSettings
+    ) async throws -> Opening {
+        let version = try await storage.version(of: dump.key)
+        let index: ArchiveIndex
+        switch try await storage.archiveIndex(of: dump.key) {
+        case .index(let found): index = found
+        case .none, .needsBytes:
+            return .unavailable(
+                "has no index of its pieces (dumps of earlier pgclone builds, django-pgclone's and pg_dump's have none)"
+            )
+        case .damaged(let reason): return .unavailable("has a damaged index (\(reason))")
+        }
+        guard index.formatVersion == 1, index.frames.count >= 1, index.storedBytes <= dump.size,
+            index.frames.first?.dumpID == nil, index.frames.first?.stored ?? 0 >= 0
+        else { return .unavailable("has an index pgclone cannot use") }
+        let tableOfContents = index.ranges(of: 0)
+        let stored = try await storage.readRange(
+            dump.key,
+            0..<tableOfContents.stored.upperBound,
+            version: version
+        )
+        var metadata: DumpMetadata?
+        if tableOfContents.stored.lowerBound > 0 {
+            let prefix = Array(stored.readableBytesView.prefix(tableOfContents.stored.lowerBound))
+            if case .head(let head) = DumpHead.parse(prefix) { metadata = head.metadata }
+        }
+        let frame = stored.getSlice(at: tableOfContents.stored.lowerBound, length: tableOfContents.stored.count)!
+        let head = try ZstdFrame.decompress(frame, settings: settings)
+        guard head.readableBytes == tableOfContents.archive.count else {
+            return .unavailable("has an index that does not match its table of contents")
+        }
+        let contents: ArchiveTableOfContents
+        do {
+            contents = try ArchiveTableOfContents(bytes: Array(head.readableBytesView))
+        } catch {
+            return .unavailable("has a table of contents pgclone does not read (\(error))")
+        }
+        switch PieceRestorePlan.make(index: index, contents: contents) {
+        case .success(let plan):
+            return .ready(
+                IndexedDump(
+                    dump: dump,
+                    version: version,
+                    index: index,
+                    metadata: metadata,
+                    head: head,
+                    contents: contents,
+                    plan: plan
+                )
+            )
+        case .failure(let reason):
+            return .unavailable(reason.description)
+        }
+    }
+}

@@ -1,0 +1,230 @@
+import Dispatch
+import NIOCore
+package import PGCloneMetrics
+package import PGCloneStreams
+import Synchronization
+
+/// Loads an indexed dump's table data with `sessions` COPY sessions at once: each takes the next
+/// piece (``PieceRestorePlan/pieces``, a few MiB of one table's rows), reads it from storage (a
+/// ranged GET in S3, `pread` locally), decompresses it on its own queue and sends its rows with
+/// `COPY … FROM stdin`. Pieces of one table load in parallel as well as different tables.
+///
+/// Memory: each session holds one piece, stored and decompressed (about twice the index's piece
+/// size, 4 MiB: ``memoryPerSession(pieceSize:)``).
+package struct PieceLoader: Sendable {
+    package var storage: any StorageBackend
+    package var dump: IndexedDump
+    /// To the database restored into, with the restore's session settings.
+    package var connection: ConnectionSettings
+    /// `restore --role`: the sessions `SET ROLE` to it, as pg_restore's do.
+    package var role: String?
+    package var ignoreErrors: Bool
+    package var decompression: ZstdDecompressionSettings
+    package var metrics: PGCloneMetrics
+
+    package init(
+        storage: any StorageBackend,
+        dump: IndexedDump,
+        connection: ConnectionSettings,
+        role: String?,
+        ignoreErrors: Bool,
+        decompression: ZstdDecompressionSettings,
+        metrics: PGCloneMetrics
+    ) {
+        self.storage = storage
+        self.dump = dump
+        self.connection = connection
+        self.role = role
+        self.ignoreErrors = ignoreErrors
+        self.decompression = decompression
+        self.metrics = metrics
+    }
+
+    /// What a session holds at most: a piece as stored (at most its size, zstd does not grow
+    /// rows) and decompressed, and its rows; a row longer than the piece size makes its piece longer.
+    package static func memoryPerSession(pieceSize: Int) -> Int { 3 * pieceSize }
+
+    /// What the loading did.
+    package struct Report: Sendable {
+        package var pieces = 0
+        /// Archive bytes loaded.
+        package var archiveBytes = 0
+        /// Pieces whose COPY failed, with `--ignore-restore-errors`: each as pg_restore reports
+        /// an error.
+        package var errors: [ChildStderr.Entry] = []
+        package var errorCount = 0
+        /// The longest a piece took, from its read to its COPY's end, and all pieces together
+        /// (the time one session would have taken, if the server were as fast for one).
+        package var longestPiece: Duration = .zero
+        package var piecesTime: Duration = .zero
+    }
+
+    /// Loads every piece.
+    /// - Throws: ``PieceFailure`` for a piece that is corrupt; ``RestoreFailure`` for a COPY the
+    ///   server refused (unless `ignoreErrors`); a storage or connection error as it comes.
+    package func load(sessions: Int) async throws -> Report {
+        let pieces = dump.plan.pieces
+        let shared = Shared()
+        let loader = self
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<min(sessions, max(pieces.count, 1)) {
+                group.addTask { try await loader.runSession(shared) }
+            }
+            try await group.waitForAll()
+        }
+        return shared.report.withLock { $0 }
+    }
+
+    /// What the sessions share: the next piece to take, and the report.
+    private final class Shared: Sendable {
+        let next = Atomic<Int>(0)
+        let report = Mutex(Report())
+    }
+
+    /// The statements pg_restore runs when it opens a session (`_doSetFixedOutputState`), but the
+    /// timeouts a server of an older version may not know.
+    func setupStatements() -> [String] {
+        var statements = [
+            "SET statement_timeout = 0", "SET lock_timeout = 0", "SET idle_in_transaction_session_timeout = 0",
+        ]
+        statements += dump.plan.setupStatements.filter { !$0.contains("search_path") }
+        if let role { statements.append("SET ROLE \(quoteIdentifier(role))") }
+        statements += dump.plan.setupStatements.filter { $0.contains("search_path") }
+        statements += [
+            "SET check_function_bodies = false", "SET xmloption = content", "SET client_min_messages = warning",
+            "SET row_security = off",
+        ]
+        return statements
+    }
+
+    private func runSession(_ shared: Shared) async throws {
+        let pieces = dump.plan.pieces
+        let session = try await PostgresConnection.connect(connection)
+        do {
+            for statement in setupStatements() { try await session.execute(statement, cancellable: true) }
+            let decoder = PieceDecoder(settings: decompression, intSize: dump.contents.intSize)
+            let download = metrics.step(.download)
+            let decompress = metrics.step(.decompress)
+            let load = metrics.step(.restoreStdin)
+            let clock = ContinuousClock()
+            while true {
+                let number = shared.next.add(1, ordering: .relaxed).oldValue
+                guard number < pieces.count else { break }
+                try Task.checkCancellation()
+                let piece = pieces[number]
+                let table = dump.plan.tables[piece.dumpID]!
+                let start = clock.now
+                let stored = try await storage.readRange(dump.dump.key, piece.stored, version: dump.version)
+                download.produced(stored.readableBytes)
+                let rows = try await decoder.rows(of: stored, piece: piece, table: table)
+                decompress.produced(piece.archive.count)
+                do {
+                    try await session.copyIn(table.copyStatement, rows: rows)
+                } catch let error as LibPQError where !error.connectionLost {
+                    let entry = ChildStderr.Entry(
+                        message: "COPY failed for table \"\(table.name)\": \(error.message)",
+                        tocEntry: "TABLE DATA \(table.name)",
+                        detail: error.detail,
+                        hint: error.hint,
+                        context: error.context,
+                        statement: table.copyStatement
+                    )
+                    guard ignoreErrors else {
+                        var failed = RestoreRunner.Report(errorCount: 1, errors: [entry], bytesWritten: 0)
+                        failed.pgRestore = "pgclone"
+                        throw RestoreFailure(
+                            message: "loading the table data failed (first: \(entry.message))",
+                            report: failed,
+                            acceptable: true
+                        )
+                    }
+                    shared.report.withLock {
+                        $0.errorCount += 1
+                        if $0.errors.count < ChildStderr.maximumEntries { $0.errors.append(entry) }
+                    }
+                }
+                load.consumed(piece.archive.count)
+                let took = clock.now - start
+                shared.report.withLock {
+                    $0.pieces += 1
+                    $0.archiveBytes += piece.archive.count
+                    $0.longestPiece = max($0.longestPiece, took)
+                    $0.piecesTime += took
+                }
+            }
+        } catch {
+            await session.close()
+            throw error
+        }
+        await session.close()
+    }
+}
+
+/// A piece of an indexed dump that could not be read: corrupt, or not what its index says.
+package struct PieceFailure: Error, Sendable, CustomStringConvertible {
+    /// What it holds: `table public.t's data`, `large objects`.
+    package var what: String
+    package var archive: Range<Int>
+    /// What is wrong, completing "the dump … ".
+    package var reason: String
+
+    package var description: String {
+        "\(reason), in a piece of \(what) (archive bytes \(archive.lowerBound) to \(archive.upperBound))"
+    }
+}
+
+/// Decompresses and unpacks pieces on a queue of its own: a piece is megabytes of zstd, which
+/// must not hold one of the cooperative pool's threads.
+actor PieceDecoder {
+    private let executor = DispatchQueueExecutor(label: "pgclone.piece")
+    nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    let settings: ZstdDecompressionSettings
+    let intSize: Int
+
+    init(settings: ZstdDecompressionSettings, intSize: Int) {
+        self.settings = settings
+        self.intSize = intSize
+    }
+
+    /// The archive bytes `stored` holds, which must be `range`'s; `what` the piece holds, for errors.
+    func archive(of stored: ByteBuffer, range: Range<Int>, what: String) throws -> ByteBuffer {
+        let archive: ByteBuffer
+        do {
+            archive = try ZstdFrame.decompress(stored, settings: settings)
+        } catch let error as DumpFormatError {
+            throw PieceFailure(what: what, archive: range, reason: error.description)
+        }
+        guard archive.readableBytes == range.count else {
+            throw PieceFailure(
+                what: what,
+                archive: range,
+                reason: "does not match its index (\(archive.readableBytes) bytes where it says \(range.count))"
+            )
+        }
+        return archive
+    }
+
+    /// The rows `stored` holds, checked against what the index says of `piece`.
+    func rows(
+        of stored: ByteBuffer,
+        piece: PieceRestorePlan.Piece,
+        table: PieceRestorePlan.Table
+    ) throws -> ByteBuffer {
+        let archive = try self.archive(of: stored, range: piece.archive, what: "table \(table.name)'s data")
+        do {
+            return try TableDataPiece.rows(
+                of: archive,
+                startsBlock: piece.startsBlock,
+                dumpID: piece.dumpID,
+                intSize: intSize
+            ).rows
+        } catch {
+            throw PieceFailure(
+                what: "table \(table.name)'s data",
+                archive: piece.archive,
+                reason: "does not match its index (\(error))"
+            )
+        }
+    }
+}

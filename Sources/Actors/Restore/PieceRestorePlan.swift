@@ -1,0 +1,144 @@
+package import PGCloneStreams
+
+/// What a restore in pieces does with an indexed dump's archive, in pg_restore's own order
+/// (`RESTORE_PASS_MAIN` by section, then the ACL pass and the one after it):
+/// 1. the schema (pre-data) by pg_restore from the table of contents alone;
+/// 2. the tables' data, piece by piece, by pgclone's own COPY sessions (``pieces``), alongside
+///    pg_restore for the rest of the data section: sequence values and large objects, whose
+///    blocks (``otherFrames``) follow the table of contents on its stdin;
+/// 3. indexes, constraints and triggers (post-data) by `pg_restore -j`; then foreign keys, which
+///    need the indexes, the same way; then the privileges and what follows them by one more
+///    pg_restore (``RestorePasses``).
+package struct PieceRestorePlan: Sendable {
+    /// A table whose data is loaded in pieces.
+    package struct Table: Sendable, Hashable {
+        package var dumpID: Int
+        /// `schema.table`, for messages.
+        package var name: String
+        /// pg_dump's `COPY schema.table (columns) FROM stdin;`.
+        package var copyStatement: String
+    }
+
+    /// One frame of a table's data: rows loaded by one COPY.
+    package struct Piece: Sendable, Hashable {
+        package var frame: Int
+        package var dumpID: Int
+        package var startsBlock: Bool
+        /// Where it is in the stored object.
+        package var stored: Range<Int>
+        /// Where it is in the archive.
+        package var archive: Range<Int>
+    }
+
+    package var tables: [Int: Table]
+    /// Every table's pieces, in the archive's order.
+    package var pieces: [Piece]
+    /// The frames of the other data blocks (large objects), in the archive's order.
+    package var otherFrames: [Int]
+    /// Whether the data section holds entries besides table data (sequence values, large objects).
+    package var hasOtherData: Bool
+    /// The statements pg_restore runs first in each session (encoding, string syntax, search path).
+    package var setupStatements: [String]
+    /// Each entry's section and description.
+    private var entries: [Int: (section: Int, description: String)]
+
+    /// Why a dump's index cannot drive a restore in pieces; completes "the dump …".
+    package struct Unusable: Error, Sendable, CustomStringConvertible {
+        package var description: String
+    }
+
+    /// The plan for an archive with `contents`, indexed by `index`.
+    package static func make(
+        index: ArchiveIndex,
+        contents: ArchiveTableOfContents
+    ) -> Result<PieceRestorePlan, Unusable> {
+        let sections = contents.sections
+        var tables: [Int: Table] = [:]
+        var otherData: Set<Int> = []
+        var entries: [Int: (section: Int, description: String)] = [:]
+        var hasOtherData = false
+        for entry in contents.entries {
+            entries[entry.dumpID] = (sections[entry.dumpID] ?? entry.section, entry.description)
+            if entry.section == ArchiveTableOfContents.data && entry.description != "TABLE DATA" {
+                hasOtherData = true
+            }
+            guard entry.hasData else { continue }
+            if entry.description == "TABLE DATA" {
+                guard let statement = entry.copyStatement, statement.hasPrefix("COPY ") else {
+                    return .failure(Unusable(description: "holds table data as INSERT statements, not COPY"))
+                }
+                let name = entry.namespace.isEmpty ? entry.tag : "\(entry.namespace).\(entry.tag)"
+                tables[entry.dumpID] = Table(dumpID: entry.dumpID, name: name, copyStatement: statement)
+            } else if entry.description == "BLOBS" {
+                otherData.insert(entry.dumpID)
+            } else {
+                return .failure(
+                    Unusable(description: "holds data of a kind pgclone does not load (\(entry.description))")
+                )
+            }
+        }
+        var pieces: [Piece] = []
+        var otherFrames: [Int] = []
+        var previous: Int?
+        for number in index.frames.indices.dropFirst() {
+            let frame = index.frames[number]
+            guard let dumpID = frame.dumpID, frame.startsBlock || previous == dumpID else {
+                return .failure(Unusable(description: "has an index whose pieces are out of order"))
+            }
+            previous = dumpID
+            let (stored, archive) = index.ranges(of: number)
+            if tables[dumpID] != nil {
+                pieces.append(
+                    Piece(
+                        frame: number,
+                        dumpID: dumpID,
+                        startsBlock: frame.startsBlock,
+                        stored: stored,
+                        archive: archive
+                    )
+                )
+            } else if otherData.contains(dumpID) {
+                otherFrames.append(number)
+            } else {
+                return .failure(Unusable(description: "has an index naming dump id \(dumpID), which has no data"))
+            }
+        }
+        return .success(
+            PieceRestorePlan(
+                tables: tables,
+                pieces: pieces,
+                otherFrames: otherFrames,
+                hasOtherData: hasOtherData,
+                setupStatements: contents.entries.compactMap(\.definition),
+                entries: entries
+            )
+        )
+    }
+
+    /// The `pg_restore -L` lists of the pg_restore runs, from `pg_restore -l`'s `listing`: the
+    /// schema; the data section but the tables' data; post-data but foreign keys; and foreign
+    /// keys, then the ACL pass's and the last pass's entries of every section (which
+    /// ``RestorePasses`` splits off).
+    package func lists(listing: String) -> (schema: String, otherData: String, indexes: String, constraints: String) {
+        var schema = ""
+        var otherData = ""
+        var indexes = ""
+        var foreignKeys = ""
+        var lastPasses = ""
+        for line in listing.split(separator: "\n") where !line.hasPrefix(";") {
+            guard let end = line.firstIndex(of: ";"), let dumpID = Int(line[..<end]), let entry = entries[dumpID]
+            else { continue }
+            let text = line + "\n"
+            if RestorePasses.isLastPass(line) {
+                lastPasses += text
+            } else if entry.section == ArchiveTableOfContents.data {
+                if entry.description != "TABLE DATA" { otherData += text }
+            } else if entry.section == ArchiveTableOfContents.postData {
+                if entry.description == "FK CONSTRAINT" { foreignKeys += text } else { indexes += text }
+            } else {
+                schema += text
+            }
+        }
+        return (schema, otherData, indexes, foreignKeys + lastPasses)
+    }
+}

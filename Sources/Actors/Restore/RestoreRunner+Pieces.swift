@@ -1,0 +1,183 @@
+import NIOCore
+package import PGCloneMetrics
+import PGCloneStreams
+
+extension RestoreRunner {
+    /// Restores an indexed dump in pieces (``PieceRestorePlan``), nothing on disk: pg_restore
+    /// reads the table of contents from a file in memory for the schema (one session, so errors
+    /// about owners are read as in a streamed restore), `loader` loads the tables' data with
+    /// `jobs` COPY sessions while one more pg_restore restores sequence values and large objects
+    /// from its stdin, then `pg_restore -j jobs` builds indexes and, after them, foreign keys;
+    /// privileges and what follows them last, in one session.
+    ///
+    /// Each part is a phase of the run (`restore_schema`, `restore_data`, `restore_indexes`,
+    /// `restore_constraints`). Errors are judged as in a streamed restore: with `ignoreErrors`, the
+    /// statement errors of every part are reported together, else the first part with any fails.
+    package func restore(
+        pieces dump: IndexedDump,
+        loader: PieceLoader,
+        jobs: Int,
+        ignoreErrors: Bool,
+        metrics: PGCloneMetrics
+    ) async throws -> Report {
+        let pgRestore = try installations.forRestore(
+            archive: ArchiveVersion(header: dump.head.readableBytesView),
+            serverMajor: serverMajor
+        ).pgRestore
+        let ownership = try await beforeStart?() ?? self.ownership
+        let tableOfContents = try MemoryFile(name: "pgclone-toc", contents: dump.head.readableBytesView)
+        defer { tableOfContents.close() }
+        let path = tableOfContents.path
+        let lists = dump.plan.lists(listing: try await list(path, pgRestore: pgRestore))
+        return try await finishingPrivileges {
+            var report = try await metrics.phase(.restoreSchema) {
+                let list = try MemoryFile(name: "pgclone-list", contents: lists.schema.utf8)
+                defer { list.close() }
+                return try await run(
+                    pgRestore,
+                    arguments(ownership, file: path) + ["--use-list=\(list.path)"],
+                    ignoreErrors: ignoreErrors
+                )
+            }
+            report = try await continuing(report) {
+                try await metrics.phase(.restoreData) {
+                    try await restoreData(
+                        dump,
+                        loader: loader,
+                        otherList: lists.otherData,
+                        pgRestore: pgRestore,
+                        ownership: ownership,
+                        jobs: jobs,
+                        ignoreErrors: ignoreErrors,
+                        metrics: metrics
+                    )
+                }
+            }
+            report = try await continuing(report) {
+                try await metrics.phase(.restoreIndexes) {
+                    try await restoreListed(
+                        path,
+                        listing: lists.indexes,
+                        pgRestore: pgRestore,
+                        ownership: ownership,
+                        jobs: jobs,
+                        ignoreErrors: ignoreErrors
+                    )
+                }
+            }
+            report = try await continuing(report) {
+                try await metrics.phase(.restoreConstraints) {
+                    try await restoreListed(
+                        path,
+                        listing: lists.constraints,
+                        pgRestore: pgRestore,
+                        ownership: ownership,
+                        jobs: jobs,
+                        ignoreErrors: ignoreErrors
+                    )
+                }
+            }
+            report.pgRestore = pgRestore
+            return report
+        }
+    }
+
+    /// `earlier` merged with what `part` reports, also when it fails.
+    private func continuing(_ earlier: Report, _ part: () async throws -> Report) async throws -> Report {
+        do {
+            return earlier.merging(try await part())
+        } catch var failure as RestoreFailure {
+            failure.report = earlier.merging(failure.report)
+            throw failure
+        }
+    }
+
+    /// The data section: the tables' pieces by `loader`, and the rest (`otherList`: sequence
+    /// values, large objects) by one pg_restore reading the table of contents and the large
+    /// objects' blocks from its stdin, at the same time.
+    private func restoreData(
+        _ dump: IndexedDump,
+        loader: PieceLoader,
+        otherList: String,
+        pgRestore: String,
+        ownership: OwnershipOptions,
+        jobs: Int,
+        ignoreErrors: Bool,
+        metrics: PGCloneMetrics
+    ) async throws -> Report {
+        let steps = [Step.download, .decompress, .restoreStdin].map(metrics.step)
+        for step in steps { step.started() }
+        defer { for step in steps { step.finished() } }
+        async let other: Report? =
+            otherList.isEmpty
+            ? nil
+            : restoreOtherData(
+                dump,
+                list: otherList,
+                pgRestore: pgRestore,
+                ownership: ownership,
+                loader: loader,
+                ignoreErrors: ignoreErrors
+            )
+        let loaded: PieceLoader.Report
+        do {
+            loaded = try await loader.load(sessions: jobs)
+        } catch {
+            _ = try? await other
+            throw error
+        }
+        var report = Report(errorCount: loaded.errorCount, errors: loaded.errors, bytesWritten: loaded.archiveBytes)
+        report.pieces = loaded
+        if let other = try await other { report = report.merging(other) }
+        return report
+    }
+
+    /// pg_restore for the data section's entries in `list` (not the tables'), its stdin the
+    /// table of contents then every large objects' piece, each read and decompressed in turn.
+    private func restoreOtherData(
+        _ dump: IndexedDump,
+        list: String,
+        pgRestore: String,
+        ownership: OwnershipOptions,
+        loader: PieceLoader,
+        ignoreErrors: Bool
+    ) async throws -> Report {
+        let listFile = try MemoryFile(name: "pgclone-list", contents: list.utf8)
+        defer { listFile.close() }
+        let (stream, source) = ByteStream.makeStream(backpressureStrategy: .capacity(.bytes(1 << 20)))
+        let frames = dump.plan.otherFrames
+        let storage = loader.storage
+        let decoder = PieceDecoder(settings: loader.decompression, intSize: dump.contents.intSize)
+        let feeder = Task {
+            try await source.finishing {
+                for number in frames {
+                    let (stored, archive) = dump.index.ranges(of: number)
+                    let bytes = try await storage.readRange(dump.dump.key, stored, version: dump.version)
+                    try await source.write(try await decoder.archive(of: bytes, range: archive, what: "large objects"))
+                }
+            }
+        }
+        do {
+            let report = try await withTaskCancellationHandler {
+                try await runStreaming(
+                    pgRestore,
+                    arguments(ownership) + ["--use-list=\(listFile.path)"],
+                    input: stream,
+                    first: dump.head,
+                    rest: stream.makeAsyncIterator(),
+                    ignoreErrors: ignoreErrors
+                )
+            } onCancel: {
+                feeder.cancel()
+            }
+            try await feeder.value
+            return report
+        } catch {
+            feeder.cancel()
+            stream.cancel()
+            // The feeder's failure (a corrupt piece, storage) is the cause of pg_restore's.
+            if case .failure(let cause) = await feeder.result, !(cause is CancellationError) { throw cause }
+            throw error
+        }
+    }
+}

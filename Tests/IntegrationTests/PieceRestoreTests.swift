@@ -1,0 +1,262 @@
+import Foundation
+import PGCloneActors
+import PGCloneTestSupport
+import Testing
+
+/// `restore --jobs N` of an indexed dump: restored in pieces, with N COPY sessions reading them
+/// from storage, nothing written to TMPDIR, and the same database as a restore in one stream.
+@Suite(.enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
+struct PieceRestoreTests {
+    /// The integration suite's edge cases in one database, made by `server`'s role: a table large
+    /// enough for several pieces (identity and generated columns), a partitioned table, a
+    /// sequence, large objects (one larger than a piece), rows that look like COPY's end marker,
+    /// unusual names, an empty table, foreign keys, a trigger that must not fire during the load,
+    /// a materialized view, and privileges granted and revoked.
+    static func createEdgeCases(_ name: String, on server: PostgresServer) async throws {
+        try await server.createDatabase(name)
+        try await server.psql(
+            #"""
+            CREATE SCHEMA "Odd ""Schema""";
+            CREATE TABLE "Odd ""Schema"""."Big Table" (
+                id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, v text NOT NULL,
+                n int GENERATED ALWAYS AS (length(v)) STORED
+            );
+            INSERT INTO "Odd ""Schema"""."Big Table" (v)
+                SELECT repeat(md5(i::text), 1 + i % 7) FROM generate_series(1, 60000) AS i;
+            CREATE TABLE audit (id serial PRIMARY KEY, what text);
+            CREATE FUNCTION audit_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN INSERT INTO audit (what) VALUES ('row ' || NEW.id); RETURN NEW; END $$;
+            CREATE TABLE child (
+                id int PRIMARY KEY, big_id int REFERENCES "Odd ""Schema"""."Big Table" (id), note text
+            );
+            INSERT INTO child SELECT i, i, CASE i % 5 WHEN 0 THEN NULL WHEN 1 THEN E'tab\there' WHEN 2 THEN
+                E'new\nline' WHEN 3 THEN E'back\\slash' ELSE '\.' END FROM generate_series(1, 3000) AS i;
+            INSERT INTO child VALUES (3001, NULL, E'\\.\n'), (3002, NULL, 'ünïcødé ✓');
+            CREATE TRIGGER child_audit AFTER INSERT ON child FOR EACH ROW EXECUTE FUNCTION audit_insert();
+            CREATE TABLE events (id int, kind text, at date) PARTITION BY LIST (kind);
+            CREATE TABLE events_a PARTITION OF events FOR VALUES IN ('a');
+            CREATE TABLE events_rest PARTITION OF events DEFAULT;
+            INSERT INTO events SELECT i, (ARRAY['a', 'b', 'c'])[1 + i % 3], date '2024-01-01' + i % 365
+                FROM generate_series(1, 30000) AS i;
+            CREATE INDEX ON events (at);
+            CREATE SEQUENCE tickets START 100;
+            SELECT setval('tickets', 4242);
+            CREATE TABLE empty_one (a int UNIQUE);
+            CREATE MATERIALIZED VIEW kinds AS SELECT kind, count(*) AS n FROM events GROUP BY kind;
+            SELECT lo_from_bytea(0, convert_to('a small large object', 'UTF8'));
+            SELECT lo_from_bytea(0, decode(repeat(md5('x'), 400000), 'hex'));
+            REVOKE ALL ON TABLE audit FROM PUBLIC;
+            GRANT SELECT ON events TO PUBLIC;
+            REVOKE EXECUTE ON FUNCTION audit_insert() FROM PUBLIC;
+            """#,
+            database: name
+        )
+    }
+
+    /// What must be the same in two restores: each table's rows, the schema, sequence values,
+    /// large objects and their owners and privileges.
+    static func state(_ database: String, on server: PostgresServer) async throws -> [String] {
+        [
+            "\(try await server.tableFingerprints(database).sorted { $0.key < $1.key })",
+            try await server.schemaDump(database),
+            try await server.psql(
+                """
+                SELECT string_agg(format('%s=%s', c.relname, s.last_value), ',' ORDER BY c.relname)
+                FROM pg_sequences AS s JOIN pg_class AS c ON c.relname = s.sequencename
+                """,
+                database: database
+            ),
+            try await server.psql(
+                """
+                SELECT string_agg(format('%s %s %s %s', oid, lomowner::regrole, lomacl, md5(lo_get(oid))), ','
+                    ORDER BY oid) FROM pg_largeobject_metadata
+                """,
+                database: database
+            ),
+        ]
+    }
+
+    @Test(arguments: PostgresServer.all, TestRole.allCases)
+    func aRestoreInPiecesIsTheSameAsOneStreamAndWritesNothingToTmpdir(
+        server: PostgresServer,
+        role: TestRole
+    ) async throws {
+        let user = try await role.user(on: server)
+        let pgclone = try PGCloneHarness(server: user)
+        let source = TestEnvironment.uniqueName("pieces_src")
+        let streamed = TestEnvironment.uniqueName("pieces_one")
+        let pieces = TestEnvironment.uniqueName("pieces_four")
+        try await Self.createEdgeCases(source, on: user)
+        let key = try await pgclone.dump(source)
+
+        let one = try await pgclone.restore(key, into: streamed)
+        #expect(one.exitCode == 0, "\(one)")
+        // A TMPDIR that does not exist: the spool mode fails at once there (SpoolTests).
+        let four = try await pgclone.restore(
+            key,
+            into: pieces,
+            ["--jobs", "4", "--json"],
+            environment: ["TMPDIR": "/nonexistent-tmp"]
+        )
+        #expect(four.exitCode == 0, "\(four)")
+        #expect(four.errorLines.isEmpty, "\(four)")
+        // The big table is several pieces; six tables (the partitioned one has none) have data.
+        let line = try #require(four.stderrLines.first { $0.hasPrefix("pgclone: restoring in ") }, "\(four)")
+        let counts = line.split(separator: " ").compactMap { Int($0) }
+        #expect(counts.count == 3 && counts[0] > counts[1] && counts[1] == 6 && counts[2] == 4, "\(line)")
+        let json = try #require(JSONSerialization.jsonObject(with: Data(four.stdout.utf8)) as? [String: Any])
+        let phases = try #require(json["phases"] as? [String: Double], "\(four.stdout)")
+        for phase in ["create_temporary", "restore_schema", "restore_data", "restore_indexes", "restore_constraints"] {
+            #expect(phases[phase] != nil, "\(phase) in \(phases)")
+        }
+
+        let expected = try await Self.state(streamed, on: server)
+        #expect(try await Self.state(pieces, on: server) == expected)
+        #expect(try await server.tableFingerprints(pieces) == server.tableFingerprints(source))
+        // The trigger was made after the data, as pg_restore makes it.
+        #expect(try await server.psql("SELECT count(*) FROM audit", database: pieces) == "0")
+        #expect(try await server.databases(startingWith: pieces) == [pieces])
+    }
+
+    @Test func aCorruptPieceFailsNamingItsTableAndChangesNothing() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let source = TestEnvironment.uniqueName("pieces_bad_src")
+        let (_, target) = try await pgclone.targetAndDump("pieces_bad")
+        try await server.createDatabase(source)
+        try await server.psql(
+            "CREATE TABLE t AS SELECT i, md5(i::text) AS h FROM generate_series(1, 200000) AS i",
+            database: source
+        )
+        let key = try await pgclone.dump(source)
+        var stored = try pgclone.storedData(key)
+        // The index: its frames, and which one is the second piece of t's data (not the last frame).
+        let jsonLength = stored.suffix(12).prefix(4).reversed().reduce(0) { $0 << 8 | Int($1) }
+        let index = try #require(
+            JSONSerialization.jsonObject(with: stored.suffix(12 + jsonLength).prefix(jsonLength)) as? [String: Any]
+        )
+        let frames = try #require(index["frames"] as? [[String: Any]])
+        let pieces = frames.indices.filter { frames[$0]["dumpID"] != nil }
+        try #require(pieces.count >= 3, "\(frames.count) frames")
+        let number = pieces[1]
+        let start = try #require(frames[number]["stored"] as? Int)
+        let end = try #require(frames[number + 1]["stored"] as? Int)
+        let archiveStart = try #require(frames[number]["archive"] as? Int)
+        let archiveEnd = try #require(frames[number + 1]["archive"] as? Int)
+        // A byte in the middle of the frame's compressed data.
+        let offset = stored.startIndex + (start + end) / 2
+        stored[offset] ^= 0xFF
+        let corruptKey = key.replacingOccurrences(of: ".default.", with: ".corrupt.")
+        try pgclone.store(stored, as: corruptKey)
+
+        let result = try await pgclone.restore(corruptKey, into: target, ["--jobs", "2"])
+        #expect(result.exitCode == 1, "\(result)")
+        #expect(result.errorLines.count == 1, "\(result)")
+        let error = try #require(result.errorLines.first)
+        #expect(
+            error.hasPrefix("pgclone: error: the dump \(corruptKey) is corrupt ("),
+            "\(error)"
+        )
+        #expect(
+            error.hasSuffix(
+                """
+                , in a piece of table public.t's data (archive bytes \(archiveStart) to \(archiveEnd)); \
+                \"\(target)\" is unchanged
+                """
+            ),
+            "\(error)"
+        )
+        #expect(try await server.markers(target) == "old")
+        #expect(try await server.databases(startingWith: target) == [target])
+    }
+
+    @Test func aSIGKILLDuringTheLoadLeavesTheTargetAndNothingRunning() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let source = TestEnvironment.uniqueName("pieces_kill_src")
+        let (_, target) = try await pgclone.targetAndDump("pieces_kill")
+        try await server.createDatabase(source)
+        // Rows whose CHECK sleeps: the COPY sessions are busy for seconds.
+        try await server.psql(Fixtures.slowRestoreSQL(rows: 8000, milliseconds: 5), database: source)
+        let key = try await pgclone.dump(source)
+        for signal in [SIGTERM, SIGKILL] {
+            async let restoring = pgclone.restore(key, into: target, ["--jobs", "2"])
+            // Both COPY sessions at work on D__temp.
+            var copying = 0
+            for _ in 0..<600 where copying < 2 {
+                copying =
+                    Int(
+                        try await server.psql(
+                            """
+                            SELECT count(*) FROM pg_stat_activity WHERE datname = '\(target)__temp' \
+                            AND query LIKE 'COPY %'
+                            """
+                        )
+                    ) ?? 0
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(copying == 2, "COPY sessions seen: \(copying)")
+            #expect(!pgclone.signal(signal).isEmpty)
+            let result = try await restoring
+            #expect(result.exitCode == 128 + signal, "\(result)")
+            #expect(try await pgclone.processesAlive(after: .seconds(1)).isEmpty)
+            #expect(try await server.markers(target) == "old")
+            // The server ends the killed pgclone's sessions as their sockets close.
+            var left = "?"
+            for _ in 0..<100 {
+                left = try await server.psql(
+                    """
+                    SELECT count(*) FROM pg_stat_activity WHERE datname LIKE '\(target)%' \
+                    AND backend_type = 'client backend'
+                    """
+                )
+                if left == "0" { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(left == "0")
+            if signal == SIGTERM {
+                #expect(try await server.databases(startingWith: target) == [target])
+            }
+        }
+        // What the SIGKILLed run left, the next restore drops.
+        let again = try await pgclone.restore(key, into: target, ["--jobs", "2"])
+        #expect(again.exitCode == 0, "\(again)")
+        #expect(try await server.databases(startingWith: target) == [target])
+        #expect(try await server.psql("SELECT count(*) FROM slow_rows", database: target) == "8000")
+    }
+}
+
+/// A restore in pieces from S3: each piece a ranged GET, one cut off mid-way and retried whole.
+@Suite(.enabled(if: TestEnvironment.hasPostgresAndS3, "run with scripts/test.sh (needs PostgreSQL and moto)"))
+struct S3PieceRestoreTests {
+    let s3 = S3TestServer.shared!
+
+    @Test func aPieceCutOffMidwayIsFetchedAgainFromItsStart() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        // About 13 MiB of archive: four pieces of t.
+        let dump = try await pgclone.dumpToNewBucket(s3, prefix: "pieces_s3", rows: 200_000)
+        let target = TestEnvironment.uniqueName("pieces_s3_dst")
+        // A GET of a range inside the object (a piece) is reset after 20,000 bytes of its body.
+        let (proxied, log, stop) = try await s3.behindFaultyProxy(["GETMID:reset:20000"])
+        defer { stop() }
+        var environment = dump.environment
+        environment["PGCLONE_S3_ENDPOINT_URL"] = proxied.endpoint
+        environment["TMPDIR"] = "/nonexistent-tmp"
+        let restored = try await pgclone.run(
+            ["restore", dump.key, "--database", server.url(target), "--jobs", "3"],
+            environment: environment
+        )
+        #expect(restored.exitCode == 0, "\(restored)")
+        let fault = try #require(log().split(separator: "\n").first { $0.hasPrefix("fault GETMID:reset") }, "\(log())")
+        let retries = restored.stderrLines.filter { $0.contains("S3 GetObject") && $0.contains("retrying") }
+        #expect(retries.count == 1, "\(restored)")
+        // The warning names the range the proxy cut, which was asked for again whole.
+        let range = try #require(retries.first?.firstMatch(of: /bytes (\d+)-(\d+)/), "\(restored)")
+        #expect(retries.first?.contains("transfer interrupted") == true, "\(restored)")
+        let asked = log().split(separator: "\n").filter { $0 == "GET bytes=\(range.1)-\(range.2)" }
+        #expect(asked.count == 2, "\(fault)\n\(log())")
+        #expect(try await server.tableFingerprints(target) == server.tableFingerprints(dump.source))
+        #expect(restored.stderr.contains("pgclone: restoring in "), "\(restored)")
+    }
+}
