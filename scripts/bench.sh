@@ -130,8 +130,24 @@ if [ -n "$compare" ]; then
   measure c_restore : "$baseline" restore bench --storage-location "$work/level1" --database bench_c_local --json "${dbg[@]}"
   measure c_s3_restore : "$baseline" restore bench --storage-location s3://bench/dumps --database bench_c_s3 --json "${dbg[@]}"
 fi
-log "pgclone restore --jobs 2 (S3, spooled to TMPDIR)"
-measure s3_jobs : "$pgclone" restore bench --jobs 2 --storage-location s3://bench/dumps --database bench_s3_jobs --json "${dbg[@]}"
+log "pg_restore -j 2 from the file"
+measure pg_restore_j2 "recreate bench_pg_restore_j2" "$bindir/pg_restore" --no-owner -j 2 -d bench_pg_restore_j2 "$work/bench.dump"
+for jobs in 1 2 4; do
+  log "pgclone restore --jobs $jobs (S3, in pieces)"
+  measure "s3_jobs$jobs" : "$pgclone" restore bench --jobs "$jobs" --storage-location s3://bench/dumps --database "bench_s3_jobs$jobs" --json "${dbg[@]}"
+  grep -E '^pgclone: debug: pieces: ' "$work/stderr" | sed 's/^pgclone: debug: //' >"$work/pieces.s3_jobs$jobs" || true
+done
+# The same dump without its index (as an earlier build's): --jobs spools the archive to TMPDIR.
+python3 - "$MOTO_ENDPOINT" <<'PY'
+import boto3, sys
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1")
+key = next(o["Key"] for o in s3.list_objects_v2(Bucket="bench", Prefix="dumps/")["Contents"])
+body = s3.get_object(Bucket="bench", Key=key)["Body"].read()
+json_length = int.from_bytes(body[-12:-8], "little")
+s3.put_object(Bucket="bench", Key=key.replace("dumps/", "noindex/", 1), Body=body[:len(body) - (8 + json_length + 12)])
+PY
+log "pgclone restore --jobs 2 (S3, no index: spooled to TMPDIR)"
+measure s3_spooled : "$pgclone" restore bench --jobs 2 --storage-location s3://bench/noindex --database bench_s3_spooled --json "${dbg[@]}"
 if [ -n "$has_aws" ]; then
   log "aws s3 cp - | pg_restore"
   measure aws_restore "recreate bench_aws" sh -c "aws --endpoint-url '$MOTO_ENDPOINT' s3 cp --quiet s3://bench/plain/bench.dump - | '$bindir/pg_restore' --no-owner -d bench_aws"
@@ -167,20 +183,58 @@ if [ -n "$compare" ]; then
   line c_restore "pgclone $label restore (local)" pg_restore
   line c_s3_restore "pgclone $label restore (S3)" pg_restore
 fi
-line s3_jobs "pgclone restore --jobs 2 (S3, spooled)" pg_restore
+line pg_restore_j2 "pg_restore -j 2 -d (from the file)" pg_restore
+for jobs in 1 2 4; do
+  line "s3_jobs$jobs" "pgclone restore --jobs $jobs (S3, pieces)" pg_restore
+done
+line s3_spooled "pgclone restore --jobs 2 (S3, spooled)" pg_restore
+row "  --jobs 2 vs one stream (S3)" "" "$(ratio "${wall[s3_jobs2]}" "${wall[s3_restore]}")"
+row "  --jobs 2 vs pg_restore -j 2" "" "$(ratio "${wall[s3_jobs2]}" "${wall[pg_restore_j2]}")"
 [ -n "$has_aws" ] && line aws_restore "aws s3 cp - | pg_restore" pg_restore
 printf '\nclient CPU: the command and its children (pg_dump, pg_restore, zstd, aws); server: PostgreSQL backends;\n'
 printf 'pgclone RSS: its own VmHWM; pipeline RSS: all processes of the command together, sampled every 50 ms\n'
 printf '\npgclone restore phases (last run, over the database the run before restored), seconds\n'
-for name in restore s3_restore s3_jobs c_restore c_s3_restore; do
+for name in restore s3_restore s3_jobs1 s3_jobs2 s3_jobs4 s3_spooled c_restore c_s3_restore; do
   [ -f "$work/stdout.$name" ] || continue
   python3 - "$name" "$work/stdout.$name" <<'PY'
 import json, sys
 phases = json.load(open(sys.argv[2])).get("phases", {})
-order = ["lock_wait", "prepare", "restore", "settings", "swap", "cleanup"]
-print("  %-14s" % sys.argv[1] + "  ".join("%s %.3f" % (p, phases.get(p, 0)) for p in order))
+order = ["lock_wait", "prepare", "create_temporary", "restore", "restore_schema", "restore_data", "restore_indexes",
+         "restore_constraints", "settings", "swap", "cleanup"]
+print("  %-12s" % sys.argv[1] + " ".join("%s %.2f" % (p, phases[p]) for p in order if p in phases))
 PY
 done
+# The model of more sessions (BENCHMARKS.md): from the one-session run, the data phase divides
+# among N sessions down to its longest piece, the indexes among N down to the longest index; the
+# rest stays. An upper bound on the speed-up: it assumes N cores for PostgreSQL and pgclone.
+printf '
+index builds, one at a time, on the restored database (seconds)
+'
+sql -d bench_s3_jobs1 -c "SELECT indexrelid::regclass FROM pg_index JOIN pg_class c ON c.oid = indrelid WHERE c.relnamespace = 'public'::regnamespace" \
+  | while read -r index; do
+    start=$(date +%s.%N)
+    sql -d bench_s3_jobs1 -c "REINDEX INDEX $index"
+    printf '  %-32s %.2f\n' "$index" "$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')"
+  done | tee "$work/indexes"
+for jobs in 1 2 4; do printf '  s3_jobs%s: %s\n' "$jobs" "$(cat "$work/pieces.s3_jobs$jobs" 2>/dev/null)"; done
+python3 - "$work" <<'PY'
+import json, re, sys
+work = sys.argv[1]
+phases = json.load(open(f"{work}/stdout.s3_jobs1"))["phases"]
+pieces = open(f"{work}/pieces.s3_jobs1").read()
+together, longest = map(float, re.search(r"([0-9.]+) s together, ([0-9.]+) s the longest", pieces).groups())
+indexes = [float(line.split()[-1]) for line in open(f"{work}/indexes") if line.strip()]
+data, built = phases["restore_data"], phases["restore_indexes"]
+rest = sum(phases.values()) - data - built
+measured = {}
+for jobs in (1, 2, 4):
+    measured[jobs] = sum(json.load(open(f"{work}/stdout.s3_jobs{jobs}"))["phases"].values())
+print("\nmodel: rest %.2f s + data %.2f s / N (longest piece %.2f s) + indexes %.2f s / N (longest index %.2f s)"
+      % (rest, data, longest, built, max(indexes or [0])))
+for jobs in (1, 2, 4, 8, 16):
+    model = rest + max(data / jobs, longest) + max(built / jobs, max(indexes or [0]))
+    print("  N=%-3d model %7.2f s   measured %s" % (jobs, model, "%.2f s" % measured[jobs] if jobs in measured else "-"))
+PY
 printf '\npgclone steps (last run): bytes out, time busy and waiting, rate while busy, bottleneck\n'
 for name in dump_1 s3_dump restore s3_restore; do
   printf '  %s\n' "$name"
