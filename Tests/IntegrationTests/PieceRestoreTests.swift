@@ -118,6 +118,25 @@ struct PieceRestoreTests {
         #expect(try await server.databases(startingWith: pieces) == [pieces])
     }
 
+    @Test func theRoundTripDatabaseRestoresInPiecesAsInOneStream() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let source = TestEnvironment.uniqueName("pieces_rt_src")
+        let streamed = TestEnvironment.uniqueName("pieces_rt_one")
+        let pieces = TestEnvironment.uniqueName("pieces_rt_four")
+        try await RoundTripTests.createRichDatabase(source, on: server)
+        let key = try await pgclone.dump(source)
+        let one = try await pgclone.restore(key, into: streamed)
+        #expect(one.exitCode == 0, "\(one)")
+        let four = try await pgclone.restore(key, into: pieces, ["--jobs", "4"])
+        #expect(four.exitCode == 0, "\(four)")
+        #expect(four.stderr.contains("pgclone: restoring in "), "\(four)")
+        #expect(try await Self.state(pieces, on: server) == Self.state(streamed, on: server))
+        #expect(try await server.psql("SHOW search_path", database: pieces) == "app, public")
+        // The trigger on customers did not fire for the rows loaded: audit.log is the source's.
+        #expect(try await server.tableFingerprints(pieces) == server.tableFingerprints(source))
+    }
+
     @Test func aCorruptPieceFailsNamingItsTableAndChangesNothing() async throws {
         let pgclone = try PGCloneHarness()
         let server = pgclone.server
@@ -168,6 +187,55 @@ struct PieceRestoreTests {
         )
         #expect(try await server.markers(target) == "old")
         #expect(try await server.databases(startingWith: target) == [target])
+    }
+
+    @Test func aPieceTheServerRefusesFailsTheRestoreUnlessErrorsAreIgnored() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let source = TestEnvironment.uniqueName("pieces_copy_src")
+        let (_, target) = try await pgclone.targetAndDump("pieces_copy")
+        try await server.createDatabase(source)
+        // A CHECK that refuses row 7 in pgclone's own sessions only: the source has it.
+        try await server.psql(
+            """
+            CREATE FUNCTION not_in_pgclone(i int) RETURNS boolean LANGUAGE plpgsql AS $$
+            BEGIN
+                IF i = 7 AND current_setting('application_name') LIKE 'pgclone%' THEN
+                    RAISE EXCEPTION 'row % refused', i;
+                END IF;
+                RETURN true;
+            END $$;
+            CREATE TABLE t (i int CHECK (not_in_pgclone(i)));
+            INSERT INTO t SELECT generate_series(1, 10);
+            CREATE TABLE other AS SELECT 1 AS x;
+            """,
+            database: source
+        )
+        let key = try await pgclone.dump(source)
+        let failed = try await pgclone.restore(key, into: target, ["--jobs", "2"])
+        #expect(failed.exitCode == 1, "\(failed)")
+        #expect(
+            failed.errorLines == [
+                """
+                pgclone: error: loading the table data failed (first: COPY failed for table \"public.t\": row 7 \
+                refused); \"\(target)\" is unchanged
+                """
+            ],
+            "\(failed)"
+        )
+        #expect(failed.stderr.contains("--ignore-restore-errors would accept these errors"), "\(failed)")
+        #expect(try await server.markers(target) == "old")
+        #expect(try await server.databases(startingWith: target) == [target])
+
+        let accepted = try await pgclone.restore(key, into: target, ["--jobs", "2", "--ignore-restore-errors"])
+        #expect(accepted.exitCode == 0, "\(accepted)")
+        #expect(
+            accepted.stderr.contains("pgclone: warning: pg_restore: COPY failed for table \"public.t\": row 7 refused"),
+            "\(accepted)"
+        )
+        // The refused piece's rows are not there; the rest is.
+        #expect(try await server.psql("SELECT count(*) FROM t", database: target) == "0")
+        #expect(try await server.psql("SELECT count(*) FROM other", database: target) == "1")
     }
 
     @Test func aSIGKILLDuringTheLoadLeavesTheTargetAndNothingRunning() async throws {

@@ -10,7 +10,7 @@ import Synchronization
 /// `COPY … FROM stdin`. Pieces of one table load in parallel as well as different tables.
 ///
 /// Memory: each session holds one piece, stored and decompressed (about twice the index's piece
-/// size, 4 MiB: ``memoryPerSession(pieceSize:)``).
+/// size, 4 MiB, and 1 MiB: ``memoryPerSession(pieceSize:)``).
 package struct PieceLoader: Sendable {
     package var storage: any StorageBackend
     package var dump: IndexedDump
@@ -40,9 +40,11 @@ package struct PieceLoader: Sendable {
         self.metrics = metrics
     }
 
-    /// What a session holds at most: a piece as stored (at most its size, zstd does not grow
-    /// rows) and decompressed, and its rows; a row longer than the piece size makes its piece longer.
-    package static func memoryPerSession(pieceSize: Int) -> Int { 3 * pieceSize }
+    /// What a session holds at most: a piece as stored (about its size at most: zstd grows
+    /// incompressible bytes by a fraction of a percent) and decompressed (its rows are moved
+    /// together within it), and libpq's buffer; a row longer than the piece size makes its
+    /// piece longer.
+    package static func memoryPerSession(pieceSize: Int) -> Int { 2 * pieceSize + (1 << 20) }
 
     /// What the loading did.
     package struct Report: Sendable {
@@ -116,7 +118,7 @@ package struct PieceLoader: Sendable {
                 let start = clock.now
                 let stored = try await storage.readRange(dump.dump.key, piece.stored, version: dump.version)
                 download.produced(stored.readableBytes)
-                let rows = try await decoder.rows(of: stored, piece: piece, table: table)
+                let rows = try await decoder.rows(of: consume stored, piece: piece, table: table)
                 decompress.produced(piece.archive.count)
                 do {
                     try await session.copyIn(table.copyStatement, rows: rows)
@@ -191,7 +193,7 @@ actor PieceDecoder {
     func archive(of stored: ByteBuffer, range: Range<Int>, what: String) throws -> ByteBuffer {
         let archive: ByteBuffer
         do {
-            archive = try ZstdFrame.decompress(stored, settings: settings)
+            archive = try ZstdFrame.decompress(stored, settings: settings, expectedSize: range.count)
         } catch let error as DumpFormatError {
             throw PieceFailure(what: what, archive: range, reason: error.description)
         }
@@ -214,7 +216,7 @@ actor PieceDecoder {
         let archive = try self.archive(of: stored, range: piece.archive, what: "table \(table.name)'s data")
         do {
             return try TableDataPiece.rows(
-                of: archive,
+                of: consume archive,
                 startsBlock: piece.startsBlock,
                 dumpID: piece.dumpID,
                 intSize: intSize

@@ -330,14 +330,29 @@ package actor LocalDiskStorage: StorageBackend {
     package func readRange(_ key: DumpKey, _ range: Range<Int>, version: String?) throws -> ByteBuffer {
         let (descriptor, path) = try openForReading(key)
         defer { Glibc.close(descriptor) }
-        let bytes = try read(descriptor, path, at: range.lowerBound, length: range.count)
-        guard bytes.count == range.count else {
-            throw PGCloneError(
-                .storageFailed,
-                "\(path) ends before byte \(range.upperBound) of its index; it is truncated"
-            )
+        // Read straight into the buffer the piece is decompressed from: one copy of it in memory.
+        var buffer = ByteBufferAllocator().buffer(capacity: range.count)
+        var total = 0
+        while total < range.count {
+            let count = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 0) { free in
+                pread(
+                    descriptor,
+                    free.baseAddress!,
+                    min(free.count, range.count - total),
+                    off_t(range.lowerBound + total)
+                )
+            }
+            if count < 0 && errno == EINTR { continue }
+            guard count >= 0 else { throw PGCloneError.storageFailed("cannot read \(path)") }
+            guard count > 0 else {
+                throw PGCloneError(
+                    .storageFailed,
+                    "\(path) ends before byte \(range.upperBound) of its index; it is truncated"
+                )
+            }
+            total += count
         }
-        return ByteBuffer(bytes: bytes)
+        return buffer
     }
 
     /// Up to `length` bytes at `offset` (fewer at the end of the file).

@@ -11,7 +11,7 @@ package enum TableDataPiece {
     /// COPY text cannot be either: a backslash in data is always doubled.
     static let endMarkers: [[UInt8]] = [Array("\\.\n\n\n".utf8), Array("\\.\n".utf8)]
 
-    /// The rows in `piece`.
+    /// The rows in `piece`, moved together within its own memory (no second buffer).
     /// - Parameters:
     ///   - startsBlock: whether the piece starts its data block (with the block's header).
     ///   - dumpID: the table data entry the block must belong to.
@@ -19,43 +19,51 @@ package enum TableDataPiece {
     /// - Returns: the rows, and whether the piece ended its block.
     /// - Throws: ``ArchiveFormatError`` if the piece is not such a run of chunks.
     package static func rows(
-        of piece: ByteBuffer,
+        of piece: consuming ByteBuffer,
         startsBlock: Bool,
         dumpID: Int,
         intSize: Int
     ) throws(ArchiveFormatError) -> (rows: ByteBuffer, endsBlock: Bool) {
-        var input = piece
-        func int() throws(ArchiveFormatError) -> Int {
-            guard let sign = input.readInteger(as: UInt8.self),
-                let bytes = input.readBytes(length: intSize)
-            else { throw .unreadable("the piece ends inside a length") }
-            let magnitude = bytes.reversed().reduce(0) { $0 << 8 | Int($1) }
-            return sign == 0 ? magnitude : -magnitude
-        }
-        if startsBlock {
-            let type = input.readInteger(as: UInt8.self)
-            guard type == ArchiveScanner.blockData else { throw .unreadable("the piece does not start a data block") }
-            let found = try int()
-            guard found == dumpID else {
-                throw .unreadable("the piece holds the data of dump id \(found), not \(dumpID)")
+        let (length, endsBlock) = try piece.withUnsafeMutableReadableBytes {
+            bytes throws(ArchiveFormatError) -> (Int, Bool) in
+            var read = 0
+            func int() throws(ArchiveFormatError) -> Int {
+                guard read + 1 + intSize <= bytes.count else { throw .unreadable("the piece ends inside a length") }
+                var magnitude = 0
+                for offset in (read + 1...read + intSize).reversed() { magnitude = magnitude << 8 | Int(bytes[offset]) }
+                defer { read += 1 + intSize }
+                return bytes[read] == 0 ? magnitude : -magnitude
             }
-        }
-        var rows = ByteBufferAllocator().buffer(capacity: input.readableBytes)
-        var endsBlock = false
-        while input.readableBytes > 0 {
-            let length = try int()
-            guard length >= 0 else { throw .unreadable("a negative chunk length") }
-            if length == 0 {
-                guard input.readableBytes == 0 else { throw .unreadable("bytes after the end of its data block") }
-                endsBlock = true
-                break
+            if startsBlock {
+                guard bytes.count > 0, bytes[0] == ArchiveScanner.blockData else {
+                    throw .unreadable("the piece does not start a data block")
+                }
+                read = 1
+                let found = try int()
+                guard found == dumpID else {
+                    throw .unreadable("the piece holds the data of dump id \(found), not \(dumpID)")
+                }
             }
-            guard let chunk = input.readSlice(length: length) else {
-                throw .unreadable("the piece ends inside a row")
+            var written = 0
+            while read < bytes.count {
+                let length = try int()
+                guard length >= 0 else { throw .unreadable("a negative chunk length") }
+                if length == 0 {
+                    guard read == bytes.count else { throw .unreadable("bytes after the end of its data block") }
+                    return (written, true)
+                }
+                guard read + length <= bytes.count else { throw .unreadable("the piece ends inside a row") }
+                let chunk = UnsafeRawBufferPointer(rebasing: bytes[read..<read + length])
+                if !Self.endMarkers.contains(where: { chunk.elementsEqual($0) }) {
+                    // Rows move towards the start: what they pass over (lengths) is already read.
+                    bytes.baseAddress!.advanced(by: written).copyMemory(from: chunk.baseAddress!, byteCount: length)
+                    written += length
+                }
+                read += length
             }
-            if Self.endMarkers.contains(where: { chunk.readableBytesView.elementsEqual($0) }) { continue }
-            rows.writeImmutableBuffer(chunk)
+            return (written, false)
         }
-        return (rows, endsBlock)
+        piece.moveWriterIndex(to: piece.readerIndex + length)
+        return (piece, endsBlock)
     }
 }

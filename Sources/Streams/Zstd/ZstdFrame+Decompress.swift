@@ -1,10 +1,17 @@
+internal import CPGCloneZstd
 package import NIOCore
 
 extension ZstdFrame {
     /// Decompresses `input`, one or more whole zstd frames (a piece of an indexed dump,
-    /// ``ArchiveIndex``), with the window capped as `settings` say.
+    /// ``ArchiveIndex``), with the window capped as `settings` say; `expectedSize`, if known (the
+    /// index says), sizes the output so that it is allocated once.
     /// - Throws: ``DumpFormatError`` if the frames are corrupt, cut off or need a larger window.
-    package static func decompress(_ input: ByteBuffer, settings: ZstdDecompressionSettings) throws -> ByteBuffer {
+    package static func decompress(
+        _ input: ByteBuffer,
+        settings: ZstdDecompressionSettings,
+        expectedSize: Int? = nil
+    ) throws -> ByteBuffer {
+        if let expectedSize { return try decompress(input, into: expectedSize) }
         let context = try ZstdDecompressionContext(settings: settings)
         var input = input
         var output = ByteBufferAllocator().buffer(capacity: max(input.readableBytes * 4, 1 << 16))
@@ -24,6 +31,26 @@ extension ZstdFrame {
             if before == (input.readableBytes, output.readableBytes) { break }
         }
         guard hint == 0 else { throw DumpFormatError.truncated }
+        return output
+    }
+
+    /// Decompresses `input` in one call straight into a buffer of `size` bytes (`ZSTD_decompress`):
+    /// no window buffer of its own, which streaming needs, and no more than `size` bytes whatever
+    /// the frames say. Checksums are verified as in streaming.
+    /// - Throws: ``DumpFormatError`` if the frames are corrupt or cut off, or hold more than `size`.
+    private static func decompress(_ input: ByteBuffer, into size: Int) throws -> ByteBuffer {
+        var output = ByteBufferAllocator().buffer(capacity: max(size, 1))
+        var result = 0
+        output.writeWithUnsafeMutableBytes(minimumWritableBytes: 0) { destination in
+            result = input.withUnsafeReadableBytes { source in
+                ZSTD_decompress(destination.baseAddress, min(size, destination.count), source.baseAddress, source.count)
+            }
+            return ZSTD_isError(result) != 0 ? 0 : result
+        }
+        guard ZSTD_isError(result) == 0 else {
+            if ZSTD_getErrorCode(result) == ZSTD_error_srcSize_wrong { throw DumpFormatError.truncated }
+            throw DumpFormatError.corrupt(ZstdError(code: result))
+        }
         return output
     }
 }
