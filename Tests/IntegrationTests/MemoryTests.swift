@@ -50,7 +50,7 @@ struct MemoryTests {
         #expect(dumpPeak < Self.ceiling)
         #expect(restorePeak < Self.ceiling)
 
-        // In pieces, with four sessions: the ceiling and four sessions' pieces.
+        // In pieces, with four sessions: the ceiling and what four sessions' pieces take.
         let inPieces = TestEnvironment.uniqueName("mem_pieces")
         let four = try await pgclone.run([
             "restore", key, "--database", server.url(inPieces), "--jobs", "4", "--log-level", "debug",
@@ -60,7 +60,7 @@ struct MemoryTests {
         #expect(try await server.tableFingerprints(inPieces) == server.tableFingerprints(source))
         let piecesPeak = try #require(peakMemory(four))
         print("memory: restore --jobs 4 in pieces, peak RSS \(piecesPeak >> 20) MiB")
-        #expect(piecesPeak < Self.ceiling + 4 * PieceLoader.memoryPerSession(pieceSize: 4 << 20))
+        #expect(piecesPeak < Self.ceiling + PieceLoader.memory(sessions: 4, pieceSize: 4 << 20))
         try await server.dropDatabase(source)
         try await server.dropDatabase(target)
         try await server.dropDatabase(inPieces)

@@ -109,6 +109,14 @@ struct PieceRestoreTests {
         for phase in ["create_temporary", "restore_schema", "restore_data", "restore_indexes", "restore_constraints"] {
             #expect(phases[phase] != nil, "\(phase) in \(phases)")
         }
+        // The run's summary says it too, in the protocol's order.
+        let summary = try #require(four.stderrLines.first { $0.hasPrefix("pgclone: time by phase: ") }, "\(four)")
+        #expect(summary.contains(", create_temporary "), "\(summary)")
+        #expect(summary.contains(", restore_schema ") && summary.contains(", restore_data "), "\(summary)")
+        #expect(
+            summary.range(of: "restore_indexes")!.lowerBound < summary.range(of: ", swap ")!.lowerBound,
+            "\(summary)"
+        )
 
         let expected = try await Self.state(streamed, on: server)
         #expect(try await Self.state(pieces, on: server) == expected)
@@ -305,7 +313,7 @@ struct S3PieceRestoreTests {
         // About 13 MiB of archive: four pieces of t.
         let dump = try await pgclone.dumpToNewBucket(s3, prefix: "pieces_s3", rows: 200_000)
         let target = TestEnvironment.uniqueName("pieces_s3_dst")
-        // A GET of a range inside the object (a piece) is reset after 20,000 bytes of its body.
+        // A GET of a range inside the object (pieces) is reset after 20,000 bytes of its body.
         let (proxied, log, stop) = try await s3.behindFaultyProxy(["GETMID:reset:20000"])
         defer { stop() }
         var environment = dump.environment

@@ -363,6 +363,7 @@ package struct RestorePipeline: Sendable {
                 """
             )
         }
+        logPhases()
         return RestoreOutcome(
             dump: dump,
             localSource: localSource,
@@ -370,6 +371,16 @@ package struct RestorePipeline: Sendable {
             restore: report,
             swap: swapReport
         )
+    }
+
+    /// The run's time by phase, each counted for itself (a phase inside another is not counted in
+    /// it), in the protocol's order: where a restore's time went.
+    private func logPhases() {
+        guard let phases = metrics.currentJob?.phaseDurations, !phases.isEmpty else { return }
+        let parts = Phase.allCases.compactMap { phase in
+            phases[phase].map { "\(phase.rawValue) \(Duration.milliseconds(Int64($0 * 1000)).formattedSeconds)" }
+        }
+        logger.info("time by phase: \(parts.joined(separator: ", "))")
     }
 
     /// After a failure before or in the swap: drops `D__temp` and `D__snap` and finds what state
@@ -608,7 +619,7 @@ package struct RestorePipeline: Sendable {
                     """
                 )
                 metrics.setMemoryBudget([
-                    ("restore_pieces", jobs * PieceLoader.memoryPerSession(pieceSize: indexed.index.pieceSize))
+                    ("restore_pieces", PieceLoader.memory(sessions: jobs, pieceSize: indexed.index.pieceSize))
                 ])
                 let loader = PieceLoader(
                     storage: storage,

@@ -41,9 +41,9 @@ package struct IndexedDump: Sendable {
             )
         case .damaged(let reason): return .unavailable("has a damaged index (\(reason))")
         }
-        guard index.formatVersion == 1, index.frames.count >= 1, index.storedBytes <= dump.size,
-            index.frames.first?.dumpID == nil, index.frames.first?.stored ?? 0 >= 0
-        else { return .unavailable("has an index pgclone cannot use") }
+        guard index.formatVersion == 1, index.isConsistent(storedSize: dump.size) else {
+            return .unavailable("has an index pgclone cannot use (its frames do not fit the object)")
+        }
         let tableOfContents = index.ranges(of: 0)
         let stored = try await storage.readRange(
             dump.key,

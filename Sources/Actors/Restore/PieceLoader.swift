@@ -5,12 +5,11 @@ package import PGCloneStreams
 import Synchronization
 
 /// Loads an indexed dump's table data with `sessions` COPY sessions at once: each takes the next
-/// piece (``PieceRestorePlan/pieces``, a few MiB of one table's rows), reads it from storage (a
-/// ranged GET in S3, `pread` locally), decompresses it on its own queue and sends its rows with
-/// `COPY … FROM stdin`. Pieces of one table load in parallel as well as different tables.
+/// piece (``PieceRestorePlan/pieces``, a few MiB of one table's rows) from a ``PieceFeed``, which
+/// reads them from storage several at a time, decompresses it on its own queue and sends its rows
+/// with `COPY … FROM stdin`. Pieces of one table load in parallel as well as different tables.
 ///
-/// Memory: each session holds one piece, stored and decompressed (about twice the index's piece
-/// size, 4 MiB, and 1 MiB: ``memoryPerSession(pieceSize:)``).
+/// Memory: ``memory(sessions:pieceSize:)``.
 package struct PieceLoader: Sendable {
     package var storage: any StorageBackend
     package var dump: IndexedDump
@@ -40,11 +39,12 @@ package struct PieceLoader: Sendable {
         self.metrics = metrics
     }
 
-    /// What a session holds at most: a piece as stored (about its size at most: zstd grows
-    /// incompressible bytes by a fraction of a percent) and decompressed (its rows are moved
-    /// together within it), and libpq's buffer; a row longer than the piece size makes its
-    /// piece longer.
-    package static func memoryPerSession(pieceSize: Int) -> Int { 2 * pieceSize + (1 << 20) }
+    /// What the pieces take at most: three ranges read from storage (``PieceFeed``), and per
+    /// session a piece decompressed (its rows are moved together within it) and libpq's buffer.
+    /// A row longer than the piece size makes its piece longer.
+    package static func memory(sessions: Int, pieceSize: Int) -> Int {
+        3 * max(PieceFeed.rangeSize, pieceSize) + sessions * (pieceSize + (1 << 20))
+    }
 
     /// What the loading did.
     package struct Report: Sendable {
@@ -66,7 +66,7 @@ package struct PieceLoader: Sendable {
     ///   server refused (unless `ignoreErrors`); a storage or connection error as it comes.
     package func load(sessions: Int) async throws -> Report {
         let pieces = dump.plan.pieces
-        let shared = Shared()
+        let shared = Shared(feed: feed(pieces.map(\.stored)))
         let loader = self
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<min(sessions, max(pieces.count, 1)) {
@@ -77,10 +77,20 @@ package struct PieceLoader: Sendable {
         return shared.report.withLock { $0 }
     }
 
-    /// What the sessions share: the next piece to take, and the report.
+    /// What the sessions share: the pieces to take, and the report.
     private final class Shared: Sendable {
-        let next = Atomic<Int>(0)
+        let feed: PieceFeed
         let report = Mutex(Report())
+
+        init(feed: PieceFeed) {
+            self.feed = feed
+        }
+    }
+
+    /// A feed of the dump's pieces at `ranges`, read from storage.
+    func feed(_ ranges: [Range<Int>]) -> PieceFeed {
+        let (storage, key, version) = (self.storage, dump.dump.key, dump.version)
+        return PieceFeed(pieces: ranges) { range in try await storage.readRange(key, range, version: version) }
     }
 
     /// The statements pg_restore runs when it opens a session (`_doSetFixedOutputState`), but the
@@ -109,16 +119,13 @@ package struct PieceLoader: Sendable {
             let decompress = metrics.step(.decompress)
             let load = metrics.step(.restoreStdin)
             let clock = ContinuousClock()
-            while true {
-                let number = shared.next.add(1, ordering: .relaxed).oldValue
-                guard number < pieces.count else { break }
+            while let item = try await shared.feed.next() {
                 try Task.checkCancellation()
-                let piece = pieces[number]
+                let piece = pieces[item.index]
                 let table = dump.plan.tables[piece.dumpID]!
                 let start = clock.now
-                let stored = try await storage.readRange(dump.dump.key, piece.stored, version: dump.version)
-                download.produced(stored.readableBytes)
-                let rows = try await decoder.rows(of: consume stored, piece: piece, table: table)
+                download.produced(item.stored.readableBytes)
+                let rows = try await decoder.rows(of: item.stored, piece: piece, table: table)
                 decompress.produced(piece.archive.count)
                 do {
                     try await session.copyIn(table.copyStatement, rows: rows)
@@ -183,6 +190,8 @@ actor PieceDecoder {
 
     let settings: ZstdDecompressionSettings
     let intSize: Int
+    /// The largest piece whose buffer is allocated at the size the index gives.
+    static let largestSizedPiece = 256 << 20
 
     init(settings: ZstdDecompressionSettings, intSize: Int) {
         self.settings = settings
@@ -193,7 +202,13 @@ actor PieceDecoder {
     func archive(of stored: ByteBuffer, range: Range<Int>, what: String) throws -> ByteBuffer {
         let archive: ByteBuffer
         do {
-            archive = try ZstdFrame.decompress(stored, settings: settings, expectedSize: range.count)
+            // Sized by the index up to a bound: beyond it (a row of hundreds of MiB, or an index
+            // that says so wrongly), the buffer grows as bytes actually come.
+            archive = try ZstdFrame.decompress(
+                stored,
+                settings: settings,
+                expectedSize: range.count <= Self.largestSizedPiece ? range.count : nil
+            )
         } catch let error as DumpFormatError {
             throw PieceFailure(what: what, archive: range, reason: error.description)
         }

@@ -108,28 +108,34 @@ extension RestoreRunner {
         let steps = [Step.download, .decompress, .restoreStdin].map(metrics.step)
         for step in steps { step.started() }
         defer { for step in steps { step.finished() } }
-        async let other: Report? =
-            otherList.isEmpty
-            ? nil
-            : restoreOtherData(
-                dump,
-                list: otherList,
-                pgRestore: pgRestore,
-                ownership: ownership,
-                loader: loader,
-                ignoreErrors: ignoreErrors
-            )
-        let loaded: PieceLoader.Report
-        do {
-            loaded = try await loader.load(sessions: jobs)
-        } catch {
-            _ = try? await other
-            throw error
+        // Whichever fails first stops the other.
+        return try await withThrowingTaskGroup(of: Report.self) { group in
+            group.addTask {
+                let loaded = try await loader.load(sessions: jobs)
+                var report = Report(
+                    errorCount: loaded.errorCount,
+                    errors: loaded.errors,
+                    bytesWritten: loaded.archiveBytes
+                )
+                report.pieces = loaded
+                return report
+            }
+            if !otherList.isEmpty {
+                group.addTask {
+                    try await self.restoreOtherData(
+                        dump,
+                        list: otherList,
+                        pgRestore: pgRestore,
+                        ownership: ownership,
+                        loader: loader,
+                        ignoreErrors: ignoreErrors
+                    )
+                }
+            }
+            var report = Report(errorCount: 0, errors: [], bytesWritten: 0)
+            for try await part in group { report = report.merging(part) }
+            return report
         }
-        var report = Report(errorCount: loaded.errorCount, errors: loaded.errors, bytesWritten: loaded.archiveBytes)
-        report.pieces = loaded
-        if let other = try await other { report = report.merging(other) }
-        return report
     }
 
     /// pg_restore for the data section's entries in `list` (not the tables'), its stdin the
@@ -145,15 +151,16 @@ extension RestoreRunner {
         let listFile = try MemoryFile(name: "pgclone-list", contents: list.utf8)
         defer { listFile.close() }
         let (stream, source) = ByteStream.makeStream(backpressureStrategy: .capacity(.bytes(1 << 20)))
-        let frames = dump.plan.otherFrames
-        let storage = loader.storage
+        let frames = dump.plan.otherFrames.map { dump.index.ranges(of: $0) }
+        let feed = loader.feed(frames.map(\.stored))
         let decoder = PieceDecoder(settings: loader.decompression, intSize: dump.contents.intSize)
         let feeder = Task {
             try await source.finishing {
-                for number in frames {
-                    let (stored, archive) = dump.index.ranges(of: number)
-                    let bytes = try await storage.readRange(dump.dump.key, stored, version: dump.version)
-                    try await source.write(try await decoder.archive(of: bytes, range: archive, what: "large objects"))
+                while let item = try await feed.next() {
+                    let archive = frames[item.index].archive
+                    try await source.write(
+                        try await decoder.archive(of: item.stored, range: archive, what: "large objects")
+                    )
                 }
             }
         }

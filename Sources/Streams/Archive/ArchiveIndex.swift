@@ -46,7 +46,20 @@ package struct ArchiveIndex: Codable, Sendable, Hashable {
         self.frames = frames
     }
 
-    /// Frame `index`'s bytes: in the stored object, and in the archive.
+    /// Whether the frames are in order inside an object of `storedSize` bytes, each of at least
+    /// one byte stored and decompressed, the first the table of contents': what an index read
+    /// from storage must be before ``ranges(of:)`` may be asked.
+    package func isConsistent(storedSize: Int) -> Bool {
+        guard let first = frames.first, first.dumpID == nil, first.stored >= 0, first.archive == 0,
+            storedBytes <= storedSize
+        else { return false }
+        // Compared before any range is made of them: a range's bounds must be in order.
+        let ends = frames.dropFirst().map { ($0.stored, $0.archive) } + [(storedBytes, archiveBytes)]
+        return zip(frames, ends).allSatisfy { frame, end in frame.stored < end.0 && frame.archive < end.1 }
+    }
+
+    /// Frame `index`'s bytes: in the stored object, and in the archive (``isConsistent(storedSize:)``
+    /// first, for an index read from storage).
     package func ranges(of index: Int) -> (stored: Range<Int>, archive: Range<Int>) {
         let next = index + 1 < frames.count ? frames[index + 1] : nil
         return (
@@ -104,6 +117,9 @@ extension ArchiveIndex {
     /// What is wrong with the index next to what decoding the dump found (`decoded`, with its frames
     /// recorded and the archive scanned at ``pieceSize``); `nil` if it describes the dump exactly.
     package func mismatch(with decoded: DecodedDump) -> String? {
+        guard isConsistent(storedSize: decoded.storedBytes) else {
+            return "its frames are out of order or outside the object"
+        }
         guard archiveBytes == decoded.archiveBytes else {
             return "it counts \(archiveBytes) archive bytes, the dump holds \(decoded.archiveBytes)"
         }
