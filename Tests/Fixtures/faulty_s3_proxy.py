@@ -93,7 +93,8 @@ def handle(client):
                 sys.stdout.flush()
         if fault:
             with lock:
-                sys.stdout.write(f"fault {':'.join(fault)} on {request_line}\n")
+                asked = f" {requested.group(1)}" if requested else ""
+                sys.stdout.write(f"fault {':'.join(fault)} on {request_line}{asked}\n")
                 sys.stdout.flush()
         if fault and fault[1] == "status":
             client.sendall(error_response(int(fault[2])))

@@ -1,101 +1,93 @@
 import NIOCore
 
-/// Hands out an indexed dump's pieces, in the archive's order, to whoever asks next, reading them
-/// from storage in ranges of several pieces: consecutive pieces are read together, about
-/// ``rangeSize`` bytes at a time (a ranged GET in S3, retried from its start if it fails; `pread`
-/// locally), the next range while the current one is handed out. One GET per piece would cost a
-/// request's latency each (and, against moto, a read of the whole object each), where a range of
-/// several costs it once.
+/// The pieces of an indexed dump on their way from storage to the COPY sessions: a bounded queue.
+/// One reader puts them in as it cuts them out of the object, read from start to end as a
+/// streamed restore reads it (``PieceLoader/read(into:other:decoder:)``: S3's ranged GETs of
+/// large parts, several in flight, resumed where they stopped); the sessions take them in order,
+/// whichever is free first. The reader waits while ``capacity`` pieces wait for a session.
 ///
-/// Memory: the range being handed out, the one read ahead, and one whose last pieces are still
-/// loading: about three ranges.
+/// Failing or cancelling either side ends the other's wait with the error.
 actor PieceFeed {
-    /// A piece to load: where it is, and its stored bytes (a slice of its range's buffer).
+    /// A piece to load: which (in ``PieceRestorePlan/pieces``), and its stored bytes.
     struct Item: Sendable {
         var index: Int
         var stored: ByteBuffer
     }
 
-    /// Stored bytes read at once, at least (a single larger piece is read alone).
-    static let rangeSize = 8 << 20
+    /// Pieces that may wait for a session.
+    let capacity: Int
+    private var queue: [Item] = []
+    /// Sessions waiting for a piece.
+    private var takers: [CheckedContinuation<Item?, any Error>] = []
+    /// The reader, waiting for room.
+    private var reader: CheckedContinuation<Void, any Error>?
+    /// How the feed ended: every piece put, or an error.
+    private var end: Result<Void, any Error>?
 
-    private let read: @Sendable (Range<Int>) async throws -> ByteBuffer
-    /// The pieces' stored ranges, in order, each after the one before.
-    private let pieces: [Range<Int>]
-    /// Ranges of consecutive pieces: indices into ``pieces``.
-    private let groups: [Range<Int>]
-    /// The group handed out after the current one.
-    private var nextGroup = 0
-    private var current: (group: Range<Int>, start: Int, buffer: ByteBuffer)?
-    private var nextPiece = 0
-    /// Groups being read, by their index in ``groups``: the next one, and the one after it.
-    private var reads: [Int: Task<ByteBuffer, any Error>] = [:]
+    init(capacity: Int) {
+        self.capacity = max(1, capacity)
+    }
 
-    /// - Parameters:
-    ///   - pieces: the stored ranges of the pieces to hand out, in order (they need not touch).
-    ///   - read: reads one stored range.
-    init(pieces: [Range<Int>], read: @escaping @Sendable (Range<Int>) async throws -> ByteBuffer) {
-        self.pieces = pieces
-        self.read = read
-        var groups: [Range<Int>] = []
-        var start = 0
-        for index in pieces.indices {
-            let isLast = index + 1 == pieces.count
-            let next = isLast ? nil : pieces[index + 1]
-            // A group ends at the last piece, before a gap, or once it is long enough.
-            if isLast || next!.lowerBound != pieces[index].upperBound
-                || pieces[index].upperBound - pieces[start].lowerBound >= Self.rangeSize
-            {
-                groups.append(start..<index + 1)
-                start = index + 1
-            }
+    /// Adds the next piece; waits while ``capacity`` pieces wait.
+    /// - Throws: the error the feed failed with (a session's, or cancellation).
+    func put(_ item: Item) async throws {
+        try checkNotFailed()
+        if !takers.isEmpty {
+            takers.removeFirst().resume(returning: item)
+            return
         }
-        self.groups = groups
-    }
-
-    deinit {
-        for read in reads.values { read.cancel() }
-    }
-
-    /// The next piece, or `nil` when every piece has been handed out.
-    /// - Throws: what reading a range threw (to every caller waiting for it).
-    func next() async throws -> Item? {
-        while true {
-            if let current, nextPiece < current.group.upperBound {
-                let index = nextPiece
-                nextPiece += 1
-                let range = pieces[index]
-                let stored = current.buffer.getSlice(at: range.lowerBound - current.start, length: range.count)!
-                return Item(index: index, stored: stored)
-            }
-            guard nextGroup < groups.count else { return nil }
-            // The next group: being read already (ahead, or by another caller waiting for it),
-            // or read now. The actor is reentrant: once the bytes are in, another caller may
-            // have made the group current, and the loop hands out from it.
-            let number = nextGroup
-            let reading = reads[number] ?? readTask(number)
-            let buffer = try await withTaskCancellationHandler {
-                try await reading.value
+        queue.append(item)
+        while queue.count >= capacity && end == nil {
+            try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { reader = $0 }
             } onCancel: {
-                reading.cancel()
+                Task { await self.fail(CancellationError()) }
             }
-            guard nextGroup == number else { continue }
-            let group = groups[number]
-            current = (group, pieces[group.lowerBound].lowerBound, buffer)
-            nextPiece = group.lowerBound
-            nextGroup += 1
-            reads[number] = nil
-            if nextGroup < groups.count, reads[nextGroup] == nil { _ = readTask(nextGroup) }
+        }
+        try checkNotFailed()
+    }
+
+    /// The next piece, or `nil` once the reader has put the last one and the queue is empty.
+    /// - Throws: the error the feed failed with (the reader's: storage, a corrupt object).
+    func next() async throws -> Item? {
+        if !queue.isEmpty {
+            let item = queue.removeFirst()
+            reader?.resume()
+            reader = nil
+            return item
+        }
+        switch end {
+        case .success: return nil
+        case .failure(let error): throw error
+        case nil: break
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { takers.append($0) }
+        } onCancel: {
+            Task { await self.fail(CancellationError()) }
         }
     }
 
-    /// Starts reading group `number`, and keeps the task in ``reads``.
-    private func readTask(_ number: Int) -> Task<ByteBuffer, any Error> {
-        let group = groups[number]
-        let range = pieces[group.lowerBound].lowerBound..<pieces[group.upperBound - 1].upperBound
-        let read = self.read
-        let task = Task { try await read(range) }
-        reads[number] = task
-        return task
+    /// Every piece has been put.
+    func finish() {
+        guard end == nil else { return }
+        end = .success(())
+        for taker in takers { taker.resume(returning: nil) }
+        takers = []
+    }
+
+    /// Ends the feed with `error`: for every session waiting or to come, and for the reader.
+    func fail(_ error: any Error) {
+        guard end == nil else { return }
+        end = .failure(error)
+        queue = []
+        for taker in takers { taker.resume(throwing: error) }
+        takers = []
+        reader?.resume(throwing: error)
+        reader = nil
+    }
+
+    private func checkNotFailed() throws {
+        if case .failure(let error) = end { throw error }
     }
 }

@@ -6,8 +6,9 @@ import Synchronization
 
 /// Loads an indexed dump's table data with `sessions` COPY sessions at once: each takes the next
 /// piece (``PieceRestorePlan/pieces``, a few MiB of one table's rows) from a ``PieceFeed``, which
-/// reads them from storage several at a time, decompresses it on its own queue and sends its rows
-/// with `COPY … FROM stdin`. Pieces of one table load in parallel as well as different tables.
+/// ``read(into:other:)`` fills as it reads the dump from storage, decompresses it on its own queue
+/// and sends its rows with `COPY … FROM stdin`. Pieces of one table load in parallel as well as
+/// different tables.
 ///
 /// Memory: ``memory(sessions:pieceSize:)``.
 package struct PieceLoader: Sendable {
@@ -39,11 +40,13 @@ package struct PieceLoader: Sendable {
         self.metrics = metrics
     }
 
-    /// What the pieces take at most: three ranges read from storage (``PieceFeed``), and per
-    /// session a piece decompressed (its rows are moved together within it) and libpq's buffer.
-    /// A row longer than the piece size makes its piece longer.
+    /// What the pieces take at most, besides the download's own buffers (as in a streamed
+    /// restore): those waiting in the ``PieceFeed`` and the one being cut, as stored (about the
+    /// piece size at most: zstd grows incompressible bytes by a fraction of a percent), and per
+    /// session a piece as stored and decompressed (its rows are moved together within it) and
+    /// libpq's buffer. A row longer than the piece size makes its piece longer.
     package static func memory(sessions: Int, pieceSize: Int) -> Int {
-        3 * max(PieceFeed.rangeSize, pieceSize) + sessions * (pieceSize + (1 << 20))
+        (sessions + 1) * pieceSize + sessions * (2 * pieceSize + (1 << 20))
     }
 
     /// What the loading did.
@@ -61,18 +64,23 @@ package struct PieceLoader: Sendable {
         package var piecesTime: Duration = .zero
     }
 
-    /// Loads every piece.
+    /// Loads every piece `feed` gives, with `sessions` sessions.
     /// - Throws: ``PieceFailure`` for a piece that is corrupt; ``RestoreFailure`` for a COPY the
     ///   server refused (unless `ignoreErrors`); a storage or connection error as it comes.
-    package func load(sessions: Int) async throws -> Report {
-        let pieces = dump.plan.pieces
-        let shared = Shared(feed: feed(pieces.map(\.stored)))
+    func load(sessions: Int, from feed: PieceFeed) async throws -> Report {
+        let shared = Shared(feed: feed)
         let loader = self
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<min(sessions, max(pieces.count, 1)) {
-                group.addTask { try await loader.runSession(shared) }
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<max(1, min(sessions, dump.plan.pieces.count)) {
+                    group.addTask { try await loader.runSession(shared) }
+                }
+                try await group.waitForAll()
             }
-            try await group.waitForAll()
+        } catch {
+            // The reader stops too.
+            await feed.fail(error)
+            throw error
         }
         return shared.report.withLock { $0 }
     }
@@ -87,10 +95,73 @@ package struct PieceLoader: Sendable {
         }
     }
 
-    /// A feed of the dump's pieces at `ranges`, read from storage.
-    func feed(_ ranges: [Range<Int>]) -> PieceFeed {
-        let (storage, key, version) = (self.storage, dump.dump.key, dump.version)
-        return PieceFeed(pieces: ranges) { range in try await storage.readRange(key, range, version: version) }
+    /// Reads the dump from start to end as a streamed restore does (S3's ranged GETs of large
+    /// parts, several in flight) and cuts it at the index's frames: the tables' pieces go into
+    /// `feed`, the large objects' decompressed into `other` (pg_restore's stdin), in order; the
+    /// rest (metadata, table of contents, index) is passed over. Finishes both, with the error if
+    /// it fails.
+    func read(into feed: PieceFeed, other: ByteStream.Source?) async throws {
+        enum Kind {
+            case table(Int)
+            case other(archive: Range<Int>)
+        }
+        var frames: [(stored: Range<Int>, kind: Kind)] = dump.plan.pieces.enumerated().map { ($1.stored, .table($0)) }
+        frames += dump.plan.otherFrames.map { number in
+            let (stored, archive) = dump.index.ranges(of: number)
+            return (stored, .other(archive: archive))
+        }
+        frames.sort { $0.stored.lowerBound < $1.stored.lowerBound }
+        let (stream, source) = ByteStream.makeStream(backpressureStrategy: .capacity(.bytes(1 << 20)))
+        let storage = self.storage
+        let key = dump.dump.key
+        let decoder = PieceDecoder(settings: decompression, intSize: dump.contents.intSize)
+        let download = metrics.step(.download)
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { _ = try await storage.read(key, into: source) }
+                var offset = 0
+                var next = 0
+                var piece: ByteBuffer?
+                for try await chunk in stream {
+                    download.produced(chunk.readableBytes)
+                    var chunk = chunk
+                    while chunk.readableBytes > 0, next < frames.count {
+                        let frame = frames[next]
+                        if offset < frame.stored.lowerBound {
+                            let skipped = min(frame.stored.lowerBound - offset, chunk.readableBytes)
+                            chunk.moveReaderIndex(forwardBy: skipped)
+                            offset += skipped
+                            continue
+                        }
+                        let taken = min(frame.stored.upperBound - offset, chunk.readableBytes)
+                        if piece == nil { piece = ByteBufferAllocator().buffer(capacity: frame.stored.count) }
+                        piece!.writeImmutableBuffer(chunk.readSlice(length: taken)!)
+                        offset += taken
+                        guard offset == frame.stored.upperBound, let whole = piece else { continue }
+                        piece = nil
+                        next += 1
+                        switch frame.kind {
+                        case .table(let index):
+                            try await feed.put(PieceFeed.Item(index: index, stored: whole))
+                        case .other(let archive):
+                            guard let other else { break }
+                            try await other.write(
+                                try await decoder.archive(of: whole, range: archive, what: "large objects")
+                            )
+                        }
+                    }
+                }
+                guard next == frames.count else { throw DumpFormatError.truncated }
+                try await group.waitForAll()
+            }
+        } catch {
+            stream.cancel()
+            await feed.fail(error)
+            other?.finish(throwing: error)
+            throw error
+        }
+        await feed.finish()
+        other?.finish()
     }
 
     /// The statements pg_restore runs when it opens a session (`_doSetFixedOutputState`), but the
@@ -115,7 +186,6 @@ package struct PieceLoader: Sendable {
         do {
             for statement in setupStatements() { try await session.execute(statement, cancellable: true) }
             let decoder = PieceDecoder(settings: decompression, intSize: dump.contents.intSize)
-            let download = metrics.step(.download)
             let decompress = metrics.step(.decompress)
             let load = metrics.step(.restoreStdin)
             let clock = ContinuousClock()
@@ -124,7 +194,6 @@ package struct PieceLoader: Sendable {
                 let piece = pieces[item.index]
                 let table = dump.plan.tables[piece.dumpID]!
                 let start = clock.now
-                download.produced(item.stored.readableBytes)
                 let rows = try await decoder.rows(of: item.stored, piece: piece, table: table)
                 decompress.produced(piece.archive.count)
                 do {

@@ -108,10 +108,16 @@ extension RestoreRunner {
         let steps = [Step.download, .decompress, .restoreStdin].map(metrics.step)
         for step in steps { step.started() }
         defer { for step in steps { step.finished() } }
-        // Whichever fails first stops the other.
-        return try await withThrowingTaskGroup(of: Report.self) { group in
+        // The reader, the sessions and pg_restore: whichever fails first stops the others.
+        let feed = PieceFeed(capacity: jobs)
+        let other = otherList.isEmpty ? nil : ByteStream.makeStream(backpressureStrategy: .capacity(.bytes(1 << 20)))
+        return try await withThrowingTaskGroup(of: Report?.self) { group in
             group.addTask {
-                let loaded = try await loader.load(sessions: jobs)
+                try await loader.read(into: feed, other: other?.source)
+                return nil
+            }
+            group.addTask {
+                let loaded = try await loader.load(sessions: jobs, from: feed)
                 var report = Report(
                     errorCount: loaded.errorCount,
                     errors: loaded.errors,
@@ -120,71 +126,45 @@ extension RestoreRunner {
                 report.pieces = loaded
                 return report
             }
-            if !otherList.isEmpty {
+            if let other {
                 group.addTask {
                     try await self.restoreOtherData(
                         dump,
                         list: otherList,
+                        input: other.stream,
                         pgRestore: pgRestore,
                         ownership: ownership,
-                        loader: loader,
                         ignoreErrors: ignoreErrors
                     )
                 }
             }
             var report = Report(errorCount: 0, errors: [], bytesWritten: 0)
-            for try await part in group { report = report.merging(part) }
+            for try await part in group {
+                if let part { report = report.merging(part) }
+            }
             return report
         }
     }
 
     /// pg_restore for the data section's entries in `list` (not the tables'), its stdin the
-    /// table of contents then every large objects' piece, each read and decompressed in turn.
+    /// table of contents, then the large objects' blocks from `input` (``PieceLoader/read(into:other:)``).
     private func restoreOtherData(
         _ dump: IndexedDump,
         list: String,
+        input: ByteStream,
         pgRestore: String,
         ownership: OwnershipOptions,
-        loader: PieceLoader,
         ignoreErrors: Bool
     ) async throws -> Report {
         let listFile = try MemoryFile(name: "pgclone-list", contents: list.utf8)
         defer { listFile.close() }
-        let (stream, source) = ByteStream.makeStream(backpressureStrategy: .capacity(.bytes(1 << 20)))
-        let frames = dump.plan.otherFrames.map { dump.index.ranges(of: $0) }
-        let feed = loader.feed(frames.map(\.stored))
-        let decoder = PieceDecoder(settings: loader.decompression, intSize: dump.contents.intSize)
-        let feeder = Task {
-            try await source.finishing {
-                while let item = try await feed.next() {
-                    let archive = frames[item.index].archive
-                    try await source.write(
-                        try await decoder.archive(of: item.stored, range: archive, what: "large objects")
-                    )
-                }
-            }
-        }
-        do {
-            let report = try await withTaskCancellationHandler {
-                try await runStreaming(
-                    pgRestore,
-                    arguments(ownership) + ["--use-list=\(listFile.path)"],
-                    input: stream,
-                    first: dump.head,
-                    rest: stream.makeAsyncIterator(),
-                    ignoreErrors: ignoreErrors
-                )
-            } onCancel: {
-                feeder.cancel()
-            }
-            try await feeder.value
-            return report
-        } catch {
-            feeder.cancel()
-            stream.cancel()
-            // The feeder's failure (a corrupt piece, storage) is the cause of pg_restore's.
-            if case .failure(let cause) = await feeder.result, !(cause is CancellationError) { throw cause }
-            throw error
-        }
+        return try await runStreaming(
+            pgRestore,
+            arguments(ownership) + ["--use-list=\(listFile.path)"],
+            input: input,
+            first: dump.head,
+            rest: input.makeAsyncIterator(),
+            ignoreErrors: ignoreErrors
+        )
     }
 }
