@@ -96,7 +96,7 @@ import Testing
         (
             ["restore", "db", "--jobs", "-1"], [:],
             """
-            pgclone: error: --jobs takes a number of parallel pg_restore jobs, 1 or more (it is -1) (see pgclone \
+            pgclone: error: --jobs takes a number of parallel sessions, 1 or more (it is -1) (see pgclone \
             --help)
             """
         ),

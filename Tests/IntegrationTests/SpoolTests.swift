@@ -30,6 +30,9 @@ struct SpoolTests {
             """,
             database: source
         )
+        // A table whose rows load slowly (about 1.5 s): the jobs overlap for that long, which a
+        // watcher polling on a loaded machine cannot miss.
+        try await server.psql(Fixtures.slowRestoreSQL(rows: 1500, milliseconds: 4), database: source)
         let key = try await pgclone.dumpWithoutIndex(source)
         let spool = try pgclone.makeDirectory("spool")
         // What killed restores left (no process holds their lock), and one a running restore holds.
