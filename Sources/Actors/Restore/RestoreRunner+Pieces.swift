@@ -53,28 +53,19 @@ extension RestoreRunner {
                     )
                 }
             }
-            report = try await continuing(report) {
-                try await metrics.phase(.restoreIndexes) {
-                    try await restoreListed(
-                        path,
-                        listing: lists.indexes,
-                        pgRestore: pgRestore,
-                        ownership: ownership,
-                        jobs: jobs,
-                        ignoreErrors: ignoreErrors
-                    )
-                }
-            }
-            report = try await continuing(report) {
-                try await metrics.phase(.restoreConstraints) {
-                    try await restoreListed(
-                        path,
-                        listing: lists.constraints,
-                        pgRestore: pgRestore,
-                        ownership: ownership,
-                        jobs: jobs,
-                        ignoreErrors: ignoreErrors
-                    )
+            // Indexes before foreign keys, which need them.
+            for (phase, listing) in [(Phase.restoreIndexes, lists.indexes), (.restoreConstraints, lists.constraints)] {
+                report = try await continuing(report) {
+                    try await metrics.phase(phase) {
+                        try await restoreListed(
+                            path,
+                            listing: listing,
+                            pgRestore: pgRestore,
+                            ownership: ownership,
+                            jobs: jobs,
+                            ignoreErrors: ignoreErrors
+                        )
+                    }
                 }
             }
             report.pgRestore = pgRestore
