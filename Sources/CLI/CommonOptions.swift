@@ -19,7 +19,13 @@ struct CommonOptions: ParsableArguments {
 
     @Option(
         parsing: .unconditional,
-        help: ArgumentHelp("Memory budget for buffers and zstd, e.g. 64MiB (the default).", valueName: "size")
+        help: ArgumentHelp(
+            """
+            Memory budget for buffers and zstd, e.g. 64MiB (the default); restore --jobs N adds about 13MiB per \
+            session.
+            """,
+            valueName: "size"
+        )
     )
     var memoryLimit: String?
 

@@ -11,7 +11,7 @@ extension PostgresConnection {
     /// its end. Cancelled on the server (`PQcancel`) when the task is, and then throws
     /// `CancellationError`.
     /// - Throws: ``LibPQError`` with the server's fields and the statement.
-    package nonisolated func copyIn(_ statement: String, rows: ByteBuffer) async throws {
+    package nonisolated func copyIn(_ statement: [UInt8], rows: ByteBuffer) async throws {
         let canceller = self.canceller
         do {
             try await withTaskCancellationHandler {
@@ -24,7 +24,9 @@ extension PostgresConnection {
         }
     }
 
-    private func performCopy(_ statement: String, rows: ByteBuffer) throws {
+    private func performCopy(_ statementBytes: [UInt8], rows: ByteBuffer) throws {
+        // For messages: the statement is in the database's encoding, which need not be UTF-8.
+        let statement = String(decoding: statementBytes, as: UTF8.self)
         guard let handle else {
             throw LibPQError(
                 sqlState: nil,
@@ -36,7 +38,7 @@ extension PostgresConnection {
         if Task.isCancelled { throw CancellationError() }
         canceller.setActive(true)
         defer { canceller.setActive(false) }
-        let started = PQexec(handle, statement)
+        let started = Self.exec(handle, statementBytes)
         defer { PQclear(started) }
         guard PQresultStatus(started) == PGRES_COPY_IN else { throw error(from: started, statement: statement) }
         var rest = rows
@@ -59,5 +61,30 @@ extension PostgresConnection {
         }
         if let failure { throw failure }
         guard sent, PQstatus(handle) != CONNECTION_BAD else { throw error(from: nil, statement: statement) }
+    }
+
+    /// Runs `statement`, given as bytes in the session's client encoding (a name from an archive
+    /// of a database that is not UTF-8), and waits for its end.
+    /// - Throws: ``LibPQError`` with the server's fields.
+    package func execute(bytes statementBytes: [UInt8]) throws {
+        let statement = String(decoding: statementBytes, as: UTF8.self)
+        guard let handle else {
+            throw LibPQError(
+                sqlState: nil,
+                message: "the connection is closed",
+                statement: statement,
+                connectionLost: true
+            )
+        }
+        let result = Self.exec(handle, statementBytes)
+        defer { PQclear(result) }
+        guard PQresultStatus(result) == PGRES_COMMAND_OK else { throw error(from: result, statement: statement) }
+    }
+
+    /// `PQexec` of bytes, NUL-terminated here.
+    private static func exec(_ handle: OpaquePointer, _ statement: [UInt8]) -> OpaquePointer? {
+        (statement + [0]).withUnsafeBufferPointer { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { PQexec(handle, $0.baseAddress) }
+        }
     }
 }

@@ -791,7 +791,7 @@ package struct RestorePipeline: Sendable {
             )
         }
         for entry in report.errors {
-            logger.warning("pg_restore: \(entry.message)")
+            logger.warning("\(entry.program ?? "pg_restore"): \(entry.message)")
             for detail in entry.details { logger.warning("  \(detail.label): \(detail.text)") }
         }
         if report.errorCount > report.errors.count {

@@ -20,6 +20,8 @@ package struct ChildStderr: Sendable {
         /// The whole statement, all its lines (`nil` if it was longer than
         /// ``ChildStderr/maximumCommandLength``). Not kept in ``ChildStderr/entries``.
         package var command: String?
+        /// Who reported it, if not pg_restore (pgclone's own COPY sessions).
+        package var program: String?
 
         package init(
             message: String,

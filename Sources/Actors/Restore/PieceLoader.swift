@@ -62,6 +62,8 @@ package struct PieceLoader: Sendable {
         /// (the time one session would have taken, if the server were as fast for one).
         package var longestPiece: Duration = .zero
         package var piecesTime: Duration = .zero
+        /// Tables a piece of which the server refused (`ignoreErrors`): emptied once the data is in.
+        var failedTables: Set<Int> = []
     }
 
     /// Loads every piece `feed` gives, with `sessions` sessions.
@@ -82,7 +84,26 @@ package struct PieceLoader: Sendable {
             await feed.fail(error)
             throw error
         }
-        return shared.report.withLock { $0 }
+        let report = shared.report.withLock { $0 }
+        try await emptyFailedTables(report.failedTables)
+        return report
+    }
+
+    /// Empties the tables a piece of which failed, so that each is as pg_restore leaves a table
+    /// whose COPY failed (empty, not in part), once every other piece of theirs is in.
+    private func emptyFailedTables(_ failed: Set<Int>) async throws {
+        guard !failed.isEmpty else { return }
+        let session = try await PostgresConnection.connect(connection)
+        do {
+            for statement in setupStatements() { try await session.execute(statement) }
+            for dumpID in failed.sorted() {
+                try await session.execute(bytes: dump.plan.tables[dumpID]!.truncateStatement)
+            }
+        } catch {
+            await session.close()
+            throw error
+        }
+        await session.close()
     }
 
     /// What the sessions share: the pieces to take, and the report.
@@ -194,19 +215,25 @@ package struct PieceLoader: Sendable {
                 let piece = pieces[item.index]
                 let table = dump.plan.tables[piece.dumpID]!
                 let start = clock.now
+                // A table already refused is emptied at the end: its other pieces are not loaded.
+                if shared.report.withLock({ $0.failedTables.contains(piece.dumpID) }) { continue }
                 let rows = try await decoder.rows(of: item.stored, piece: piece, table: table)
                 decompress.produced(piece.archive.count)
                 do {
-                    try await session.copyIn(table.copyStatement, rows: rows)
+                    try await session.copyIn(table.copyStatementBytes, rows: rows)
                 } catch let error as LibPQError where !error.connectionLost {
-                    let entry = ChildStderr.Entry(
+                    var entry = ChildStderr.Entry(
                         message: "COPY failed for table \"\(table.name)\": \(error.message)",
                         tocEntry: "TABLE DATA \(table.name)",
                         detail: error.detail,
                         hint: error.hint,
-                        context: error.context,
+                        // COPY counts lines from the piece's first row, not the table's.
+                        context: error.context.map {
+                            "\($0) (of the piece at archive byte \(piece.archive.lowerBound))"
+                        },
                         statement: table.copyStatement
                     )
+                    entry.program = "pgclone"
                     guard ignoreErrors else {
                         var failed = RestoreRunner.Report(errorCount: 1, errors: [entry], bytesWritten: 0)
                         failed.pgRestore = "pgclone"
@@ -216,7 +243,10 @@ package struct PieceLoader: Sendable {
                             acceptable: true
                         )
                     }
+                    // One error per table, as pg_restore counts a failed COPY.
                     shared.report.withLock {
+                        guard $0.failedTables.insert(piece.dumpID).inserted else { return }
+                        entry.message += " (the table is left empty)"
                         $0.errorCount += 1
                         if $0.errors.count < ChildStderr.maximumEntries { $0.errors.append(entry) }
                     }
@@ -277,6 +307,13 @@ actor PieceDecoder {
                 stored,
                 settings: settings,
                 expectedSize: range.count <= Self.largestSizedPiece ? range.count : nil
+            )
+        } catch DumpFormatError.truncated {
+            // A whole frame, by the index: cut short, the index does not match the object.
+            throw PieceFailure(
+                what: what,
+                archive: range,
+                reason: "does not match its index (the piece it gives ends in the middle of a zstd frame)"
             )
         } catch let error as DumpFormatError {
             throw PieceFailure(what: what, archive: range, reason: error.description)

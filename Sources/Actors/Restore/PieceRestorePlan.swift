@@ -15,8 +15,13 @@ package struct PieceRestorePlan: Sendable {
         package var dumpID: Int
         /// `schema.table`, for messages.
         package var name: String
-        /// pg_dump's `COPY schema.table (columns) FROM stdin;`.
+        /// pg_dump's `COPY schema.table (columns) FROM stdin;`, for messages.
         package var copyStatement: String
+        /// The same as the archive has it, in the database's encoding: what is sent.
+        package var copyStatementBytes: [UInt8]
+        /// `TRUNCATE ONLY schema.table` in the database's encoding: empties a table whose COPY
+        /// failed in one piece, as a failed COPY leaves a table in pg_restore.
+        package var truncateStatement: [UInt8]
     }
 
     /// One frame of a table's data: rows loaded by one COPY.
@@ -64,11 +69,20 @@ package struct PieceRestorePlan: Sendable {
             }
             guard entry.hasData else { continue }
             if entry.description == "TABLE DATA" {
-                guard let statement = entry.copyStatement, statement.hasPrefix("COPY ") else {
+                guard let statement = entry.copyStatement, statement.hasPrefix("COPY "), let raw = entry.raw,
+                    let bytes = raw.copyStatement
+                else {
                     return .failure(Unusable(description: "holds table data as INSERT statements, not COPY"))
                 }
                 let name = entry.namespace.isEmpty ? entry.tag : "\(entry.namespace).\(entry.tag)"
-                tables[entry.dumpID] = Table(dumpID: entry.dumpID, name: name, copyStatement: statement)
+                tables[entry.dumpID] = Table(
+                    dumpID: entry.dumpID,
+                    name: name,
+                    copyStatement: statement.trimmingWhitespace(),
+                    copyStatementBytes: bytes,
+                    truncateStatement: Array("TRUNCATE ONLY ".utf8) + Self.quoted(raw.namespace) + [UInt8(ascii: ".")]
+                        + Self.quoted(raw.tag)
+                )
             } else if entry.description == "BLOBS" {
                 otherData.insert(entry.dumpID)
             } else {
@@ -113,6 +127,13 @@ package struct PieceRestorePlan: Sendable {
                 entries: entries
             )
         )
+    }
+
+    /// `name` as an SQL identifier, in its own encoding: in double quotes, a double quote doubled
+    /// (as pg_dump's `fmtId` does; every server encoding leaves `"` alone).
+    static func quoted(_ name: [UInt8]) -> [UInt8] {
+        let quote = UInt8(ascii: "\"")
+        return [quote] + name.flatMap { $0 == quote ? [quote, quote] : [$0] } + [quote]
     }
 
     /// The `pg_restore -L` lists of the pg_restore runs, from `pg_restore -l`'s `listing`: the

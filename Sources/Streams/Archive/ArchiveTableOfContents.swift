@@ -27,6 +27,16 @@ package struct ArchiveTableOfContents: Sendable, Hashable {
         /// The statement of a session setup entry (``setupDescriptions``: `SET client_encoding …`);
         /// `nil` for the others, whose definitions pgclone leaves to pg_restore.
         package var definition: String?
+        /// Table data's names and `COPY` statement as the archive has them, in the database's
+        /// encoding (``tag``, ``namespace`` and ``copyStatement`` are read as UTF-8, for messages).
+        package var raw: RawNames?
+    }
+
+    /// Bytes of the archive, in the source database's encoding, which need not be UTF-8.
+    package struct RawNames: Sendable, Hashable {
+        package var namespace: [UInt8]
+        package var tag: [UInt8]
+        package var copyStatement: [UInt8]?
     }
 
     /// The entries whose statements pg_restore runs at the start of every session it opens
@@ -99,13 +109,13 @@ package struct ArchiveTableOfContents: Sendable, Hashable {
             let hasData = try reader.int() != 0
             _ = try reader.string()  // table OID
             _ = try reader.string()  // OID
-            let tag = try reader.string() ?? ""
+            let tagBytes = try reader.rawString() ?? []
             let description = try reader.string() ?? ""
             let section = try reader.int()
             let definition = try reader.string()
             _ = try reader.string()  // DROP statement
-            let copyStatement = try reader.string()
-            let namespace = try reader.string() ?? ""
+            let copyStatement = try reader.rawString()
+            let namespaceBytes = try reader.rawString() ?? []
             _ = try reader.string()  // tablespace
             _ = try reader.string()  // table access method (1.14)
             if minor >= 16 { _ = try reader.int() }  // relkind
@@ -116,16 +126,19 @@ package struct ArchiveTableOfContents: Sendable, Hashable {
             let dataState = try reader.byte()
             _ = try reader.bytes(offsetSize)
             guard (1...3).contains(dataState) else { throw .unreadable("a data state \(dataState)") }
+            let isTableData = description == "TABLE DATA"
             entries.append(
                 Entry(
                     dumpID: dumpID,
                     description: description,
-                    tag: tag,
-                    namespace: namespace,
+                    tag: String(decoding: tagBytes, as: UTF8.self),
+                    namespace: String(decoding: namespaceBytes, as: UTF8.self),
                     section: section,
                     hasData: hasData,
-                    copyStatement: copyStatement,
-                    definition: Self.setupDescriptions.contains(description) ? definition : nil
+                    copyStatement: copyStatement.map { String(decoding: $0, as: UTF8.self) },
+                    definition: Self.setupDescriptions.contains(description) ? definition : nil,
+                    raw: isTableData
+                        ? RawNames(namespace: namespaceBytes, tag: tagBytes, copyStatement: copyStatement) : nil
                 )
             )
         }
@@ -179,9 +192,14 @@ struct ArchiveFieldReader {
     }
 
     mutating func string() throws(ArchiveFormatError) -> String? {
+        try rawString().map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// A string's bytes, as they are (the database's encoding).
+    mutating func rawString() throws(ArchiveFormatError) -> [UInt8]? {
         let length = try int()
         guard length >= 0 else { return nil }
         guard length <= 1 << 30 else { throw .unreadable("a string of \(length) bytes") }
-        return String(decoding: try bytes(length), as: UTF8.self)
+        return try bytes(length)
     }
 }
