@@ -233,11 +233,17 @@ struct MetricsDeliveryTests {
             ],
             environment: environment
         )
-        // The run's totals, read while pgclone lingers after it.
+        // The run's totals, read while pgclone lingers after it. A scrape that fails (before the
+        // server is up, or once pgclone has gone: a loaded machine can leave a poll late) keeps
+        // the last one that did not.
         var metrics = ""
         for _ in 0..<1200 where !metrics.contains("outcome=\"success\"} 1") {
             try await Task.sleep(for: .milliseconds(100))
-            metrics = (try? await httpGet("http://127.0.0.1:\(port)/metrics").body) ?? ""
+            if let body = try? await httpGet("http://127.0.0.1:\(port)/metrics").body,
+                body.contains("pgclone_step_backpressure_seconds_total")
+            {
+                metrics = body
+            }
         }
         let restored = try await restoring
         #expect(restored.exitCode == 0)
