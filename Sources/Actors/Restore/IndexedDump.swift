@@ -6,7 +6,8 @@ package import PGCloneStreams
 /// What the restore then needs of it is in ``plan``.
 package struct IndexedDump: Sendable {
     package let dump: StoredDump
-    /// The object's version (S3's ETag) when it was opened: every piece must come from it.
+    /// The object's version (S3's ETag) when it was opened, which the table of contents is read
+    /// from (the pieces' streamed read, as a streamed restore's, holds to the version it finds).
     package let version: String?
     package let index: ArchiveIndex
     package let metadata: DumpMetadata?
