@@ -2,13 +2,11 @@ package import NIOCore
 package import PGCloneStreams
 
 /// A dump opened for a restore in pieces (`restore --jobs N`): its ``ArchiveIndex``, its metadata,
-/// and its archive's header and table of contents, each read with one ranged read (a GET in S3).
+/// and its archive's header and table of contents, read with two ranged reads (GETs in S3): the object's
+/// end, then its start.
 /// What the restore then needs of it is in ``plan``.
 package struct IndexedDump: Sendable {
     package let dump: StoredDump
-    /// The object's version (S3's ETag) when it was opened, which the table of contents is read
-    /// from (the pieces' streamed read, as a streamed restore's, holds to the version it finds).
-    package let version: String?
     package let index: ArchiveIndex
     package let metadata: DumpMetadata?
     /// The archive's header and table of contents (the index's first frame, decompressed): what
@@ -32,7 +30,6 @@ package struct IndexedDump: Sendable {
         storage: any StorageBackend,
         settings: ZstdDecompressionSettings
     ) async throws -> Opening {
-        let version = try await storage.version(of: dump.key)
         let index: ArchiveIndex
         switch try await storage.archiveIndex(of: dump.key) {
         case .index(let found): index = found
@@ -46,11 +43,10 @@ package struct IndexedDump: Sendable {
             return .unavailable("has an index pgclone cannot use (its frames do not fit the object)")
         }
         let tableOfContents = index.ranges(of: 0)
-        let stored = try await storage.readRange(
-            dump.key,
-            0..<tableOfContents.stored.upperBound,
-            version: version
-        )
+        let stored = ByteBuffer(bytes: try await storage.readHead(dump.key, length: tableOfContents.stored.upperBound))
+        guard stored.readableBytes == tableOfContents.stored.upperBound else {
+            return .unavailable("is shorter than its index says")
+        }
         var metadata: DumpMetadata?
         if tableOfContents.stored.lowerBound > 0 {
             let prefix = Array(stored.readableBytesView.prefix(tableOfContents.stored.lowerBound))
@@ -72,7 +68,6 @@ package struct IndexedDump: Sendable {
             return .ready(
                 IndexedDump(
                     dump: dump,
-                    version: version,
                     index: index,
                     metadata: metadata,
                     head: head,

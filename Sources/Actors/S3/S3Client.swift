@@ -107,28 +107,6 @@ package struct S3Client: Sendable {
         }
     }
 
-    /// Bytes `range` of the object, which must still have `etag` (If-Match): a piece of an indexed
-    /// dump. A transfer cut off or short is retried from the range's start (the piece is decoded
-    /// whole, so a resumed transfer would save little); `detail` names it in the retry's warning.
-    package func getRange(_ key: String, range: Range<Int>, etag: String?, detail: String) async throws -> ByteBuffer {
-        try await withRetries(.getObject, detail: detail) {
-            let response = try await send(
-                .getObject,
-                "GET",
-                key,
-                headers: etag.map { ["If-Match: \($0)"] } ?? [],
-                range: "\(range.lowerBound)-\(range.upperBound - 1)",
-                responseLimit: range.count,
-                accept: [206],
-                retrying: false
-            )
-            guard response.body.readableBytes == range.count else {
-                throw ShortRead(expected: range.count, received: response.body.readableBytes)
-            }
-            return response.body
-        }
-    }
-
     /// Which end of an object a ranged GET reads.
     package enum End: Sendable {
         case head, tail

@@ -1,6 +1,6 @@
 import Glibc
 package import Logging
-package import NIOCore
+import NIOCore
 package import PGCloneStreams
 
 /// Dumps in a local directory (the default `.pgclone/`), keys as paths below it.
@@ -323,36 +323,6 @@ package actor LocalDiskStorage: StorageBackend {
         guard fstat(descriptor, &status) == 0 else { throw PGCloneError.storageFailed("cannot read \(path)") }
         let size = Int(status.st_size)
         return try read(descriptor, path, at: max(0, size - length), length: min(length, size))
-    }
-
-    package func version(of key: DumpKey) throws -> String? { nil }
-
-    package func readRange(_ key: DumpKey, _ range: Range<Int>, version: String?) throws -> ByteBuffer {
-        let (descriptor, path) = try openForReading(key)
-        defer { Glibc.close(descriptor) }
-        // Read straight into the buffer the piece is decompressed from: one copy of it in memory.
-        var buffer = ByteBufferAllocator().buffer(capacity: range.count)
-        var total = 0
-        while total < range.count {
-            let count = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 0) { free in
-                pread(
-                    descriptor,
-                    free.baseAddress!,
-                    min(free.count, range.count - total),
-                    off_t(range.lowerBound + total)
-                )
-            }
-            if count < 0 && errno == EINTR { continue }
-            guard count >= 0 else { throw PGCloneError.storageFailed("cannot read \(path)") }
-            guard count > 0 else {
-                throw PGCloneError(
-                    .storageFailed,
-                    "\(path) ends before byte \(range.upperBound) of its index; it is truncated"
-                )
-            }
-            total += count
-        }
-        return buffer
     }
 
     /// Up to `length` bytes at `offset` (fewer at the end of the file).

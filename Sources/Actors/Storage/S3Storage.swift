@@ -1,6 +1,6 @@
 import Foundation
 package import Logging
-package import NIOCore
+import NIOCore
 package import PGCloneS3
 import PGCloneStreams
 
@@ -65,29 +65,6 @@ package actor S3Storage: StorageBackend {
         } catch let error as S3ServiceError where error.status == 404 || error.code == "InvalidObjectState" {
             // Gone since it was listed, or archived (Glacier) and not restored: this object only.
             throw PGCloneError(.objectNotFound, "\(error)", cause: error)
-        } catch {
-            return try await mapErrors { throw error }
-        }
-    }
-
-    package func version(of key: DumpKey) async throws -> String? {
-        guard let info = try await mapErrors({ try await client.head(objectKey(key)) }) else {
-            throw PGCloneError(.objectNotFound, "no dump \(key) in \(location)")
-        }
-        return info.etag
-    }
-
-    package func readRange(_ key: DumpKey, _ range: Range<Int>, version: String?) async throws -> ByteBuffer {
-        guard !range.isEmpty else { return ByteBuffer() }
-        let detail = "\(objectKey(key)) bytes \(range.lowerBound)-\(range.upperBound - 1)"
-        do {
-            return try await client.getRange(objectKey(key), range: range, etag: version, detail: detail)
-        } catch let error as S3ServiceError where error.status == 412 {
-            throw PGCloneError(
-                .objectNotFound,
-                "\(key) in \(location) was replaced while it was being restored; restore it again",
-                cause: error
-            )
         } catch {
             return try await mapErrors { throw error }
         }

@@ -1,4 +1,3 @@
-package import NIOCore
 package import PGCloneStreams
 
 /// A dump in storage.
@@ -86,15 +85,6 @@ package protocol StorageBackend: Sendable {
     /// The last `length` bytes of the object stored under `key` (all of it, if it is shorter): where
     /// a dump keeps its ``ArchiveIndex``.
     func readTail(_ key: DumpKey, length: Int) async throws -> [UInt8]
-
-    /// What identifies the object now stored under `key` (S3's ETag; `nil` locally, where a dump
-    /// is never rewritten in place), for ``readRange(_:_:version:)``.
-    func version(of key: DumpKey) async throws -> String?
-
-    /// Bytes `range` of the object stored under `key`, which must still be `version` (a changed
-    /// object fails the read): a piece of an indexed dump. S3 retries a failed transfer from the
-    /// range's start.
-    func readRange(_ key: DumpKey, _ range: Range<Int>, version: String?) async throws -> ByteBuffer
 
     /// Streams the object stored under `key` into `output`, and finishes `output`.
     /// - Returns: the number of bytes read.
