@@ -27,14 +27,7 @@ extension PostgresConnection {
     private func performCopy(_ statementBytes: [UInt8], rows: ByteBuffer) throws {
         // For messages: the statement is in the database's encoding, which need not be UTF-8.
         let statement = String(decoding: statementBytes, as: UTF8.self)
-        guard let handle else {
-            throw LibPQError(
-                sqlState: nil,
-                message: "the connection is closed",
-                statement: statement,
-                connectionLost: true
-            )
-        }
+        let handle = try openHandle(for: statement)
         if Task.isCancelled { throw CancellationError() }
         canceller.setActive(true)
         defer { canceller.setActive(false) }
@@ -68,14 +61,7 @@ extension PostgresConnection {
     /// - Throws: ``LibPQError`` with the server's fields.
     package func execute(bytes statementBytes: [UInt8]) throws {
         let statement = String(decoding: statementBytes, as: UTF8.self)
-        guard let handle else {
-            throw LibPQError(
-                sqlState: nil,
-                message: "the connection is closed",
-                statement: statement,
-                connectionLost: true
-            )
-        }
+        let handle = try openHandle(for: statement)
         let result = Self.exec(handle, statementBytes)
         defer { PQclear(result) }
         guard PQresultStatus(result) == PGRES_COMMAND_OK else { throw error(from: result, statement: statement) }

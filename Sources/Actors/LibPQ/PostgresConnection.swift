@@ -12,7 +12,7 @@ package actor PostgresConnection {
 
     package nonisolated let settings: ConnectionSettings
     /// `PGconn *`; freed by ``close()`` or, as a last resort, `deinit`.
-    var handle: OpaquePointer?
+    private var handle: OpaquePointer?
     /// Cancels the running cancellable statement from any thread.
     nonisolated let canceller = QueryCanceller()
 
@@ -156,9 +156,7 @@ package actor PostgresConnection {
     }
 
     private func perform(_ sql: String, _ parameters: [String?], cancellable: Bool) throws -> [[String?]] {
-        guard let handle else {
-            throw LibPQError(sqlState: nil, message: "the connection is closed", statement: sql, connectionLost: true)
-        }
+        let handle = try openHandle(for: sql)
         if cancellable {
             if Task.isCancelled { throw CancellationError() }
             canceller.setActive(true)
@@ -186,6 +184,19 @@ package actor PostgresConnection {
         }
     }
 
+    /// The connection's `PGconn *`, or the error of a closed one, for `statement`.
+    func openHandle(for statement: String?) throws(LibPQError) -> OpaquePointer {
+        guard let handle else {
+            throw LibPQError(
+                sqlState: nil,
+                message: "the connection is closed",
+                statement: statement,
+                connectionLost: true
+            )
+        }
+        return handle
+    }
+
     /// The error a failed `result` (or a `nil` one) describes.
     func error(from result: OpaquePointer?, statement: String?) -> LibPQError {
         func field(_ code: Character) -> String? {
@@ -211,18 +222,14 @@ package actor PostgresConnection {
     /// running on the server whatever happens to pgclone (the swap's guard). ``finishSent()``
     /// collects its outcome.
     package func send(_ sql: String) throws {
-        guard let handle else {
-            throw LibPQError(sqlState: nil, message: "the connection is closed", statement: sql, connectionLost: true)
-        }
+        let handle = try openHandle(for: sql)
         guard PQsendQuery(handle, sql) == 1 else { throw error(from: nil, statement: sql) }
     }
 
     /// Waits for the statement ``send(_:)`` sent to end (blocking this connection's own thread);
     /// throws its error.
     package func finishSent() throws {
-        guard let handle else {
-            throw LibPQError(sqlState: nil, message: "the connection is closed", connectionLost: true)
-        }
+        let handle = try openHandle(for: nil)
         var failure: LibPQError?
         while let result = PQgetResult(handle) {
             let status = PQresultStatus(result)

@@ -54,8 +54,8 @@ package struct PieceLoader: Sendable {
         package var pieces = 0
         /// Archive bytes loaded.
         package var archiveBytes = 0
-        /// Pieces whose COPY failed, with `--ignore-restore-errors`: each as pg_restore reports
-        /// an error.
+        /// Tables a piece of which the server refused, with `--ignore-restore-errors`: one error
+        /// each, as pg_restore reports a failed COPY.
         package var errors: [ChildStderr.Entry] = []
         package var errorCount = 0
         /// The longest a piece took, from its read to its COPY's end, and all pieces together

@@ -26,7 +26,6 @@ package struct PieceRestorePlan: Sendable {
 
     /// One frame of a table's data: rows loaded by one COPY.
     package struct Piece: Sendable, Hashable {
-        package var frame: Int
         package var dumpID: Int
         package var startsBlock: Bool
         /// Where it is in the stored object.
@@ -40,8 +39,6 @@ package struct PieceRestorePlan: Sendable {
     package var pieces: [Piece]
     /// The frames of the other data blocks (large objects), in the archive's order.
     package var otherFrames: [Int]
-    /// Whether the data section holds entries besides table data (sequence values, large objects).
-    package var hasOtherData: Bool
     /// The statements pg_restore runs first in each session (encoding, string syntax, search path).
     package var setupStatements: [String]
     /// Each entry's section and description.
@@ -61,12 +58,8 @@ package struct PieceRestorePlan: Sendable {
         var tables: [Int: Table] = [:]
         var otherData: Set<Int> = []
         var entries: [Int: (section: Int, description: String)] = [:]
-        var hasOtherData = false
         for entry in contents.entries {
             entries[entry.dumpID] = (sections[entry.dumpID] ?? entry.section, entry.description)
-            if entry.section == ArchiveTableOfContents.data && entry.description != "TABLE DATA" {
-                hasOtherData = true
-            }
             guard entry.hasData else { continue }
             if entry.description == "TABLE DATA" {
                 guard let statement = entry.copyStatement, statement.hasPrefix("COPY "), let raw = entry.raw,
@@ -104,7 +97,6 @@ package struct PieceRestorePlan: Sendable {
             if tables[dumpID] != nil {
                 pieces.append(
                     Piece(
-                        frame: number,
                         dumpID: dumpID,
                         startsBlock: frame.startsBlock,
                         stored: stored,
@@ -122,7 +114,6 @@ package struct PieceRestorePlan: Sendable {
                 tables: tables,
                 pieces: pieces,
                 otherFrames: otherFrames,
-                hasOtherData: hasOtherData,
                 setupStatements: contents.entries.compactMap(\.definition),
                 entries: entries
             )

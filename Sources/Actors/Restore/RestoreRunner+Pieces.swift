@@ -31,13 +31,7 @@ extension RestoreRunner {
         let lists = dump.plan.lists(listing: try await list(path, pgRestore: pgRestore))
         return try await finishingPrivileges {
             var report = try await metrics.phase(.restoreSchema) {
-                let list = try MemoryFile(name: "pgclone-list", contents: lists.schema.utf8)
-                defer { list.close() }
-                return try await run(
-                    pgRestore,
-                    arguments(ownership, file: path) + ["--use-list=\(list.path)"],
-                    ignoreErrors: ignoreErrors
-                )
+                try await runListed(pgRestore, path, list: lists.schema, ownership, ignoreErrors: ignoreErrors)
             }
             report = try await continuing(report) {
                 try await metrics.phase(.restoreData) {

@@ -261,40 +261,34 @@ package actor RestoreRunner {
             ),
             !refused.isEmpty
         {
-            let all = try MemoryFile(name: "pgclone-list", contents: listing.utf8)
-            defer { all.close() }
-            var report = try await run(
-                pgRestore,
-                arguments(ownership, file: path) + ["--use-list=\(all.path)"],
-                ignoreErrors: ignoreErrors
-            )
+            var report = try await runListed(pgRestore, path, list: listing, ownership, ignoreErrors: ignoreErrors)
             report.serialForOwners = true
             return report
         }
         guard let passes else {
-            let all = try MemoryFile(name: "pgclone-list", contents: listing.utf8)
-            defer { all.close() }
-            return try await run(
+            return try await runListed(
                 pgRestore,
-                arguments(ownership, jobs: jobs, file: path) + ["--use-list=\(all.path)"],
+                path,
+                list: listing,
+                ownership,
+                jobs: jobs,
                 ignoreErrors: ignoreErrors
             )
         }
-        let parallelList = try MemoryFile(name: "pgclone-list", contents: passes.parallel.utf8)
-        let serialList = try MemoryFile(name: "pgclone-list", contents: passes.serial.utf8)
-        defer {
-            parallelList.close()
-            serialList.close()
-        }
-        let first = try await run(
+        let first = try await runListed(
             pgRestore,
-            arguments(ownership, jobs: jobs, file: path) + ["--use-list=\(parallelList.path)"],
+            path,
+            list: passes.parallel,
+            ownership,
+            jobs: jobs,
             ignoreErrors: ignoreErrors
         )
         do {
-            let second = try await run(
+            let second = try await runListed(
                 pgRestore,
-                arguments(ownership, file: path) + ["--use-list=\(serialList.path)"],
+                path,
+                list: passes.serial,
+                ownership,
                 ignoreErrors: ignoreErrors
             )
             return first.merging(second)
@@ -302,6 +296,28 @@ package actor RestoreRunner {
             failure.report = first.merging(failure.report)
             throw failure
         }
+    }
+
+    /// Runs pg_restore on the archive file at `path` for the entries of `list` (a `pg_restore -L`
+    /// list, passed as a file in memory), with `jobs` if given; nothing if the list names none.
+    func runListed(
+        _ pgRestore: String,
+        _ path: String,
+        list: String,
+        _ ownership: OwnershipOptions,
+        jobs: Int? = nil,
+        ignoreErrors: Bool
+    ) async throws -> Report {
+        guard list.split(separator: "\n").contains(where: { !$0.hasPrefix(";") }) else {
+            return Report(errorCount: 0, errors: [], bytesWritten: 0)
+        }
+        let file = try MemoryFile(name: "pgclone-list", contents: list.utf8)
+        defer { file.close() }
+        return try await run(
+            pgRestore,
+            arguments(ownership, jobs: jobs, file: path) + ["--use-list=\(file.path)"],
+            ignoreErrors: ignoreErrors
+        )
     }
 
     /// `pg_restore --list` of the archive file at `path`: its table of contents.
