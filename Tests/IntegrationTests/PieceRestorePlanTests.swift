@@ -47,6 +47,18 @@ struct PieceRestorePlanTests {
         let index = try #require(try ArchiveIndexTests.index(of: stored))
         let contents = try ArchiveTableOfContents(bytes: Array(archive[index.ranges(of: 0).archive]))
         let plan = try PieceRestorePlan.make(index: index, contents: contents).get()
+        // An index that contradicts the table of contents drives nothing.
+        func refusal(_ index: ArchiveIndex) -> String? {
+            guard case .failure(let why) = PieceRestorePlan.make(index: index, contents: contents) else { return nil }
+            return why.description
+        }
+        var outOfOrder = index
+        outOfOrder.frames[2].dumpID = (outOfOrder.frames[1].dumpID ?? 0) + 1
+        outOfOrder.frames[2].startsBlock = false
+        #expect(refusal(outOfOrder) == "has an index whose pieces are out of order")
+        var noData = index
+        noData.frames[1].dumpID = 999_999
+        #expect(refusal(noData) == "has an index naming dump id 999999, which has no data")
 
         // Each table's pieces, unpacked in order, are its rows as COPY gives them.
         #expect(Set(plan.tables.values.map(\.name)) == ["public.parent", "public.child"])

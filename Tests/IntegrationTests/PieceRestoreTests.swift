@@ -182,6 +182,30 @@ struct PieceRestoreTests {
         )
     }
 
+    @Test func aDamagedIndexFallsBackToTheSpoolSayingWhy() async throws {
+        let pgclone = try PGCloneHarness()
+        let (key, target) = try await pgclone.targetAndDump("pieces_damaged")
+        var stored = try pgclone.storedData(key)
+        // A key of the index's JSON misspelt: the trailer is whole, the JSON no index.
+        let field = try #require(stored.range(of: Data("\"pieceSize\"".utf8)))
+        stored.replaceSubrange(field, with: Data("\"pieceSizf\"".utf8))
+        let damaged = key.replacingOccurrences(of: ".default.", with: ".damaged.")
+        try pgclone.store(stored, as: damaged)
+        let spool = try pgclone.makeDirectory("spool")
+        let result = try await pgclone.restore(damaged, into: target, ["--jobs", "2"], environment: ["TMPDIR": spool])
+        #expect(result.exitCode == 0, "\(result)")
+        #expect(
+            result.stderr.contains(
+                """
+                pgclone: restoring with --jobs through a file in TMPDIR, as pg_restore -j needs: \(damaged) has a \
+                damaged index (its JSON does not read as an index)
+                """
+            ),
+            "\(result)"
+        )
+        #expect(try await pgclone.server.markers(target) == "new")
+    }
+
     @Test func aCorruptPieceFailsNamingItsTableAndChangesNothing() async throws {
         let pgclone = try PGCloneHarness()
         let server = pgclone.server

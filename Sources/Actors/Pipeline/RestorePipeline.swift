@@ -612,40 +612,12 @@ package struct RestorePipeline: Sendable {
             if let requested = jobs, case .ready(let indexed)? = opening {
                 let jobs = try await connectionsFor(jobs: requested, admin: swap.admin.connection)
                 metadataRead.withLock { $0 = indexed.metadata }
-                logger.info(
-                    """
-                    restoring in \(indexed.plan.pieces.count) pieces of \(indexed.plan.tables.count) tables with \
-                    \(jobs) sessions (--jobs=\(jobs)), reading them from \(storage.location) as they load
-                    """
-                )
-                metrics.setMemoryBudget([
-                    ("restore_pieces", PieceLoader.memory(sessions: jobs, pieceSize: indexed.index.pieceSize))
-                ])
-                let loader = PieceLoader(
-                    storage: storage,
-                    dump: indexed,
-                    connection: restoreConnection,
-                    role: restoreConfig.role,
-                    ignoreErrors: ignoreErrors,
-                    decompression: budget.decompression,
-                    metrics: metrics
-                )
-                report = try await runner.restore(
-                    pieces: indexed,
-                    loader: loader,
+                report = try await restoreInPieces(
+                    indexed,
                     jobs: jobs,
-                    ignoreErrors: ignoreErrors,
-                    metrics: metrics
+                    runner: runner,
+                    connection: restoreConnection
                 )
-                if let pieces = report.pieces {
-                    logger.debug(
-                        """
-                        pieces: \(pieces.pieces) loaded by \(jobs) sessions, \(ByteCount(bytes: pieces.archiveBytes)); \
-                        they took \(pieces.piecesTime.formattedSeconds) together, \
-                        \(pieces.longestPiece.formattedSeconds) the longest
-                        """
-                    )
-                }
                 decoded = DecodedDump(
                     format: .zstd,
                     metadata: indexed.metadata,
@@ -716,6 +688,51 @@ package struct RestorePipeline: Sendable {
             try await swap.settingsToApply(source: try await swap.admin.connection.databaseSettings(of: names.target)),
             nil
         )
+    }
+
+    /// `restore --jobs` of an indexed dump: its pieces loaded by `jobs` sessions to `connection`
+    /// (``RestoreRunner/restore(pieces:loader:jobs:ignoreErrors:metrics:)``).
+    private func restoreInPieces(
+        _ indexed: IndexedDump,
+        jobs: Int,
+        runner: RestoreRunner,
+        connection: ConnectionSettings
+    ) async throws -> RestoreRunner.Report {
+        logger.info(
+            """
+            restoring in \(indexed.plan.pieces.count) pieces of \(indexed.plan.tables.count) tables with \
+            \(jobs) sessions (--jobs=\(jobs)), reading them from \(storage.location) as they load
+            """
+        )
+        metrics.setMemoryBudget([
+            ("restore_pieces", PieceLoader.memory(sessions: jobs, pieceSize: indexed.index.pieceSize))
+        ])
+        let loader = PieceLoader(
+            storage: storage,
+            dump: indexed,
+            connection: connection,
+            role: restoreConfig.role,
+            ignoreErrors: ignoreRestoreErrors,
+            decompression: budget.decompression,
+            metrics: metrics
+        )
+        let report = try await runner.restore(
+            pieces: indexed,
+            loader: loader,
+            jobs: jobs,
+            ignoreErrors: ignoreRestoreErrors,
+            metrics: metrics
+        )
+        if let pieces = report.pieces {
+            logger.debug(
+                """
+                pieces: \(pieces.pieces) loaded by \(jobs) sessions, \(ByteCount(bytes: pieces.archiveBytes)); they \
+                took \(pieces.piecesTime.formattedSeconds) together, \(pieces.longestPiece.formattedSeconds) the \
+                longest
+                """
+            )
+        }
+        return report
     }
 
     /// pg_restore's sessions commit without waiting for their WAL to reach disk: `D__temp` is
