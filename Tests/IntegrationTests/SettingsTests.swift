@@ -57,6 +57,23 @@ import Testing
     @Test(arguments: [
         (["frobnicate"], [String: String](), "pgclone: error: Unexpected argument 'frobnicate' (see pgclone --help)"),
         (["restore"], [:], "pgclone: error: Missing expected argument '<source>' (see pgclone --help)"),
+        // Settings libpq cannot read are said so, with libpq's reason, not taken for no database.
+        (
+            ["restore", "db", "--database", "service=nosuch dbname=x"],
+            ["PGSERVICEFILE": "/nonexistent/pg_service.conf"],
+            """
+            pgclone: error: cannot read the connection settings: service file "/nonexistent/pg_service.conf" not \
+            found; check --database (or DATABASE_URL), PGSERVICE and PGSERVICEFILE
+            """
+        ),
+        (
+            ["copy", ":snap", "--database", "service=nosuch"],
+            ["PGSERVICEFILE": "/nonexistent/pg_service.conf"],
+            """
+            pgclone: error: cannot read the connection settings: service file "/nonexistent/pg_service.conf" not \
+            found; check --database (or DATABASE_URL), PGSERVICE and PGSERVICEFILE
+            """
+        ),
         (
             ["ls", "--memory-limit", "lots"], [:],
             "pgclone: error: --memory-limit \"lots\" is not a size; write it like 64MiB, 512MiB or 1GiB"

@@ -33,20 +33,42 @@ package actor PostgresConnection {
 
     /// The database name libpq would connect to with `settings`: the explicit one, else
     /// `PGDATABASE` or the service file's, else the user name — resolved by libpq itself, with no
-    /// round trip to the server.
+    /// round trip to the server. `nil` if libpq cannot read the settings (for labels; see
+    /// ``databaseName(_:)`` for why).
     package static func resolveDatabaseName(_ settings: ConnectionSettings) async -> String? {
-        await PostgresConnection(settings: settings).resolveDatabaseName()
+        try? await databaseName(settings)
     }
 
-    private func resolveDatabaseName() -> String? {
+    /// The database name libpq would connect to with `settings`, as ``resolveDatabaseName(_:)``.
+    /// - Throws: ``PGCloneError`` (`invalidConfiguration`) with libpq's reason when it cannot read
+    ///   the settings: a service that is not defined, a service file it cannot find, a connection
+    ///   string it cannot parse.
+    package static func databaseName(_ settings: ConnectionSettings) async throws -> String {
+        try await PostgresConnection(settings: settings).resolveDatabaseName()
+    }
+
+    private func resolveDatabaseName() throws(PGCloneError) -> String {
         // PQconnectStartParams resolves every option (environment, service file, defaults) before
-        // it starts the non-blocking connect, which is abandoned at once.
+        // it starts the non-blocking connect, which is abandoned at once. Options it cannot read
+        // leave it without a database name (a refused first connect attempt, later, does not).
         let connection = withConnectionParameters(settings) { keywords, values in
             PQconnectStartParams(keywords, values, 0)
         }
-        guard let connection else { return nil }
+        guard let connection else {
+            throw PGCloneError(.invalidConfiguration, "libpq could not allocate a connection")
+        }
         defer { PQfinish(connection) }
-        return PQdb(connection).map { String(cString: $0) }
+        guard let name = PQdb(connection) else {
+            let reason = String(cString: PQerrorMessage(connection)).singleLine
+            throw PGCloneError(
+                .invalidConfiguration,
+                """
+                cannot read the connection settings: \(reason.isEmpty ? "libpq gave no reason" : reason); check \
+                --database (or DATABASE_URL), PGSERVICE and PGSERVICEFILE
+                """
+            )
+        }
+        return String(cString: name)
     }
 
     private func open() throws {

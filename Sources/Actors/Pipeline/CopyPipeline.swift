@@ -20,9 +20,7 @@ package struct CopyPipeline: Sendable {
     /// - Throws: `.invalidConfiguration` for a name pgclone must not create or one that exists,
     ///   `.insufficientPrivilege` when the role cannot copy it; nothing is changed then.
     package func run(snapshot: String) async throws -> String {
-        guard let source = await PostgresConnection.resolveDatabaseName(connection) else {
-            throw PGCloneError(.invalidConfiguration, "cannot tell which database to copy; pass --database")
-        }
+        let source = try await PostgresConnection.databaseName(connection)
         try DatabaseNames.checkName(snapshot, as: "copy to")
         try maintenance.checkNotAmong([(source, "the database being copied"), (snapshot, "the name of the copy")])
         let admin = try await PostgresConnection.connectMaintenance(

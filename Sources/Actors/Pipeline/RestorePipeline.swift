@@ -102,14 +102,13 @@ package struct RestorePipeline: Sendable {
     package func run(_ source: RestoreSource) async throws -> RestoreOutcome {
         // As pg_restore restores into no database unless -d names one: libpq's default (the
         // user's name) is never a target.
-        guard connection.namesDatabase(environment: environment),
-            let target = await PostgresConnection.resolveDatabaseName(connection)
-        else {
+        guard connection.namesDatabase(environment: environment) else {
             throw PGCloneError(
                 .invalidConfiguration,
                 "no database to restore into is named; pass --database (or set DATABASE_URL or PGDATABASE)"
             )
         }
+        let target = try await PostgresConnection.databaseName(connection)
         let names = try DatabaseNames(target: target)
         let dump: StoredDump?
         if case .local = source {
