@@ -23,6 +23,11 @@ actor PieceFeed {
     private var reader: CheckedContinuation<Void, any Error>?
     /// How the feed ended: every piece put, or an error.
     private var end: Result<Void, any Error>?
+    /// Buffers of pieces decompressed, for the reader to cut the next pieces into: a fresh buffer
+    /// of megabytes is a fresh mapping, faulted in and zeroed page by page. The reader takes one
+    /// before it allocates, so there are never more buffers than pieces were at once on their way
+    /// (waiting, being cut, or being decompressed by a session).
+    private var spares: [ByteBuffer] = []
 
     init(capacity: Int) {
         self.capacity = max(1, capacity)
@@ -66,6 +71,17 @@ actor PieceFeed {
         } onCancel: {
             Task { await self.fail(CancellationError()) }
         }
+    }
+
+    /// A buffer of a piece already decompressed, if one is kept, for the next piece to be cut into.
+    func spare() -> ByteBuffer? {
+        spares.popLast()
+    }
+
+    /// Keeps `buffer`, a piece's whose stored bytes are no longer needed, for ``spare()``.
+    func recycle(_ buffer: consuming ByteBuffer) {
+        guard spares.count <= 2 * capacity, buffer.capacity <= PieceDecoder.largestSpare else { return }
+        spares.append(buffer)
     }
 
     /// Every piece has been put.

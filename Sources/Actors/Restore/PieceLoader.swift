@@ -155,7 +155,10 @@ package struct PieceLoader: Sendable {
                             continue
                         }
                         let taken = min(frame.stored.upperBound - offset, chunk.readableBytes)
-                        if piece == nil { piece = ByteBufferAllocator().buffer(capacity: frame.stored.count) }
+                        if piece == nil {
+                            piece = await feed.spare() ?? ByteBufferAllocator().buffer(capacity: frame.stored.count)
+                            piece!.clear(minimumCapacity: frame.stored.count)
+                        }
                         piece!.writeImmutableBuffer(chunk.readSlice(length: taken)!)
                         offset += taken
                         guard offset == frame.stored.upperBound, let whole = piece else { continue }
@@ -210,7 +213,7 @@ package struct PieceLoader: Sendable {
             let decompress = metrics.step(.decompress)
             let load = metrics.step(.restoreStdin)
             let clock = ContinuousClock()
-            while let item = try await shared.feed.next() {
+            while var item = try await shared.feed.next() {
                 try Task.checkCancellation()
                 let piece = pieces[item.index]
                 let table = dump.plan.tables[piece.dumpID]!
@@ -218,9 +221,13 @@ package struct PieceLoader: Sendable {
                 // A table already refused is emptied at the end: its other pieces are not loaded.
                 if shared.report.withLock({ $0.failedTables.contains(piece.dumpID) }) { continue }
                 let rows = try await decoder.rows(of: item.stored, piece: piece, table: table)
+                // Its stored bytes are decompressed: the reader cuts another piece into them.
+                await shared.feed.recycle(item.stored)
+                item.stored = ByteBuffer()
                 decompress.produced(piece.archive.count)
                 do {
                     try await session.copyIn(table.copyStatementBytes, rows: rows)
+                    await decoder.recycle(rows)
                 } catch let error as LibPQError where !error.connectionLost {
                     var entry = ChildStderr.Entry(
                         message: "COPY failed for table \"\(table.name)\": \(error.message)",
@@ -291,6 +298,11 @@ actor PieceDecoder {
     let intSize: Int
     /// The largest piece whose buffer is allocated at the size the index gives.
     static let largestSizedPiece = 256 << 20
+    /// The largest buffer kept for the next piece (a piece is a few MiB; one of a long row's is
+    /// not kept).
+    static let largestSpare = 16 << 20
+    /// The last piece's buffer, loaded: the next piece is decompressed into it.
+    private var spare: ByteBuffer?
 
     init(settings: ZstdDecompressionSettings, intSize: Int) {
         self.settings = settings
@@ -306,7 +318,8 @@ actor PieceDecoder {
             archive = try ZstdFrame.decompress(
                 stored,
                 settings: settings,
-                expectedSize: range.count <= Self.largestSizedPiece ? range.count : nil
+                expectedSize: range.count <= Self.largestSizedPiece ? range.count : nil,
+                reusing: spare.take()
             )
         } catch DumpFormatError.truncated {
             // A whole frame, by the index: cut short, the index does not match the object.
@@ -326,6 +339,12 @@ actor PieceDecoder {
             )
         }
         return archive
+    }
+
+    /// Keeps `buffer`, a piece's that is loaded, for the next piece.
+    func recycle(_ buffer: consuming ByteBuffer) {
+        guard buffer.capacity <= Self.largestSpare else { return }
+        spare = buffer
     }
 
     /// The rows `stored` holds, checked against what the index says of `piece`.

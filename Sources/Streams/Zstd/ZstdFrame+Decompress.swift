@@ -4,14 +4,17 @@ package import NIOCore
 extension ZstdFrame {
     /// Decompresses `input`, one or more whole zstd frames (a piece of an indexed dump,
     /// ``ArchiveIndex``), with the window capped as `settings` say; `expectedSize`, if known (the
-    /// index says), sizes the output so that it is allocated once.
+    /// index says), sizes the output so that it is allocated once, or not at all when `reusing`
+    /// (a buffer no longer needed, uniquely referenced) is as large: a fresh buffer of megabytes
+    /// is a fresh mapping, faulted in and zeroed page by page.
     /// - Throws: ``DumpFormatError`` if the frames are corrupt, cut off or need a larger window.
     package static func decompress(
         _ input: ByteBuffer,
         settings: ZstdDecompressionSettings,
-        expectedSize: Int? = nil
+        expectedSize: Int? = nil,
+        reusing spare: consuming ByteBuffer? = nil
     ) throws -> ByteBuffer {
-        if let expectedSize { return try decompress(input, into: expectedSize) }
+        if let expectedSize { return try decompress(input, into: expectedSize, reusing: spare) }
         let context = try ZstdDecompressionContext(settings: settings)
         var input = input
         var output = ByteBufferAllocator().buffer(capacity: max(input.readableBytes * 4, 1 << 16))
@@ -38,8 +41,18 @@ extension ZstdFrame {
     /// no window buffer of its own, which streaming needs, and no more than `size` bytes whatever
     /// the frames say. Checksums are verified as in streaming.
     /// - Throws: ``DumpFormatError`` if the frames are corrupt or cut off, or hold more than `size`.
-    private static func decompress(_ input: ByteBuffer, into size: Int) throws -> ByteBuffer {
-        var output = ByteBufferAllocator().buffer(capacity: max(size, 1))
+    private static func decompress(
+        _ input: ByteBuffer,
+        into size: Int,
+        reusing spare: consuming ByteBuffer?
+    ) throws -> ByteBuffer {
+        var output: ByteBuffer
+        if var spare = spare.take(), spare.capacity >= size {
+            spare.clear()
+            output = spare
+        } else {
+            output = ByteBufferAllocator().buffer(capacity: max(size, 1))
+        }
         var result = 0
         output.writeWithUnsafeMutableBytes(minimumWritableBytes: 0) { destination in
             result = input.withUnsafeReadableBytes { source in
