@@ -17,6 +17,12 @@ package struct ArchiveScanner: Sendable {
         package var dumpID: Int
         /// A block's start, or a piece of a table's data that starts at a row.
         package var startsBlock: Bool
+
+        package init(offset: Int, dumpID: Int, startsBlock: Bool) {
+            self.offset = offset
+            self.dumpID = dumpID
+            self.startsBlock = startsBlock
+        }
     }
 
     /// Bytes of table data after which the next row starts a new piece.

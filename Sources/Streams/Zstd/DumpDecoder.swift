@@ -44,6 +44,11 @@ package struct DecodedDump: Sendable {
     package struct FrameEnd: Sendable, Hashable {
         package var stored: Int
         package var archive: Int
+
+        package init(stored: Int, archive: Int) {
+            self.stored = stored
+            self.archive = archive
+        }
     }
 
     package init(format: DumpFormat, metadata: DumpMetadata? = nil, storedBytes: Int, archiveBytes: Int) {
