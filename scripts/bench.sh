@@ -33,23 +33,7 @@ bindir=$(pg_bindir)
 sql() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 has_aws=$(command -v aws >/dev/null 2>&1 && echo 1 || true)
 
-log "creating pgbench scale $scale with non-blank filler, and a table of text and bytea documents"
-sql -d postgres -c 'CREATE DATABASE bench'
-"$bindir/pgbench" -i -q -s "$scale" bench >/dev/null 2>&1
-# pgbench's blank filler compresses 33x and would hide compression and transfer costs.
-sql -d bench -c "UPDATE pgbench_accounts SET filler = md5(aid::text) || md5((aid * 7)::text) || left(md5((aid * 13)::text), 20)"
-sql -d bench <<SQL
-CREATE TABLE bench_documents (id integer PRIMARY KEY, title text NOT NULL, body text NOT NULL, attachment bytea NOT NULL);
-INSERT INTO bench_documents
-SELECT i, 'Document ' || i,
-       (SELECT string_agg((ARRAY['the', 'restore', 'swaps', 'database', 'into', 'place', 'while', 'hooks', 'run',
-                                 'migrations', 'on', 'a', 'temporary', 'copy', 'and', 'metrics', 'show', 'every',
-                                 'stage'])[1 + (hashint4(i * 1000 + g) & 65535) % 19], ' ')
-        FROM generate_series(1, 120 + i % 50) AS g),
-       (SELECT decode(string_agg(md5((i * 64 + g)::text), ''), 'hex') FROM generate_series(1, 32) AS g)
-FROM generate_series(1, $scale * 1000) AS i;
-VACUUM FULL;
-SQL
+bench_dataset "$scale"
 size=$(sql -d bench -c "SELECT pg_size_pretty(pg_database_size('bench'))")
 python3 -c "import boto3; boto3.client('s3', endpoint_url='$MOTO_ENDPOINT', region_name='us-east-1').create_bucket(Bucket='bench')"
 

@@ -224,3 +224,28 @@ build_compared_pgclone() {
   baseline="$PGCLONE_RUN_DIR/compare/.build/release/pgclone"
   label=$(git -C "$PGCLONE_ROOT" rev-parse --short "$compare")
 }
+
+# bench_dataset SCALE: the benchmarks' database "bench" on the server PG* name: pgbench's tables at
+# SCALE with the blank filler of pgbench_accounts replaced by 84 characters of hex, plus
+# bench_documents (SCALE x 1000 rows of text and an incompressible bytea). BENCHMARKS.md.
+bench_dataset() {
+  local scale=$1
+  local sql=(psql -X -q -At -v ON_ERROR_STOP=1)
+  log "creating pgbench scale $scale with non-blank filler, and a table of text and bytea documents"
+  "${sql[@]}" -d postgres -c 'CREATE DATABASE bench'
+  "$(pg_bindir)/pgbench" -i -q -s "$scale" bench >/dev/null 2>&1
+  # pgbench's blank filler compresses 33x and would hide compression and transfer costs.
+  "${sql[@]}" -d bench -c "UPDATE pgbench_accounts SET filler = md5(aid::text) || md5((aid * 7)::text) || left(md5((aid * 13)::text), 20)"
+  "${sql[@]}" -d bench <<SQL
+CREATE TABLE bench_documents (id integer PRIMARY KEY, title text NOT NULL, body text NOT NULL, attachment bytea NOT NULL);
+INSERT INTO bench_documents
+SELECT i, 'Document ' || i,
+       (SELECT string_agg((ARRAY['the', 'restore', 'swaps', 'database', 'into', 'place', 'while', 'hooks', 'run',
+                                 'migrations', 'on', 'a', 'temporary', 'copy', 'and', 'metrics', 'show', 'every',
+                                 'stage'])[1 + (hashint4(i * 1000 + g) & 65535) % 19], ' ')
+        FROM generate_series(1, 120 + i % 50) AS g),
+       (SELECT decode(string_agg(md5((i * 64 + g)::text), ''), 'hex') FROM generate_series(1, 32) AS g)
+FROM generate_series(1, $scale * 1000) AS i;
+VACUUM FULL;
+SQL
+}
