@@ -103,8 +103,9 @@ package final class StepMeter: Sendable {
 
     /// The step starts or stops waiting: for input (`starving`) or for room downstream.
     package func waiting(_ isWaiting: Bool, starving: Bool) {
-        let now = ContinuousClock.now
         let (busyTime, waitTime) = clock.withLock { state -> (Duration?, Duration?) in
+            // Read under the lock: another thread's stretch may have been marked since.
+            let now = ContinuousClock.now
             if isWaiting {
                 let busy = state.waits == 0 ? state.mark.map { now - $0 } : nil
                 state.waits += 1
@@ -135,9 +136,12 @@ package final class StepMeter: Sendable {
         flushBusy()
     }
 
+    /// Several threads count into one meter (a restore in pieces' sessions): the time is read
+    /// under the lock, or a thread that read it first but took the lock second would count a
+    /// negative stretch, which a Prometheus counter refuses with a trap.
     private func flushBusy() {
-        let now = ContinuousClock.now
         let elapsed = clock.withLock { state -> Duration? in
+            let now = ContinuousClock.now
             guard state.waits == 0, let mark = state.mark else { return nil }
             state.mark = now
             return now - mark
