@@ -53,6 +53,7 @@ package struct ArchiveScanner: Sendable {
 
     private var state = State.head
     private var head: [UInt8] = []
+    private var headReader = ArchiveTableOfContentsReader()
     /// A fixed-size field split between two calls.
     private var pending: [UInt8] = []
     private var block: (type: UInt8, dumpID: Int)?
@@ -167,14 +168,13 @@ package struct ArchiveScanner: Sendable {
     // MARK: Header and table of contents
 
     private mutating func parseHead(_ found: inout [Int]) {
-        var reader = ArchiveFieldReader(head)
         do {
-            guard let contents = try ArchiveTableOfContents(reading: &reader) else { return }
+            guard let contents = try headReader.read(head) else { return }
             tableOfContents = contents
             dataDumpIDs = Set(contents.entries.filter(\.hasData).map(\.dumpID))
             // What follows the table of contents is data blocks: scanned from here.
-            let rest = Array(head[reader.position...])
-            let headLength = reader.position
+            let rest = Array(head[contents.length...])
+            let headLength = contents.length
             head = []
             offset = headLength
             state = .blockType

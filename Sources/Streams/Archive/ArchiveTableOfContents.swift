@@ -68,27 +68,39 @@ package struct ArchiveTableOfContents: Sendable, Hashable {
     package static let data = 3
     package static let postData = 4
 
-    /// Reads the header and table of contents from the start of `reader`; `nil` if its bytes end
-    /// before the table of contents does.
-    /// - Throws: ``ArchiveFormatError`` for an archive pgclone does not read (another format or
-    ///   version, compressed data) or one that contradicts itself.
-    init?(reading reader: inout ArchiveFieldReader) throws(ArchiveFormatError) {
-        do {
-            try self.init(parsing: &reader)
-        } catch .needMoreBytes {
-            return nil
-        }
+    /// The header's fields that reading the entries needs.
+    struct Header: Sendable, Hashable {
+        var minorVersion: Int
+        var intSize: Int
+        var offsetSize: Int
+        /// The number of entries.
+        var count: Int
     }
 
     private init(parsing reader: inout ArchiveFieldReader) throws(ArchiveFormatError) {
+        let header = try Self.readHeader(&reader)
+        var entries: [Entry] = []
+        entries.reserveCapacity(min(header.count, 1 << 20))
+        for _ in 0..<header.count { entries.append(try Self.readEntry(&reader, header)) }
+        self.init(header: header, entries: entries, length: reader.position)
+    }
+
+    init(header: Header, entries: [Entry], length: Int) {
+        minorVersion = header.minorVersion
+        intSize = header.intSize
+        self.entries = entries
+        self.length = length
+    }
+
+    /// Reads the archive's header, up to the number of entries; sets `reader`'s integer size.
+    static func readHeader(_ reader: inout ArchiveFieldReader) throws(ArchiveFormatError) -> Header {
         guard try reader.bytes(5) == Array("PGDMP".utf8) else { throw .unreadable("not a custom-format archive") }
         let (major, minor) = (Int(try reader.byte()), Int(try reader.byte()))
         _ = try reader.byte()  // revision
         guard major == 1, Self.readableMinorVersions.contains(minor) else {
             throw .unreadable("archive version \(major).\(minor) is not one pgclone reads (1.14 to 1.16)")
         }
-        minorVersion = minor
-        intSize = Int(try reader.byte())
+        let intSize = Int(try reader.byte())
         reader.intSize = intSize
         let offsetSize = Int(try reader.byte())
         guard (1...8).contains(intSize), (1...8).contains(offsetSize) else {
@@ -102,48 +114,81 @@ package struct ArchiveTableOfContents: Sendable, Hashable {
         for _ in 0..<3 { _ = try reader.string() }  // database, server and pg_dump versions
         let count = try reader.int()
         guard count >= 0 else { throw .unreadable("a negative entry count") }
-        var entries: [Entry] = []
-        entries.reserveCapacity(count)
-        for _ in 0..<count {
-            let dumpID = try reader.int()
-            let hasData = try reader.int() != 0
-            _ = try reader.string()  // table OID
-            _ = try reader.string()  // OID
-            let tagBytes = try reader.rawString() ?? []
-            let description = try reader.string() ?? ""
-            let section = try reader.int()
-            let definition = try reader.string()
-            _ = try reader.string()  // DROP statement
-            let copyStatement = try reader.rawString()
-            let namespaceBytes = try reader.rawString() ?? []
-            _ = try reader.string()  // tablespace
-            _ = try reader.string()  // table access method (1.14)
-            if minor >= 16 { _ = try reader.int() }  // relkind
-            _ = try reader.string()  // owner
-            _ = try reader.string()  // "false": WITH OIDS
-            while try reader.string() != nil {}  // dependencies, up to an empty one
-            // Custom format: whether and where the entry's data is (never "where" on a pipe).
-            let dataState = try reader.byte()
-            _ = try reader.bytes(offsetSize)
-            guard (1...3).contains(dataState) else { throw .unreadable("a data state \(dataState)") }
-            let isTableData = description == "TABLE DATA"
-            entries.append(
-                Entry(
-                    dumpID: dumpID,
-                    description: description,
-                    tag: String(decoding: tagBytes, as: UTF8.self),
-                    namespace: String(decoding: namespaceBytes, as: UTF8.self),
-                    section: section,
-                    hasData: hasData,
-                    copyStatement: copyStatement.map { String(decoding: $0, as: UTF8.self) },
-                    definition: Self.setupDescriptions.contains(description) ? definition : nil,
-                    raw: isTableData
-                        ? RawNames(namespace: namespaceBytes, tag: tagBytes, copyStatement: copyStatement) : nil
-                )
-            )
+        return Header(minorVersion: minor, intSize: intSize, offsetSize: offsetSize, count: count)
+    }
+
+    /// Reads one entry of the table of contents.
+    static func readEntry(_ reader: inout ArchiveFieldReader, _ header: Header) throws(ArchiveFormatError) -> Entry {
+        let dumpID = try reader.int()
+        let hasData = try reader.int() != 0
+        _ = try reader.string()  // table OID
+        _ = try reader.string()  // OID
+        let tagBytes = try reader.rawString() ?? []
+        let description = try reader.string() ?? ""
+        let section = try reader.int()
+        let definition = try reader.string()
+        _ = try reader.string()  // DROP statement
+        let copyStatement = try reader.rawString()
+        let namespaceBytes = try reader.rawString() ?? []
+        _ = try reader.string()  // tablespace
+        _ = try reader.string()  // table access method (1.14)
+        if header.minorVersion >= 16 { _ = try reader.int() }  // relkind
+        _ = try reader.string()  // owner
+        _ = try reader.string()  // "false": WITH OIDS
+        while try reader.string() != nil {}  // dependencies, up to an empty one
+        // Custom format: whether and where the entry's data is (never "where" on a pipe).
+        let dataState = try reader.byte()
+        _ = try reader.bytes(header.offsetSize)
+        guard (1...3).contains(dataState) else { throw .unreadable("a data state \(dataState)") }
+        let isTableData = description == "TABLE DATA"
+        return Entry(
+            dumpID: dumpID,
+            description: description,
+            tag: String(decoding: tagBytes, as: UTF8.self),
+            namespace: String(decoding: namespaceBytes, as: UTF8.self),
+            section: section,
+            hasData: hasData,
+            copyStatement: copyStatement.map { String(decoding: $0, as: UTF8.self) },
+            definition: Self.setupDescriptions.contains(description) ? definition : nil,
+            raw: isTableData
+                ? RawNames(namespace: namespaceBytes, tag: tagBytes, copyStatement: copyStatement) : nil
+        )
+    }
+}
+
+/// A table of contents read as the archive's first bytes come (``ArchiveScanner``): each call goes
+/// on from the last whole entry, so the whole costs one pass whatever the chunks; reading it again
+/// from the start at every chunk took pgclone 36 s of CPU for the 19 MB table of contents of
+/// 20,000 tables, against pg_dump's 0.6 s.
+struct ArchiveTableOfContentsReader {
+    private var header: ArchiveTableOfContents.Header?
+    private var entries: [ArchiveTableOfContents.Entry] = []
+    /// Where the next field to read starts.
+    private var position = 0
+    private var intSize = 4
+
+    /// Reads on in `bytes` (the archive's start, the bytes of the last call and more); the table
+    /// of contents once `bytes` holds it whole, else `nil`.
+    /// - Throws: ``ArchiveFormatError`` for an archive pgclone does not read, or one that
+    ///   contradicts itself.
+    mutating func read(_ bytes: [UInt8]) throws(ArchiveFormatError) -> ArchiveTableOfContents? {
+        var reader = ArchiveFieldReader(bytes, position: position)
+        reader.intSize = intSize
+        do {
+            if header == nil {
+                header = try ArchiveTableOfContents.readHeader(&reader)
+                intSize = reader.intSize
+                position = reader.position
+                entries.reserveCapacity(min(header!.count, 1 << 20))
+            }
+            while entries.count < header!.count {
+                entries.append(try ArchiveTableOfContents.readEntry(&reader, header!))
+                position = reader.position
+            }
+        } catch .needMoreBytes {
+            return nil
         }
-        self.entries = entries
-        length = reader.position
+        return ArchiveTableOfContents(header: header!, entries: entries, length: position)
     }
 }
 
@@ -168,8 +213,9 @@ struct ArchiveFieldReader {
     private(set) var position = 0
     var intSize = 4
 
-    init(_ bytes: [UInt8]) {
+    init(_ bytes: [UInt8], position: Int = 0) {
         self.bytes = bytes
+        self.position = position
     }
 
     mutating func byte() throws(ArchiveFormatError) -> UInt8 {
