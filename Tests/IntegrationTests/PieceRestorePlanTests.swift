@@ -59,6 +59,14 @@ struct PieceRestorePlanTests {
         var noData = index
         noData.frames[1].dumpID = 999_999
         #expect(refusal(noData) == "has an index naming dump id 999999, which has no data")
+        // Two blocks in one frame: the second's start is missing.
+        var merged = index
+        let second = try #require(merged.frames.indices.dropFirst(2).first { merged.frames[$0].startsBlock })
+        let secondID = try #require(merged.frames[second].dumpID)
+        merged.frames.removeSubrange(
+            second..<(merged.frames[(second + 1)...].firstIndex { $0.startsBlock } ?? merged.frames.count)
+        )
+        #expect(refusal(merged) == "has an index in which no piece starts the data of dump id \(secondID)")
 
         // Each table's pieces, unpacked in order, are its rows as COPY gives them.
         #expect(Set(plan.tables.values.map(\.name)) == ["public.parent", "public.child"])

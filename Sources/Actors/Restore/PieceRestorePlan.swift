@@ -109,6 +109,16 @@ package struct PieceRestorePlan: Sendable {
                 return .failure(Unusable(description: "has an index naming dump id \(dumpID), which has no data"))
             }
         }
+        // A frame holding the end of one block and the start of the next would load the second's
+        // bytes as the first's rows: every block must start a frame of its own.
+        let started = Set(index.frames.dropFirst().filter(\.startsBlock).compactMap(\.dumpID))
+        if let missing = tables.keys.sorted().first(where: { !started.contains($0) })
+            ?? otherData.sorted().first(where: { !started.contains($0) })
+        {
+            return .failure(
+                Unusable(description: "has an index in which no piece starts the data of dump id \(missing)")
+            )
+        }
         return .success(
             PieceRestorePlan(
                 tables: tables,
