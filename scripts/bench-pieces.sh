@@ -8,17 +8,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 scale=${1:-100}
 rounds=${2:-4}
-trap 'pg_stop_clusters; moto_stop; run_processes_stop; run_dir_remove' EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM HUP
-
-install_packages "${TEST_PACKAGES[@]}" time procps zstd
-run_dir_create
-install_python_tools
-cd "$PGCLONE_ROOT"
-log "building pgclone (release)"
-swift build -c release --product pgclone >/dev/null
-pgclone="$PGCLONE_ROOT/.build/release/pgclone"
+bench_start
 PG_FSYNC=on pg_start_cluster bench "$(pg_bindir)"
 moto_start
 export PGHOST=127.0.0.1 PGPORT=${PG_PORT[bench]} PGUSER=$PG_USER PGPASSWORD=${PG_PASSWORD[bench]}

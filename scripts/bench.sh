@@ -11,17 +11,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 scale=${1:-10}
 runs=${2:-1}
-trap 'pg_stop_clusters; moto_stop; run_processes_stop; run_dir_remove' EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM HUP
-
-install_packages "${TEST_PACKAGES[@]}" time procps zstd
-run_dir_create
-install_python_tools
-cd "$PGCLONE_ROOT"
-log "building pgclone (release)"
-swift build -c release --product pgclone >/dev/null
-pgclone="$PGCLONE_ROOT/.build/release/pgclone"
+bench_start
 build_compared_pgclone
 work="$PGCLONE_RUN_DIR/work"
 mkdir "$work"

@@ -249,3 +249,18 @@ FROM generate_series(1, $scale * 1000) AS i;
 VACUUM FULL;
 SQL
 }
+
+# bench_start: what the S3 benchmarks do first: stop on exit whatever they start, install what is
+# missing, and build pgclone in release mode ($pgclone); the working directory is the checkout.
+bench_start() {
+  trap 'pg_stop_clusters; moto_stop; run_processes_stop; run_dir_remove' EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM HUP
+  install_packages "${TEST_PACKAGES[@]}" time procps zstd
+  run_dir_create
+  install_python_tools
+  cd "$PGCLONE_ROOT"
+  log "building pgclone (release)"
+  swift build -c release --product pgclone >/dev/null
+  pgclone="$PGCLONE_ROOT/.build/release/pgclone"
+}
