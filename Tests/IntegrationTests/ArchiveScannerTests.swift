@@ -69,7 +69,9 @@ struct ArchiveScannerTests {
         let scanner = Self.scan(archive, chunkSize: 1 << 16, pieceSize: 64 << 10)
         #expect(scanner.failure == nil)
         #expect(scanner.isComplete)
-        let contents = try #require(scanner.tableOfContents)
+        let length = try #require(scanner.tableOfContentsLength)
+        let contents = try ArchiveTableOfContents(bytes: Array(archive.prefix(length)))
+        #expect(contents.length == length)
         // Every entry pg_restore lists, by dump id (it leaves out those that set up its session).
         let listed = listing.split(separator: "\n").filter { !$0.hasPrefix(";") && !$0.isEmpty }
             .compactMap { Int($0.prefix { $0 != ";" }) }

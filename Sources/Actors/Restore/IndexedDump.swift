@@ -12,7 +12,10 @@ package struct IndexedDump: Sendable {
     /// The archive's header and table of contents (the index's first frame, decompressed): what
     /// pg_restore reads to restore the schema, and its large objects' and sequences' data after.
     package let head: ByteBuffer
-    package let contents: ArchiveTableOfContents
+    /// pg_dump's integer size, from the archive's header. (The table of contents' entries are not
+    /// kept: ``plan`` has what the restore needs of them, and for 100,000 large objects they take
+    /// tens of MB.)
+    package let intSize: Int
     package let plan: PieceRestorePlan
 
     /// Whether the dump can be restored in pieces, and if not, why.
@@ -71,7 +74,7 @@ package struct IndexedDump: Sendable {
                     index: index,
                     metadata: metadata,
                     head: head,
-                    contents: contents,
+                    intSize: contents.intSize,
                     plan: plan
                 )
             )

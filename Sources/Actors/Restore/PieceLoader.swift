@@ -135,7 +135,7 @@ package struct PieceLoader: Sendable {
         let (stream, source) = ByteStream.makeStream(backpressureStrategy: .capacity(.bytes(1 << 20)))
         let storage = self.storage
         let key = dump.dump.key
-        let decoder = PieceDecoder(settings: decompression, intSize: dump.contents.intSize)
+        let decoder = PieceDecoder(settings: decompression, intSize: dump.intSize)
         let download = metrics.step(.download)
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -209,7 +209,7 @@ package struct PieceLoader: Sendable {
         let session = try await PostgresConnection.connect(connection)
         do {
             for statement in setupStatements() { try await session.execute(statement, cancellable: true) }
-            let decoder = PieceDecoder(settings: decompression, intSize: dump.contents.intSize)
+            let decoder = PieceDecoder(settings: decompression, intSize: dump.intSize)
             let decompress = metrics.step(.decompress)
             let load = metrics.step(.restoreStdin)
             let clock = ContinuousClock()

@@ -27,8 +27,10 @@ package struct ArchiveScanner: Sendable {
 
     /// Bytes of table data after which the next row starts a new piece.
     package let pieceSize: Int
-    /// The header and table of contents, once read whole.
-    package private(set) var tableOfContents: ArchiveTableOfContents?
+    /// Bytes from the start of the archive to the end of the table of contents, once read whole.
+    package private(set) var tableOfContentsLength: Int?
+    /// pg_dump's integer size, from the archive's header.
+    private var intSize = 4
     /// Why the scanner gave up, if it did.
     package private(set) var failure: String?
     /// Every cut so far, in order, with the block each is in.
@@ -52,7 +54,6 @@ package struct ArchiveScanner: Sendable {
     }
 
     private var state = State.head
-    private var head: [UInt8] = []
     private var headReader = ArchiveTableOfContentsReader()
     /// A fixed-size field split between two calls.
     private var pending: [UInt8] = []
@@ -79,12 +80,10 @@ package struct ArchiveScanner: Sendable {
         while index < bytes.count && failure == nil {
             switch state {
             case .head:
-                // The table of contents is small (a few MB for thousands of tables): gathered whole.
-                let take = bytes.count - index
-                head.append(contentsOf: bytes[index..<index + take])
-                index += take
-                offset += take
-                parseHead(&found)
+                let chunk = UnsafeRawBufferPointer(rebasing: bytes[index...])
+                index = bytes.count
+                offset += chunk.count
+                readHead(chunk, &found)
             case .blockType:
                 let type = bytes[index]
                 guard type == Self.blockData || type == Self.blockLargeObjects else {
@@ -157,7 +156,7 @@ package struct ArchiveScanner: Sendable {
         guard failure == nil else { return }
         switch state {
         case .blockType:
-            isComplete = tableOfContents != nil
+            isComplete = tableOfContentsLength != nil
         case .head:
             fail("the archive ends inside its table of contents")
         default:
@@ -167,16 +166,15 @@ package struct ArchiveScanner: Sendable {
 
     // MARK: Header and table of contents
 
-    private mutating func parseHead(_ found: inout [Int]) {
+    private mutating func readHead(_ chunk: UnsafeRawBufferPointer, _ found: inout [Int]) {
         do {
-            guard let contents = try headReader.read(head) else { return }
-            tableOfContents = contents
-            dataDumpIDs = Set(contents.entries.filter(\.hasData).map(\.dumpID))
+            guard let (contents, rest) = try headReader.read(chunk) else { return }
+            headReader = ArchiveTableOfContentsReader()
+            tableOfContentsLength = contents.length
+            intSize = contents.intSize
+            dataDumpIDs = contents.dataDumpIDs
             // What follows the table of contents is data blocks: scanned from here.
-            let rest = Array(head[contents.length...])
-            let headLength = contents.length
-            head = []
-            offset = headLength
+            offset = contents.length
             state = .blockType
             if !rest.isEmpty {
                 found += rest.withUnsafeBytes { scan($0) }
@@ -191,7 +189,7 @@ package struct ArchiveScanner: Sendable {
     /// Reads an integer as pg_dump writes it (a sign byte, then `intSize` bytes, least significant
     /// first), which may straddle two calls; `nil` if the bytes run out first.
     private mutating func readInt(_ bytes: UnsafeRawBufferPointer, _ index: inout Int) -> Int? {
-        let size = 1 + (tableOfContents?.intSize ?? 4)
+        let size = 1 + intSize
         let take = min(size - pending.count, bytes.count - index)
         pending.append(contentsOf: bytes[index..<index + take])
         index += take

@@ -156,39 +156,60 @@ package struct ArchiveTableOfContents: Sendable, Hashable {
     }
 }
 
-/// A table of contents read as the archive's first bytes come (``ArchiveScanner``): each call goes
-/// on from the last whole entry, so the whole costs one pass whatever the chunks; reading it again
-/// from the start at every chunk took pgclone 36 s of CPU for the 19 MB table of contents of
-/// 20,000 tables, against pg_dump's 0.6 s.
+/// The table of contents as the archive scanner (``ArchiveScanner``) reads it while the archive
+/// streams past: what it needs of it, read on from the last whole entry as bytes come, so that the
+/// whole costs one pass whatever the chunks (reading it again from the start at every chunk took
+/// 36 s of CPU for the 19 MB table of contents of 20,000 tables, against pg_dump's 0.6 s), and
+/// holding no more than the unread bytes and the dump ids with data (the entries of 100,000 large
+/// objects took tens of MB).
 struct ArchiveTableOfContentsReader {
-    private var header: ArchiveTableOfContents.Header?
-    private var entries: [ArchiveTableOfContents.Entry] = []
-    /// Where the next field to read starts.
-    private var position = 0
-    private var intSize = 4
+    /// What the scanner needs of a table of contents read whole.
+    struct Summary: Sendable, Hashable {
+        var intSize: Int
+        /// Bytes from the start of the archive to the end of the table of contents.
+        var length: Int
+        /// The entries that have a data block.
+        var dataDumpIDs: Set<Int>
+    }
 
-    /// Reads on in `bytes` (the archive's start, the bytes of the last call and more); the table
-    /// of contents once `bytes` holds it whole, else `nil`.
+    private var header: ArchiveTableOfContents.Header?
+    private var entriesRead = 0
+    private var dataDumpIDs: Set<Int> = []
+    /// Bytes not read yet, from the end of the last whole entry (or the archive's start).
+    private var unread: [UInt8] = []
+    /// Archive bytes before `unread`.
+    private var consumed = 0
+
+    /// Reads on with `bytes`, the archive's next bytes; once the table of contents is whole, what
+    /// the scanner needs of it and the bytes of `bytes` after it, else `nil`.
     /// - Throws: ``ArchiveFormatError`` for an archive pgclone does not read, or one that
     ///   contradicts itself.
-    mutating func read(_ bytes: [UInt8]) throws(ArchiveFormatError) -> ArchiveTableOfContents? {
-        var reader = ArchiveFieldReader(bytes, position: position)
-        reader.intSize = intSize
+    mutating func read(_ bytes: UnsafeRawBufferPointer) throws(ArchiveFormatError) -> (Summary, rest: [UInt8])? {
+        unread.append(contentsOf: bytes)
+        var reader = ArchiveFieldReader(unread)
+        reader.intSize = header?.intSize ?? 4
+        // Where the last whole entry (or the header) ended in `unread`.
+        var position = 0
         do {
             if header == nil {
                 header = try ArchiveTableOfContents.readHeader(&reader)
-                intSize = reader.intSize
                 position = reader.position
-                entries.reserveCapacity(min(header!.count, 1 << 20))
             }
-            while entries.count < header!.count {
-                entries.append(try ArchiveTableOfContents.readEntry(&reader, header!))
+            while entriesRead < header!.count {
+                let entry = try ArchiveTableOfContents.readEntry(&reader, header!)
+                if entry.hasData { dataDumpIDs.insert(entry.dumpID) }
+                entriesRead += 1
                 position = reader.position
             }
         } catch .needMoreBytes {
+            unread.removeFirst(position)
+            consumed += position
             return nil
         }
-        return ArchiveTableOfContents(header: header!, entries: entries, length: position)
+        let summary = Summary(intSize: header!.intSize, length: consumed + position, dataDumpIDs: dataDumpIDs)
+        let rest = Array(unread[position...])
+        unread = []
+        return (summary, rest)
     }
 }
 
@@ -213,9 +234,8 @@ struct ArchiveFieldReader {
     private(set) var position = 0
     var intSize = 4
 
-    init(_ bytes: [UInt8], position: Int = 0) {
+    init(_ bytes: [UInt8]) {
         self.bytes = bytes
-        self.position = position
     }
 
     mutating func byte() throws(ArchiveFormatError) -> UInt8 {
