@@ -172,6 +172,8 @@ package struct PieceLoader: Sendable {
                             try await other.write(
                                 try await decoder.archive(of: whole, range: archive, what: "large objects")
                             )
+                            // Decompressed: the next piece is cut into it, as into a session's.
+                            await feed.recycle(whole)
                         }
                     }
                 }
