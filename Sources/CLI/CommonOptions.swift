@@ -139,7 +139,8 @@ func peakResidentMemory() -> Int? {
 extension Logger {
     /// Logs at debug level, at the end of a dump or restore: what each pipeline step moved and how its
     /// time split, with its rate while busy (what it could do unhindered), the bottleneck over the
-    /// whole run, and the peak resident memory (bench.sh and the memory tests read these lines).
+    /// whole run, what each COPY session of a restore in pieces did, and the peak resident memory
+    /// (bench.sh and the memory tests read these lines).
     func logRunSummary(_ metrics: PGCloneMetrics) {
         guard logLevel <= .debug else { return }
         let totals = Dictionary(uniqueKeysWithValues: Step.allCases.map { ($0, metrics.step($0).snapshot) })
@@ -152,6 +153,12 @@ extension Logger {
                 """
                 + "starved \(Self.seconds(total.starved)) s, backpressure \(Self.seconds(total.backpressure)) s"
             debug("\(line)")
+        }
+        // A restore in pieces: how its COPY sessions shared the pieces.
+        for (worker, total) in metrics.workerTotals {
+            let work = "\(total.pieces) pieces, \(ByteCount(bytes: total.input)) in"
+            let time = "busy \(Self.seconds(total.busy)) s, starved \(Self.seconds(total.starved)) s"
+            debug("worker \(worker): \(work); \(time)")
         }
         if let bottleneck = StepMeter.bottleneck(totals, [:]) {
             debug("bottleneck over the run: \(bottleneck)")

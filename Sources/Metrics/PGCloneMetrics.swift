@@ -24,6 +24,7 @@ package final class PGCloneMetrics: Sendable {
     private let sourceObjectBytes: Gauge
     private let hookDurations: [HookPhase: DurationHistogram]
     private let job = Mutex<JobSummary?>(nil)
+    private let workers = Mutex<[Int: WorkerMeter]>([:])
 
     package struct BuildInfo: Sendable {
         package var version: String
@@ -83,6 +84,21 @@ package final class PGCloneMetrics: Sendable {
 
     package func step(_ step: Step) -> StepMeter { steps[step]! }
     package func buffer(_ buffer: Buffer) -> BufferMeter { buffers[buffer]! }
+
+    /// COPY session `number` (from 1) of a restore in pieces; its series appear when first asked for.
+    package func worker(_ number: Int) -> WorkerMeter {
+        workers.withLock { workers in
+            if let meter = workers[number] { return meter }
+            let meter = WorkerMeter(worker: number, registry: live)
+            workers[number] = meter
+            return meter
+        }
+    }
+
+    /// The COPY sessions' totals so far, by session number.
+    package var workerTotals: [(worker: Int, totals: WorkerMeter.Totals)] {
+        workers.withLock { $0.values.map { ($0.worker, $0.snapshot) } }.sorted { $0.worker < $1.worker }
+    }
 
     private func memoryBudget(_ component: String) -> Gauge {
         live.makeGauge(

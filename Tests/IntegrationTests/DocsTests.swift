@@ -67,4 +67,27 @@ import Testing
         let unnamed = installed.filter { !named.contains($0) }
         #expect(unnamed.isEmpty, "README.md does not say that the scripts install \(unnamed)")
     }
+
+    /// dashboards/README.md maps every panel to the metrics its queries read, so a rename shows up
+    /// in review: each panel's row names exactly the metrics of its queries.
+    @Test func theDashboardsReadmeNamesEachPanelsMetrics() throws {
+        let directory = Self.root.appending(path: "dashboards")
+        let readme = try String(contentsOf: directory.appending(path: "README.md"), encoding: .utf8)
+        let metric = /\b(?:pgclone|process)_[a-z0-9_]+/
+        var checked = 0
+        for file in ["pgclone-jobs.json", "pgclone-pipeline.json"] {
+            let data = try Data(contentsOf: directory.appending(path: file))
+            let json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+            for panel in json["panels"] as? [[String: Any]] ?? [] {
+                let title = try #require(panel["title"] as? String)
+                let queries = (panel["targets"] as? [[String: Any]] ?? []).compactMap { $0["expr"] as? String }
+                let read = Set(queries.flatMap { $0.matches(of: metric).map { String($0.output) } })
+                let row = readme.split(separator: "\n").first { $0.hasPrefix("| \(title) |") }
+                let named = Set((row ?? "").matches(of: metric).map { String($0.output) })
+                #expect(named == read, "dashboards/README.md, \(file) panel \(title): names \(named), reads \(read)")
+                checked += 1
+            }
+        }
+        #expect(checked > 20)
+    }
 }

@@ -95,7 +95,7 @@ struct PieceRestoreTests {
         let four = try await pgclone.restore(
             key,
             into: pieces,
-            ["--jobs", "4", "--json"],
+            ["--jobs", "4", "--json", "--log-level", "debug"],
             environment: ["TMPDIR": "/nonexistent-tmp"]
         )
         #expect(four.exitCode == 0, "\(four)")
@@ -104,6 +104,11 @@ struct PieceRestoreTests {
         let line = try #require(four.stderrLines.first { $0.hasPrefix("pgclone: restoring in ") }, "\(four)")
         let counts = line.split(separator: " ").compactMap { Int($0) }
         #expect(counts.count == 3 && counts[0] > counts[1] && counts[1] == 6 && counts[2] == 4, "\(line)")
+        // Each COPY session's share (pgclone_restore_worker_*, in the run summary): four
+        // sessions, which sent every piece between them.
+        let workers = four.stderrLines.filter { $0.hasPrefix("pgclone: debug: worker ") }
+        let sent = workers.compactMap { Int($0.split(separator: " ")[4]) }
+        #expect(workers.count == 4 && sent.count == 4 && sent.reduce(0, +) == counts[0], "\(workers)")
         let json = try #require(JSONSerialization.jsonObject(with: Data(four.stdout.utf8)) as? [String: Any])
         let phases = try #require(json["phases"] as? [String: Double], "\(four.stdout)")
         for phase in ["create_temporary", "restore_schema", "restore_data", "restore_indexes", "restore_constraints"] {

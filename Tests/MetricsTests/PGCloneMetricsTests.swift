@@ -111,3 +111,44 @@ import Testing
         #expect(value("pgclone_step_active") == 0)
     }
 }
+
+extension PGCloneMetricsTests {
+    @Test func eachCopySessionHasSeriesOfItsOwn() {
+        let metrics = PGCloneMetrics(build: Self.build)
+        #expect(!exposition(metrics).contains("pgclone_restore_worker"), "no series before a restore in pieces")
+        let first = metrics.worker(1)
+        let second = metrics.worker(2)
+        #expect(metrics.worker(1) === first, "one meter per session")
+        first.started()
+        second.started()
+        first.waited(.milliseconds(250))
+        first.sent(bytes: 4 << 20, took: .milliseconds(1500))
+        first.sent(bytes: 1 << 20, took: .milliseconds(500))
+        second.waited(.seconds(2))
+        second.finished()
+        let text = exposition(metrics)
+        for line in [
+            "pgclone_restore_worker_pieces_total{worker=\"1\"} 2",
+            "pgclone_restore_worker_input_bytes_total{worker=\"1\"} 5242880",
+            "pgclone_restore_worker_busy_seconds_total{worker=\"1\"} 2.0",
+            "pgclone_restore_worker_starved_seconds_total{worker=\"1\"} 0.25",
+            "pgclone_restore_worker_active{worker=\"1\"} 1.0",
+            "pgclone_restore_worker_pieces_total{worker=\"2\"} 0",
+            "pgclone_restore_worker_starved_seconds_total{worker=\"2\"} 2.0",
+            "pgclone_restore_worker_active{worker=\"2\"} 0.0",
+        ] {
+            #expect(text.split(separator: "\n").contains { $0 == line }, "missing: \(line)\n\(text)")
+        }
+        for family in [
+            "pgclone_restore_worker_pieces_total", "pgclone_restore_worker_input_bytes_total",
+            "pgclone_restore_worker_busy_seconds_total", "pgclone_restore_worker_starved_seconds_total",
+            "pgclone_restore_worker_active",
+        ] {
+            #expect(text.contains("# HELP \(family) "), "\(family) has no HELP")
+        }
+        #expect(
+            metrics.workerTotals.map(\.worker) == [1, 2]
+                && metrics.workerTotals[0].totals == .init(pieces: 2, input: 5 << 20, busy: 2, starved: 0.25)
+        )
+    }
+}

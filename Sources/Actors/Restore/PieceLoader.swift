@@ -74,8 +74,8 @@ package struct PieceLoader: Sendable {
         let loader = self
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
-                for _ in 0..<max(1, min(sessions, dump.plan.pieces.count)) {
-                    group.addTask { try await loader.runSession(shared) }
+                for number in 1...max(1, min(sessions, dump.plan.pieces.count)) {
+                    group.addTask { try await loader.runSession(number, shared) }
                 }
                 try await group.waitForAll()
             }
@@ -206,8 +206,12 @@ package struct PieceLoader: Sendable {
         return statements
     }
 
-    private func runSession(_ shared: Shared) async throws {
+    /// COPY session `number` (from 1, its `worker` label): takes pieces until there are none.
+    private func runSession(_ number: Int, _ shared: Shared) async throws {
         let pieces = dump.plan.pieces
+        let worker = metrics.worker(number)
+        worker.started()
+        defer { worker.finished() }
         let session = try await PostgresConnection.connect(connection)
         do {
             for statement in setupStatements() { try await session.execute(statement, cancellable: true) }
@@ -215,11 +219,14 @@ package struct PieceLoader: Sendable {
             let decompress = metrics.step(.decompress)
             let load = metrics.step(.restoreStdin)
             let clock = ContinuousClock()
-            while var item = try await shared.feed.next() {
+            while true {
+                let asked = clock.now
+                guard var item = try await shared.feed.next() else { break }
                 try Task.checkCancellation()
                 let piece = pieces[item.index]
                 let table = dump.plan.tables[piece.dumpID]!
                 let start = clock.now
+                worker.waited(start - asked)
                 // A table already refused is emptied at the end: its other pieces are not loaded.
                 if shared.report.withLock({ $0.failedTables.contains(piece.dumpID) }) { continue }
                 let rows = try await decoder.rows(of: item.stored, piece: piece, table: table)
@@ -262,6 +269,7 @@ package struct PieceLoader: Sendable {
                 }
                 load.consumed(piece.archive.count)
                 let took = clock.now - start
+                worker.sent(bytes: piece.archive.count, took: took)
                 shared.report.withLock {
                     $0.pieces += 1
                     $0.archiveBytes += piece.archive.count
