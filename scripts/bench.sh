@@ -64,7 +64,7 @@ $((max / 1024))")
   local median
   median=$(printf '%s\n' "${results[@]}" | sort -n -k1,1 | sed -n "$(((runs + 1) / 2))p")
   read -r wall[$name] cpu[$name] pgcpu[$name] motocpu[$name] peak[$name] pipeline[$name] <<<"$median"
-  grep -E '^pgclone: debug: (step |bottleneck)' "$work/stderr" | sed 's/^pgclone: debug: /    /' >"$work/steps.$name" || true
+  grep -E '^pgclone: debug: (step |worker |bottleneck)' "$work/stderr" | sed 's/^pgclone: debug: /    /' >"$work/steps.$name" || true
   cp "$work/stdout" "$work/stdout.$name"
 }
 recreate() { drop "$1"; sql -d postgres -c "CREATE DATABASE \"$1\""; }
