@@ -2,8 +2,9 @@
 # Benchmark: pgclone's single-stream S3 restore against `restore --jobs 2` in pieces, alternating,
 # ROUNDS rounds of first restores (the database each restores into dropped, and a CHECKPOINT, before
 # each run), on the bench dataset (scripts/lib.sh bench_dataset) with fsync on and S3 on moto.
-# Prints each run's wall seconds and phases, and the ratio per round: on this noisy machine a ratio
-# taken within a round means more than one run's figure. Not a test. BENCHMARKS.md explains it.
+# Prints each run's wall seconds and phases, --jobs 2's COPY sessions, and the ratio per round: on
+# this noisy machine a ratio taken within a round means more than one run's figure. Not a test.
+# BENCHMARKS.md explains it.
 #   bash scripts/bench-pieces.sh [PGBENCH_SCALE [ROUNDS]]     (defaults 100 and 4)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 scale=${1:-100}
@@ -36,8 +37,10 @@ printf '\npgbench scale %s with non-blank filler + %s documents; %s rounds, each
   "$scale" "$((scale * 1000))" "$rounds"
 for ((round = 1; round <= rounds; round++)); do
   one=$(run stream)
-  two=$(run jobs2 --jobs 2)
+  two=$(run jobs2 --jobs 2 --log-level debug)
   printf 'round %d: one stream %6.2f s   --jobs 2 %6.2f s   ratio %.2f\n' "$round" "$one" "$two" \
     "$(awk -v a="$two" -v b="$one" 'BEGIN { print a / b }')"
   printf '  one stream: %s\n  --jobs 2:   %s\n' "$(phases "$PGCLONE_RUN_DIR/stream.json")" "$(phases "$PGCLONE_RUN_DIR/jobs2.json")"
+  # Each COPY session's share: busy (decompressing and loading) or starved (waiting for storage).
+  sed -n 's/^pgclone: debug: \(worker .*\)/    \1/p' "$PGCLONE_RUN_DIR/jobs2.err"
 done
