@@ -1,5 +1,6 @@
 import Foundation
 import PGCloneActors
+import PGCloneStreams
 import PGCloneTestSupport
 import Testing
 
@@ -185,6 +186,40 @@ struct PieceRestoreTests {
                 database: four
             ) == "café ñ ü ß 7"
         )
+    }
+
+    /// The object's start is read with its end, a first guess of its length (256 KiB): a table of
+    /// contents longer than that is read again, whole, and the restore is still in pieces.
+    @Test func aTableOfContentsLongerThanTheFirstReadRestoresInPieces() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let source = TestEnvironment.uniqueName("pieces_longtoc")
+        let target = TestEnvironment.uniqueName("pieces_longtoc_dst")
+        try await server.createDatabase(source)
+        // A comment of 960 KB of hex digests: compressed, still longer than the guess.
+        try await server.psql(
+            """
+            CREATE TABLE t AS SELECT i, md5(i::text) AS h FROM generate_series(1, 20000) AS i;
+            DO $$ BEGIN EXECUTE format('COMMENT ON TABLE t IS %L',
+                (SELECT string_agg(md5(i::text || 'x'), '') FROM generate_series(1, 30000) AS i)); END $$;
+            """,
+            database: source
+        )
+        let key = try await pgclone.dump(source)
+        let stored = [UInt8](try pgclone.storedData(key))
+        let index = try #require(try ArchiveIndexTests.index(of: stored))
+        #expect(index.ranges(of: 0).stored.upperBound > 256 << 10, "the table of contents is longer than the guess")
+        let restored = try await pgclone.restore(
+            key,
+            into: target,
+            ["--jobs", "2"],
+            environment: ["TMPDIR": "/nonexistent-tmp"]
+        )
+        #expect(restored.exitCode == 0, "\(restored)")
+        #expect(restored.stderr.contains("pgclone: restoring in "), "\(restored)")
+        #expect(try await server.tableFingerprints(target) == server.tableFingerprints(source))
+        let comment = "SELECT md5(obj_description('t'::regclass, 'pg_class'))"
+        #expect(try await server.psql(comment, database: target) == server.psql(comment, database: source))
     }
 
     @Test func aDamagedIndexFallsBackToTheSpoolSayingWhy() async throws {

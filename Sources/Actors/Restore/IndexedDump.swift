@@ -2,8 +2,8 @@ package import NIOCore
 package import PGCloneStreams
 
 /// A dump opened for a restore in pieces (`restore --jobs N`): its ``ArchiveIndex``, its metadata,
-/// and its archive's header and table of contents, read with two ranged reads (GETs in S3): the object's
-/// end, then its start.
+/// and its archive's header and table of contents, read with two ranged reads (GETs in S3) at once: the
+/// object's end, and its start (a third if the table of contents is longer than guessed).
 /// What the restore then needs of it is in ``plan``.
 package struct IndexedDump: Sendable {
     package let dump: StoredDump
@@ -17,6 +17,10 @@ package struct IndexedDump: Sendable {
     /// tens of MB.)
     package let intSize: Int
     package let plan: PieceRestorePlan
+
+    /// How much of the object's start is read with its end, in bytes, before the index says how
+    /// much the metadata and the table of contents take.
+    static let headGuess = 256 << 10
 
     /// Whether the dump can be restored in pieces, and if not, why.
     package enum Opening: Sendable {
@@ -33,6 +37,11 @@ package struct IndexedDump: Sendable {
         storage: any StorageBackend,
         settings: ZstdDecompressionSettings
     ) async throws -> Opening {
+        // The object's start is read while its end is: the index says how much of it the table of
+        // contents takes, but a schema of up to a thousand tables or so fits the first 256 KiB, so
+        // one round trip does for both (and moto, which reads the whole object for every ranged
+        // GET, reads it twice at once rather than one after the other).
+        async let start = storage.readHead(dump.key, length: min(dump.size, Self.headGuess))
         let index: ArchiveIndex
         switch try await storage.archiveIndex(of: dump.key) {
         case .index(let found): index = found
@@ -46,7 +55,11 @@ package struct IndexedDump: Sendable {
             return .unavailable("has an index pgclone cannot use (its frames do not fit the object)")
         }
         let tableOfContents = index.ranges(of: 0)
-        let stored = ByteBuffer(bytes: try await storage.readHead(dump.key, length: tableOfContents.stored.upperBound))
+        var first = try await start
+        if first.count < tableOfContents.stored.upperBound, first.count < dump.size {
+            first = try await storage.readHead(dump.key, length: tableOfContents.stored.upperBound)
+        }
+        let stored = ByteBuffer(bytes: first.prefix(tableOfContents.stored.upperBound))
         guard stored.readableBytes == tableOfContents.stored.upperBound else {
             return .unavailable("is shorter than its index says")
         }
