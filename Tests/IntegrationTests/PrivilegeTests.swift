@@ -247,30 +247,36 @@ struct PrivilegeTests {
             try await asReader.psql("INSERT INTO public.t VALUES (99, 'no')", database: existing)
         }
 
-        // --no-owner --no-acl: as before, everything the restoring role's with no grants.
+        // --no-owner --no-acl: as before, everything the restoring role's with no grants; in one
+        // stream and in pieces.
         let bare = TestEnvironment.uniqueName("priv_bare")
-        let restored = try await pgclone.restore(key, into: bare, ["--no-owner", "--no-acl"])
-        #expect(restored.exitCode == 0, "\(restored)")
-        #expect(!restored.stderr.contains("owners and privileges"), "\(restored)")
-        #expect(
-            restored.stderr.contains("pgclone: warning: restoring without the dump's privileges (--no-acl)"),
-            "\(restored)"
-        )
-        let owners = try await server.psql(
-            """
-            SELECT DISTINCT pg_get_userbyid(relowner) FROM pg_class WHERE relnamespace IN \
-            ('public'::regnamespace, 's'::regnamespace)
-            """,
-            database: bare
-        )
-        #expect(owners == user.user)
-        #expect(
-            try await server.psql(
-                "SELECT count(*) FROM pg_class WHERE relname = 't' AND relacl IS NOT NULL",
-                database: bare
-            ) == "0"
-        )
-        for database in [source, fresh, existing, bare] { try await server.dropDatabase(database) }
+        let barePieces = TestEnvironment.uniqueName("priv_bare_pieces")
+        for (target, jobs) in [(bare, [String]()), (barePieces, ["--jobs", "2"])] {
+            let restored = try await pgclone.restore(key, into: target, ["--no-owner", "--no-acl"] + jobs)
+            #expect(restored.exitCode == 0, "\(restored)")
+            #expect(!restored.stderr.contains("owners and privileges"), "\(restored)")
+            #expect(
+                restored.stderr.contains("pgclone: warning: restoring without the dump's privileges (--no-acl)"),
+                "\(restored)"
+            )
+            #expect(restored.stderr.contains("pgclone: restoring in ") == !jobs.isEmpty, "\(restored)")
+            let owners = try await server.psql(
+                """
+                SELECT DISTINCT pg_get_userbyid(relowner) FROM pg_class WHERE relnamespace IN \
+                ('public'::regnamespace, 's'::regnamespace)
+                """,
+                database: target
+            )
+            #expect(owners == user.user, "\(target)")
+            #expect(
+                try await server.psql(
+                    "SELECT count(*) FROM pg_class WHERE relname = 't' AND relacl IS NOT NULL",
+                    database: target
+                ) == "0"
+            )
+            #expect(try await server.tableFingerprints(target) == server.tableFingerprints(source))
+        }
+        for database in [source, fresh, existing, bare, barePieces] { try await server.dropDatabase(database) }
     }
 
     /// `--role appowner` run by a member: pg_restore SETs ROLE first, so the restored objects are
@@ -284,38 +290,44 @@ struct PrivilegeTests {
         let dumped = try await pgclone.run(["dump", "--database", server.url(source), "--no-acl"])
         #expect(dumped.exitCode == 0, "\(dumped)")
         let key = dumped.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        // In one stream, and in pieces (whose COPY sessions SET ROLE too).
         let target = TestEnvironment.uniqueName("priv_role")
-        let restored = try await pgclone.restore(key, into: target, ["--role", roles.owner])
-        #expect(restored.exitCode == 0, "\(restored)")
-        #expect(
-            restored.stderr.contains(
+        let inPieces = TestEnvironment.uniqueName("priv_role_pieces")
+        for (target, jobs) in [(target, [String]()), (inPieces, ["--jobs", "2"])] {
+            let restored = try await pgclone.restore(key, into: target, ["--role", roles.owner] + jobs)
+            #expect(restored.exitCode == 0, "\(restored)")
+            #expect(
+                restored.stderr.contains(
+                    """
+                    pgclone: warning: owners and privileges as in the dump, but for roles this server lacks or \
+                    \"\(roles.owner)\" may not act as: 2 objects of \"\(roles.other)\" (\"\(roles.owner)\" may not \
+                    SET ROLE to it) and 1 object of \"\(roles.reader)\" (\"\(roles.owner)\" may not SET ROLE to it) \
+                    belong to \"\(roles.owner)\"\n
+                    """
+                ),
+                "\(restored)"
+            )
+            let owners = try await server.psql(
                 """
-                pgclone: warning: owners and privileges as in the dump, but for roles this server lacks or \
-                \"\(roles.owner)\" may not act as: 2 objects of \"\(roles.other)\" (\"\(roles.owner)\" may not \
-                SET ROLE to it) and 1 object of \"\(roles.reader)\" (\"\(roles.owner)\" may not SET ROLE to it) \
-                belong to \"\(roles.owner)\"\n
-                """
-            ),
-            "\(restored)"
-        )
-        let owners = try await server.psql(
-            """
-            SELECT string_agg(DISTINCT pg_get_userbyid(owner), ',') FROM (
-                SELECT relowner FROM pg_class WHERE relnamespace IN ('public'::regnamespace, 's'::regnamespace)
-                UNION ALL SELECT nspowner FROM pg_namespace WHERE nspname = 's'
-                UNION ALL SELECT proowner FROM pg_proc WHERE pronamespace = 'public'::regnamespace
-                UNION ALL SELECT lomowner FROM pg_largeobject_metadata) AS o(owner)
-            """,
-            database: target
-        )
-        #expect(owners == roles.owner)
-        // No privileges in the dump: none restored, and none of the source's REVOKEs either.
-        #expect(
-            try await server.psql(
-                "SELECT count(*) FROM pg_class WHERE relname = 't' AND relacl IS NOT NULL",
+                SELECT string_agg(DISTINCT pg_get_userbyid(owner), ',') FROM (
+                    SELECT relowner FROM pg_class WHERE relnamespace IN ('public'::regnamespace, 's'::regnamespace)
+                    UNION ALL SELECT nspowner FROM pg_namespace WHERE nspname = 's'
+                    UNION ALL SELECT proowner FROM pg_proc WHERE pronamespace = 'public'::regnamespace
+                    UNION ALL SELECT lomowner FROM pg_largeobject_metadata) AS o(owner)
+                """,
                 database: target
-            ) == "0"
-        )
+            )
+            #expect(owners == roles.owner)
+            // No privileges in the dump: none restored, and none of the source's REVOKEs either.
+            #expect(
+                try await server.psql(
+                    "SELECT count(*) FROM pg_class WHERE relname = 't' AND relacl IS NOT NULL",
+                    database: target
+                ) == "0"
+            )
+            #expect(restored.stderr.contains("pgclone: restoring in ") == !jobs.isEmpty, "\(restored)")
+            #expect(try await server.tableFingerprints(target) == server.tableFingerprints(source))
+        }
 
         // A role to restore as that this role may not become: one line, nothing done.
         let refused = try await pgclone.restore(key, into: target, ["--role", roles.reader])
@@ -331,7 +343,7 @@ struct PrivilegeTests {
             "\(refused)"
         )
         #expect(try await server.databases(startingWith: target) == [target])
-        for database in [source, target] { try await server.dropDatabase(database) }
+        for database in [source, target, inPieces] { try await server.dropDatabase(database) }
     }
 
     /// The config keys say what the flags say: a dump config without owners and privileges
