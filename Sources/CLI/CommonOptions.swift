@@ -160,7 +160,7 @@ extension Logger {
             let time = "busy \(Self.seconds(total.busy)) s, starved \(Self.seconds(total.starved)) s"
             debug("worker \(worker): \(work); \(time)")
         }
-        if let bottleneck = StepMeter.bottleneck(totals, [:]) {
+        if let bottleneck = StepMeter.bottleneck(totals, [:], restoreClient: metrics.restoreClient) {
             debug("bottleneck over the run: \(bottleneck)")
         }
         if let peak = peakResidentMemory() { debug("peak resident memory (VmHWM): \(peak) bytes") }

@@ -84,7 +84,9 @@ struct ProgressReporter: Sendable {
                     parts.append("ETA \(Self.duration(Double(total - done) / rate))")
                 }
             }
-            if let bottleneck = StepMeter.bottleneck(totals, previous) { parts.append("bottleneck: \(bottleneck)") }
+            if let bottleneck = StepMeter.bottleneck(totals, previous, restoreClient: metrics.restoreClient) {
+                parts.append("bottleneck: \(bottleneck)")
+            }
             status.show(parts.joined(separator: " "))
         }
         status.close()

@@ -95,6 +95,12 @@ package final class PGCloneMetrics: Sendable {
         }
     }
 
+    /// What writes into PostgreSQL in this run, for naming it the bottleneck: pg_restore, or
+    /// pgclone's COPY sessions once a restore in pieces has started them.
+    package var restoreClient: String {
+        workers.withLock { $0.isEmpty } ? "pg_restore" : "COPY sessions"
+    }
+
     /// The COPY sessions' totals so far, by session number.
     package var workerTotals: [(worker: Int, totals: WorkerMeter.Totals)] {
         workers.withLock { $0.values.map { ($0.worker, $0.snapshot) } }.sorted { $0.worker < $1.worker }

@@ -85,6 +85,29 @@ package final class StepMeter: Sendable {
         totals.withLock { $0.active = false }
     }
 
+    /// Marks the step running or not without starting its clock: for a step that several sessions
+    /// work in at once (a restore in pieces), which count their time with ``record(busy:starved:backpressure:)``.
+    package func setActive(_ isActive: Bool) {
+        active.set(to: isActive ? 1 : 0)
+        totals.withLock { $0.active = isActive }
+    }
+
+    /// Counts time one of the step's sessions spent working, waiting for input and waiting for
+    /// room downstream. Sessions count each their own: N of them at work count N seconds a second.
+    package func record(busy: Duration = .zero, starved: Duration = .zero, backpressure: Duration = .zero) {
+        let (busy, starved, backpressure) = (
+            max(0, busy.seconds), max(0, starved.seconds), max(0, backpressure.seconds)
+        )
+        if busy > 0 { self.busy.increment(by: busy) }
+        if starved > 0 { self.starved.increment(by: starved) }
+        if backpressure > 0 { self.backpressure.increment(by: backpressure) }
+        totals.withLock {
+            $0.busy += busy
+            $0.starved += starved
+            $0.backpressure += backpressure
+        }
+    }
+
     package func consumed(_ bytes: Int) {
         input.increment(by: Int64(bytes))
         if step.isSink {
@@ -156,7 +179,13 @@ package final class StepMeter: Sendable {
 extension StepMeter {
     /// The step that held the others back between the totals `before` and `now`: PostgreSQL when
     /// writing into pg_restore (or reading from pg_dump) waited most, else the busiest step.
-    package static func bottleneck(_ now: [Step: Totals], _ before: [Step: Totals]) -> String? {
+    /// `restoreClient` names what writes into PostgreSQL: pg_restore, or pgclone's COPY sessions
+    /// in a restore in pieces.
+    package static func bottleneck(
+        _ now: [Step: Totals],
+        _ before: [Step: Totals],
+        restoreClient: String = "pg_restore"
+    ) -> String? {
         func delta(_ step: Step, _ value: (Totals) -> Double) -> Double {
             (now[step].map(value) ?? 0) - (before[step].map(value) ?? 0)
         }
@@ -166,7 +195,7 @@ extension StepMeter {
         else {
             return nil
         }
-        if delta(.restoreStdin, \.backpressure) > delta(busiest, \.busy) { return "PostgreSQL (pg_restore)" }
+        if delta(.restoreStdin, \.backpressure) > delta(busiest, \.busy) { return "PostgreSQL (\(restoreClient))" }
         if delta(.dumpStdout, \.starved) > delta(busiest, \.busy) { return "PostgreSQL (pg_dump)" }
         return busiest.rawValue
     }

@@ -281,6 +281,35 @@ struct MetricsDeliveryTests {
 }
 
 extension MetricsDeliveryTests {
+    /// A restore in pieces: its sessions count their own time into the steps (summed over them),
+    /// so a slow server shows as restore_stdin's backpressure, and the summary names PostgreSQL
+    /// and the COPY sessions, not whichever step ran longest.
+    @Test func theBottleneckOfARestoreInPiecesIsReadable() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let source = TestEnvironment.uniqueName("mslow_pieces")
+        try await server.createDatabase(source)
+        // 3 s of CHECK waits in 6 MiB of rows: two pieces.
+        try await server.psql(Fixtures.slowRestoreSQL(rows: 3000, milliseconds: 4), database: source)
+        let key = try await pgclone.dump(source)
+        let target = TestEnvironment.uniqueName("mslow_pieces_dst")
+        let restored = try await pgclone.restore(key, into: target, ["--jobs", "2", "--log-level", "debug"])
+        #expect(restored.exitCode == 0, "\(restored)")
+        #expect(restored.stderr.contains("pgclone: restoring in 2 pieces of 1 tables"), "\(restored)")
+        let summary = restored.stderrLines.filter { $0.hasPrefix("pgclone: debug: step ") }
+        let steps = Self.stepFigures(summary)
+        #expect(Set(steps.keys) == ["download", "decompress", "restore_stdin"], "\(summary)")
+        let load = try #require(steps["restore_stdin"])
+        // The COPYs waited for the CHECKs; decompressing took a fraction of that.
+        #expect(load.backpressure > 2, "\(summary)")
+        #expect(try #require(steps["decompress"]).busy < load.backpressure / 4, "\(summary)")
+        #expect(
+            restored.stderrLines.contains("pgclone: debug: bottleneck over the run: PostgreSQL (COPY sessions)"),
+            "\(restored)"
+        )
+        #expect(try await server.tableFingerprints(target) == server.tableFingerprints(source))
+    }
+
     /// The seconds on the run summary's `step <name>: … busy 0.30 s (…), starved 0.50 s,
     /// backpressure 9.80 s` lines, by step; a line whose figures do not parse is left out.
     static func stepFigures(_ lines: [String]) -> [String: (busy: Double, starved: Double, backpressure: Double)] {

@@ -63,4 +63,30 @@ import Testing
         // Only starved: waiting for input is not holding anyone back.
         #expect(StepMeter.bottleneck([.restoreStdin: Totals(starved: 3)], [:]) == nil)
     }
+
+    /// A restore in pieces: its sessions count their own time (N of them, N seconds a second) and
+    /// the writer into PostgreSQL is named as what it is.
+    @Test func aRestoreInPiecesCountsEachSessionsTimeAndNamesItsCopySessions() {
+        let metrics = PGCloneMetrics(build: .init(version: "1", libraries: []))
+        #expect(metrics.restoreClient == "pg_restore")
+        _ = metrics.worker(1)
+        #expect(metrics.restoreClient == "COPY sessions")
+        let load = metrics.step(.restoreStdin)
+        load.setActive(true)
+        #expect(load.snapshot.active)
+        load.record(starved: .seconds(1))
+        load.record(backpressure: .seconds(4))
+        load.record(backpressure: .seconds(4))
+        metrics.step(.decompress).record(busy: .milliseconds(500))
+        let totals = Dictionary(uniqueKeysWithValues: Step.allCases.map { ($0, metrics.step($0).snapshot) })
+        let loaded = totals[.restoreStdin]!
+        #expect(loaded.busy == 0 && loaded.starved == 1 && loaded.backpressure == 8)
+        #expect(totals[.decompress]!.busy == 0.5)
+        #expect(StepMeter.bottleneck(totals, [:], restoreClient: metrics.restoreClient) == "PostgreSQL (COPY sessions)")
+        let text = String(decoding: metrics.render(), as: UTF8.self)
+        #expect(text.contains("pgclone_step_backpressure_seconds_total{step=\"restore_stdin\"} 8.0"), "\(text)")
+        #expect(text.contains("pgclone_step_active{step=\"restore_stdin\"} 1.0"), "\(text)")
+        load.setActive(false)
+        #expect(!load.snapshot.active)
+    }
 }

@@ -132,11 +132,16 @@ package struct PieceLoader: Sendable {
             return (stored, .other(archive: archive))
         }
         frames.sort { $0.stored.lowerBound < $1.stored.lowerBound }
-        let (stream, source) = ByteStream.makeStream(backpressureStrategy: .capacity(.bytes(1 << 20)))
+        // The download step: its bytes, and its waits for room while the sessions are all busy.
+        let (stream, source) = metrics.stream(
+            .downloadToDecompress,
+            capacity: .bytes(1 << 20),
+            from: .download,
+            to: nil
+        )
         let storage = self.storage
         let key = dump.dump.key
         let decoder = PieceDecoder(settings: decompression, intSize: dump.intSize)
-        let download = metrics.step(.download)
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { _ = try await storage.read(key, into: source) }
@@ -144,7 +149,6 @@ package struct PieceLoader: Sendable {
                 var next = 0
                 var piece: ByteBuffer?
                 for try await chunk in stream {
-                    download.produced(chunk.readableBytes)
                     var chunk = chunk
                     while chunk.readableBytes > 0, next < frames.count {
                         let frame = frames[next]
@@ -227,13 +231,19 @@ package struct PieceLoader: Sendable {
                 let table = dump.plan.tables[piece.dumpID]!
                 let start = clock.now
                 worker.waited(start - asked)
+                load.record(starved: start - asked)
                 // A table already refused is emptied at the end: its other pieces are not loaded.
                 if shared.report.withLock({ $0.failedTables.contains(piece.dumpID) }) { continue }
                 let rows = try await decoder.rows(of: item.stored, piece: piece, table: table)
                 // Its stored bytes are decompressed: the reader cuts another piece into them.
                 await shared.feed.recycle(item.stored)
                 item.stored = ByteBuffer()
+                let decompressed = clock.now
+                decompress.record(busy: decompressed - start)
                 decompress.produced(piece.archive.count)
+                // The COPY is the session waiting for PostgreSQL: restore_stdin's backpressure, as
+                // pg_restore's stdin is in one stream.
+                defer { load.record(backpressure: clock.now - decompressed) }
                 do {
                     try await session.copyIn(table.copyStatementBytes, rows: rows)
                     await decoder.recycle(rows)

@@ -90,9 +90,16 @@ extension RestoreRunner {
         ignoreErrors: Bool,
         metrics: PGCloneMetrics
     ) async throws -> Report {
-        let steps = [Step.download, .decompress, .restoreStdin].map(metrics.step)
-        for step in steps { step.started() }
-        defer { for step in steps { step.finished() } }
+        // The download runs on its own clock; the sessions, several at once, count their own time
+        // into the steps after it (PieceLoader).
+        let download = metrics.step(.download)
+        let sessionSteps = [Step.decompress, .restoreStdin].map(metrics.step)
+        download.started()
+        for step in sessionSteps { step.setActive(true) }
+        defer {
+            download.finished()
+            for step in sessionSteps { step.setActive(false) }
+        }
         // The reader, the sessions and pg_restore: whichever fails first stops the others.
         let feed = PieceFeed(capacity: jobs)
         let other = otherList.isEmpty ? nil : ByteStream.makeStream(backpressureStrategy: .capacity(.bytes(1 << 20)))
