@@ -47,6 +47,18 @@ struct PieceRestorePlanTests {
         let index = try #require(try ArchiveIndexTests.index(of: stored))
         let contents = try ArchiveTableOfContents(bytes: Array(archive[index.ranges(of: 0).archive]))
         let plan = try PieceRestorePlan.make(index: index, contents: contents).get()
+        // A restore reads the entries one at a time (ArchiveTableOfContents.readEntries): the same
+        // entries, in the same order, whatever its chunks; cut short, it fails.
+        let head = ByteBuffer(bytes: archive[index.ranges(of: 0).archive])
+        var read: [ArchiveTableOfContents.Entry] = []
+        #expect(try ArchiveTableOfContents.readEntries(of: head) { read.append($0) } == contents.intSize)
+        #expect(read == contents.entries)
+        read = []
+        #expect(try ArchiveTableOfContents.readEntries(of: head, chunkSize: 7) { read.append($0) } == contents.intSize)
+        #expect(read == contents.entries)
+        #expect(throws: ArchiveFormatError.needMoreBytes) {
+            try ArchiveTableOfContents.readEntries(of: head.getSlice(at: 0, length: head.readableBytes - 1)!) { _ in }
+        }
         // An index that contradicts the table of contents drives nothing.
         func refusal(_ index: ArchiveIndex) -> String? {
             guard case .failure(let why) = PieceRestorePlan.make(index: index, contents: contents) else { return nil }

@@ -18,12 +18,18 @@ package final class MemoryFile: Sendable {
 
     /// A file holding `contents`.
     /// - Throws: ``PGCloneError`` (`storageFailed`) if the kernel refuses the file or its pages.
-    package init(name: String, contents: some Collection<UInt8>) throws {
+    package convenience init(name: String, contents: some Collection<UInt8>) throws {
+        try self.init(name: name, buffer: ByteBuffer(bytes: contents))
+    }
+
+    /// A file holding `buffer`'s readable bytes, written from it without a copy (a table of
+    /// contents can be tens of MB).
+    /// - Throws: ``PGCloneError`` (`storageFailed`) if the kernel refuses the file or its pages.
+    package init(name: String, buffer bytes: ByteBuffer) throws {
         let descriptor = CPGCloneSystem_memfd(name)
         guard descriptor >= 0 else { throw PGCloneError.storageFailed("cannot create an in-memory file") }
         self.descriptor = Atomic(descriptor)
         path = "/proc/\(getpid())/fd/\(descriptor)"
-        let bytes = ByteBuffer(bytes: contents)
         guard writeAll(descriptor, bytes) else {
             Glibc.close(descriptor)
             throw PGCloneError.storageFailed("cannot write an in-memory file of \(bytes.readableBytes) bytes")

@@ -73,13 +73,15 @@ package struct IndexedDump: Sendable {
         guard head.readableBytes == tableOfContents.archive.count else {
             return .unavailable("has an index that does not match its table of contents")
         }
-        let contents: ArchiveTableOfContents
+        // The entries are read one at a time into the plan, not held (nor the bytes copied).
+        var builder = PieceRestorePlan.Builder()
+        let intSize: Int
         do {
-            contents = try ArchiveTableOfContents(bytes: Array(head.readableBytesView))
+            intSize = try ArchiveTableOfContents.readEntries(of: head) { builder.add($0) }
         } catch {
             return .unavailable("has a table of contents pgclone does not read (\(error))")
         }
-        switch PieceRestorePlan.make(index: index, contents: contents) {
+        switch builder.plan(index: index) {
         case .success(let plan):
             return .ready(
                 IndexedDump(
@@ -87,7 +89,7 @@ package struct IndexedDump: Sendable {
                     index: index,
                     metadata: metadata,
                     head: head,
-                    intSize: contents.intSize,
+                    intSize: intSize,
                     plan: plan
                 )
             )

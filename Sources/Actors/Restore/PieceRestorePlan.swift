@@ -54,18 +54,38 @@ package struct PieceRestorePlan: Sendable {
         index: ArchiveIndex,
         contents: ArchiveTableOfContents
     ) -> Result<PieceRestorePlan, Unusable> {
-        let sections = contents.sections
-        var tables: [Int: Table] = [:]
-        var otherData: Set<Int> = []
-        var entries: [Int: (section: Int, description: String)] = [:]
-        for entry in contents.entries {
-            entries[entry.dumpID] = (sections[entry.dumpID] ?? entry.section, entry.description)
-            guard entry.hasData else { continue }
+        var builder = Builder()
+        for entry in contents.entries { builder.add(entry) }
+        return builder.plan(index: index)
+    }
+
+    /// Makes a plan from a table of contents' entries given one at a time, in the archive's order
+    /// (``ArchiveTableOfContents/readEntries(of:_:)``), keeping only what the plan needs of each,
+    /// then from the index.
+    package struct Builder {
+        /// An entry of no section (an ACL, a comment) is in the section of the entry before it
+        /// (`ProcessArchiveRestoreOptions`), pre-data at first.
+        private var section = ArchiveTableOfContents.preData
+        private var tables: [Int: Table] = [:]
+        private var otherData: Set<Int> = []
+        private var entries: [Int: (section: Int, description: String)] = [:]
+        private var setupStatements: [String] = []
+        /// The first entry that makes the archive unusable.
+        private var unusable: Unusable?
+
+        package init() {}
+
+        package mutating func add(_ entry: ArchiveTableOfContents.Entry) {
+            if entry.section != ArchiveTableOfContents.noSection { section = entry.section }
+            entries[entry.dumpID] = (section, entry.description)
+            if let definition = entry.definition { setupStatements.append(definition) }
+            guard entry.hasData, unusable == nil else { return }
             if entry.description == "TABLE DATA" {
                 guard let statement = entry.copyStatement, statement.hasPrefix("COPY "), let raw = entry.raw,
                     let bytes = raw.copyStatement
                 else {
-                    return .failure(Unusable(description: "holds table data as INSERT statements, not COPY"))
+                    unusable = Unusable(description: "holds table data as INSERT statements, not COPY")
+                    return
                 }
                 let name = entry.namespace.isEmpty ? entry.tag : "\(entry.namespace).\(entry.tag)"
                 tables[entry.dumpID] = Table(
@@ -73,61 +93,64 @@ package struct PieceRestorePlan: Sendable {
                     name: name,
                     copyStatement: statement.trimmingWhitespace(),
                     copyStatementBytes: bytes,
-                    truncateStatement: Array("TRUNCATE ONLY ".utf8) + Self.quoted(raw.namespace) + [UInt8(ascii: ".")]
-                        + Self.quoted(raw.tag)
+                    truncateStatement: Array("TRUNCATE ONLY ".utf8) + PieceRestorePlan.quoted(raw.namespace)
+                        + [UInt8(ascii: ".")] + PieceRestorePlan.quoted(raw.tag)
                 )
             } else if entry.description == "BLOBS" {
                 otherData.insert(entry.dumpID)
             } else {
-                return .failure(
-                    Unusable(description: "holds data of a kind pgclone does not load (\(entry.description))")
-                )
+                unusable = Unusable(description: "holds data of a kind pgclone does not load (\(entry.description))")
             }
         }
-        var pieces: [Piece] = []
-        var otherFrames: [Int] = []
-        var previous: Int?
-        for number in index.frames.indices.dropFirst() {
-            let frame = index.frames[number]
-            guard let dumpID = frame.dumpID, frame.startsBlock || previous == dumpID else {
-                return .failure(Unusable(description: "has an index whose pieces are out of order"))
-            }
-            previous = dumpID
-            let (stored, archive) = index.ranges(of: number)
-            if tables[dumpID] != nil {
-                pieces.append(
-                    Piece(
-                        dumpID: dumpID,
-                        startsBlock: frame.startsBlock,
-                        stored: stored,
-                        archive: archive
+
+        /// The plan, with the pieces `index` gives; or why there can be none.
+        package func plan(index: ArchiveIndex) -> Result<PieceRestorePlan, Unusable> {
+            if let unusable { return .failure(unusable) }
+            var pieces: [Piece] = []
+            var otherFrames: [Int] = []
+            var previous: Int?
+            for number in index.frames.indices.dropFirst() {
+                let frame = index.frames[number]
+                guard let dumpID = frame.dumpID, frame.startsBlock || previous == dumpID else {
+                    return .failure(Unusable(description: "has an index whose pieces are out of order"))
+                }
+                previous = dumpID
+                let (stored, archive) = index.ranges(of: number)
+                if tables[dumpID] != nil {
+                    pieces.append(
+                        Piece(
+                            dumpID: dumpID,
+                            startsBlock: frame.startsBlock,
+                            stored: stored,
+                            archive: archive
+                        )
                     )
-                )
-            } else if otherData.contains(dumpID) {
-                otherFrames.append(number)
-            } else {
-                return .failure(Unusable(description: "has an index naming dump id \(dumpID), which has no data"))
+                } else if otherData.contains(dumpID) {
+                    otherFrames.append(number)
+                } else {
+                    return .failure(Unusable(description: "has an index naming dump id \(dumpID), which has no data"))
+                }
             }
-        }
-        // A frame holding the end of one block and the start of the next would load the second's
-        // bytes as the first's rows: every block must start a frame of its own.
-        let started = Set(index.frames.dropFirst().filter(\.startsBlock).compactMap(\.dumpID))
-        if let missing = tables.keys.sorted().first(where: { !started.contains($0) })
-            ?? otherData.sorted().first(where: { !started.contains($0) })
-        {
-            return .failure(
-                Unusable(description: "has an index in which no piece starts the data of dump id \(missing)")
+            // A frame holding the end of one block and the start of the next would load the
+            // second's bytes as the first's rows: every block must start a frame of its own.
+            let started = Set(index.frames.dropFirst().filter(\.startsBlock).compactMap(\.dumpID))
+            if let missing = tables.keys.sorted().first(where: { !started.contains($0) })
+                ?? otherData.sorted().first(where: { !started.contains($0) })
+            {
+                return .failure(
+                    Unusable(description: "has an index in which no piece starts the data of dump id \(missing)")
+                )
+            }
+            return .success(
+                PieceRestorePlan(
+                    tables: tables,
+                    pieces: pieces,
+                    otherFrames: otherFrames,
+                    setupStatements: setupStatements,
+                    entries: entries
+                )
             )
         }
-        return .success(
-            PieceRestorePlan(
-                tables: tables,
-                pieces: pieces,
-                otherFrames: otherFrames,
-                setupStatements: contents.entries.compactMap(\.definition),
-                entries: entries
-            )
-        )
     }
 
     /// `name` as an SQL identifier, in its own encoding: in double quotes, a double quote doubled

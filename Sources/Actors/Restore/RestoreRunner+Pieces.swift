@@ -25,7 +25,7 @@ extension RestoreRunner {
             serverMajor: serverMajor
         ).pgRestore
         let ownership = try await beforeStart?() ?? self.ownership
-        let tableOfContents = try MemoryFile(name: "pgclone-toc", contents: dump.head.readableBytesView)
+        let tableOfContents = try MemoryFile(name: "pgclone-toc", buffer: dump.head)
         defer { tableOfContents.close() }
         let path = tableOfContents.path
         let lists = dump.plan.lists(listing: try await list(path, pgRestore: pgRestore))
