@@ -246,6 +246,28 @@ struct PieceRestoreTests {
         #expect(try await pgclone.server.markers(target) == "new")
     }
 
+    /// The table of contents' frame is decompressed into a file in memory as its entries are
+    /// read: corrupt, the restore fails in one line before anything is restored.
+    @Test func aCorruptTableOfContentsFailsTheRestoreInPiecesAndChangesNothing() async throws {
+        let pgclone = try PGCloneHarness()
+        let (key, target) = try await pgclone.targetAndDump("pieces_badtoc")
+        var stored = try pgclone.storedData(key)
+        let index = try #require(try ArchiveIndexTests.index(of: [UInt8](stored)))
+        let frame = index.ranges(of: 0).stored
+        stored[stored.startIndex + (frame.lowerBound + frame.upperBound) / 2] ^= 0xFF
+        let corruptKey = key.replacingOccurrences(of: ".default.", with: ".corrupt.")
+        try pgclone.store(stored, as: corruptKey)
+
+        let result = try await pgclone.restore(corruptKey, into: target, ["--jobs", "2"])
+        #expect(result.exitCode == 1, "\(result)")
+        #expect(result.errorLines.count == 1, "\(result)")
+        let error = try #require(result.errorLines.first)
+        #expect(error.hasPrefix("pgclone: error: the dump \(corruptKey) is corrupt ("), "\(error)")
+        #expect(error.hasSuffix("\"\(target)\" is unchanged"), "\(error)")
+        #expect(try await pgclone.server.markers(target) == "old")
+        #expect(try await pgclone.server.databases(startingWith: target) == [target])
+    }
+
     @Test func aCorruptPieceFailsNamingItsTableAndChangesNothing() async throws {
         let pgclone = try PGCloneHarness()
         let server = pgclone.server

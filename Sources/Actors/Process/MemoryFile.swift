@@ -25,15 +25,66 @@ package final class MemoryFile: Sendable {
     /// A file holding `buffer`'s readable bytes, written from it without a copy (a table of
     /// contents can be tens of MB).
     /// - Throws: ``PGCloneError`` (`storageFailed`) if the kernel refuses the file or its pages.
-    package init(name: String, buffer bytes: ByteBuffer) throws {
+    package convenience init(name: String, buffer bytes: ByteBuffer) throws {
+        try self.init(name: name)
+        do {
+            try append(bytes)
+        } catch {
+            close()
+            throw error
+        }
+    }
+
+    /// An empty file, which ``append(_:)`` fills.
+    /// - Throws: ``PGCloneError`` (`storageFailed`) if the kernel refuses the file.
+    package init(name: String) throws {
         let descriptor = CPGCloneSystem_memfd(name)
         guard descriptor >= 0 else { throw PGCloneError.storageFailed("cannot create an in-memory file") }
         self.descriptor = Atomic(descriptor)
         path = "/proc/\(getpid())/fd/\(descriptor)"
-        guard writeAll(descriptor, bytes) else {
-            Glibc.close(descriptor)
-            throw PGCloneError.storageFailed("cannot write an in-memory file of \(bytes.readableBytes) bytes")
+    }
+
+    /// Writes `bytes`' readable bytes at the end of the file (pages in memory: no disk is waited for).
+    /// - Throws: ``PGCloneError`` (`storageFailed`) if the kernel refuses the pages.
+    package func append(_ bytes: ByteBuffer) throws {
+        guard writeAll(descriptor.load(ordering: .relaxed), bytes) else {
+            throw PGCloneError.storageFailed("cannot write an in-memory file of \(bytes.readableBytes) more bytes")
         }
+    }
+
+    /// The file's bytes from its start, `chunkSize` at a time, each read when asked for (for a
+    /// child's stdin, without holding the whole file). A read that fails ends the chunks early,
+    /// which the child reports as an archive cut short.
+    package func chunks(of chunkSize: Int) -> Chunks {
+        Chunks(file: self, chunkSize: chunkSize)
+    }
+
+    package struct Chunks: Sequence, Sendable {
+        let file: MemoryFile
+        let chunkSize: Int
+
+        package struct Iterator: IteratorProtocol {
+            let file: MemoryFile
+            let chunkSize: Int
+            var offset = 0
+
+            package mutating func next() -> ByteBuffer? {
+                var chunk = ByteBufferAllocator().buffer(capacity: chunkSize)
+                let descriptor = file.descriptor.load(ordering: .relaxed)
+                let offset = self.offset
+                let read = chunk.writeWithUnsafeMutableBytes(minimumWritableBytes: chunkSize) { destination in
+                    var result = pread(descriptor, destination.baseAddress, chunkSize, off_t(offset))
+                    while result < 0 && errno == EINTR {
+                        result = pread(descriptor, destination.baseAddress, chunkSize, off_t(offset))
+                    }
+                    return Swift.max(0, result)
+                }
+                self.offset += read
+                return read > 0 ? chunk : nil
+            }
+        }
+
+        package func makeIterator() -> Iterator { Iterator(file: file, chunkSize: chunkSize) }
     }
 
     /// Closes the file, which frees it; idempotent.

@@ -9,9 +9,13 @@ package struct IndexedDump: Sendable {
     package let dump: StoredDump
     package let index: ArchiveIndex
     package let metadata: DumpMetadata?
-    /// The archive's header and table of contents (the index's first frame, decompressed): what
-    /// pg_restore reads to restore the schema, and its large objects' and sequences' data after.
-    package let head: ByteBuffer
+    /// The archive's header and table of contents (the index's first frame, decompressed), in a
+    /// file in memory: what pg_restore reads to restore the schema, and its large objects' and
+    /// sequences' data after. (Tens of MB for a large schema: in the file they count once towards
+    /// the process's memory, and not towards its RSS.) Closed when the restore is done with it.
+    package let head: MemoryFile
+    /// The archive's version, from its header: which pg_restore reads it.
+    package let archiveVersion: ArchiveVersion?
     /// pg_dump's integer size, from the archive's header. (The table of contents' entries are not
     /// kept: ``plan`` has what the restore needs of them, and for 100,000 large objects they take
     /// tens of MB.)
@@ -21,6 +25,9 @@ package struct IndexedDump: Sendable {
     /// How much of the object's start is read with its end, in bytes, before the index says how
     /// much the metadata and the table of contents take.
     static let headGuess = 256 << 10
+
+    /// A table of contents that decompresses to more than the index says.
+    private struct LongerThanIndexed: Error {}
 
     /// Whether the dump can be restored in pieces, and if not, why.
     package enum Opening: Sendable {
@@ -69,17 +76,36 @@ package struct IndexedDump: Sendable {
             if case .head(let head) = DumpHead.parse(prefix) { metadata = head.metadata }
         }
         let frame = stored.getSlice(at: tableOfContents.stored.lowerBound, length: tableOfContents.stored.count)!
-        let head = try ZstdFrame.decompress(frame, settings: settings)
-        guard head.readableBytes == tableOfContents.archive.count else {
+        // Decompressed a chunk at a time into a file in memory, its entries read one at a time into
+        // the plan as they come: neither the bytes nor the entries are held (100,000 large
+        // objects make 19 MB of table of contents, and their entries took tens of MB more).
+        let head = try MemoryFile(name: "pgclone-toc")
+        var builder = PieceRestorePlan.Builder()
+        var reader = ArchiveTableOfContents.EntryReader()
+        var (length, header, intSize) = (0, [UInt8](), Int?.none)
+        var unreadable: (any Error)?
+        do {
+            try ZstdFrame.decompress(frame, settings: settings, chunkSize: 1 << 20) { chunk in
+                length += chunk.readableBytes
+                guard length <= tableOfContents.archive.count else { throw LongerThanIndexed() }
+                try head.append(chunk)
+                header += chunk.readableBytesView.prefix(16 - header.count)
+                guard intSize == nil, unreadable == nil else { return }
+                do {
+                    intSize = try reader.read(chunk) { builder.add($0) }
+                } catch {
+                    unreadable = error
+                }
+            }
+        } catch is LongerThanIndexed {
             return .unavailable("has an index that does not match its table of contents")
         }
-        // The entries are read one at a time into the plan, not held (nor the bytes copied).
-        var builder = PieceRestorePlan.Builder()
-        let intSize: Int
-        do {
-            intSize = try ArchiveTableOfContents.readEntries(of: head) { builder.add($0) }
-        } catch {
-            return .unavailable("has a table of contents pgclone does not read (\(error))")
+        guard length == tableOfContents.archive.count else {
+            return .unavailable("has an index that does not match its table of contents")
+        }
+        guard let intSize else {
+            let reason = unreadable.map { "\($0)" } ?? ArchiveFormatError.needMoreBytes.description
+            return .unavailable("has a table of contents pgclone does not read (\(reason))")
         }
         switch builder.plan(index: index) {
         case .success(let plan):
@@ -89,6 +115,7 @@ package struct IndexedDump: Sendable {
                     index: index,
                     metadata: metadata,
                     head: head,
+                    archiveVersion: ArchiveVersion(header: header),
                     intSize: intSize,
                     plan: plan
                 )

@@ -21,11 +21,11 @@ extension RestoreRunner {
         metrics: PGCloneMetrics
     ) async throws -> Report {
         let pgRestore = try installations.forRestore(
-            archive: ArchiveVersion(header: dump.head.readableBytesView),
+            archive: dump.archiveVersion,
             serverMajor: serverMajor
         ).pgRestore
         let ownership = try await beforeStart?() ?? self.ownership
-        let tableOfContents = try MemoryFile(name: "pgclone-toc", buffer: dump.head)
+        let tableOfContents = dump.head
         defer { tableOfContents.close() }
         let path = tableOfContents.path
         let lists = dump.plan.lists(listing: try await list(path, pgRestore: pgRestore))
@@ -154,7 +154,7 @@ extension RestoreRunner {
             pgRestore,
             arguments(ownership) + ["--use-list=\(listFile.path)"],
             input: input,
-            first: dump.head,
+            first: dump.head.chunks(of: 1 << 20),
             rest: input.makeAsyncIterator(),
             ignoreErrors: ignoreErrors
         )

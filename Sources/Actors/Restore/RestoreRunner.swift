@@ -152,7 +152,7 @@ package actor RestoreRunner {
                 pgRestore,
                 arguments,
                 input: input,
-                first: first,
+                first: first.map { [$0] } ?? [],
                 rest: iterator,
                 ignoreErrors: ignoreErrors
             )
@@ -165,7 +165,7 @@ package actor RestoreRunner {
         _ pgRestore: String,
         _ arguments: [String],
         input: ByteStream,
-        first: ByteBuffer?,
+        first: some Sequence<ByteBuffer> & Sendable,
         rest: ByteStream.AsyncIterator,
         ignoreErrors: Bool
     ) async throws -> Report {
@@ -185,7 +185,11 @@ package actor RestoreRunner {
             let writer = execution.standardInputWriter
             var written = 0
             var stoppedReading = false
-            var next = first
+            // `first`'s chunks, then `rest`'s.
+            var firstChunks = first.makeIterator()
+            var next = firstChunks.next()
+            var readingFirst = next != nil
+            if !readingFirst { next = try await iterator.next() }
             while let chunk = next {
                 do {
                     stdinWaiting?(true)
@@ -198,7 +202,12 @@ package actor RestoreRunner {
                     break
                 }
                 written += chunk.readableBytes
-                next = try await iterator.next()
+                if readingFirst, let more = firstChunks.next() {
+                    next = more
+                } else {
+                    readingFirst = false
+                    next = try await iterator.next()
+                }
             }
             try? await writer.finish()
             return (written, stoppedReading, try await log)

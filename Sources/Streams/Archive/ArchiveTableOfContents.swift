@@ -52,25 +52,36 @@ package struct ArchiveTableOfContents: Sendable, Hashable {
         try self.init(parsing: &reader)
     }
 
-    /// Reads a whole header and table of contents held in `buffer` (what an ``ArchiveIndex``'s
-    /// first frame holds) entry by entry, `chunkSize` bytes at a time, giving each entry to `body`
-    /// in the archive's order and keeping none: a copy of the bytes and every entry at once took
-    /// tens of MB for 100,000 large objects. Returns pg_dump's integer size.
+    /// Reads a header and table of contents (what an ``ArchiveIndex``'s first frame holds) as its
+    /// bytes come, entry by entry, giving each to a closure in the archive's order and keeping
+    /// none: a copy of the bytes and every entry at once took tens of MB for 100,000 large objects.
+    package struct EntryReader {
+        private var reader = ArchiveTableOfContentsReader()
+
+        package init() {}
+
+        /// Reads on with `chunk`, the next bytes; pg_dump's integer size once the table of
+        /// contents is whole (bytes after it are ignored), else `nil`.
+        /// - Throws: ``ArchiveFormatError`` for bytes that are not a table of contents pgclone reads.
+        package mutating func read(_ chunk: ByteBuffer, _ body: (Entry) -> Void) throws -> Int? {
+            try chunk.withUnsafeReadableBytes { try reader.read($0, each: body) }?.0.intSize
+        }
+    }
+
+    /// Reads a whole header and table of contents held in `buffer` with an ``EntryReader``,
+    /// `chunkSize` bytes at a time. Returns pg_dump's integer size.
     /// - Throws: ``ArchiveFormatError`` for bytes that end early or are not one pgclone reads.
     package static func readEntries(
         of buffer: ByteBuffer,
         chunkSize chunk: Int = 1 << 20,
         _ body: (Entry) -> Void
     ) throws -> Int {
-        var reader = ArchiveTableOfContentsReader()
+        var reader = EntryReader()
         var offset = buffer.readerIndex
         while offset < buffer.writerIndex {
             let length = min(chunk, buffer.writerIndex - offset)
-            let read = try buffer.getSlice(at: offset, length: length)!.withUnsafeReadableBytes {
-                try reader.read($0, each: body)
-            }
+            if let intSize = try reader.read(buffer.getSlice(at: offset, length: length)!, body) { return intSize }
             offset += length
-            if let (summary, _) = read { return summary.intSize }
         }
         throw ArchiveFormatError.needMoreBytes
     }

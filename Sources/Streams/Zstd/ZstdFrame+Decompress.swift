@@ -37,6 +37,42 @@ extension ZstdFrame {
         return output
     }
 
+    /// Decompresses `input`, one or more whole zstd frames, `chunkSize` bytes of output at a time,
+    /// giving each chunk to `body` (which may keep it): for a frame whose whole output need not
+    /// be held at once (an indexed dump's table of contents, tens of MB for a large schema).
+    /// - Throws: ``DumpFormatError`` if the frames are corrupt, cut off or need a larger window;
+    ///   what `body` throws.
+    package static func decompress(
+        _ input: ByteBuffer,
+        settings: ZstdDecompressionSettings,
+        chunkSize: Int,
+        _ body: (ByteBuffer) throws -> Void
+    ) throws {
+        let context = try ZstdDecompressionContext(settings: settings)
+        var input = input
+        var output = ByteBufferAllocator().buffer(capacity: max(chunkSize, 1))
+        var hint = 1
+        while true {
+            let before = (input.readableBytes, output.readableBytes)
+            do {
+                hint = try context.step(input: &input, output: &output)
+            } catch {
+                throw error.isWindowTooLarge
+                    ? DumpFormatError.windowTooLarge(windowLogMax: settings.windowLogMax)
+                    : DumpFormatError.corrupt(error)
+            }
+            let done = hint == 0 && input.readableBytes == 0
+            // Stuck (a cut-off frame) when a call makes no progress with room to write.
+            let stuck = before == (input.readableBytes, output.readableBytes)
+            if output.readableBytes > 0, output.writableBytes == 0 || done || stuck {
+                try body(output)
+                output = ByteBufferAllocator().buffer(capacity: max(chunkSize, 1))
+            }
+            if done || stuck { break }
+        }
+        guard hint == 0 else { throw DumpFormatError.truncated }
+    }
+
     /// Decompresses `input` in one call straight into a buffer of `size` bytes (`ZSTD_decompress`):
     /// no window buffer of its own, which streaming needs, and no more than `size` bytes whatever
     /// the frames say. Checksums are verified as in streaming.
