@@ -46,8 +46,7 @@ package struct IndexedDump: Sendable {
     ) async throws -> Opening {
         // The object's start is read while its end is: the index says how much of it the table of
         // contents takes, but a schema of up to a thousand tables or so fits the first 256 KiB, so
-        // one round trip does for both (and moto, which reads the whole object for every ranged
-        // GET, reads it twice at once rather than one after the other).
+        // one round trip does for both.
         async let start = storage.readHead(dump.key, length: min(dump.size, Self.headGuess))
         let index: ArchiveIndex
         switch try await storage.archiveIndex(of: dump.key) {
