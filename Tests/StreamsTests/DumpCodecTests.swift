@@ -117,6 +117,32 @@ import Testing
         }
     }
 
+    /// Frames decompressed a chunk at a time (an indexed dump's table of contents): every chunk at
+    /// most the size asked for, all of them the archive; cut short, truncated; damaged, corrupt.
+    @Test func framesDecompressChunkByChunk() async throws {
+        let archive = Self.sampleArchive(size: 300_000)
+        let stored = try await Self.encode(archive, metadata: nil)
+        var chunks: [ByteBuffer] = []
+        try ZstdFrame.decompress(ByteBuffer(bytes: stored), settings: .init(), chunkSize: 4096) { chunks.append($0) }
+        #expect(chunks.count > 70 && chunks.allSatisfy { (1...4096).contains($0.readableBytes) })
+        #expect(chunks.flatMap { Array($0.readableBytesView) } == archive)
+        #expect {
+            try ZstdFrame.decompress(ByteBuffer(bytes: stored.dropLast(40)), settings: .init(), chunkSize: 4096) { _ in
+            }
+        } throws: { error in
+            if case DumpFormatError.truncated = error { return true }
+            return false
+        }
+        var damaged = stored
+        damaged[damaged.count / 2] ^= 0xFF
+        #expect {
+            try ZstdFrame.decompress(ByteBuffer(bytes: damaged), settings: .init(), chunkSize: 4096) { _ in }
+        } throws: { error in
+            if case DumpFormatError.corrupt = error { return true }
+            return false
+        }
+    }
+
     @Test func aFrameAskingForALargerWindowIsRefused() async throws {
         var settings = ZstdCompressionSettings()
         settings.workers = 0

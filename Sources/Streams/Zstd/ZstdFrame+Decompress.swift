@@ -22,13 +22,7 @@ extension ZstdFrame {
         while true {
             if output.writableBytes == 0 { output.reserveCapacity(minimumWritableBytes: output.capacity) }
             let before = (input.readableBytes, output.readableBytes)
-            do {
-                hint = try context.step(input: &input, output: &output)
-            } catch {
-                throw error.isWindowTooLarge
-                    ? DumpFormatError.windowTooLarge(windowLogMax: settings.windowLogMax)
-                    : DumpFormatError.corrupt(error)
-            }
+            hint = try step(context, input: &input, output: &output, settings: settings)
             // Done when the last frame is; stuck (a cut-off frame) when a call makes no progress.
             if hint == 0 && input.readableBytes == 0 { break }
             if before == (input.readableBytes, output.readableBytes) { break }
@@ -54,13 +48,7 @@ extension ZstdFrame {
         var hint = 1
         while true {
             let before = (input.readableBytes, output.readableBytes)
-            do {
-                hint = try context.step(input: &input, output: &output)
-            } catch {
-                throw error.isWindowTooLarge
-                    ? DumpFormatError.windowTooLarge(windowLogMax: settings.windowLogMax)
-                    : DumpFormatError.corrupt(error)
-            }
+            hint = try step(context, input: &input, output: &output, settings: settings)
             let done = hint == 0 && input.readableBytes == 0
             // Stuck (a cut-off frame) when a call makes no progress with room to write.
             let stuck = before == (input.readableBytes, output.readableBytes)
@@ -71,6 +59,21 @@ extension ZstdFrame {
             if done || stuck { break }
         }
         guard hint == 0 else { throw DumpFormatError.truncated }
+    }
+
+    /// One streaming step, its errors as a dump's.
+    private static func step(
+        _ context: ZstdDecompressionContext,
+        input: inout ByteBuffer,
+        output: inout ByteBuffer,
+        settings: ZstdDecompressionSettings
+    ) throws(DumpFormatError) -> Int {
+        do {
+            return try context.step(input: &input, output: &output)
+        } catch {
+            throw error.isWindowTooLarge
+                ? DumpFormatError.windowTooLarge(windowLogMax: settings.windowLogMax) : DumpFormatError.corrupt(error)
+        }
     }
 
     /// Decompresses `input` in one call straight into a buffer of `size` bytes (`ZSTD_decompress`):
