@@ -383,6 +383,46 @@ struct PieceRestoreTests {
         #expect(try await server.psql("SELECT count(*) FROM other", database: target) == "1")
     }
 
+    /// A COPY session the server ends (`pg_terminate_backend`, a crash) lost its connection: the
+    /// restore fails saying so, not as a refused COPY that --ignore-restore-errors would accept (nor
+    /// does that flag empty the table and go on), and the clean-up, whose own session still holds
+    /// the lock, drops D__temp.
+    @Test func aCopySessionTheServerEndsFailsTheRestoreAndLeavesNothing() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let source = TestEnvironment.uniqueName("pieces_term_src")
+        let (_, target) = try await pgclone.targetAndDump("pieces_term")
+        try await server.createDatabase(source)
+        try await server.psql(Fixtures.slowRestoreSQL(rows: 8000, milliseconds: 5), database: source)
+        let key = try await pgclone.dump(source)
+        for options in [["--jobs", "2"], ["--jobs", "2", "--ignore-restore-errors"]] {
+            async let restoring = pgclone.restore(key, into: target, options)
+            var ended = ""
+            for _ in 0..<600 where ended != "t" {
+                ended = try await server.psql(
+                    """
+                    SELECT coalesce(bool_or(pg_terminate_backend(pid)), false) FROM (
+                        SELECT pid FROM pg_stat_activity WHERE datname = '\(target)__temp' AND query LIKE 'COPY %'
+                        LIMIT 1) AS copying
+                    """
+                )
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(ended == "t", "no COPY session seen")
+            let result = try await restoring
+            #expect(result.exitCode == 1, "\(result)")
+            #expect(result.errorLines.count == 1, "\(result)")
+            let error = try #require(result.errorLines.first)
+            #expect(error.contains("the connection to PostgreSQL was lost"), "\(error)")
+            #expect(error.hasSuffix("\"\(target)\" is unchanged"), "\(error)")
+            #expect(!result.stderr.contains("another pgclone restore"), "\(result)")
+            #expect(!result.stderr.contains("--ignore-restore-errors would accept"), "\(result)")
+            #expect(!result.stderr.contains("left empty"), "\(result)")
+            #expect(try await server.markers(target) == "old")
+            #expect(try await server.databases(startingWith: target) == [target], "\(options)")
+        }
+    }
+
     @Test func aSIGKILLDuringTheLoadLeavesTheTargetAndNothingRunning() async throws {
         let pgclone = try PGCloneHarness()
         let server = pgclone.server

@@ -220,15 +220,24 @@ package actor PostgresConnection {
     }
 
     /// The error a failed `result` (or a `nil` one) describes.
+    /// `57P01` admin_shutdown (also `pg_terminate_backend`), `57P02` crash_shutdown, `57P03`
+    /// cannot_connect_now, `57P05` idle_session_timeout: the server ends the session.
+    static let sessionEndingStates: Set<String> = ["57P01", "57P02", "57P03", "57P05"]
+
     func error(from result: OpaquePointer?, statement: String?) -> LibPQError {
         func field(_ code: Character) -> String? {
             guard let result else { return nil }
             return PQresultErrorField(result, Int32(code.asciiValue!)).map { String(cString: $0).singleLine }
         }
-        let lost = handle.map { PQstatus($0) == CONNECTION_BAD } ?? true
+        // The session is gone also when the server says it is ending it (terminated by an
+        // administrator, a crash, a shutdown; class 08): libpq sees the socket close only on a
+        // later call, after the error of a COPY that was running has come.
+        let sqlState = field("C")
+        let ended = sqlState.map { $0.hasPrefix("08") || Self.sessionEndingStates.contains($0) } ?? false
+        let lost = ended || (handle.map { PQstatus($0) == CONNECTION_BAD } ?? true)
         let fallback = handle.map { String(cString: PQerrorMessage($0)).singleLine } ?? "the connection is closed"
         return LibPQError(
-            sqlState: field("C"),
+            sqlState: sqlState,
             message: field("M") ?? (fallback.isEmpty ? "the server closed the connection" : fallback),
             detail: field("D"),
             hint: field("H"),

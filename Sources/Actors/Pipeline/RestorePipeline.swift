@@ -383,8 +383,9 @@ package struct RestorePipeline: Sendable {
     }
 
     /// After a failure before or in the swap: drops `D__temp` and `D__snap` and finds what state
-    /// `D` is in, on the admin connection or, if the failure took it, on a new one (the lock went
-    /// with the old session: a new connection cleans up only if it gets the lock back).
+    /// `D` is in, on the admin connection or, if the failure took it (it no longer answers), on a
+    /// new one (the lock went with the old session: a new connection cleans up only if it gets the
+    /// lock back).
     private func cleanUp(
         after error: any Error,
         swap: DatabaseSwap,
@@ -392,8 +393,14 @@ package struct RestorePipeline: Sendable {
     ) async -> PGCloneError.TargetState {
         var swap = swap
         var reconnected: PostgresConnection?
-        let usable = await swap.admin.connection.isUsable
-        if Self.lostConnection(error) || !usable {
+        var usable = await swap.admin.connection.isUsable
+        // The connection lost may be another session's (a COPY session's, pg_restore's): the admin
+        // session still holds the lock if it still answers. (A server that restarted ended it too,
+        // which libpq sees only when it is used.)
+        if usable, Self.lostConnection(error) {
+            usable = (try? await swap.admin.connection.execute("SELECT 1")) != nil
+        }
+        if !usable {
             do {
                 let admin = try await reconnect(avoiding: swap.names.target)
                 reconnected = admin
