@@ -295,7 +295,10 @@ extension MetricsDeliveryTests {
         let target = TestEnvironment.uniqueName("mslow_pieces_dst")
         let restored = try await pgclone.restore(key, into: target, ["--jobs", "2", "--log-level", "debug"])
         #expect(restored.exitCode == 0, "\(restored)")
-        #expect(restored.stderr.contains("pgclone: restoring in 2 pieces of 1 tables"), "\(restored)")
+        #expect(
+            restored.stderr.contains("pgclone: restoring in 2 pieces of 1 table with 2 sessions (--jobs=2)"),
+            "\(restored)"
+        )
         let summary = restored.stderrLines.filter { $0.hasPrefix("pgclone: debug: step ") }
         let steps = Self.stepFigures(summary)
         #expect(Set(steps.keys) == ["download", "decompress", "restore_stdin"], "\(summary)")

@@ -418,6 +418,8 @@ struct PieceRestoreTests {
             #expect(!result.stderr.contains("another pgclone restore"), "\(result)")
             #expect(!result.stderr.contains("--ignore-restore-errors would accept"), "\(result)")
             #expect(!result.stderr.contains("left empty"), "\(result)")
+            // The statement shown under the error is pg_dump's without its final newline.
+            #expect(!result.stderr.contains("FROM stdin;\\n"), "\(result)")
             #expect(try await server.markers(target) == "old")
             #expect(try await server.databases(startingWith: target) == [target], "\(options)")
         }

@@ -1,6 +1,7 @@
 internal import CPGCloneLibPQ
 import Dispatch
 package import NIOCore
+import PGCloneStreams
 
 extension PostgresConnection {
     /// Bytes handed to libpq per `PQputCopyData`: libpq grows its output buffer to the largest
@@ -25,8 +26,9 @@ extension PostgresConnection {
     }
 
     private func performCopy(_ statementBytes: [UInt8], rows: ByteBuffer) throws {
-        // For messages: the statement is in the database's encoding, which need not be UTF-8.
-        let statement = String(decoding: statementBytes, as: UTF8.self)
+        // For messages: the statement is in the database's encoding, which need not be UTF-8 (and
+        // pg_dump's ends in a newline).
+        let statement = String(decoding: statementBytes, as: UTF8.self).trimmingWhitespace()
         let handle = try openHandle(for: statement)
         if Task.isCancelled { throw CancellationError() }
         canceller.setActive(true)
@@ -60,7 +62,7 @@ extension PostgresConnection {
     /// of a database that is not UTF-8), and waits for its end.
     /// - Throws: ``LibPQError`` with the server's fields.
     package func execute(bytes statementBytes: [UInt8]) throws {
-        let statement = String(decoding: statementBytes, as: UTF8.self)
+        let statement = String(decoding: statementBytes, as: UTF8.self).trimmingWhitespace()
         let handle = try openHandle(for: statement)
         let result = Self.exec(handle, statementBytes)
         defer { PQclear(result) }

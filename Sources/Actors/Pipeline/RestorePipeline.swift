@@ -704,14 +704,17 @@ package struct RestorePipeline: Sendable {
         runner: RestoreRunner,
         connection: ConnectionSettings
     ) async throws -> RestoreRunner.Report {
+        // No more COPY sessions than pieces (the indexes are still built `jobs` at a time).
+        let sessions = max(1, min(jobs, indexed.plan.pieces.count))
+        func count(_ number: Int, _ noun: String) -> String { "\(number) \(noun)\(number == 1 ? "" : "s")" }
         logger.info(
             """
-            restoring in \(indexed.plan.pieces.count) pieces of \(indexed.plan.tables.count) tables with \
-            \(jobs) sessions (--jobs=\(jobs)), reading them from \(storage.location) as they load
+            restoring in \(count(indexed.plan.pieces.count, "piece")) of \(count(indexed.plan.tables.count, "table")) \
+            with \(count(sessions, "session")) (--jobs=\(jobs)), reading them from \(storage.location) as they load
             """
         )
         metrics.setMemoryBudget([
-            ("restore_pieces", PieceLoader.memory(sessions: jobs, pieceSize: indexed.index.pieceSize))
+            ("restore_pieces", PieceLoader.memory(sessions: sessions, pieceSize: indexed.index.pieceSize))
         ])
         let loader = PieceLoader(
             storage: storage,
@@ -732,7 +735,8 @@ package struct RestorePipeline: Sendable {
         if let pieces = report.pieces {
             logger.debug(
                 """
-                pieces: \(pieces.pieces) loaded by \(jobs) sessions, \(ByteCount(bytes: pieces.archiveBytes)); they \
+                pieces: \(pieces.pieces) loaded by \(count(sessions, "session")), \
+                \(ByteCount(bytes: pieces.archiveBytes)); they \
                 took \(pieces.piecesTime.formattedSeconds) together, \(pieces.longestPiece.formattedSeconds) the \
                 longest
                 """

@@ -47,7 +47,8 @@ package struct IndexedDump: Sendable {
         // The object's start is read while its end is: the index says how much of it the table of
         // contents takes, but a schema of up to a thousand tables or so fits the first 256 KiB, so
         // one round trip does for both.
-        async let start = storage.readHead(dump.key, length: min(dump.size, Self.headGuess))
+        let guess = min(dump.size, Self.headGuess)
+        async let start = guess > 0 ? storage.readHead(dump.key, length: guess) : []
         let index: ArchiveIndex
         switch try await storage.archiveIndex(of: dump.key) {
         case .index(let found): index = found

@@ -64,7 +64,8 @@ package actor S3Storage: StorageBackend {
             return try await client.getBytes(objectKey(key), end, length: length)
         } catch let error as S3ServiceError where error.status == 404 || error.code == "InvalidObjectState" {
             // Gone since it was listed, or archived (Glacier) and not restored: this object only.
-            throw PGCloneError(.objectNotFound, "\(error)", cause: error)
+            let message = error.status == 404 ? "no dump \(key) in \(location)" : "\(error)"
+            throw PGCloneError(.objectNotFound, message, cause: error)
         } catch {
             return try await mapErrors { throw error }
         }
