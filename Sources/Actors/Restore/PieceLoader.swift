@@ -144,7 +144,9 @@ package struct PieceLoader: Sendable {
         let decoder = PieceDecoder(settings: decompression, intSize: dump.intSize)
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { _ = try await storage.read(key, into: source) }
+                // The download step's clock runs while the object is read, as in one stream.
+                let metrics = self.metrics
+                group.addTask { _ = try await metrics.running(.download) { try await storage.read(key, into: source) } }
                 var offset = 0
                 var next = 0
                 var piece: ByteBuffer?

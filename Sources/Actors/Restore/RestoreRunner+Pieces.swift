@@ -90,16 +90,11 @@ extension RestoreRunner {
         ignoreErrors: Bool,
         metrics: PGCloneMetrics
     ) async throws -> Report {
-        // The download runs on its own clock; the sessions, several at once, count their own time
-        // into the steps after it (PieceLoader).
-        let download = metrics.step(.download)
+        // The download runs on its own clock while the object is read; the sessions, several at
+        // once, count their own time into the steps after it (PieceLoader).
         let sessionSteps = [Step.decompress, .restoreStdin].map(metrics.step)
-        download.started()
         for step in sessionSteps { step.setActive(true) }
-        defer {
-            download.finished()
-            for step in sessionSteps { step.setActive(false) }
-        }
+        defer { for step in sessionSteps { step.setActive(false) } }
         // The reader, the sessions and pg_restore: whichever fails first stops the others.
         let feed = PieceFeed(capacity: jobs)
         let other = otherList.isEmpty ? nil : ByteStream.makeStream(backpressureStrategy: .capacity(.bytes(1 << 20)))
