@@ -425,6 +425,53 @@ struct PieceRestoreTests {
         }
     }
 
+    /// A pg_restore session the server ends while it builds an index: pg_restore goes on, each
+    /// statement after failing on the dead connection, and reports them all as errors. None of
+    /// them is an error on one statement: with --ignore-restore-errors, in one stream and in
+    /// pieces, the restore still fails saying the connection was lost, and swaps nothing in.
+    @Test(arguments: [[String](), ["--jobs", "2"]])
+    func aPgRestoreSessionTheServerEndsFailsTheRestoreWhateverErrorsAreIgnored(jobs: [String]) async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let source = TestEnvironment.uniqueName("pieces_idx_src")
+        let (_, target) = try await pgclone.targetAndDump("pieces_idx")
+        try await server.createDatabase(source)
+        // An index whose expression sleeps 2 ms a row: its build takes seconds.
+        try await server.psql(
+            """
+            CREATE FUNCTION slow_key(integer) RETURNS integer LANGUAGE plpgsql IMMUTABLE AS $$
+                BEGIN PERFORM pg_sleep(0.002); RETURN $1; END $$;
+            CREATE TABLE t AS SELECT i FROM generate_series(1, 3000) AS i;
+            CREATE INDEX t_slow ON t (slow_key(i));
+            CREATE TABLE u (i int PRIMARY KEY);
+            """,
+            database: source
+        )
+        let key = try await pgclone.dump(source)
+        async let restoring = pgclone.restore(key, into: target, jobs + ["--ignore-restore-errors"])
+        var ended = ""
+        for _ in 0..<600 where ended != "t" {
+            ended = try await server.psql(
+                """
+                SELECT coalesce(bool_or(pg_terminate_backend(pid)), false) FROM (
+                    SELECT pid FROM pg_stat_activity WHERE datname = '\(target)__temp' \
+                    AND query LIKE 'CREATE INDEX t_slow%' LIMIT 1) AS building
+                """
+            )
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(ended == "t", "no index build seen")
+        let result = try await restoring
+        #expect(result.exitCode == 1, "\(result)")
+        #expect(result.errorLines.count == 1, "\(result)")
+        let error = try #require(result.errorLines.first)
+        #expect(error.contains("connection to PostgreSQL was lost"), "\(error)")
+        #expect(error.hasSuffix("\"\(target)\" is unchanged"), "\(error)")
+        #expect(!result.stderr.contains("another pgclone restore"), "\(result)")
+        #expect(try await server.markers(target) == "old")
+        #expect(try await server.databases(startingWith: target) == [target])
+    }
+
     @Test func aSIGKILLDuringTheLoadLeavesTheTargetAndNothingRunning() async throws {
         let pgclone = try PGCloneHarness()
         let server = pgclone.server

@@ -109,11 +109,19 @@ package actor PostgresConnection {
         return false
     }
 
-    /// Sets session parameters (`statement_timeout`, `lock_timeout`…) for this connection's own SQL.
+    /// Sets session parameters (`statement_timeout`, `lock_timeout`…) for this connection's own SQL,
+    /// and turns off `idle_session_timeout` (PostgreSQL 14 and later), which a role or database
+    /// may set: pgclone's sessions wait idle for as long as a restore or dump takes.
     package func apply(_ settings: [(name: String, value: String)]) async throws {
-        for setting in settings {
+        for setting in Self.idleSessionSettings(serverMajor: serverVersion / 10_000) + settings {
             try await query("SELECT set_config($1, $2, false)", [setting.name, setting.value])
         }
+    }
+
+    /// `idle_session_timeout = 0` for a server that has it (14 and later), for sessions that wait
+    /// idle while a restore goes on.
+    package static func idleSessionSettings(serverMajor: Int) -> [(name: String, value: String)] {
+        serverMajor >= 14 ? [("idle_session_timeout", "0")] : []
     }
 
     /// Closes the connection; idempotent.
@@ -220,20 +228,18 @@ package actor PostgresConnection {
     }
 
     /// The error a failed `result` (or a `nil` one) describes.
-    /// `57P01` admin_shutdown (also `pg_terminate_backend`), `57P02` crash_shutdown, `57P03`
-    /// cannot_connect_now, `57P05` idle_session_timeout: the server ends the session.
-    static let sessionEndingStates: Set<String> = ["57P01", "57P02", "57P03", "57P05"]
-
     func error(from result: OpaquePointer?, statement: String?) -> LibPQError {
         func field(_ code: Character) -> String? {
             guard let result else { return nil }
             return PQresultErrorField(result, Int32(code.asciiValue!)).map { String(cString: $0).singleLine }
         }
-        // The session is gone also when the server says it is ending it (terminated by an
-        // administrator, a crash, a shutdown; class 08): libpq sees the socket close only on a
-        // later call, after the error of a COPY that was running has come.
+        // The session is gone also when the server says it is ending it (a FATAL or PANIC error:
+        // terminated by an administrator, a crash, a shutdown, a timeout): libpq sees the socket
+        // close only on a later call, after the error of a COPY that was running has come. (An
+        // ERROR of class 08 is a remote server's, through dblink or a foreign table: this session
+        // goes on.)
         let sqlState = field("C")
-        let ended = sqlState.map { $0.hasPrefix("08") || Self.sessionEndingStates.contains($0) } ?? false
+        let ended = ["FATAL", "PANIC"].contains(field("V") ?? "")
         let lost = ended || (handle.map { PQstatus($0) == CONNECTION_BAD } ?? true)
         let fallback = handle.map { String(cString: PQerrorMessage($0)).singleLine } ?? "the connection is closed"
         return LibPQError(

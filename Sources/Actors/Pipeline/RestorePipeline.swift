@@ -394,10 +394,10 @@ package struct RestorePipeline: Sendable {
         var swap = swap
         var reconnected: PostgresConnection?
         var usable = await swap.admin.connection.isUsable
-        // The connection lost may be another session's (a COPY session's, pg_restore's): the admin
-        // session still holds the lock if it still answers. (A server that restarted ended it too,
-        // which libpq sees only when it is used.)
-        if usable, Self.lostConnection(error) {
+        // Whatever failed (a COPY session, pg_restore, this session), the admin session still
+        // holds the lock if it still answers; a server that restarted ended it too, which libpq
+        // sees only when it is used.
+        if usable {
             usable = (try? await swap.admin.connection.execute("SELECT 1")) != nil
         }
         if !usable {
@@ -585,11 +585,17 @@ package struct RestorePipeline: Sendable {
             )
             return ownership
         }
+        let serverMajor = await swap.admin.connection.serverVersion / 10_000
+        // pg_restore's and the COPY sessions' (the one restoring large objects waits idle while
+        // the tables' pieces load).
         let restoreConnection = connection.replacingDatabase(names.temporary)
-            .addingSessionSettings(Self.restoreSessionSettings, environment: environment)
+            .addingSessionSettings(
+                Self.restoreSessionSettings + PostgresConnection.idleSessionSettings(serverMajor: serverMajor),
+                environment: environment
+            )
         let runner = RestoreRunner(
             installations: tools,
-            serverMajor: await swap.admin.connection.serverVersion / 10_000,
+            serverMajor: serverMajor,
             connection: restoreConnection,
             privilegeRestore: privilegeRestore,
             stdinWaiting: { restoreStep.waiting($0, starving: false) },

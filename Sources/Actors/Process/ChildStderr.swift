@@ -88,6 +88,9 @@ package struct ChildStderr: Sendable {
     package private(set) var harmless: [String: Int] = [:]
     /// The last ``maximumTailLines`` lines.
     package private(set) var tail: [String] = []
+    /// The first error saying the server ended a session (FATAL, or the connection closed): not
+    /// an error on one statement, whatever else was reported.
+    package private(set) var sessionLost: String?
     /// Lines of several processes ran into each other (pg_restore `-j`'s workers share its stderr
     /// and write a message's prefix and text apart): an error may have gone uncounted.
     package private(set) var interleaved = false
@@ -99,6 +102,13 @@ package struct ChildStderr: Sendable {
     private var finished: [Entry] = []
     /// The last "from TOC entry" line, for the next error.
     private var tocEntry: String?
+
+    /// What libpq and the server say when a session ends under a client: a FATAL or PANIC error
+    /// (`pg_terminate_backend`, a shutdown, a crash, a timeout), or the connection gone.
+    static let sessionLostMarkers = [
+        "FATAL:", "PANIC:", "server closed the connection unexpectedly", "no connection to the server",
+        "could not send data to server", "could not receive data from server", "connection to server was lost",
+    ]
 
     static let maximumEntries = 20
     static let maximumTailLines = 20
@@ -180,6 +190,7 @@ package struct ChildStderr: Sendable {
         } else if line.hasPrefix(prefix + "error: ") {
             reportedErrorCount += 1
             let message = String(line.dropFirst(prefix.count + "error: ".count)).singleLine.bounded
+            if sessionLost == nil, Self.sessionLostMarkers.contains(where: message.contains) { sessionLost = message }
             current = Entry(message: message, tocEntry: tocEntry)
             tocEntry = nil
         } else if line.hasPrefix(prefix + "warning: errors ignored on restore: ") {

@@ -418,6 +418,14 @@ package actor RestoreRunner {
         if log.interleaved && count == 0 && status == .exited(1) {
             report.errorCount = 1
         }
+        // A session the server ended left its work undone: never an error on one statement.
+        if let lost = log.sessionLost {
+            throw RestoreFailure(
+                message: "pg_restore's connection to PostgreSQL was lost (\(lost))",
+                report: report,
+                acceptable: false
+            )
+        }
         let statementErrorsOnly = log.ignoredErrorCount != nil && !stoppedReading
         if status.isSuccess && !stoppedReading {
             return report
