@@ -472,6 +472,30 @@ struct PieceRestoreTests {
         #expect(try await server.databases(startingWith: target) == [target])
     }
 
+    /// A role whose sessions end after a second idle (`idle_session_timeout`, which a managed
+    /// server's role or database may set): pgclone's admin session waits idle through the restore,
+    /// and in pieces the large objects' pg_restore while the tables load. Both turn it off.
+    @Test func aRoleWithAnIdleSessionTimeoutRestores() async throws {
+        let server = try PostgresServer.shared
+        let user = try await server.createRole("idle", attributes: "CREATEDB")
+        try await server.psql("ALTER ROLE \(quoteIdentifier(user.user)) SET idle_session_timeout = '1s'")
+        let pgclone = try PGCloneHarness(server: user)
+        let source = TestEnvironment.uniqueName("idle_src")
+        try await user.createDatabase(source)
+        try await user.psql(
+            Fixtures.slowRestoreSQL(rows: 4000, milliseconds: 4) + "SELECT lo_from_bytea(0, 'an object');",
+            database: source
+        )
+        let key = try await pgclone.dump(source)
+        for options in [[String](), ["--jobs", "2"]] {
+            let target = TestEnvironment.uniqueName("idle_dst")
+            let result = try await pgclone.restore(key, into: target, options)
+            #expect(result.exitCode == 0, "\(options): \(result)")
+            #expect(try await user.tableFingerprints(target) == user.tableFingerprints(source))
+            #expect(try await user.psql("SELECT count(*) FROM pg_largeobject_metadata", database: target) == "1")
+        }
+    }
+
     @Test func aSIGKILLDuringTheLoadLeavesTheTargetAndNothingRunning() async throws {
         let pgclone = try PGCloneHarness()
         let server = pgclone.server
