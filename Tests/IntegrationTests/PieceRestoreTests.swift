@@ -397,32 +397,49 @@ struct PieceRestoreTests {
         let key = try await pgclone.dump(source)
         for options in [["--jobs", "2"], ["--jobs", "2", "--ignore-restore-errors"]] {
             async let restoring = pgclone.restore(key, into: target, options)
-            var ended = ""
-            for _ in 0..<600 where ended != "t" {
-                ended = try await server.psql(
-                    """
-                    SELECT coalesce(bool_or(pg_terminate_backend(pid)), false) FROM (
-                        SELECT pid FROM pg_stat_activity WHERE datname = '\(target)__temp' AND query LIKE 'COPY %'
-                        LIMIT 1) AS copying
-                    """
-                )
-                try await Task.sleep(for: .milliseconds(50))
-            }
-            #expect(ended == "t", "no COPY session seen")
-            let result = try await restoring
-            #expect(result.exitCode == 1, "\(result)")
-            #expect(result.errorLines.count == 1, "\(result)")
-            let error = try #require(result.errorLines.first)
-            #expect(error.contains("the connection to PostgreSQL was lost"), "\(error)")
-            #expect(error.hasSuffix("\"\(target)\" is unchanged"), "\(error)")
-            #expect(!result.stderr.contains("another pgclone restore"), "\(result)")
+            try await Self.endSession(of: "\(target)__temp", running: "COPY %", on: server)
+            let result = try await Self.expectLostConnection(try await restoring, target: target, on: server)
             #expect(!result.stderr.contains("--ignore-restore-errors would accept"), "\(result)")
             #expect(!result.stderr.contains("left empty"), "\(result)")
             // The statement shown under the error is pg_dump's without its final newline.
             #expect(!result.stderr.contains("FROM stdin;\\n"), "\(result)")
-            #expect(try await server.markers(target) == "old")
-            #expect(try await server.databases(startingWith: target) == [target], "\(options)")
         }
+    }
+
+    /// Ends the first session on `database` running a statement LIKE `statement`, as a DBA's
+    /// `pg_terminate_backend` would, once there is one (for up to 30 s).
+    static func endSession(of database: String, running statement: String, on server: PostgresServer) async throws {
+        var ended = ""
+        for _ in 0..<600 where ended != "t" {
+            ended = try await server.psql(
+                """
+                SELECT coalesce(bool_or(pg_terminate_backend(pid)), false) FROM (
+                    SELECT pid FROM pg_stat_activity WHERE datname = '\(database)' AND query LIKE '\(statement)'
+                    LIMIT 1) AS running
+                """
+            )
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(ended == "t", "no session on \(database) running \(statement) seen")
+    }
+
+    /// `result` is a restore into `target` that failed in one line because a session was lost,
+    /// and left `target` as it was with nothing else behind.
+    @discardableResult
+    static func expectLostConnection(
+        _ result: CommandResult,
+        target: String,
+        on server: PostgresServer
+    ) async throws -> CommandResult {
+        #expect(result.exitCode == 1, "\(result)")
+        #expect(result.errorLines.count == 1, "\(result)")
+        let error = try #require(result.errorLines.first)
+        #expect(error.contains("connection to PostgreSQL was lost"), "\(error)")
+        #expect(error.hasSuffix("\"\(target)\" is unchanged"), "\(error)")
+        #expect(!result.stderr.contains("another pgclone restore"), "\(result)")
+        #expect(try await server.markers(target) == "old")
+        #expect(try await server.databases(startingWith: target) == [target])
+        return result
     }
 
     /// A pg_restore session the server ends while it builds an index: pg_restore goes on, each
@@ -449,27 +466,8 @@ struct PieceRestoreTests {
         )
         let key = try await pgclone.dump(source)
         async let restoring = pgclone.restore(key, into: target, jobs + ["--ignore-restore-errors"])
-        var ended = ""
-        for _ in 0..<600 where ended != "t" {
-            ended = try await server.psql(
-                """
-                SELECT coalesce(bool_or(pg_terminate_backend(pid)), false) FROM (
-                    SELECT pid FROM pg_stat_activity WHERE datname = '\(target)__temp' \
-                    AND query LIKE 'CREATE INDEX t_slow%' LIMIT 1) AS building
-                """
-            )
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        #expect(ended == "t", "no index build seen")
-        let result = try await restoring
-        #expect(result.exitCode == 1, "\(result)")
-        #expect(result.errorLines.count == 1, "\(result)")
-        let error = try #require(result.errorLines.first)
-        #expect(error.contains("connection to PostgreSQL was lost"), "\(error)")
-        #expect(error.hasSuffix("\"\(target)\" is unchanged"), "\(error)")
-        #expect(!result.stderr.contains("another pgclone restore"), "\(result)")
-        #expect(try await server.markers(target) == "old")
-        #expect(try await server.databases(startingWith: target) == [target])
+        try await Self.endSession(of: "\(target)__temp", running: "CREATE INDEX t_slow%", on: server)
+        try await Self.expectLostConnection(try await restoring, target: target, on: server)
     }
 
     /// A role whose sessions end after a second idle (`idle_session_timeout`, which a managed
