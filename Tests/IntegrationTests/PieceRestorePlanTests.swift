@@ -137,3 +137,18 @@ struct PieceRestorePlanTests {
         #expect(last.last?.hasPrefix("MATERIALIZED VIEW DATA public mv ") == true, "\(last)")
     }
 }
+
+extension ArchiveTableOfContents {
+    /// Reads the whole table of contents in `buffer` as a restore does, with an ``EntryReader``,
+    /// `chunkSize` bytes at a time. Returns pg_dump's integer size.
+    static func readEntries(of buffer: ByteBuffer, chunkSize: Int = 1 << 20, _ body: (Entry) -> Void) throws -> Int {
+        var reader = EntryReader()
+        var offset = buffer.readerIndex
+        while offset < buffer.writerIndex {
+            let length = min(chunkSize, buffer.writerIndex - offset)
+            if let intSize = try reader.read(buffer.getSlice(at: offset, length: length)!, body) { return intSize }
+            offset += length
+        }
+        throw ArchiveFormatError.needMoreBytes
+    }
+}

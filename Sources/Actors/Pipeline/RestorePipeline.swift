@@ -485,12 +485,6 @@ package struct RestorePipeline: Sendable {
         }
     }
 
-    private static func lostConnection(_ error: any Error) -> Bool {
-        if let error = error as? LibPQError { return error.connectionLost }
-        if let error = error as? PGCloneError { return error.code == .databaseUnavailable }
-        return false
-    }
-
     /// Connects to `database` as pg_restore is about to: pg_restore's own message of a refused
     /// connection does not say to which database (a password-file line for `D__temp` alone), and
     /// it would come only once the download has begun.

@@ -60,7 +60,7 @@ package struct PieceRestorePlan: Sendable {
     }
 
     /// Makes a plan from a table of contents' entries given one at a time, in the archive's order
-    /// (``ArchiveTableOfContents/readEntries(of:_:)``), keeping only what the plan needs of each,
+    /// (``ArchiveTableOfContents/EntryReader``), keeping only what the plan needs of each,
     /// then from the index.
     package struct Builder {
         /// An entry of no section (an ACL, a comment) is in the section of the entry before it

@@ -68,36 +68,6 @@ package struct ArchiveTableOfContents: Sendable, Hashable {
         }
     }
 
-    /// Reads a whole header and table of contents held in `buffer` with an ``EntryReader``,
-    /// `chunkSize` bytes at a time. Returns pg_dump's integer size.
-    /// - Throws: ``ArchiveFormatError`` for bytes that end early or are not one pgclone reads.
-    package static func readEntries(
-        of buffer: ByteBuffer,
-        chunkSize chunk: Int = 1 << 20,
-        _ body: (Entry) -> Void
-    ) throws -> Int {
-        var reader = EntryReader()
-        var offset = buffer.readerIndex
-        while offset < buffer.writerIndex {
-            let length = min(chunk, buffer.writerIndex - offset)
-            if let intSize = try reader.read(buffer.getSlice(at: offset, length: length)!, body) { return intSize }
-            offset += length
-        }
-        throw ArchiveFormatError.needMoreBytes
-    }
-
-    /// Each entry's section as pg_restore sees it: an entry of no section (an ACL, a comment) is
-    /// in the section of the entry before it (`ProcessArchiveRestoreOptions`), pre-data at first.
-    package var sections: [Int: Int] {
-        var current = Self.preData
-        var sections: [Int: Int] = [:]
-        for entry in entries {
-            if entry.section != Self.noSection { current = entry.section }
-            sections[entry.dumpID] = current
-        }
-        return sections
-    }
-
     /// pg_dump's `teSection` values.
     package static let noSection = 1
     package static let preData = 2
