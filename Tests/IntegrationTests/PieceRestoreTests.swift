@@ -246,6 +246,39 @@ struct PieceRestoreTests {
         #expect(try await pgclone.server.markers(target) == "new")
     }
 
+    /// An index that says the table of contents is shorter or longer than its frame decompresses
+    /// to (the later frames' archive offsets shifted with it, so that it is in order): the restore
+    /// stops decompressing at the length it was told, or finds it short, and spools instead.
+    @Test(arguments: [-20, 20])
+    func anIndexMisstatingTheTableOfContentsFallsBackToTheSpool(shift: Int) async throws {
+        let pgclone = try PGCloneHarness()
+        let (key, target) = try await pgclone.targetAndDump("pieces_toclen")
+        let unindexed = try pgclone.storeWithoutIndex(key)
+        var index = try #require(try ArchiveIndexTests.index(of: [UInt8](pgclone.storedData(key))))
+        for number in index.frames.indices.dropFirst() { index.frames[number].archive += shift }
+        index.archiveBytes += shift
+        let misstated = key.replacingOccurrences(of: ".default.", with: ".misstated.")
+        try pgclone.store(try pgclone.storedData(unindexed) + index.skippableFrame(), as: misstated)
+        let spool = try pgclone.makeDirectory("spool")
+        let result = try await pgclone.restore(
+            misstated,
+            into: target,
+            ["--jobs", "2"],
+            environment: ["TMPDIR": spool]
+        )
+        #expect(result.exitCode == 0, "\(result)")
+        #expect(
+            result.stderr.contains(
+                """
+                pgclone: restoring with --jobs through a file in TMPDIR, as pg_restore -j needs: \(misstated) has an \
+                index that does not match its table of contents
+                """
+            ),
+            "\(result)"
+        )
+        #expect(try await pgclone.server.markers(target) == "new")
+    }
+
     /// The table of contents' frame is decompressed into a file in memory as its entries are
     /// read: corrupt, the restore fails in one line before anything is restored.
     @Test func aCorruptTableOfContentsFailsTheRestoreInPiecesAndChangesNothing() async throws {
