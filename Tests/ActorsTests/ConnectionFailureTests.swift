@@ -196,4 +196,22 @@ import Testing
             )
         }
     }
+
+    /// A session the server ended: libpq's message is two messages, the second on two lines.
+    @Test func libpqsMessageOfALostSessionReadsAsSentences() {
+        let raw = """
+            FATAL:  terminating connection due to administrator command
+            server closed the connection unexpectedly
+            \tThis probably means the server terminated abnormally
+            \tbefore or while processing the request.
+
+            """
+        #expect(
+            LibPQError.oneLine(raw) == """
+                FATAL: terminating connection due to administrator command; server closed the connection \
+                unexpectedly This probably means the server terminated abnormally before or while processing the \
+                request.
+                """
+        )
+    }
 }

@@ -65,6 +65,23 @@ package struct ConnectionFailure: Sendable, Equatable {
 }
 
 extension LibPQError {
+    /// libpq's own message (`PQerrorMessage`) on one line: each of its messages, a line each, one
+    /// after another with "; " between them; an indented line ("\tThis probably means…") goes on
+    /// the message before it.
+    package static func oneLine(_ raw: String) -> String {
+        var parts: [String] = []
+        for line in raw.split(separator: "\n") {
+            let text = String(line).singleLine
+            guard !text.isEmpty else { continue }
+            if line.first?.isWhitespace == true, let last = parts.popLast() {
+                parts.append(last + " " + text)
+            } else {
+                parts.append(text)
+            }
+        }
+        return parts.joined(separator: "; ")
+    }
+
     /// The error of a connection to `database` that could not be made: `raw` is libpq's message
     /// (`PQerrorMessage`), `usedPassword` whether the server asked for a password
     /// (`PQconnectionUsedPassword`), `explicitPassword` whether one was given in the connection

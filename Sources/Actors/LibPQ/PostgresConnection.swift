@@ -59,7 +59,7 @@ package actor PostgresConnection {
         }
         defer { PQfinish(connection) }
         guard let name = PQdb(connection) else {
-            let reason = String(cString: PQerrorMessage(connection)).singleLine
+            let reason = LibPQError.oneLine(String(cString: PQerrorMessage(connection)))
             throw PGCloneError(
                 .invalidConfiguration,
                 """
@@ -241,7 +241,8 @@ package actor PostgresConnection {
         let sqlState = field("C")
         let ended = ["FATAL", "PANIC"].contains(field("V") ?? "")
         let lost = ended || (handle.map { PQstatus($0) == CONNECTION_BAD } ?? true)
-        let fallback = handle.map { String(cString: PQerrorMessage($0)).singleLine } ?? "the connection is closed"
+        let fallback =
+            handle.map { LibPQError.oneLine(String(cString: PQerrorMessage($0))) } ?? "the connection is closed"
         return LibPQError(
             sqlState: sqlState,
             message: field("M") ?? (fallback.isEmpty ? "the server closed the connection" : fallback),

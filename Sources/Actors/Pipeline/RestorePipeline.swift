@@ -274,6 +274,8 @@ package struct RestorePipeline: Sendable {
             }
             if !restoreConfig.preSwapHooks.isEmpty {
                 step = "running the pre-swap hooks"
+                // They connect to D__temp by name.
+                try await swap.confirmTemporary()
                 let environment = HookEnvironment.make(
                     resolved: await swap.admin.connection.resolvedOptions,
                     endpoint: await swap.admin.connection.endpoint,
@@ -285,6 +287,9 @@ package struct RestorePipeline: Sendable {
                 }
             }
             try Task.checkCancellation()
+            // The hooks ran for as long as they did, unchecked.
+            step = "swapping \"\(names.temporary)\" into \"\(names.target)\""
+            try await swap.confirmTemporary()
         } catch {
             let state = await cleanUp(after: error, swap: swap, old: old)
             throw PGCloneError.from(error, step: step, dump: dump?.key, target: state)
@@ -407,7 +412,8 @@ package struct RestorePipeline: Sendable {
                 swap = DatabaseSwap(
                     admin: DatabaseAdmin(connection: admin, logger: logger),
                     names: swap.names,
-                    started: swap.started
+                    started: swap.started,
+                    temporaryOID: await swap.temporaryOID
                 )
                 guard try await swap.tryLock() else {
                     logger.warning(
@@ -530,7 +536,8 @@ package struct RestorePipeline: Sendable {
         let privilegeRestore = PrivilegeRestore(
             connection: connection.replacingDatabase(names.temporary),
             role: restoreConfig.role,
-            restoringRole: restoreConfig.role ?? connectingRole
+            restoringRole: restoreConfig.role ?? connectingRole,
+            confirmSession: { try await swap.confirmConnected($0) }
         )
         // D__temp is made once the dump has said what it is (its metadata comes before the
         // archive), with the source's encoding and locale, which cannot change once it exists.
@@ -593,7 +600,8 @@ package struct RestorePipeline: Sendable {
             connection: restoreConnection,
             privilegeRestore: privilegeRestore,
             stdinWaiting: { restoreStep.waiting($0, starving: false) },
-            beforeStart: beforeStart
+            beforeStart: beforeStart,
+            confirmTarget: { try await swap.confirmTemporary() }
         )
         let storage = self.storage
         let ignoreErrors = ignoreRestoreErrors
@@ -622,7 +630,8 @@ package struct RestorePipeline: Sendable {
                     indexed,
                     jobs: jobs,
                     runner: runner,
-                    connection: restoreConnection
+                    connection: restoreConnection,
+                    swap: swap
                 )
                 decoded = DecodedDump(
                     format: .zstd,
@@ -702,7 +711,8 @@ package struct RestorePipeline: Sendable {
         _ indexed: IndexedDump,
         jobs: Int,
         runner: RestoreRunner,
-        connection: ConnectionSettings
+        connection: ConnectionSettings,
+        swap: DatabaseSwap
     ) async throws -> RestoreRunner.Report {
         // No more COPY sessions than pieces (the indexes are still built `jobs` at a time).
         let sessions = max(1, min(jobs, indexed.plan.pieces.count))
@@ -723,7 +733,8 @@ package struct RestorePipeline: Sendable {
             role: restoreConfig.role,
             ignoreErrors: ignoreRestoreErrors,
             decompression: budget.decompression,
-            metrics: metrics
+            metrics: metrics,
+            confirmSession: { try await swap.confirmConnected($0) }
         )
         let report = try await runner.restore(
             pieces: indexed,

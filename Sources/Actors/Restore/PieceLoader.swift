@@ -21,6 +21,9 @@ package struct PieceLoader: Sendable {
     package var ignoreErrors: Bool
     package var decompression: ZstdDecompressionSettings
     package var metrics: PGCloneMetrics
+    /// Checks that each session is on the database restored into
+    /// (``DatabaseSwap/confirmConnected(_:)``), which it connects to by name.
+    package var confirmSession: (@Sendable (PostgresConnection) async throws -> Void)?
 
     package init(
         storage: any StorageBackend,
@@ -29,7 +32,8 @@ package struct PieceLoader: Sendable {
         role: String?,
         ignoreErrors: Bool,
         decompression: ZstdDecompressionSettings,
-        metrics: PGCloneMetrics
+        metrics: PGCloneMetrics,
+        confirmSession: (@Sendable (PostgresConnection) async throws -> Void)? = nil
     ) {
         self.storage = storage
         self.dump = dump
@@ -38,6 +42,7 @@ package struct PieceLoader: Sendable {
         self.ignoreErrors = ignoreErrors
         self.decompression = decompression
         self.metrics = metrics
+        self.confirmSession = confirmSession
     }
 
     /// What the pieces take at most, besides the download's own buffers (as in a streamed
@@ -95,6 +100,7 @@ package struct PieceLoader: Sendable {
         guard !failed.isEmpty else { return }
         let session = try await PostgresConnection.connect(connection)
         do {
+            try await confirmSession?(session)
             for statement in setupStatements() { try await session.execute(statement) }
             for dumpID in failed.sorted() {
                 try await session.execute(bytes: dump.plan.tables[dumpID]!.truncateStatement)
@@ -220,6 +226,7 @@ package struct PieceLoader: Sendable {
         defer { worker.finished() }
         let session = try await PostgresConnection.connect(connection)
         do {
+            try await confirmSession?(session)
             for statement in setupStatements() { try await session.execute(statement, cancellable: true) }
             let decoder = PieceDecoder(settings: decompression, intSize: dump.intSize)
             let decompress = metrics.step(.decompress)

@@ -17,6 +17,8 @@
 package actor PrivilegeRestore {
     private let connection: ConnectionSettings
     private let role: String?
+    /// Checks the session it opens is on the database restored into (``DatabaseSwap/confirmConnected(_:)``).
+    private let confirmSession: (@Sendable (PostgresConnection) async throws -> Void)?
     private var session: PostgresConnection?
     private var report: PrivilegeReport
     /// Failed materialized view refreshes, in pg_restore's order, to run again at the end.
@@ -27,9 +29,16 @@ package actor PrivilegeRestore {
     ///   - connection: the database pg_restore restores into.
     ///   - role: `--role`.
     ///   - restoringRole: the role that owns what is not given away: `role`, or the connecting one.
-    package init(connection: ConnectionSettings, role: String?, restoringRole: String) {
+    ///   - confirmSession: checks that the session it opens is on the database restored into.
+    package init(
+        connection: ConnectionSettings,
+        role: String?,
+        restoringRole: String,
+        confirmSession: (@Sendable (PostgresConnection) async throws -> Void)? = nil
+    ) {
         self.connection = connection
         self.role = role
+        self.confirmSession = confirmSession
         self.report = PrivilegeReport(restoringRole: restoringRole)
     }
 
@@ -165,6 +174,7 @@ package actor PrivilegeRestore {
         if let session { return session }
         let opened = try await PostgresConnection.connect(connection)
         do {
+            try await confirmSession?(opened)
             // As pg_restore's own sessions: every name in its statements is schema-qualified.
             try await opened.execute("SELECT pg_catalog.set_config('search_path', '', false)")
             if let role { try await opened.execute("SET ROLE \(quoteIdentifier(role))") }

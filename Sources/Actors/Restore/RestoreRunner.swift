@@ -36,6 +36,9 @@ package actor RestoreRunner {
     /// `D__temp` then, with the locale the dump's metadata, read by then, names); returns what to
     /// restore of owners and privileges, which the metadata says too.
     let beforeStart: (@Sendable () async throws -> OwnershipOptions)?
+    /// Run before each pg_restore that connects starts: checks that this run may still restore
+    /// into the database it connects to by name (``DatabaseSwap/confirmTemporary()``).
+    let confirmTarget: (@Sendable () async throws -> Void)?
 
     package init(
         installations: PostgresInstallations,
@@ -43,7 +46,8 @@ package actor RestoreRunner {
         connection: ConnectionSettings?,
         privilegeRestore: PrivilegeRestore? = nil,
         stdinWaiting: (@Sendable (Bool) -> Void)? = nil,
-        beforeStart: (@Sendable () async throws -> OwnershipOptions)? = nil
+        beforeStart: (@Sendable () async throws -> OwnershipOptions)? = nil,
+        confirmTarget: (@Sendable () async throws -> Void)? = nil
     ) {
         self.installations = installations
         self.serverMajor = serverMajor
@@ -51,6 +55,7 @@ package actor RestoreRunner {
         self.privilegeRestore = privilegeRestore
         self.stdinWaiting = stdinWaiting
         self.beforeStart = beforeStart
+        self.confirmTarget = confirmTarget
     }
 
     /// What pg_restore did.
@@ -172,6 +177,14 @@ package actor RestoreRunner {
         let stdinWaiting = self.stdinWaiting
         let judge = errorJudge
         var iterator = rest
+        if connection != nil {
+            do {
+                try await confirmTarget?()
+            } catch {
+                input.cancel()
+                throw error
+            }
+        }
         let result = try await Subprocess.run(
             ChildProcess.executable(pgRestore),
             arguments: Arguments(arguments),
@@ -358,6 +371,7 @@ package actor RestoreRunner {
     /// judged at the end.
     func run(_ pgRestore: String, _ arguments: [String], ignoreErrors: Bool) async throws -> Report {
         let judge = errorJudge
+        if connection != nil { try await confirmTarget?() }
         let result = try await Subprocess.run(
             ChildProcess.executable(pgRestore),
             arguments: Arguments(arguments),

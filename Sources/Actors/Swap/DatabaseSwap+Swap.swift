@@ -234,7 +234,17 @@ extension DatabaseSwap {
                 if !existed { return .unchanged(names.target) }
                 return .unknown(names.target, advice: "it no longer exists; `pgclone ls --local` lists the databases")
             }
-            if properties.oid != oldOID { return .replaced(names.target) }
+            // The swap renames D__temp: D has its OID once it has committed.
+            if let temporaryOID, properties.oid == temporaryOID { return .replaced(names.target) }
+            if properties.oid != oldOID {
+                return .unknown(
+                    names.target,
+                    advice: """
+                        it holds another database than before, not the one this restore made (this one lost the \
+                        session holding its lock, which lets another restore begin)
+                        """
+                )
+            }
             // Closed before pgclone came (a DBA's decision) is as it was.
             if properties.allowsConnections || old?.allowsConnections == false { return .unchanged(names.target) }
             return .refusingConnections(

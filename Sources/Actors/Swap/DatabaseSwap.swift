@@ -18,11 +18,18 @@ package actor DatabaseSwap {
     package nonisolated let started: String
     /// Whether this session holds the target's lock.
     private var holdsLock = false
+    /// The OID of the `D__temp` this run made (``createTemporary(locale:owner:)``,
+    /// ``copyAsTemporary(_:)``): a rename keeps it, so `D` has it once the swap has committed, and
+    /// only then; a `D__temp` made again by another restore has another.
+    package private(set) var temporaryOID: String?
 
-    package init(admin: DatabaseAdmin, names: DatabaseNames, started: String) {
+    /// - Parameter temporaryOID: the OID of the `D__temp` this run made, for a session that takes
+    ///   over from one that was lost.
+    package init(admin: DatabaseAdmin, names: DatabaseNames, started: String, temporaryOID: String? = nil) {
         self.admin = admin
         self.names = names
         self.started = started
+        self.temporaryOID = temporaryOID
     }
 
     nonisolated var connection: PostgresConnection { admin.connection }
@@ -186,7 +193,65 @@ package actor DatabaseSwap {
             model: names.target,
             forRestoring: true
         )
+        try await recordTemporary()
         return locale
+    }
+
+    /// Reads the OID of the `D__temp` just made, with the lock held: it is this run's.
+    private func recordTemporary() async throws {
+        temporaryOID = try await DatabaseProperties.read(names.temporary, on: connection)?.oid
+    }
+
+    /// Makes sure that this run may still restore into `D__temp`: its admin session answers, so
+    /// it still holds the target's lock (a session-level lock ends only with the session), and
+    /// `D__temp` is the database it made. Call before anything connects to `D__temp` by name.
+    /// - Throws: `.databaseUnavailable` if the session was lost, `.databaseError` if `D__temp` is
+    ///   not this run's.
+    package func confirmTemporary() async throws {
+        let oid: String?
+        do {
+            oid = try await DatabaseProperties.read(names.temporary, on: connection)?.oid
+        } catch let error as LibPQError where error.connectionLost {
+            throw PGCloneError(
+                .databaseUnavailable,
+                """
+                the session holding the lock on \"\(names.target)\" was lost (\(error.message)); stopped, since \
+                another restore of \"\(names.target)\" may have begun
+                """,
+                cause: error
+            )
+        }
+        guard let oid else {
+            throw PGCloneError(
+                .databaseError,
+                "\"\(names.temporary)\" no longer exists: it was dropped while this restore ran"
+            )
+        }
+        guard oid == temporaryOID else { throw notTemporary }
+    }
+
+    /// Makes sure that `session`, opened to `D__temp` by name, is connected to the `D__temp` this
+    /// run made: ``confirmTemporary()`` cannot rule out another restore making its own in the
+    /// moment before `session` connects; once it is connected, the database cannot be dropped
+    /// without ending it.
+    /// - Throws: `.databaseError` if it is another.
+    package func confirmConnected(_ session: PostgresConnection) async throws {
+        let expected = temporaryOID
+        let connected =
+            try await session.query(
+                "SELECT oid::text FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()"
+            ).first?.first ?? nil
+        guard let expected, connected == expected else { throw notTemporary }
+    }
+
+    private var notTemporary: PGCloneError {
+        PGCloneError(
+            .databaseError,
+            """
+            \"\(names.temporary)\" is no longer the database this restore made: it was dropped and made \
+            again, as another restore of \"\(names.target)\" does once this one has lost the session holding its lock
+            """
+        )
     }
 
     /// `D__temp`'s comment.
@@ -208,13 +273,15 @@ package actor DatabaseSwap {
     /// `D__temp` as a copy of the local database `source` (`restore :NAME`).
     /// - Returns: `source`'s settings that could not be carried over, with why.
     package func copyAsTemporary(_ source: String) async throws -> [(DatabaseSetting, String)] {
-        try await admin.copy(
+        let skipped = try await admin.copy(
             source,
             to: names.temporary,
             marker: temporaryMarker,
             model: names.target,
             forRestoring: true
         )
+        try await recordTemporary()
+        return skipped
     }
 
     /// The settings to give `D__temp`: `source`'s, but for those `D` has for particular roles,

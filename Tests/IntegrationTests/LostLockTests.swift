@@ -1,0 +1,183 @@
+import Foundation
+import PGCloneActors
+import PGCloneTestSupport
+import Testing
+
+/// A restore whose admin session ends (a DBA's `pg_terminate_backend`, a network cut) has lost the
+/// target's lock with it: another restore of `D` may begin, drop this one's `D__temp` and make its
+/// own under the same name. The first restore must then stop, write nothing into the other's
+/// `D__temp`, and never take the other's swap for its own.
+@Suite(.enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
+struct LostLockTests {
+    /// A query that ends the admin session of the restore into `target`, the one holding its lock;
+    /// `t` if it did.
+    static func endAdminSessionQuery(_ target: String) -> String {
+        """
+        SELECT pg_terminate_backend(l.pid) FROM pg_locks AS l CROSS JOIN \
+        (SELECT ('x' || substr(md5('pgclone restore \(target)'), 1, 16))::bit(64)::bigint AS key) AS k \
+        WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
+        AND l.classid::bigint = (k.key >> 32) & 4294967295 AND l.objid::bigint = k.key & 4294967295
+        """
+    }
+
+    /// A shell command that ends the admin session of the restore into `target`; fails if none.
+    static func endAdminSession(_ target: String) -> String {
+        "psql -X -q -At -d postgres -c \"\(endAdminSessionQuery(target))\" | grep -qx t"
+    }
+
+    /// A hook that ends the admin session of the restore into `target`, says so in `started`, and
+    /// waits for `resume`.
+    static func losingTheLock(_ target: String, started: String, resume: String) -> String {
+        "\(endAdminSession(target)) && touch \(started) && until [ -e \(resume) ]; do sleep 0.1; done"
+    }
+
+    /// Restore A loses its admin session in a pre-swap hook; restore B of another dump runs to the
+    /// end meanwhile. A's swap then fails, and its clean-up finds `D` replaced: by B, not by A.
+    /// A must say so and fail, not report B's swap as its own.
+    @Test(arguments: TestRole.allCases)
+    func aRestoreThatLostItsLockDoesNotTakeAnotherSwapForItsOwn(role: TestRole) async throws {
+        let server = try PostgresServer.shared
+        let pgclone = try PGCloneHarness(server: try await role.user(on: server))
+        let user = pgclone.server
+        let (key, target) = try await pgclone.targetAndDump("lostlock")
+        let other = TestEnvironment.uniqueName("lostlock_other")
+        try await user.createDatabase(other)
+        try await user.psql("CREATE TABLE marker (v text); INSERT INTO marker VALUES ('other')", database: other)
+        let otherKey = try await pgclone.dump(other)
+        let started = pgclone.directory + "/hook-started"
+        let resume = pgclone.directory + "/hook-resume"
+
+        async let restoring = pgclone.restore(
+            key,
+            into: target,
+            ["--pre-swap-hook", Self.losingTheLock(target, started: started, resume: resume)]
+        )
+        let deadline = ContinuousClock.now + .seconds(120)
+        while !FileManager.default.fileExists(atPath: started) {
+            guard ContinuousClock.now < deadline else { throw TestSetupError("the hook never ended the admin session") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let second = try await pgclone.restore(otherKey, into: target)
+        #expect(second.exitCode == 0, "\(second)")
+        FileManager.default.createFile(atPath: resume, contents: nil)
+        let first = try await restoring
+
+        #expect(first.exitCode == 1, "\(first)")
+        #expect(!first.stderr.contains("the swap committed"), "\(first)")
+        #expect(
+            first.errorLines.first?.contains(
+                "\"\(target)\" is unknown: it holds another database than before, not the one this restore made"
+            ) == true,
+            "\(first)"
+        )
+        #expect(try await user.markers(target) == "other")
+        #expect(try await server.databases(startingWith: target) == [target])
+    }
+
+    /// The check each session pgclone opens to `D__temp` makes, and the admin session's own:
+    /// a `D__temp` dropped and made again under the same name (what another restore does once
+    /// this one has lost its lock) is not this run's.
+    @Test func aTemporaryDatabaseMadeAgainUnderItsNameIsNotThisRunsOwn() async throws {
+        let server = try PostgresServer.shared
+        let target = TestEnvironment.uniqueName("lostlock_oid")
+        let admin = try await server.connect("postgres")
+        let swap = DatabaseSwap(
+            admin: DatabaseAdmin(connection: admin),
+            names: try DatabaseNames(target: target),
+            started: "now"
+        )
+        try await swap.createTemporary(locale: nil)
+        let session = try await server.connect("\(target)__temp")
+        try await swap.confirmConnected(session)
+        try await swap.confirmTemporary()
+        await session.close()
+
+        try await server.dropDatabase("\(target)__temp")
+        try await server.createDatabase("\(target)__temp")
+        let again = try await server.connect("\(target)__temp")
+        let expected = """
+            "\(target)__temp" is no longer the database this restore made: it was dropped and made again, as \
+            another restore of "\(target)" does once this one has lost the session holding its lock
+            """
+        await #expect { try await swap.confirmConnected(again) } throws: { "\($0)" == expected }
+        await #expect { try await swap.confirmTemporary() } throws: { "\($0)" == expected }
+        await again.close()
+        try await server.dropDatabase("\(target)__temp")
+        await #expect {
+            try await swap.confirmTemporary()
+        } throws: {
+            "\($0)" == "\"\(target)__temp\" no longer exists: it was dropped while this restore ran"
+        }
+        await admin.close()
+    }
+}
+
+/// A restore in pieces that loses its admin session while a piece is being read from S3.
+@Suite(.enabled(if: TestEnvironment.hasPostgresAndS3, "run with scripts/test.sh (needs PostgreSQL and moto)"))
+struct S3LostLockTests {
+    let s3 = S3TestServer.shared!
+
+    /// The first piece's GET is held; meanwhile the restore's admin session is ended and, with
+    /// `anotherRestore`, another restore of `D` runs to its end. Without it, the restore finishes
+    /// loading (its COPY sessions are alive) and stops before pg_restore connects again for the
+    /// indexes, leaving `D` as it was. With it, the other restore ends the first's sessions, and
+    /// `D` is what the other restored, untouched by the first.
+    @Test(arguments: [false, true])
+    func aRestoreInPiecesThatLostItsLockStopsAndLeavesTheOtherAlone(anotherRestore: Bool) async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let dump = try await pgclone.dumpToNewBucket(
+            s3,
+            prefix: "lostlock_s3",
+            rows: 200_000,
+            extraSQL: "ALTER TABLE t ADD PRIMARY KEY (i);"
+        )
+        let target = TestEnvironment.uniqueName("lostlock_s3_dst")
+        try await server.createDatabase(target)
+        try await server.psql("CREATE TABLE marker (v text); INSERT INTO marker VALUES ('old')", database: target)
+        let other = TestEnvironment.uniqueName("lostlock_s3_other")
+        try await server.createDatabase(other)
+        try await server.psql("CREATE TABLE marker (v text); INSERT INTO marker VALUES ('other')", database: other)
+        let otherKey = try await pgclone.dump(other)
+
+        let released = try pgclone.makeDirectory("hold") + "/released"
+        let (proxied, log, stop) = try await s3.behindFaultyProxy(["GETMID:hold:20000:\(released)"])
+        defer { stop() }
+        var environment = dump.environment
+        environment["PGCLONE_S3_ENDPOINT_URL"] = proxied.endpoint
+        environment["PGCLONE_S3_STALL_TIMEOUT"] = "600"
+        async let restoring = pgclone.run(
+            ["restore", dump.key, "--database", server.url(target), "--jobs", "2"],
+            environment: environment
+        )
+        for _ in 0..<3000 where !log().contains("fault GETMID:hold") { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(log().contains("fault GETMID:hold"), "\(log())")
+        #expect(try await server.psql(LostLockTests.endAdminSessionQuery(target)) == "t")
+        if anotherRestore {
+            let second = try await pgclone.restore(otherKey, into: target)
+            #expect(second.exitCode == 0, "\(second)")
+        }
+        _ = FileManager.default.createFile(atPath: released, contents: nil)
+        let first = try await restoring
+
+        #expect(first.exitCode == 1, "\(first)")
+        #expect(first.errorLines.count == 1, "\(first)")
+        if anotherRestore {
+            #expect(
+                first.errorLines.first?.contains(
+                    "\"\(target)\" is unknown: it holds another database than before, not the one this restore made"
+                ) == true,
+                "\(first)"
+            )
+            #expect(try await server.psql("SELECT v FROM marker", database: target) == "other")
+        } else {
+            #expect(
+                first.errorLines.first?.contains("the session holding the lock on \"\(target)\" was lost") == true,
+                "\(first)"
+            )
+            #expect(first.errorLines.first?.hasSuffix("\"\(target)\" is unchanged") == true, "\(first)")
+            #expect(try await server.psql("SELECT v FROM marker", database: target) == "old")
+        }
+        #expect(try await server.databases(startingWith: target) == [target])
+    }
+}
