@@ -94,6 +94,11 @@ package struct ChildStderr: Sendable {
     /// Lines of several processes ran into each other (pg_restore `-j`'s workers share its stderr
     /// and write a message's prefix and text apart): an error may have gone uncounted.
     package private(set) var interleaved = false
+    /// Lines holding the `error: ` marker that pgclone could not read as the start of an error:
+    /// with ``interleaved`` output, an error another process's text ran into. (Every marker
+    /// survives: pg_restore writes it in one `write`, its program name and its message in others.
+    /// A line with only program names and spaces before it is read as an error.)
+    package private(set) var unreadErrorMarkers = 0
     /// The error whose lines are still coming (DETAIL, HINT, CONTEXT, `Command was:`).
     private var current: Entry?
     private var currentCommand: [String]?
@@ -163,7 +168,7 @@ package struct ChildStderr: Sendable {
     }
 
     private mutating func finishLine() {
-        let line = String(decoding: partialLine, as: UTF8.self)
+        var line = String(decoding: partialLine, as: UTF8.self)
         let cut = partialLineCut
         partialLine.removeAll(keepingCapacity: partialLine.capacity <= 4096)
         partialLineCut = false
@@ -179,6 +184,15 @@ package struct ChildStderr: Sendable {
             || line.hasPrefix("error: ") || line.hasPrefix(" error: ")
         {
             interleaved = true
+        }
+        if !line.hasPrefix(prefix + "error: "), let marker = line.firstRange(of: "error: ") {
+            if line[..<marker.lowerBound].replacing(program, with: "").allSatisfy({ $0 == " " }) {
+                // Only program names and spaces before the marker: another process's ran into
+                // this line's start, and the message after the marker (written at once) is whole.
+                line = prefix + line[marker.lowerBound...]
+            } else {
+                unreadErrorMarkers += 1
+            }
         }
         if current != nil && !line.hasPrefix(prefix) {
             continueEntry(line, cut: cut)

@@ -427,9 +427,11 @@ package actor RestoreRunner {
         let errors = log.entries
         var report = Report(errorCount: count, errors: errors, harmless: log.harmless, bytesWritten: bytesWritten)
         report.pgRestore = pgRestore
-        // Errors all judged harmless or dealt with in interleaved output (pg_restore -j): one may
-        // not have been seen for what it was, so it counts as a failure.
-        if log.interleaved && count == 0 && status == .exited(1) {
+        // Errors all judged harmless or dealt with in interleaved output (pg_restore -j), but an
+        // error marker on a line that was not read as an error: that one may not have been seen
+        // for what it was, so it counts as a failure. (Progress lines run into each other are
+        // harmless.)
+        if log.interleaved && log.unreadErrorMarkers > 0 && count == 0 && status == .exited(1) {
             report.errorCount = 1
         }
         // A session the server ended left its work undone: never an error on one statement.
