@@ -241,4 +241,23 @@ import Testing
         #expect(report.errorCount == 0)
         #expect(report.harmless.values.reduce(0, +) == 4)
     }
+
+    /// A pg_restore -j worker that cannot connect (the server is full) is not a lost session.
+    @Test func aWorkerThatCannotConnectIsSaidSo() async throws {
+        let text = """
+            pg_restore: error: connection to server at "127.0.0.1", port 5432 failed: FATAL:  sorry, too many \
+            clients already
+            pg_restore: error: a worker process died unexpectedly
+
+            """
+        let log = await Self.log(text)
+        let failure = try #require(throws: RestoreFailure.self) { try Self.judge(.exited(1), log) }
+        #expect(
+            failure.message == """
+                pg_restore could not connect to PostgreSQL (connection to server at "127.0.0.1", port 5432 failed: \
+                FATAL: sorry, too many clients already); lower --jobs or raise max_connections
+                """
+        )
+        #expect(!failure.acceptable)
+    }
 }

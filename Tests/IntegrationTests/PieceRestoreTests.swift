@@ -279,6 +279,38 @@ struct PieceRestoreTests {
         #expect(try await pgclone.server.markers(target) == "new")
     }
 
+    /// An index whose second frame starts 20 bytes early, cutting the table of contents' frame
+    /// short: the object is whole, the index wrong, so the restore spools instead (it said the
+    /// dump was truncated).
+    @Test func anIndexCuttingTheTableOfContentsShortFallsBackToTheSpool() async throws {
+        let pgclone = try PGCloneHarness()
+        let (key, target) = try await pgclone.targetAndDump("pieces_tocend")
+        let unindexed = try pgclone.storeWithoutIndex(key)
+        var index = try #require(try ArchiveIndexTests.index(of: [UInt8](pgclone.storedData(key))))
+        try #require(index.frames.count > 1)
+        index.frames[1].stored -= 20
+        let misstated = key.replacingOccurrences(of: ".default.", with: ".cut.")
+        try pgclone.store(try pgclone.storedData(unindexed) + index.skippableFrame(), as: misstated)
+        let spool = try pgclone.makeDirectory("spool")
+        let result = try await pgclone.restore(
+            misstated,
+            into: target,
+            ["--jobs", "2"],
+            environment: ["TMPDIR": spool]
+        )
+        #expect(result.exitCode == 0, "\(result)")
+        #expect(
+            result.stderr.contains(
+                """
+                pgclone: restoring with --jobs through a file in TMPDIR, as pg_restore -j needs: \(misstated) has an \
+                index that does not match its table of contents (it ends the frame in the middle of one)
+                """
+            ),
+            "\(result)"
+        )
+        #expect(try await pgclone.server.markers(target) == "new")
+    }
+
     /// The table of contents' frame is decompressed into a file in memory as its entries are
     /// read: corrupt, the restore fails in one line before anything is restored.
     @Test func aCorruptTableOfContentsFailsTheRestoreInPiecesAndChangesNothing() async throws {
@@ -298,6 +330,35 @@ struct PieceRestoreTests {
         #expect(error.hasPrefix("pgclone: error: the dump \(corruptKey) is corrupt ("), "\(error)")
         #expect(error.hasSuffix("\"\(target)\" is unchanged"), "\(error)")
         #expect(try await pgclone.server.markers(target) == "old")
+        #expect(try await pgclone.server.databases(startingWith: target) == [target])
+    }
+
+    /// A table of contents' frame whose header asks for a window of 2 TiB: damaged, since pgclone
+    /// writes 1 MiB windows, not a reason to raise --memory-limit.
+    @Test func aDamagedFrameHeaderIsCorruptNotAMemoryLimit() async throws {
+        let pgclone = try PGCloneHarness()
+        let (key, target) = try await pgclone.targetAndDump("pieces_window")
+        var stored = try pgclone.storedData(key)
+        let index = try #require(try ArchiveIndexTests.index(of: [UInt8](stored)))
+        let frame = stored.startIndex + index.ranges(of: 0).stored.lowerBound
+        // Frame_Header_Descriptor after the magic number: without Single_Segment_flag, the
+        // Window_Descriptor follows it.
+        try #require(stored[frame + 4] & 0x20 == 0, "a single-segment frame has no window descriptor")
+        stored[frame + 5] = 0xF8
+        let damaged = key.replacingOccurrences(of: ".default.", with: ".window.")
+        try pgclone.store(stored, as: damaged)
+
+        let result = try await pgclone.restore(damaged, into: target, ["--jobs", "2"])
+        #expect(result.exitCode == 1, "\(result)")
+        #expect(
+            result.errorLines == [
+                """
+                pgclone: error: the dump \(damaged) is corrupt (a zstd frame's header asks for a larger window than \
+                pgclone writes); "\(target)" is unchanged
+                """
+            ],
+            "\(result)"
+        )
         #expect(try await pgclone.server.databases(startingWith: target) == [target])
     }
 

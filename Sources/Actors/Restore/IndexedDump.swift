@@ -99,6 +99,15 @@ package struct IndexedDump: Sendable {
             }
         } catch is LongerThanIndexed {
             return .unavailable("has an index that does not match its table of contents")
+        } catch DumpFormatError.truncated {
+            // The object is as long as the index says: its frame is cut where the index says.
+            return .unavailable(
+                "has an index that does not match its table of contents (it ends the frame in the middle of one)"
+            )
+        } catch DumpFormatError.windowTooLarge {
+            // pgclone writes 1 MiB windows, which every reader allows: a header asking for more
+            // is damaged, whatever --memory-limit says.
+            throw DumpFormatError.corruptFrameHeader
         }
         guard length == tableOfContents.archive.count else {
             return .unavailable("has an index that does not match its table of contents")

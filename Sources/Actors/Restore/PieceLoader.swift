@@ -357,6 +357,8 @@ actor PieceDecoder {
                 archive: range,
                 reason: "does not match its index (the piece it gives ends in the middle of a zstd frame)"
             )
+        } catch DumpFormatError.windowTooLarge {
+            throw PieceFailure(what: what, archive: range, reason: DumpFormatError.corruptFrameHeader.description)
         } catch let error as DumpFormatError {
             throw PieceFailure(what: what, archive: range, reason: error.description)
         }

@@ -436,8 +436,15 @@ package actor RestoreRunner {
         }
         // A session the server ended left its work undone: never an error on one statement.
         if let lost = log.sessionLost {
+            // libpq's words for a connection it could not make (a worker's, with -j).
+            let connecting = lost.hasPrefix("connection to server ") && lost.contains(" failed: ")
+            let full = ["too many clients", "too many connections", "connection slots are reserved"]
+                .contains(where: lost.contains)
+            let advice = full ? "; lower --jobs or raise max_connections" : ""
             throw RestoreFailure(
-                message: "pg_restore's connection to PostgreSQL was lost (\(lost))",
+                message: connecting
+                    ? "pg_restore could not connect to PostgreSQL (\(lost))\(advice)"
+                    : "pg_restore's connection to PostgreSQL was lost (\(lost))",
                 report: report,
                 acceptable: false
             )

@@ -10,6 +10,8 @@ package enum DumpFormatError: Error, Sendable, CustomStringConvertible {
     case corrupt(ZstdError)
     /// A frame asks for a larger window than the decoder allows.
     case windowTooLarge(windowLogMax: Int)
+    /// A frame of pgclone's own (an indexed dump's) asks for a larger window than pgclone writes.
+    case corruptFrameHeader
 
     package var description: String {
         switch self {
@@ -24,6 +26,8 @@ package enum DumpFormatError: Error, Sendable, CustomStringConvertible {
             needs a zstd window larger than the \(ByteCount(bytes: 1 << windowLogMax)) the memory limit allows; \
             raise --memory-limit
             """
+        case .corruptFrameHeader:
+            "is corrupt (a zstd frame's header asks for a larger window than pgclone writes)"
         }
     }
 }
