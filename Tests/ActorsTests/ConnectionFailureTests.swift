@@ -209,7 +209,7 @@ import Testing
         #expect(
             LibPQError.oneLine(raw) == """
                 FATAL: terminating connection due to administrator command; server closed the connection \
-                unexpectedly This probably means the server terminated abnormally before or while processing the \
+                unexpectedly. This probably means the server terminated abnormally before or while processing the \
                 request.
                 """
         )

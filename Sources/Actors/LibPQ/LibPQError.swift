@@ -66,15 +66,16 @@ package struct ConnectionFailure: Sendable, Equatable {
 
 extension LibPQError {
     /// libpq's own message (`PQerrorMessage`) on one line: each of its messages, a line each, one
-    /// after another with "; " between them; an indented line ("\tThis probably means…") goes on
-    /// the message before it.
+    /// after another with "; " between them; an indented line goes on the message before it, as
+    /// a new sentence if it starts one ("\tThis probably means…").
     package static func oneLine(_ raw: String) -> String {
         var parts: [String] = []
         for line in raw.split(separator: "\n") {
             let text = String(line).singleLine
             guard !text.isEmpty else { continue }
             if line.first?.isWhitespace == true, let last = parts.popLast() {
-                parts.append(last + " " + text)
+                let sentence = text.first?.isUppercase == true && !(last.last.map { ".!?:".contains($0) } ?? true)
+                parts.append(last + (sentence ? ". " : " ") + text)
             } else {
                 parts.append(text)
             }

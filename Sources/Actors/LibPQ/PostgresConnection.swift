@@ -136,6 +136,21 @@ package actor PostgresConnection {
         handle.map { PQstatus($0) == CONNECTION_OK } ?? false
     }
 
+    /// Why the server ended this session, found without blocking, or `nil` while it is open: a
+    /// session it ends (`pg_terminate_backend`, a shutdown) gets a FATAL error and its socket
+    /// closed, which libpq sees only when it reads; this reads what is waiting, if anything. Call
+    /// between statements (an actor's calls never overlap).
+    package func endedReason() -> String? {
+        guard let handle else { return "the connection is closed" }
+        if PQstatus(handle) == CONNECTION_OK {
+            var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
+            guard poll(&descriptor, 1, 0) > 0, PQconsumeInput(handle) == 0 || PQstatus(handle) != CONNECTION_OK
+            else { return nil }
+        }
+        let reason = LibPQError.oneLine(String(cString: PQerrorMessage(handle)))
+        return reason.isEmpty ? "the server closed the connection" : reason
+    }
+
     /// The database this connection is to (`PQdb`).
     package var databaseName: String {
         handle.flatMap { PQdb($0) }.map { String(cString: $0) } ?? ""
@@ -249,7 +264,8 @@ package actor PostgresConnection {
             detail: field("D"),
             hint: field("H"),
             context: field("W"),
-            statement: statement,
+            // What was running when the session ended has nothing to do with why.
+            statement: lost ? nil : statement,
             connectionLost: lost
         )
     }

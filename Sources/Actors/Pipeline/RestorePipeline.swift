@@ -229,70 +229,85 @@ package struct RestorePipeline: Sendable {
         } catch {
             throw PGCloneError.from(error, step: "preparing the restore into \"\(names.target)\"", target: unchanged)
         }
-        var report: RestoreRunner.Report?
+        let report: RestoreRunner.Report?
         // What a first restore gives the new D: the source's owner, privileges, limit, comment.
-        var sourceAccess: DatabaseAccess?
-        var step = "creating \"\(names.temporary)\""
+        let sourceAccess: DatabaseAccess?
+        let step = StepName("creating \"\(names.temporary)\"")
         do {
-            let settings: (source: [DatabaseSetting], kept: [DatabaseSetting])
-            if let localSource {
-                logger.info("copying database \"\(localSource)\" as \"\(names.temporary)\"")
-                sourceAccess = try await DatabaseProperties.read(localSource, on: swap.admin.connection)?.access
-                step = "copying \"\(localSource)\" as \"\(names.temporary)\""
-                let skipped = try await metrics.phase(.restore) { try await swap.copyAsTemporary(localSource) }
+            // Everything up to the swap connects to D__temp by name: stopped as soon as the
+            // session holding the lock is lost, before another restore can have made its own.
+            (report, sourceAccess) = try await swap.watchingLock { [self] in
+                var report: RestoreRunner.Report?
+                var sourceAccess: DatabaseAccess?
+                let settings: (source: [DatabaseSetting], kept: [DatabaseSetting])
+                if let localSource {
+                    logger.info("copying database \"\(localSource)\" as \"\(names.temporary)\"")
+                    sourceAccess = try await DatabaseProperties.read(localSource, on: swap.admin.connection)?.access
+                    step.value = "copying \"\(localSource)\" as \"\(names.temporary)\""
+                    let skipped = try await metrics.phase(.restore) { try await swap.copyAsTemporary(localSource) }
+                    logger.warnSkipped(skipped)
+                    // The copy has the source's settings; D's own for particular roles stay.
+                    settings = try await swap.settingsToApply(source: [])
+                } else if let dump {
+                    let tools = try await PostgresInstallations.discover(environment: environment)
+                    metrics.currentJob?.setObjectBytes(dump.size)
+                    metrics.setSourceObjectBytes(dump.size)
+                    step.value = "restoring into \"\(names.temporary)\""
+                    (report, settings, sourceAccess) = try await metrics.phase(.restore) {
+                        try await restoreIntoTemporary(
+                            dump,
+                            expectedDatabase: expectedDatabase,
+                            swap: swap,
+                            tools: tools
+                        )
+                    }
+                    metrics.currentJob?.setRestoreErrors(report?.errorCount ?? 0)
+                } else {
+                    preconditionFailure("a restore has a dump or a local source")
+                }
+                step.value = "applying the database settings to \"\(names.temporary)\""
+                let skipped = try await metrics.phase(.settings) {
+                    // The target's own are carried over or the restore fails: losing one (a role kept
+                    // read-only) would make the database more open than it was.
+                    _ = try await swap.applyToTemporary(settings.kept, required: true)
+                    return try await swap.applyToTemporary(settings.source, required: false)
+                }
                 logger.warnSkipped(skipped)
-                // The copy has the source's settings; D's own for particular roles stay.
-                settings = try await swap.settingsToApply(source: [])
-            } else if let dump {
-                let tools = try await PostgresInstallations.discover(environment: environment)
-                metrics.currentJob?.setObjectBytes(dump.size)
-                metrics.setSourceObjectBytes(dump.size)
-                step = "restoring into \"\(names.temporary)\""
-                (report, settings, sourceAccess) = try await metrics.phase(.restore) {
-                    try await restoreIntoTemporary(dump, expectedDatabase: expectedDatabase, swap: swap, tools: tools)
+                // Restoring one of D's own snapshots is an undo (:previous) or a redo (:current): the
+                // state right after the last restore stays D__current.
+                if takesSnapshot {
+                    logger.info(
+                        """
+                        snapshotting the restored database as \"\(names.snapshot)\" (\"\(names.current)\" after \
+                        the swap)
+                        """
+                    )
+                    step.value = "snapshotting \"\(names.temporary)\" as \"\(names.snapshot)\""
+                    try await metrics.phase(.snapshot) { try await swap.snapshotCurrent() }
                 }
-                metrics.currentJob?.setRestoreErrors(report?.errorCount ?? 0)
-            } else {
-                preconditionFailure("a restore has a dump or a local source")
-            }
-            step = "applying the database settings to \"\(names.temporary)\""
-            let skipped = try await metrics.phase(.settings) {
-                // The target's own are carried over or the restore fails: losing one (a role kept
-                // read-only) would make the database more open than it was.
-                _ = try await swap.applyToTemporary(settings.kept, required: true)
-                return try await swap.applyToTemporary(settings.source, required: false)
-            }
-            logger.warnSkipped(skipped)
-            // Restoring one of D's own snapshots is an undo (:previous) or a redo (:current): the
-            // state right after the last restore stays D__current.
-            if takesSnapshot {
-                logger.info(
-                    "snapshotting the restored database as \"\(names.snapshot)\" (\"\(names.current)\" after the swap)"
-                )
-                step = "snapshotting \"\(names.temporary)\" as \"\(names.snapshot)\""
-                try await metrics.phase(.snapshot) { try await swap.snapshotCurrent() }
-            }
-            if !restoreConfig.preSwapHooks.isEmpty {
-                step = "running the pre-swap hooks"
-                // They connect to D__temp by name.
+                if !restoreConfig.preSwapHooks.isEmpty {
+                    step.value = "running the pre-swap hooks"
+                    // They connect to D__temp by name.
+                    try await swap.confirmTemporary()
+                    let environment = HookEnvironment.make(
+                        resolved: await swap.admin.connection.resolvedOptions,
+                        endpoint: await swap.admin.connection.endpoint,
+                        database: names.temporary
+                    )
+                    let hooks = HookRunner(metrics: metrics, logger: logger)
+                    try await metrics.phase(.preSwapHooks) {
+                        try await hooks.run(restoreConfig.preSwapHooks, phase: .preSwap, environment: environment)
+                    }
+                }
+                try Task.checkCancellation()
+                // The hooks ran for as long as they did, unchecked.
+                step.value = "swapping \"\(names.temporary)\" into \"\(names.target)\""
                 try await swap.confirmTemporary()
-                let environment = HookEnvironment.make(
-                    resolved: await swap.admin.connection.resolvedOptions,
-                    endpoint: await swap.admin.connection.endpoint,
-                    database: names.temporary
-                )
-                let hooks = HookRunner(metrics: metrics, logger: logger)
-                try await metrics.phase(.preSwapHooks) {
-                    try await hooks.run(restoreConfig.preSwapHooks, phase: .preSwap, environment: environment)
-                }
+                return (report, sourceAccess)
             }
-            try Task.checkCancellation()
-            // The hooks ran for as long as they did, unchecked.
-            step = "swapping \"\(names.temporary)\" into \"\(names.target)\""
-            try await swap.confirmTemporary()
         } catch {
             let state = await cleanUp(after: error, swap: swap, old: old)
-            throw PGCloneError.from(error, step: step, dump: dump?.key, target: state)
+            throw PGCloneError.from(error, step: step.value, dump: dump?.key, target: state)
         }
         let swapReport: DatabaseSwap.SwapReport
         do {
@@ -835,5 +850,18 @@ package struct RestorePipeline: Sendable {
         if report.errorCount > report.errors.count {
             logger.warning("… and \(report.errorCount - report.errors.count) more pg_restore errors")
         }
+    }
+}
+
+/// What a restore is doing, for its error message, set as it goes by work that may run in a task
+/// of its own (``DatabaseSwap/watchingLock(_:)``).
+final class StepName: Sendable {
+    private let name: Mutex<String>
+
+    init(_ value: String) { name = Mutex(value) }
+
+    var value: String {
+        get { name.withLock { $0 } }
+        set { name.withLock { $0 = newValue } }
     }
 }

@@ -212,14 +212,7 @@ package actor DatabaseSwap {
         do {
             oid = try await DatabaseProperties.read(names.temporary, on: connection)?.oid
         } catch let error as LibPQError where error.connectionLost {
-            throw PGCloneError(
-                .databaseUnavailable,
-                """
-                the session holding the lock on \"\(names.target)\" was lost (\(error.message)); stopped, since \
-                another restore of \"\(names.target)\" may have begun
-                """,
-                cause: error
-            )
+            throw lostLock(error.message)
         }
         guard let oid else {
             throw PGCloneError(
@@ -228,6 +221,50 @@ package actor DatabaseSwap {
             )
         }
         guard oid == temporaryOID else { throw notTemporary }
+    }
+
+    /// Runs `body` while the admin session is watched, every 100 ms: once the server has ended
+    /// it, and the target's lock with it, `body` is cancelled (its pg_restore, COPY sessions and
+    /// hooks stopped) before another restore has had time to make a `D__temp` of its own, and
+    /// this throws the lost lock. An error of `body`'s own after the session ended (a statement
+    /// on it) is the lost lock too.
+    /// - Throws: `.databaseUnavailable` if the session was lost; else what `body` throws.
+    package nonisolated func watchingLock<T: Sendable>(
+        _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        let connection = self.connection
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                while true {
+                    try await Task.sleep(for: .milliseconds(100))
+                    if let reason = await connection.endedReason() { throw self.lostLock(reason) }
+                }
+            }
+            do {
+                let result = try await group.next()!
+                group.cancelAll()
+                return result!
+            } catch let error as PGCloneError where error.code == .databaseUnavailable {
+                group.cancelAll()
+                throw error
+            } catch {
+                group.cancelAll()
+                if let reason = await connection.endedReason() { throw lostLock(reason) }
+                throw error
+            }
+        }
+    }
+
+    /// The error of a restore whose admin session, which held the target's lock, ended for `reason`.
+    nonisolated func lostLock(_ reason: String) -> PGCloneError {
+        PGCloneError(
+            .databaseUnavailable,
+            """
+            the session holding the lock on \"\(names.target)\" was lost (\(reason)); stopped, since another \
+            restore of \"\(names.target)\" may have begun
+            """
+        )
     }
 
     /// Makes sure that `session`, opened to `D__temp` by name, is connected to the `D__temp` this
