@@ -20,6 +20,26 @@ struct LostLockTests {
         """
     }
 
+    /// A dump of a new database `prefix_…` whose table `marker` holds `other`: the other restore's.
+    static func otherDump(_ pgclone: PGCloneHarness, _ prefix: String) async throws -> String {
+        let other = TestEnvironment.uniqueName(prefix)
+        try await pgclone.server.createDatabase(other)
+        try await pgclone.server.psql(
+            "CREATE TABLE marker (v text); INSERT INTO marker VALUES ('other')",
+            database: other
+        )
+        return try await pgclone.dump(other)
+    }
+
+    /// Waits until the file at `path` exists (a hook has reached it), 2 minutes at most.
+    static func waitFor(_ path: String) async throws {
+        let deadline = ContinuousClock.now + .seconds(120)
+        while !FileManager.default.fileExists(atPath: path) {
+            guard ContinuousClock.now < deadline else { throw TestSetupError("\(path) never appeared") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
     /// Restore A loses its admin session while it is stopped (SIGSTOP, standing for a machine
     /// that stalls) in a pre-swap hook, and restore B of another dump runs to its end meanwhile.
     /// Resumed, A finds its session gone and `D` replaced: by B, not by A. A must say so and
@@ -30,20 +50,13 @@ struct LostLockTests {
         let pgclone = try PGCloneHarness(server: try await role.user(on: server))
         let user = pgclone.server
         let (key, target) = try await pgclone.targetAndDump("lostlock")
-        let other = TestEnvironment.uniqueName("lostlock_other")
-        try await user.createDatabase(other)
-        try await user.psql("CREATE TABLE marker (v text); INSERT INTO marker VALUES ('other')", database: other)
-        let otherKey = try await pgclone.dump(other)
+        let otherKey = try await Self.otherDump(pgclone, "lostlock_other")
         let started = pgclone.directory + "/hook-started"
         let resume = pgclone.directory + "/hook-resume"
 
         let hook = "touch \(started); until [ -e \(resume) ]; do sleep 0.1; done"
         async let restoring = pgclone.restore(key, into: target, ["--pre-swap-hook", hook])
-        let deadline = ContinuousClock.now + .seconds(120)
-        while !FileManager.default.fileExists(atPath: started) {
-            guard ContinuousClock.now < deadline else { throw TestSetupError("the hook never started") }
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        try await Self.waitFor(started)
         let pid = try #require(pgclone.pgclonePIDs().first)
         kill(pid, SIGSTOP)
         #expect(try await user.psql(Self.endAdminSessionQuery(target)) == "t")
@@ -82,10 +95,7 @@ struct LostLockTests {
         let pgclone = try PGCloneHarness(server: try await role.user(on: server))
         let user = pgclone.server
         let (key, target) = try await pgclone.targetAndDump("lostlock_hook")
-        let other = TestEnvironment.uniqueName("lostlock_hook_other")
-        try await user.createDatabase(other)
-        try await user.psql("CREATE TABLE marker (v text); INSERT INTO marker VALUES ('other')", database: other)
-        let otherKey = try await pgclone.dump(other)
+        let otherKey = try await Self.otherDump(pgclone, "lostlock_hook_other")
         let started = pgclone.directory + "/hook-started"
         let endSession = "psql -X -q -At -d postgres -c \"\(Self.endAdminSessionQuery(target))\" | grep -qx t"
         let hook = """
@@ -94,11 +104,7 @@ struct LostLockTests {
             """
 
         async let restoring = pgclone.restore(key, into: target, ["--pre-swap-hook", hook])
-        let deadline = ContinuousClock.now + .seconds(120)
-        while !FileManager.default.fileExists(atPath: started) {
-            guard ContinuousClock.now < deadline else { throw TestSetupError("the hook never ended the session") }
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        try await Self.waitFor(started)
         let second = try await pgclone.restore(otherKey, into: target, ["--wait=60s"])
         #expect(second.exitCode == 0, "\(second)")
         let first = try await restoring
@@ -180,10 +186,7 @@ struct S3LostLockTests {
         let target = TestEnvironment.uniqueName("lostlock_s3_dst")
         try await server.createDatabase(target)
         try await server.psql("CREATE TABLE marker (v text); INSERT INTO marker VALUES ('old')", database: target)
-        let other = TestEnvironment.uniqueName("lostlock_s3_other")
-        try await server.createDatabase(other)
-        try await server.psql("CREATE TABLE marker (v text); INSERT INTO marker VALUES ('other')", database: other)
-        let otherKey = try await pgclone.dump(other)
+        let otherKey = try await LostLockTests.otherDump(pgclone, "lostlock_s3_other")
 
         let released = try pgclone.makeDirectory("hold") + "/released"
         let (proxied, log, stop) = try await s3.behindFaultyProxy(["GETMID:hold:20000:\(released)"])
