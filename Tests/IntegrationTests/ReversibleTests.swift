@@ -51,6 +51,41 @@ struct ReversibleTests {
         )
     }
 
+    /// A first restore (no `D` yet) with `--reversible` keeps its snapshot as `D__current`, owned
+    /// as `D` is, and `restore :current` brings it back. (It left `D__snap`, which the next
+    /// restore dropped.)
+    @Test(arguments: TestRole.allCases)
+    func aFirstReversibleRestoreKeepsItsSnapshotAsCurrent(role: TestRole) async throws {
+        let server = try PostgresServer.shared
+        let pgclone = try PGCloneHarness(server: try await role.user(on: server))
+        let user = pgclone.server
+        let source = TestEnvironment.uniqueName("revfirst_src")
+        let target = TestEnvironment.uniqueName("revfirst_dst")
+        try await user.createDatabase(source)
+        try await user.psql("CREATE TABLE marker (v text); INSERT INTO marker VALUES ('dump')", database: source)
+        let key = try await pgclone.dump(source)
+        let hook = #"psql -X -q -c "INSERT INTO marker VALUES ('hooked')""#
+
+        let first = try await pgclone.restore(key, into: target, ["--reversible", "--pre-swap-hook", hook])
+        #expect(first.exitCode == 0, "\(first)")
+        #expect(try await server.databases(startingWith: target) == [target, "\(target)__current"])
+        let owners = try await server.psql(
+            """
+            SELECT string_agg(DISTINCT pg_get_userbyid(datdba), ',') FROM pg_database \
+            WHERE datname IN (\(server.literal(target)), \(server.literal("\(target)__current")))
+            """
+        )
+        #expect(!owners.contains(","), "\(owners)")
+        #expect(try await user.markers(target) == "dump,hooked")
+
+        let current = try await pgclone.restore(":current", into: target, ["--reversible"])
+        #expect(current.exitCode == 0, "\(current)")
+        #expect(try await user.markers(target) == "dump")
+        #expect(
+            try await server.databases(startingWith: target) == [target, "\(target)__current", "\(target)__previous"]
+        )
+    }
+
     @Test func copyThenRestoreASnapshot() async throws {
         let pgclone = try PGCloneHarness()
         let server = pgclone.server

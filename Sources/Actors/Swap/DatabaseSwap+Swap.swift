@@ -49,6 +49,8 @@ extension DatabaseSwap {
             // A first restore: nothing to replace; the source's access properties where it says.
             var (statements, leftOut): ([String], [String]) = ([], [])
             if let sourceAccess { (statements, leftOut) = try await accessStatements(sourceAccess, for: names.target) }
+            // A `D__current` without `D` (a DBA dropped `D`) gives way to the new snapshot.
+            let currentExists = newSnapshot ? try await admin.exists(names.current) : false
             // The rename waits for D__temp's sessions (one a hook left behind).
             try await admin.terminateSessions(on: names.temporary, cancellable: true)
             try await admin.transaction(cancellable: true) {
@@ -57,12 +59,15 @@ extension DatabaseSwap {
                 for statement in statements {
                     try await connection.execute(statement, cancellable: true)
                 }
+                if newSnapshot {
+                    try await makeSnapshotCurrent(displacing: currentExists)
+                }
             }
             return SwapReport(
                 unavailable: .zero,
                 terminatedSessions: 0,
                 replacedExisting: false,
-                displaced: [],
+                displaced: currentExists ? [names.temporary] : [],
                 accessLeftOut: leftOut
             )
         }
@@ -111,8 +116,7 @@ extension DatabaseSwap {
                         newSnapshot: newSnapshot,
                         previousExists: previousExists,
                         currentExists: currentExists,
-                        refusedBefore: !old.allowsConnections,
-                        owner: old.owner
+                        refusedBefore: !old.allowsConnections
                     )
                     let unavailable = clock.now - start
                     // Committed: the restored D accepts connections, and the guard has nothing
@@ -151,8 +155,7 @@ extension DatabaseSwap {
         newSnapshot: Bool,
         previousExists: Bool,
         currentExists: Bool,
-        refusedBefore: Bool,
-        owner: String
+        refusedBefore: Bool
     ) async throws -> [String] {
         let target = quoteIdentifier(names.target)
         // What the transaction moves out of the way, to be dropped after it: the old
@@ -197,19 +200,39 @@ extension DatabaseSwap {
                 try await connection.execute("ALTER DATABASE \(target) ALLOW_CONNECTIONS false")
             }
             if newSnapshot {
-                if currentExists {
-                    // `D__temp` is free since the rename above.
-                    try await displace(names.current, to: names.temporary)
-                }
-                try await rename(names.snapshot, names.current)
-                // D's owner's, as D__previous (the old D) is: the next restore by that owner may
-                // drop or rename it.
-                try await connection.execute(
-                    "ALTER DATABASE \(quoteIdentifier(names.current)) OWNER TO \(quoteIdentifier(owner))"
-                )
+                try await makeSnapshotCurrent(displacing: currentExists)
             }
         }
         return displaced
+    }
+
+    /// In the swap's transaction, once `D__temp` is `D`: `D__snap` becomes `D__current`, the old
+    /// one (`displacing`) moved to `D__temp`, marked for the drop after the swap. `D__current` gets
+    /// `D`'s owner, as `D__previous` (the old `D`) has it: the next restore by that owner may drop
+    /// or rename it.
+    private func makeSnapshotCurrent(displacing: Bool) async throws {
+        if displacing {
+            // `D__temp` is free since its rename.
+            try await connection.execute(
+                "ALTER DATABASE \(quoteIdentifier(names.current)) RENAME TO \(quoteIdentifier(names.temporary))",
+                cancellable: true
+            )
+            try await admin.mark(names.temporary, DatabaseMarker.displaced(target: names.target))
+        }
+        try await connection.execute(
+            "ALTER DATABASE \(quoteIdentifier(names.snapshot)) RENAME TO \(quoteIdentifier(names.current))",
+            cancellable: true
+        )
+        let owner =
+            try await connection.query(
+                "SELECT pg_catalog.pg_get_userbyid(datdba) FROM pg_catalog.pg_database WHERE datname = $1",
+                [names.target]
+            ).first?.first ?? nil
+        if let owner {
+            try await connection.execute(
+                "ALTER DATABASE \(quoteIdentifier(names.current)) OWNER TO \(quoteIdentifier(owner))"
+            )
+        }
     }
 
     /// Drops what the swap displaced; without `keepingSnapshots`, the reversible restore's
