@@ -698,7 +698,7 @@ package struct RestorePipeline: Sendable {
             }
         } catch let failure as RestoreFailure {
             metrics.currentJob?.setRestoreErrors(failure.report.errorCount)
-            logErrors(failure.report)
+            if !failure.sessionLost { logErrors(failure.report) }
             if failure.acceptable {
                 logger.notice("--ignore-restore-errors would accept these errors and swap the database in")
             }

@@ -441,13 +441,15 @@ package actor RestoreRunner {
             let full = ["too many clients", "too many connections", "connection slots are reserved"]
                 .contains(where: lost.contains)
             let advice = full ? "; lower --jobs or raise max_connections" : ""
-            throw RestoreFailure(
+            var failure = RestoreFailure(
                 message: connecting
                     ? "pg_restore could not connect to PostgreSQL (\(lost))\(advice)"
                     : "pg_restore's connection to PostgreSQL was lost (\(lost))",
                 report: report,
                 acceptable: false
             )
+            failure.sessionLost = true
+            throw failure
         }
         let statementErrorsOnly = log.ignoredErrorCount != nil && !stoppedReading
         if status.isSuccess && !stoppedReading {
@@ -490,6 +492,9 @@ package struct RestoreFailure: Error, Sendable, CustomStringConvertible {
     package var report: RestoreRunner.Report
     /// Only statement errors, which `--ignore-restore-errors` would accept.
     package var acceptable: Bool
+    /// A session of pg_restore's ended (or could not be made): the errors that followed, each
+    /// statement on a dead connection, say nothing more.
+    package var sessionLost = false
     package var description: String { message }
     /// The first error's TOC entry, DETAIL, HINT, CONTEXT and statement.
     package var details: [PGCloneError.Detail] { report.errors.first?.details ?? [] }
