@@ -111,11 +111,14 @@ struct LostLockTests {
 
         #expect(first.exitCode == 1, "\(first)")
         #expect(first.errorLines.count == 1, "\(first)")
+        // The server's own reason, which it sends the idle session before it ends it.
         #expect(
             first.errorLines.first?.hasPrefix(
-                "pgclone: error: the session holding the lock on \"\(target)\" was lost ("
-            )
-                == true,
+                """
+                pgclone: error: the session holding the lock on \"\(target)\" was lost (FATAL: terminating connection \
+                due to administrator command; server closed the connection unexpectedly
+                """
+            ) == true,
             "\(first)"
         )
         #expect(try await user.markers(target) == "other")

@@ -15,6 +15,8 @@ package actor PostgresConnection {
     private var handle: OpaquePointer?
     /// Cancels the running cancellable statement from any thread.
     nonisolated let canceller = QueryCanceller()
+    /// The last message the server sent while the session was idle (``endedReason()``).
+    private var idleNotice: String?
 
     private init(settings: ConnectionSettings) {
         self.settings = settings
@@ -144,10 +146,27 @@ package actor PostgresConnection {
         guard let handle else { return "the connection is closed" }
         if PQstatus(handle) == CONNECTION_OK {
             var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
-            guard poll(&descriptor, 1, 0) > 0, PQconsumeInput(handle) == 0 || PQstatus(handle) != CONNECTION_OK
-            else { return nil }
+            guard poll(&descriptor, 1, 0) > 0 else { return nil }
+            // An error the server sends an idle session (its FATAL before it ends it) goes to the
+            // notice processor: kept, as the reason libpq's own message does not give.
+            let notices = IdleNotices()
+            PQsetNoticeProcessor(
+                handle,
+                { context, message in
+                    guard let context, let message else { return }
+                    Unmanaged<IdleNotices>.fromOpaque(context).takeUnretainedValue().last = String(cString: message)
+                },
+                Unmanaged.passUnretained(notices).toOpaque()
+            )
+            let consumed = PQconsumeInput(handle)
+            // Parses what was read (PQconsumeInput only reads): an error goes to the processor.
+            _ = PQisBusy(handle)
+            PQsetNoticeProcessor(handle, { _, _ in }, nil)
+            if let notice = notices.last { idleNotice = notice }
+            guard consumed == 0 || PQstatus(handle) != CONNECTION_OK else { return nil }
         }
-        let reason = LibPQError.oneLine(String(cString: PQerrorMessage(handle)))
+        let reasons = [idleNotice ?? "", String(cString: PQerrorMessage(handle))].map(LibPQError.oneLine)
+        let reason = reasons.filter { !$0.isEmpty }.joined(separator: "; ")
         return reason.isEmpty ? "the server closed the connection" : reason
     }
 
@@ -414,4 +433,10 @@ final class QueryCanceller: Sendable {
     deinit {
         attach(nil)
     }
+}
+
+/// What the notice processor saw during one ``PostgresConnection/endedReason()``, on the
+/// connection's own queue.
+private final class IdleNotices {
+    var last: String?
 }
