@@ -20,6 +20,19 @@ struct LostLockTests {
         """
     }
 
+    /// `result` is a restore that failed in one line saying the session holding the lock on
+    /// `target` was lost, for `reason` if given.
+    static func expectLostLock(_ result: CommandResult, target: String, reason: String = "") {
+        #expect(result.exitCode == 1, "\(result)")
+        #expect(result.errorLines.count == 1, "\(result)")
+        #expect(
+            result.errorLines.first?.hasPrefix(
+                "pgclone: error: the session holding the lock on \"\(target)\" was lost (\(reason)"
+            ) == true,
+            "\(result)"
+        )
+    }
+
     /// A dump of a new database `prefix_…` whose table `marker` holds `other`: the other restore's.
     static func otherDump(_ pgclone: PGCloneHarness, _ prefix: String) async throws -> String {
         let other = TestEnvironment.uniqueName(prefix)
@@ -66,15 +79,8 @@ struct LostLockTests {
         FileManager.default.createFile(atPath: resume, contents: nil)
         let first = try await restoring
 
-        #expect(first.exitCode == 1, "\(first)")
+        Self.expectLostLock(first, target: target)
         #expect(!first.stderr.contains("the swap committed"), "\(first)")
-        #expect(first.errorLines.count == 1, "\(first)")
-        #expect(
-            first.errorLines.first?.hasPrefix(
-                "pgclone: error: the session holding the lock on \"\(target)\" was lost ("
-            ) == true,
-            "\(first)"
-        )
         #expect(
             first.errorLines.first?.contains(
                 "\"\(target)\" is unknown: it holds another database than before, not the one this restore made"
@@ -109,17 +115,12 @@ struct LostLockTests {
         #expect(second.exitCode == 0, "\(second)")
         let first = try await restoring
 
-        #expect(first.exitCode == 1, "\(first)")
-        #expect(first.errorLines.count == 1, "\(first)")
         // The server's own reason, which it sends the idle session before it ends it.
-        #expect(
-            first.errorLines.first?.hasPrefix(
-                """
-                pgclone: error: the session holding the lock on \"\(target)\" was lost (FATAL: terminating connection \
-                due to administrator command; server closed the connection unexpectedly
-                """
-            ) == true,
-            "\(first)"
+        Self.expectLostLock(
+            first,
+            target: target,
+            reason:
+                "FATAL: terminating connection due to administrator command; server closed the connection unexpectedly"
         )
         #expect(try await user.markers(target) == "other")
         #expect(
@@ -127,6 +128,33 @@ struct LostLockTests {
                 == "0"
         )
         #expect(try await server.databases(startingWith: target) == [target])
+    }
+
+    /// A pre-swap hook (standing for a DBA) drops `D__temp` and makes another database of that
+    /// name: the swap must not put it in place of `D`, nor may the clean-up drop it (it is not
+    /// pgclone's; the clean-up dropped it by name before).
+    @Test func aTemporaryDatabaseReplacedUnderItsNameIsNotSwappedIn() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let (key, target) = try await pgclone.targetAndDump("lostlock_dba")
+        let hook = """
+            psql -X -q -d postgres -c 'DROP DATABASE "\(target)__temp"' -c 'CREATE DATABASE "\(target)__temp"'
+            """
+        let result = try await pgclone.restore(key, into: target, ["--pre-swap-hook", hook])
+        #expect(result.exitCode == 1, "\(result)")
+        #expect(
+            result.errorLines == [
+                """
+                pgclone: error: "\(target)__temp" is no longer the database this restore made: it was dropped \
+                and made again while this restore ran, though not by pgclone (this restore holds the lock on \
+                "\(target)"); "\(target)" is unchanged
+                """
+            ],
+            "\(result)"
+        )
+        #expect(try await server.markers(target) == "old")
+        #expect(try await server.databases(startingWith: target) == [target, "\(target)__temp"])
+        try await server.dropDatabase("\(target)__temp")
     }
 
     /// The check each session pgclone opens to `D__temp` makes, and the admin session's own:
@@ -155,7 +183,15 @@ struct LostLockTests {
             another restore of "\(target)" does once this one has lost the session holding its lock
             """
         await #expect { try await swap.confirmConnected(again) } throws: { "\($0)" == expected }
-        await #expect { try await swap.confirmTemporary() } throws: { "\($0)" == expected }
+        // The admin session answers, so the lock is held: not another restore's doing.
+        await #expect {
+            try await swap.confirmTemporary()
+        } throws: {
+            "\($0)" == """
+                "\(target)__temp" is no longer the database this restore made: it was dropped and made again \
+                while this restore ran, though not by pgclone (this restore holds the lock on "\(target)")
+                """
+        }
         await again.close()
         try await server.dropDatabase("\(target)__temp")
         await #expect {
@@ -212,14 +248,7 @@ struct S3LostLockTests {
         _ = FileManager.default.createFile(atPath: released, contents: nil)
         let first = try await restoring
 
-        #expect(first.exitCode == 1, "\(first)")
-        #expect(first.errorLines.count == 1, "\(first)")
-        #expect(
-            first.errorLines.first?.hasPrefix(
-                "pgclone: error: the session holding the lock on \"\(target)\" was lost ("
-            ) == true,
-            "\(first)"
-        )
+        LostLockTests.expectLostLock(first, target: target)
         // Its clean-up finds D as it was, or, once the other restore has swapped, replaced by another.
         let states = [
             "\"\(target)\" is unchanged",

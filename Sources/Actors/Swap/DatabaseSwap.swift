@@ -204,23 +204,24 @@ package actor DatabaseSwap {
 
     /// Makes sure that this run may still restore into `D__temp`: its admin session answers, so
     /// it still holds the target's lock (a session-level lock ends only with the session), and
-    /// `D__temp` is the database it made. Call before anything connects to `D__temp` by name.
-    /// - Throws: `.databaseUnavailable` if the session was lost, `.databaseError` if `D__temp` is
-    ///   not this run's.
+    /// `D__temp` is the database it made. Call before anything connects to `D__temp` by name,
+    /// within ``watchingLock(_:)``, which makes a session that does not answer the lost lock.
+    /// - Throws: `.databaseError` if `D__temp` is not this run's (with the lock held, someone
+    ///   other than pgclone dropped it); the session's error if it does not answer.
     package func confirmTemporary() async throws {
-        let oid: String?
-        do {
-            oid = try await DatabaseProperties.read(names.temporary, on: connection)?.oid
-        } catch let error as LibPQError where error.connectionLost {
-            throw lostLock(error.message)
-        }
-        guard let oid else {
+        let oid = try await DatabaseProperties.read(names.temporary, on: connection)?.oid
+        guard let oid, oid == temporaryOID else {
             throw PGCloneError(
                 .databaseError,
-                "\"\(names.temporary)\" no longer exists: it was dropped while this restore ran"
+                oid == nil
+                    ? "\"\(names.temporary)\" no longer exists: it was dropped while this restore ran"
+                    : """
+                    \"\(names.temporary)\" is no longer the database this restore made: it was dropped and made \
+                    again while this restore ran, though not by pgclone (this restore holds the lock on \
+                    \"\(names.target)\")
+                    """
             )
         }
-        guard oid == temporaryOID else { throw notTemporary }
     }
 
     /// Runs `body` while the admin session is watched, every 100 ms: once the server has ended
@@ -278,17 +279,16 @@ package actor DatabaseSwap {
             try await session.query(
                 "SELECT oid::text FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()"
             ).first?.first ?? nil
-        guard let expected, connected == expected else { throw notTemporary }
-    }
-
-    private var notTemporary: PGCloneError {
-        PGCloneError(
-            .databaseError,
-            """
-            \"\(names.temporary)\" is no longer the database this restore made: it was dropped and made \
-            again, as another restore of \"\(names.target)\" does once this one has lost the session holding its lock
-            """
-        )
+        guard let expected, connected == expected else {
+            throw PGCloneError(
+                .databaseError,
+                """
+                \"\(names.temporary)\" is no longer the database this restore made: it was dropped and made \
+                again, as another restore of \"\(names.target)\" does once this one has lost the session holding \
+                its lock
+                """
+            )
+        }
     }
 
     /// `D__temp`'s comment.
@@ -340,9 +340,15 @@ package actor DatabaseSwap {
         try await admin.apply(settings, to: names.temporary, from: names.target, required: required)
     }
 
-    /// Drops what this run made before the swap (after a failure): `D__temp` and `D__snap`.
+    /// Drops what this run made before the swap (after a failure): `D__temp` and `D__snap`. Only
+    /// this run's `D__temp` (by OID: a hook may have changed its comment) or one marked as
+    /// pgclone's, and a `D__snap` marked so: a database made under the name by someone else
+    /// meanwhile is theirs.
     package func dropTemporary() async throws {
-        try await admin.drop(names.temporary)
-        try await admin.drop(names.snapshot)
+        let temporary = try await DatabaseProperties.read(names.temporary, on: connection)
+        if let temporary, temporary.oid == temporaryOID || DatabaseMarker.isPGClone(temporary) {
+            try await admin.drop(names.temporary)
+        }
+        if try await admin.isPGClones(names.snapshot) { try await admin.drop(names.snapshot) }
     }
 }
