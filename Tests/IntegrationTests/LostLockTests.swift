@@ -138,7 +138,8 @@ struct LostLockTests {
         let server = pgclone.server
         let (key, target) = try await pgclone.targetAndDump("lostlock_dba")
         let hook = """
-            psql -X -q -d postgres -c 'DROP DATABASE "\(target)__temp"' -c 'CREATE DATABASE "\(target)__temp"'
+            psql -X -q -d postgres -c 'DROP DATABASE "\(target)__temp"' \
+            -c 'CREATE DATABASE "\(target)__temp" TEMPLATE template0'
             """
         let result = try await pgclone.restore(key, into: target, ["--pre-swap-hook", hook])
         #expect(result.exitCode == 1, "\(result)")
