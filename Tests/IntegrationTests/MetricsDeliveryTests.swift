@@ -401,16 +401,18 @@ extension MetricsDeliveryTests {
         let bucket = try await s3.makeBucket()
         var environment = s3.environment(location: "s3://\(bucket)")
         environment["PGCLONE_S3_PART_SIZE"] = "256KiB"
-        let metricsFlags = ["--metrics-address", "127.0.0.1:\(metricsPort)", "--metrics-linger", "4s"]
+        let metricsFlags = ["--metrics-address", "127.0.0.1:\(metricsPort)"]
         let dumped = try await pgclone.run(
-            ["dump", "--database", server.url(source)] + metricsFlags,
+            ["dump", "--database", server.url(source), "--metrics-linger", "4s"] + metricsFlags,
             environment: environment
         )
         #expect(dumped.exitCode == 0, "\(dumped)")
         // In pieces (`--jobs`), so that the COPY sessions' panels have data too.
         let restored = try await pgclone.run(
             ["restore", source, "--database", server.url(target), "--pre-swap-hook", "true", "--jobs", "2"]
-                + metricsFlags,
+                // Long enough for several scrapes of its final state, even when a loaded machine
+                // delays some (all the job's panels had no data once, under the whole suite).
+                + metricsFlags + ["--metrics-linger", "10s"],
             environment: environment
         )
         #expect(restored.exitCode == 0, "\(restored)")
