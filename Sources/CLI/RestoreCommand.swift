@@ -34,7 +34,10 @@ struct RestoreCommand: PGCloneSubcommand {
 
     @Flag(
         inversion: .prefixedNo,
-        help: "Keep DB__previous (the database replaced) and DB__current (the restore, before hooks)."
+        help: """
+            Keep DB__previous (the database replaced) and DB__current (the restore, before hooks), or \
+            with --no-reversible do not (default: the restore config's reversible, else not).
+            """
     )
     var reversible: Bool?
 
