@@ -738,6 +738,17 @@ package struct RestorePipeline: Sendable {
             with \(count(sessions, "session")) (--jobs=\(jobs)), reading them from \(storage.location) as they load
             """
         )
+        let inOrder = indexed.plan.tablesInOrder.compactMap { indexed.plan.tables[$0]?.name }.sorted()
+        if sessions > 1, !inOrder.isEmpty {
+            // Several sessions loading one table interleave its pages.
+            let names = inOrder.prefix(5).joined(separator: ", ") + (inOrder.count > 5 ? ", …" : "")
+            logger.info(
+                """
+                loading \(names) in one session each, the rows in their dumped order (a BRIN index or CLUSTER ON \
+                wants it)
+                """
+            )
+        }
         metrics.setMemoryBudget([
             ("restore_pieces", PieceLoader.memory(sessions: sessions, pieceSize: indexed.index.pieceSize))
         ])

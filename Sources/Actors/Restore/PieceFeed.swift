@@ -4,7 +4,10 @@ import NIOCore
 /// One reader puts them in as it cuts them out of the object, read from start to end as a
 /// streamed restore reads it (``PieceLoader/read(into:other:decoder:)``: S3's ranged GETs of
 /// large parts, several in flight, resumed where they stopped); the sessions take them in order,
-/// whichever is free first. The reader waits while ``capacity`` pieces wait for a session.
+/// whichever is free first, but for a table whose rows keep their order
+/// (``PieceRestorePlan/tablesInOrder``): the session that takes its first piece takes all of
+/// them, one after the other, while the others take the pieces after them. The reader waits
+/// while ``capacity`` pieces wait for a session.
 ///
 /// Failing or cancelling either side ends the other's wait with the error.
 actor PieceFeed {
@@ -12,13 +15,17 @@ actor PieceFeed {
     struct Item: Sendable {
         var index: Int
         var stored: ByteBuffer
+        /// The table (its data's dump id) whose pieces one session loads in order, if it is one.
+        var inOrder: Int? = nil
     }
 
     /// Pieces that may wait for a session.
     let capacity: Int
     private var queue: [Item] = []
-    /// Sessions waiting for a piece.
-    private var takers: [CheckedContinuation<Item?, any Error>] = []
+    /// Sessions waiting for a piece, by number.
+    private var takers: [(session: Int, continuation: CheckedContinuation<Item?, any Error>)] = []
+    /// The session loading each table whose pieces load in order.
+    private var owners: [Int: Int] = [:]
     /// The reader, waiting for room.
     private var reader: CheckedContinuation<Void, any Error>?
     /// How the feed ended: every piece put, or an error.
@@ -37,8 +44,10 @@ actor PieceFeed {
     /// - Throws: the error the feed failed with (a session's, or cancellation).
     func put(_ item: Item) async throws {
         try checkNotFailed()
-        if !takers.isEmpty {
-            takers.removeFirst().resume(returning: item)
+        if let taker = takers.firstIndex(where: { may($0.session, take: item) }) {
+            let (session, continuation) = takers.remove(at: taker)
+            claim(item, for: session)
+            continuation.resume(returning: item)
             return
         }
         queue.append(item)
@@ -52,11 +61,13 @@ actor PieceFeed {
         try checkNotFailed()
     }
 
-    /// The next piece, or `nil` once the reader has put the last one and the queue is empty.
+    /// The next piece for session `session`, or `nil` once the reader has put the last one and
+    /// none is left that it may take.
     /// - Throws: the error the feed failed with (the reader's: storage, a corrupt object).
-    func next() async throws -> Item? {
-        if !queue.isEmpty {
-            let item = queue.removeFirst()
+    func next(session: Int) async throws -> Item? {
+        if let index = queue.firstIndex(where: { may(session, take: $0) }) {
+            let item = queue.remove(at: index)
+            claim(item, for: session)
             reader?.resume()
             reader = nil
             return item
@@ -67,10 +78,21 @@ actor PieceFeed {
         case nil: break
         }
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { takers.append($0) }
+            try await withCheckedThrowingContinuation { takers.append((session, $0)) }
         } onCancel: {
             Task { await self.fail(CancellationError()) }
         }
+    }
+
+    /// Whether `session` may take `item`: any piece but one of a table in order that another
+    /// session loads.
+    private func may(_ session: Int, take item: Item) -> Bool {
+        guard let table = item.inOrder, let owner = owners[table] else { return true }
+        return owner == session
+    }
+
+    private func claim(_ item: Item, for session: Int) {
+        if let table = item.inOrder, owners[table] == nil { owners[table] = session }
     }
 
     /// A buffer of a piece already decompressed, if one is kept, for the next piece to be cut into.
@@ -88,7 +110,8 @@ actor PieceFeed {
     func finish() {
         guard end == nil else { return }
         end = .success(())
-        for taker in takers { taker.resume(returning: nil) }
+        // What is left in the queue is for the sessions loading those tables in order.
+        for taker in takers { taker.continuation.resume(returning: nil) }
         takers = []
     }
 
@@ -97,7 +120,7 @@ actor PieceFeed {
         guard end == nil else { return }
         end = .failure(error)
         queue = []
-        for taker in takers { taker.resume(throwing: error) }
+        for taker in takers { taker.continuation.resume(throwing: error) }
         takers = []
         reader?.resume(throwing: error)
         reader = nil

@@ -178,7 +178,14 @@ package struct PieceLoader: Sendable {
                         next += 1
                         switch frame.kind {
                         case .table(let index):
-                            try await feed.put(PieceFeed.Item(index: index, stored: whole))
+                            let dumpID = dump.plan.pieces[index].dumpID
+                            try await feed.put(
+                                PieceFeed.Item(
+                                    index: index,
+                                    stored: whole,
+                                    inOrder: dump.plan.tablesInOrder.contains(dumpID) ? dumpID : nil
+                                )
+                            )
                         case .other(let archive):
                             guard let other else { break }
                             try await other.write(
@@ -234,7 +241,7 @@ package struct PieceLoader: Sendable {
             let clock = ContinuousClock()
             while true {
                 let asked = clock.now
-                guard var item = try await shared.feed.next() else { break }
+                guard var item = try await shared.feed.next(session: number) else { break }
                 try Task.checkCancellation()
                 let piece = pieces[item.index]
                 let table = dump.plan.tables[piece.dumpID]!

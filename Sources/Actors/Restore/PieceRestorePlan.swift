@@ -41,6 +41,12 @@ package struct PieceRestorePlan: Sendable {
     package var otherFrames: [Int]
     /// The statements pg_restore runs first in each session (encoding, string syntax, search path).
     package var setupStatements: [String]
+    /// The tables (by their data's dump id) whose rows keep their dumped order, since an index of
+    /// theirs wants it (``ArchiveTableOfContents/Entry/wantsRowOrder``): one session loads all
+    /// of a table's pieces, one after the other. Sessions loading pieces of one table at once
+    /// interleave its pages, which a BRIN index's block ranges and a clustered table's order
+    /// (and the planner's `correlation`) would pay for.
+    package var tablesInOrder: Set<Int>
     /// Each entry's section and description.
     private var entries: [Int: (section: Int, description: String)]
 
@@ -70,6 +76,9 @@ package struct PieceRestorePlan: Sendable {
         private var otherData: Set<Int> = []
         private var entries: [Int: (section: Int, description: String)] = [:]
         private var setupStatements: [String] = []
+        /// Table data's dump id by its table's, and the tables an index wants in order.
+        private var dataOfTable: [Int: Int] = [:]
+        private var tablesInOrder: Set<Int> = []
         /// The first entry that makes the archive unusable.
         private var unusable: Unusable?
 
@@ -79,8 +88,10 @@ package struct PieceRestorePlan: Sendable {
             if entry.section != ArchiveTableOfContents.noSection { section = entry.section }
             entries[entry.dumpID] = (section, entry.description)
             if let definition = entry.definition { setupStatements.append(definition) }
+            if entry.wantsRowOrder { tablesInOrder.formUnion(entry.dependencies) }
             guard entry.hasData, unusable == nil else { return }
             if entry.description == "TABLE DATA" {
+                for table in entry.dependencies { dataOfTable[table] = entry.dumpID }
                 guard let statement = entry.copyStatement, statement.hasPrefix("COPY "), let raw = entry.raw,
                     let bytes = raw.copyStatement
                 else {
@@ -147,6 +158,7 @@ package struct PieceRestorePlan: Sendable {
                     pieces: pieces,
                     otherFrames: otherFrames,
                     setupStatements: setupStatements,
+                    tablesInOrder: Set(tablesInOrder.compactMap { dataOfTable[$0] }).intersection(tables.keys),
                     entries: entries
                 )
             )

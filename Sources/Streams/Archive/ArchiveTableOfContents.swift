@@ -32,6 +32,12 @@ package struct ArchiveTableOfContents: Sendable, Hashable {
         /// Table data's names and `COPY` statement as the archive has them, in the database's
         /// encoding (``tag``, ``namespace`` and ``copyStatement`` are read as UTF-8, for messages).
         package var raw: RawNames?
+        /// The dump ids it depends on: for table data and an index, its table's.
+        package var dependencies: [Int] = []
+        /// An index (or a constraint's) that wants its table's rows in their dumped order: a BRIN
+        /// index, whose block ranges summarise neighbouring rows, or the one the table is
+        /// clustered on (pg_dump adds `ALTER TABLE … CLUSTER ON` to its definition).
+        package var wantsRowOrder = false
     }
 
     /// Bytes of the archive, in the source database's encoding, which need not be UTF-8.
@@ -141,7 +147,10 @@ package struct ArchiveTableOfContents: Sendable, Hashable {
         if header.minorVersion >= 16 { _ = try reader.int() }  // relkind
         _ = try reader.string()  // owner
         _ = try reader.string()  // "false": WITH OIDS
-        while try reader.string() != nil {}  // dependencies, up to an empty one
+        var dependencies: [Int] = []
+        while let dependency = try reader.string() {  // up to an empty one
+            if let id = Int(dependency) { dependencies.append(id) }
+        }
         // Custom format: whether and where the entry's data is (never "where" on a pipe).
         let dataState = try reader.byte()
         _ = try reader.bytes(header.offsetSize)
@@ -157,7 +166,10 @@ package struct ArchiveTableOfContents: Sendable, Hashable {
             copyStatement: copyStatement.map { String(decoding: $0, as: UTF8.self) },
             definition: Self.setupDescriptions.contains(description) ? definition : nil,
             raw: isTableData
-                ? RawNames(namespace: namespaceBytes, tag: tagBytes, copyStatement: copyStatement) : nil
+                ? RawNames(namespace: namespaceBytes, tag: tagBytes, copyStatement: copyStatement) : nil,
+            dependencies: dependencies,
+            wantsRowOrder: ["INDEX", "CONSTRAINT"].contains(description)
+                && (definition.map { $0.contains(" USING brin (") || $0.contains(" CLUSTER ON ") } ?? false)
         )
     }
 }
