@@ -12,6 +12,14 @@ package enum URLPassword {
         return password.isEmpty ? nil : password
     }
 
+    /// A name that says its value is secret, `=` (with blanks around it in a connection string),
+    /// and the value: quoted, or up to a blank or quote.
+    nonisolated(unsafe) private static let secretAssignment =
+        #/
+        (?<name> [A-Za-z0-9_.-]* (?i: password | passwd | secret | token | credential | key ) [A-Za-z0-9_.-]* )
+        \s* = \s* (?: '[^']*' | "[^"]*" | [^\s'"]+ )
+        /#
+
     /// `url` with its password written `****` (`http://user:****@host/`).
     package static func redacted(_ url: String) -> String {
         guard let password = range(in: url) else { return url }
@@ -26,8 +34,11 @@ package enum URLPassword {
         return text.replacing(url, with: redacted(url)).replacing(url[password], with: "****")
     }
 
-    /// `text` (a hook's command, say) with the password of every URL in it, and every
-    /// `password=` value of a connection string, written `****`.
+    /// `text` (a hook's command, say) with the password of every URL in it, and the value of every
+    /// assignment whose name says it is a secret, written `****`: a connection string's
+    /// `password=`, an environment variable's `PGPASSWORD=` or `AWS_SECRET_ACCESS_KEY=`, an
+    /// option's `--api-token=` (any name holding password, passwd, secret, token, credential or
+    /// key, in any case; `AWS_ACCESS_KEY_ID=` too, which is harmless).
     package static func redactingAll(in text: String) -> String {
         var result = ""
         var rest = Substring(text)
@@ -40,6 +51,6 @@ package enum URLPassword {
             rest = rest[end...]
         }
         result += rest
-        return result.replacing(#/password\s*=\s*('[^']*'|[^\s'"]+)/#) { _ in "password=****" }
+        return result.replacing(secretAssignment) { "\($0.output.name)=****" }
     }
 }
