@@ -41,7 +41,9 @@ struct PruneCommand: PGCloneSubcommand {
     )
     var keepWeekly: Int?
 
-    @Option(help: ArgumentHelp("Delete only dumps older than this, e.g. 30d, 12h.", valueName: "duration"))
+    @Option(
+        help: ArgumentHelp("Delete only dumps older than this, with its unit: 30d, 12h, 90m.", valueName: "duration")
+    )
     var olderThan: String?
 
     @Flag(help: "Delete; without it, only print what would be deleted.")
@@ -122,6 +124,16 @@ struct PruneCommand: PGCloneSubcommand {
         }
         var policy = PrunePolicy(keepLast: keepLast, keepDaily: keepDaily, keepWeekly: keepWeekly)
         if let olderThan {
+            // A bare number would be seconds, which a cron line meaning days deletes everything by.
+            if let number = Int(olderThan) {
+                throw PGCloneError(
+                    .invalidConfiguration,
+                    """
+                    --older-than \(olderThan) has no unit: write \(number)d for days (or \(number)h, \(number)m, \
+                    \(number)s)
+                    """
+                )
+            }
             guard let duration = parseDuration(olderThan) else {
                 throw PGCloneError(
                     .invalidConfiguration,

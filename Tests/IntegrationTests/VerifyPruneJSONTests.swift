@@ -145,6 +145,17 @@ struct VerifyPruneJSONTests {
         let aged = try await pgclone.run(["prune", "--older-than", "\(days)d", "--confirm"])
         #expect(aged.exitCode == 0, "\(aged)")
         #expect(aged.stdout == "deleted p/20261101T100000.000000Z.default.dump\n", "\(aged)")
+        // A number without a unit is refused: seconds would delete everything a day count spares.
+        let before = pgclone.storedFiles()
+        let bare = try await pgclone.run(["prune", "--older-than", "30", "--confirm"])
+        #expect(bare.exitCode == 2, "\(bare)")
+        #expect(
+            bare.errorLines == [
+                "pgclone: error: --older-than 30 has no unit: write 30d for days (or 30h, 30m, 30s)"
+            ],
+            "\(bare)"
+        )
+        #expect(pgclone.storedFiles() == before)
         let refused = try await pgclone.run(["prune"])
         #expect(refused.exitCode == 2)
         #expect(
