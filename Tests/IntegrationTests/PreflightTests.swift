@@ -420,6 +420,7 @@ struct PreflightTests {
             "\(refused)"
         )
         #expect(refused.errorLines.first?.hasSuffix("; \"\(target)\" is unchanged") == true, "\(refused)")
+        #expect(!refused.stderr.contains("pgclone: restored a "), "refused only after the restore: \(refused)")
         #expect(try await server.databases(startingWith: target) == [target])
         // The same dump, restored by the superuser.
         let restored = try await app.run(["restore", key, "--database", server.url(target)])
@@ -440,6 +441,63 @@ struct PreflightTests {
         let local = try await app.run(["restore", ":\(other)", "--database", server.url(target)])
         #expect(local.exitCode == 0, "\(local)")
         #expect(try await reader.psql("SHOW default_transaction_read_only", database: target) == "on")
+    }
+
+    /// A setting of the whole target that only a superuser sets (a DBA's `log_statement`), which
+    /// the dump has too: a role that may not set it would take it from the target, so the restore
+    /// fails, before it restores the archive. Granted SET on the parameter, the role restores and
+    /// the target keeps it. A source's such setting that the target lacks is only a warning.
+    @Test func aSuperusersSettingOfTheTargetIsNotDropped() async throws {
+        let (server, app, _) = try await roles()
+        let (_, target) = try await app.targetAndDump("pf_suset")
+        let role = quoteIdentifier(app.server.user)
+        try await server.psql("ALTER DATABASE \(quoteIdentifier(target)) SET log_statement = 'all'")
+        let key = try await app.dump(target)
+        func settings(_ database: String) async throws -> String {
+            try await server.psql(
+                """
+                SELECT s.setconfig FROM pg_db_role_setting AS s JOIN pg_database AS d ON d.oid = s.setdatabase
+                WHERE d.datname = '\(database)' AND s.setrole = 0
+                """
+            )
+        }
+        let refused = try await app.restore(key, into: target)
+        #expect(refused.exitCode == 2, "\(refused)")
+        #expect(
+            refused.errorLines == [
+                """
+                pgclone: error: the setting log_statement = all on \"\(target)\" cannot be carried over to the \
+                restored database (permission denied to set parameter \"log_statement\"), and the restore would \
+                lose it; restore as a superuser, or a role a superuser granted SET ON PARAMETER log_statement, or \
+                reset it on \"\(target)\" first if it is not needed; \"\(target)\" is unchanged
+                """
+            ],
+            "\(refused)"
+        )
+        #expect(!refused.stderr.contains("pgclone: restored a "), "refused only after the restore: \(refused)")
+        #expect(try await server.databases(startingWith: target) == [target])
+        #expect(try await settings(target) == "{log_statement=all}")
+
+        try await server.psql("GRANT SET ON PARAMETER log_statement TO \(role)")
+        let granted = try await app.restore(key, into: target)
+        try await server.psql("REVOKE SET ON PARAMETER log_statement FROM \(role)")
+        #expect(granted.exitCode == 0, "\(granted)")
+        #expect(try await server.markers(target) == "old")
+        #expect(try await settings(target) == "{log_statement=all}")
+
+        let other = TestEnvironment.uniqueName("pf_suset_new")
+        let warned = try await app.restore(key, into: other)
+        #expect(warned.exitCode == 0, "\(warned)")
+        #expect(
+            warned.stderrLines.contains(
+                """
+                pgclone: warning: skipped setting log_statement: permission denied to set parameter \
+                \"log_statement\" (it needs a superuser, or a role a superuser granted SET ON PARAMETER \
+                log_statement)
+                """
+            ),
+            "\(warned)"
+        )
     }
 
     /// A copy killed before pgclone marked it leaves a closed, uncommented database: the same copy

@@ -239,7 +239,7 @@ package struct RestorePipeline: Sendable {
             (report, sourceAccess) = try await swap.watchingLock { [self] in
                 var report: RestoreRunner.Report?
                 var sourceAccess: DatabaseAccess?
-                let settings: (source: [DatabaseSetting], kept: [DatabaseSetting])
+                let settings: (required: [DatabaseSetting], optional: [DatabaseSetting])
                 if let localSource {
                     logger.info("copying database \"\(localSource)\" as \"\(names.temporary)\"")
                     sourceAccess = try await DatabaseProperties.read(localSource, on: swap.admin.connection)?.access
@@ -269,8 +269,8 @@ package struct RestorePipeline: Sendable {
                 let skipped = try await metrics.phase(.settings) {
                     // The target's own are carried over or the restore fails: losing one (a role kept
                     // read-only) would make the database more open than it was.
-                    _ = try await swap.applyToTemporary(settings.kept, required: true)
-                    return try await swap.applyToTemporary(settings.source, required: false)
+                    _ = try await swap.applyToTemporary(settings.required, required: true)
+                    return try await swap.applyToTemporary(settings.optional, required: false)
                 }
                 logger.warnSkipped(skipped)
                 // Restoring one of D's own snapshots is an undo (:previous) or a redo (:current): the
@@ -533,7 +533,9 @@ package struct RestorePipeline: Sendable {
         expectedDatabase: String?,
         swap: DatabaseSwap,
         tools: PostgresInstallations
-    ) async throws -> (RestoreRunner.Report, (source: [DatabaseSetting], kept: [DatabaseSetting]), DatabaseAccess?) {
+    ) async throws -> (
+        RestoreRunner.Report, (required: [DatabaseSetting], optional: [DatabaseSetting]), DatabaseAccess?
+    ) {
         let names = swap.names
         logger.info(
             """
@@ -582,6 +584,14 @@ package struct RestorePipeline: Sendable {
                 )
             }
             try await checkConnects(toRestoreInto: names.temporary)
+            // What cannot be carried over fails the restore now, not after it.
+            let sourceSettings: [DatabaseSetting]
+            if let metadata {
+                sourceSettings = metadata.settings
+            } else {
+                sourceSettings = try await swap.admin.connection.databaseSettings(of: names.target)
+            }
+            try await swap.checkSettings(swap.settingsToApply(source: sourceSettings).required)
             let ownership = restoreConfig.ownership(of: metadata)
             if restoreConfig.noACL && metadata?.privileges == true {
                 logger.warning(

@@ -170,13 +170,9 @@ package struct DatabaseAdmin: Sendable {
             do {
                 try await connection.execute(statement)
             } catch let error as LibPQError where error.isInsufficientPrivilege {
+                let who = await whoMaySet(setting, refused: error)
                 guard required else {
-                    skipped.append(
-                        (
-                            setting,
-                            "\(error.message) (it needs a superuser\(setting.role == nil ? "" : " or CREATEROLE"))"
-                        )
-                    )
+                    skipped.append((setting, "\(error.message) (it needs \(who))"))
                     continue
                 }
                 let owner = setting.role.map { "role \"\($0)\"'s setting" } ?? "the setting"
@@ -184,15 +180,29 @@ package struct DatabaseAdmin: Sendable {
                     .insufficientPrivilege,
                     """
                     \(owner) \(setting.name) = \(setting.value) on \"\(origin)\" cannot be carried over to the \
-                    restored database (\(error.message)), and the restore would lose it; restore as a \
-                    superuser\(setting.role == nil ? "" : " or a role with CREATEROLE"), or reset it on \
-                    \"\(origin)\" first if it is not needed
+                    restored database (\(error.message)), and the restore would lose it; restore as \(who), or \
+                    reset it on \"\(origin)\" first if it is not needed
                     """,
                     cause: error
                 )
             }
         }
         return skipped
+    }
+
+    /// Who may set `setting`, which the server `refused` the restoring role.
+    private func whoMaySet(_ setting: DatabaseSetting, refused: LibPQError) async -> String {
+        let version = await connection.serverVersion
+        // A parameter only a superuser sets (log_statement): PostgreSQL 15 can grant it.
+        if refused.message.contains("permission denied to set parameter") {
+            return version >= 150_000
+                ? "a superuser, or a role a superuser granted SET ON PARAMETER \(setting.name)" : "a superuser"
+        }
+        guard let role = setting.role else { return "a superuser" }
+        // ALTER ROLE … IN DATABASE … SET: PostgreSQL 16 asks for ADMIN OPTION on the role too.
+        return version >= 160_000
+            ? "a superuser or a role with CREATEROLE and ADMIN OPTION on \"\(role)\""
+            : "a superuser or a role with CREATEROLE"
     }
 
     /// The literals to write a setting's value as. List-valued settings are stored as one string

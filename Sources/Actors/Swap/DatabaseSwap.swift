@@ -322,12 +322,40 @@ package actor DatabaseSwap {
     }
 
     /// The settings to give `D__temp`: `source`'s, but for those `D` has for particular roles,
-    /// which are `kept` (a role read-only on `D` stays so), and must be carried over.
+    /// which are kept (a role read-only on `D` stays so). What must be carried over (`required`)
+    /// is `D`'s for particular roles, and `source`'s for the whole database that `D` has too:
+    /// skipping one of those (a superuser's `log_statement`, which the restoring role may not
+    /// set) would take it from `D`. The rest of `source`'s (`optional`) is skipped with a warning
+    /// when the role may not set it.
     package func settingsToApply(
         source: [DatabaseSetting]
-    ) async throws -> (source: [DatabaseSetting], kept: [DatabaseSetting]) {
-        let own = try await connection.databaseSettings(of: names.target).filter { $0.role != nil }
-        return (source.filter { setting in !own.contains { $0.role == setting.role && $0.name == setting.name } }, own)
+    ) async throws -> (required: [DatabaseSetting], optional: [DatabaseSetting]) {
+        let own = try await connection.databaseSettings(of: names.target)
+        let ownForRoles = own.filter { $0.role != nil }
+        let fromSource = source.filter { setting in
+            !ownForRoles.contains { $0.role == setting.role && $0.name == setting.name }
+        }
+        let takenFromD = { (setting: DatabaseSetting) in
+            setting.role == nil && own.contains { $0.role == nil && $0.name.lowercased() == setting.name.lowercased() }
+        }
+        return (ownForRoles + fromSource.filter(takenFromD), fromSource.filter { !takenFromD($0) })
+    }
+
+    /// Tries `required` on `D__temp` in a transaction it rolls back, so that a setting the role may
+    /// not set fails the restore before the archive is restored rather than after
+    /// (``DatabaseAdmin/apply(_:to:from:required:)``; the settings themselves come after the
+    /// restore: `default_transaction_read_only` would stop pg_restore).
+    /// - Throws: `.insufficientPrivilege` for the first one the role may not set.
+    package func checkSettings(_ required: [DatabaseSetting]) async throws {
+        guard !required.isEmpty else { return }
+        try await connection.execute("BEGIN")
+        do {
+            _ = try await admin.apply(required, to: names.temporary, from: names.target, required: true)
+        } catch {
+            try? await connection.execute("ROLLBACK")
+            throw error
+        }
+        try await connection.execute("ROLLBACK")
     }
 
     /// Applies database-level settings to `D__temp`: `D`'s own that must be kept are `required`
