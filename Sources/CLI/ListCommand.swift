@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import PGCloneActors
 
 struct ListCommand: PGCloneSubcommand {
@@ -63,6 +64,10 @@ struct ListCommand: PGCloneSubcommand {
             of: databaseName,
             config: dumpConfig
         )
+        if dumps.isEmpty, await storage.locationIsMissing {
+            // Empty either way, but a mistyped location should not look like one without dumps.
+            context.logger.warning("\(storage.location) does not exist: no dump was made there")
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         if onlyDbNames {

@@ -67,6 +67,34 @@ struct FailureTests {
         #expect(try await pgclone.run(["ls"]).stdout.isEmpty)
     }
 
+    /// A mistyped local storage location holds no dumps, as a new one does: `ls` says it does not
+    /// exist, and a restore says so in its error.
+    @Test func aStorageLocationThatDoesNotExistIsNamed() async throws {
+        let pgclone = try PGCloneHarness()
+        let missing = try pgclone.makeDirectory("store") + "/mistyped"
+        let listed = try await pgclone.run(["ls", "--storage-location", missing])
+        #expect(listed.exitCode == 0, "\(listed)")
+        #expect(listed.stdout.isEmpty)
+        #expect(
+            listed.stderrLines == ["pgclone: warning: \(missing) does not exist: no dump was made there"],
+            "\(listed)"
+        )
+        let restored = try await pgclone.run(
+            ["restore", "app", "--storage-location", missing, "--database", pgclone.server.url("app")]
+        )
+        #expect(restored.exitCode != 0, "\(restored)")
+        #expect(
+            restored.errorLines == [
+                """
+                pgclone: error: no dumps of database \"app\" in \(missing); \(missing) does not exist (a dump makes \
+                it); is --storage-location right?
+                """
+            ],
+            "\(restored)"
+        )
+        #expect(FileManager.default.fileExists(atPath: missing) == false)
+    }
+
     @Test func aWrongPgBinDirIsAConfigurationErrorNotAnotherVersion() async throws {
         let pgclone = try PGCloneHarness()
         let (target, key, fingerprint) = try await prepare(pgclone)

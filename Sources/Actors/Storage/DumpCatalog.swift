@@ -111,7 +111,9 @@ package struct DumpCatalog: Sendable {
         guard let newest = found else {
             let made = config.map { " made with dump config \"\($0)\"" } ?? ""
             let hint =
-                if let passedOver {
+                if await storage.locationIsMissing {
+                    "\(storage.location) does not exist (a dump makes it); is --storage-location right?"
+                } else if let passedOver {
                     """
                     \(passedOver.key) is named for it but is a dump of \"\(passedOver.database)\"; restore it by \
                     its key if that is what you want

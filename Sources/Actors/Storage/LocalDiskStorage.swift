@@ -54,6 +54,11 @@ package actor LocalDiskStorage: StorageBackend {
         }
     }
 
+    package var locationIsMissing: Bool {
+        var info = stat()
+        return lstat(root, &info) != 0 && errno == ENOENT
+    }
+
     // MARK: Paths below the root
 
     /// The root, opened; `nil` if it does not exist yet (it holds no dumps).

@@ -68,6 +68,10 @@ package protocol StorageBackend: Sendable {
     /// the stream feeding it needs little room.
     var buffersWrites: Bool { get }
 
+    /// Whether the location is a directory that does not exist (no dump was made there: a typo, or
+    /// none yet), to say so when it holds no dumps; `false` where it cannot be told (S3).
+    var locationIsMissing: Bool { get async }
+
     /// Every dump under the location whose key has one of the layouts ``DumpKey`` reads, newest
     /// first, as its key names it (``DumpCatalog`` finds out what the dumps say).
     func list() async throws -> [StoredDump]
@@ -101,6 +105,7 @@ package protocol StorageBackend: Sendable {
 
 extension StorageBackend {
     package var buffersWrites: Bool { false }
+    package var locationIsMissing: Bool { get async { false } }
 
     /// Nothing to do where a failed write leaves nothing (S3 aborts its uploads).
     package func removeAbandonedPartials(database: String?) async throws -> [String] { [] }
