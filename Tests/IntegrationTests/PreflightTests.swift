@@ -500,6 +500,28 @@ struct PreflightTests {
         )
     }
 
+    /// A superuser's session that begins on the target after the checks (here from a pre-swap
+    /// hook) cannot be ended by the role: the swap fails in one line that says so, not with the
+    /// server's bare error and pgclone's statement, and the target is as it was.
+    @Test func aSuperusersSessionThatBeginsAfterTheChecksFailsTheSwapInOneLine() async throws {
+        let (server, app, _) = try await roles()
+        let (key, target) = try await app.targetAndDump("pf_late_su")
+        // It outlives the hook, and ends with pgclone.
+        let hook = "psql -X -q '\(server.url(target))' -c 'SELECT pg_sleep(60)' >/dev/null 2>&1 & sleep 1"
+        let refused = try await app.restore(key, into: target, ["--pre-swap-hook", hook])
+        #expect(refused.exitCode == 2, "\(refused)")
+        #expect(refused.errorLines.count == 1, "\(refused)")
+        let line = refused.errorLines.first ?? ""
+        #expect(
+            line.hasPrefix("pgclone: error: cannot end a session on \"\(target)\" that began after pgclone's checks (")
+        )
+        #expect(line.hasSuffix("and run the restore again; \"\(target)\" is unchanged"), "\(refused)")
+        #expect(!refused.stderr.contains("pg_terminate_backend"), "\(refused)")
+        #expect(try await server.markers(target) == "old")
+        #expect(try await server.databases(startingWith: target) == [target])
+        #expect(await app.server.acceptsConnections(target))
+    }
+
     /// A copy killed before pgclone marked it leaves a closed, uncommented database: the same copy
     /// again replaces it; a database of that name made otherwise is never touched.
     @Test func aHalfMadeCopyIsRedone() async throws {

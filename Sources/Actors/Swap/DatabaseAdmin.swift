@@ -125,16 +125,30 @@ package struct DatabaseAdmin: Sendable {
     /// could end them here. (`backend_type` would tell them apart, but is hidden from roles that may
     /// not see another role's sessions in full.)
     /// `cancellable`: an interrupt stops it (the work before the swap's COMMIT); clean-up is not.
+    /// - Throws: `.insufficientPrivilege` for a session the role may not end (a superuser's, or
+    ///   another role's without pg_signal_backend), which began after ``SwapPreflight`` looked.
     @discardableResult
     package func terminateSessions(on database: String, cancellable: Bool = false) async throws -> Int {
-        let rows = try await connection.query(
-            """
-            SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
-            WHERE datname = $1 AND pid <> pg_backend_pid() AND usesysid IS NOT NULL
-            """,
-            [database],
-            cancellable: cancellable
-        )
+        let rows: [[String?]]
+        do {
+            rows = try await connection.query(
+                """
+                SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+                WHERE datname = $1 AND pid <> pg_backend_pid() AND usesysid IS NOT NULL
+                """,
+                [database],
+                cancellable: cancellable
+            )
+        } catch let error as LibPQError where error.isInsufficientPrivilege {
+            throw PGCloneError(
+                .insufficientPrivilege,
+                """
+                cannot end a session on \"\(database)\" that began after pgclone's checks (\(error.message)); \
+                end it (a superuser's, or another role's that this one may not signal) and run the restore again
+                """,
+                cause: error
+            )
+        }
         return Int(rows.first?.first.flatMap { $0 } ?? "0") ?? 0
     }
 
