@@ -233,6 +233,41 @@ struct SpoolTests {
         #expect(try await server.databases(startingWith: target).isEmpty)
     }
 
+    /// A read-only TMPDIR (a container's read-only root) is named as such, not by its free space.
+    @Test(.enabled("needs root to mount a tmpfs") { await SpoolTests.canMountTmpfs() })
+    func aReadOnlyTmpdirIsOneLineAndNothingChanged() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let source = TestEnvironment.uniqueName("spool_ro_src")
+        try await server.createDatabase(source)
+        try await server.psql("CREATE TABLE t AS SELECT 1 AS v", database: source)
+        let key = try await pgclone.dumpWithoutIndex(source)
+        let target = TestEnvironment.uniqueName("spool_ro_dst")
+        let spool = try pgclone.makeDirectory("spool-ro")
+        let mounted = try await runCommand("mount", ["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", spool])
+        try #require(mounted.exitCode == 0, "\(mounted)")
+        let result: CommandResult
+        do {
+            result = try await pgclone.restore(key, into: target, ["-j", "2"], environment: ["TMPDIR": spool])
+        } catch {
+            _ = try? await runCommand("umount", [spool])
+            throw error
+        }
+        _ = try await runCommand("umount", [spool])
+        #expect(result.exitCode == 1, "\(result)")
+        #expect(
+            result.errorLines == [
+                """
+                pgclone: error: TMPDIR \(spool) is not writable, and --jobs spools the archive there: set TMPDIR \
+                to a writable disk with room for the whole archive, or restore without --jobs; \"\(target)\" is \
+                unchanged
+                """
+            ],
+            "\(result)"
+        )
+        #expect(try await server.databases(startingWith: target).isEmpty)
+    }
+
     @Test func aMissingTmpdirIsOneLineAndNothingChanged() async throws {
         let pgclone = try PGCloneHarness()
         let server = pgclone.server

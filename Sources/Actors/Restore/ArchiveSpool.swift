@@ -44,6 +44,16 @@ package actor ArchiveSpool {
         guard statvfs(directory, &stats) == 0 else {
             throw PGCloneError.storageFailed("cannot use TMPDIR \(directory)")
         }
+        // Read-only (a container's read-only root): its free space would mislead.
+        guard stats.f_flag & UInt(ST_RDONLY) == 0, access(directory, W_OK | X_OK) == 0 else {
+            throw PGCloneError(
+                .storageFailed,
+                """
+                TMPDIR \(directory) is not writable, and --jobs spools the archive there: set TMPDIR to a \
+                writable disk with room for the whole archive, or restore without --jobs
+                """
+            )
+        }
         let free = Int(stats.f_bavail) * Int(stats.f_frsize)
         guard free >= minimumFree else {
             throw PGCloneError(
