@@ -187,6 +187,26 @@ struct SpoolTests {
         return true
     }
 
+    /// `body`'s result with a tmpfs mounted on `directory` (`options`: `size=2m`, `ro,size=1m`),
+    /// unmounted after whatever happens (a defer cannot await).
+    static func withTmpfs<T>(
+        on directory: String,
+        options: String,
+        _ body: () async throws -> T
+    ) async throws -> T {
+        let mounted = try await runCommand("mount", ["-t", "tmpfs", "-o", options, "tmpfs", directory])
+        try #require(mounted.exitCode == 0, "\(mounted)")
+        let result: T
+        do {
+            result = try await body()
+        } catch {
+            _ = try? await runCommand("umount", [directory])
+            throw error
+        }
+        _ = try await runCommand("umount", [directory])
+        return result
+    }
+
     @Test(.enabled("needs root to mount a small tmpfs") { await SpoolTests.canMountTmpfs() })
     func aTmpdirThatFillsUpMidwayLeavesNoFileAndNothingChanged() async throws {
         let pgclone = try PGCloneHarness()
@@ -204,19 +224,10 @@ struct SpoolTests {
         let stored = try pgclone.storedData(key).count
         let spool = try pgclone.makeDirectory("spool-full")
         let size = (stored >> 20) + 2
-        let mounted = try await runCommand("mount", ["-t", "tmpfs", "-o", "size=\(size)m", "tmpfs", spool])
-        try #require(mounted.exitCode == 0, "\(mounted)")
-        // Unmounted whatever happens (a defer cannot await).
-        let result: CommandResult
-        let left: [String]
-        do {
-            result = try await pgclone.restore(key, into: target, ["-j", "2"], environment: ["TMPDIR": spool])
-            left = try contents(spool)
-        } catch {
-            _ = try? await runCommand("umount", [spool])
-            throw error
+        let (result, left) = try await Self.withTmpfs(on: spool, options: "size=\(size)m") {
+            let result = try await pgclone.restore(key, into: target, ["-j", "2"], environment: ["TMPDIR": spool])
+            return (result, try contents(spool))
         }
-        _ = try await runCommand("umount", [spool])
 
         #expect(result.exitCode == 1, "\(result)")
         #expect(
@@ -244,16 +255,9 @@ struct SpoolTests {
         let key = try await pgclone.dumpWithoutIndex(source)
         let target = TestEnvironment.uniqueName("spool_ro_dst")
         let spool = try pgclone.makeDirectory("spool-ro")
-        let mounted = try await runCommand("mount", ["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", spool])
-        try #require(mounted.exitCode == 0, "\(mounted)")
-        let result: CommandResult
-        do {
-            result = try await pgclone.restore(key, into: target, ["-j", "2"], environment: ["TMPDIR": spool])
-        } catch {
-            _ = try? await runCommand("umount", [spool])
-            throw error
+        let result = try await Self.withTmpfs(on: spool, options: "ro,size=1m") {
+            try await pgclone.restore(key, into: target, ["-j", "2"], environment: ["TMPDIR": spool])
         }
-        _ = try await runCommand("umount", [spool])
         #expect(result.exitCode == 1, "\(result)")
         #expect(
             result.errorLines == [
