@@ -455,7 +455,9 @@ struct PieceRestoreTests {
         #expect(try await server.databases(startingWith: target) == [target])
     }
 
-    @Test func aPieceTheServerRefusesFailsTheRestoreUnlessErrorsAreIgnored() async throws {
+    /// `inOrder`: t has a BRIN index, so that one session loads all of its pieces.
+    @Test(arguments: [false, true])
+    func aPieceTheServerRefusesFailsTheRestoreUnlessErrorsAreIgnored(inOrder: Bool) async throws {
         let pgclone = try PGCloneHarness()
         let server = pgclone.server
         let source = TestEnvironment.uniqueName("pieces_copy_src")
@@ -478,6 +480,7 @@ struct PieceRestoreTests {
             """,
             database: source
         )
+        if inOrder { try await server.psql("CREATE INDEX t_brin ON t USING brin (i)", database: source) }
         let key = try await pgclone.dump(source)
         let failed = try await pgclone.restore(key, into: target, ["--jobs", "2"])
         #expect(failed.exitCode == 1, "\(failed)")

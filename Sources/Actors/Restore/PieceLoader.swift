@@ -82,7 +82,16 @@ package struct PieceLoader: Sendable {
                 for number in 1...max(1, min(sessions, dump.plan.pieces.count)) {
                     group.addTask { try await loader.runSession(number, shared) }
                 }
-                try await group.waitForAll()
+                // Not waitForAll, which waits for every session whatever one threw: the first to
+                // fail stops the reader and the others at once (they would go on loading, or wait
+                // for pieces of a table that only the failed one may load).
+                do {
+                    while try await group.next() != nil {}
+                } catch {
+                    await feed.fail(error)
+                    group.cancelAll()
+                    throw error
+                }
             }
         } catch {
             // The reader stops too.
