@@ -12,13 +12,47 @@ package enum URLPassword {
         return password.isEmpty ? nil : password
     }
 
-    /// A name that says its value is secret, `=` (with blanks around it in a connection string),
-    /// and the value: quoted, or up to a blank or quote.
-    nonisolated(unsafe) private static let secretAssignment =
+    /// An assignment, `name=value` (blanks around `=` in a connection string): its value a quoted
+    /// string (a backslash escapes within quotes, as in a connection string), then escaped or
+    /// plain characters and quoted strings without blanks (`ab'cd'`, as the shell joins them; one
+    /// with blanks after a value is more likely the end of a string it stands in), up to a blank
+    /// or one of the shell's `;&|<>()` and backquote.
+    nonisolated(unsafe) private static let assignment =
         #/
-        (?<name> [A-Za-z0-9_.-]* (?i: password | passwd | secret | token | credential | key ) [A-Za-z0-9_.-]* )
-        \s* = \s* (?: '[^']*' | "[^"]*" | [^\s'"]+ )
+        (?<name> [A-Za-z_][A-Za-z0-9_.-]* ) \s* = \s*
+        (?<value>
+          (?: '(?:[^'\\]|\\.)*' | "(?:[^"\\]|\\.)*" | \\. | [^\s'"\\;&|<>()`] )
+          (?: '(?:[^'\\\s]|\\\S)*' | "(?:[^"\\\s]|\\\S)*" | \\. | [^\s'"\\;&|<>()`] )*
+        )
         /#
+
+    /// An option given its value in the next word (`--token abc`, not `--token -v`), or an HTTP
+    /// credential (`Authorization: Bearer abc`).
+    nonisolated(unsafe) private static let separateValue =
+        #/
+        (?<name> --[A-Za-z0-9_-]+ | (?i:bearer|basic) ) \s+
+        (?<value>
+          (?: '(?:[^'\\]|\\.)*' | "(?:[^"\\]|\\.)*" | \\. | [^\s'"\\;&|<>()`-] )
+          (?: '(?:[^'\\\s]|\\\S)*' | "(?:[^"\\\s]|\\\S)*" | \\. | [^\s'"\\;&|<>()`] )*
+        )
+        /#
+
+    /// Whether `name` (an environment variable, a connection string keyword, an option) says its
+    /// value is secret: a word of it (between `_`, `-` and `.`) is password, secret, token and the
+    /// like, or it ends in key after api, access, private, secret, auth or signing.
+    static func namesSecret(_ name: some StringProtocol) -> Bool {
+        let words = name.lowercased().split { $0 == "_" || $0 == "-" || $0 == "." }
+        let secretWords: Set<Substring> = [
+            "password", "passwd", "pwd", "pass", "secret", "token", "credential", "credentials", "pat", "apikey",
+            "passphrase", "bearer", "basic",
+        ]
+        if words.contains(where: secretWords.contains) { return true }
+        if words.contains(where: { $0.hasSuffix("password") || $0.hasSuffix("secret") || $0.hasSuffix("token") }) {
+            return true
+        }
+        let keyed: Set<Substring> = ["api", "access", "private", "secret", "auth", "signing", "encryption", "master"]
+        return words.count >= 2 && words.last == "key" && keyed.contains(words[words.count - 2])
+    }
 
     /// `url` with its password written `****` (`http://user:****@host/`).
     package static func redacted(_ url: String) -> String {
@@ -51,6 +85,18 @@ package enum URLPassword {
             rest = rest[end...]
         }
         result += rest
-        return result.replacing(secretAssignment) { "\($0.output.name)=****" }
+        // A value that is a reference ($PGPASSWORD, $(cat file)) shows no secret.
+        result = result.replacing(assignment) { match in
+            guard namesSecret(match.output.name), !match.output.value.hasPrefix("$") else {
+                return String(match.output.0)
+            }
+            return "\(match.output.name)=****"
+        }
+        return result.replacing(separateValue) { match in
+            guard namesSecret(match.output.name.drop { $0 == "-" }), !match.output.value.hasPrefix("$") else {
+                return String(match.output.0)
+            }
+            return "\(match.output.name) ****"
+        }
     }
 }

@@ -1,7 +1,7 @@
 import PGCloneActors
 import Testing
 
-/// What a hook's command shows of the secrets in it: nothing.
+/// What a hook's command shows of the secrets in it: nothing, and of the rest, everything.
 @Suite struct URLPasswordTests {
     @Test func everySecretInACommandIsMasked() {
         let command = """
@@ -20,8 +20,38 @@ import Testing
         )
     }
 
-    @Test func aCommandWithoutSecretsIsShownAsItIs() {
-        let command = "python manage.py migrate --noinput && PGUSER=app psql -c 'SELECT 1' postgresql://app@db/x"
-        #expect(URLPassword.redactingAll(in: command) == command)
+    /// The shell's ways of writing a value, options given their value in the next word, and
+    /// HTTP credentials (cases a helper found shown).
+    @Test(arguments: [
+        ("PGPASSWORD=ab'c5secret' psql", "PGPASSWORD=**** psql"),
+        (#"PGPASSWORD=pa\ 6secret psql"#, "PGPASSWORD=**** psql"),
+        (#"psql "password='it\'s 12secret' host=db""#, #"psql "password=**** host=db""#),
+        ("deploy --password 7secret --token 8secret -v", "deploy --password **** --token **** -v"),
+        ("curl -H 'Authorization: Bearer 10secret' x", "curl -H 'Authorization: Bearer ****' x"),
+        ("GITHUB_PAT=17secret make", "GITHUB_PAT=**** make"),
+    ])
+    func secretsWrittenOtherwiseAreMasked(command: String, shown: String) {
+        #expect(URLPassword.redactingAll(in: command) == shown)
+    }
+
+    /// What is no secret stays as it is: the shell's syntax after a value, references to one,
+    /// and names that only contain "key".
+    @Test(arguments: [
+        "psql --api-token=Zsecret; false",
+        "SECRET=$(cat /run/secret) true",
+        "curl 'https://x/?api_key=13secret&page=2'",
+        "PGPASSWORD=$DB_PASSWORD psql",
+        "psql --set=monkey=1 --primary-key=id",
+        "python manage.py migrate --noinput && PGUSER=app psql -c 'SELECT 1' postgresql://app@db/x",
+    ])
+    func whatIsNoSecretIsShown(command: String) {
+        let shown = URLPassword.redactingAll(in: command)
+        let expected =
+            switch command {
+            case "psql --api-token=Zsecret; false": "psql --api-token=****; false"
+            case "curl 'https://x/?api_key=13secret&page=2'": "curl 'https://x/?api_key=****&page=2'"
+            default: command
+            }
+        #expect(shown == expected)
     }
 }

@@ -49,14 +49,18 @@ struct HookTests {
     @Test func aPasswordInAHookIsNotShown() async throws {
         let pgclone = try PGCloneHarness()
         let (key, target) = try await pgclone.targetAndDump("hookpw")
+        // The last one psql repeats in its own error, which pgclone shows too.
         let hook = """
             psql 'postgresql://someone:s3cr3t-pw@127.0.0.1:9/x' -c 'SELECT 1' 2>/dev/null; psql 'host=127.0.0.1 \
-            port=9 password=an0ther-pw' 2>/dev/null; exit 4
+            port=9 password=an0ther-pw' 2>/dev/null; PGPASSWORD=th1rd-pw psql --api-token=f0urth-pw; exit 4
             """
         let result = try await pgclone.restore(key, into: target, ["--pre-swap-hook", hook, "--json"])
         #expect(result.exitCode == 1, "\(result)")
         #expect(!result.stderr.contains("s3cr3t-pw") && !result.stdout.contains("s3cr3t-pw"), "\(result)")
-        #expect(!result.stderr.contains("an0ther-pw") && !result.stdout.contains("an0ther-pw"), "\(result)")
+        for secret in ["an0ther-pw", "th1rd-pw", "f0urth-pw"] {
+            #expect(!result.stderr.contains(secret) && !result.stdout.contains(secret), "\(result)")
+        }
+        #expect(result.stderr.contains("'--api-token=****'"), "psql's own error: \(result)")
         #expect(result.stderr.contains("postgresql://someone:****@127.0.0.1:9/x"), "\(result)")
         #expect(result.stderr.contains("password=****"), "\(result)")
     }

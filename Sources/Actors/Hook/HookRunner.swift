@@ -118,7 +118,8 @@ private struct HookOutput {
     }
 
     private mutating func emit() {
-        let text = String(decoding: line, as: UTF8.self)
+        // A hook's output may repeat its command's secrets (psql: "unrecognized option '--token=…'").
+        let text = URLPassword.redactingAll(in: String(decoding: line, as: UTF8.self))
         line.removeAll(keepingCapacity: true)
         logger.info("\(label): \(text)")
         tail.append(text)
