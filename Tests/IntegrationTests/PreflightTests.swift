@@ -178,13 +178,13 @@ struct PreflightTests {
                 exit 1
                 """
         let failed = try await app.restore(key, into: target, ["--reversible", "--pre-swap-hook", hook])
-        #expect(failed.exitCode == 1, "\(failed)")
+        #expect(failed.exitCode == 2, "\(failed)")
         #expect(failed.errorLines.count == 1)
         #expect(
             failed.errorLines.first?.hasPrefix(
                 """
-                pgclone: error: swapping \"\(target)__temp\" into \"\(target)\": must be a member of the role whose \
-                process is being terminated
+                pgclone: error: cannot end 1 session on \"\(target)\" that began after pgclone's checks (role \
+                \"\(reader.user)\": pid
                 """
             ) == true,
             "\(failed)"
@@ -466,7 +466,7 @@ struct PreflightTests {
         #expect(
             refused.errorLines == [
                 """
-                pgclone: error: the setting log_statement = all on \"\(target)\" cannot be carried over to the \
+                pgclone: error: the setting log_statement on \"\(target)\" cannot be carried over to the \
                 restored database (permission denied to set parameter \"log_statement\"), and the restore would \
                 lose it; restore as a superuser, or a role a superuser granted SET ON PARAMETER log_statement, or \
                 reset it on \"\(target)\" first if it is not needed; \"\(target)\" is unchanged
@@ -484,6 +484,22 @@ struct PreflightTests {
         #expect(granted.exitCode == 0, "\(granted)")
         #expect(try await server.markers(target) == "old")
         #expect(try await settings(target) == "{log_statement=all}")
+
+        // From a database on the server (restore :NAME): the copy cannot carry it over either.
+        let local = TestEnvironment.uniqueName("pf_suset_local")
+        try await app.server.createDatabase(local)
+        try await server.psql("ALTER DATABASE \(quoteIdentifier(local)) SET log_statement = 'mod'")
+        let copied = try await app.run(["restore", ":\(local)", "--database", app.server.url(target)])
+        #expect(copied.exitCode == 2, "\(copied)")
+        #expect(
+            copied.errorLines.first?.hasPrefix(
+                "pgclone: error: the setting log_statement on \"\(target)\" cannot be carried over"
+            ) == true,
+            "\(copied)"
+        )
+        #expect(!copied.stderr.contains("warning: skipped setting log_statement"), "\(copied)")
+        #expect(try await settings(target) == "{log_statement=all}")
+        #expect(try await server.databases(startingWith: target) == [target])
 
         let other = TestEnvironment.uniqueName("pf_suset_new")
         let warned = try await app.restore(key, into: other)
@@ -513,9 +529,23 @@ struct PreflightTests {
         #expect(refused.errorLines.count == 1, "\(refused)")
         let line = refused.errorLines.first ?? ""
         #expect(
-            line.hasPrefix("pgclone: error: cannot end a session on \"\(target)\" that began after pgclone's checks (")
+            line.hasPrefix(
+                """
+                pgclone: error: cannot end 1 session on \"\(target)\" that began after pgclone's checks (role \
+                \"\(server.user)\": pid
+                """
+            ),
+            "\(refused)"
         )
-        #expect(line.hasSuffix("and run the restore again; \"\(target)\" is unchanged"), "\(refused)")
+        #expect(
+            line.hasSuffix(
+                """
+                only a superuser ends a superuser's, and only a member of the role or of pg_signal_backend another \
+                role's; end it, and run pgclone again; \"\(target)\" is unchanged
+                """
+            ),
+            "\(refused)"
+        )
         #expect(!refused.stderr.contains("pg_terminate_backend"), "\(refused)")
         #expect(try await server.markers(target) == "old")
         #expect(try await server.databases(startingWith: target) == [target])

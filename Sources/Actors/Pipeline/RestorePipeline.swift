@@ -245,9 +245,16 @@ package struct RestorePipeline: Sendable {
                     sourceAccess = try await DatabaseProperties.read(localSource, on: swap.admin.connection)?.access
                     step.value = "copying \"\(localSource)\" as \"\(names.temporary)\""
                     let skipped = try await metrics.phase(.restore) { try await swap.copyAsTemporary(localSource) }
-                    logger.warnSkipped(skipped)
-                    // The copy has the source's settings; D's own for particular roles stay.
-                    settings = try await swap.settingsToApply(source: [])
+                    // The copy has the source's settings, as far as the role may set them; those D has
+                    // too, and D's own for particular roles, are required (set again, or the restore
+                    // fails before the swap).
+                    let source = try await swap.admin.connection.databaseSettings(of: localSource)
+                    settings = (try await swap.settingsToApply(source: source).required, [])
+                    logger.warnSkipped(
+                        skipped.filter { skipped in
+                            !settings.required.contains { $0.role == skipped.0.role && $0.name == skipped.0.name }
+                        }
+                    )
                 } else if let dump {
                     let tools = try await PostgresInstallations.discover(environment: environment)
                     metrics.currentJob?.setObjectBytes(dump.size)

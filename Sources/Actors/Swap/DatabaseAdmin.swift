@@ -1,3 +1,4 @@
+import Dispatch
 package import Logging
 import PGCloneMetrics
 package import PGCloneStreams
@@ -126,31 +127,65 @@ package struct DatabaseAdmin: Sendable {
     /// not see another role's sessions in full.)
     /// `cancellable`: an interrupt stops it (the work before the swap's COMMIT); clean-up is not.
     /// - Throws: `.insufficientPrivilege` for a session the role may not end (a superuser's, or
-    ///   another role's without pg_signal_backend), which began after ``SwapPreflight`` looked.
+    ///   another role's without pg_signal_backend), which began after ``SwapPreflight`` looked and
+    ///   is still there after two seconds (one whose client just left is gone within moments).
     @discardableResult
     package func terminateSessions(on database: String, cancellable: Bool = false) async throws -> Int {
-        let rows: [[String?]]
-        do {
-            rows = try await connection.query(
+        let rows = try await connection.query(
+            """
+            SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity AS a
+            WHERE datname = $1 AND pid <> pg_backend_pid() AND usesysid IS NOT NULL AND \(Self.maySignal)
+            """,
+            [database],
+            cancellable: cancellable
+        )
+        let ended = Int(rows.first?.first.flatMap { $0 } ?? "0") ?? 0
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(2)
+        while true {
+            let others = try await connection.query(
                 """
-                SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
-                WHERE datname = $1 AND pid <> pg_backend_pid() AND usesysid IS NOT NULL
+                SELECT format('role "%s": pid %s%s', a.usename, a.pid,
+                    CASE WHEN a.application_name <> '' THEN format(', application "%s"', a.application_name) END)
+                FROM pg_stat_activity AS a
+                WHERE datname = $1 AND pid <> pg_backend_pid() AND usesysid IS NOT NULL AND NOT \(Self.maySignal)
+                ORDER BY a.pid
                 """,
                 [database],
                 cancellable: cancellable
-            )
-        } catch let error as LibPQError where error.isInsufficientPrivilege {
-            throw PGCloneError(
-                .insufficientPrivilege,
-                """
-                cannot end a session on \"\(database)\" that began after pgclone's checks (\(error.message)); \
-                end it (a superuser's, or another role's that this one may not signal) and run the restore again
-                """,
-                cause: error
-            )
+            ).compactMap { $0.first ?? nil }
+            if others.isEmpty { return ended }
+            guard clock.now < deadline else {
+                throw PGCloneError(
+                    .insufficientPrivilege,
+                    """
+                    cannot end \(others.count == 1 ? "1 session" : "\(others.count) sessions") on \"\(database)\" \
+                    that began after pgclone's checks (\(others.prefix(3).joined(separator: "; "))): only a \
+                    superuser ends a superuser's, and only a member of the role or of pg_signal_backend another \
+                    role's; end \(others.count == 1 ? "it" : "them"), and run pgclone again
+                    """
+                )
+            }
+            if cancellable {
+                try await Task.sleep(for: .milliseconds(50))
+            } else {
+                // Clean-up goes on after an interrupt: a sleep that cancellation does not cut short.
+                await withCheckedContinuation { continuation in
+                    DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(50)) { continuation.resume() }
+                }
+            }
         }
-        return Int(rows.first?.first.flatMap { $0 } ?? "0") ?? 0
     }
+
+    /// Whether pgclone's role may end session `a` of `pg_stat_activity` (`pg_terminate_backend`'s
+    /// rule): a superuser any; another role none of a superuser's, and another role's only as a
+    /// member of it or of pg_signal_backend.
+    private static let maySignal = """
+        (coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = current_user), false)
+         OR (NOT coalesce((SELECT rolsuper FROM pg_roles WHERE oid = a.usesysid), false)
+             AND (pg_has_role(current_user, a.usesysid, 'USAGE')
+                  OR pg_has_role(current_user, 'pg_signal_backend', 'USAGE'))))
+        """
 
     /// Applies database-level settings of `origin` (the database they come from, for messages) to
     /// `database`. Role-specific settings of roles that do not exist on this server are skipped and
@@ -189,13 +224,16 @@ package struct DatabaseAdmin: Sendable {
                     skipped.append((setting, "\(error.message) (it needs \(who))"))
                     continue
                 }
-                let owner = setting.role.map { "role \"\($0)\"'s setting" } ?? "the setting"
+                // A role's setting is D's own; one of the whole database is the source's value of one D has.
+                let named =
+                    setting.role.map { "role \"\($0)\"'s setting \(setting.name) = \(setting.value)" }
+                    ?? "the setting \(setting.name)"
                 throw PGCloneError(
                     .insufficientPrivilege,
                     """
-                    \(owner) \(setting.name) = \(setting.value) on \"\(origin)\" cannot be carried over to the \
-                    restored database (\(error.message)), and the restore would lose it; restore as \(who), or \
-                    reset it on \"\(origin)\" first if it is not needed
+                    \(named) on \"\(origin)\" cannot be carried over to the restored database \
+                    (\(error.message)), and the restore would lose it; restore as \(who), or reset it on \
+                    \"\(origin)\" first if it is not needed
                     """,
                     cause: error
                 )

@@ -303,6 +303,21 @@ package struct SwapPreflight: Sendable {
     /// Sessions on `database` this role could not end, with what would let it.
     private func checkSessions(on database: String, role: Role, for why: String, target: String?) async throws {
         guard !role.isSuperuser else { return }
+        // A session whose client has just left is gone within moments: looked at again for two
+        // seconds before it counts.
+        let deadline = ContinuousClock.now + .seconds(2)
+        while true {
+            do {
+                return try await checkSessionsOnce(on: database, role: role, for: why, target: target)
+            } catch let error as PGCloneError
+                where error.code == .insufficientPrivilege && ContinuousClock.now < deadline
+            {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+    }
+
+    private func checkSessionsOnce(on database: String, role: Role, for why: String, target: String?) async throws {
         let rows = try await admin.query(
             """
             SELECT a.pid, coalesce(a.usename, ''), coalesce(a.application_name, ''), coalesce(r.rolsuper, false),
