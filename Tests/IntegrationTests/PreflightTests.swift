@@ -522,8 +522,13 @@ struct PreflightTests {
     @Test func aSuperusersSessionThatBeginsAfterTheChecksFailsTheSwapInOneLine() async throws {
         let (server, app, _) = try await roles()
         let (key, target) = try await app.targetAndDump("pf_late_su")
-        // It outlives the hook, and ends with pgclone.
-        let hook = "psql -X -q '\(server.url(target))' -c 'SELECT pg_sleep(60)' >/dev/null 2>&1 & sleep 1"
+        // It outlives the hook, and ends with pgclone. The hook waits until it is there (a loaded
+        // machine may take seconds to start it).
+        let arrived = "SELECT count(*) FROM pg_stat_activity WHERE datname = '\(target)' AND usename = '\(server.user)'"
+        let hook = """
+            psql -X -q '\(server.url(target))' -c 'SELECT pg_sleep(60)' >/dev/null 2>&1 & \
+            for i in $(seq 1 600); do [ \"$(psql -X -At -c \"\(arrived)\")\" = 1 ] && exit 0; sleep 0.1; done; exit 1
+            """
         let refused = try await app.restore(key, into: target, ["--pre-swap-hook", hook])
         #expect(refused.exitCode == 2, "\(refused)")
         #expect(refused.errorLines.count == 1, "\(refused)")
