@@ -68,11 +68,11 @@ package enum URLPassword {
         return text.replacing(url, with: redacted(url)).replacing(url[password], with: "****")
     }
 
-    /// `text` (a hook's command, say) with the password of every URL in it, and the value of every
-    /// assignment whose name says it is a secret, written `****`: a connection string's
-    /// `password=`, an environment variable's `PGPASSWORD=` or `AWS_SECRET_ACCESS_KEY=`, an
-    /// option's `--api-token=` (any name holding password, passwd, secret, token, credential or
-    /// key, in any case; `AWS_ACCESS_KEY_ID=` too, which is harmless).
+    /// `text` (a hook's command or a line of its output) with the password of every URL in it,
+    /// and every value whose name says it is secret (``namesSecret(_:)``) written `****`: a
+    /// connection string's `password=`, an environment variable's `PGPASSWORD=` or
+    /// `AWS_SECRET_ACCESS_KEY=`, an option's `--api-token=` or `--token abc`, `Bearer abc`. A value
+    /// that is a reference (`$PGPASSWORD`, `$(cat file)`) is left as it is.
     package static func redactingAll(in text: String) -> String {
         var result = ""
         var rest = Substring(text)
