@@ -27,7 +27,8 @@ package struct DatabaseAdmin: Sendable {
     }
 
     /// `body` between BEGIN and COMMIT; ROLLBACK if it throws.
-    func transaction(cancellable: Bool, _ body: () async throws -> Void) async throws {
+    /// `commit` false: rolled back all the same, a trial of what `body` does.
+    func transaction(cancellable: Bool, commit: Bool = true, _ body: () async throws -> Void) async throws {
         try await connection.execute("BEGIN")
         do {
             try await body()
@@ -36,7 +37,7 @@ package struct DatabaseAdmin: Sendable {
             _ = try? await connection.execute("ROLLBACK")
             throw error
         }
-        try await connection.execute("COMMIT")
+        try await connection.execute(commit ? "COMMIT" : "ROLLBACK")
     }
 
     /// Whether `database` exists and pgclone made it (``DatabaseMarker/isPGClone(_:)``).

@@ -165,17 +165,6 @@ extension DatabaseSwap {
         if newSnapshot && currentExists { displaced.append(names.temporary) }
         // The last moment an interrupt can still undo the swap is just before its COMMIT.
         try await admin.transaction(cancellable: true) {
-            func rename(_ from: String, _ to: String) async throws {
-                try await connection.execute(
-                    "ALTER DATABASE \(quoteIdentifier(from)) RENAME TO \(quoteIdentifier(to))",
-                    cancellable: true
-                )
-            }
-            /// Moves `database` out of the way as `name`, marked for the drop after the swap.
-            func displace(_ database: String, to name: String) async throws {
-                try await rename(database, name)
-                try await admin.mark(name, DatabaseMarker.displaced(target: names.target))
-            }
             if keepingPrevious {
                 if previousExists {
                     try await displace(names.previous, to: names.swapped)
@@ -206,6 +195,20 @@ extension DatabaseSwap {
         return displaced
     }
 
+    /// Renames `from` to `to`, in the swap's transaction (an interrupt cancels it).
+    private func rename(_ from: String, _ to: String) async throws {
+        try await connection.execute(
+            "ALTER DATABASE \(quoteIdentifier(from)) RENAME TO \(quoteIdentifier(to))",
+            cancellable: true
+        )
+    }
+
+    /// Moves `database` out of the way as `name`, marked for the drop after the swap.
+    private func displace(_ database: String, to name: String) async throws {
+        try await rename(database, name)
+        try await admin.mark(name, DatabaseMarker.displaced(target: names.target))
+    }
+
     /// In the swap's transaction, once `D__temp` is `D`: `D__snap` becomes `D__current`, the old
     /// one (`displacing`) moved to `D__temp`, marked for the drop after the swap. `D__current` gets
     /// `D`'s owner, as `D__previous` (the old `D`) has it: the next restore by that owner may drop
@@ -213,16 +216,9 @@ extension DatabaseSwap {
     private func makeSnapshotCurrent(displacing: Bool) async throws {
         if displacing {
             // `D__temp` is free since its rename.
-            try await connection.execute(
-                "ALTER DATABASE \(quoteIdentifier(names.current)) RENAME TO \(quoteIdentifier(names.temporary))",
-                cancellable: true
-            )
-            try await admin.mark(names.temporary, DatabaseMarker.displaced(target: names.target))
+            try await displace(names.current, to: names.temporary)
         }
-        try await connection.execute(
-            "ALTER DATABASE \(quoteIdentifier(names.snapshot)) RENAME TO \(quoteIdentifier(names.current))",
-            cancellable: true
-        )
+        try await rename(names.snapshot, names.current)
         let owner =
             try await connection.query(
                 "SELECT pg_catalog.pg_get_userbyid(datdba) FROM pg_catalog.pg_database WHERE datname = $1",

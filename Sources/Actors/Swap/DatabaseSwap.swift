@@ -348,14 +348,9 @@ package actor DatabaseSwap {
     /// - Throws: `.insufficientPrivilege` for the first one the role may not set.
     package func checkSettings(_ required: [DatabaseSetting]) async throws {
         guard !required.isEmpty else { return }
-        try await connection.execute("BEGIN")
-        do {
+        try await admin.transaction(cancellable: false, commit: false) {
             _ = try await admin.apply(required, to: names.temporary, from: names.target, required: true)
-        } catch {
-            try? await connection.execute("ROLLBACK")
-            throw error
         }
-        try await connection.execute("ROLLBACK")
     }
 
     /// Applies database-level settings to `D__temp`: `D`'s own that must be kept are `required`
