@@ -239,7 +239,7 @@ package struct RestorePipeline: Sendable {
             (report, sourceAccess) = try await swap.watchingLock { [self] in
                 var report: RestoreRunner.Report?
                 var sourceAccess: DatabaseAccess?
-                let settings: (required: [DatabaseSetting], optional: [DatabaseSetting])
+                let settings: DatabaseSwap.SettingsPlan
                 if let localSource {
                     logger.info("copying database \"\(localSource)\" as \"\(names.temporary)\"")
                     sourceAccess = try await DatabaseProperties.read(localSource, on: swap.admin.connection)?.access
@@ -541,7 +541,7 @@ package struct RestorePipeline: Sendable {
         swap: DatabaseSwap,
         tools: PostgresInstallations
     ) async throws -> (
-        RestoreRunner.Report, (required: [DatabaseSetting], optional: [DatabaseSetting]), DatabaseAccess?
+        RestoreRunner.Report, DatabaseSwap.SettingsPlan, DatabaseAccess?
     ) {
         let names = swap.names
         logger.info(
@@ -566,6 +566,14 @@ package struct RestorePipeline: Sendable {
         // D__temp is made once the dump has said what it is (its metadata comes before the
         // archive), with the source's encoding and locale, which cannot change once it exists.
         let metadataRead = Mutex<DumpMetadata?>(nil)
+        // The settings to give D__temp after the restore: `metadata`'s, or, from a dump without
+        // pgclone's metadata (plain pg_dump -Fc), the target's own, as django-pgclone keeps them.
+        // Planned, and tried, once D__temp is made.
+        let settingsPlanned = Mutex<DatabaseSwap.SettingsPlan?>(nil)
+        let planSettings: @Sendable (DumpMetadata?) async throws -> DatabaseSwap.SettingsPlan = { metadata in
+            if let metadata { return try await swap.settingsToApply(source: metadata.settings) }
+            return try await swap.settingsToApply(source: swap.admin.connection.databaseSettings(of: names.target))
+        }
         let logger = self.logger
         let beforeStart: @Sendable () async throws -> OwnershipOptions = { [self] in
             let metadata = metadataRead.withLock { $0 }
@@ -592,13 +600,9 @@ package struct RestorePipeline: Sendable {
             }
             try await checkConnects(toRestoreInto: names.temporary)
             // What cannot be carried over fails the restore now, not after it.
-            let sourceSettings: [DatabaseSetting]
-            if let metadata {
-                sourceSettings = metadata.settings
-            } else {
-                sourceSettings = try await swap.admin.connection.databaseSettings(of: names.target)
-            }
-            try await swap.checkSettings(swap.settingsToApply(source: sourceSettings).required)
+            let settings = try await planSettings(metadata)
+            try await swap.checkSettings(settings.required)
+            settingsPlanned.withLock { $0 = settings }
             let ownership = restoreConfig.ownership(of: metadata)
             if restoreConfig.noACL && metadata?.privileges == true {
                 logger.warning(
@@ -725,16 +729,9 @@ package struct RestorePipeline: Sendable {
         logger.info(
             "restored a \(ByteCount(bytes: decoded.archiveBytes)) archive in \((clock.now - start).formattedSeconds)"
         )
-        if let metadata = decoded.metadata {
-            return (report, try await swap.settingsToApply(source: metadata.settings), metadata.access)
-        }
-        // A dump without pgclone's metadata (plain pg_dump -Fc): keep the target's own settings,
-        // as django-pgclone does.
-        return (
-            report,
-            try await swap.settingsToApply(source: try await swap.admin.connection.databaseSettings(of: names.target)),
-            nil
-        )
+        // Planned when D__temp was made, which every restore that gets here did.
+        if let planned = settingsPlanned.withLock({ $0 }) { return (report, planned, decoded.metadata?.access) }
+        return (report, try await planSettings(decoded.metadata), decoded.metadata?.access)
     }
 
     /// `restore --jobs` of an indexed dump: its pieces loaded by `jobs` sessions to `connection`

@@ -321,6 +321,9 @@ package actor DatabaseSwap {
         return skipped
     }
 
+    /// The settings a restore gives `D__temp` (``settingsToApply(source:)``).
+    package typealias SettingsPlan = (required: [DatabaseSetting], optional: [DatabaseSetting])
+
     /// The settings to give `D__temp`: `source`'s, but for those `D` has for particular roles,
     /// which are kept (a role read-only on `D` stays so). What must be carried over (`required`)
     /// is `D`'s for particular roles, and `source`'s for the whole database that `D` has too:
@@ -329,7 +332,7 @@ package actor DatabaseSwap {
     /// when the role may not set it.
     package func settingsToApply(
         source: [DatabaseSetting]
-    ) async throws -> (required: [DatabaseSetting], optional: [DatabaseSetting]) {
+    ) async throws -> SettingsPlan {
         let own = try await connection.databaseSettings(of: names.target)
         let ownForRoles = own.filter { $0.role != nil }
         let fromSource = source.filter { setting in
