@@ -77,26 +77,19 @@ package struct PieceLoader: Sendable {
     func load(sessions: Int, from feed: PieceFeed) async throws -> Report {
         let shared = Shared(feed: feed)
         let loader = self
-        do {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for number in 1...max(1, min(sessions, dump.plan.pieces.count)) {
-                    group.addTask { try await loader.runSession(number, shared) }
-                }
-                // Not waitForAll, which waits for every session whatever one threw: the first to
-                // fail stops the reader and the others at once (they would go on loading, or wait
-                // for pieces of a table that only the failed one may load).
-                do {
-                    while try await group.next() != nil {}
-                } catch {
-                    await feed.fail(error)
-                    group.cancelAll()
-                    throw error
-                }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for number in 1...max(1, min(sessions, dump.plan.pieces.count)) {
+                group.addTask { try await loader.runSession(number, shared) }
             }
-        } catch {
-            // The reader stops too.
-            await feed.fail(error)
-            throw error
+            // Not waitForAll, which waits for every session whatever one threw: the first to fail
+            // stops the reader, and the others (cancelled as the error leaves the group) at once;
+            // they would go on loading, or wait for pieces of a table only the failed one may load.
+            do {
+                while try await group.next() != nil {}
+            } catch {
+                await feed.fail(error)
+                throw error
+            }
         }
         let report = shared.report.withLock { $0 }
         try await emptyFailedTables(report.failedTables)
