@@ -141,36 +141,56 @@ package struct DatabaseAdmin: Sendable {
             cancellable: cancellable
         )
         let ended = Int(rows.first?.first.flatMap { $0 } ?? "0") ?? 0
+        let others = try await Self.sessionsItMayNotEnd(on: database, connection: connection, cancellable: cancellable)
+        guard others.isEmpty else {
+            throw PGCloneError(
+                .insufficientPrivilege,
+                """
+                cannot end \(others.count == 1 ? "1 session" : "\(others.count) sessions") on \"\(database)\" that \
+                began after pgclone's checks (\(others.prefix(3).map(\.description).joined(separator: "; "))): only \
+                a superuser ends a superuser's, and only a member of the role or of pg_signal_backend another \
+                role's; end \(others.count == 1 ? "it" : "them"), and run pgclone again
+                """
+            )
+        }
+        return ended
+    }
+
+    /// A session that pgclone's role may not end.
+    package struct UnendableSession: Sendable {
+        package var role: String
+        package var isSuperuser: Bool
+        /// `role "app": pid 123, application "psql"`.
+        package var description: String
+    }
+
+    /// The sessions on `database` that pgclone's role may not end (``maySignal``), looked at again
+    /// every 50 ms for up to two seconds while any remain: one whose client has just left is gone
+    /// within moments. `cancellable` false: an interrupt does not cut it short (clean-up).
+    package static func sessionsItMayNotEnd(
+        on database: String,
+        connection: PostgresConnection,
+        cancellable: Bool
+    ) async throws -> [UnendableSession] {
         let clock = ContinuousClock()
         let deadline = clock.now + .seconds(2)
         while true {
-            let others = try await connection.query(
+            let sessions = try await connection.query(
                 """
-                SELECT format('role "%s": pid %s%s', a.usename, a.pid,
-                    CASE WHEN a.application_name <> '' THEN format(', application "%s"', a.application_name) END)
+                SELECT a.usename, coalesce((SELECT rolsuper FROM pg_roles WHERE oid = a.usesysid), false),
+                    format('role "%s": pid %s%s', a.usename, a.pid,
+                        CASE WHEN a.application_name <> '' THEN format(', application "%s"', a.application_name) END)
                 FROM pg_stat_activity AS a
-                WHERE datname = $1 AND pid <> pg_backend_pid() AND usesysid IS NOT NULL AND NOT \(Self.maySignal)
+                WHERE datname = $1 AND pid <> pg_backend_pid() AND usesysid IS NOT NULL AND NOT \(maySignal)
                 ORDER BY a.pid
                 """,
                 [database],
                 cancellable: cancellable
-            ).compactMap { $0.first ?? nil }
-            if others.isEmpty { return ended }
-            guard clock.now < deadline else {
-                throw PGCloneError(
-                    .insufficientPrivilege,
-                    """
-                    cannot end \(others.count == 1 ? "1 session" : "\(others.count) sessions") on \"\(database)\" \
-                    that began after pgclone's checks (\(others.prefix(3).joined(separator: "; "))): only a \
-                    superuser ends a superuser's, and only a member of the role or of pg_signal_backend another \
-                    role's; end \(others.count == 1 ? "it" : "them"), and run pgclone again
-                    """
-                )
-            }
+            ).map { UnendableSession(role: $0[0] ?? "", isSuperuser: $0[1] == "t", description: $0[2] ?? "") }
+            guard !sessions.isEmpty, clock.now < deadline else { return sessions }
             if cancellable {
                 try await Task.sleep(for: .milliseconds(50))
             } else {
-                // Clean-up goes on after an interrupt: a sleep that cancellation does not cut short.
                 await withCheckedContinuation { continuation in
                     DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(50)) { continuation.resume() }
                 }

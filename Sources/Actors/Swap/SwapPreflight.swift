@@ -303,46 +303,11 @@ package struct SwapPreflight: Sendable {
     /// Sessions on `database` this role could not end, with what would let it.
     private func checkSessions(on database: String, role: Role, for why: String, target: String?) async throws {
         guard !role.isSuperuser else { return }
-        // A session whose client has just left is gone within moments: looked at again for two
-        // seconds before it counts.
-        let deadline = ContinuousClock.now + .seconds(2)
-        while true {
-            do {
-                return try await checkSessionsOnce(on: database, role: role, for: why, target: target)
-            } catch let error as PGCloneError
-                where error.code == .insufficientPrivilege && ContinuousClock.now < deadline
-            {
-                try await Task.sleep(for: .milliseconds(50))
-            }
-        }
-    }
-
-    private func checkSessionsOnce(on database: String, role: Role, for why: String, target: String?) async throws {
-        let rows = try await admin.query(
-            """
-            SELECT a.pid, coalesce(a.usename, ''), coalesce(a.application_name, ''), coalesce(r.rolsuper, false),
-                   pg_has_role(current_user, a.usesysid, 'USAGE')
-            FROM pg_stat_activity AS a JOIN pg_roles AS r ON r.oid = a.usesysid
-            WHERE a.datname = $1 AND a.pid <> pg_backend_pid()
-            ORDER BY a.pid
-            """,
-            [database]
-        )
-        var superuserSessions: [String] = []
-        var otherSessions: [String] = []
+        let unendable = try await DatabaseAdmin.sessionsItMayNotEnd(on: database, connection: admin, cancellable: false)
+        let superuserSessions = unendable.filter(\.isSuperuser).map(\.description)
+        let otherSessions = unendable.filter { !$0.isSuperuser }
         var otherRoles: [String] = []
-        for row in rows where row[4] != "t" {
-            let description = """
-                role \"\(row[1] ?? "")\": pid \
-                \(row[0] ?? "?")\(row[2].map { $0.isEmpty ? "" : ", application \"\($0)\"" } ?? "")
-                """
-            if row[3] == "t" {
-                superuserSessions.append(description)
-            } else if !role.canSignalBackends {
-                otherSessions.append(description)
-                if let name = row[1], !otherRoles.contains(name) { otherRoles.append(name) }
-            }
-        }
+        for session in otherSessions where !otherRoles.contains(session.role) { otherRoles.append(session.role) }
         let state = target.map { PGCloneError.TargetState.unchanged($0) }
         if !superuserSessions.isEmpty {
             throw PGCloneError(
@@ -361,9 +326,9 @@ package struct SwapPreflight: Sendable {
                 .insufficientPrivilege,
                 """
                 role \"\(role.name)\" cannot end \(sessions(otherSessions.count)) on \"\(database)\" \
-                (\(otherSessions.prefix(3).joined(separator: "; "))), which \(why) needs: it is not a member of \
-                \(roles) and lacks pg_signal_backend; GRANT pg_signal_backend TO \(quoteIdentifier(role.name)), \
-                or end those sessions first
+                (\(otherSessions.prefix(3).map(\.description).joined(separator: "; "))), which \(why) needs: it \
+                is not a member of \(roles) and lacks pg_signal_backend; GRANT pg_signal_backend TO \
+                \(quoteIdentifier(role.name)), or end those sessions first
                 """,
                 target: state
             )
