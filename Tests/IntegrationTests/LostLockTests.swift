@@ -44,13 +44,21 @@ struct LostLockTests {
         return try await pgclone.dump(other)
     }
 
+    /// What the tests of two restores of one target set up, as `role`: pgclone, the target and a
+    /// dump (`marker` old and new), another dump (`other`), and the file a hook touches once it runs.
+    static func twoRestores(
+        _ role: TestRole,
+        _ prefix: String
+    ) async throws -> (pgclone: PGCloneHarness, key: String, target: String, otherKey: String, started: String) {
+        let pgclone = try PGCloneHarness(server: try await role.user(on: try PostgresServer.shared))
+        let (key, target) = try await pgclone.targetAndDump(prefix)
+        let otherKey = try await otherDump(pgclone, "\(prefix)_other")
+        return (pgclone, key, target, otherKey, pgclone.directory + "/hook-started")
+    }
+
     /// Waits until the file at `path` exists (a hook has reached it), 2 minutes at most.
     static func waitFor(_ path: String) async throws {
-        let deadline = ContinuousClock.now + .seconds(120)
-        while !FileManager.default.fileExists(atPath: path) {
-            guard ContinuousClock.now < deadline else { throw TestSetupError("\(path) never appeared") }
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        try await waitUntil("\(path) appearing", within: .seconds(120)) { FileManager.default.fileExists(atPath: path) }
     }
 
     /// Restore A loses its admin session while it is stopped (SIGSTOP, standing for a machine
@@ -60,11 +68,8 @@ struct LostLockTests {
     @Test(arguments: TestRole.allCases)
     func aRestoreThatLostItsLockDoesNotTakeAnotherSwapForItsOwn(role: TestRole) async throws {
         let server = try PostgresServer.shared
-        let pgclone = try PGCloneHarness(server: try await role.user(on: server))
+        let (pgclone, key, target, otherKey, started) = try await Self.twoRestores(role, "lostlock")
         let user = pgclone.server
-        let (key, target) = try await pgclone.targetAndDump("lostlock")
-        let otherKey = try await Self.otherDump(pgclone, "lostlock_other")
-        let started = pgclone.directory + "/hook-started"
         let resume = pgclone.directory + "/hook-resume"
 
         let hook = "touch \(started); until [ -e \(resume) ]; do sleep 0.1; done"
@@ -98,11 +103,8 @@ struct LostLockTests {
     @Test(arguments: TestRole.allCases)
     func aHookThatGoesOnConnectingIsStoppedWhenTheLockIsLost(role: TestRole) async throws {
         let server = try PostgresServer.shared
-        let pgclone = try PGCloneHarness(server: try await role.user(on: server))
+        let (pgclone, key, target, otherKey, started) = try await Self.twoRestores(role, "lostlock_hook")
         let user = pgclone.server
-        let (key, target) = try await pgclone.targetAndDump("lostlock_hook")
-        let otherKey = try await Self.otherDump(pgclone, "lostlock_hook_other")
-        let started = pgclone.directory + "/hook-started"
         let endSession = "psql -X -q -At -d postgres -c \"\(Self.endAdminSessionQuery(target))\" | grep -qx t"
         let hook = """
             \(endSession) && touch \(started) && for i in $(seq 300); do \

@@ -244,19 +244,32 @@ struct SpoolTests {
         #expect(try await server.databases(startingWith: target).isEmpty)
     }
 
+    /// `restore -j 2`, with `tmpdir` as TMPDIR (made ready by `prepare`, around the restore), of a
+    /// one-row dump without an index into a new database: its result and that database's name.
+    static func spooledRestore(
+        _ pgclone: PGCloneHarness,
+        tmpdir: String,
+        prepare: (() async throws -> CommandResult) async throws -> CommandResult = { try await $0() }
+    ) async throws -> (result: CommandResult, target: String) {
+        let source = TestEnvironment.uniqueName("spool_one_src")
+        try await pgclone.server.createDatabase(source)
+        try await pgclone.server.psql("CREATE TABLE t AS SELECT 1 AS v", database: source)
+        let key = try await pgclone.dumpWithoutIndex(source)
+        let target = TestEnvironment.uniqueName("spool_one_dst")
+        let result = try await prepare {
+            try await pgclone.restore(key, into: target, ["-j", "2"], environment: ["TMPDIR": tmpdir])
+        }
+        return (result, target)
+    }
+
     /// A read-only TMPDIR (a container's read-only root) is named as such, not by its free space.
     @Test(.enabled("needs root to mount a tmpfs") { await SpoolTests.canMountTmpfs() })
     func aReadOnlyTmpdirIsOneLineAndNothingChanged() async throws {
         let pgclone = try PGCloneHarness()
         let server = pgclone.server
-        let source = TestEnvironment.uniqueName("spool_ro_src")
-        try await server.createDatabase(source)
-        try await server.psql("CREATE TABLE t AS SELECT 1 AS v", database: source)
-        let key = try await pgclone.dumpWithoutIndex(source)
-        let target = TestEnvironment.uniqueName("spool_ro_dst")
         let spool = try pgclone.makeDirectory("spool-ro")
-        let result = try await Self.withTmpfs(on: spool, options: "ro,size=1m") {
-            try await pgclone.restore(key, into: target, ["-j", "2"], environment: ["TMPDIR": spool])
+        let (result, target) = try await Self.spooledRestore(pgclone, tmpdir: spool) { restore in
+            try await Self.withTmpfs(on: spool, options: "ro,size=1m", restore)
         }
         #expect(result.exitCode == 1, "\(result)")
         #expect(
@@ -275,17 +288,7 @@ struct SpoolTests {
     @Test func aMissingTmpdirIsOneLineAndNothingChanged() async throws {
         let pgclone = try PGCloneHarness()
         let server = pgclone.server
-        let source = TestEnvironment.uniqueName("spool_tmp_src")
-        try await server.createDatabase(source)
-        try await server.psql("CREATE TABLE t AS SELECT 1 AS v", database: source)
-        let key = try await pgclone.dumpWithoutIndex(source)
-        let target = TestEnvironment.uniqueName("spool_tmp_dst")
-        let result = try await pgclone.restore(
-            key,
-            into: target,
-            ["-j", "2"],
-            environment: ["TMPDIR": "/nonexistent-tmp"]
-        )
+        let (result, target) = try await Self.spooledRestore(pgclone, tmpdir: "/nonexistent-tmp")
         #expect(result.exitCode == 1, "\(result)")
         #expect(
             result.errorLines == [

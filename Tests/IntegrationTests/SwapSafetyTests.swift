@@ -27,11 +27,7 @@ struct SwapSafetyTests {
 
     /// Waits until pgclone `pid` waits on a lock inside the swap.
     static func waitUntilInTheSwap(_ server: PostgresServer, _ pid: Int32) async throws {
-        let deadline = ContinuousClock.now + .seconds(60)
-        while try await !server.pgcloneWaitsOnALock(pid) {
-            guard ContinuousClock.now < deadline else { throw TestSetupError("pgclone never waited inside the swap") }
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        try await waitUntil("pgclone waiting inside the swap") { try await server.pgcloneWaitsOnALock(pid) }
     }
 
     @Test(arguments: TestRole.allCases)
