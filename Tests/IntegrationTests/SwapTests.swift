@@ -61,10 +61,30 @@ struct SwapTests {
         #expect(result.exitCode == 0, "\(result)")
         // The hook's own last psql may still be leaving when the swap counts: at least the one left
         // behind, then.
-        let terminated = result.stderr.firstMatch(of: /\((\d+) sessions terminated\)/).flatMap { Int($0.1) }
+        let terminated = result.stderr.firstMatch(of: /\((\d+) sessions? terminated\)/).flatMap { Int($0.1) }
         #expect((terminated ?? 0) >= 1, "\(result)")
         #expect(try await pgclone.server.markers(target) == "new")
         #expect(try await pgclone.server.databases(startingWith: target) == [target])
+    }
+
+    /// The time D refused connections counts from when it was closed: not the time closing it
+    /// waited for a lock (here a transaction holding D's comment, which the close sets), while
+    /// D still let everyone in.
+    @Test func theTimeDRefusedConnectionsLeavesOutTheWaitToClose() async throws {
+        let pgclone = try PGCloneHarness()
+        let (key, target) = try await pgclone.targetAndDump("unavail")
+        let held = pgclone.directory + "/comment-held"
+        let hook = """
+            (psql -X -q -d '\(target)' -c "BEGIN" -c "COMMENT ON DATABASE \\"\(target)\\" IS 'held'" \
+            -c "\\! touch \(held)" -c "SELECT pg_sleep(4)" -c "ROLLBACK" >/dev/null 2>&1 &); \
+            for i in $(seq 1 600); do [ -e \(held) ] && exit 0; sleep 0.1; done; exit 1
+            """
+        let result = try await pgclone.restore(key, into: target, ["--pre-swap-hook", hook])
+        #expect(result.exitCode == 0, "\(result)")
+        let refused = result.stderr.firstMatch(of: /it refused connections for ([0-9.]+) s/).flatMap { Double($0.1) }
+        // About a tenth of a second; the comment was held for 4 s, most of it after the hook ended.
+        #expect(refused.map { $0 < 2.5 } == true, "\(result)")
+        #expect(try await pgclone.server.markers(target) == "new")
     }
 
     @Test func waitWaitsForTheLock() async throws {
@@ -155,7 +175,7 @@ struct SwapTests {
         await catalog.close()
 
         #expect(result.exitCode == 0, "\(result)")
-        #expect(result.stderr.contains("sessions terminated"))
+        #expect(result.stderr.contains(/\(\d+ sessions? terminated\)/))
         // The held session was ended.
         await #expect(throws: (any Error).self) { try await held.query("SELECT 1") }
         await held.close()

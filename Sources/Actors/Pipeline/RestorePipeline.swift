@@ -360,10 +360,11 @@ package struct RestorePipeline: Sendable {
             terminatedSessions: swapReport.terminatedSessions
         )
         if swapReport.replacedExisting {
+            let ended = swapReport.terminatedSessions
             logger.info(
                 """
                 swapped the restored database into \"\(names.target)\"; it refused connections for \
-                \(swapReport.unavailable.formattedSeconds) (\(swapReport.terminatedSessions) sessions terminated)
+                \(swapReport.unavailable.formattedSeconds) (\(ended) session\(ended == 1 ? "" : "s") terminated)
                 """
             )
         } else {

@@ -97,12 +97,14 @@ extension DatabaseSwap {
                 comment: old.comment
             ) : nil
         let clock = ContinuousClock()
-        let start = clock.now
+        var start = clock.now
         var terminated = endedBeforeClosing
         do {
             try await connection.query("SELECT set_config('lock_timeout', $1, false)", [lockTimeout])
             if closes {
                 try await close(comment: old.comment)
+                // D refuses connections from here on, not while closing it waited for a lock.
+                start = clock.now
             }
             var lastError: LibPQError?
             for attempt in 1...attempts {
