@@ -477,6 +477,12 @@ struct PreflightTests {
         #expect(!refused.stderr.contains("pgclone: restored a "), "refused only after the restore: \(refused)")
         #expect(try await server.databases(startingWith: target) == [target])
         #expect(try await settings(target) == "{log_statement=all}")
+        // A dump without an index, with --jobs: refused before the archive is spooled to TMPDIR.
+        let spooled = try await app.restore(try app.storeWithoutIndex(key), into: target, ["--jobs", "2"])
+        #expect(spooled.exitCode == 2, "\(spooled)")
+        #expect(spooled.errorLines == refused.errorLines, "\(spooled)")
+        #expect(!spooled.stderr.contains("spooling the archive"), "refused only after the spool: \(spooled)")
+        #expect(try await server.databases(startingWith: target) == [target])
 
         try await server.psql("GRANT SET ON PARAMETER log_statement TO \(role)")
         let granted = try await app.restore(key, into: target)

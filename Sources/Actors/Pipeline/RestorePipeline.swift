@@ -692,14 +692,29 @@ package struct RestorePipeline: Sendable {
                     logger.info("removed \(path), left by a restore --jobs that was killed")
                 }
                 do {
-                    logger.info("spooling the archive to \(spool.path) for pg_restore --jobs=\(jobs)")
+                    // D__temp is made, and what would fail the restore checked, once the archive's
+                    // first bytes have come (the dump's metadata with them), not after the spool.
+                    let started = Mutex<RestoreRunner.Start?>(nil)
                     let spooled: Int
                     (_, decoded, spooled) = try await runStages(
                         source: source,
                         transform: transform,
-                        sink: { try await metrics.running(.restoreStdin) { try await spool.write(from: archive) } }
+                        sink: {
+                            try await metrics.running(.restoreStdin) {
+                                try await spool.write(from: archive) { first in
+                                    let start = try await runner.start(first: first)
+                                    started.withLock { $0 = start }
+                                    logger.info("spooling the archive to \(spool.path) for pg_restore --jobs=\(jobs)")
+                                }
+                            }
+                        }
                     )
-                    var restored = try await runner.restore(file: spool.path, jobs: jobs, ignoreErrors: ignoreErrors)
+                    var restored = try await runner.restore(
+                        file: spool.path,
+                        jobs: jobs,
+                        ignoreErrors: ignoreErrors,
+                        started: started.withLock { $0 }
+                    )
                     restored.bytesWritten = spooled
                     report = restored
                 } catch {

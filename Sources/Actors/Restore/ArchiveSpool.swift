@@ -1,6 +1,6 @@
 import Foundation
 import Glibc
-import NIOCore
+package import NIOCore
 package import PGCloneStreams
 
 /// `restore --jobs N`: the decompressed archive in a temporary file, which `pg_restore -j` needs
@@ -119,9 +119,17 @@ package actor ArchiveSpool {
     }
 
     /// Writes all of `stream` into the file and closes it; returns the bytes written.
-    package func write(from stream: ByteStream) async throws -> Int {
+    /// `beforeWriting` is given the stream's first chunk (`nil` if it has none) before anything is
+    /// written: what can fail before the restore goes on fails before the whole archive is spooled.
+    package func write(
+        from stream: ByteStream,
+        beforeWriting: @Sendable (ByteBuffer?) async throws -> Void = { _ in }
+    ) async throws -> Int {
         var written = 0
-        for try await chunk in stream {
+        var iterator = stream.makeAsyncIterator()
+        var next = try await iterator.next()
+        try await beforeWriting(next)
+        while let chunk = next {
             guard writeAll(descriptor, chunk) else {
                 if errno == ENOSPC {
                     throw PGCloneError(
@@ -136,6 +144,7 @@ package actor ArchiveSpool {
                 throw PGCloneError.storageFailed("cannot write the spool file \(path)")
             }
             written += chunk.readableBytes
+            next = try await iterator.next()
         }
         let result = Glibc.close(descriptor)
         descriptor = -1

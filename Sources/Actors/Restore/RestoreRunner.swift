@@ -131,27 +131,42 @@ package actor RestoreRunner {
         }
     }
 
+    /// What a restore knows once its archive's first bytes have come.
+    struct Start: Sendable {
+        /// The pg_restore that reads the archive.
+        var pgRestore: String
+        /// What to restore of owners and privileges (``beforeStart``'s answer).
+        var ownership: OwnershipOptions
+    }
+
+    /// Which pg_restore reads the archive that begins with `first` (its header), and
+    /// ``beforeStart``'s answer, which it runs.
+    /// - Throws: ``PGCloneError`` if no pg_restore here reads the archive's version; what
+    ///   ``beforeStart`` throws.
+    func start(first: ByteBuffer?) async throws -> Start {
+        try await start(version: first.flatMap { ArchiveVersion(header: $0.readableBytesView) })
+    }
+
+    private func start(version: ArchiveVersion?) async throws -> Start {
+        let pgRestore = try installations.forRestore(archive: version, serverMajor: serverMajor).pgRestore
+        return Start(pgRestore: pgRestore, ownership: try await beforeStart?() ?? ownership)
+    }
+
     /// Restores the archive in `input`. Throws `.restoreFailed` if pg_restore exits with a failure
     /// status — unless `ignoreErrors` is set and all it reported were errors on single statements
     /// ("errors ignored on restore"), in which case the report lists them. A failure of `input`
     /// (a corrupt dump, a storage error) is rethrown as is, and pg_restore is stopped.
     package func restore(from input: ByteStream, ignoreErrors: Bool) async throws -> Report {
-        // The archive's first bytes say which pg_restore can read it.
         var iterator = input.makeAsyncIterator()
         let first = try await iterator.next()
-        let pgRestore: String
-        var ownership = self.ownership
+        let started: Start
         do {
-            pgRestore = try installations.forRestore(
-                archive: first.flatMap { ArchiveVersion(header: $0.readableBytesView) },
-                serverMajor: serverMajor
-            ).pgRestore
-            if let beforeStart { ownership = try await beforeStart() }
+            started = try await start(first: first)
         } catch {
             input.cancel()
             throw error
         }
-        let arguments = arguments(ownership)
+        let (pgRestore, arguments) = (started.pgRestore, arguments(started.ownership))
         return try await finishingPrivileges {
             try await runStreaming(
                 pgRestore,
@@ -243,12 +258,16 @@ package actor RestoreRunner {
     /// Restores the archive file at `path` with `jobs` parallel jobs (`pg_restore -j`, which needs
     /// a file it can seek in). Errors are judged as for a streamed restore. The privileges and what
     /// pg_restore restores after them run in a second, serial pg_restore (``RestorePasses``).
-    package func restore(file path: String, jobs: Int, ignoreErrors: Bool) async throws -> Report {
-        let pgRestore = try installations.forRestore(
-            archive: Self.archiveVersion(ofFile: path),
-            serverMajor: serverMajor
-        ).pgRestore
-        let ownership = try await beforeStart?() ?? self.ownership
+    /// `started` is what ``start(first:)`` said of the archive's first bytes as they were written
+    /// into the file; without it, the file's are read.
+    func restore(file path: String, jobs: Int, ignoreErrors: Bool, started: Start? = nil) async throws -> Report {
+        let (pgRestore, ownership): (String, OwnershipOptions)
+        if let started {
+            (pgRestore, ownership) = (started.pgRestore, started.ownership)
+        } else {
+            let read = try await start(version: Self.archiveVersion(ofFile: path))
+            (pgRestore, ownership) = (read.pgRestore, read.ownership)
+        }
         let listing = try await list(path, pgRestore: pgRestore)
         return try await finishingPrivileges {
             try await restoreListed(
