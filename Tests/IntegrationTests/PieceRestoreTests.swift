@@ -182,8 +182,8 @@ struct PieceRestoreTests {
         #expect(
             four.stderrLines.contains(
                 """
-                pgclone: loading public.Clustered, public.logged in one session each, the rows in their dumped order \
-                (a BRIN index or CLUSTER ON wants it)
+                pgclone: loading \"public.Clustered\", \"public.logged\" in one session each, the rows in their \
+                dumped order (a BRIN index or CLUSTER ON wants it)
                 """
             ),
             "\(four)"
