@@ -155,6 +155,25 @@ struct PreflightTests {
         await own.close()
     }
 
+    /// The sessions a copy ends (it needs its source without any) are counted, as a swap's are.
+    @Test func aCopyEndsTheRolesOwnSessionsAndSaysSo() async throws {
+        let (server, app, _) = try await roles()
+        let (_, target) = try await app.targetAndDump("pf_copy_own")
+        let snapshot = TestEnvironment.uniqueName("pf_snap_own")
+        let appSession = try await app.server.connect(target)
+        let copied = try await app.run(["copy", ":\(snapshot)", "--database", app.server.url(target)])
+        #expect(copied.exitCode == 0, "\(copied)")
+        #expect(
+            copied.stderrLines.contains(
+                "pgclone: copied \"\(target)\" as \"\(snapshot)\" (1 session of \"\(target)\" terminated)"
+            ),
+            "\(copied)"
+        )
+        #expect((try? await appSession.query("SELECT 1")) == nil)
+        #expect(try await server.databases(startingWith: snapshot) == [snapshot])
+        await appSession.close()
+    }
+
     @Test func aFailedReversibleSwapKeepsEverySnapshot() async throws {
         let (server, app, reader) = try await roles()
         let (key, target) = try await app.targetAndDump("pf_rev")

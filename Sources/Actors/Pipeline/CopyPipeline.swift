@@ -50,8 +50,10 @@ package struct CopyPipeline: Sendable {
             logger.info("copying \"\(source)\" as \"\(snapshot)\"")
             // No more open than the source: a copy must not show its data to more roles.
             let marker = DatabaseMarker.copy(of: source, started: RestorePipeline.timestamp())
-            let skipped = try await administration.copy(source, to: snapshot, marker: marker, model: source)
-            logger.warnSkipped(skipped)
+            let copied = try await administration.copy(source, to: snapshot, marker: marker, model: source)
+            logger.warnSkipped(copied.skipped)
+            let ended = "\(copied.endedSessions) session\(copied.endedSessions == 1 ? "" : "s")"
+            logger.info("copied \"\(source)\" as \"\(snapshot)\" (\(ended) of \"\(source)\" terminated)")
         } catch {
             await admin.close()
             throw PGCloneError.from(error, step: "copying \"\(source)\" as \"\(snapshot)\"")

@@ -92,7 +92,8 @@ package struct DatabaseAdmin: Sendable {
     /// Creates `copy` as a copy of `template` (`CREATE DATABASE … TEMPLATE`, which needs the template
     /// to have no sessions: they are ended first), with the template's database-level settings,
     /// commented `marker` and no more open than `model` (``create(_:as:marker:model:forRestoring:)``).
-    /// - Returns: the template's settings that could not be carried over, with why.
+    /// - Returns: the template's settings that could not be carried over, with why, and how many
+    ///   of its sessions were ended.
     @discardableResult
     package func copy(
         _ template: String,
@@ -100,14 +101,14 @@ package struct DatabaseAdmin: Sendable {
         marker: String,
         model: String?,
         forRestoring: Bool = false
-    ) async throws -> [(DatabaseSetting, String)] {
+    ) async throws -> (skipped: [(DatabaseSetting, String)], endedSessions: Int) {
         guard try await exists(template) else {
             throw PGCloneError(
                 .objectNotFound,
                 "there is no database \"\(template)\" on this server; `pgclone ls --local` lists them"
             )
         }
-        try await terminateSessions(on: template, cancellable: true)
+        var ended = try await terminateSessions(on: template, cancellable: true)
         var options = "TEMPLATE \(quoteIdentifier(template))"
         // FILE_COPY copies the files (3-4 times faster here, PLATFORM.md §0) instead of writing the
         // whole copy to WAL; PostgreSQL 15 and later default to the latter.
@@ -116,10 +117,10 @@ package struct DatabaseAdmin: Sendable {
             try await create(copy, as: options, marker: marker, model: model, forRestoring: forRestoring)
         } catch let error as LibPQError where error.isObjectInUse {
             // A session that arrived between the termination and the copy: once more.
-            try await terminateSessions(on: template, cancellable: true)
+            ended += try await terminateSessions(on: template, cancellable: true)
             try await create(copy, as: options, marker: marker, model: model, forRestoring: forRestoring)
         }
-        return try await apply(connection.databaseSettings(of: template), to: copy, from: template)
+        return (try await apply(connection.databaseSettings(of: template), to: copy, from: template), ended)
     }
 
     /// Ends every other session of a role on `database`. Autovacuum workers (which have none) are

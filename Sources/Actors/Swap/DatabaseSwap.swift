@@ -310,7 +310,7 @@ package actor DatabaseSwap {
     /// `D__temp` as a copy of the local database `source` (`restore :NAME`).
     /// - Returns: `source`'s settings that could not be carried over, with why.
     package func copyAsTemporary(_ source: String) async throws -> [(DatabaseSetting, String)] {
-        let skipped = try await admin.copy(
+        let copied = try await admin.copy(
             source,
             to: names.temporary,
             marker: temporaryMarker,
@@ -318,7 +318,7 @@ package actor DatabaseSwap {
             forRestoring: true
         )
         try await recordTemporary()
-        return skipped
+        return copied.skipped
     }
 
     /// The settings a restore gives `D__temp` (``settingsToApply(source:)``).
