@@ -34,6 +34,18 @@ struct ReversibleTests {
         #expect(previous.exitCode == 0, "\(previous)")
         #expect(previous.stdout == ":previous\n")
         #expect(try await value() == "before")
+        // The dump's setting, which the database before it had not, goes with the undo.
+        #expect(try await server.psql("SHOW work_mem", database: target) == "4MB")
+        #expect(
+            previous.stderrLines.contains(
+                """
+                pgclone: warning: \"\(target)\" has the setting work_mem, which \"\(target)__previous\" has not: \
+                the restored database takes its source's settings, so set it again with ALTER DATABASE \
+                \"\(target)\" SET after the restore if it is needed
+                """
+            ),
+            "\(previous)"
+        )
         #expect(try await server.psql("SELECT count(*) FROM marker", database: "\(target)__previous") == "3")
 
         let current = try await pgclone.restore(":current", into: target)

@@ -106,8 +106,18 @@ struct RoundTripTests {
         #expect(restored.stderr.contains("swapped the restored database into \"\(target)\""))
         #expect(try await server.psql("SELECT v FROM marker", database: target) == "new")
         #expect(try await server.psql("SELECT to_regclass('only_in_old') IS NULL", database: target) == "t")
-        // The source's settings (none) replace the old database's.
+        // The source's settings (none) replace the old database's, and a warning says so.
         #expect(try await server.psql("SHOW work_mem", database: target) == "4MB")
+        #expect(
+            restored.stderrLines.contains(
+                """
+                pgclone: warning: \"\(target)\" has the setting work_mem, which the dump's database has not: the \
+                restored database takes its source's settings, so set it again with ALTER DATABASE \"\(target)\" \
+                SET after the restore if it is needed
+                """
+            ),
+            "\(restored)"
+        )
         #expect(try await server.databases(startingWith: target) == [target])
         #expect(try await server.psql("SELECT datallowconn FROM pg_database WHERE datname = '\(target)'") == "t")
     }

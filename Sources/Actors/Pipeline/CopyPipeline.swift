@@ -91,6 +91,20 @@ package struct CopyPipeline: Sendable {
 }
 
 extension Logger {
+    /// One warning for `target`'s whole-database settings that a restore from `source` (what it
+    /// is called: "the dump's database") does not keep, as its settings are the source's.
+    func warnDropped(_ dropped: [DatabaseSetting], of target: String, source: String) {
+        guard !dropped.isEmpty else { return }
+        let one = dropped.count == 1
+        warning(
+            """
+            \"\(target)\" has the setting\(one ? "" : "s") \(dropped.map(\.name).joined(separator: ", ")), which \
+            \(source) has not: the restored database takes its source's settings, so set \(one ? "it" : "them") \
+            again with ALTER DATABASE \"\(target)\" SET after the restore if \(one ? "it is" : "they are") needed
+            """
+        )
+    }
+
     /// One warning for each setting that could not be carried over, with why.
     func warnSkipped(_ skipped: [(DatabaseSetting, String)]) {
         for (setting, reason) in skipped {

@@ -249,7 +249,9 @@ package struct RestorePipeline: Sendable {
                     // too, and D's own for particular roles, are required (set again, or the restore
                     // fails before the swap).
                     let source = try await swap.admin.connection.databaseSettings(of: localSource)
-                    settings = (try await swap.settingsToApply(source: source).required, [])
+                    let planned = try await swap.settingsToApply(source: source)
+                    logger.warnDropped(planned.dropped, of: names.target, source: "\"\(localSource)\"")
+                    settings = (planned.required, [], planned.dropped)
                     logger.warnSkipped(
                         skipped.filter { skipped in
                             !settings.required.contains { $0.role == skipped.0.role && $0.name == skipped.0.name }
@@ -602,6 +604,7 @@ package struct RestorePipeline: Sendable {
             try await checkConnects(toRestoreInto: names.temporary)
             // What cannot be carried over fails the restore now, not after it.
             let settings = try await planSettings(metadata)
+            logger.warnDropped(settings.dropped, of: names.target, source: "the dump's database")
             try await swap.checkSettings(settings.required)
             settingsPlanned.withLock { $0 = settings }
             let ownership = restoreConfig.ownership(of: metadata)

@@ -321,15 +321,19 @@ package actor DatabaseSwap {
         return copied.skipped
     }
 
-    /// The settings a restore gives `D__temp` (``settingsToApply(source:)``).
-    package typealias SettingsPlan = (required: [DatabaseSetting], optional: [DatabaseSetting])
+    /// The settings a restore gives `D__temp` (``settingsToApply(source:)``), and those of `D`'s
+    /// that it does not (`dropped`).
+    package typealias SettingsPlan = (
+        required: [DatabaseSetting], optional: [DatabaseSetting], dropped: [DatabaseSetting]
+    )
 
     /// The settings to give `D__temp`: `source`'s, but for those `D` has for particular roles,
     /// which are kept (a role read-only on `D` stays so). What must be carried over (`required`)
     /// is `D`'s for particular roles, and `source`'s for the whole database that `D` has too:
     /// skipping one of those (a superuser's `log_statement`, which the restoring role may not
     /// set) would take it from `D`. The rest of `source`'s (`optional`) is skipped with a warning
-    /// when the role may not set it.
+    /// when the role may not set it. `D`'s for the whole database that `source` lacks are
+    /// `dropped`: the restored database's settings are its source's.
     package func settingsToApply(
         source: [DatabaseSetting]
     ) async throws -> SettingsPlan {
@@ -341,7 +345,11 @@ package actor DatabaseSwap {
         let takenFromD = { (setting: DatabaseSetting) in
             setting.role == nil && own.contains { $0.role == nil && $0.name.lowercased() == setting.name.lowercased() }
         }
-        return (ownForRoles + fromSource.filter(takenFromD), fromSource.filter { !takenFromD($0) })
+        let dropped = own.filter { setting in
+            setting.role == nil
+                && !source.contains { $0.role == nil && $0.name.lowercased() == setting.name.lowercased() }
+        }
+        return (ownForRoles + fromSource.filter(takenFromD), fromSource.filter { !takenFromD($0) }, dropped)
     }
 
     /// Tries `required` on `D__temp` in a transaction it rolls back, so that a setting the role may
