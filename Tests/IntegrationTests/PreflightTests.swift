@@ -155,12 +155,29 @@ struct PreflightTests {
         await own.close()
     }
 
-    /// The sessions a copy ends (it needs its source without any) are counted, as a swap's are.
+    /// The sessions a copy ends (it needs its source without any) are counted, as a swap's are: a
+    /// session running a parallel query is one session, not one with each of its workers.
     @Test func aCopyEndsTheRolesOwnSessionsAndSaysSo() async throws {
         let (server, app, _) = try await roles()
         let (_, target) = try await app.targetAndDump("pf_copy_own")
         let snapshot = TestEnvironment.uniqueName("pf_snap_own")
+        try await app.server.psql(
+            """
+            CREATE TABLE par AS SELECT g FROM generate_series(1, 2000) AS g;
+            ALTER TABLE par SET (parallel_workers = 2)
+            """,
+            database: target
+        )
         let appSession = try await app.server.connect(target)
+        for setting in ["max_parallel_workers_per_gather = 2", "parallel_setup_cost = 0", "parallel_tuple_cost = 0"] {
+            _ = try await appSession.query("SET \(setting)")
+        }
+        let query = Task { try? await appSession.query("SELECT count(*) FROM par WHERE pg_sleep(0.05) IS NOT NULL") }
+        try await waitUntil("the parallel query's workers") {
+            try await server.psql(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = '\(target)' AND leader_pid <> pid"
+            ) == "2"
+        }
         let copied = try await app.run(["copy", ":\(snapshot)", "--database", app.server.url(target)])
         #expect(copied.exitCode == 0, "\(copied)")
         #expect(
@@ -169,7 +186,7 @@ struct PreflightTests {
             ),
             "\(copied)"
         )
-        #expect((try? await appSession.query("SELECT 1")) == nil)
+        #expect(await query.value == nil)
         #expect(try await server.databases(startingWith: snapshot) == [snapshot])
         await appSession.close()
     }

@@ -128,6 +128,8 @@ package struct DatabaseAdmin: Sendable {
     /// could end them here. (`backend_type` would tell them apart, but is hidden from roles that may
     /// not see another role's sessions in full.)
     /// `cancellable`: an interrupt stops it (the work before the swap's COMMIT); clean-up is not.
+    /// - Returns: how many sessions it ended; a parallel query's workers, ended with it, are not
+    ///   sessions of their own (as far as the role sees their `leader_pid`).
     /// - Throws: `.insufficientPrivilege` for a session the role may not end (a superuser's, or
     ///   another role's without pg_signal_backend), which began after ``SwapPreflight`` looked and
     ///   is still there after two seconds (one whose client just left is gone within moments).
@@ -135,8 +137,10 @@ package struct DatabaseAdmin: Sendable {
     package func terminateSessions(on database: String, cancellable: Bool = false) async throws -> Int {
         let rows = try await connection.query(
             """
-            SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity AS a
-            WHERE datname = $1 AND pid <> pg_backend_pid() AND usesysid IS NOT NULL AND \(Self.maySignal)
+            SELECT count(*) FILTER (WHERE ended AND \(Self.isSession)) FROM (
+                SELECT pg_terminate_backend(a.pid) AS ended, a.pid, a.leader_pid FROM pg_stat_activity AS a
+                WHERE datname = $1 AND pid <> pg_backend_pid() AND usesysid IS NOT NULL AND \(Self.maySignal)
+            ) AS a
             """,
             [database],
             cancellable: cancellable
@@ -150,7 +154,8 @@ package struct DatabaseAdmin: Sendable {
                 cannot end \(others.count == 1 ? "1 session" : "\(others.count) sessions") on \"\(database)\" that \
                 began after pgclone's checks (\(others.prefix(3).map(\.description).joined(separator: "; "))): only \
                 a superuser ends a superuser's, and only a member of the role or of pg_signal_backend another \
-                role's; end \(others.count == 1 ? "it" : "them"), and run pgclone again
+                role's; end \(others.count == 1 ? "it" : "them"), and run pgclone again\
+                \(ended == 0 ? "" : " (\(ended == 1 ? "1 other session was" : "\(ended) other sessions were") ended)")
                 """
             )
         }
@@ -183,6 +188,7 @@ package struct DatabaseAdmin: Sendable {
                         CASE WHEN a.application_name <> '' THEN format(', application "%s"', a.application_name) END)
                 FROM pg_stat_activity AS a
                 WHERE datname = $1 AND pid <> pg_backend_pid() AND usesysid IS NOT NULL AND NOT \(maySignal)
+                    AND \(isSession)
                 ORDER BY a.pid
                 """,
                 [database],
@@ -202,6 +208,11 @@ package struct DatabaseAdmin: Sendable {
     /// Whether pgclone's role may end session `a` of `pg_stat_activity` (`pg_terminate_backend`'s
     /// rule): a superuser any; another role none of a superuser's, and another role's only as a
     /// member of it or of pg_signal_backend.
+    /// Whether a row `a` of `pg_stat_activity` is a session rather than a parallel query's worker
+    /// (which ends with its leader). A worker of a role whose sessions the role may not see in full
+    /// shows no `leader_pid`, and counts as a session.
+    private static let isSession = "(a.leader_pid IS NULL OR a.leader_pid = a.pid)"
+
     private static let maySignal = """
         (coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = current_user), false)
          OR (NOT coalesce((SELECT rolsuper FROM pg_roles WHERE oid = a.usesysid), false)
