@@ -114,6 +114,9 @@ enum JSONOutput {
         var ownersNotRestored: [RoleTally]
         /// Privileges of such roles, skipped.
         var privilegesNotRestored: [RoleTally]
+        /// The names of the target's settings for the whole database that the source has not,
+        /// which the restored database therefore has not either (values may be secret).
+        var settingsNotKept: [String]
         var swap: Swap
         var durationSeconds: Double
         var phases: [String: Double]

@@ -210,6 +210,7 @@ struct RestoreCommand: PGCloneSubcommand {
                     privilegesNotRestored: (outcome.restore?.privileges?.privileges ?? []).map(
                         JSONOutput.RoleTally.init
                     ),
+                    settingsNotKept: outcome.settingsNotKept,
                     swap: .init(
                         replacedExisting: outcome.swap.replacedExisting,
                         unavailableSeconds: JSONOutput.seconds(outcome.swap.unavailable),

@@ -517,6 +517,13 @@ struct PreflightTests {
         let role = quoteIdentifier(app.server.user)
         try await server.psql("ALTER DATABASE \(quoteIdentifier(target)) SET log_statement = 'all'")
         let key = try await app.dump(target)
+        // Two the dump has not: not kept, and said so only once the restore has succeeded.
+        try await server.psql(
+            """
+            ALTER DATABASE \(quoteIdentifier(target)) SET work_mem = '3MB';
+            ALTER DATABASE \(quoteIdentifier(target)) SET myapp.api_token = 'tok-123'
+            """
+        )
         func settings(_ database: String) async throws -> String {
             try await server.psql(
                 """
@@ -539,8 +546,9 @@ struct PreflightTests {
             "\(refused)"
         )
         #expect(!refused.stderr.contains("pgclone: restored a "), "refused only after the restore: \(refused)")
+        #expect(!refused.stderr.contains("no longer has"), "\(refused)")
         #expect(try await server.databases(startingWith: target) == [target])
-        #expect(try await settings(target) == "{log_statement=all}")
+        #expect(try await settings(target) == "{log_statement=all,work_mem=3MB,myapp.api_token=tok-123}")
         // A dump without an index, with --jobs: refused before the archive is spooled to TMPDIR.
         let spooled = try await app.restore(try app.storeWithoutIndex(key), into: target, ["--jobs", "2"])
         #expect(spooled.exitCode == 2, "\(spooled)")
@@ -549,11 +557,24 @@ struct PreflightTests {
         #expect(try await server.databases(startingWith: target) == [target])
 
         try await server.psql("GRANT SET ON PARAMETER log_statement TO \(role)")
-        let granted = try await app.restore(key, into: target)
+        let granted = try await app.restore(key, into: target, ["--json"])
         try await server.psql("REVOKE SET ON PARAMETER log_statement FROM \(role)")
         #expect(granted.exitCode == 0, "\(granted)")
         #expect(try await server.markers(target) == "old")
         #expect(try await settings(target) == "{log_statement=all}")
+        #expect(
+            granted.stderrLines.contains(
+                """
+                pgclone: warning: \"\(target)\" no longer has the settings work_mem=3MB; myapp.api_token=****, \
+                which the dump's database has not (a restored database takes its source's settings): set them again \
+                with ALTER DATABASE \"\(target)\" SET if they are needed
+                """
+            ),
+            "\(granted)"
+        )
+        #expect(!granted.stderr.contains("tok-123"), "\(granted)")
+        let json = try JSONSerialization.jsonObject(with: Data(granted.stdout.utf8)) as? [String: Any]
+        #expect(json?["settings_not_kept"] as? [String] == ["work_mem", "myapp.api_token"], "\(granted)")
 
         // From a database on the server (restore :NAME): the copy cannot carry it over either.
         let local = TestEnvironment.uniqueName("pf_suset_local")

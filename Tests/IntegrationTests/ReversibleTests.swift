@@ -39,9 +39,9 @@ struct ReversibleTests {
         #expect(
             previous.stderrLines.contains(
                 """
-                pgclone: warning: \"\(target)\" has the setting work_mem, which \"\(target)__previous\" has not: \
-                the restored database takes its source's settings, so set it again with ALTER DATABASE \
-                \"\(target)\" SET after the restore if it is needed
+                pgclone: warning: \"\(target)\" no longer has the setting work_mem=9MB, which \
+                \"\(target)__previous\" has not (a restored database takes its source's settings): set it again \
+                with ALTER DATABASE \"\(target)\" SET if it is needed
                 """
             ),
             "\(previous)"

@@ -111,9 +111,9 @@ struct RoundTripTests {
         #expect(
             restored.stderrLines.contains(
                 """
-                pgclone: warning: \"\(target)\" has the setting work_mem, which the dump's database has not: the \
-                restored database takes its source's settings, so set it again with ALTER DATABASE \"\(target)\" \
-                SET after the restore if it is needed
+                pgclone: warning: \"\(target)\" no longer has the setting work_mem=7MB, which the dump's database \
+                has not (a restored database takes its source's settings): set it again with ALTER DATABASE \
+                \"\(target)\" SET if it is needed
                 """
             ),
             "\(restored)"

@@ -92,15 +92,17 @@ package struct CopyPipeline: Sendable {
 
 extension Logger {
     /// One warning for `target`'s whole-database settings that a restore from `source` (what it
-    /// is called: "the dump's database") does not keep, as its settings are the source's.
+    /// is called: "the dump's database") did not keep, as its settings are the source's; with
+    /// their values, which are gone from the server (but those whose names say they are secret).
     func warnDropped(_ dropped: [DatabaseSetting], of target: String, source: String) {
         guard !dropped.isEmpty else { return }
         let one = dropped.count == 1
+        let settings = dropped.map { "\($0.name)=\(URLPassword.namesSecret($0.name) ? "****" : $0.value)" }
         warning(
             """
-            \"\(target)\" has the setting\(one ? "" : "s") \(dropped.map(\.name).joined(separator: ", ")), which \
-            \(source) has not: the restored database takes its source's settings, so set \(one ? "it" : "them") \
-            again with ALTER DATABASE \"\(target)\" SET after the restore if \(one ? "it is" : "they are") needed
+            \"\(target)\" no longer has the setting\(one ? "" : "s") \(settings.joined(separator: "; ")), which \
+            \(source) has not (a restored database takes its source's settings): set \(one ? "it" : "them") again \
+            with ALTER DATABASE \"\(target)\" SET if \(one ? "it is" : "they are") needed
             """
         )
     }

@@ -52,6 +52,9 @@ package struct RestoreOutcome: Sendable {
     package var target: String
     package var restore: RestoreRunner.Report?
     package var swap: DatabaseSwap.SwapReport
+    /// The names of `D`'s settings for the whole database that the source has not, which the
+    /// restored database therefore has not either.
+    package var settingsNotKept: [String] = []
 }
 
 /// `pgclone restore`: DESIGN.md's restore-and-swap protocol. `D__temp` is made from the dump
@@ -232,11 +235,13 @@ package struct RestorePipeline: Sendable {
         let report: RestoreRunner.Report?
         // What a first restore gives the new D: the source's owner, privileges, limit, comment.
         let sourceAccess: DatabaseAccess?
+        // D's settings that the restored database does not have, said once it is D.
+        let droppedSettings: [DatabaseSetting]
         let step = StepName("creating \"\(names.temporary)\"")
         do {
             // Everything up to the swap connects to D__temp by name: stopped as soon as the
             // session holding the lock is lost, before another restore can have made its own.
-            (report, sourceAccess) = try await swap.watchingLock { [self] in
+            (report, sourceAccess, droppedSettings) = try await swap.watchingLock { [self] in
                 var report: RestoreRunner.Report?
                 var sourceAccess: DatabaseAccess?
                 let settings: DatabaseSwap.SettingsPlan
@@ -250,7 +255,6 @@ package struct RestorePipeline: Sendable {
                     // fails before the swap).
                     let source = try await swap.admin.connection.databaseSettings(of: localSource)
                     let planned = try await swap.settingsToApply(source: source)
-                    logger.warnDropped(planned.dropped, of: names.target, source: "\"\(localSource)\"")
                     settings = (planned.required, [], planned.dropped)
                     logger.warnSkipped(
                         skipped.filter { skipped in
@@ -312,7 +316,7 @@ package struct RestorePipeline: Sendable {
                 // The hooks ran for as long as they did, unchecked.
                 step.value = "swapping \"\(names.temporary)\" into \"\(names.target)\""
                 try await swap.confirmTemporary()
-                return (report, sourceAccess)
+                return (report, sourceAccess, settings.dropped)
             }
         } catch {
             let state = await cleanUp(after: error, swap: swap, old: old)
@@ -369,6 +373,11 @@ package struct RestorePipeline: Sendable {
                 \(swapReport.unavailable.formattedSeconds) (\(ended) session\(ended == 1 ? "" : "s") terminated)
                 """
             )
+            logger.warnDropped(
+                droppedSettings,
+                of: names.target,
+                source: localSource.map { "\"\($0)\"" } ?? "the dump's database"
+            )
         } else {
             logger.info("created \"\(names.target)\" from the restored database")
             if !swapReport.accessLeftOut.isEmpty {
@@ -398,7 +407,8 @@ package struct RestorePipeline: Sendable {
             localSource: localSource,
             target: names.target,
             restore: report,
-            swap: swapReport
+            swap: swapReport,
+            settingsNotKept: swapReport.replacedExisting ? droppedSettings.map(\.name) : []
         )
     }
 
@@ -604,7 +614,6 @@ package struct RestorePipeline: Sendable {
             try await checkConnects(toRestoreInto: names.temporary)
             // What cannot be carried over fails the restore now, not after it.
             let settings = try await planSettings(metadata)
-            logger.warnDropped(settings.dropped, of: names.target, source: "the dump's database")
             try await swap.checkSettings(settings.required)
             settingsPlanned.withLock { $0 = settings }
             let ownership = restoreConfig.ownership(of: metadata)
