@@ -81,12 +81,14 @@ struct PieceRestorePlanTests {
         #expect(refusal(merged) == "has an index in which no piece starts the data of dump id \(secondID)")
 
         // Each table's pieces, unpacked in order, are its rows as COPY gives them.
-        #expect(Set(plan.tables.values.map(\.name)) == ["public.parent", "public.child"])
+        #expect(Set(plan.tables.values.map(\.name)) == [#""public"."parent""#, #""public"."child""#])
         #expect(plan.pieces.count > 4, "\(plan.pieces.count) pieces")
         let rows = await ArchiveScannerTests.offThePool {
             var rows: [String: String] = [:]
             for piece in plan.pieces {
-                let table = plan.tables[piece.dumpID]!.name.split(separator: ".").last.map(String.init)!
+                // `"public"."t"`: t.
+                let table = plan.tables[piece.dumpID]!.name.split(separator: ".").last.map { $0.dropFirst().dropLast() }
+                    .map(String.init)!
                 let bytes = try! ZstdFrame.decompress(
                     ByteBuffer(bytes: stored[piece.stored]),
                     settings: ZstdDecompressionSettings()

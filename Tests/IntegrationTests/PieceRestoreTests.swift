@@ -182,8 +182,8 @@ struct PieceRestoreTests {
         #expect(
             four.stderrLines.contains(
                 """
-                pgclone: loading \"public.Clustered\", \"public.logged\" in one session each, the rows in their \
-                dumped order (a BRIN index or CLUSTER ON wants it)
+                pgclone: loading \"public\".\"Clustered\", \"public\".\"logged\" in one session each, the rows in \
+                their dumped order (a BRIN index or CLUSTER ON wants it)
                 """
             ),
             "\(four)"
@@ -445,7 +445,7 @@ struct PieceRestoreTests {
         #expect(
             error.hasSuffix(
                 """
-                , in a piece of table public.t's data (archive bytes \(archiveStart) to \(archiveEnd)); \
+                , in a piece of table \"public\".\"t\"'s data (archive bytes \(archiveStart) to \(archiveEnd)); \
                 \"\(target)\" is unchanged
                 """
             ),
@@ -487,7 +487,7 @@ struct PieceRestoreTests {
         #expect(
             failed.errorLines == [
                 """
-                pgclone: error: loading the table data failed (first: COPY failed for table \"public.t\": row 7 \
+                pgclone: error: loading the table data failed (first: COPY failed for table \"public\".\"t\": row 7 \
                 refused); \"\(target)\" is unchanged
                 """
             ],
@@ -508,7 +508,7 @@ struct PieceRestoreTests {
         #expect(
             warnings == [
                 """
-                pgclone: warning: pgclone: COPY failed for table \"public.t\": row 7 refused (the table is left \
+                pgclone: warning: pgclone: COPY failed for table \"public\".\"t\": row 7 refused (the table is left \
                 empty)
                 """
             ],

@@ -783,8 +783,7 @@ package struct RestorePipeline: Sendable {
         let inOrder = indexed.plan.tablesInOrder.compactMap { indexed.plan.tables[$0]?.name }.sorted()
         if sessions > 1, !inOrder.isEmpty {
             // Several sessions loading one table interleave its pages.
-            let names =
-                inOrder.prefix(5).map { "\"\($0)\"" }.joined(separator: ", ") + (inOrder.count > 5 ? ", …" : "")
+            let names = inOrder.prefix(5).joined(separator: ", ") + (inOrder.count > 5 ? ", …" : "")
             logger.info(
                 """
                 loading \(names) in one session each, the rows in their dumped order (a BRIN index or CLUSTER ON \

@@ -267,7 +267,7 @@ package struct PieceLoader: Sendable {
                     await decoder.recycle(rows)
                 } catch let error as LibPQError where !error.connectionLost {
                     var entry = ChildStderr.Entry(
-                        message: "COPY failed for table \"\(table.name)\": \(error.message)",
+                        message: "COPY failed for table \(table.name): \(error.message)",
                         tocEntry: "TABLE DATA \(table.name)",
                         detail: error.detail,
                         hint: error.hint,

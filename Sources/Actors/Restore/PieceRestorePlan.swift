@@ -13,7 +13,7 @@ package struct PieceRestorePlan: Sendable {
     /// A table whose data is loaded in pieces.
     package struct Table: Sendable, Hashable {
         package var dumpID: Int
-        /// `schema.table`, for messages.
+        /// `"schema"."table"`, quoted as in SQL, for messages: unambiguous whatever the names hold.
         package var name: String
         /// pg_dump's `COPY schema.table (columns) FROM stdin;`, for messages.
         package var copyStatement: String
@@ -98,7 +98,9 @@ package struct PieceRestorePlan: Sendable {
                     unusable = Unusable(description: "holds table data as INSERT statements, not COPY")
                     return
                 }
-                let name = entry.namespace.isEmpty ? entry.tag : "\(entry.namespace).\(entry.tag)"
+                let name =
+                    entry.namespace.isEmpty
+                    ? quoteIdentifier(entry.tag) : "\(quoteIdentifier(entry.namespace)).\(quoteIdentifier(entry.tag))"
                 tables[entry.dumpID] = Table(
                     dumpID: entry.dumpID,
                     name: name,
