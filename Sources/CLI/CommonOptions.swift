@@ -100,7 +100,8 @@ struct PGCloneCLIError: Error {
 /// Options of the commands that connect to PostgreSQL.
 struct ConnectionOptions: ParsableArguments {
     @Option(
-        name: [.customShort("d"), .long],
+        // `-dNAME` as psql and pg_dump take it.
+        name: [.customShort("d", allowingJoined: true), .long],
         help: ArgumentHelp(
             """
             The database: a postgresql:// URI, a key=value connection string or a database name (default \

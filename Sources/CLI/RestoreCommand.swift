@@ -66,9 +66,9 @@ struct RestoreCommand: PGCloneSubcommand {
     @Flag(help: "Swap the database in even if pg_restore reported errors on single statements.")
     var ignoreRestoreErrors = false
 
-    // `.unconditional`: `--jobs -1` is a wrong value, not a missing one.
+    // `.unconditional`: `--jobs -1` is a wrong value, not a missing one. `-j4` as pg_restore takes it.
     @Option(
-        name: [.short, .long],
+        name: [.customShort("j", allowingJoined: true), .long],
         parsing: .unconditional,
         help: ArgumentHelp(
             """

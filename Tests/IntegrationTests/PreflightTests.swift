@@ -178,7 +178,8 @@ struct PreflightTests {
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = '\(target)' AND leader_pid <> pid"
             ) == "2"
         }
-        let copied = try await app.run(["copy", ":\(snapshot)", "--database", app.server.url(target)])
+        // `-dCONN`, as psql takes it.
+        let copied = try await app.run(["copy", ":\(snapshot)", "-d\(app.server.url(target))"])
         #expect(copied.exitCode == 0, "\(copied)")
         #expect(
             copied.stderrLines.contains(

@@ -257,7 +257,8 @@ struct SpoolTests {
         let key = try await pgclone.dumpWithoutIndex(source)
         let target = TestEnvironment.uniqueName("spool_one_dst")
         let result = try await prepare {
-            try await pgclone.restore(key, into: target, ["-j", "2"], environment: ["TMPDIR": tmpdir])
+            // `-j2`, as pg_restore takes it.
+            try await pgclone.restore(key, into: target, ["-j2"], environment: ["TMPDIR": tmpdir])
         }
         return (result, target)
     }

@@ -716,6 +716,7 @@ package struct RestorePipeline: Sendable {
                                 try await spool.write(from: archive) { first in
                                     let start = try await runner.start(first: first)
                                     started.withLock { $0 = start }
+                                    try Task.checkCancellation()
                                     logger.info("spooling the archive to \(spool.path) for pg_restore --jobs=\(jobs)")
                                 }
                             }
