@@ -130,7 +130,7 @@ package struct DumpCatalog: Sendable {
         }
         // Not for a key an earlier release sanitised (`rel_col/` holding `rel.col`'s): that is
         // how such keys are, not something to look into.
-        if let passedOver, passedOver.key.namesDatabase {
+        if let passedOver, passedOver.contradictsKey {
             logger.warning(
                 """
                 passed over \(passedOver.key): it is named for \"\(database)\" but is a dump of \

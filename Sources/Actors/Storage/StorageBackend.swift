@@ -29,9 +29,18 @@ package struct StoredDump: Sendable, Hashable {
         self.configKnown = !(key.layout == .pgclone && KeySegment.isLiteral(key.config) && key.config.contains("_"))
     }
 
-    /// Whether the dump says it is of another database than the one its key names surely: a dump
-    /// copied under another database's key.
-    package var contradictsKey: Bool { key.namesDatabase && database != key.database }
+    /// Whether the dump says it is of another database than its key could be for: a dump copied
+    /// under another database's key. A key that does not name its database surely (`rel_col/`,
+    /// where an earlier release put `rel.col`'s dumps) can be for the databases it is the
+    /// sanitised name of, and no other: a restore of the dump's database does not look there.
+    package var contradictsKey: Bool {
+        switch key.layout {
+        case .pgclone:
+            database != key.database && (key.namesDatabase || KeySegment.sanitized(database) != key.database)
+        case .djangoPGClone1: database != key.database
+        case .djangoPGClone2: false
+        }
+    }
 
     /// Whether it was made with dump config `name` (`anon.v2` also matches an earlier release's
     /// `anon_v2` that says no better).
