@@ -164,6 +164,50 @@ struct S3Tests {
         #expect(try await s3.pendingUploads(bucket).isEmpty)
     }
 
+    /// An endpoint that accepts connections and never answers: SIGTERM ends the dump within
+    /// seconds (the request that publishes it, and the check after it, each get a few seconds and
+    /// no retry), not after minutes of stall timeouts and retries, which a container's grace
+    /// period before SIGKILL would not wait for.
+    @Test func sigtermWithAnEndpointThatNeverAnswersEndsInSeconds() async throws {
+        let pgclone = try PGCloneHarness()
+        let source = try await database(pgclone.server, "s3_hung", rows: 100)
+        // Listening, never accepting: the kernel completes the connections, and nobody answers.
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
+                bind(listener, address, length) == 0 && listen(listener, 64) == 0
+                    && getsockname(listener, address, &length) == 0
+            }
+        }
+        try #require(bound)
+        var environment = s3.environment(location: "s3://hung-bucket/x")
+        environment["PGCLONE_S3_ENDPOINT_URL"] = "http://127.0.0.1:\(UInt16(bigEndian: address.sin_port))"
+        let dumping = Task {
+            try await pgclone.run(["dump", "--database", pgclone.server.url(source)], environment: environment)
+        }
+        // pg_dump of 100 rows is done well within this; the PutObject then waits.
+        try await Task.sleep(for: .seconds(3))
+        #expect(!pgclone.signal(SIGTERM).isEmpty)
+        let signalled = ContinuousClock.now
+        let ended = StopFlag()
+        Task {
+            try await Task.sleep(for: .seconds(90))
+            if !ended.isSet { pgclone.signal(SIGKILL) }
+        }
+        let result = try await dumping.value
+        ended.set()
+        #expect(ContinuousClock.now - signalled < .seconds(45), "SIGTERM took minutes: \(result)")
+        #expect(result.exitCode == 128 + SIGTERM, "\(result)")
+        #expect(result.errorLines == ["pgclone: error: interrupted"], "\(result)")
+        #expect(result.stderr.contains("could not check whether S3 made"), "\(result)")
+        #expect(!result.stderr.contains("retrying"), "\(result)")
+    }
+
     @Test func aMissingBucketIsOneClearLine() async throws {
         let pgclone = try PGCloneHarness.offline()
         let result = try await pgclone.run(["ls"], environment: s3.environment(location: "s3://no-such-bucket-here/x"))

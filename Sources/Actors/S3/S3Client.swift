@@ -291,7 +291,11 @@ package struct S3Client: Sendable {
             do {
                 return try await body()
             } catch {
-                guard let reason = Self.retryReason(error), attempt < maximumAttempts else {
+                // Not after an interrupt, which a request run apart from the interrupted task
+                // (clean-up) heeds this way.
+                guard let reason = Self.retryReason(error), attempt < maximumAttempts,
+                    Interruption.current?.hasHappened != true
+                else {
                     throw error
                 }
                 metrics.s3.retried(operation, reason: reason)

@@ -62,6 +62,7 @@ extension S3Storage {
             do {
                 try await withoutCancellation { try await client.abortMultipartUpload(objectKey, uploadID: uploadID) }
             } catch let abortError {
+                let abortError = abortError is CancellationError ? "the endpoint did not answer" : "\(abortError)"
                 logger.warning(
                     """
                     could not abort the multipart upload of \(objectKey) (\(abortError)); it keeps its parts until a \
@@ -87,6 +88,14 @@ extension S3Storage {
                 try await withoutCancellation {
                     if try await client.head(objectKey) != nil { try await client.deleteObject(objectKey) }
                 }
+            } catch is CancellationError {
+                // The interrupt's grace ran out (``Interruption``): S3 did not answer.
+                logger.warning(
+                    """
+                    could not check whether S3 made \(objectKey) before the interrupt (the endpoint did not answer); \
+                    if it did, it holds the whole dump, and `pgclone ls` lists it
+                    """
+                )
             } catch let cleanupError {
                 logger.warning(
                     "the dump failed, and removing the object \(objectKey) it may have left failed too: \(cleanupError)"

@@ -129,8 +129,14 @@ package actor S3Storage: StorageBackend {
 }
 
 /// Runs `body` in a task that is not cancelled when the caller is: for clean-up that must happen
-/// even when the operation was interrupted (aborting a multipart upload).
+/// even when the operation was interrupted (aborting a multipart upload). Its S3 requests still
+/// heed the interrupt (``Interruption``): none is retried after it, and none waits long after it.
 func withoutCancellation<Result: Sendable>(_ body: @escaping @Sendable () async throws -> Result) async throws -> Result
 {
-    try await Task { try await body() }.value
+    let interruption = Interruption.current ?? Interruption()
+    return try await withTaskCancellationHandler {
+        try await Interruption.$current.withValue(interruption) { try await Task { try await body() }.value }
+    } onCancel: {
+        interruption.interrupt()
+    }
 }

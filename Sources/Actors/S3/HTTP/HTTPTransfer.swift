@@ -59,12 +59,42 @@ package struct HTTPResponse: Sendable {
     var delivered = 0
 }
 
+/// An interrupt that requests run apart from the interrupted task still heed (clean-up, and the
+/// request that publishes a dump, which is not cut short at once: an aborted request could still
+/// be carried out after pgclone looked). Once it has come, no request is retried, and one still
+/// waiting ``grace`` after it (or after the request began, if later) is cut short and throws
+/// `CancellationError`: a hung endpoint cannot hold an interrupted pgclone for minutes of stall
+/// timeouts and retries (a container's grace period before SIGKILL is typically 30 s).
+package final class Interruption: Sendable {
+    /// The interruption the requests of this task heed, if any (set by the storage's
+    /// `withoutCancellation`).
+    @TaskLocal package static var current: Interruption?
+    /// How long a request may still take after the interrupt: 5 s, in nanoseconds.
+    static let grace: UInt64 = 5_000_000_000
+    /// When it came (`DispatchTime` uptime nanoseconds), 0 until then.
+    private let time = Atomic<UInt64>(0)
+
+    package init() {}
+
+    package func interrupt() {
+        _ = time.compareExchange(expected: 0, desired: max(1, DispatchTime.now().uptimeNanoseconds), ordering: .relaxed)
+    }
+
+    package var hasHappened: Bool { time.load(ordering: .relaxed) != 0 }
+
+    /// Whether a request that began at `start` has waited out its grace.
+    func isPastGrace(since start: UInt64) -> Bool {
+        let time = time.load(ordering: .relaxed)
+        return time != 0 && DispatchTime.now().uptimeNanoseconds > max(time, start) + Self.grace
+    }
+}
+
 /// Runs `HTTPRequest`s with libcurl, each on a thread of its own: `curl_easy_perform` blocks, and
 /// must never block Swift's cooperative pool. Cancelling the calling task stops the transfer through
 /// libcurl's progress callback.
 package enum HTTPTransfer {
     package static func perform(_ request: HTTPRequest) async throws -> HTTPResponse {
-        let context = TransferContext(request: request)
+        let context = TransferContext(request: request, interruption: Interruption.current)
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<HTTPResponse, any Error>) in
                 // A queue of its own targets libdispatch's overcommitting root queue: a thread is added
@@ -84,6 +114,9 @@ package enum HTTPTransfer {
 private final class TransferContext: @unchecked Sendable {
     let request: HTTPRequest
     private let cancelled = Atomic<Bool>(false)
+    private let interruption: Interruption?
+    /// When the transfer began (`DispatchTime` uptime nanoseconds), for ``interruption``'s grace.
+    private let start = DispatchTime.now().uptimeNanoseconds
     var uploadOffset = 0
     var response: ByteBuffer
     var headers: [String: String] = [:]
@@ -94,8 +127,9 @@ private final class TransferContext: @unchecked Sendable {
     var delivered = 0
     var streamError: (any Error)?
 
-    init(request: HTTPRequest) {
+    init(request: HTTPRequest, interruption: Interruption?) {
         self.request = request
+        self.interruption = interruption
         self.response = ByteBuffer()
         if let (_, chunkSize) = request.responseStream {
             pending = ByteBufferAllocator().buffer(capacity: chunkSize)
@@ -103,7 +137,9 @@ private final class TransferContext: @unchecked Sendable {
     }
 
     func cancel() { cancelled.store(true, ordering: .relaxed) }
-    var isCancelled: Bool { cancelled.load(ordering: .relaxed) }
+    var isCancelled: Bool {
+        cancelled.load(ordering: .relaxed) || interruption?.isPastGrace(since: start) == true
+    }
 
     func run() throws -> HTTPResponse {
         if isCancelled { throw CancellationError() }
