@@ -10,7 +10,8 @@ struct PruneCommand: PGCloneSubcommand {
         discussion: """
             Per series — the dumps of one database made with one dump config: --keep-last, --keep-daily \
             and --keep-weekly each keep dumps (the newest of each day or ISO week, UTC), and everything \
-            they do not keep is deleted — only what is older than --older-than, if given. Only pgclone's \
+            they do not keep is deleted — only what is older than --older-than, if given. The newest dump of \
+            a series is kept unless --keep-last says otherwise (--keep-last 0). Only pgclone's \
             own dumps are considered (django-pgclone's too with --include-django-pgclone); other objects \
             under the storage location are left alone.
             """

@@ -145,6 +145,11 @@ struct VerifyPruneJSONTests {
         let aged = try await pgclone.run(["prune", "--older-than", "\(days)d", "--confirm"])
         #expect(aged.exitCode == 0, "\(aged)")
         #expect(aged.stdout == "deleted p/20261101T100000.000000Z.default.dump\n", "\(aged)")
+        // Age alone keeps the newest dump, however old: dumps that stopped are no reason to lose
+        // the last one. --keep-last 0 says to.
+        let all = try await pgclone.run(["prune", "--older-than", "1s", "--confirm", "--json"])
+        #expect(try object(all)["kept"] as? [String] == [Self.keys[0]], "\(all)")
+        #expect(pgclone.storedFiles().filter { $0.hasSuffix(".dump") } == [Self.keys[0]])
         // A number without a unit is refused: seconds would delete everything a day count spares.
         let before = pgclone.storedFiles()
         let bare = try await pgclone.run(["prune", "--older-than", "30", "--confirm"])

@@ -3,7 +3,9 @@ package import Foundation
 /// Retention for `pgclone prune`, per series (database and dump config), within pgclone's key
 /// schema: what `--keep-last`, `--keep-daily` and `--keep-weekly` keep (their union, as restic's
 /// `forget` does), and of the rest what is old enough to go (`--older-than`; everything, without
-/// it).
+/// it). A series' newest dump is kept unless `--keep-last` is given (`--keep-last 0` deletes it
+/// too): `--older-than 30d` alone would otherwise delete the last dump of a database whose dumps
+/// stopped a month ago, when it is needed most.
 package struct PrunePolicy: Sendable, Hashable {
     package var keepLast: Int?
     package var keepDaily: Int?
@@ -24,7 +26,7 @@ package struct PrunePolicy: Sendable, Hashable {
         let sorted = dumps.sorted { $0.key > $1.key }
         var kept = Set<DumpKey>()
         let hasKeepRule = keepLast != nil || keepDaily != nil || keepWeekly != nil
-        if let keepLast { kept.formUnion(sorted.prefix(keepLast).map(\.key)) }
+        kept.formUnion(sorted.prefix(keepLast ?? 1).map(\.key))
         if let keepDaily { kept.formUnion(newestPerPeriod(sorted, periods: keepDaily, period: Self.day)) }
         if let keepWeekly { kept.formUnion(newestPerPeriod(sorted, periods: keepWeekly, period: Self.week)) }
         let cutoff = olderThan.map { now.addingTimeInterval(-Double($0.components.seconds)) }
