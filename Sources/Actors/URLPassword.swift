@@ -54,18 +54,33 @@ package enum URLPassword {
         return words.count >= 2 && words.last == "key" && keyed.contains(words[words.count - 2])
     }
 
-    /// `url` with its password written `****` (`http://user:****@host/`).
+    /// The ranges of `url`'s secrets: its password, and the values of query parameters whose names
+    /// say they are secret (``namesSecret(_:)``: `?token=…`, `&api_key=…`), last first.
+    static func secretRanges(in url: String) -> [Range<String.Index>] {
+        var ranges = range(in: url).map { [$0] } ?? []
+        if let query = url.firstIndex(of: "?") {
+            let end = url[query...].firstIndex(of: "#") ?? url.endIndex
+            for pair in url[url.index(after: query)..<end].split(separator: "&") {
+                guard let equals = pair.firstIndex(of: "="), namesSecret(pair[..<equals]) else { continue }
+                let value = url.index(after: equals)..<pair.endIndex
+                if !value.isEmpty { ranges.append(value) }
+            }
+        }
+        return ranges.sorted { $0.lowerBound > $1.lowerBound }
+    }
+
+    /// `url` with its secrets written `****` (`http://user:****@host/?token=****`).
     package static func redacted(_ url: String) -> String {
-        guard let password = range(in: url) else { return url }
         var redacted = url
-        redacted.replaceSubrange(password, with: "****")
+        for secret in secretRanges(in: url) { redacted.replaceSubrange(secret, with: "****") }
         return redacted
     }
 
-    /// `text` with `url`'s password, if it has one, masked wherever it appears.
+    /// `text` with `url`'s secrets (``redacted(_:)``), if it has any, masked wherever they appear.
     package static func redacting(_ text: String, secretsOf url: String) -> String {
-        guard let password = range(in: url) else { return text }
-        return text.replacing(url, with: redacted(url)).replacing(url[password], with: "****")
+        let secrets = secretRanges(in: url)
+        guard !secrets.isEmpty else { return text }
+        return secrets.reduce(text.replacing(url, with: redacted(url))) { $0.replacing(url[$1], with: "****") }
     }
 
     /// `text` (a hook's command or a line of its output) with the password of every URL in it,

@@ -55,3 +55,21 @@ import Testing
         #expect(shown == expected)
     }
 }
+
+/// A URL's secrets: the password in its user information, and query parameters named as secrets
+/// (a Pushgateway URL's `?token=` was shown in full when pushing failed).
+@Suite struct URLSecretTests {
+    @Test func aURLsPasswordAndSecretQueryValuesAreMasked() {
+        let url = "https://user:pa55@gw.example/metrics?job=x&token=Tok222&api_key=K3y&page=2#top"
+        #expect(
+            URLPassword.redacted(url) == "https://user:****@gw.example/metrics?job=x&token=****&api_key=****&page=2#top"
+        )
+        let message = "pushing to \(url) failed: token Tok222 refused"
+        #expect(
+            URLPassword.redacting(message, secretsOf: url)
+                == "pushing to https://user:****@gw.example/metrics?job=x&token=****&api_key=****&page=2#top failed: "
+                + "token **** refused"
+        )
+        #expect(URLPassword.redacted("http://gw:9091/?job=x") == "http://gw:9091/?job=x")
+    }
+}

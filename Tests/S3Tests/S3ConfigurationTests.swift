@@ -60,4 +60,10 @@ import Testing
     func badLocationsAreRefused(_ location: String) {
         #expect(throws: S3ClientError.self) { try configuration(location) }
     }
+
+    /// A user and password in the location (as in other URLs) are refused without being shown.
+    @Test func aPasswordInTheLocationIsRefusedUnshown() {
+        let error = #expect(throws: S3ClientError.self) { try configuration("s3://user:Pw123@bucket/x") }
+        #expect(error.map { !"\($0)".contains("Pw123") && "\($0)".contains("names no user or password") } == true)
+    }
 }

@@ -61,6 +61,17 @@ package struct S3Configuration: Sendable, Hashable {
         }
         let path = location.dropFirst("s3://".count)
         let bucket = path.prefix { $0 != "/" }
+        // Not echoed: what comes before the "@" may be a secret.
+        guard !bucket.contains("@") else {
+            throw S3ClientError(
+                .configuration,
+                """
+                an s3:// location names no user or password (this one has an "@" before its first "/"): give the \
+                credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or a profile, and the location as \
+                s3://bucket/prefix
+                """
+            )
+        }
         guard bucket.count >= 3, bucket.count <= 63,
             bucket.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-" || $0 == ".") })
         else {
