@@ -36,7 +36,21 @@ enum Main {
                 print(PGCloneCommand.fullMessage(for: error))
                 exit(0)
             }
-            fail(PGCloneCommand.message(for: error) + " (see pgclone --help)", code: 2)
+            let message = PGCloneCommand.message(for: error) + " (see pgclone --help)"
+            // `--json` promises a document on stdout, which a wrong command line owes too.
+            if Self.arguments().prefix(while: { $0 != "--" }).contains("--json") {
+                try? JSONOutput.print(
+                    JSONOutput.Failure(
+                        error: .init(
+                            code: PGCloneError.Code.invalidConfiguration.rawValue,
+                            message: message,
+                            exitCode: 2,
+                            details: [:]
+                        )
+                    )
+                )
+            }
+            fail(message, code: 2)
         }
         exit(await runWithMetrics(command))
     }

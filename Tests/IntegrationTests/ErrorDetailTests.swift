@@ -11,6 +11,19 @@ struct ErrorDetailTests {
         (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]) ?? [:]
     }
 
+    /// A command line pgclone cannot read still gets its JSON document with `--json`.
+    @Test func aWrongCommandLineWithJSONPrintsTheError() async throws {
+        let pgclone = try PGCloneHarness.offline()
+        for arguments in [["ls", "--json", "--bogus"], ["verify", "--json"]] {
+            let result = try await pgclone.run(arguments)
+            #expect(result.exitCode == 2, "\(result)")
+            let error = json(result)["error"] as? [String: Any]
+            #expect(error?["code"] as? String == "invalid_configuration", "\(result)")
+            #expect(error?["exit_code"] as? Int == 2, "\(result)")
+            #expect(result.errorLines == ["pgclone: error: \(error?["message"] as? String ?? "")"], "\(result)")
+        }
+    }
+
     @Test func anExtensionOnlyASuperuserMayCreateKeepsItsHint() async throws {
         let server = try PostgresServer.shared
         let app = try PGCloneHarness(server: try await server.createRole("app", attributes: "CREATEDB"))
