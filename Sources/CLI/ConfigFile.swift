@@ -1,3 +1,4 @@
+import Foundation
 import PGCloneActors
 import PGCloneStreams
 import Yams
@@ -50,7 +51,7 @@ struct ConfigFile {
                 )
             }
             switch key {
-            case "storage_location": storageLocation = try string(value, key)
+            case "storage_location": storageLocation = try location(value, key)
             case "database": database = try string(value, key)
             case "memory_limit": memoryLimit = try string(value, key)
             case "compression_level": compressionLevel = try string(value, key)
@@ -184,11 +185,34 @@ struct ConfigFile {
         }
     }
 
+    /// A single value; YAML's plain `null`, `~` or nothing is none (it would be the text "null").
     private func string(_ node: Node, _ key: String) throws(PGCloneError) -> String {
         guard case .scalar(let scalar) = node else {
             throw PGCloneError(.invalidConfiguration, "\(path): \(key) must be a single value")
         }
+        guard scalar.style != .plain || node.null == nil else {
+            throw PGCloneError(
+                .invalidConfiguration,
+                """
+                \(path): \(key) has no value (\(scalar.string.isEmpty ? "empty" : scalar.string) is YAML's null); \
+                write one, or leave the key out
+                """
+            )
+        }
         return scalar.string
+    }
+
+    /// A path, `~/` at its start standing for the home directory, as in a shell.
+    private func location(_ node: Node, _ key: String) throws(PGCloneError) -> String {
+        let value = try string(node, key)
+        guard value == "~" || value.hasPrefix("~/") else { return value }
+        guard let home = ProcessInfo.processInfo.environment["HOME"], !home.isEmpty else {
+            throw PGCloneError(
+                .invalidConfiguration,
+                "\(path): \(key) starts with ~, and HOME is not set; write the whole path"
+            )
+        }
+        return home + value.dropFirst()
     }
 
     /// A name (a role's, a dump config's): a string, which a plain `null`, `true` or `5` is not in

@@ -28,6 +28,25 @@ import Testing
             environment: ["PGCLONE_STORAGE_LOCATION": "fromenv"]
         )
         #expect(flag.stdout == "db/20240101T000000.000000Z.fromflag.dump\n", "\(flag)")
+
+        // `~/` is the home directory, as in a shell; YAML's null is no location (not "null").
+        try write("storage_location: ~/fromfile\n", to: "\(pgclone.directory)/pgclone.yaml")
+        let home = try await pgclone.run(["ls"], environment: ["HOME": pgclone.directory])
+        #expect(home.stdout == "db/20240101T000000.000000Z.fromfile.dump\n", "\(home)")
+        for null in ["~", "null", ""] {
+            try write("storage_location: \(null)\n", to: "\(pgclone.directory)/pgclone.yaml")
+            let refused = try await pgclone.run(["ls"])
+            #expect(refused.exitCode == 2, "\(refused)")
+            #expect(
+                refused.errorLines == [
+                    """
+                    pgclone: error: pgclone.yaml: storage_location has no value (\(null.isEmpty ? "empty" : null) is \
+                    YAML's null); write one, or leave the key out
+                    """
+                ],
+                "\(refused)"
+            )
+        }
     }
 
     @Test func guardsRefuseWithExitCode3() async throws {
