@@ -24,8 +24,8 @@ struct PGCloneCommand: ParsableCommand {
               pgclone prune --keep-last 7 --keep-weekly 4 --confirm
                   keep the newest 7 dumps and one a week for 4 weeks; delete the rest
 
-            Settings come from flags, then PGCLONE_* and PG* variables and DATABASE_URL, then \
-            ./pgclone.yaml; see the README.
+            Settings come from flags, then PGCLONE_* variables and DATABASE_URL, then ./pgclone.yaml, \
+            then defaults (libpq's PG* variables for the database); see the README.
 
             Exit codes: 0 success; 1 the operation failed (the message says which step); 2 usage or \
             configuration error; 3 refused by allow_dump, allow_restore or allow_copy; 4 another restore of the same \

@@ -26,15 +26,18 @@ struct PruneCommand: PGCloneSubcommand {
     @Flag(help: "Prune the dumps django-pgclone wrote under the storage location too (they are left alone without it).")
     var includeDjangoPgclone = false
 
-    @Option(help: ArgumentHelp("Keep the newest N dumps of each series.", valueName: "n"))
+    // `.unconditional`, here and below: `--keep-last -1` is a wrong value, not a missing one.
+    @Option(parsing: .unconditional, help: ArgumentHelp("Keep the newest N dumps of each series.", valueName: "n"))
     var keepLast: Int?
 
     @Option(
+        parsing: .unconditional,
         help: ArgumentHelp("Keep the newest dump of each of the last N days with dumps, per series.", valueName: "n")
     )
     var keepDaily: Int?
 
     @Option(
+        parsing: .unconditional,
         help: ArgumentHelp(
             "Keep the newest dump of each of the last N ISO weeks with dumps, per series.",
             valueName: "n"
@@ -43,6 +46,7 @@ struct PruneCommand: PGCloneSubcommand {
     var keepWeekly: Int?
 
     @Option(
+        parsing: .unconditional,
         help: ArgumentHelp("Delete only dumps older than this, with its unit: 30d, 12h, 90m.", valueName: "duration")
     )
     var olderThan: String?

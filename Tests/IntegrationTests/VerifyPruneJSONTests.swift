@@ -161,6 +161,12 @@ struct VerifyPruneJSONTests {
             "\(bare)"
         )
         #expect(pgclone.storedFiles() == before)
+        // A negative count is a wrong value, not a missing one.
+        let negative = try await pgclone.run(["prune", "--keep-last", "-1"])
+        #expect(
+            negative.errorLines == ["pgclone: error: --keep-last takes a number of dumps (it is -1)"],
+            "\(negative)"
+        )
         let refused = try await pgclone.run(["prune"])
         #expect(refused.exitCode == 2)
         #expect(
