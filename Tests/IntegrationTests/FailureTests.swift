@@ -20,6 +20,20 @@ struct FailureTests {
         #expect(pgclone.storedFiles().isEmpty)
     }
 
+    /// A connection option libpq refuses before connecting is a wrong command line (exit 2), for
+    /// the database dumped as for the maintenance database.
+    @Test func aConnectionOptionLibpqRefusesIsAConfigurationError() async throws {
+        let pgclone = try PGCloneHarness()
+        let url = pgclone.server.url("postgres") + "?sslmode=bogus"
+        for arguments in [["dump", "--database", url], ["ls", "--local", "--database", url]] {
+            let result = try await pgclone.run(arguments)
+            #expect(result.exitCode == 2, "\(result)")
+            #expect(result.errorLines.first?.hasSuffix("invalid sslmode value: \"bogus\"") == true, "\(result)")
+            #expect(!result.stderr.contains(pgclone.server.password))
+        }
+        #expect(pgclone.storedFiles().isEmpty)
+    }
+
     /// An archive pg_restore rejects at once while 64 MiB of it are still coming: what pg_restore
     /// said is the error, not that it stopped reading.
     @Test func anArchivePgRestoreRejectsIsReportedInItsWords() async throws {

@@ -62,6 +62,16 @@ package struct ConnectionFailure: Sendable, Equatable {
     /// database: the server cannot be reached, a password given explicitly is wrong, the role may
     /// not log in or has no connection slot left, the server is starting or full.
     package var aboutDatabase: Bool
+
+    /// libpq refused an option's value before connecting (`invalid sslmode value: "bogus"`,
+    /// `invalid port number`, `invalid connection option`): the command line or configuration is
+    /// wrong, which no retry or other database mends.
+    package var isBadOption: Bool {
+        let first = reason.prefix { $0 != ";" }
+        return first.hasPrefix("invalid ")
+            && (first.contains(" value: ") || first.hasPrefix("invalid connection option")
+                || first.hasPrefix("invalid port number") || first.hasPrefix("invalid integer value"))
+    }
 }
 
 extension LibPQError {

@@ -140,6 +140,7 @@ extension PostgresConnection {
             for detail in refusal.error.details where !details.contains(detail) { details.append(detail) }
         }
         // No cause: the message holds all libpq said, and the error stays the last line logged.
-        throw PGCloneError(aboutDatabases ? .invalidConfiguration : .databaseUnavailable, message, details: details)
+        let configuration = aboutDatabases || refusals.contains { $0.failure.isBadOption }
+        throw PGCloneError(configuration ? .invalidConfiguration : .databaseUnavailable, message, details: details)
     }
 }

@@ -51,7 +51,7 @@ package struct DumpPipeline: Sendable {
             }
             // No cause: the message holds all libpq said, and stays the last line logged.
             throw PGCloneError(
-                .databaseUnavailable,
+                failure.isBadOption ? .invalidConfiguration : .databaseUnavailable,
                 "cannot connect to database \"\(failure.database)\" to dump it: \(failure.reason)",
                 details: error.details
             )
