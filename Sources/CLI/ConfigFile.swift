@@ -143,6 +143,15 @@ struct ConfigFile {
         var configs: [String: Config] = [:]
         for (nameNode, value) in mapping {
             let name = nameNode.string ?? "?"
+            if key == "dump_configs", name == "_custom" {
+                throw PGCloneError(
+                    .invalidConfiguration,
+                    """
+                    \(path): \(key) cannot name a config _custom: it is what dumps made with content flags and no \
+                    --config are recorded as; give it another name
+                    """
+                )
+            }
             var fields: [String: Node] = [:]
             if case .mapping(let entries) = value {
                 for (field, fieldValue) in entries { fields[field.string ?? "?"] = fieldValue }

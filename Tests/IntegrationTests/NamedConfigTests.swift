@@ -151,5 +151,22 @@ struct NamedConfigTests {
                 """
             ]
         )
+        // pgclone's own name for dumps made with content flags would share their series.
+        try "dump_configs:\n  _custom:\n    no_acl: true\n".write(
+            toFile: pgclone.directory + "/pgclone.yaml",
+            atomically: true,
+            encoding: .utf8
+        )
+        let reserved = try await pgclone.run(["ls"])
+        #expect(reserved.exitCode == 2)
+        #expect(
+            reserved.errorLines == [
+                """
+                pgclone: error: pgclone.yaml: dump_configs cannot name a config _custom: it is what dumps made with \
+                content flags and no --config are recorded as; give it another name
+                """
+            ],
+            "\(reserved)"
+        )
     }
 }
