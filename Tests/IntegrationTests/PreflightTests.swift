@@ -192,6 +192,32 @@ struct PreflightTests {
         await appSession.close()
     }
 
+    /// A table the dumping role may not read (a managed server's application role, next to a
+    /// table of another role's) fails the dump in one line that says what would let it, and that
+    /// is enough: pg_read_all_data.
+    @Test func aTableTheRoleMayNotReadFailsTheDumpWithWhatItNeeds() async throws {
+        let (server, app, _) = try await roles()
+        let database = TestEnvironment.uniqueName("pf_unread")
+        try await app.server.createDatabase(database)
+        try await server.psql("CREATE TABLE secret AS SELECT 1 AS v", database: database)
+        let refused = try await app.run(["dump", "--database", app.server.url(database)])
+        #expect(refused.exitCode == 1, "\(refused)")
+        #expect(
+            refused.errorLines.first?.hasSuffix(
+                """
+                permission denied for table secret; the role that dumps must be able to read everything in the \
+                database: a superuser, a member of pg_read_all_data (PostgreSQL 14 and later), or one granted \
+                SELECT on what is named
+                """
+            ) == true,
+            "\(refused)"
+        )
+        #expect(app.storedFiles().isEmpty)
+        try await server.psql("GRANT pg_read_all_data TO \(quoteIdentifier(app.server.user))")
+        let dumped = try await app.run(["dump", "--database", app.server.url(database)])
+        #expect(dumped.exitCode == 0, "\(dumped)")
+    }
+
     @Test func aFailedReversibleSwapKeepsEverySnapshot() async throws {
         let (server, app, reader) = try await roles()
         let (key, target) = try await app.targetAndDump("pf_rev")

@@ -61,12 +61,18 @@ package struct PGDumpRunner: Sendable {
             try Task.checkCancellation()
             let (produced, log) = result.closureResult
             guard result.terminationStatus.isSuccess else {
+                let summary = log.summary ?? "it printed no message"
+                // pg_dump reads (and locks) every object it dumps: an application role on a managed
+                // server often may not read one.
+                let hint =
+                    summary.contains("permission denied for ")
+                    ? """
+                    ; the role that dumps must be able to read everything in the database: a superuser, a member \
+                    of pg_read_all_data (PostgreSQL 14 and later), or one granted SELECT on what is named
+                    """ : ""
                 throw PGCloneError(
                     .dumpFailed,
-                    """
-                    pg_dump \(ChildProcess.describe(result.terminationStatus)): \
-                    \(log.summary ?? "it printed no message")
-                    """
+                    "pg_dump \(ChildProcess.describe(result.terminationStatus)): \(summary)\(hint)"
                 )
             }
             return produced
