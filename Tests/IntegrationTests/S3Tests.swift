@@ -128,6 +128,40 @@ struct S3Tests {
                 """
             ]
         )
+
+        // A profile that is not there, and one that gets its credentials in a way pgclone does not
+        // read: each said, not passed over for the instance's credentials.
+        try """
+        [profile ci]\nregion = eu-west-1\n[profile assumed]\nrole_arn = arn:aws:iam::1:role/x\nsource_profile = ci\n
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let files = ["AWS_SHARED_CREDENTIALS_FILE": credentials, "AWS_CONFIG_FILE": config]
+        for (profile, line) in [
+            (
+                "nosuch",
+                """
+                pgclone: error: the profile \"nosuch\" (AWS_PROFILE) is in neither \(config) nor \(credentials); \
+                `aws configure list-profiles` lists those there are
+                """
+            ),
+            (
+                "assumed",
+                """
+                pgclone: error: the profile \"assumed\" gets its credentials by role_arn with source_profile, which \
+                pgclone does not read; give them to it in the environment: eval \"$(aws configure \
+                export-credentials --profile assumed --format env)\"
+                """
+            ),
+        ] {
+            let refused = try await pgclone.run(
+                ["ls"],
+                environment: [
+                    "PGCLONE_S3_ENDPOINT_URL": s3.endpoint, "PGCLONE_STORAGE_LOCATION": "s3://\(bucket)",
+                    "AWS_PROFILE": profile,
+                ].merging(files) { $1 }
+            )
+            #expect(refused.exitCode == 2, "\(refused)")
+            #expect(refused.errorLines == [line], "\(refused)")
+        }
     }
 
     @Test func sigtermDuringAnUploadLeavesNoObjectAndNoPendingUpload() async throws {

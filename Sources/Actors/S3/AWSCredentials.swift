@@ -30,21 +30,28 @@ package struct AWSSharedFiles: Sendable {
     /// Settings of the selected profile: credentials file first, then config file.
     package var settings: [String: String] = [:]
     package var profile: String
+    /// Where the profile's name came from (`AWS_PROFILE`, `AWS_DEFAULT_PROFILE`), `nil` for `default`.
+    package var profileOrigin: String?
+    /// Whether either file has a section for the profile.
+    package var profileExists: Bool
     package var credentialsPath: String
     package var configPath: String
 
     package init(environment: [String: String]) {
         let home = environment["HOME"] ?? NSHomeDirectory()
-        profile =
-            environment["AWS_PROFILE"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? environment["AWS_DEFAULT_PROFILE"].flatMap { $0.isEmpty ? nil : $0 } ?? "default"
+        let named = ["AWS_PROFILE", "AWS_DEFAULT_PROFILE"].lazy.compactMap { variable in
+            environment[variable].flatMap { $0.isEmpty ? nil : (variable, $0) }
+        }.first
+        profile = named?.1 ?? "default"
+        profileOrigin = named?.0
         credentialsPath =
             environment["AWS_SHARED_CREDENTIALS_FILE"].flatMap { $0.isEmpty ? nil : $0 } ?? "\(home)/.aws/credentials"
         configPath = environment["AWS_CONFIG_FILE"].flatMap { $0.isEmpty ? nil : $0 } ?? "\(home)/.aws/config"
         let configSection = profile == "default" ? "default" : "profile \(profile)"
-        let config = Self.parse(path: configPath)[configSection] ?? [:]
-        let credentials = Self.parse(path: credentialsPath)[profile] ?? [:]
-        settings = config.merging(credentials) { _, fromCredentials in fromCredentials }
+        let config = Self.parse(path: configPath)[configSection]
+        let credentials = Self.parse(path: credentialsPath)[profile]
+        profileExists = config != nil || credentials != nil
+        settings = (config ?? [:]).merging(credentials ?? [:]) { _, fromCredentials in fromCredentials }
     }
 
     package var region: String? { settings["region"] }

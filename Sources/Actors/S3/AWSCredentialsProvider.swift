@@ -62,9 +62,10 @@ package actor AWSCredentialsProvider {
             )
         }
         tried.append(profile)
-
         let tokenFile = value("AWS_WEB_IDENTITY_TOKEN_FILE") ?? files.settings["web_identity_token_file"]
         let roleARN = value("AWS_ROLE_ARN") ?? files.settings["role_arn"]
+        try checkProfileIsUsable(hasWebIdentity: tokenFile != nil)
+
         let region = value("AWS_REGION") ?? value("AWS_DEFAULT_REGION") ?? files.region ?? "us-east-1"
         if let tokenFile, let roleARN {
             return try await AWSCredentialSources.webIdentity(
@@ -97,6 +98,41 @@ package actor AWSCredentialsProvider {
             AWS_SECRET_ACCESS_KEY or AWS_PROFILE
             """
         )
+    }
+
+    /// A profile named but in neither file, or one that gets its credentials in a way pgclone does
+    /// not (assuming a role from another profile, a credential process, IAM Identity Center) fails
+    /// here, saying so, rather than falling through to the instance's credentials.
+    private func checkProfileIsUsable(hasWebIdentity: Bool) throws {
+        if let origin = files.profileOrigin, !files.profileExists {
+            throw S3ClientError(
+                .configuration,
+                """
+                the profile \"\(files.profile)\" (\(origin)) is in neither \(files.configPath) nor \
+                \(files.credentialsPath); `aws configure list-profiles` lists those there are
+                """
+            )
+        }
+        let unsupported: String? =
+            if files.settings["credential_process"] != nil {
+                "credential_process"
+            } else if files.settings.keys.contains(where: { $0.hasPrefix("sso_") }) {
+                "IAM Identity Center (sso_*)"
+            } else if files.settings["role_arn"] != nil, !hasWebIdentity {
+                "role_arn with \(files.settings["source_profile"] != nil ? "source_profile" : "credential_source")"
+            } else {
+                nil
+            }
+        if let unsupported {
+            throw S3ClientError(
+                .configuration,
+                """
+                the profile \"\(files.profile)\" gets its credentials by \(unsupported), which pgclone does not \
+                read; give them to it in the environment: eval \"$(aws configure export-credentials --profile \
+                \(files.profile) --format env)\"
+                """
+            )
+        }
     }
 
     private func value(_ name: String) -> String? {
