@@ -101,6 +101,23 @@ import Testing
         #expect(error?.description == "S3 DeleteObject failed with HTTP 403 (InvalidAccessKeyId: No such key.)")
         #expect(server.requests.count == 1)
     }
+
+    /// A bucket in another region than the request's: S3 names it, and so does the error.
+    @Test func aBucketInAnotherRegionIsNamedWithTheFix() async throws {
+        let redirect = """
+            <Error><Code>PermanentRedirect</Code><Message>The bucket you are attempting to access must be addressed \
+            using the specified endpoint.</Message></Error>
+            """
+        let server = try await ScriptedHTTPServer.start([
+            .init(status: 301, headers: [("x-amz-bucket-region", "ap-south-1")], body: redirect)
+        ])
+        defer { server.stop() }
+        let error = await #expect(throws: S3ServiceError.self) {
+            try await client(server, metrics: metrics).list(prefix: "dumps/", continuationToken: nil)
+        }
+        #expect(error?.description.hasSuffix("; the bucket is in region ap-south-1: set AWS_REGION=ap-south-1") == true)
+        #expect(server.requests.count == 1)
+    }
 }
 
 /// An HTTP/1.1 server on a loopback port that answers requests with `responses` in order (the last

@@ -271,7 +271,8 @@ package struct S3Client: Sendable {
                     operation: operation.rawValue,
                     status: response.status,
                     document: document,
-                    credentials: credentials
+                    credentials: credentials,
+                    headers: response.headers
                 )
             }
             return response
@@ -354,13 +355,23 @@ package struct S3ServiceError: Error, Sendable, CustomStringConvertible {
     package var message: String?
     /// Where the credentials used came from, for credential errors.
     package var credentialsSource: String?
+    /// The bucket's region, which S3 names (`x-amz-bucket-region`) when a request went to another
+    /// region's endpoint (301 PermanentRedirect, or 400 AuthorizationHeaderMalformed).
+    package var bucketRegion: String?
 
-    init(operation: String, status: Int, document: S3XMLElement?, credentials: AWSCredentials? = nil) {
+    init(
+        operation: String,
+        status: Int,
+        document: S3XMLElement?,
+        credentials: AWSCredentials? = nil,
+        headers: [String: String] = [:]
+    ) {
         self.operation = operation
         self.status = status
         code = document?.first("Code")?.text
         message = document?.first("Message")?.text
         credentialsSource = credentials?.source
+        bucketRegion = headers["x-amz-bucket-region"] ?? document?.first("Region")?.text
     }
 
     /// The credentials were rejected.
@@ -371,7 +382,10 @@ package struct S3ServiceError: Error, Sendable, CustomStringConvertible {
 
     package var description: String {
         let what = [code, message].compactMap { $0 }.joined(separator: ": ")
-        return "S3 \(operation) failed with HTTP \(status)\(what.isEmpty ? "" : " (\(what))")"
+        let region =
+            (status == 301 || code == "AuthorizationHeaderMalformed" || code == "PermanentRedirect")
+            ? bucketRegion.map { "; the bucket is in region \($0): set AWS_REGION=\($0)" } : nil
+        return "S3 \(operation) failed with HTTP \(status)\(what.isEmpty ? "" : " (\(what))")\(region ?? "")"
     }
 }
 
