@@ -241,6 +241,7 @@ struct Settings {
             location: storageLocation.value,
             environment: environment,
             profileRegion: files.region,
+            profileEndpoint: files.settings["endpoint_url"],
             budget: budget
         )
         let credentials = AWSCredentialsProvider(environment: environment, files: files, logger: logger)

@@ -5,12 +5,14 @@ import Testing
     private func configuration(
         _ location: String,
         _ environment: [String: String] = [:],
-        profileRegion: String? = nil
+        profileRegion: String? = nil,
+        profileEndpoint: String? = nil
     ) throws -> S3Configuration {
         try S3Configuration(
             location: location,
             environment: environment,
             profileRegion: profileRegion,
+            profileEndpoint: profileEndpoint,
             partsInFlight: 4,
             partSize: 2 << 20
         )
@@ -54,6 +56,16 @@ import Testing
         #expect(try configuration("s3://bucket", overridden).region == "ap-south-1")
         #expect(try configuration("s3://bucket", environment).region == "eu-central-1")
         #expect(try configuration("s3://bucket", [:], profileRegion: "us-west-2").region == "us-west-2")
+        // The profile's endpoint_url comes after the variables; AWS_IGNORE_CONFIGURED_ENDPOINT_URLS
+        // leaves both AWS ones out (pgclone's own variable still counts).
+        let profile = "http://profile:4/"
+        #expect(try configuration("s3://bucket", [:], profileEndpoint: profile).endpoint == "http://profile:4")
+        #expect(try configuration("s3://bucket", environment, profileEndpoint: profile).endpoint == "http://s3:2")
+        var ignoring = environment
+        ignoring["AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"] = "true"
+        #expect(try configuration("s3://bucket", ignoring, profileEndpoint: profile).endpoint == nil)
+        ignoring["PGCLONE_S3_ENDPOINT_URL"] = "https://pgclone:3"
+        #expect(try configuration("s3://bucket", ignoring, profileEndpoint: profile).endpoint == "https://pgclone:3")
     }
 
     @Test(arguments: ["s3://", "s3://ab", "s3://Upper/x", "s3://under_score", "http://bucket"])

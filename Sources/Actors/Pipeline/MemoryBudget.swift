@@ -107,6 +107,7 @@ extension S3Configuration {
         location: String,
         environment: [String: String],
         profileRegion: String?,
+        profileEndpoint: String? = nil,
         budget: MemoryBudget
     ) throws(PGCloneError) {
         do {
@@ -114,6 +115,7 @@ extension S3Configuration {
                 location: location,
                 environment: environment,
                 profileRegion: profileRegion,
+                profileEndpoint: profileEndpoint,
                 partsInFlight: budget.s3PartsInFlight,
                 partSize: budget.s3PartSize
             )

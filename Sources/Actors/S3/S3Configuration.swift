@@ -53,6 +53,7 @@ package struct S3Configuration: Sendable, Hashable {
         location: String,
         environment: [String: String],
         profileRegion: String?,
+        profileEndpoint: String? = nil,
         partsInFlight: Int,
         partSize: Int
     ) throws(S3ClientError) {
@@ -115,10 +116,18 @@ package struct S3Configuration: Sendable, Hashable {
         }
         self.prefix = prefix.isEmpty ? "" : prefix + "/"
 
-        let endpointVariables = ["PGCLONE_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
-        if let (variable, value) = endpointVariables.lazy.compactMap({ name in
+        // As the AWS CLI: the service's variable, the global one, then the profile's `endpoint_url`,
+        // unless AWS_IGNORE_CONFIGURED_ENDPOINT_URLS; pgclone's own variable first, always.
+        let ignoreConfigured = environment["AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"]?.lowercased() == "true"
+        let endpointVariables =
+            ignoreConfigured
+            ? ["PGCLONE_S3_ENDPOINT_URL"] : ["PGCLONE_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
+        let configured = endpointVariables.lazy.compactMap { name in
             environment[name].flatMap { $0.isEmpty ? nil : (name, $0) }
-        }).first {
+        }.first
+        let fromProfile =
+            ignoreConfigured ? nil : profileEndpoint.flatMap { $0.isEmpty ? nil : ("the profile's endpoint_url", $0) }
+        if let (variable, value) = configured ?? fromProfile {
             guard value.hasPrefix("http://") || value.hasPrefix("https://") else {
                 throw S3ClientError(
                     .configuration,
