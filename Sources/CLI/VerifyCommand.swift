@@ -56,12 +56,23 @@ struct VerifyCommand: PGCloneSubcommand {
         )
         pipeline.environment = settings.environment
         let verified = try await pipeline.run(dump)
+        // What the dump says, over what its key says (a dump copied under another database's key).
+        var resolved = dump
+        if let database = verified.metadata?.database {
+            resolved.database = database
+            resolved.databaseKnown = true
+        }
+        if resolved.contradictsKey {
+            context.logger.warning(
+                "\(dump.key) is named for \"\(dump.key.database)\" but is a dump of \"\(resolved.database)\""
+            )
+        }
         let format = verified.format == .archive ? "custom-format archive" : "zstd"
         if json {
             try JSONOutput.print(
                 Result(
                     key: "\(dump.key)",
-                    database: dump.database,
+                    database: resolved.database,
                     config: dump.config,
                     storedBytes: dump.size,
                     archiveBytes: verified.archiveBytes,

@@ -182,6 +182,16 @@ struct SeriesTests {
         #expect(try await server.psql("SELECT v FROM t", database: target) == mine)
         let verified = try await pgclone.run(["verify", mine], environment: environment)
         #expect(verified.stdout.hasPrefix(mineKeys[1] + ": OK"), "\(verified)")
+        // By its key: the dump's own word on its database, and a warning.
+        let byKey = try await pgclone.run(["verify", copiedToMine, "--json"], environment: environment)
+        let json = try JSONSerialization.jsonObject(with: Data(byKey.stdout.utf8)) as? [String: Any]
+        #expect(json?["database"] as? String == other, "\(byKey)")
+        #expect(
+            byKey.stderrLines.contains(
+                "pgclone: warning: \(copiedToMine) is named for \"\(mine)\" but is a dump of \"\(other)\""
+            ),
+            "\(byKey)"
+        )
 
         let one = try await pgclone.run(["prune", mine, "--keep-last", "1", "--json"], environment: environment)
         #expect(one.stdout.contains("\"deleted\":[\"\(mineKeys[0])\"]"), "\(one)")
