@@ -36,7 +36,8 @@ enum Main {
                 print(PGCloneCommand.fullMessage(for: error))
                 exit(0)
             }
-            let message = PGCloneCommand.message(for: error) + " (see pgclone --help)"
+            // ArgumentParser quotes what it could not read, which may be a URL with its password.
+            let message = URLPassword.redactingAll(in: PGCloneCommand.message(for: error)) + " (see pgclone --help)"
             // `--json` promises a document on stdout, which a wrong command line owes too.
             if Self.arguments().prefix(while: { $0 != "--" }).contains("--json") {
                 try? JSONOutput.print(

@@ -14,8 +14,13 @@ struct ErrorDetailTests {
     /// A command line pgclone cannot read still gets its JSON document with `--json`.
     @Test func aWrongCommandLineWithJSONPrintsTheError() async throws {
         let pgclone = try PGCloneHarness.offline()
-        for arguments in [["ls", "--json", "--bogus"], ["verify", "--json"]] {
+        // The last quotes a URL with its password, which is not shown.
+        for arguments in [
+            ["ls", "--json", "--bogus"], ["verify", "--json"],
+            ["restore", "--json", "-j", "-dpostgresql://u:Sekret9@127.0.0.1:5/x", "x"],
+        ] {
             let result = try await pgclone.run(arguments)
+            #expect(!result.stdout.contains("Sekret9") && !result.stderr.contains("Sekret9"), "\(result)")
             #expect(result.exitCode == 2, "\(result)")
             let error = json(result)["error"] as? [String: Any]
             #expect(error?["code"] as? String == "invalid_configuration", "\(result)")
