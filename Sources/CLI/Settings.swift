@@ -201,10 +201,21 @@ struct Settings {
         return config
     }
 
+    /// `location` for messages: after its scheme, what comes before its last "@" written `****`
+    /// when it holds a ":" (`user:password@`, which a secret key with a "/" in it breaks up).
+    static func shown(_ location: String) -> String {
+        guard let at = location.lastIndex(of: "@"), location[..<at].contains(":") else { return location }
+        let scheme = location.firstIndex(of: ":").map { location.index(after: $0) } ?? location.startIndex
+        let start = location[scheme...].prefix { $0 == "/" }.endIndex
+        return location[..<start] + "****" + location[at...]
+    }
+
     /// The storage backend for the location.
     func storage(logger: Logger, metrics: PGCloneMetrics) throws(PGCloneError) -> any StorageBackend {
         let location = storageLocation.value
         guard location.hasPrefix("s3://") else {
+            // For messages: a user and password before an "@", as in other URLs, are not shown.
+            let location = Self.shown(location)
             if location.lowercased().hasPrefix("s3:") {
                 throw PGCloneError(
                     .invalidConfiguration,

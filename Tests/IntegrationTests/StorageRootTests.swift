@@ -134,6 +134,28 @@ struct StorageRootTests {
                 e.g. s3://bucket/dumps
                 """
             ),
+            // A key and its secret (which may hold a "/") before an "@" are never shown.
+            (
+                "s3://AKIAX:SEC/RET9@bucket/x",
+                """
+                an s3:// location names no user or password (this one has one before an \"@\"): give the credentials \
+                in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or a profile, and the location as s3://bucket/prefix
+                """
+            ),
+            (
+                "S3://AKIAX:SECRET9@bucket/x",
+                """
+                the storage location S3://****@bucket/x (PGCLONE_STORAGE_LOCATION) is not an S3 location; write \
+                s3://bucket/prefix, in lower case
+                """
+            ),
+            (
+                "https://AKIAX:SECRET9@bucket.s3.amazonaws.com/x",
+                """
+                the storage location https://****@bucket.s3.amazonaws.com/x (PGCLONE_STORAGE_LOCATION) is a https:// \
+                URL; pgclone stores dumps in a local directory or in s3://bucket/prefix
+                """
+            ),
         ]
         let commands = [
             ["ls"], ["ls", source], ["dump", "--database", server.url(source)],

@@ -62,12 +62,12 @@ package struct S3Configuration: Sendable, Hashable {
         }
         let path = location.dropFirst("s3://".count)
         let bucket = path.prefix { $0 != "/" }
-        // Not echoed: what comes before the "@" may be a secret.
-        guard !bucket.contains("@") else {
+        // Not echoed: what comes before the "@" may be a key and its secret (which may hold a "/").
+        guard !bucket.contains("@"), !(path.lastIndex(of: "@").map { path[..<$0].contains(":") } ?? false) else {
             throw S3ClientError(
                 .configuration,
                 """
-                an s3:// location names no user or password (this one has an "@" before its first "/"): give the \
+                an s3:// location names no user or password (this one has one before an "@"): give the \
                 credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or a profile, and the location as \
                 s3://bucket/prefix
                 """
