@@ -98,6 +98,14 @@ package struct DatabaseSetting: Codable, Sendable, Hashable {
         self.value = value
     }
 
+    /// Whether it is a custom setting (`myapp.api_token`: a dot in its name), which may hold
+    /// anything, a secret too, rather than one of PostgreSQL's own.
+    package var isCustom: Bool { name.contains(".") }
+
+    /// `name = value` for messages, or the name alone for a custom setting (``isCustom``), whose
+    /// value is not shown.
+    package var shown: String { isCustom ? name : "\(name) = \(value)" }
+
     /// Parses one `setconfig` element, `name=value`.
     package init?(role: String?, setconfig entry: String) {
         guard let equals = entry.firstIndex(of: "=") else { return nil }

@@ -240,3 +240,12 @@ import Testing
         #expect("\(ByteCount.mebibytes(64))" == "64 MiB")
     }
 }
+
+/// What messages show of a database setting: PostgreSQL's own with their values, custom ones
+/// (which may hold a secret) by name alone.
+@Suite struct DatabaseSettingShownTests {
+    @Test func aCustomSettingsValueIsNotShown() {
+        #expect(DatabaseSetting(role: nil, name: "work_mem", value: "7MB").shown == "work_mem = 7MB")
+        #expect(DatabaseSetting(role: "app", name: "myapp.password", value: "Sekret").shown == "myapp.password")
+    }
+}

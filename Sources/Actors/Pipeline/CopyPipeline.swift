@@ -93,11 +93,12 @@ package struct CopyPipeline: Sendable {
 extension Logger {
     /// One warning for `target`'s whole-database settings that a restore from `source` (what it
     /// is called: "the dump's database") did not keep, as its settings are the source's; with
-    /// their values, which are gone from the server (but those whose names say they are secret).
+    /// their values, which are gone from the server, but for custom settings (`myapp.dsn`), whose
+    /// values may be secrets.
     func warnDropped(_ dropped: [DatabaseSetting], of target: String, source: String) {
         guard !dropped.isEmpty else { return }
         let one = dropped.count == 1
-        let settings = dropped.map { "\($0.name)=\(URLPassword.namesSecret($0.name) ? "****" : $0.value)" }
+        let settings = dropped.map { $0.isCustom ? $0.name : "\($0.name)=\($0.value)" }
         warning(
             """
             \"\(target)\" no longer has the setting\(one ? "" : "s") \(settings.joined(separator: "; ")), which \

@@ -259,7 +259,7 @@ package struct DatabaseAdmin: Sendable {
                 }
                 // A role's setting is D's own; one of the whole database is the source's value of one D has.
                 let named =
-                    setting.role.map { "role \"\($0)\"'s setting \(setting.name) = \(setting.value)" }
+                    setting.role.map { "role \"\($0)\"'s setting \(setting.shown)" }
                     ?? "the setting \(setting.name)"
                 throw PGCloneError(
                     .insufficientPrivilege,
