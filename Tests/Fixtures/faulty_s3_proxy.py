@@ -11,6 +11,7 @@ it matches:
     PUT:status:500     answer an UploadPart with 500 InternalError
     PUT:hold:PATH      answer nothing to an UploadPart until the file PATH exists (2 minutes at
                        most); then reset: an upload in flight for as long as a test needs
+    PUTOBJECT:delay:S  receive a PutObject whole, then pass it on to moto only S seconds later
 
 Usage: faulty_s3_proxy.py UPSTREAM_PORT FAULT...   (prints its own port, then one line per fault
 and one per ranged GET: "GET bytes=A-B")
@@ -28,10 +29,10 @@ lock = threading.Lock()
 
 
 def take_fault(method, headers):
-    applies = (method == "GET" and "range:" in headers) or (method == "PUT" and "partnumber=" in headers)
+    applies = (method == "GET" and "range:" in headers) or method == "PUT"
     if not applies:
         return None
-    kinds = [method]
+    kinds = [method] if method != "PUT" or "partnumber=" in headers else ["PUTOBJECT"]
     if method == "GET" and re.search(r"^range: bytes=[1-9]", headers, re.MULTILINE):
         kinds.append("GETMID")
     with lock:
@@ -105,6 +106,15 @@ def handle(client):
                 time.sleep(0.05)
             client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
             return
+        if fault and fault[0] == "PUTOBJECT" and fault[1] == "delay":
+            length = int(re.search(r"^content-length: ([0-9]+)", headers, re.MULTILINE).group(1))
+            while len(rest) < length:
+                chunk = client.recv(65536)
+                if not chunk:
+                    break
+                rest += chunk
+            time.sleep(float(fault[2]))
+            fault = None
         upstream = socket.create_connection(("127.0.0.1", upstream_port))
         upstream.sendall(head + rest)
         if not fault:

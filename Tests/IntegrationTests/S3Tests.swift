@@ -242,6 +242,37 @@ struct S3Tests {
         #expect(!result.stderr.contains("retrying"), "\(result)")
     }
 
+    /// The PutObject of a small dump that S3 makes only after the interrupt's grace has cut it
+    /// short: the check after it finds nothing, and pgclone says the dump may still appear
+    /// (whole), rather than nothing; it does.
+    @Test func aPutObjectCutShortByTheInterruptIsSaidToMayStillAppear() async throws {
+        let pgclone = try PGCloneHarness()
+        let source = try await database(pgclone.server, "s3_late", rows: 100)
+        let bucket = try await s3.makeBucket()
+        let (proxied, log, stop) = try await s3.behindFaultyProxy(["PUTOBJECT:delay:8"])
+        defer { stop() }
+        var environment = s3.environment(location: "s3://\(bucket)")
+        environment["PGCLONE_S3_ENDPOINT_URL"] = proxied.endpoint
+        let dumping = Task {
+            try await pgclone.run(["dump", "--database", pgclone.server.url(source)], environment: environment)
+        }
+        try await waitUntil("the PutObject at the proxy") { log().contains("fault PUTOBJECT") }
+        #expect(!pgclone.signal(SIGTERM).isEmpty)
+        let result = try await dumping.value
+        #expect(result.exitCode == 128 + SIGTERM, "\(result)")
+        #expect(
+            result.stderr.contains("the interrupt cut short the request that makes")
+                && result.stderr.contains(
+                    "unanswered: S3 may still make it, holding the whole dump, and `pgclone ls` lists it if it does"
+                ),
+            "\(result)"
+        )
+        try await waitUntil("the dump appearing", within: .seconds(30)) { try await !s3.keys(bucket).isEmpty }
+        let key = try #require(try await s3.keys(bucket).first)
+        let verified = try await pgclone.run(["verify", key], environment: s3.environment(location: "s3://\(bucket)"))
+        #expect(verified.exitCode == 0, "\(verified)")
+    }
+
     @Test func aMissingBucketIsOneClearLine() async throws {
         let pgclone = try PGCloneHarness.offline()
         let result = try await pgclone.run(["ls"], environment: s3.environment(location: "s3://no-such-bucket-here/x"))

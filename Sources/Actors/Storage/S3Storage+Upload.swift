@@ -42,8 +42,20 @@ extension S3Storage {
         }
         // Not cancellable: an interruption after S3 created the upload but before pgclone read its
         // ID would leave an upload nobody aborts. Cancellation is noticed right after.
-        let uploadID = try await mapErrors {
-            try await withoutCancellation { try await client.createMultipartUpload(objectKey, headers: headers) }
+        let uploadID: String
+        do {
+            uploadID = try await mapErrors {
+                try await withoutCancellation { try await client.createMultipartUpload(objectKey, headers: headers) }
+            }
+        } catch is CancellationError {
+            // Cut short unanswered after an interrupt (``Interruption``): S3 may have made it.
+            logger.warning(
+                """
+                the interrupt cut short the creation of the multipart upload of \(objectKey) unanswered: if S3 made \
+                it, it holds no part and a lifecycle rule (AbortIncompleteMultipartUpload) removes it
+                """
+            )
+            throw CancellationError()
         }
         do {
             try Task.checkCancellation()
@@ -79,14 +91,28 @@ extension S3Storage {
     /// out after pgclone looked). If it fails or was interrupted, the object is deleted if S3 made
     /// it, so that a failed dump is never visible.
     private func publishing(_ objectKey: String, _ request: () async throws -> Void) async throws {
+        var answered = false
         do {
             try await request()
+            answered = true
             try Task.checkCancellation()
         } catch {
             let client = self.client
             do {
-                try await withoutCancellation {
-                    if try await client.head(objectKey) != nil { try await client.deleteObject(objectKey) }
+                let found = try await withoutCancellation { () -> Bool in
+                    guard try await client.head(objectKey) != nil else { return false }
+                    try await client.deleteObject(objectKey)
+                    return true
+                }
+                // Cut short unanswered after an interrupt (``Interruption``): S3 may still make the
+                // object after the check found none.
+                if !answered, error is CancellationError, !found {
+                    logger.warning(
+                        """
+                        the interrupt cut short the request that makes \(objectKey) unanswered: S3 may still make \
+                        it, holding the whole dump, and `pgclone ls` lists it if it does
+                        """
+                    )
                 }
             } catch is CancellationError {
                 // The interrupt's grace ran out (``Interruption``): S3 did not answer.
