@@ -24,13 +24,24 @@ struct FailureTests {
     /// the database dumped as for the maintenance database.
     @Test func aConnectionOptionLibpqRefusesIsAConfigurationError() async throws {
         let pgclone = try PGCloneHarness()
-        let url = pgclone.server.url("postgres") + "?sslmode=bogus"
-        for arguments in [["dump", "--database", url], ["ls", "--local", "--database", url]] {
-            let result = try await pgclone.run(arguments)
-            #expect(result.exitCode == 2, "\(result)")
-            #expect(result.errorLines.first?.hasSuffix("invalid sslmode value: \"bogus\"") == true, "\(result)")
-            #expect(!result.stderr.contains(pgclone.server.password))
+        for (option, said) in [
+            ("sslmode=bogus", "invalid sslmode value: \"bogus\""),
+            ("connect_timeout=abc", "invalid integer value \"abc\" for connection option \"connect_timeout\""),
+        ] {
+            let url = pgclone.server.url("postgres") + "?" + option
+            for arguments in [
+                ["dump", "--database", url], ["ls", "--local", "--database", url],
+                ["restore", ":snap", "--database", url], ["copy", ":snap", "--database", url],
+            ] {
+                let result = try await pgclone.run(arguments)
+                #expect(result.exitCode == 2, "\(result)")
+                #expect(result.errorLines.first?.contains(said) == true, "\(result)")
+                #expect(!result.stderr.contains(pgclone.server.password))
+            }
         }
+        let service = try await pgclone.run(["dump"], environment: ["PGSERVICE": "nosuch", "DATABASE_URL": nil])
+        #expect(service.exitCode == 2, "\(service)")
+        #expect(service.errorLines.first?.hasSuffix("definition of service \"nosuch\" not found") == true, "\(service)")
         #expect(pgclone.storedFiles().isEmpty)
     }
 

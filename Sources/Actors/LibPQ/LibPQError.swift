@@ -67,10 +67,13 @@ package struct ConnectionFailure: Sendable, Equatable {
     /// `invalid port number`, `invalid connection option`): the command line or configuration is
     /// wrong, which no retry or other database mends.
     package var isBadOption: Bool {
-        let first = reason.prefix { $0 != ";" }
-        return first.hasPrefix("invalid ")
-            && (first.contains(" value: ") || first.hasPrefix("invalid connection option")
-                || first.hasPrefix("invalid port number") || first.hasPrefix("invalid integer value"))
+        // libpq's own words (fe-connect.c), wherever in the message (after "connection to server
+        // at … failed: " for an option read per host).
+        let phrases = [
+            "invalid connection option \"", "\" for connection option \"", "invalid port number",
+            "definition of service \"", "service file \"", "in connection info string", "invalid URI",
+        ]
+        return phrases.contains { reason.contains($0) } || reason.contains(#/invalid [a-z_]+ value: "/#)
     }
 }
 
