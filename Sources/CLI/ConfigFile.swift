@@ -142,7 +142,7 @@ struct ConfigFile {
         }
         var configs: [String: Config] = [:]
         for (nameNode, value) in mapping {
-            let name = nameNode.string ?? "?"
+            let name = try string(nameNode, "a config's name in \(key)")
             if key == "dump_configs", name == "_custom" {
                 throw PGCloneError(
                     .invalidConfiguration,
@@ -179,14 +179,17 @@ struct ConfigFile {
     private func strings(_ node: Node?, _ key: String) throws(PGCloneError) -> [String] {
         guard let node else { return [] }
         switch node {
-        case .scalar(let scalar): return [scalar.string]
+        // `key:` with nothing after it: no items.
+        case .scalar(let scalar) where scalar.style == .plain && node.null != nil: return []
+        case .scalar: return [try string(node, key)]
         case .sequence(let sequence):
             var values: [String] = []
             for element in sequence {
-                guard case .scalar(let scalar) = element else {
+                guard case .scalar = element else {
                     throw PGCloneError(.invalidConfiguration, "\(path): \(key) must be a list of strings")
                 }
-                values.append(scalar.string)
+                // An item of YAML's null (`- ~`) would be run or matched as the text "null".
+                values.append(try string(element, "an item of \(key)"))
             }
             return values
         default:

@@ -168,5 +168,22 @@ struct NamedConfigTests {
             ],
             "\(reserved)"
         )
+        // YAML's null as a hook would run a command named "null".
+        try "dump_configs:\n  default:\n    pre_dump_hooks: [~]\n".write(
+            toFile: pgclone.directory + "/pgclone.yaml",
+            atomically: true,
+            encoding: .utf8
+        )
+        let nullHook = try await pgclone.run(["ls"])
+        #expect(nullHook.exitCode == 2)
+        #expect(
+            nullHook.errorLines == [
+                """
+                pgclone: error: pgclone.yaml: an item of dump_configs.default.pre_dump_hooks has no value (~ is YAML's \
+                null); write one, or leave the key out
+                """
+            ],
+            "\(nullHook)"
+        )
     }
 }
