@@ -63,15 +63,19 @@ package struct PGDumpRunner: Sendable {
             guard result.terminationStatus.isSuccess else {
                 let summary = log.summary ?? "it printed no message"
                 // pg_dump reads (and locks) every object it dumps: an application role on a managed
-                // server often may not read one.
+                // server often may not read one. (pg_dump 18 says "user may lack SELECT privilege" of a
+                // sequence.) Nothing was stored: a missing privilege, exit code 2.
+                let refused =
+                    summary.contains("permission denied for ") || summary.contains("may lack SELECT privilege")
                 let hint =
-                    summary.contains("permission denied for ")
+                    refused
                     ? """
                     ; the role that dumps must be able to read everything in the database: a superuser, a member \
-                    of pg_read_all_data (PostgreSQL 14 and later), or one granted SELECT on what is named
+                    of pg_read_all_data (PostgreSQL 14 and later), or one granted SELECT on its tables, sequences \
+                    and large objects and USAGE on its schemas
                     """ : ""
                 throw PGCloneError(
-                    .dumpFailed,
+                    refused ? .insufficientPrivilege : .dumpFailed,
                     "pg_dump \(ChildProcess.describe(result.terminationStatus)): \(summary)\(hint)"
                 )
             }
