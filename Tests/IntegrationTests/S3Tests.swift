@@ -162,6 +162,19 @@ struct S3Tests {
             #expect(refused.exitCode == 2, "\(refused)")
             #expect(refused.errorLines == [line], "\(refused)")
         }
+        // A profile named but not there is an error even beside keys in the environment, as for
+        // the AWS CLI: what it was meant to give (an endpoint, a region) would be missed.
+        let besideKeys = try await pgclone.run(
+            ["ls"],
+            environment: s3.environment(location: "s3://\(bucket)").merging(files) { $1 }.merging([
+                "AWS_PROFILE": "nosuch"
+            ]) { $1 }
+        )
+        #expect(besideKeys.exitCode == 2, "\(besideKeys)")
+        #expect(
+            besideKeys.errorLines.first?.hasPrefix("pgclone: error: the profile \"nosuch\"") == true,
+            "\(besideKeys)"
+        )
     }
 
     @Test func sigtermDuringAnUploadLeavesNoObjectAndNoPendingUpload() async throws {

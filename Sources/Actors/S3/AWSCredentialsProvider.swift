@@ -35,6 +35,9 @@ package actor AWSCredentialsProvider {
     }
 
     private func resolve() async throws -> AWSCredentials {
+        // As the AWS CLI: a profile named but not there is an error, whatever else there is (its
+        // endpoint or region would be missed).
+        try checkProfileExists()
         var tried: [String] = []
         if let key = value("AWS_ACCESS_KEY_ID") {
             guard let secret = value("AWS_SECRET_ACCESS_KEY") else {
@@ -100,10 +103,8 @@ package actor AWSCredentialsProvider {
         )
     }
 
-    /// A profile named but in neither file, or one that gets its credentials in a way pgclone does
-    /// not (assuming a role from another profile, a credential process, IAM Identity Center) fails
-    /// here, saying so, rather than falling through to the instance's credentials.
-    private func checkProfileIsUsable(hasWebIdentity: Bool) throws {
+    /// A profile named (`AWS_PROFILE`) but in neither file fails, saying so.
+    private func checkProfileExists() throws {
         if let origin = files.profileOrigin, !files.profileExists {
             throw S3ClientError(
                 .configuration,
@@ -113,6 +114,12 @@ package actor AWSCredentialsProvider {
                 """
             )
         }
+    }
+
+    /// A profile that gets its credentials in a way pgclone does not (assuming a role from another
+    /// profile, a credential process, IAM Identity Center) fails here, saying so, rather than
+    /// falling through to the instance's credentials.
+    private func checkProfileIsUsable(hasWebIdentity: Bool) throws {
         let unsupported: String? =
             if files.settings["credential_process"] != nil {
                 "credential_process"
