@@ -55,19 +55,27 @@ package enum URLPassword {
     }
 
     /// The ranges of `url`'s secrets: its password, and the values of query parameters whose names
-    /// say they are secret (``namesSecret(_:)``: `?token=…`, `&api_key=…`), last first.
+    /// say they are secret (``namesSecret(_:)``: `?token=…`, `&api_key=…`; and a URL's own: a
+    /// signature, `auth`, `key`), last first.
     static func secretRanges(in url: String) -> [Range<String.Index>] {
         var ranges = range(in: url).map { [$0] } ?? []
         if let query = url.firstIndex(of: "?") {
             let end = url[query...].firstIndex(of: "#") ?? url.endIndex
             for pair in url[url.index(after: query)..<end].split(separator: "&") {
-                guard let equals = pair.firstIndex(of: "="), namesSecret(pair[..<equals]) else { continue }
+                guard let equals = pair.firstIndex(of: "="),
+                    namesSecret(pair[..<equals]) || Self.secretQueryNames.contains(pair[..<equals].lowercased())
+                else { continue }
                 let value = url.index(after: equals)..<pair.endIndex
                 if !value.isEmpty { ranges.append(value) }
             }
         }
         return ranges.sorted { $0.lowerBound > $1.lowerBound }
     }
+
+    /// Query parameters that carry a secret in URLs whatever ``namesSecret(_:)`` says of them.
+    private static let secretQueryNames: Set<String> = [
+        "sig", "signature", "x-amz-signature", "x-amz-credential", "x-amz-security-token", "auth", "key", "code",
+    ]
 
     /// `url` with its secrets written `****` (`http://user:****@host/?token=****`).
     package static func redacted(_ url: String) -> String {

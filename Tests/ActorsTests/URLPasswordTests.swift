@@ -71,5 +71,9 @@ import Testing
                 + "token **** refused"
         )
         #expect(URLPassword.redacted("http://gw:9091/?job=x") == "http://gw:9091/?job=x")
+        #expect(
+            URLPassword.redacted("https://gw/m?sig=S1&X-Amz-Signature=S2&auth=S3&key=S4&job=j")
+                == "https://gw/m?sig=****&X-Amz-Signature=****&auth=****&key=****&job=j"
+        )
     }
 }
