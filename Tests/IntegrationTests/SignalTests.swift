@@ -15,6 +15,32 @@ struct SignalTests {
         return name
     }
 
+    /// SIGTERM while pgclone asks each pg_dump its version (it stops them): "interrupted", not
+    /// that no pg_dump was found.
+    @Test func aSignalWhilePgcloneLooksForPgDumpSaysInterrupted() async throws {
+        let pgclone = try PGCloneHarness()
+        let tools = try pgclone.makeDirectory("slow-tools")
+        for program in ["pg_dump", "pg_restore"] {
+            let path = "\(tools)/\(program)"
+            try "#!/bin/sh\nsleep 30\n".write(toFile: path, atomically: true, encoding: .utf8)
+            chmod(path, 0o755)
+        }
+        let dumping = Task {
+            try await pgclone.run(
+                ["dump", "--database", pgclone.server.url("postgres")],
+                environment: ["PGCLONE_PG_BIN_DIR": tools]
+            )
+        }
+        try await waitUntil("pg_dump --version running") {
+            !pgclone.signal(0, processesMatching: ["\(tools)/pg_dump", "--version"]).isEmpty
+        }
+        #expect(!pgclone.signal(SIGTERM).isEmpty)
+        let result = try await dumping.value
+        #expect(result.exitCode == 128 + SIGTERM, "\(result)")
+        #expect(result.errorLines == ["pgclone: error: interrupted"], "\(result)")
+        #expect(pgclone.storedFiles().isEmpty)
+    }
+
     @Test(arguments: [("SIGTERM", SIGTERM), ("SIGHUP", SIGHUP)])
     func aSignalDuringTheRestoreDropsTheTemporaryDatabase(name: String, signal: Int32) async throws {
         let pgclone = try PGCloneHarness()

@@ -89,6 +89,8 @@ package struct PostgresInstallations: Sendable {
             else { continue }
             found.append(Installation(directory: directory, major: major))
         }
+        // An interrupt stops `pg_dump --version`, which then says nothing: not "none was found".
+        if Task.isCancelled { throw PGCloneError(.cancelled, "interrupted") }
         return PostgresInstallations(installations: found, explicitDirectory: explicit)
     }
 
