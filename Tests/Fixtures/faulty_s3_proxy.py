@@ -11,7 +11,8 @@ it matches:
     PUT:status:500     answer an UploadPart with 500 InternalError
     PUT:hold:PATH      answer nothing to an UploadPart until the file PATH exists (2 minutes at
                        most); then reset: an upload in flight for as long as a test needs
-    PUTOBJECT:delay:S  receive a PutObject whole, then pass it on to moto only S seconds later
+    PUTOBJECT:delay:S  receive a PutObject whole (then print "received PutObject"), and pass it on
+                       to moto only S seconds later
 
 Usage: faulty_s3_proxy.py UPSTREAM_PORT FAULT...   (prints its own port, then one line per fault
 and one per ranged GET: "GET bytes=A-B")
@@ -113,6 +114,9 @@ def handle(client):
                 if not chunk:
                     break
                 rest += chunk
+            with lock:
+                sys.stdout.write("received PutObject\n")
+                sys.stdout.flush()
             time.sleep(float(fault[2]))
             fault = None
         upstream = socket.create_connection(("127.0.0.1", upstream_port))
