@@ -12,7 +12,8 @@ it matches:
     PUT:hold:PATH      answer nothing to an UploadPart until the file PATH exists (2 minutes at
                        most); then reset: an upload in flight for as long as a test needs
     PUTOBJECT:delay:S  receive a PutObject whole (then print "received PutObject"), and pass it on
-                       to moto only S seconds later
+                       to moto only S seconds later (then print "forwarded PutObject: " and moto's
+                       status line)
 
 Usage: faulty_s3_proxy.py UPSTREAM_PORT FAULT...   (prints its own port, then one line per fault
 and one per ranged GET: "GET bytes=A-B")
@@ -115,10 +116,21 @@ def handle(client):
                     break
                 rest += chunk
             with lock:
-                sys.stdout.write("received PutObject\n")
+                sys.stdout.write(f"received PutObject ({len(rest)} of {length} bytes)\n")
                 sys.stdout.flush()
             time.sleep(float(fault[2]))
-            fault = None
+            upstream = socket.create_connection(("127.0.0.1", upstream_port))
+            upstream.sendall(head + rest)
+            response_head, _ = read_head(upstream)
+            status = response_head.split(b"\r\n", 1)[0].decode() if response_head else "no answer"
+            if status.startswith("HTTP/1.1 100"):
+                # The interim answer to "Expect: 100-continue"; the final one follows.
+                response_head, _ = read_head(upstream)
+                status = response_head.split(b"\r\n", 1)[0].decode() if response_head else "no answer"
+            with lock:
+                sys.stdout.write(f"forwarded PutObject: {status}\n")
+                sys.stdout.flush()
+            return
         upstream = socket.create_connection(("127.0.0.1", upstream_port))
         upstream.sendall(head + rest)
         if not fault:

@@ -290,8 +290,10 @@ struct S3Tests {
                 ),
             "\(result)"
         )
-        try await waitUntil("the dump appearing") { try await !s3.keys(bucket).isEmpty }
-        let key = try #require(try await s3.keys(bucket).first)
+        // S3 makes it after all.
+        try await waitUntil("the PutObject passed on") { log().contains("forwarded PutObject: ") }
+        #expect(log().contains("forwarded PutObject: HTTP/1.1 200"), "\(log())")
+        let key = try #require(try await s3.keys(bucket).first, "\(log())")
         let verified = try await pgclone.run(["verify", key], environment: s3.environment(location: "s3://\(bucket)"))
         #expect(verified.exitCode == 0, "\(verified)")
     }
