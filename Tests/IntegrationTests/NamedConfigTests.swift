@@ -136,54 +136,37 @@ struct NamedConfigTests {
         )
         let refused = try await pgclone.run(["restore", "db"], environment: ["PGCLONE_ALLOW_RESTORE": "off"])
         #expect(refused.exitCode == 3)
-        try "dump_configs:\n  default:\n    exclude_modles: [auth.User]\n".write(
-            toFile: pgclone.directory + "/pgclone.yaml",
-            atomically: true,
-            encoding: .utf8
-        )
-        let typo = try await pgclone.run(["ls"])
-        #expect(typo.exitCode == 2)
-        #expect(
-            typo.errorLines == [
+        // A file pgclone cannot use: one line, exit 2.
+        let wrongFiles = [
+            (
+                "dump_configs:\n  default:\n    exclude_modles: [auth.User]\n",
                 """
-                pgclone: error: pgclone.yaml: unknown setting \"exclude_modles\" in dump_configs.default; the \
-                settings are exclude_tables, exclude_models, pre_dump_hooks, exclude_extensions, no_owner, no_acl
+                pgclone.yaml: unknown setting \"exclude_modles\" in dump_configs.default; the settings are \
+                exclude_tables, exclude_models, pre_dump_hooks, exclude_extensions, no_owner, no_acl
                 """
-            ]
-        )
-        // pgclone's own name for dumps made with content flags would share their series.
-        try "dump_configs:\n  _custom:\n    no_acl: true\n".write(
-            toFile: pgclone.directory + "/pgclone.yaml",
-            atomically: true,
-            encoding: .utf8
-        )
-        let reserved = try await pgclone.run(["ls"])
-        #expect(reserved.exitCode == 2)
-        #expect(
-            reserved.errorLines == [
+            ),
+            // pgclone's own name for dumps made with content flags would share their series.
+            (
+                "dump_configs:\n  _custom:\n    no_acl: true\n",
                 """
-                pgclone: error: pgclone.yaml: dump_configs cannot name a config _custom: it is what dumps made with \
-                content flags and no --config are recorded as; give it another name
+                pgclone.yaml: dump_configs cannot name a config _custom: it is what dumps made with content flags \
+                and no --config are recorded as; give it another name
                 """
-            ],
-            "\(reserved)"
-        )
-        // YAML's null as a hook would run a command named "null".
-        try "dump_configs:\n  default:\n    pre_dump_hooks: [~]\n".write(
-            toFile: pgclone.directory + "/pgclone.yaml",
-            atomically: true,
-            encoding: .utf8
-        )
-        let nullHook = try await pgclone.run(["ls"])
-        #expect(nullHook.exitCode == 2)
-        #expect(
-            nullHook.errorLines == [
+            ),
+            // YAML's null as a hook would run a command named "null".
+            (
+                "dump_configs:\n  default:\n    pre_dump_hooks: [~]\n",
                 """
-                pgclone: error: pgclone.yaml: an item of dump_configs.default.pre_dump_hooks has no value (~ is YAML's \
-                null); write one, or leave the key out
+                pgclone.yaml: an item of dump_configs.default.pre_dump_hooks has no value (~ is YAML's null); write \
+                one, or leave the key out
                 """
-            ],
-            "\(nullHook)"
-        )
+            ),
+        ]
+        for (file, line) in wrongFiles {
+            try file.write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
+            let refused = try await pgclone.run(["ls"])
+            #expect(refused.exitCode == 2, "\(refused)")
+            #expect(refused.errorLines == ["pgclone: error: \(line)"], "\(refused)")
+        }
     }
 }
