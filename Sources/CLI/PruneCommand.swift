@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import PGCloneActors
+import PGCloneStreams
 
 struct PruneCommand: PGCloneSubcommand {
     static let configuration = CommandConfiguration(
@@ -104,7 +105,7 @@ struct PruneCommand: PGCloneSubcommand {
         }
         context.logger.info(
             """
-            \(kept.count) dump\(kept.count == 1 ? "" : "s") kept, \(deleted.count) \
+            \(counted(kept.count, "dump")) kept, \(deleted.count) \
             \(confirm ? "deleted" : "to delete (dry run; --confirm deletes)")
             """
         )

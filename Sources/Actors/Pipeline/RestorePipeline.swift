@@ -366,11 +366,11 @@ package struct RestorePipeline: Sendable {
             terminatedSessions: swapReport.terminatedSessions
         )
         if swapReport.replacedExisting {
-            let ended = swapReport.terminatedSessions
             logger.info(
                 """
                 swapped the restored database into \"\(names.target)\"; it refused connections for \
-                \(swapReport.unavailable.formattedSeconds) (\(ended) session\(ended == 1 ? "" : "s") terminated)
+                \(swapReport.unavailable.formattedSeconds) \
+                (\(counted(swapReport.terminatedSessions, "session")) terminated)
                 """
             )
             logger.warnDropped(
@@ -774,11 +774,11 @@ package struct RestorePipeline: Sendable {
     ) async throws -> RestoreRunner.Report {
         // No more COPY sessions than pieces (the indexes are still built `jobs` at a time).
         let sessions = max(1, min(jobs, indexed.plan.pieces.count))
-        func count(_ number: Int, _ noun: String) -> String { "\(number) \(noun)\(number == 1 ? "" : "s")" }
         logger.info(
             """
-            restoring in \(count(indexed.plan.pieces.count, "piece")) of \(count(indexed.plan.tables.count, "table")) \
-            with \(count(sessions, "session")) (--jobs=\(jobs)), reading them from \(storage.location) as they load
+            restoring in \(counted(indexed.plan.pieces.count, "piece")) of \
+            \(counted(indexed.plan.tables.count, "table")) with \(counted(sessions, "session")) (--jobs=\(jobs)), \
+            reading them from \(storage.location) as they load
             """
         )
         let inOrder = indexed.plan.tablesInOrder.compactMap { indexed.plan.tables[$0]?.name }.sorted()
@@ -815,7 +815,7 @@ package struct RestorePipeline: Sendable {
         if let pieces = report.pieces {
             logger.debug(
                 """
-                pieces: \(pieces.pieces) loaded by \(count(sessions, "session")), \
+                pieces: \(pieces.pieces) loaded by \(counted(sessions, "session")), \
                 \(ByteCount(bytes: pieces.archiveBytes)); they \
                 took \(pieces.piecesTime.formattedSeconds) together, \(pieces.longestPiece.formattedSeconds) the \
                 longest
@@ -892,8 +892,8 @@ package struct RestorePipeline: Sendable {
             let count = report.harmless.values.reduce(0, +)
             logger.warning(
                 """
-                \(report.pgRestore.isEmpty ? "pg_restore" : report.pgRestore) reported \(count) \
-                error\(count == 1 ? "" : "s") known to be harmless: \(reasons.joined(separator: "; "))
+                \(report.pgRestore.isEmpty ? "pg_restore" : report.pgRestore) reported \
+                \(counted(count, "error")) known to be harmless: \(reasons.joined(separator: "; "))
                 """
             )
         }

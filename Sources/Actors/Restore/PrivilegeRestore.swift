@@ -1,3 +1,5 @@
+import PGCloneStreams
+
 /// Gives the restored objects the dump's owners and privileges as far as this server's roles
 /// allow, judging pg_restore's errors as they come:
 /// - An owner change (`ALTER … OWNER TO r`) refused because `r` does not exist here, or the
@@ -260,7 +262,7 @@ package struct PrivilegeReport: Sendable, Hashable {
     private func list(_ tallies: [Tally], noun: String) -> String {
         let sorted = tallies.sorted { ($0.count, $1.role) > ($1.count, $0.role) }
         var items = sorted.prefix(8).map { tally in
-            "\(tally.count) \(noun)\(tally.count == 1 ? "" : "s") of \"\(tally.role)\" (\(reason(tally.refusal)))"
+            "\(counted(tally.count, noun)) of \"\(tally.role)\" (\(reason(tally.refusal)))"
         }
         if sorted.count > 8 {
             items.append("\(sorted.dropFirst(8).reduce(0) { $0 + $1.count }) more of \(sorted.count - 8) other roles")

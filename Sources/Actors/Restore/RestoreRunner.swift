@@ -493,7 +493,7 @@ package actor RestoreRunner {
         } else if statementErrorsOnly {
             let count = report.errorCount
             what = """
-                pg_restore reported \(count) error\(count == 1 ? "" : "s") (first: \
+                pg_restore reported \(counted(count, "error")) (first: \
                 \(errors.first?.message ?? log.summary ?? "?"))
                 """
         } else if status.isSuccess {

@@ -151,7 +151,7 @@ package struct DatabaseAdmin: Sendable {
             throw PGCloneError(
                 .insufficientPrivilege,
                 """
-                cannot end \(others.count == 1 ? "1 session" : "\(others.count) sessions") on \"\(database)\" that \
+                cannot end \(counted(others.count, "session")) on \"\(database)\" that \
                 began after pgclone's checks (\(others.prefix(3).map(\.description).joined(separator: "; "))): only \
                 a superuser ends a superuser's, and only a member of the role or of pg_signal_backend another \
                 role's; end \(others.count == 1 ? "it" : "them"), and run pgclone again\

@@ -1,3 +1,5 @@
+import PGCloneStreams
+
 /// The checks made before a restore or a copy changes anything: everything its destructive steps
 /// need that can be known in advance — the target may be replaced at all, the role can create
 /// databases, owns (or is a member of the owner of) every database it will rename or drop, may end
@@ -313,7 +315,7 @@ package struct SwapPreflight: Sendable {
             throw PGCloneError(
                 .insufficientPrivilege,
                 """
-                cannot end \(sessions(superuserSessions.count)) of a superuser on \"\(database)\" \
+                cannot end \(counted(superuserSessions.count, "session")) of a superuser on \"\(database)\" \
                 (\(superuserSessions.prefix(3).joined(separator: "; "))), which \(why) needs, and only a \
                 superuser can end them; end those sessions first
                 """,
@@ -325,7 +327,7 @@ package struct SwapPreflight: Sendable {
             throw PGCloneError(
                 .insufficientPrivilege,
                 """
-                role \"\(role.name)\" cannot end \(sessions(otherSessions.count)) on \"\(database)\" \
+                role \"\(role.name)\" cannot end \(counted(otherSessions.count, "session")) on \"\(database)\" \
                 (\(otherSessions.prefix(3).map(\.description).joined(separator: "; "))), which \(why) needs: it \
                 is not a member of \(roles) and lacks pg_signal_backend; GRANT pg_signal_backend TO \
                 \(quoteIdentifier(role.name)), or end those sessions first
@@ -335,7 +337,4 @@ package struct SwapPreflight: Sendable {
         }
     }
 
-    private func sessions(_ count: Int) -> String {
-        count == 1 ? "1 session" : "\(count) sessions"
-    }
 }
