@@ -11,6 +11,7 @@ it matches:
     PUT:status:500     answer an UploadPart with 500 InternalError
     PUT:hold:PATH      answer nothing to an UploadPart until the file PATH exists (2 minutes at
                        most); then reset: an upload in flight for as long as a test needs
+    CREATE:hold:S      pass a CreateMultipartUpload on to moto, and hold its answer S seconds
     PUTOBJECT:delay:S  receive a PutObject whole (then print "received PutObject"), and pass it on
                        to moto only S seconds later (then print "forwarded PutObject: " and moto's
                        status line)
@@ -31,10 +32,12 @@ lock = threading.Lock()
 
 
 def take_fault(method, headers):
-    applies = (method == "GET" and "range:" in headers) or method == "PUT"
+    request_line = headers.split("\r\n", 1)[0]
+    creates = method == "POST" and "?uploads" in request_line
+    applies = (method == "GET" and "range:" in headers) or method == "PUT" or creates
     if not applies:
         return None
-    kinds = [method] if method != "PUT" or "partnumber=" in headers else ["PUTOBJECT"]
+    kinds = ["CREATE"] if creates else [method] if method != "PUT" or "partnumber=" in headers else ["PUTOBJECT"]
     if method == "GET" and re.search(r"^range: bytes=[1-9]", headers, re.MULTILINE):
         kinds.append("GETMID")
     with lock:
@@ -133,6 +136,12 @@ def handle(client):
             return
         upstream = socket.create_connection(("127.0.0.1", upstream_port))
         upstream.sendall(head + rest)
+        if fault and fault[0] == "CREATE":
+            # S3 makes the upload; its answer comes too late.
+            response_head, body = read_head(upstream)
+            time.sleep(float(fault[2]))
+            client.sendall(response_head + body)
+            return
         if not fault:
             threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
             pipe(upstream, client)

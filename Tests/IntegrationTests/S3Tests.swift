@@ -298,6 +298,34 @@ struct S3Tests {
         #expect(verified.exitCode == 0, "\(verified)")
     }
 
+    /// A CreateMultipartUpload whose answer the interrupt's grace does not wait for: S3 made the
+    /// upload, and pgclone, which cannot abort what it has no ID of, says so.
+    @Test func aCreateMultipartUploadCutShortByTheInterruptIsSaidSo() async throws {
+        let pgclone = try PGCloneHarness()
+        let source = try await database(pgclone.server, "s3_create", rows: 20000)
+        let bucket = try await s3.makeBucket()
+        let (proxied, log, stop) = try await s3.behindFaultyProxy(["CREATE:hold:20"])
+        defer { stop() }
+        var environment = s3.environment(location: "s3://\(bucket)")
+        environment["PGCLONE_S3_ENDPOINT_URL"] = proxied.endpoint
+        environment["PGCLONE_S3_PART_SIZE"] = "64KiB"
+        let dumping = Task {
+            try await pgclone.run(["dump", "--database", pgclone.server.url(source)], environment: environment)
+        }
+        try await waitUntil("the CreateMultipartUpload at the proxy") { log().contains("fault CREATE") }
+        #expect(!pgclone.signal(SIGTERM).isEmpty)
+        let result = try await dumping.value
+        #expect(result.exitCode == 128 + SIGTERM, "\(result)")
+        #expect(
+            result.stderr.contains(
+                "the interrupt cut short the creation of the multipart upload of "
+            ) && result.stderr.contains("unanswered: if S3 made it, it holds no part and a lifecycle rule"),
+            "\(result)"
+        )
+        #expect(try await s3.pendingUploads(bucket).count == 1, "\(log())")
+        #expect(try await s3.keys(bucket).isEmpty)
+    }
+
     @Test func aMissingBucketIsOneClearLine() async throws {
         let pgclone = try PGCloneHarness.offline()
         let result = try await pgclone.run(["ls"], environment: s3.environment(location: "s3://no-such-bucket-here/x"))
