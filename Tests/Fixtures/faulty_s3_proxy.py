@@ -47,8 +47,8 @@ def take_fault(method, headers):
     return None
 
 
-def read_head(sock):
-    data = b""
+def read_head(sock, data=b""):
+    """A message's head (up to its blank line) and what came after it, from `data` and `sock`."""
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)
         if not chunk:
@@ -124,11 +124,12 @@ def handle(client):
             time.sleep(float(fault[2]))
             upstream = socket.create_connection(("127.0.0.1", upstream_port))
             upstream.sendall(head + rest)
-            response_head, _ = read_head(upstream)
+            response_head, after = read_head(upstream)
             status = response_head.split(b"\r\n", 1)[0].decode() if response_head else "no answer"
             if status.startswith("HTTP/1.1 100"):
-                # The interim answer to "Expect: 100-continue"; the final one follows.
-                response_head, _ = read_head(upstream)
+                # The interim answer to "Expect: 100-continue"; the final one follows, maybe in the
+                # same read.
+                response_head, _ = read_head(upstream, after)
                 status = response_head.split(b"\r\n", 1)[0].decode() if response_head else "no answer"
             with lock:
                 sys.stdout.write(f"forwarded PutObject: {status}\n")
