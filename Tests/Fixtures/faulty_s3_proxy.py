@@ -126,10 +126,10 @@ def handle(client):
             upstream.sendall(head + rest)
             response_head, after = read_head(upstream)
             status = response_head.split(b"\r\n", 1)[0].decode() if response_head else "no answer"
-            if status.startswith("HTTP/1.1 100"):
-                # The interim answer to "Expect: 100-continue"; the final one follows, maybe in the
-                # same read.
-                response_head, _ = read_head(upstream, after)
+            while status.startswith("HTTP/1.1 100"):
+                # An interim answer to "Expect: 100-continue" (moto may send two); the final one
+                # follows, maybe in the same read.
+                response_head, after = read_head(upstream, after)
                 status = response_head.split(b"\r\n", 1)[0].decode() if response_head else "no answer"
             with lock:
                 sys.stdout.write(f"forwarded PutObject: {status}\n")
