@@ -205,14 +205,14 @@ package struct DatabaseAdmin: Sendable {
         }
     }
 
-    /// Whether pgclone's role may end session `a` of `pg_stat_activity` (`pg_terminate_backend`'s
-    /// rule): a superuser any; another role none of a superuser's, and another role's only as a
-    /// member of it or of pg_signal_backend.
     /// Whether a row `a` of `pg_stat_activity` is a session rather than a parallel query's worker
     /// (which ends with its leader). A worker of a role whose sessions the role may not see in full
     /// shows no `leader_pid`, and counts as a session.
     private static let isSession = "(a.leader_pid IS NULL OR a.leader_pid = a.pid)"
 
+    /// Whether pgclone's role may end session `a` of `pg_stat_activity` (`pg_terminate_backend`'s
+    /// rule): a superuser any; another role none of a superuser's, and another role's only as a
+    /// member of it or of pg_signal_backend.
     private static let maySignal = """
         (coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = current_user), false)
          OR (NOT coalesce((SELECT rolsuper FROM pg_roles WHERE oid = a.usesysid), false)
