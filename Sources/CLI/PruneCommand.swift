@@ -74,15 +74,10 @@ struct PruneCommand: PGCloneSubcommand {
         let settings = try Settings(options: common, database: nil)
         let storage = try settings.storage(logger: context.logger, metrics: context.metrics)
         let considered = try await DumpCatalog(storage: storage, logger: context.logger)
-            .dumps(of: databaseName, config: dumpConfig, readingEvery: true)
-            .filter { includeDjangoPgclone || $0.key.layout == .pgclone }
-        var dumps: [StoredDump] = []
-        for dump in considered {
-            if let reason = DumpCatalog.whyNotPrunable(dump) {
-                context.logger.warning("left \(dump.key) alone: \(reason)")
-            } else {
-                dumps.append(dump)
-            }
+            .prunable(of: databaseName, config: dumpConfig)
+        let dumps = considered.dumps.filter { includeDjangoPgclone || $0.key.layout == .pgclone }
+        for (dump, reason) in considered.leftAlone where includeDjangoPgclone || dump.key.layout == .pgclone {
+            context.logger.warning("left \(dump.key) alone: \(reason)")
         }
         // What killed dumps left goes too, but not in a dry run.
         for path in confirm ? try await storage.removeAbandonedPartials(database: databaseName) : [] {

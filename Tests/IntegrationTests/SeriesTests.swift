@@ -150,7 +150,7 @@ struct SeriesTests {
 
     /// A dump copied under another database's key is what it says it is: `restore` and `verify` of
     /// that database pass over it, and `prune`, of one database or of all, neither counts nor
-    /// deletes it as either database's. Names without "_" are named by their keys surely; those
+    /// deletes it as either database's, and says so. Names without "_" are named by their keys surely; those
     /// with one could be an earlier release's sanitised names, but not another database's.
     @Test(arguments: ["-", "_"])
     func aDumpCopiedUnderAnotherDatabasesKeyIsNotTakenForItsDumps(separator: String) async throws {
@@ -195,6 +195,13 @@ struct SeriesTests {
 
         let one = try await pgclone.run(["prune", mine, "--keep-last", "1", "--json"], environment: environment)
         #expect(one.stdout.contains("\"deleted\":[\"\(mineKeys[0])\"]"), "\(one)")
+        // Under mine's key, so prune of mine says why it leaves it, as prune of all does.
+        #expect(
+            one.stderr.contains(
+                "left \(copiedToMine) alone: it is named for \"\(mine)\" but is a dump of \"\(other)\""
+            ),
+            "\(one)"
+        )
         let all = try await pgclone.run(["prune", "--keep-last", "1", "--confirm", "--json"], environment: environment)
         #expect(all.stdout.contains("\"deleted\":[\"\(mineKeys[0])\"]"), "\(all)")
         #expect(

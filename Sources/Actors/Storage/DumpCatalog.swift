@@ -23,25 +23,41 @@ package struct DumpCatalog: Sendable {
 
     /// Dumps newest first, of `database` and made with dump config `config` only, where given.
     /// A dump whose database is not known (``StoredDump/databaseKnown``) is of no database.
-    /// - Parameter readingEvery: read every dump considered, not only those whose key cannot say:
-    ///   for `prune`, which sets aside what ``prunable(_:)`` says.
-    package func dumps(
-        of database: String? = nil,
-        config: String? = nil,
-        readingEvery: Bool = false
-    ) async throws -> [StoredDump] {
+    package func dumps(of database: String? = nil, config: String? = nil) async throws -> [StoredDump] {
         let listed = try await storage.list().filter { dump in database.map { Self.mayBe(dump, of: $0) } ?? true }
-        let resolved = try await resolve(listed) { readingEvery || !$0.key.namesDatabase }
+        let resolved = try await resolve(listed) { !$0.key.namesDatabase }
         return resolved.filter { dump in
             (database.map { dump.databaseKnown && dump.database == $0 } ?? true)
                 && (config.map { dump.isMade(with: $0) } ?? true)
         }
     }
 
+    /// For `prune`: every dump it may count and delete, of `database` and made with `config` where
+    /// given, newest first, each read (``whyNotPrunable(_:)``); and the objects it must leave alone
+    /// among those it considered (under `database`'s keys, where given), with why.
+    package func prunable(
+        of database: String?,
+        config: String?
+    ) async throws -> (dumps: [StoredDump], leftAlone: [(dump: StoredDump, reason: String)]) {
+        let listed = try await storage.list().filter { dump in database.map { Self.mayBe(dump, of: $0) } ?? true }
+        var dumps: [StoredDump] = []
+        var leftAlone: [(dump: StoredDump, reason: String)] = []
+        for dump in try await resolve(listed, where: { _ in true }) {
+            let madeWithConfig = config.map { dump.isMade(with: $0) } ?? true
+            if let reason = Self.whyNotPrunable(dump) {
+                // What is no dump was made with no config: said of whatever config was asked.
+                if madeWithConfig || dump.notADump != nil { leftAlone.append((dump, reason)) }
+            } else if madeWithConfig && (database.map { dump.database == $0 } ?? true) {
+                dumps.append(dump)
+            }
+        }
+        return (dumps, leftAlone)
+    }
+
     /// Why `prune` must leave `dump` alone, or `nil` if it may count and delete it: it must be a
     /// dump (not an empty or foreign object), of a known database, and not say it is another
     /// database's than its key names.
-    package static func whyNotPrunable(_ dump: StoredDump) -> String? {
+    private static func whyNotPrunable(_ dump: StoredDump) -> String? {
         if let notADump = dump.notADump { return "it is not a dump (\(notADump))" }
         if !dump.databaseKnown {
             return "which database it is of is not known (its key does not say surely, and the object does not say)"
