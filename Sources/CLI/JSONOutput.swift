@@ -83,6 +83,22 @@ enum JSONOutput {
         }
 
         var error: Error
+        /// What the command had done before it failed, as its result would say (prune's kept and
+        /// deleted dumps); absent for a command that changes nothing or everything at once.
+        var result: (any Encodable & Sendable)?
+
+        init(error: Error, result: (any Encodable & Sendable)? = nil) {
+            self.error = error
+            self.result = result
+        }
+
+        private enum CodingKeys: String, CodingKey { case error, result }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(error, forKey: .error)
+            if let result { try container.encode(result, forKey: .result) }
+        }
     }
 
     struct Dump: Encodable {

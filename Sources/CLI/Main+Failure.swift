@@ -3,11 +3,13 @@ import PGCloneActors
 
 extension Main {
     /// Says how the command failed: the error line, the lines under it (DETAIL, HINT…), the
-    /// causes at `--log-level debug`, and with `--json` the same as a JSON document on stdout.
+    /// causes at `--log-level debug`, and with `--json` the same as a JSON document on stdout,
+    /// with what the command had done before it failed (`partialResult`), if it says.
     static func report(
         _ failure: PGCloneError,
         exitCode: Int32,
         command: any PGCloneSubcommand,
+        partialResult: (any Encodable & Sendable)? = nil,
         logger: Logger,
         say: Reporter
     ) {
@@ -28,7 +30,8 @@ extension Main {
                         failure.details.map { ($0.label, $0.text) },
                         uniquingKeysWith: { first, _ in first }
                     )
-                )
+                ),
+                result: partialResult
             )
         )
     }

@@ -85,7 +85,14 @@ extension Main {
             }
             return 0
         }
-        report(failure, exitCode: disposition.exitCode, command: command, logger: logger, say: say)
+        report(
+            failure,
+            exitCode: disposition.exitCode,
+            command: command,
+            partialResult: context.partialResult,
+            logger: logger,
+            say: say
+        )
         return disposition.exitCode
     }
 

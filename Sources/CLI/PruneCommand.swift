@@ -90,9 +90,19 @@ struct PruneCommand: PGCloneSubcommand {
             kept += keep
             deleted += delete
         }
-        for dump in deleted {
+        for (index, dump) in deleted.enumerated() {
             if confirm {
-                try await storage.delete(dump.key)
+                do {
+                    try await storage.delete(dump.key)
+                } catch {
+                    // Kept: what was not deleted, whatever the policy said.
+                    context.partialResult = Result(
+                        kept: (kept + deleted[index...]).map { "\($0.key)" },
+                        deleted: deleted[..<index].map { "\($0.key)" },
+                        dryRun: false
+                    )
+                    throw error
+                }
                 if !json { print("deleted \(dump.key)") }
             } else if !json {
                 print("would delete \(dump.key)")

@@ -13,6 +13,7 @@ final class RunContext: Sendable {
     /// The terminal's status line, if one is shown.
     let status: StatusLine?
     private let committed = Mutex(false)
+    private let partial = Mutex<(any Encodable & Sendable)?>(nil)
 
     /// Writes the command's result on stdout, once the status line is gone from the terminal (the
     /// two may be the same terminal).
@@ -28,6 +29,13 @@ final class RunContext: Sendable {
     }
 
     var isCommitted: Bool { committed.withLock { $0 } }
+
+    /// What a command that fails part-way has done so far (prune: the dumps it deleted), for the
+    /// `--json` failure document's `result`; set before the failure is thrown.
+    var partialResult: (any Encodable & Sendable)? {
+        get { partial.withLock { $0 } }
+        set { partial.withLock { $0 = newValue } }
+    }
 
     init(logger: Logger, metrics: PGCloneMetrics, delivery: MetricsDelivery, status: StatusLine?) {
         self.logger = logger

@@ -12,6 +12,8 @@ it matches:
     PUT:hold:PATH      answer nothing to an UploadPart until the file PATH exists (2 minutes at
                        most); then reset: an upload in flight for as long as a test needs
     CREATE:hold:S      pass a CreateMultipartUpload on to moto, and hold its answer S seconds
+    DELETE:pass        relay a DeleteObject unchanged (so that the next DELETE fault is the 2nd's)
+    DELETE:status:403  answer a DeleteObject with 403 AccessDenied
     PUTOBJECT:delay:S  receive a PutObject whole (then print "received PutObject"), and pass it on
                        to moto only S seconds later (then print "forwarded PutObject: " and moto's
                        status line)
@@ -34,7 +36,7 @@ lock = threading.Lock()
 def take_fault(method, headers):
     request_line = headers.split("\r\n", 1)[0]
     creates = method == "POST" and "?uploads" in request_line
-    applies = (method == "GET" and "range:" in headers) or method == "PUT" or creates
+    applies = (method == "GET" and "range:" in headers) or method in ("PUT", "DELETE") or creates
     if not applies:
         return None
     kinds = ["CREATE"] if creates else [method] if method != "PUT" or "partnumber=" in headers else ["PUTOBJECT"]
@@ -76,7 +78,7 @@ def pipe(source, destination):
 
 
 def error_response(status):
-    code = "SlowDown" if status == 503 else "InternalError"
+    code = {503: "SlowDown", 403: "AccessDenied"}.get(status, "InternalError")
     body = f"<Error><Code>{code}</Code><Message>injected by the test proxy</Message></Error>".encode()
     return (f"HTTP/1.1 {status} Injected\r\nContent-Type: application/xml\r\nContent-Length: {len(body)}\r\n"
             f"Connection: close\r\n\r\n").encode() + body
@@ -143,7 +145,7 @@ def handle(client):
             time.sleep(float(fault[2]))
             client.sendall(response_head + body)
             return
-        if not fault:
+        if not fault or fault[1] == "pass":
             threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
             pipe(upstream, client)
             return

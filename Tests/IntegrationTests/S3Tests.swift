@@ -574,6 +574,46 @@ struct S3FaultTests {
 }
 
 extension S3FaultTests {
+    /// A prune that fails part-way (S3 refuses the second DeleteObject) says, with `--json`, what
+    /// it had deleted and what it kept: a script must not take a failed prune for one that
+    /// deleted nothing.
+    @Test func aPruneThatFailsPartWaySaysWhatItDeleted() async throws {
+        let pgclone = try PGCloneHarness()
+        let dumped = try await pgclone.dumpToNewBucket(s3, prefix: "prune_fail", rows: 100)
+        var keys = [dumped.key]
+        for _ in 0..<2 {
+            let again = try await pgclone.run(
+                ["dump", "--database", pgclone.server.url(dumped.source)],
+                environment: dumped.environment
+            )
+            keys.append(again.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        let (proxied, log, stop) = try await s3.behindFaultyProxy(["DELETE:pass", "DELETE:status:403"])
+        defer { stop() }
+        let environment = proxied.environment(location: "s3://\(dumped.bucket)")
+        let pruned = try await pgclone.run(
+            ["prune", dumped.source, "--keep-last", "0", "--confirm", "--json"],
+            environment: environment
+        )
+        #expect(pruned.exitCode != 0, "\(pruned)")
+        #expect(pruned.stderrLines.last?.contains("AccessDenied") == true, "\(pruned)")
+        let document = try #require(
+            try JSONSerialization.jsonObject(with: Data(pruned.stdout.utf8)) as? [String: Any],
+            "\(pruned)"
+        )
+        let error = try #require(document["error"] as? [String: Any], "\(pruned)")
+        #expect(error["exit_code"] as? Int == Int(pruned.exitCode))
+        let result = try #require(document["result"] as? [String: Any], "\(pruned)")
+        let deleted = try #require(result["deleted"] as? [String])
+        let kept = try #require(result["kept"] as? [String])
+        #expect(deleted.count == 1, "\(pruned)")
+        #expect(Set(deleted + kept) == Set(keys), "\(pruned)")
+        #expect(result["dry_run"] as? Bool == false)
+        let listed = try await pgclone.run(["ls", dumped.source], environment: environment)
+        #expect(Set(listed.stdout.split(separator: "\n").map(String.init)) == Set(kept), "\(listed)")
+        #expect(log().contains("fault DELETE:status:403"), "\(log())")
+    }
+
     @Test func anObjectReplacedDuringTheRestoreFailsClearly() async throws {
         let pgclone = try PGCloneHarness()
         let server = pgclone.server
