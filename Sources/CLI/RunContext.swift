@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PGCloneActors
 import PGCloneMetrics
+import PGCloneStreams
 import Synchronization
 
 /// What a command runs with: the logger, the metrics and their delivery, and whether it is past its

@@ -1,4 +1,5 @@
 import PGCloneActors
+import PGCloneStreams
 import Testing
 
 /// What a hook's command shows of the secrets in it: nothing, and of the rest, everything.

@@ -78,4 +78,33 @@ import Testing
         let error = #expect(throws: S3ClientError.self) { try configuration("s3://user:Pw123@bucket/x") }
         #expect(error.map { !"\($0)".contains("Pw123") && "\($0)".contains("names no user or password") } == true)
     }
+
+    /// A custom endpoint that is no S3 endpoint is one line saying what is wrong with it, before
+    /// any request (libcurl would say "bad/illegal format" six times, retried), and credentials
+    /// in it are refused, and shown to no one.
+    @Test(arguments: [
+        ("ftp://u:Secret1@h", "must be an http:// or https:// URL (it is \"ftp://u:****@h\")"),
+        ("not a url Secret1", "is not a URL; give an http:// or https:// URL, e.g. http://127.0.0.1:9000"),
+        ("https://h:99999", "has port 99999, which is not a port (1 to 65535) (it is \"https://h:99999\")"),
+        ("http://h:0", "has port 0, which is not a port"),
+        ("http:///path", "names no host"),
+        ("http://h/?X-Amz-Signature=Secret1", "must be a URL without a query or fragment"),
+        ("http://u:Secret1@h:9000", "must not hold a user name or password"),
+    ])
+    func badEndpointsAreRefusedUnshown(_ endpoint: String, _ problem: String) {
+        let error = #expect(throws: S3ClientError.self) {
+            try configuration("s3://bucket", ["AWS_ENDPOINT_URL": endpoint])
+        }
+        let message = error.map { "\($0)" } ?? ""
+        #expect(message.contains("AWS_ENDPOINT_URL " + problem), "\(message)")
+        #expect(!message.contains("Secret1"), "\(message)")
+    }
+
+    @Test func endpointsWithAPathOrIPv6AreTaken() throws {
+        #expect(
+            try configuration("s3://bucket", ["AWS_ENDPOINT_URL": "http://[::1]:9000/s3/"]).endpoint
+                == "http://[::1]:9000/s3"
+        )
+        #expect(try configuration("s3://bucket", ["AWS_ENDPOINT_URL": "HTTPS://minio"]).endpoint == "HTTPS://minio")
+    }
 }

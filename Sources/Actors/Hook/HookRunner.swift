@@ -1,6 +1,7 @@
 import Glibc
 package import Logging
 package import PGCloneMetrics
+import PGCloneStreams
 import Subprocess
 import SystemPackage
 

@@ -1,3 +1,4 @@
+import Foundation
 import PGCloneStreams
 
 /// Where and how to reach a bucket: the location's bucket and prefix, the endpoint (AWS's
@@ -128,15 +129,7 @@ package struct S3Configuration: Sendable, Hashable {
         let fromProfile =
             ignoreConfigured ? nil : profileEndpoint.flatMap { $0.isEmpty ? nil : ("the profile's endpoint_url", $0) }
         if let (variable, value) = configured ?? fromProfile {
-            guard value.hasPrefix("http://") || value.hasPrefix("https://") else {
-                throw S3ClientError(
-                    .configuration,
-                    "\(variable) must be an http:// or https:// URL (it is \"\(value)\")"
-                )
-            }
-            var endpoint = value
-            while endpoint.hasSuffix("/") { endpoint.removeLast() }
-            self.endpoint = endpoint
+            self.endpoint = try Self.endpoint(value, from: variable)
         }
         region =
             ["AWS_REGION", "AWS_DEFAULT_REGION"].lazy.compactMap { environment[$0] }.first { !$0.isEmpty }
@@ -187,6 +180,47 @@ package struct S3Configuration: Sendable, Hashable {
     }
 
     /// The URL of `key` (already prefixed), with `query` (sorted and encoded by the caller).
+    /// `value`, a custom endpoint's URL from `variable`, without its trailing `/`s: `http://` or
+    /// `https://`, a host, a port from 1 to 65535 if any, and a path at most (which bucket paths
+    /// follow). Credentials in it are refused (requests are signed with the AWS credentials, and
+    /// libcurl would send them as well), and never shown.
+    /// - Throws: ``S3ClientError`` `.configuration`, saying what is wrong.
+    static func endpoint(_ value: String, from variable: String) throws(S3ClientError) -> String {
+        let shown = URLPassword.redactingAll(in: value)
+        func refuse(_ problem: String) -> S3ClientError {
+            S3ClientError(.configuration, "\(variable) \(problem) (it is \"\(shown)\")")
+        }
+        guard let components = URLComponents(string: value), components.scheme != nil else {
+            // Not shown: what is no URL may be anything, a secret set in the wrong variable too.
+            throw S3ClientError(
+                .configuration,
+                "\(variable) is not a URL; give an http:// or https:// URL, e.g. http://127.0.0.1:9000"
+            )
+        }
+        guard let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https" else {
+            throw refuse("must be an http:// or https:// URL")
+        }
+        guard components.user == nil && components.password == nil else {
+            throw S3ClientError(
+                .configuration,
+                """
+                \(variable) must not hold a user name or password: requests are signed with the AWS \
+                credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile)
+                """
+            )
+        }
+        guard let host = components.host, !host.isEmpty else { throw refuse("names no host") }
+        if let port = components.port, !(1...65535).contains(port) {
+            throw refuse("has port \(port), which is not a port (1 to 65535)")
+        }
+        guard components.query == nil && components.fragment == nil else {
+            throw refuse("must be a URL without a query or fragment (a host, a port, a path at most)")
+        }
+        var endpoint = value
+        while endpoint.hasSuffix("/") { endpoint.removeLast() }
+        return endpoint
+    }
+
     package func url(key: String, query: String = "") -> String {
         let path = S3Encoding.path(key)
         let base: String

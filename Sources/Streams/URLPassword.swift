@@ -2,7 +2,7 @@
 /// pgclone never shows one; messages go through these.
 package enum URLPassword {
     /// The range of the password in `url`'s user information, if it has a non-empty one.
-    static func range(in url: String) -> Range<String.Index>? {
+    package static func range(in url: String) -> Range<String.Index>? {
         guard let scheme = url.firstRange(of: "://") else { return nil }
         let authority = url[scheme.upperBound...].prefix { $0 != "/" && $0 != "?" && $0 != "#" }
         guard let at = authority.lastIndex(of: "@"), let colon = authority[..<at].firstIndex(of: ":") else {
