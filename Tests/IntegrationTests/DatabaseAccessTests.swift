@@ -108,4 +108,68 @@ struct DatabaseAccessTests {
         }
         for database in [source, fresh, target] { try await server.dropDatabase(database) }
     }
+
+    /// An owner that revoked its own database privileges stays without them: over `D` (whose
+    /// `D__temp` a superuser, or a member of the owner, makes with `D`'s owner), from an empty
+    /// ACL, and in a first restore. A first restore from a copy pgclone made does not carry the
+    /// copy's marker comment (a database with one is pgclone's to drop).
+    @Test(arguments: PostgresServer.all, TestRole.allCases)
+    func anOwnersRevokedPrivilegesStayRevoked(server: PostgresServer, role: TestRole) async throws {
+        let user = try await role.user(on: server)
+        let owner = try await server.createRole("selfrevoked")
+        let reader = try await server.createRole("reader")
+        try await server.psql("GRANT \(quoteIdentifier(owner.user)) TO \(quoteIdentifier(user.user))")
+        let pgclone = try PGCloneHarness(server: user)
+        let target = TestEnvironment.uniqueName("rev_dst")
+        try await server.createDatabase(target)
+        try await server.psql(
+            "CREATE TABLE t (v int); INSERT INTO t VALUES (1); ALTER TABLE t OWNER TO \(quoteIdentifier(owner.user))",
+            database: target
+        )
+        let name = quoteIdentifier(target)
+        try await server.psql(
+            """
+            ALTER DATABASE \(name) OWNER TO \(quoteIdentifier(owner.user));
+            REVOKE ALL ON DATABASE \(name) FROM PUBLIC;
+            REVOKE ALL ON DATABASE \(name) FROM \(quoteIdentifier(owner.user));
+            GRANT CONNECT ON DATABASE \(name) TO \(quoteIdentifier(reader.user));
+            """
+        )
+        if role == .application {
+            // The application role connects as itself, not through the owner's privileges.
+            try await server.psql("GRANT CONNECT ON DATABASE \(name) TO \(quoteIdentifier(user.user))")
+        }
+        let grants = ([reader.user] + (role == .application ? [user.user] : [])).map { "\($0):CONNECT" }.sorted()
+        let expected = "\(owner.user) | \(grants.joined(separator: ",")) | -1 | -"
+        #expect(try await Self.access(server, target) == expected)
+        let key = try await pgclone.dump(target)
+        let restored = try await pgclone.restore(key, into: target)
+        #expect(restored.exitCode == 0, "\(restored)")
+        #expect(try await Self.access(server, target) == expected, "\(restored)")
+
+        let fresh = TestEnvironment.uniqueName("rev_new")
+        let created = try await pgclone.restore(key, into: fresh)
+        #expect(created.exitCode == 0, "\(created)")
+        #expect(try await Self.access(server, fresh) == expected, "\(created)")
+
+        // No privileges at all (an empty ACL, not the default): none after.
+        if role == .superuser {
+            try await server.psql("REVOKE ALL ON DATABASE \(name) FROM \(quoteIdentifier(reader.user))")
+            let acl = "SELECT datacl::text FROM pg_database WHERE datname = \(server.literal(target))"
+            #expect(try await server.psql(acl) == "{}")
+            let again = try await pgclone.restore(key, into: target)
+            #expect(again.exitCode == 0, "\(again)")
+            #expect(try await server.psql(acl) == "{}", "\(again)")
+        }
+
+        let copy = TestEnvironment.uniqueName("rev_copy")
+        let copied = try await pgclone.run(["copy", ":\(copy)", "--database", user.url(fresh)])
+        #expect(copied.exitCode == 0, "\(copied)")
+        let fromCopy = TestEnvironment.uniqueName("rev_from_copy")
+        let restoredCopy = try await pgclone.restore(":\(copy)", into: fromCopy)
+        #expect(restoredCopy.exitCode == 0, "\(restoredCopy)")
+        let copyAccess = try await Self.access(server, fromCopy)
+        #expect(copyAccess.hasSuffix(" | -"), "\(copyAccess)")
+        for database in [target, fresh, copy, fromCopy] { try await server.dropDatabase(database) }
+    }
 }

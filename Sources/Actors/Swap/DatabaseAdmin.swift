@@ -72,7 +72,7 @@ package struct DatabaseAdmin: Sendable {
             if let modelName { try await DatabaseProperties.read(modelName, on: connection) } else { nil }
         try await transaction(cancellable: false) {
             try await mark(name, marker)
-            for statement in model?.privilegeStatements(for: name, keepingOwnersOwn: true) ?? [] {
+            for statement in model?.privilegeStatements(for: name, revokingFrom: nil) ?? [] {
                 try await connection.execute(statement)
             }
             let allows = forRestoring || (model?.allowsConnections ?? true)

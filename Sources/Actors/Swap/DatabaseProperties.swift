@@ -66,31 +66,38 @@ package struct DatabaseProperties: Sendable, Equatable {
         return properties
     }
 
-    /// Statements that give `database` (a new one, owned by the current role with default
+    /// Statements that give `database` (a new one, owned by `currentOwner` with default
     /// privileges) these properties, but for accepting connections, which the swap decides. Run
     /// inside the swap's transaction; the owner changes last, so that the current role grants as
     /// the owner first.
-    func statements(for database: String, on admin: PostgresConnection) async throws -> [String] {
+    func statements(
+        for database: String,
+        ownedBy currentOwner: String,
+        on admin: PostgresConnection
+    ) async throws -> [String] {
         let name = quoteIdentifier(database)
         var statements = [
             "COMMENT ON DATABASE \(name) IS \(try await admin.quoteLiteral(orNull: comment))",
             "ALTER DATABASE \(name) CONNECTION LIMIT \(connectionLimit)",
         ]
-        statements += privilegeStatements(for: database, keepingOwnersOwn: false)
+        statements += privilegeStatements(for: database, revokingFrom: currentOwner)
         statements.append("ALTER DATABASE \(name) OWNER TO \(quoteIdentifier(owner))")
         return statements
     }
 
-    /// Statements that give `database` (owned by the current role) these database privileges;
-    /// none for the default ones. `keepingOwnersOwn`: the current role keeps its own privileges (it
-    /// restores into the database before the swap gives it its final owner).
-    func privilegeStatements(for database: String, keepingOwnersOwn: Bool) -> [String] {
+    /// Statements that give `database` these database privileges; none for the default ones.
+    /// `revokingFrom`: its owner, whose own privileges (the default ACL gives them) go too, to be
+    /// granted as these say; `nil` keeps them (the current role restores into the database before
+    /// the swap gives it its final owner).
+    func privilegeStatements(for database: String, revokingFrom currentOwner: String?) -> [String] {
         guard let privileges else { return [] }
         let name = quoteIdentifier(database)
         // The default ACL is the owner's privileges and PUBLIC's CONNECT and TEMPORARY: start from
         // none, then grant exactly what the model database has.
         var statements = ["REVOKE ALL ON DATABASE \(name) FROM PUBLIC"]
-        if !keepingOwnersOwn { statements.append("REVOKE ALL ON DATABASE \(name) FROM CURRENT_USER") }
+        if let currentOwner {
+            statements.append("REVOKE ALL ON DATABASE \(name) FROM \(quoteIdentifier(currentOwner))")
+        }
         statements += privileges.compactMap { Self.statement(granting: $0, on: database) }
         return statements
     }

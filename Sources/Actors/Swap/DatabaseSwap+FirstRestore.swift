@@ -1,27 +1,47 @@
 package import PGCloneStreams
 
 extension DatabaseSwap {
-    /// Statements that give `database` (owned by the current role, with the default privileges)
-    /// the source's access properties, as far as this server allows: its comment and connection
-    /// limit; its database privileges, for the roles that exist here (PUBLIC's always); its owner,
-    /// if that role exists and the current role may make it the owner (a superuser, or a member
-    /// who may SET ROLE to it). Run in the transaction that renames `D__temp` to `D`; the owner
-    /// changes last.
+    /// Statements that give `database` (`D__temp` renamed, owned by `currentOwner` with the
+    /// default privileges) the source's access properties, as far as this server allows: its
+    /// comment (not one of pgclone's markers: the source may be a copy pgclone made) and connection
+    /// limit; its database privileges, for the roles that exist here (PUBLIC's always), the owner's
+    /// own exactly (none if the source's owner had revoked them); its owner, if that role exists
+    /// and the current role may make it the owner (a superuser, or a member who may SET ROLE to
+    /// it). If it may not, `currentOwner` stays the owner, with the privileges the source's owner
+    /// had. Run in the transaction that renames `D__temp` to `D`; the owner changes last.
     /// - Returns: the statements, and what was left out, for the warning.
     func accessStatements(
         _ access: DatabaseAccess,
-        for database: String
+        for database: String,
+        ownedBy currentOwner: String
     ) async throws -> (statements: [String], leftOut: [String]) {
         let name = quoteIdentifier(database)
+        let comment = DatabaseMarker.isPGClone(access.comment) ? nil : access.comment
         var statements = [
-            "COMMENT ON DATABASE \(name) IS \(try await connection.quoteLiteral(orNull: access.comment))",
+            "COMMENT ON DATABASE \(name) IS \(try await connection.quoteLiteral(orNull: comment))",
             "ALTER DATABASE \(name) CONNECTION LIMIT \(access.connectionLimit)",
         ]
         var leftOut: [String] = []
+        var owner = access.owner
+        if !(try await connection.roleExists(access.owner)) {
+            leftOut.append("owner \"\(access.owner)\" (no such role here)")
+            owner = currentOwner
+        } else if !(try await connection.maySetRole(access.owner)) {
+            leftOut.append(
+                """
+                owner \"\(access.owner)\" (\(await connection.endpoint.user) may not make it the owner: it may not \
+                SET ROLE to it)
+                """
+            )
+            owner = currentOwner
+        }
         if let privileges = access.privileges {
-            // The default privileges are PUBLIC's CONNECT and TEMPORARY: none, then the source's.
+            // The default privileges are the owner's and PUBLIC's CONNECT and TEMPORARY: none,
+            // then the source's, its owner's going to the owner `D` gets.
             statements.append("REVOKE ALL ON DATABASE \(name) FROM PUBLIC")
-            for grant in privileges {
+            statements.append("REVOKE ALL ON DATABASE \(name) FROM \(quoteIdentifier(currentOwner))")
+            for var grant in privileges {
+                if grant.grantee == access.owner { grant.grantee = owner }
                 guard let statement = DatabaseProperties.statement(granting: grant, on: database) else { continue }
                 if let grantee = grant.grantee, !(try await connection.roleExists(grantee)) {
                     leftOut.append("\(grant.privilege) for \"\(grantee)\" (no such role here)")
@@ -30,17 +50,8 @@ extension DatabaseSwap {
                 statements.append(statement)
             }
         }
-        if !(try await connection.roleExists(access.owner)) {
-            leftOut.append("owner \"\(access.owner)\" (no such role here)")
-        } else if try await connection.maySetRole(access.owner) {
-            statements.append("ALTER DATABASE \(name) OWNER TO \(quoteIdentifier(access.owner))")
-        } else {
-            leftOut.append(
-                """
-                owner \"\(access.owner)\" (\(await connection.endpoint.user) may not make it the owner: it may not \
-                SET ROLE to it)
-                """
-            )
+        if owner != currentOwner {
+            statements.append("ALTER DATABASE \(name) OWNER TO \(quoteIdentifier(owner))")
         }
         return (statements, leftOut)
     }

@@ -33,7 +33,7 @@ extension DatabaseSwap {
     ///     swap then, rather than keeping `D` closed as long as it likes.
     ///   - attempts: renames fail while sessions still leave; each attempt ends them again.
     ///   - sourceAccess: the source's access properties, which a first restore (no `D`) gives the
-    ///     new `D` as far as its roles exist (``accessStatements(_:for:)``); what is left out goes
+    ///     new `D` as far as its roles exist (``accessStatements(_:for:ownedBy:)``); what is left out goes
     ///     into the report.
     package func swap(
         keepingPrevious: Bool,
@@ -48,7 +48,15 @@ extension DatabaseSwap {
         guard let old = try await DatabaseProperties.read(names.target, on: connection) else {
             // A first restore: nothing to replace; the source's access properties where it says.
             var (statements, leftOut): ([String], [String]) = ([], [])
-            if let sourceAccess { (statements, leftOut) = try await accessStatements(sourceAccess, for: names.target) }
+            if let sourceAccess {
+                guard let owner = try await DatabaseProperties.read(names.temporary, on: connection)?.owner else {
+                    throw PGCloneError(
+                        .swapFailed,
+                        "\"\(names.temporary)\" is gone: was it dropped during the restore?"
+                    )
+                }
+                (statements, leftOut) = try await accessStatements(sourceAccess, for: names.target, ownedBy: owner)
+            }
             // A `D__current` without `D` (a DBA dropped `D`) gives way to the new snapshot.
             let currentExists = newSnapshot ? try await admin.exists(names.current) : false
             // The rename waits for D__temp's sessions (one a hook left behind).
@@ -81,7 +89,12 @@ extension DatabaseSwap {
             if previousExists { renamed.append(names.previous) }
             if newSnapshot && currentExists { renamed.append(names.current) }
         }
-        let properties = try await old.statements(for: names.target, on: connection)
+        // D__temp's owner is D's (a superuser restoring) or the current role's: its own privileges
+        // go, for D's to be granted; then it gives way to D's owner.
+        guard let temporaryOwner = try await DatabaseProperties.read(names.temporary, on: connection)?.owner else {
+            throw PGCloneError(.swapFailed, "\"\(names.temporary)\" is gone: was it dropped during the restore?")
+        }
+        let properties = try await old.statements(for: names.target, ownedBy: temporaryOwner, on: connection)
         // Ended once before D closes, so that one pgclone may not end fails the swap with D open.
         let endedBeforeClosing = try await admin.terminateSessions(on: names.temporary, cancellable: true)
 
