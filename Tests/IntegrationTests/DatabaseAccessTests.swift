@@ -111,8 +111,9 @@ struct DatabaseAccessTests {
 
     /// An owner that revoked its own database privileges stays without them: over `D` (whose
     /// `D__temp` a superuser, or a member of the owner, makes with `D`'s owner), from an empty
-    /// ACL, and in a first restore. A first restore from a copy pgclone made does not carry the
-    /// copy's marker comment (a database with one is pgclone's to drop).
+    /// ACL, and in a first restore. `copy :NAME` makes a copy that is the source's owner's with
+    /// the same privileges (where the role may make it so); a first restore from it does not carry
+    /// the copy's marker comment (a database with one is pgclone's to drop).
     @Test(arguments: PostgresServer.all, TestRole.allCases)
     func anOwnersRevokedPrivilegesStayRevoked(server: PostgresServer, role: TestRole) async throws {
         let user = try await role.user(on: server)
@@ -143,7 +144,11 @@ struct DatabaseAccessTests {
         let expected = "\(owner.user) | \(grants.joined(separator: ",")) | -1 | -"
         #expect(try await Self.access(server, target) == expected)
         let key = try await pgclone.dump(target)
-        let restored = try await pgclone.restore(key, into: target)
+        // A hook that grants on D__temp does not make D more open either.
+        let outsider = try await server.createRole("outsider")
+        let grant = "GRANT CONNECT ON DATABASE :\"DBNAME\" TO \(quoteIdentifier(outsider.user))"
+        let hook = "echo '\(grant)' | psql -v ON_ERROR_STOP=1"
+        let restored = try await pgclone.restore(key, into: target, ["--pre-swap-hook", hook])
         #expect(restored.exitCode == 0, "\(restored)")
         #expect(try await Self.access(server, target) == expected, "\(restored)")
 
@@ -168,8 +173,15 @@ struct DatabaseAccessTests {
         let fromCopy = TestEnvironment.uniqueName("rev_from_copy")
         let restoredCopy = try await pgclone.restore(":\(copy)", into: fromCopy)
         #expect(restoredCopy.exitCode == 0, "\(restoredCopy)")
-        let copyAccess = try await Self.access(server, fromCopy)
-        #expect(copyAccess.hasSuffix(" | -"), "\(copyAccess)")
+        // The copy is the source's owner's, with the source's privileges exactly; and so is what
+        // a first restore from it makes.
+        let copyAccess = try await Self.access(server, copy)
+        #expect(
+            copyAccess.hasPrefix(expected.replacing(" | -1 | -", with: " | -1 | pgclone: copy of")),
+            "\(copyAccess)"
+        )
+        let fromCopyAccess = try await Self.access(server, fromCopy)
+        #expect(fromCopyAccess == expected, "\(fromCopyAccess)\n\(restoredCopy)")
         for database in [target, fresh, copy, fromCopy] { try await server.dropDatabase(database) }
     }
 }

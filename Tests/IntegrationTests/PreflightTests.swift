@@ -101,7 +101,8 @@ struct PreflightTests {
         #expect(restored.exitCode == 0, "\(restored)")
         #expect(try await server.markers(target) == "new")
         // The same owner, privileges, connection limit and comment: nothing is more open than it was.
-        #expect(try await server.psql(properties) == before)
+        let after = try await server.psql(properties)
+        #expect(after == before, "\(after)")
         #expect(await reader.acceptsConnections(target))
         let outsider = try await server.createRole("outsider")
         #expect(await !outsider.acceptsConnections(target))

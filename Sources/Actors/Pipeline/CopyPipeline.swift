@@ -50,7 +50,18 @@ package struct CopyPipeline: Sendable {
             logger.info("copying \"\(source)\" as \"\(snapshot)\"")
             // No more open than the source: a copy must not show its data to more roles.
             let marker = DatabaseMarker.copy(of: source, started: RestorePipeline.timestamp())
-            let copied = try await administration.copy(source, to: snapshot, marker: marker, model: source)
+            // The source's owner's, as the source is, where the role may make it so.
+            var owner: String?
+            if let sourceOwner = try await DatabaseProperties.read(source, on: admin)?.owner {
+                owner = try await administration.usableOwner(sourceOwner)
+            }
+            let copied = try await administration.copy(
+                source,
+                to: snapshot,
+                marker: marker,
+                model: source,
+                owner: owner
+            )
             logger.warnSkipped(copied.skipped)
             let ended = counted(copied.endedSessions, "session")
             logger.info("copied \"\(source)\" as \"\(snapshot)\" (\(ended) of \"\(source)\" terminated)")

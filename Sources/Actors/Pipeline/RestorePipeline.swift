@@ -249,7 +249,10 @@ package struct RestorePipeline: Sendable {
                     logger.info("copying database \"\(localSource)\" as \"\(names.temporary)\"")
                     sourceAccess = try await DatabaseProperties.read(localSource, on: swap.admin.connection)?.access
                     step.value = "copying \"\(localSource)\" as \"\(names.temporary)\""
-                    let skipped = try await metrics.phase(.restore) { try await swap.copyAsTemporary(localSource) }
+                    let owner = try await swap.temporaryOwner(source: sourceAccess, restoringAs: restoreConfig.role)
+                    let skipped = try await metrics.phase(.restore) {
+                        try await swap.copyAsTemporary(localSource, owner: owner)
+                    }
                     // The copy has the source's settings, as far as the role may set them; those D has
                     // too, and D's own for particular roles, are required (set again, or the restore
                     // fails before the swap).

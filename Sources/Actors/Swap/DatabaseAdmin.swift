@@ -56,23 +56,29 @@ package struct DatabaseAdmin: Sendable {
     ///     PostgreSQL's defaults.
     ///   - forRestoring: pg_restore and the hooks connect to it (`D__temp`): it accepts
     ///     connections, without a limit, even if the model does not.
+    ///   - owner: its owner, with the model's privileges exactly (its own too), unless it is
+    ///     `forRestoring`; `nil`: the current role, which keeps its own privileges.
     func create(
         _ name: String,
         as options: String,
         marker: String,
         model modelName: String?,
+        owner: String? = nil,
         forRestoring: Bool = false
     ) async throws {
         let database = quoteIdentifier(name)
+        let ownedBy = owner.map { " OWNER \(quoteIdentifier($0))" } ?? ""
         try await connection.execute(
-            "CREATE DATABASE \(database) \(options) ALLOW_CONNECTIONS false CONNECTION LIMIT 0",
+            "CREATE DATABASE \(database) \(options)\(ownedBy) ALLOW_CONNECTIONS false CONNECTION LIMIT 0",
             cancellable: true
         )
         let model: DatabaseProperties? =
             if let modelName { try await DatabaseProperties.read(modelName, on: connection) } else { nil }
         try await transaction(cancellable: false) {
             try await mark(name, marker)
-            for statement in model?.privilegeStatements(for: name, revokingFrom: nil) ?? [] {
+            // Restored into: its owner keeps what it needs (the swap gives `D`'s privileges).
+            let holders = forRestoring ? nil : owner.map { [$0] }
+            for statement in model?.privilegeStatements(for: name, revokingFrom: holders) ?? [] {
                 try await connection.execute(statement)
             }
             let allows = forRestoring || (model?.allowsConnections ?? true)
@@ -83,6 +89,15 @@ package struct DatabaseAdmin: Sendable {
         }
     }
 
+    /// `role`, if the current role may make it a database's owner and then act on that database
+    /// (drop or rename it): it may SET ROLE to it and has its privileges; else `nil`.
+    package func usableOwner(_ role: String) async throws -> String? {
+        guard try await connection.maySetRole(role) else { return nil }
+        let usable =
+            try await connection.query("SELECT pg_has_role(current_user, $1, 'USAGE')", [role]).first?.first == "t"
+        return usable ? role : nil
+    }
+
     func mark(_ database: String, _ comment: String) async throws {
         try await connection.execute(
             "COMMENT ON DATABASE \(quoteIdentifier(database)) IS \(try await connection.quoteLiteral(comment))"
@@ -91,7 +106,8 @@ package struct DatabaseAdmin: Sendable {
 
     /// Creates `copy` as a copy of `template` (`CREATE DATABASE … TEMPLATE`, which needs the template
     /// to have no sessions: they are ended first), with the template's database-level settings,
-    /// commented `marker` and no more open than `model` (``create(_:as:marker:model:forRestoring:)``).
+    /// commented `marker` and no more open than `model` (``create(_:as:marker:model:owner:forRestoring:)``),
+    /// owned by `owner` (the current role if `nil`).
     /// - Returns: the template's settings that could not be carried over, with why, and how many
     ///   of its sessions were ended.
     @discardableResult
@@ -100,6 +116,7 @@ package struct DatabaseAdmin: Sendable {
         to copy: String,
         marker: String,
         model: String?,
+        owner: String? = nil,
         forRestoring: Bool = false
     ) async throws -> (skipped: [(DatabaseSetting, String)], endedSessions: Int) {
         guard try await exists(template) else {
@@ -114,11 +131,11 @@ package struct DatabaseAdmin: Sendable {
         // whole copy to WAL; PostgreSQL 15 and later default to the latter.
         if await connection.serverVersion >= 150_000 { options += " STRATEGY = FILE_COPY" }
         do {
-            try await create(copy, as: options, marker: marker, model: model, forRestoring: forRestoring)
+            try await create(copy, as: options, marker: marker, model: model, owner: owner, forRestoring: forRestoring)
         } catch let error as LibPQError where error.isObjectInUse {
             // A session that arrived between the termination and the copy: once more.
             ended += try await terminateSessions(on: template, cancellable: true)
-            try await create(copy, as: options, marker: marker, model: model, forRestoring: forRestoring)
+            try await create(copy, as: options, marker: marker, model: model, owner: owner, forRestoring: forRestoring)
         }
         return (try await apply(connection.databaseSettings(of: template), to: copy, from: template), ended)
     }

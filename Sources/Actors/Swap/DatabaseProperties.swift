@@ -6,8 +6,9 @@ package import PGCloneStreams
 package struct DatabaseProperties: Sendable, Equatable {
     package var oid: String
     package var owner: String
-    /// `datacl` as `aclexplode` gives it: grantee (`nil` for PUBLIC), privilege, grant option.
-    /// `nil` when the database has the default privileges.
+    /// `datacl` as `aclexplode` gives it, in its order (granted in that order, they make the same
+    /// `datacl`): grantee (`nil` for PUBLIC), privilege, grant option. `nil` when the database has
+    /// the default privileges.
     package var privileges: [Grant]?
     package var connectionLimit: Int
     package var allowsConnections: Bool
@@ -54,8 +55,8 @@ package struct DatabaseProperties: Sendable, Equatable {
                 """
                 SELECT CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END, a.privilege_type, \
                 a.is_grantable
-                FROM pg_database AS d CROSS JOIN LATERAL aclexplode(d.datacl) AS a
-                WHERE d.datname = $1 ORDER BY 1 NULLS FIRST, 2
+                FROM pg_database AS d CROSS JOIN LATERAL aclexplode(d.datacl) WITH ORDINALITY AS a
+                WHERE d.datname = $1 ORDER BY a.ordinality
                 """,
                 [database]
             )
@@ -66,13 +67,13 @@ package struct DatabaseProperties: Sendable, Equatable {
         return properties
     }
 
-    /// Statements that give `database` (a new one, owned by `currentOwner` with default
-    /// privileges) these properties, but for accepting connections, which the swap decides. Run
-    /// inside the swap's transaction; the owner changes last, so that the current role grants as
-    /// the owner first.
+    /// Statements that give `database` (`D__temp` renamed, whose properties were `temporary`)
+    /// these properties, but for accepting connections, which the swap decides. Run inside the
+    /// swap's transaction; the owner changes last, so that the current role grants as the owner
+    /// first.
     func statements(
         for database: String,
-        ownedBy currentOwner: String,
+        replacing temporary: DatabaseProperties,
         on admin: PostgresConnection
     ) async throws -> [String] {
         let name = quoteIdentifier(database)
@@ -80,24 +81,31 @@ package struct DatabaseProperties: Sendable, Equatable {
             "COMMENT ON DATABASE \(name) IS \(try await admin.quoteLiteral(orNull: comment))",
             "ALTER DATABASE \(name) CONNECTION LIMIT \(connectionLimit)",
         ]
-        statements += privilegeStatements(for: database, revokingFrom: currentOwner)
+        statements += privilegeStatements(for: database, revokingFrom: temporary.holders)
         statements.append("ALTER DATABASE \(name) OWNER TO \(quoteIdentifier(owner))")
         return statements
     }
 
+    /// The roles with privileges on the database, PUBLIC aside: its owner (whose own come from the
+    /// default ACL when it has no other), and those granted some.
+    var holders: [String] {
+        var roles = [owner]
+        for grantee in (privileges ?? []).compactMap(\.grantee) where !roles.contains(grantee) { roles.append(grantee) }
+        return roles
+    }
+
     /// Statements that give `database` these database privileges; none for the default ones.
-    /// `revokingFrom`: its owner, whose own privileges (the default ACL gives them) go too, to be
-    /// granted as these say; `nil` keeps them (the current role restores into the database before
-    /// the swap gives it its final owner).
-    func privilegeStatements(for database: String, revokingFrom currentOwner: String?) -> [String] {
+    /// Every privilege of PUBLIC and of `holders` goes first (with what was granted on from them:
+    /// `CASCADE`), then the model's are granted in its order. `holders`: `nil` for a database just
+    /// made, whose owner keeps its own privileges (the current role restores into it before the
+    /// swap gives `D`'s).
+    func privilegeStatements(for database: String, revokingFrom holders: [String]?) -> [String] {
         guard let privileges else { return [] }
         let name = quoteIdentifier(database)
         // The default ACL is the owner's privileges and PUBLIC's CONNECT and TEMPORARY: start from
         // none, then grant exactly what the model database has.
-        var statements = ["REVOKE ALL ON DATABASE \(name) FROM PUBLIC"]
-        if let currentOwner {
-            statements.append("REVOKE ALL ON DATABASE \(name) FROM \(quoteIdentifier(currentOwner))")
-        }
+        let roles = ["PUBLIC"] + (holders ?? []).map(quoteIdentifier)
+        var statements = ["REVOKE ALL ON DATABASE \(name) FROM \(roles.joined(separator: ", ")) CASCADE"]
         statements += privileges.compactMap { Self.statement(granting: $0, on: database) }
         return statements
     }

@@ -1,20 +1,22 @@
 package import PGCloneStreams
 
 extension DatabaseSwap {
-    /// Statements that give `database` (`D__temp` renamed, owned by `currentOwner` with the
-    /// default privileges) the source's access properties, as far as this server allows: its
-    /// comment (not one of pgclone's markers: the source may be a copy pgclone made) and connection
-    /// limit; its database privileges, for the roles that exist here (PUBLIC's always), the owner's
-    /// own exactly (none if the source's owner had revoked them); its owner, if that role exists
-    /// and the current role may make it the owner (a superuser, or a member who may SET ROLE to
-    /// it). If it may not, `currentOwner` stays the owner, with the privileges the source's owner
-    /// had. Run in the transaction that renames `D__temp` to `D`; the owner changes last.
+    /// Statements that give `database` (`D__temp` renamed, whose properties were `temporary`:
+    /// its owner's and any privileges a hook granted go) the source's access properties, as far as
+    /// this server allows: its comment (not one of pgclone's markers: the source may be a copy
+    /// pgclone made) and connection limit; its database privileges, for the roles that exist here
+    /// (PUBLIC's always), the owner's own exactly (none if the source's owner had revoked them);
+    /// its owner, if that role exists and the current role may make it the owner (a superuser, or
+    /// a member who may SET ROLE to it). If it may not, `D__temp`'s owner stays the owner, with
+    /// the privileges the source's owner had. Run in the transaction that renames `D__temp` to
+    /// `D`; the owner changes last.
     /// - Returns: the statements, and what was left out, for the warning.
     func accessStatements(
         _ access: DatabaseAccess,
         for database: String,
-        ownedBy currentOwner: String
+        replacing temporary: DatabaseProperties
     ) async throws -> (statements: [String], leftOut: [String]) {
+        let currentOwner = temporary.owner
         let name = quoteIdentifier(database)
         let comment = DatabaseMarker.isPGClone(access.comment) ? nil : access.comment
         var statements = [
@@ -38,8 +40,8 @@ extension DatabaseSwap {
         if let privileges = access.privileges {
             // The default privileges are the owner's and PUBLIC's CONNECT and TEMPORARY: none,
             // then the source's, its owner's going to the owner `D` gets.
-            statements.append("REVOKE ALL ON DATABASE \(name) FROM PUBLIC")
-            statements.append("REVOKE ALL ON DATABASE \(name) FROM \(quoteIdentifier(currentOwner))")
+            let roles = ["PUBLIC"] + temporary.holders.map(quoteIdentifier)
+            statements.append("REVOKE ALL ON DATABASE \(name) FROM \(roles.joined(separator: ", ")) CASCADE")
             for var grant in privileges {
                 if grant.grantee == access.owner { grant.grantee = owner }
                 guard let statement = DatabaseProperties.statement(granting: grant, on: database) else { continue }
@@ -65,9 +67,7 @@ extension DatabaseSwap {
     /// a table's owner).
     package func temporaryOwner(source: DatabaseAccess?, restoringAs role: String?) async throws -> String? {
         let owner = try await DatabaseProperties.read(names.target, on: connection)?.owner ?? role ?? source?.owner
-        guard let owner, try await connection.maySetRole(owner) else { return nil }
-        let usable =
-            try await connection.query("SELECT pg_has_role(current_user, $1, 'USAGE')", [owner]).first?.first == "t"
-        return usable ? owner : nil
+        guard let owner else { return nil }
+        return try await admin.usableOwner(owner)
     }
 }

@@ -33,7 +33,7 @@ extension DatabaseSwap {
     ///     swap then, rather than keeping `D` closed as long as it likes.
     ///   - attempts: renames fail while sessions still leave; each attempt ends them again.
     ///   - sourceAccess: the source's access properties, which a first restore (no `D`) gives the
-    ///     new `D` as far as its roles exist (``accessStatements(_:for:ownedBy:)``); what is left out goes
+    ///     new `D` as far as its roles exist (``accessStatements(_:for:replacing:)``); what is left out goes
     ///     into the report.
     package func swap(
         keepingPrevious: Bool,
@@ -49,13 +49,11 @@ extension DatabaseSwap {
             // A first restore: nothing to replace; the source's access properties where it says.
             var (statements, leftOut): ([String], [String]) = ([], [])
             if let sourceAccess {
-                guard let owner = try await DatabaseProperties.read(names.temporary, on: connection)?.owner else {
-                    throw PGCloneError(
-                        .swapFailed,
-                        "\"\(names.temporary)\" is gone: was it dropped during the restore?"
-                    )
-                }
-                (statements, leftOut) = try await accessStatements(sourceAccess, for: names.target, ownedBy: owner)
+                (statements, leftOut) = try await accessStatements(
+                    sourceAccess,
+                    for: names.target,
+                    replacing: temporaryProperties()
+                )
             }
             // A `D__current` without `D` (a DBA dropped `D`) gives way to the new snapshot.
             let currentExists = newSnapshot ? try await admin.exists(names.current) : false
@@ -89,12 +87,9 @@ extension DatabaseSwap {
             if previousExists { renamed.append(names.previous) }
             if newSnapshot && currentExists { renamed.append(names.current) }
         }
-        // D__temp's owner is D's (a superuser restoring) or the current role's: its own privileges
-        // go, for D's to be granted; then it gives way to D's owner.
-        guard let temporaryOwner = try await DatabaseProperties.read(names.temporary, on: connection)?.owner else {
-            throw PGCloneError(.swapFailed, "\"\(names.temporary)\" is gone: was it dropped during the restore?")
-        }
-        let properties = try await old.statements(for: names.target, ownedBy: temporaryOwner, on: connection)
+        // D__temp's privileges (its owner's, which is D's or the current role's, and any a hook
+        // granted) go, for D's to be granted; then its owner gives way to D's.
+        let properties = try await old.statements(for: names.target, replacing: temporaryProperties(), on: connection)
         // Ended once before D closes, so that one pgclone may not end fails the swap with D open.
         let endedBeforeClosing = try await admin.terminateSessions(on: names.temporary, cancellable: true)
 
@@ -294,5 +289,13 @@ extension DatabaseSwap {
                 advice: "pgclone could not reach the server (\(error)); check it with `pgclone ls --local`"
             )
         }
+    }
+
+    /// `D__temp`'s properties, for the swap to replace.
+    private func temporaryProperties() async throws -> DatabaseProperties {
+        guard let properties = try await DatabaseProperties.read(names.temporary, on: connection) else {
+            throw PGCloneError(.swapFailed, "\"\(names.temporary)\" is gone: was it dropped during the restore?")
+        }
+        return properties
     }
 }

@@ -307,14 +307,16 @@ package actor DatabaseSwap {
         )
     }
 
-    /// `D__temp` as a copy of the local database `source` (`restore :NAME`).
+    /// `D__temp` as a copy of the local database `source` (`restore :NAME`), owned by `owner`
+    /// (``temporaryOwner(source:restoringAs:)``; the current role if `nil`).
     /// - Returns: `source`'s settings that could not be carried over, with why.
-    package func copyAsTemporary(_ source: String) async throws -> [(DatabaseSetting, String)] {
+    package func copyAsTemporary(_ source: String, owner: String?) async throws -> [(DatabaseSetting, String)] {
         let copied = try await admin.copy(
             source,
             to: names.temporary,
             marker: temporaryMarker,
             model: names.target,
+            owner: owner,
             forRestoring: true
         )
         try await recordTemporary()
