@@ -40,7 +40,7 @@ package enum URLPassword {
     /// Whether `name` (an environment variable, a connection string keyword, an option) says its
     /// value is secret: a word of it (between `_`, `-` and `.`) is password, secret, token and the
     /// like, or it ends in key after api, access, private, secret, auth or signing.
-    static func namesSecret(_ name: some StringProtocol) -> Bool {
+    package static func namesSecret(_ name: some StringProtocol) -> Bool {
         let words = name.lowercased().split { $0 == "_" || $0 == "-" || $0 == "." }
         let secretWords: Set<Substring> = [
             "password", "passwd", "pwd", "pass", "secret", "token", "credential", "credentials", "pat", "apikey",
@@ -121,5 +121,23 @@ package enum URLPassword {
             }
             return "\(match.output.name) ****"
         }
+    }
+
+    /// `text` with every occurrence of the values in `secrets` (a password pgclone passes on, a
+    /// secret of its environment) as `****`: a child that prints its environment, or a command
+    /// that echoes `$PGPASSWORD`, shows none. Values shorter than 4 characters are left alone (they
+    /// would mask the rest of the text, and hide little).
+    package static func masking(_ secrets: [String], in text: String) -> String {
+        var text = text
+        for secret in secrets.filter({ $0.count >= 4 }).sorted(by: { $0.count > $1.count }) {
+            text = text.replacing(secret, with: "****")
+        }
+        return text
+    }
+
+    /// The values of the variables in `environment` whose names say they are secret
+    /// (``namesSecret(_:)``: `PGPASSWORD`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`…).
+    package static func secretValues(of environment: [String: String?]) -> [String] {
+        environment.compactMap { name, value in namesSecret(name) ? value : nil }.filter { !$0.isEmpty }
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 package import Logging
 package import PGCloneMetrics
@@ -33,8 +34,13 @@ package actor HookRunner {
         for (index, command) in commands.enumerated() {
             let label = "\(phase.rawValue) hook \(index + 1)"
             let started = ContinuousClock.now
+            // What the hook is given or inherits that is secret (the database's password as
+            // PGPASSWORD, AWS keys) is shown in none of its lines.
+            let secrets =
+                URLPassword.secretValues(of: environment)
+                + URLPassword.secretValues(of: ProcessInfo.processInfo.environment.mapValues { Optional($0) })
             // A hook's command may hold a connection string: its password is not shown.
-            let shown = URLPassword.redactingAll(in: command)
+            let shown = URLPassword.masking(secrets, in: URLPassword.redactingAll(in: command))
             logger.info("running \(label): \(shown)")
             var updates: [Environment.Key: String?] = [:]
             for (name, value) in environment { updates[Environment.Key(stringLiteral: name)] = .some(value) }
@@ -45,7 +51,7 @@ package actor HookRunner {
             var options = try ChildProcess.platformOptions()
             options.teardownSequence = [.gracefulShutDown(allowedDurationToNextStep: .seconds(5))]
             let result = try await withTaskCancellationHandler {
-                try await runHook(command, label: label, updates: updates, options: options)
+                try await runHook(command, label: label, secrets: secrets, updates: updates, options: options)
             } onCancel: {
                 ChildWatchdog.shared.signalGroup(SIGTERM)
             }
@@ -70,6 +76,7 @@ package actor HookRunner {
     private func runHook(
         _ command: String,
         label: String,
+        secrets: [String],
         updates: [Environment.Key: String?],
         options: PlatformOptions
     ) async throws -> ExecutionResult<[String], SequenceOutput, Subprocess.CombinedErrorOutput> {
@@ -83,7 +90,7 @@ package actor HookRunner {
             output: .sequence,
             error: .combinedWithOutput
         ) { execution in
-            var output = HookOutput(label: label, logger: logger)
+            var output = HookOutput(label: label, secrets: secrets, logger: logger)
             for try await buffer in execution.standardOutput {
                 buffer.withUnsafeBytes { output.append($0) }
             }
@@ -100,6 +107,8 @@ extension HookRunner.Phase {
 /// A hook's output, logged line by line; the last lines are kept for the error message.
 private struct HookOutput {
     let label: String
+    /// Values shown as `****` wherever they appear.
+    let secrets: [String]
     let logger: Logger
     var line: [UInt8] = []
     var tail: [String] = []
@@ -120,7 +129,10 @@ private struct HookOutput {
 
     private mutating func emit() {
         // A hook's output may repeat its command's secrets (psql: "unrecognized option '--token=…'").
-        let text = URLPassword.redactingAll(in: String(decoding: line, as: UTF8.self))
+        let text = URLPassword.masking(
+            secrets,
+            in: URLPassword.redactingAll(in: String(decoding: line, as: UTF8.self))
+        )
         line.removeAll(keepingCapacity: true)
         logger.info("\(label): \(text)")
         tail.append(text)
