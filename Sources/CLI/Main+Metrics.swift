@@ -16,6 +16,8 @@ extension Main {
         let logger: Logger
         var linger = Duration.zero
         let address: (host: String, port: Int)?
+        let pushgateway: String?
+        let textfileDirectory: String?
         // Progress only for a person watching: stderr a terminal, and not --quiet.
         let status =
             isatty(STDERR_FILENO) == 1 && !command.common.quiet && command.showsProgress
@@ -23,6 +25,8 @@ extension Main {
         do {
             logger = try command.common.makeLogger(status: status)
             address = try Settings.metricsAddress(command.common, environment: environment)
+            pushgateway = try Settings.pushgateway(command.common)
+            textfileDirectory = try Settings.metricsTextfile(command.common)
             if let text = command.common.metricsLinger {
                 guard let duration = parseDuration(text) else {
                     throw PGCloneError(
@@ -33,9 +37,9 @@ extension Main {
                 linger = duration
             }
         } catch let error as PGCloneCLIError {
-            fail(error.message, code: 2)
+            failUsage(error.message, printingJSON: command.printsJSON)
         } catch {
-            fail(PGCloneError.from(error).message, code: 2)
+            failUsage(PGCloneError.from(error).message, printingJSON: command.printsJSON)
         }
         let metrics = PGCloneMetrics(build: buildInfo)
         var server: MetricsServer?
@@ -46,12 +50,15 @@ extension Main {
             } catch {
                 // NIO's IOError names the system call it wrapped: the reason alone is the news.
                 let reason = (error as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\(error)"
-                fail("cannot serve metrics on \(address.host):\(address.port): \(reason)", code: 2)
+                failUsage(
+                    "cannot serve metrics on \(address.host):\(address.port): \(reason)",
+                    printingJSON: command.printsJSON
+                )
             }
         }
         let delivery = MetricsDelivery(
-            pushgateway: command.common.pushgateway,
-            textfileDirectory: command.common.metricsTextfile,
+            pushgateway: pushgateway,
+            textfileDirectory: textfileDirectory,
             metrics: metrics,
             logger: logger
         )

@@ -39,19 +39,7 @@ enum Main {
             // ArgumentParser quotes what it could not read, which may be a URL with its password.
             let message = URLPassword.redactingAll(in: PGCloneCommand.message(for: error)) + " (see pgclone --help)"
             // `--json` promises a document on stdout, which a wrong command line owes too.
-            if Self.arguments().prefix(while: { $0 != "--" }).contains("--json") {
-                try? JSONOutput.print(
-                    JSONOutput.Failure(
-                        error: .init(
-                            code: PGCloneError.Code.invalidConfiguration.rawValue,
-                            message: message,
-                            exitCode: 2,
-                            details: [:]
-                        )
-                    )
-                )
-            }
-            fail(message, code: 2)
+            failUsage(message, printingJSON: Self.arguments().prefix(while: { $0 != "--" }).contains("--json"))
         }
         exit(await runWithMetrics(command))
     }
@@ -73,5 +61,23 @@ enum Main {
     static func fail(_ message: String, code: Int32) -> Never {
         report("error: \(message)")
         exit(code)
+    }
+
+    /// Fails with exit code 2 before the command ran (a wrong command line or setting), with the
+    /// JSON document `--json` promises on stdout.
+    static func failUsage(_ message: String, printingJSON: Bool) -> Never {
+        if printingJSON {
+            try? JSONOutput.print(
+                JSONOutput.Failure(
+                    error: .init(
+                        code: PGCloneError.Code.invalidConfiguration.rawValue,
+                        message: message,
+                        exitCode: 2,
+                        details: [:]
+                    )
+                )
+            )
+        }
+        fail(message, code: 2)
     }
 }

@@ -19,12 +19,28 @@ enum Pushgateway {
         var request = HTTPRequest(method: "POST", url: url)
         request.headers = ["Content-Type: text/plain; version=0.0.4; charset=utf-8"]
         request.body = ByteBuffer(bytes: exposition)
-        request.timeouts = .init(connect: 5, stall: 10)
-        let response: HTTPResponse
-        do {
-            response = try await HTTPTransfer.perform(request)
-        } catch let error as PartialTransfer {
-            throw PGCloneError(.storageFailed, "cannot reach the Pushgateway: \(error)")
+        request.timeouts = .init(connect: 3, stall: 5)
+        // A gateway that takes connections and never answers holds the job no longer than this,
+        // at its start and at its end, interrupted or not.
+        let deadline = 5
+        let prepared = request
+        let answer = try await withThrowingTaskGroup(of: HTTPResponse?.self) { group in
+            group.addTask {
+                do {
+                    return try await HTTPTransfer.perform(prepared)
+                } catch let error as PartialTransfer {
+                    throw PGCloneError(.storageFailed, "cannot reach the Pushgateway: \(error)")
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: .seconds(deadline))
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? nil
+        }
+        guard let response = answer else {
+            throw PGCloneError(.storageFailed, "the Pushgateway did not answer within \(deadline) s")
         }
         guard (200..<300).contains(response.status) else {
             let message = String(buffer: response.body).singleLine

@@ -80,7 +80,8 @@ struct MetricsDelivery: Sendable {
                 grouping: [("command", job.command), ("database", job.database), ("config", job.config)]
             )
         } catch {
-            let message = "could not push the job summary to \(pushgateway): \(error)"
+            let reason = error is CancellationError ? "interrupted" : "\(error)"
+            let message = "could not push the job summary to \(pushgateway): \(reason)"
             logger.warning("\(URLPassword.redacting(message, secretsOf: pushgateway))")
         }
     }

@@ -172,6 +172,46 @@ struct Settings {
         return (host.isEmpty ? "0.0.0.0" : host, port)
     }
 
+    /// `--pushgateway`'s URL, checked: `http://` or `https://` and a host (libcurl would be given
+    /// anything, and the command would succeed with a warning at its end).
+    static func pushgateway(_ options: CommonOptions) throws(PGCloneError) -> String? {
+        guard let text = options.pushgateway else { return nil }
+        guard !text.contains(where: \.isWhitespace), let components = URLComponents(string: text),
+            let scheme = components.scheme?.lowercased(),
+            scheme == "http" || scheme == "https", components.host.map({ !$0.isEmpty }) == true,
+            components.port.map({ (1...65535).contains($0) }) ?? true
+        else {
+            throw PGCloneError(
+                .invalidConfiguration,
+                """
+                --pushgateway takes the Pushgateway's http:// or https:// URL, like http://pushgateway:9091 \
+                (it is \"\(URLPassword.redactingAll(in: text))\")
+                """
+            )
+        }
+        return text
+    }
+
+    /// `--metrics-textfile`'s directory, checked: it must exist and be writable (node_exporter's
+    /// textfile directory; pgclone makes no directory).
+    static func metricsTextfile(_ options: CommonOptions) throws(PGCloneError) -> String? {
+        guard let directory = options.metricsTextfile else { return nil }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw PGCloneError(
+                .invalidConfiguration,
+                "--metrics-textfile takes a directory that exists (node_exporter's textfile directory): \(directory)"
+            )
+        }
+        guard access(directory, W_OK) == 0 else {
+            throw PGCloneError(
+                .invalidConfiguration,
+                "--metrics-textfile \(directory) is not writable: \(String(cString: strerror(errno)))"
+            )
+        }
+        return directory
+    }
+
     /// The dump config `name` (`--config`), else `default` from the file, else an empty one.
     func dumpConfig(_ name: String?) throws(PGCloneError) -> DumpConfig {
         try Self.named(name, in: dumpConfigs, kind: "dump_configs", file: configFile) ?? DumpConfig()

@@ -81,6 +81,64 @@ struct MetricsDeliveryTests {
             result.errorLines == ["pgclone: error: cannot serve metrics on 127.0.0.1:\(port): Address already in use"],
             "\(result)"
         )
+        // --json owes its document for this refusal too.
+        let json = try await pgclone.run(["ls", "--json", "--metrics-address", "127.0.0.1:\(port)"])
+        #expect(json.exitCode == 2, "\(json)")
+        #expect(json.stdout.contains("\"exit_code\":2"), "\(json)")
+    }
+
+    /// Metrics options that cannot work are refused before the command runs (exit 2, one line,
+    /// and the JSON document with --json), not warned about once it has run.
+    @Test(arguments: [
+        (["--metrics-address", "nope"], "the metrics address must be host:port"),
+        (["--log-format", "yaml"], "--log-format"),
+        (["--pushgateway", "ftp://gw:S3cret-pw@x"], "--pushgateway takes the Pushgateway's http:// or https:// URL"),
+        (["--pushgateway", "http://h/x y"], "--pushgateway takes"),
+        (["--metrics-textfile", "/nonexistent/dir"], "--metrics-textfile takes a directory that exists"),
+    ])
+    func badMetricsOptionsAreRefusedFirst(_ options: [String], _ message: String) async throws {
+        let pgclone = try PGCloneHarness.offline()
+        for json in [false, true] {
+            let result = try await pgclone.run(["ls"] + options + (json ? ["--json"] : []))
+            #expect(result.exitCode == 2, "\(result)")
+            #expect(result.errorLines.count == 1 && result.errorLines[0].contains(message), "\(result)")
+            #expect(!result.stderr.contains("S3cret-pw") && !result.stdout.contains("S3cret-pw"), "\(result)")
+            #expect(json ? result.stdout.contains("\"exit_code\":2") : result.stdout.isEmpty, "\(result)")
+        }
+    }
+
+    /// A Pushgateway that takes connections and never answers holds a job 5 s at its start and 5 s
+    /// at its end, and says so; the job succeeds.
+    @Test func aPushgatewayThatNeverAnswersHoldsTheJobSeconds() async throws {
+        let pgclone = try PGCloneHarness()
+        let source = TestEnvironment.uniqueName("mpush_silent")
+        try await pgclone.server.createDatabase(source)
+        let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(holder) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(holder, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        #expect(bound == 0 && listen(holder, 8) == 0)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(holder, $0, &length) }
+        }
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        let started = ContinuousClock.now
+        let result = try await pgclone.run([
+            "dump", "--database", pgclone.server.url(source), "--pushgateway", "http://127.0.0.1:\(port)",
+        ])
+        let elapsed = ContinuousClock.now - started
+        #expect(result.exitCode == 0, "\(result)")
+        let warnings = result.stderrLines.filter { $0.contains("the Pushgateway did not answer within 5 s") }
+        #expect(warnings.count == 2, "\(result)")
+        // Two pushes of 5 s, and the dump: not the 17 s each a stalled transfer took.
+        #expect(elapsed < .seconds(25), "\(elapsed)")
     }
 
     @Test func rulesPassPromtoolAndTheirUnitTests() async throws {
