@@ -11,11 +11,11 @@ struct SwapSafetyTests {
     /// `seconds`, and ends once the lock is held: the swap's rename waits for it, with `D` refusing
     /// connections. If the hook's psql is killed (with pgclone), its server process notices within
     /// 100 ms and rolls back, rather than commit its comment on `D__temp` once the sleep is over.
-    static func lockingHook(_ target: String, seconds: Int = 20) -> String {
+    static func lockingHook(_ target: String, seconds: Int = 20, suffix: String = "__temp") -> String {
         #"psql -X -q -d postgres -c "SET client_connection_check_interval = 100; BEGIN; COMMENT ON DATABASE "#
-            + #"\#(target)__temp IS 'x'; SELECT pg_sleep(\#(seconds)); COMMIT" >/dev/null 2>&1 & "#
+            + #"\#(target)\#(suffix) IS 'x'; SELECT pg_sleep(\#(seconds)); COMMIT" >/dev/null 2>&1 & "#
             + #"until psql -X -At -d postgres -c "SELECT count(*) FROM pg_locks AS l JOIN pg_database AS d ON d.oid = "#
-            + #"l.objid WHERE l.locktype = 'object' AND l.granted AND d.datname = '\#(target)__temp'" | grep -qx "#
+            + #"l.objid WHERE l.locktype = 'object' AND l.granted AND d.datname = '\#(target)\#(suffix)'" | grep -qx "#
             + #"1; do sleep 0.1; done"#
     }
 
@@ -232,6 +232,38 @@ struct SwapSafetyTests {
                 "SELECT shobj_description(oid, 'pg_database') IS NULL FROM pg_database WHERE datname = '\(target)'"
             ) == "t"
         )
+    }
+
+    /// A lock held on `D` itself keeps it from closing: the swap gives up after `lock_timeout`
+    /// once, with `D` open and as it was (it waited twice as long: the close, then a reopening of
+    /// a `D` that had never closed).
+    @Test func aLockHeldOnTheTargetFailsTheSwapAfterOneLockTimeout() async throws {
+        let pgclone = try PGCloneHarness()
+        let (key, target) = try await pgclone.targetAndDump("locktarget")
+        try "lock_timeout: 5s\n".write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
+        let started = pgclone.directory + "/hook-done"
+        async let result = pgclone.restore(
+            key,
+            into: target,
+            ["--pre-swap-hook", Self.lockingHook(target, seconds: 30, suffix: "") + "; touch \(started)"]
+        )
+        try await pgclone.waitForFile(started)
+        let swapStarted = ContinuousClock.now
+        let failed = try await result
+        let waited = ContinuousClock.now - swapStarted
+        #expect(failed.exitCode == 1, "\(failed)")
+        #expect(
+            failed.errorLines.first
+                == """
+                pgclone: error: swapping \"\(target)__temp\" into \"\(target)\": canceling statement due to lock \
+                timeout; \"\(target)\" is unchanged
+                """,
+            "\(failed)"
+        )
+        // One lock_timeout (5 s) and the clean-up; two would be 10 s.
+        #expect(waited < .seconds(9), "\(waited)")
+        #expect(await pgclone.server.acceptsConnections(target))
+        #expect(try await pgclone.server.markers(target) == "old")
     }
 
     /// A database a DBA closed stays closed: neither a leftover of a killed restore nor the

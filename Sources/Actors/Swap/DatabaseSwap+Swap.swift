@@ -107,10 +107,13 @@ extension DatabaseSwap {
         let clock = ContinuousClock()
         var start = clock.now
         var terminated = endedBeforeClosing
+        // Whether D's closing committed: only then is there something to undo.
+        var closed = false
         do {
             try await connection.query("SELECT set_config('lock_timeout', $1, false)", [lockTimeout])
             if closes {
                 try await close(comment: old.comment)
+                closed = true
                 // D refuses connections from here on, not while closing it waited for a lock.
                 start = clock.now
             }
@@ -148,7 +151,7 @@ extension DatabaseSwap {
         } catch {
             // Undo what is not transactional: `D` accepts connections again. If pgclone's session
             // is gone, its server process ends and the guard does it.
-            if closes {
+            if closed {
                 try? await reopen(comment: old.comment)
             }
             if let swapGuard {
