@@ -360,12 +360,15 @@ struct Settings {
                 "the config file \(path) is a directory; give the path of a YAML file such as pgclone.yaml"
             )
         }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            // FileManager says nothing of why; the system does.
+        // Read to its end, not by its size: a pipe (`--config-file <(envsubst < pgclone.yaml)`), a
+        // FIFO or /dev/null has none.
+        guard let handle = FileHandle(forReadingAtPath: path), let data = try? handle.readToEnd() ?? Data() else {
+            // FileHandle says nothing of why; the system does.
             let reason =
                 access(path, R_OK) == 0 ? "it could not be read" : String(cString: strerror(errno)).lowercased()
             throw PGCloneError(.invalidConfiguration, "cannot read the config file \(path): \(reason)")
         }
+        try? handle.close()
         guard let text = String(data: data, encoding: .utf8) else {
             throw PGCloneError(.invalidConfiguration, "the config file \(path) is not UTF-8 text")
         }

@@ -65,6 +65,24 @@ struct NamedConfigTests {
         )
     }
 
+    /// A config file that is a pipe (`--config-file <(envsubst < pgclone.yaml)`, as CI jobs write
+    /// them) or /dev/null is read to its end; it has no size to read by.
+    @Test func aConfigFileThatIsAPipeIsRead() async throws {
+        let pgclone = try PGCloneHarness.offline()
+        let piped = try await runCommand(
+            "bash",
+            ["-c", #""$0" ls --config-file <(printf 'lock_timeout: soon\n')"#, TestEnvironment.binary],
+            workingDirectory: pgclone.directory
+        )
+        #expect(piped.exitCode == 2, "\(piped)")
+        #expect(
+            piped.errorLines.first?.contains("lock_timeout is \"soon\", which is not a duration") == true,
+            "\(piped)"
+        )
+        let empty = try await pgclone.run(["ls", "--config-file", "/dev/null"])
+        #expect(empty.exitCode == 0, "\(empty)")
+    }
+
     @Test func timeoutsApplyToPgclonesOwnSQL() async throws {
         let pgclone = try PGCloneHarness()
         let target = TestEnvironment.uniqueName("timeouts")
