@@ -59,10 +59,10 @@ struct SwapTests {
                 """
         let result = try await pgclone.restore(key, into: target, ["--pre-swap-hook", hook])
         #expect(result.exitCode == 0, "\(result)")
-        // The hook's own last psql may still be leaving when the swap counts: at least the one left
-        // behind, then.
-        let terminated = result.stderr.firstMatch(of: /\((\d+) sessions? terminated\)/).flatMap { Int($0.1) }
-        #expect((terminated ?? 0) >= 1, "\(result)")
+        // Ended, but not counted as one of D's: only sessions on D are (the application's), not
+        // those on D__temp (a hook's, or pg_restore's own still leaving, which made restores that
+        // no one used say "1 session terminated").
+        #expect(result.stderr.contains("(0 sessions terminated)"), "\(result)")
         #expect(try await pgclone.server.markers(target) == "new")
         #expect(try await pgclone.server.databases(startingWith: target) == [target])
     }
@@ -175,7 +175,7 @@ struct SwapTests {
         await catalog.close()
 
         #expect(result.exitCode == 0, "\(result)")
-        #expect(result.stderr.contains(/\(\d+ sessions? terminated\)/))
+        #expect(result.stderr.contains(/\([1-9]\d* sessions? terminated\)/), "\(result)")
         // The held session was ended.
         await #expect(throws: (any Error).self) { try await held.query("SELECT 1") }
         await held.close()

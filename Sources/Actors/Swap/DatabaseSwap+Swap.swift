@@ -1,3 +1,4 @@
+import Logging
 package import PGCloneStreams
 
 extension DatabaseSwap {
@@ -5,7 +6,8 @@ extension DatabaseSwap {
     package struct SwapReport: Sendable {
         /// How long `D` refused connections; zero on a first restore.
         package var unavailable: Duration
-        /// Sessions on `D` (and the renamed snapshots) that were ended.
+        /// Sessions on `D` (and the renamed snapshots) that were ended: not those on `D__temp`,
+        /// pgclone's own (pg_restore's, whose server processes may still be exiting) or a hook's.
         package var terminatedSessions: Int
         /// Whether there was a `D` to swap out.
         package var replacedExisting: Bool
@@ -106,7 +108,8 @@ extension DatabaseSwap {
             ) : nil
         let clock = ContinuousClock()
         var start = clock.now
-        var terminated = endedBeforeClosing
+        var terminated = 0
+        var endedOnTemporary = endedBeforeClosing
         // Whether D's closing committed: only then is there something to undo.
         var closed = false
         do {
@@ -121,7 +124,8 @@ extension DatabaseSwap {
             for attempt in 1...attempts {
                 do {
                     for database in renamed {
-                        terminated += try await admin.terminateSessions(on: database, cancellable: true)
+                        let ended = try await admin.terminateSessions(on: database, cancellable: true)
+                        if database == names.temporary { endedOnTemporary += ended } else { terminated += ended }
                     }
                     let displaced = try await renameAll(
                         properties: properties,
@@ -135,6 +139,9 @@ extension DatabaseSwap {
                     // Committed: the restored D accepts connections, and the guard has nothing
                     // left to do (if its session failed, there is nothing to undo either).
                     if let swapGuard { try? await swapGuard.release(admin: connection) }
+                    if endedOnTemporary > 0 {
+                        logger?.debug("ended \(counted(endedOnTemporary, "session")) on \"\(names.temporary)\"")
+                    }
                     return SwapReport(
                         unavailable: unavailable,
                         terminatedSessions: terminated,
