@@ -584,9 +584,10 @@ struct PreflightTests {
         #expect(!spooled.stderr.contains("spooling the archive"), "refused only after the spool: \(spooled)")
         #expect(try await server.databases(startingWith: target) == [target])
 
-        try await server.psql("GRANT SET ON PARAMETER log_statement TO \(role)")
+        // The custom setting too: a superuser's, which the role could not reset either.
+        try await server.psql("GRANT SET ON PARAMETER log_statement, myapp.api_token TO \(role)")
         let granted = try await app.restore(key, into: target, ["--json"])
-        try await server.psql("REVOKE SET ON PARAMETER log_statement FROM \(role)")
+        try await server.psql("REVOKE SET ON PARAMETER log_statement, myapp.api_token FROM \(role)")
         #expect(granted.exitCode == 0, "\(granted)")
         #expect(try await server.markers(target) == "old")
         #expect(try await settings(target) == "{log_statement=all}")
@@ -633,6 +634,47 @@ struct PreflightTests {
             ),
             "\(warned)"
         )
+    }
+
+    /// A setting of the whole target that only a superuser sets, which the source lacks: the
+    /// restore would drop it, which the role could not do itself (RESET needs what SET needs),
+    /// so it is refused before the archive is restored, from a dump and from a database here.
+    /// Granted SET on the parameter, the role restores, and the setting goes, with a warning.
+    @Test func aSuperusersSettingTheSourceLacksIsNotDroppedByTheApplicationRole() async throws {
+        let (server, app, _) = try await roles()
+        let (key, target) = try await app.targetAndDump("pf_sudrop")
+        let role = quoteIdentifier(app.server.user)
+        try await server.psql("ALTER DATABASE \(quoteIdentifier(target)) SET log_statement = 'all'")
+        let settings = """
+            SELECT s.setconfig FROM pg_db_role_setting AS s JOIN pg_database AS d ON d.oid = s.setdatabase
+            WHERE d.datname = '\(target)' AND s.setrole = 0
+            """
+        let line = """
+            pgclone: error: the setting log_statement on \"\(target)\" is not the source's, so the restore would \
+            drop it, which needs a superuser, or a role a superuser granted SET ON PARAMETER log_statement \
+            (permission denied to set parameter \"log_statement\"); restore as one, or have one reset it first \
+            (ALTER DATABASE \"\(target)\" RESET \"log_statement\"); \"\(target)\" is unchanged
+            """
+        let refused = try await app.restore(key, into: target)
+        #expect(refused.exitCode == 2, "\(refused)")
+        #expect(refused.errorLines == [line], "\(refused)")
+        #expect(!refused.stderr.contains("pgclone: restored a "), "refused only after the restore: \(refused)")
+        let local = TestEnvironment.uniqueName("pf_sudrop_local")
+        try await app.server.createDatabase(local)
+        let copied = try await app.run(["restore", ":\(local)", "--database", app.server.url(target)])
+        #expect(copied.exitCode == 2, "\(copied)")
+        #expect(copied.errorLines == [line], "\(copied)")
+        #expect(try await server.databases(startingWith: target) == [target])
+        #expect(try await server.psql(settings) == "{log_statement=all}")
+        #expect(try await server.markers(target) == "old")
+
+        try await server.psql("GRANT SET ON PARAMETER log_statement TO \(role)")
+        let granted = try await app.restore(key, into: target)
+        try await server.psql("REVOKE SET ON PARAMETER log_statement FROM \(role)")
+        #expect(granted.exitCode == 0, "\(granted)")
+        #expect(try await server.psql(settings) == "", "\(granted)")
+        #expect(granted.stderr.contains("no longer has the setting log_statement=all, which"), "\(granted)")
+        try await server.dropDatabase(local)
     }
 
     /// A superuser's session that begins on the target after the checks (here from a pre-swap

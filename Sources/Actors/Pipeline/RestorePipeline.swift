@@ -259,6 +259,7 @@ package struct RestorePipeline: Sendable {
                     let source = try await swap.admin.connection.databaseSettings(of: localSource)
                     let planned = try await swap.settingsToApply(source: source)
                     settings = (planned.required, [], planned.dropped)
+                    try await swap.checkSettings([], dropping: planned.dropped)
                     logger.warnSkipped(
                         skipped.filter { skipped in
                             !settings.required.contains { $0.role == skipped.0.role && $0.name == skipped.0.name }
@@ -617,7 +618,7 @@ package struct RestorePipeline: Sendable {
             try await checkConnects(toRestoreInto: names.temporary)
             // What cannot be carried over fails the restore now, not after it.
             let settings = try await planSettings(metadata)
-            try await swap.checkSettings(settings.required)
+            try await swap.checkSettings(settings.required, dropping: settings.dropped)
             settingsPlanned.withLock { $0 = settings }
             let ownership = restoreConfig.ownership(of: metadata)
             if restoreConfig.noACL && metadata?.privileges == true {

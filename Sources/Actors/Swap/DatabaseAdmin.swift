@@ -240,12 +240,15 @@ package struct DatabaseAdmin: Sendable {
     /// Applies database-level settings of `origin` (the database they come from, for messages) to
     /// `database`. Role-specific settings of roles that do not exist on this server are skipped and
     /// returned with why; so is one the role may not set, unless it is `required`.
-    /// - Throws: `.insufficientPrivilege` for a `required` setting the role may not set.
+    /// - Throws: `.insufficientPrivilege` for a `required` setting the role may not set; `dropping`:
+    ///   the settings are `D`'s, which the restore would drop, tried to see that the role could
+    ///   (it may reset what it may set), and the error says so.
     package func apply(
         _ settings: [DatabaseSetting],
         to database: String,
         from origin: String,
-        required: Bool = false
+        required: Bool = false,
+        dropping: Bool = false
     ) async throws -> [(DatabaseSetting, String)] {
         let quoted = quoteIdentifier(database)
         var skipped: [(DatabaseSetting, String)] = []
@@ -278,6 +281,17 @@ package struct DatabaseAdmin: Sendable {
                 let named =
                     setting.role.map { "role \"\($0)\"'s setting \(setting.shown)" }
                     ?? "the setting \(setting.name)"
+                if dropping {
+                    let reset = "ALTER DATABASE \(quoteIdentifier(origin)) RESET \(name)"
+                    throw PGCloneError(
+                        .insufficientPrivilege,
+                        """
+                        \(named) on \"\(origin)\" is not the source's, so the restore would drop it, which needs \
+                        \(who) (\(error.message)); restore as one, or have one reset it first (\(reset))
+                        """,
+                        cause: error
+                    )
+                }
                 throw PGCloneError(
                     .insufficientPrivilege,
                     """

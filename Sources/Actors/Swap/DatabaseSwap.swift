@@ -356,13 +356,16 @@ package actor DatabaseSwap {
 
     /// Tries `required` on `D__temp` in a transaction it rolls back, so that a setting the role may
     /// not set fails the restore before the archive is restored rather than after
-    /// (``DatabaseAdmin/apply(_:to:from:required:)``; the settings themselves come after the
-    /// restore: `default_transaction_read_only` would stop pg_restore).
+    /// (``DatabaseAdmin/apply(_:to:from:required:dropping:)``; the settings themselves come after
+    /// the restore: `default_transaction_read_only` would stop pg_restore). So are `dropped`, `D`'s
+    /// that the source has not: the restore may drop only what the role could reset itself (a
+    /// superuser's `log_statement` on `D` is not the application role's to remove).
     /// - Throws: `.insufficientPrivilege` for the first one the role may not set.
-    package func checkSettings(_ required: [DatabaseSetting]) async throws {
-        guard !required.isEmpty else { return }
+    package func checkSettings(_ required: [DatabaseSetting], dropping dropped: [DatabaseSetting] = []) async throws {
+        guard !required.isEmpty || !dropped.isEmpty else { return }
         try await admin.transaction(cancellable: false, commit: false) {
             _ = try await admin.apply(required, to: names.temporary, from: names.target, required: true)
+            _ = try await admin.apply(dropped, to: names.temporary, from: names.target, required: true, dropping: true)
         }
     }
 
