@@ -193,6 +193,20 @@ struct SeriesTests {
             "\(byKey)"
         )
 
+        // Restored by its key: as it is, with the same warning.
+        let restoredByKey = try await pgclone.run(
+            ["restore", copiedToMine, "--database", server.url(target)],
+            environment: environment
+        )
+        #expect(restoredByKey.exitCode == 0, "\(restoredByKey)")
+        #expect(
+            restoredByKey.stderrLines.contains(
+                "pgclone: warning: \(copiedToMine) is named for \"\(mine)\" but is a dump of \"\(other)\""
+            ),
+            "\(restoredByKey)"
+        )
+        #expect(try await server.psql("SELECT v FROM t", database: target) == other)
+
         let one = try await pgclone.run(["prune", mine, "--keep-last", "1", "--json"], environment: environment)
         #expect(one.stdout.contains("\"deleted\":[\"\(mineKeys[0])\"]"), "\(one)")
         // Under mine's key, so prune of mine says why it leaves it, as prune of all does.

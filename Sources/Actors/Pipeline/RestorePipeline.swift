@@ -603,6 +603,17 @@ package struct RestorePipeline: Sendable {
                     """
                 )
             }
+            // By its key: taken as it is, but a dump copied under another database's key says so.
+            if expectedDatabase == nil, let metadata {
+                var said = dump
+                said.database = metadata.database
+                said.databaseKnown = true
+                if said.contradictsKey {
+                    logger.warning(
+                        "\(dump.key) is named for \"\(dump.key.database)\" but is a dump of \"\(metadata.database)\""
+                    )
+                }
+            }
             let existing = try await swap.admin.connection.databaseLocale(of: names.target)
             let locale = try await metrics.phase(.createTemporary) {
                 try await swap.createTemporary(
