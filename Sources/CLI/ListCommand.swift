@@ -94,15 +94,16 @@ struct ListCommand: PGCloneSubcommand {
         }
     }
 
-    /// The server's databases but templates and the maintenance databases (`postgres`, `template1`
-    /// and a named one), which are no sources to restore.
+    /// The server's databases but templates, the maintenance databases (`postgres`, `template1`
+    /// and a named one) and pgclone's unfinished ones (a killed restore's `D__temp`), which are no
+    /// sources to restore.
     private func listLocal(_ settings: Settings, context: RunContext) async throws {
         let admin = try await PostgresConnection.connectMaintenance(
             settings.connection,
             settings.maintenance,
             logger: context.logger
         )
-        let rows: [[String?]]
+        var rows: [[String?]]
         do {
             try await admin.apply(settings.sessionSettings)
             // The database this listing is about may still refuse connections after a swap that a
@@ -121,6 +122,14 @@ struct ListCommand: PGCloneSubcommand {
                 """,
                 maintenance
             )
+            // Nor pgclone's unfinished databases (a killed restore's D__temp), which are no sources.
+            var sources: [[String?]] = []
+            for row in rows {
+                guard let name = row.first ?? nil else { continue }
+                let properties = try await DatabaseProperties.read(name, on: admin)
+                if properties.flatMap(DatabaseMarker.unfinished) == nil { sources.append(row) }
+            }
+            rows = sources
         } catch {
             await admin.close()
             throw PGCloneError.from(error, step: "listing the server's databases")

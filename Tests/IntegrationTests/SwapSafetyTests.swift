@@ -282,6 +282,22 @@ struct SwapSafetyTests {
         try await server.psql("ALTER DATABASE \(quoteIdentifier(target)) ALLOW_CONNECTIONS false")
         let listed = try await pgclone.run(["ls", "--local", "--database", server.url(target)])
         #expect(listed.exitCode == 0, "\(listed)")
+        // The killed restore's D__temp may be half restored: not listed, and no source.
+        #expect(listed.stdout.contains(":\(target)\n") && !listed.stdout.contains(":\(target)__temp"), "\(listed)")
+        let elsewhere = TestEnvironment.uniqueName("dbaclosed_other")
+        let fromLeftover = try await pgclone.run(["restore", ":\(target)__temp", "--database", server.url(elsewhere)])
+        #expect(fromLeftover.exitCode == 2, "\(fromLeftover)")
+        #expect(
+            fromLeftover.errorLines == [
+                """
+                pgclone: error: \"\(target)__temp\" is the temporary database of a restore (one running, or one \
+                killed before its swap): it may be half made, and is no source to copy; restore from a dump, or \
+                from a database pgclone finished; \"\(elsewhere)\" is unchanged
+                """
+            ],
+            "\(fromLeftover)"
+        )
+        #expect(try await server.databases(startingWith: elsewhere).isEmpty)
         #expect(!listed.stderr.contains("accepts them again"), "\(listed)")
         #expect(await !server.acceptsConnections(target))
         let restored = try await pgclone.restore(key, into: target, ["--wait=30s", "--reversible"])

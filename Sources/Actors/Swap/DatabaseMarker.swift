@@ -53,6 +53,21 @@ package enum DatabaseMarker {
         return .some(nil)
     }
 
+    /// What the database is if it is one of pgclone's unfinished ones, which no restore or copy
+    /// may take as its source (its content may be half restored): a restore's `D__temp` (running,
+    /// or killed before its swap), a database a swap displaced (about to be dropped), or one
+    /// pgclone was killed making. `nil` for any other, its finished snapshots and copies included.
+    package static func unfinished(_ properties: DatabaseProperties) -> String? {
+        if properties.comment?.hasPrefix(prefix + "temporary database of a restore") == true {
+            return "the temporary database of a restore (one running, or one killed before its swap)"
+        }
+        if properties.comment?.hasPrefix(prefix + "displaced by a restore") == true {
+            return "a database a restore displaced, which it drops"
+        }
+        if isHalfMade(properties) { return "a database pgclone was killed making (closed, no comment)" }
+        return nil
+    }
+
     /// Whether `comment` is one of pgclone's.
     static func isPGClone(_ comment: String?) -> Bool {
         comment?.hasPrefix(prefix) == true

@@ -172,6 +172,16 @@ package struct SwapPreflight: Sendable {
                 target: target.map { .unchanged($0) }
             )
         }
+        if let unfinished = DatabaseMarker.unfinished(properties) {
+            throw PGCloneError(
+                .invalidConfiguration,
+                """
+                \"\(source)\" is \(unfinished): it may be half made, and is no source to copy; restore from a \
+                dump, or from a database pgclone finished
+                """,
+                target: target.map { .unchanged($0) }
+            )
+        }
         if !properties.isTemplate {
             // CREATE DATABASE … TEMPLATE copies a database that is not a template only for its owner.
             try await checkOwnership(of: source, properties: properties, role: role, for: "copying it", target: target)
