@@ -47,7 +47,8 @@ extension StderrLogHandler {
         var time: String
         var level: String
         var message: String
-        var metadata: [String: String]?
+        /// Always there, `{}` when empty: every line has the same keys, as the README says.
+        var metadata: [String: String]
     }
 
     private func logJSON(_ event: LogEvent) {
@@ -56,7 +57,7 @@ extension StderrLogHandler {
             time: Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(Date()),
             level: "\(event.level)",
             message: "\(event.message)",
-            metadata: merged.isEmpty ? nil : merged.mapValues { "\($0)" }
+            metadata: merged.mapValues { "\($0)" }
         )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

@@ -114,5 +114,7 @@ struct ErrorDetailTests {
         #expect(errors.count == 1, "\(logged)")
         let metadata = errors.first?["metadata"] as? [String: String]
         #expect(metadata?["detail"] == "Key (uid)=(1) is not present in table \"u\".", "\(logged)")
+        // Every record has the same keys, metadata empty or not.
+        #expect(!records.isEmpty && records.allSatisfy { Set($0.keys) == ["time", "level", "message", "metadata"] })
     }
 }
