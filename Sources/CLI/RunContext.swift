@@ -62,8 +62,11 @@ struct MetricsDelivery: Sendable {
     var metrics: PGCloneMetrics
     var logger: Logger
 
+    /// At the start: pushed, and the job's textfile written (`outcome="running"`), so that a run
+    /// killed outright (SIGKILL, out of memory) stays visible as running in both.
     func started(_ job: JobSummary) async {
         await push(job, withSuccess: false)
+        if let textfileDirectory { writeTextfiles(job, success: false, directory: textfileDirectory) }
     }
 
     func finished(_ job: JobSummary, success: Bool) async {

@@ -54,27 +54,34 @@ struct MetricsDeliveryTests {
         try await pgclone.server.dropDatabase(target)
     }
 
-    /// A metrics port another process holds: one line with the reason, exit 2, no function names.
-    @Test func aBusyMetricsPortIsOneLine() async throws {
-        let pgclone = try PGCloneHarness.offline()
+    /// A socket listening on a free port of 127.0.0.1 that never accepts: connections to it are
+    /// queued by the kernel and never answered.
+    static func listeningSocket() throws -> (socket: Int32, port: Int) {
         let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(holder) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 bind(holder, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
-        #expect(bound == 0)
-        #expect(listen(holder, 1) == 0)
+        guard bound == 0, listen(holder, 8) == 0 else {
+            close(holder)
+            throw TestSetupError("could not listen on 127.0.0.1")
+        }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(holder, $0, &length) }
         }
-        let port = Int(UInt16(bigEndian: address.sin_port))
+        return (holder, Int(UInt16(bigEndian: address.sin_port)))
+    }
+
+    /// A metrics port another process holds: one line with the reason, exit 2, no function names.
+    @Test func aBusyMetricsPortIsOneLine() async throws {
+        let pgclone = try PGCloneHarness.offline()
+        let (holder, port) = try Self.listeningSocket()
+        defer { close(holder) }
         let result = try await pgclone.run(["ls", "--metrics-address", "127.0.0.1:\(port)"])
         #expect(result.exitCode == 2, "\(result)")
         #expect(
@@ -113,22 +120,8 @@ struct MetricsDeliveryTests {
         let pgclone = try PGCloneHarness()
         let source = TestEnvironment.uniqueName("mpush_silent")
         try await pgclone.server.createDatabase(source)
-        let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let (holder, port) = try Self.listeningSocket()
         defer { close(holder) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(holder, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        #expect(bound == 0 && listen(holder, 8) == 0)
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(holder, $0, &length) }
-        }
-        let port = Int(UInt16(bigEndian: address.sin_port))
         let started = ContinuousClock.now
         let result = try await pgclone.run([
             "dump", "--database", pgclone.server.url(source), "--pushgateway", "http://127.0.0.1:\(port)",
@@ -188,6 +181,21 @@ struct MetricsDeliveryTests {
                 "pgclone_dump_\(source).default.prom", "pgclone_dump_\(source).default_success.prom",
             ]
         )
+
+        // A run killed outright stays visible as running (written at its start), as on a Pushgateway.
+        let hookStarted = pgclone.directory + "/hook-started"
+        async let killed = pgclone.run([
+            "dump", "--database", server.url(source), "--config", "default", "--pre-dump-hook",
+            "touch \(hookStarted); sleep 60",
+            "--metrics-textfile", directory,
+        ])
+        try await pgclone.waitForFile(hookStarted)
+        pgclone.signal(SIGKILL)
+        _ = try await killed
+        let running = try String(contentsOfFile: summaryFile, encoding: .utf8)
+        #expect(running.contains("outcome=\"running\"} 1"), "\(running)")
+        #expect(try await promtoolCheckMetrics(running).exitCode == 0)
+        #expect(try String(contentsOfFile: successFile, encoding: .utf8) == success)
     }
 
     @Test func aPushgatewayPasswordIsNeverShown() async throws {
