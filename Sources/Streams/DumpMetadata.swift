@@ -161,11 +161,15 @@ package struct DatabaseAccess: Codable, Sendable, Hashable {
         /// `CONNECT`, `CREATE` or `TEMPORARY`.
         package var privilege: String
         package var grantable: Bool
+        /// Who granted it: the owner, or a role holding it with grant option (a chain, which
+        /// `REVOKE … CASCADE` of that role's option undoes). `nil` in dumps of earlier releases.
+        package var grantor: String?
 
-        package init(grantee: String?, privilege: String, grantable: Bool) {
+        package init(grantee: String?, privilege: String, grantable: Bool, grantor: String? = nil) {
             self.grantee = grantee
             self.privilege = privilege
             self.grantable = grantable
+            self.grantor = grantor
         }
     }
 

@@ -184,4 +184,83 @@ struct DatabaseAccessTests {
         #expect(fromCopyAccess == expected, "\(fromCopyAccess)\n\(restoredCopy)")
         for database in [target, fresh, copy, fromCopy] { try await server.dropDatabase(database) }
     }
+
+    /// A database privilege granted on from another role's grant option keeps its grantor (over
+    /// `D`, and in a first restore), so revoking that role's option `CASCADE` still takes it; a
+    /// role that may not act as the grantor grants it as the owner, and says so.
+    @Test(arguments: PostgresServer.all, TestRole.allCases)
+    func grantChainsKeepTheirGrantor(server: PostgresServer, role: TestRole) async throws {
+        let user = try await role.user(on: server)
+        let lead = try await server.createRole("lead")
+        let member = try await server.createRole("member")
+        let pgclone = try PGCloneHarness(server: user)
+        let target = TestEnvironment.uniqueName("chain_dst")
+        try await user.createDatabase(target)
+        try await user.psql("CREATE TABLE t (v int)", database: target)
+        let name = quoteIdentifier(target)
+        let (leadName, memberName) = (quoteIdentifier(lead.user), quoteIdentifier(member.user))
+        try await user.psql(
+            """
+            REVOKE ALL ON DATABASE \(name) FROM PUBLIC;
+            GRANT CONNECT ON DATABASE \(name) TO \(leadName) WITH GRANT OPTION;
+            """
+        )
+        try await server.psql("SET ROLE \(leadName); GRANT CONNECT ON DATABASE \(name) TO \(memberName)")
+        let acl = "SELECT datacl::text FROM pg_database WHERE datname = $1"
+        let before = try await server.psql(acl.replacing("$1", with: server.literal(target)))
+        #expect(before.contains("\(member.user)=c/\(lead.user)"), "\(before)")
+        let key = try await pgclone.dump(target)
+
+        if role == .application {
+            // Not a member of the grantor: granted by the owner, with a warning (a first restore
+            // here, which leaves D's chain for the restore below).
+            let elsewhere = TestEnvironment.uniqueName("chain_flat")
+            let flattened = try await pgclone.restore(key, into: elsewhere)
+            #expect(flattened.exitCode == 0, "\(flattened)")
+            #expect(
+                flattened.stderr.contains(
+                    "CONNECT for \"\(member.user)\" (granted by \"\(lead.user)\") as granted by the owner"
+                ),
+                "\(flattened)"
+            )
+            let flatACL = try await server.psql(acl.replacing("$1", with: server.literal(elsewhere)))
+            #expect(flatACL.contains("\(member.user)=c/\(user.user)"), "\(flatACL)")
+            try await server.dropDatabase(elsewhere)
+            try await server.psql("GRANT \(leadName) TO \(quoteIdentifier(user.user))")
+        }
+        let restored = try await pgclone.restore(key, into: target)
+        #expect(restored.exitCode == 0, "\(restored)")
+        #expect(!restored.stderr.contains("is granted by its owner"), "\(restored)")
+        #expect(try await server.psql(acl.replacing("$1", with: server.literal(target))) == before, "\(restored)")
+        let fresh = TestEnvironment.uniqueName("chain_new")
+        let created = try await pgclone.restore(key, into: fresh)
+        #expect(created.exitCode == 0, "\(created)")
+        let freshACL = try await server.psql(acl.replacing("$1", with: server.literal(fresh)))
+        #expect(freshACL.contains("\(member.user)=c/\(lead.user)"), "\(freshACL)\n\(created)")
+
+        // The chain holds: revoking the lead's option takes the member's CONNECT with it.
+        try await user.psql("REVOKE GRANT OPTION FOR CONNECT ON DATABASE \(name) FROM \(leadName) CASCADE")
+        let memberConnects =
+            "SELECT has_database_privilege(\(server.literal(member.user)), \(server.literal(target)), 'CONNECT')"
+        #expect(try await server.psql(memberConnects) == "f")
+
+        if role == .application {
+            // Over D, by a role no longer a member of the grantor: by the owner, and said.
+            try await user.psql("GRANT CONNECT ON DATABASE \(name) TO \(leadName) WITH GRANT OPTION")
+            try await server.psql("SET ROLE \(leadName); GRANT CONNECT ON DATABASE \(name) TO \(memberName)")
+            try await server.psql("REVOKE \(leadName) FROM \(quoteIdentifier(user.user))")
+            let flattened = try await pgclone.restore(key, into: target)
+            #expect(flattened.exitCode == 0, "\(flattened)")
+            #expect(
+                flattened.stderr.contains(
+                    """
+                    pgclone: warning: CONNECT for \"\(member.user)\" (granted by \"\(lead.user)\") on \"\(target)\" is \
+                    granted by its owner: \"\(user.user)\" may not SET ROLE to the role that granted it
+                    """
+                ),
+                "\(flattened)"
+            )
+        }
+        for database in [target, fresh] { try await server.dropDatabase(database) }
+    }
 }

@@ -78,7 +78,7 @@ package struct DatabaseAdmin: Sendable {
             try await mark(name, marker)
             // Restored into: its owner keeps what it needs (the swap gives `D`'s privileges).
             let holders = forRestoring ? nil : owner.map { [$0] }
-            for statement in model?.privilegeStatements(for: name, revokingFrom: holders) ?? [] {
+            for statement in model?.privilegeStatements(for: name, revokingFrom: holders).statements ?? [] {
                 try await connection.execute(statement)
             }
             let allows = forRestoring || (model?.allowsConnections ?? true)

@@ -54,14 +54,14 @@ package struct DatabaseProperties: Sendable, Equatable {
             let grants = try await admin.query(
                 """
                 SELECT CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END, a.privilege_type, \
-                a.is_grantable
+                a.is_grantable, pg_get_userbyid(a.grantor)
                 FROM pg_database AS d CROSS JOIN LATERAL aclexplode(d.datacl) WITH ORDINALITY AS a
                 WHERE d.datname = $1 ORDER BY a.ordinality
                 """,
                 [database]
             )
             properties.privileges = grants.map {
-                Grant(grantee: $0[0], privilege: $0[1] ?? "", grantable: $0[2] == "t")
+                Grant(grantee: $0[0], privilege: $0[1] ?? "", grantable: $0[2] == "t", grantor: $0[3])
             }
         }
         return properties
@@ -70,20 +70,32 @@ package struct DatabaseProperties: Sendable, Equatable {
     /// Statements that give `database` (`D__temp` renamed, whose properties were `temporary`)
     /// these properties, but for accepting connections, which the swap decides. Run inside the
     /// swap's transaction; the owner changes last, so that the current role grants as the owner
-    /// first.
+    /// first. `actingAs`: the grantors of grant chains the current role may SET ROLE to
+    /// (``grantors``); the others' grants are made by the owner, and returned for a warning.
     func statements(
         for database: String,
         replacing temporary: DatabaseProperties,
+        actingAs: Set<String>,
         on admin: PostgresConnection
-    ) async throws -> [String] {
+    ) async throws -> (statements: [String], regranted: [Grant]) {
         let name = quoteIdentifier(database)
         var statements = [
             "COMMENT ON DATABASE \(name) IS \(try await admin.quoteLiteral(orNull: comment))",
             "ALTER DATABASE \(name) CONNECTION LIMIT \(connectionLimit)",
         ]
-        statements += privilegeStatements(for: database, revokingFrom: temporary.holders)
+        let privileges = privilegeStatements(for: database, revokingFrom: temporary.holders, actingAs: actingAs)
+        statements += privileges.statements
         statements.append("ALTER DATABASE \(name) OWNER TO \(quoteIdentifier(owner))")
-        return statements
+        return (statements, privileges.regranted)
+    }
+
+    /// The roles that granted some of these privileges on from their grant option (not the owner).
+    var grantors: [String] {
+        var roles: [String] = []
+        for grantor in (privileges ?? []).compactMap(\.grantor) where grantor != owner && !roles.contains(grantor) {
+            roles.append(grantor)
+        }
+        return roles
     }
 
     /// The roles with privileges on the database, PUBLIC aside: its owner (whose own come from the
@@ -96,18 +108,43 @@ package struct DatabaseProperties: Sendable, Equatable {
 
     /// Statements that give `database` these database privileges; none for the default ones.
     /// Every privilege of PUBLIC and of `holders` goes first (with what was granted on from them:
-    /// `CASCADE`), then the model's are granted in its order. `holders`: `nil` for a database just
-    /// made, whose owner keeps its own privileges (the current role restores into it before the
-    /// swap gives `D`'s).
-    func privilegeStatements(for database: String, revokingFrom holders: [String]?) -> [String] {
-        guard let privileges else { return [] }
+    /// `CASCADE`), then the model's are granted in its order (a grant option before what was
+    /// granted from it). `holders`: `nil` for a database just made, whose owner keeps its own
+    /// privileges (the current role restores into it before the swap gives `D`'s). A grant another
+    /// role made from its grant option is made as that role (`SET ROLE`) where `actingAs` has it,
+    /// so that revoking that role's option still takes it; else by the owner, and returned.
+    func privilegeStatements(
+        for database: String,
+        revokingFrom holders: [String]?,
+        actingAs: Set<String> = []
+    ) -> (statements: [String], regranted: [Grant]) {
+        guard let privileges else { return ([], []) }
         let name = quoteIdentifier(database)
         // The default ACL is the owner's privileges and PUBLIC's CONNECT and TEMPORARY: start from
         // none, then grant exactly what the model database has.
         let roles = ["PUBLIC"] + (holders ?? []).map(quoteIdentifier)
         var statements = ["REVOKE ALL ON DATABASE \(name) FROM \(roles.joined(separator: ", ")) CASCADE"]
-        statements += privileges.compactMap { Self.statement(granting: $0, on: database) }
-        return statements
+        var regranted: [Grant] = []
+        for grant in privileges {
+            guard let statement = Self.statement(granting: grant, on: database) else { continue }
+            guard let grantor = grant.grantor, grantor != owner else {
+                statements.append(statement)
+                continue
+            }
+            if actingAs.contains(grantor) {
+                statements += ["SET ROLE \(quoteIdentifier(grantor))", statement, "RESET ROLE"]
+            } else {
+                statements.append(statement)
+                regranted.append(grant)
+            }
+        }
+        return (statements, regranted)
+    }
+
+    /// `CONNECT for "reader" (granted by "lead")`, for messages.
+    static func describe(_ grant: Grant) -> String {
+        let grantee = grant.grantee.map { "\"\($0)\"" } ?? "PUBLIC"
+        return "\(grant.privilege) for \(grantee)" + (grant.grantor.map { " (granted by \"\($0)\")" } ?? "")
     }
 
     /// `GRANT privilege ON DATABASE database TO grantee`, for a database privilege (`nil` for another).

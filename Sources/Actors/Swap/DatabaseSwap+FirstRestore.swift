@@ -49,7 +49,17 @@ extension DatabaseSwap {
                     leftOut.append("\(grant.privilege) for \"\(grantee)\" (no such role here)")
                     continue
                 }
-                statements.append(statement)
+                // Granted on from another role's grant option: made as that role, where it may.
+                guard let grantor = grant.grantor, grantor != access.owner else {
+                    statements.append(statement)
+                    continue
+                }
+                if try await connection.roleExists(grantor), try await connection.maySetRole(grantor) {
+                    statements += ["SET ROLE \(quoteIdentifier(grantor))", statement, "RESET ROLE"]
+                } else {
+                    statements.append(statement)
+                    leftOut.append("\(DatabaseProperties.describe(grant)) as granted by the owner")
+                }
             }
         }
         if owner != currentOwner {
