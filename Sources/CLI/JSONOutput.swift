@@ -130,6 +130,9 @@ enum JSONOutput {
         var ownersNotRestored: [RoleTally]
         /// Privileges of such roles, skipped.
         var privilegesNotRestored: [RoleTally]
+        /// Grants such roles made from their grant option, which the objects' owners made instead
+        /// (the role is the grantor).
+        var grantsMadeByOwners: [RoleTally]
         /// The names of the target's settings for the whole database that the source has not,
         /// which the restored database therefore has not either (values may be secret).
         var settingsNotKept: [String]

@@ -210,6 +210,7 @@ struct RestoreCommand: PGCloneSubcommand {
                     privilegesNotRestored: (outcome.restore?.privileges?.privileges ?? []).map(
                         JSONOutput.RoleTally.init
                     ),
+                    grantsMadeByOwners: (outcome.restore?.privileges?.grantors ?? []).map(JSONOutput.RoleTally.init),
                     settingsNotKept: outcome.settingsNotKept,
                     swap: .init(
                         replacedExisting: outcome.swap.replacedExisting,

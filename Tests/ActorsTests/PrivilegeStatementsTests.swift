@@ -151,4 +151,14 @@ import Testing
         #expect(RestorePasses.split(listing: "215; 1259 16390 TABLE public t appowner\n") == nil)
         #expect(RestorePasses.owners(listing: listing) == ["other", "appowner", "postgres"])
     }
+
+    /// The grantor pg_dump names before a chain's grants, as `fmtId` writes it or as a literal.
+    @Test func theGrantorOfAChainIsRead() {
+        #expect(PrivilegeStatements.sessionAuthorization(in: "SET SESSION AUTHORIZATION lead;") == "lead")
+        #expect(
+            PrivilegeStatements.sessionAuthorization(in: #"SET SESSION AUTHORIZATION "Lead ""x""";"#) == #"Lead "x""#
+        )
+        #expect(PrivilegeStatements.sessionAuthorization(in: "SET SESSION AUTHORIZATION 'o''brien';") == "o'brien")
+        #expect(PrivilegeStatements.sessionAuthorization(in: "GRANT SELECT ON t TO lead;") == nil)
+    }
 }

@@ -279,6 +279,61 @@ struct PrivilegeTests {
         for database in [source, fresh, existing, bare, barePieces] { try await server.dropDatabase(database) }
     }
 
+    /// A table privilege granted on from another role's grant option (pg_dump writes it after
+    /// `SET SESSION AUTHORIZATION lead`, which only a superuser may run): an application role that
+    /// may SET ROLE to the grantor makes it as the grantor, so revoking the grantor's option
+    /// `CASCADE` still takes it; one that may not makes it as the owner, and says so.
+    @Test(arguments: PostgresServer.all)
+    func aGrantChainKeepsItsGrantorWhereTheRoleMayActAsIt(server: PostgresServer) async throws {
+        let user = try await TestRole.application.user(on: server)
+        let lead = try await server.createRole("lead")
+        let member = try await server.createRole("member")
+        let pgclone = try PGCloneHarness(server: user)
+        let source = TestEnvironment.uniqueName("chain_src")
+        try await user.createDatabase(source)
+        let (leadName, memberName) = (quoteIdentifier(lead.user), quoteIdentifier(member.user))
+        try await user.psql(
+            """
+            CREATE TABLE t (v int); INSERT INTO t VALUES (1);
+            GRANT SELECT ON t TO \(leadName) WITH GRANT OPTION;
+            """,
+            database: source
+        )
+        try await server.psql("SET ROLE \(leadName); GRANT SELECT ON t TO \(memberName)", database: source)
+        let key = try await pgclone.dump(source)
+        let acl = "SELECT relacl::text FROM pg_class WHERE oid = 'public.t'::regclass"
+
+        let flat = TestEnvironment.uniqueName("chain_flat")
+        let flattened = try await pgclone.restore(key, into: flat, ["--json"])
+        #expect(flattened.exitCode == 0, "\(flattened)")
+        #expect(
+            flattened.stderr.contains(
+                """
+                1 grant of \"\(lead.user)\" (\"\(user.user)\" may not SET ROLE to it) from its grant option was made \
+                by the objects' owners
+                """
+            ),
+            "\(flattened)"
+        )
+        let json = try JSONSerialization.jsonObject(with: Data(flattened.stdout.utf8)) as? [String: Any]
+        let byOwners = (json?["grants_made_by_owners"] as? [[String: Any]])?.map {
+            "\($0["role"] ?? "") \($0["count"] ?? "")"
+        }
+        #expect(byOwners == ["\(lead.user) 1"], "\(flattened.stdout)")
+        #expect(try await server.psql(acl, database: flat).contains("\(member.user)=r/\(user.user)"))
+
+        try await server.psql("GRANT \(leadName) TO \(quoteIdentifier(user.user))")
+        let chained = TestEnvironment.uniqueName("chain_kept")
+        let restored = try await pgclone.restore(key, into: chained)
+        #expect(restored.exitCode == 0, "\(restored)")
+        #expect(!restored.stderr.contains("grant option"), "\(restored)")
+        let kept = try await server.psql(acl, database: chained)
+        #expect(kept.contains("\(member.user)=r/\(lead.user)"), "\(kept)")
+        try await user.psql("REVOKE GRANT OPTION FOR SELECT ON t FROM \(leadName) CASCADE", database: chained)
+        #expect(!(try await server.psql(acl, database: chained)).contains(member.user))
+        for database in [source, flat, chained] { try await server.dropDatabase(database) }
+    }
+
     /// `--role appowner` run by a member: pg_restore SETs ROLE first, so the restored objects are
     /// `appowner`'s, those of owners it may not assign included.
     @Test(arguments: PostgresServer.all)

@@ -121,7 +121,8 @@ package actor PrivilegeRestore {
         if changedAuthorization {
             do {
                 try await session.execute("RESET SESSION AUTHORIZATION")
-                if let role { try await session.execute("SET ROLE \(quoteIdentifier(role))") }
+                // A grantor's role (SET ROLE) as well as a session authorization goes.
+                try await session.execute(role.map { "SET ROLE \(quoteIdentifier($0))" } ?? "RESET ROLE")
             } catch {
                 return .error
             }
@@ -136,16 +137,32 @@ package actor PrivilegeRestore {
         on session: PostgresConnection
     ) async -> (ChildStderr.Disposition, changedAuthorization: Bool) {
         var changedAuthorization = false
+        // The role whose grants are being made by the owner instead, and why.
+        var grantedForRole: (role: String, refusal: PrivilegeStatements.Refusal)?
         for statement in statements {
             do {
                 try await session.execute(statement)
                 if statement.hasPrefix("SET SESSION AUTHORIZATION") { changedAuthorization = true }
+                if statement.hasPrefix("RESET SESSION AUTHORIZATION") { grantedForRole = nil }
+                if let grantedForRole, statement.hasPrefix("GRANT ") {
+                    report.add(.grantor, role: grantedForRole.role, grantedForRole.refusal)
+                }
             } catch let error as LibPQError
                 where statement.hasPrefix("SET SESSION AUTHORIZATION") && !error.connectionLost
             {
-                // The grants a role other than the owner made (it is missing here, or this role
-                // may not act as it): the restoring role makes them, giving their grantees the
-                // same privileges, with the owner as grantor.
+                // The grants a role other than the owner made from its grant option: made as that
+                // role where this one may SET ROLE to it (so that revoking its option CASCADE still
+                // takes them); else by the owner, with the same privileges, and said.
+                guard let grantor = PrivilegeStatements.sessionAuthorization(in: statement) else { continue }
+                do {
+                    try await session.execute("SET ROLE \(quoteIdentifier(grantor))")
+                    changedAuthorization = true
+                } catch let refused as LibPQError where !refused.connectionLost {
+                    let missing = refused.message.hasSuffix("does not exist")
+                    grantedForRole = (grantor, missing ? .missingRole : .notAMember)
+                } catch {
+                    return (.error, changedAuthorization)
+                }
                 continue
             } catch let error as LibPQError {
                 if let (role, refusal) = PrivilegeStatements.refusedRole(in: error.message) {
@@ -196,6 +213,8 @@ package struct PrivilegeReport: Sendable, Hashable {
         case owner
         /// A GRANT, REVOKE or default privilege skipped.
         case privilege
+        /// A GRANT another role made from its grant option, made by the owner instead.
+        case grantor
     }
 
     package struct Tally: Sendable, Hashable {
@@ -210,17 +229,20 @@ package struct PrivilegeReport: Sendable, Hashable {
     package private(set) var owners: [Tally] = []
     /// Privileges naming such roles.
     package private(set) var privileges: [Tally] = []
+    /// Grants such roles made from their grant option, which the objects' owners made instead.
+    package private(set) var grantors: [Tally] = []
 
     package init(restoringRole: String) {
         self.restoringRole = restoringRole
     }
 
-    package var isEmpty: Bool { owners.isEmpty && privileges.isEmpty }
+    package var isEmpty: Bool { owners.isEmpty && privileges.isEmpty && grantors.isEmpty }
 
     package mutating func add(_ kind: Kind, role: String, _ refusal: PrivilegeStatements.Refusal) {
         switch kind {
         case .owner: Self.add(&owners, role: role, refusal)
         case .privilege: Self.add(&privileges, role: role, refusal)
+        case .grantor: Self.add(&grantors, role: role, refusal)
         }
     }
 
@@ -250,6 +272,15 @@ package struct PrivilegeReport: Sendable, Hashable {
                 """
                 \(list(privileges, noun: "privilege")) \
                 \(privileges.count == 1 && privileges[0].count == 1 ? "was" : "were") skipped
+                """
+            )
+        }
+        if !grantors.isEmpty {
+            parts.append(
+                """
+                \(list(grantors, noun: "grant")) from \(grantors.count == 1 ? "its" : "their") grant option \
+                \(grantors.count == 1 && grantors[0].count == 1 ? "was" : "were") made by the objects' owners \
+                (revoking that option no longer takes \(grantors.count == 1 && grantors[0].count == 1 ? "it" : "them"))
                 """
             )
         }

@@ -28,6 +28,21 @@ package enum PrivilegeStatements {
         return identifier(role)
     }
 
+    /// The role `statement` (`SET SESSION AUTHORIZATION lead;`, which pg_dump writes before the
+    /// grants a role other than the owner made) names, as an identifier or a string literal; `nil`
+    /// for another statement.
+    package static func sessionAuthorization(in statement: String) -> String? {
+        let prefix = "SET SESSION AUTHORIZATION "
+        guard statement.hasPrefix(prefix) else { return nil }
+        var role = Substring(statement.dropFirst(prefix.count))
+        while role.last == ";" || role.last?.isWhitespace == true { role.removeLast() }
+        if role.first == "'" {
+            guard role.count >= 2, role.last == "'" else { return nil }
+            return role.dropFirst().dropLast().replacingOccurrences(of: "''", with: "'")
+        }
+        return identifier(role)
+    }
+
     /// An identifier as `fmtId` writes it: bare, or in double quotes with `""` for `"`.
     static func identifier(_ text: Substring) -> String? {
         guard let first = text.first else { return nil }
