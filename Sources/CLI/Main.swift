@@ -55,7 +55,7 @@ enum Main {
     }
 
     static func report(_ line: String) {
-        FileHandle.standardError.write(Data("pgclone: \(line)\n".utf8))
+        try? FileHandle.standardError.write(contentsOf: Data("pgclone: \(line)\n".utf8))
     }
 
     static func fail(_ message: String, code: Int32) -> Never {

@@ -20,7 +20,7 @@ final class StatusLine: Sendable {
         state.withLock { state in
             guard !state.closed else { return }
             state.text = text
-            FileHandle.standardError.write(Data("\r\(text)\u{1B}[K".utf8))
+            try? FileHandle.standardError.write(contentsOf: Data("\r\(text)\u{1B}[K".utf8))
         }
     }
 
@@ -28,14 +28,14 @@ final class StatusLine: Sendable {
     func log(_ text: String) {
         state.withLock { state in
             let status = state.text.isEmpty ? "" : "\r\(state.text)\u{1B}[K"
-            FileHandle.standardError.write(Data("\r\u{1B}[K\(text)\n\(status)".utf8))
+            try? FileHandle.standardError.write(contentsOf: Data("\r\u{1B}[K\(text)\n\(status)".utf8))
         }
     }
 
     /// Erases the line for good.
     func close() {
         state.withLock { state in
-            if !state.text.isEmpty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            if !state.text.isEmpty { try? FileHandle.standardError.write(contentsOf: Data("\r\u{1B}[K".utf8)) }
             state.text = ""
             state.closed = true
         }

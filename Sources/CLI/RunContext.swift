@@ -20,7 +20,7 @@ final class RunContext: Sendable {
     /// two may be the same terminal).
     func printResult(_ text: String) {
         status?.close()
-        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+        try? FileHandle.standardOutput.write(contentsOf: Data((text + "\n").utf8))
     }
 
     /// Called when the command's change has committed (the swap): from then on it has succeeded,

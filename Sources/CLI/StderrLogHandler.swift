@@ -37,7 +37,7 @@ struct StderrLogHandler: LogHandler {
         if let status {
             status.log(line)
         } else {
-            FileHandle.standardError.write(Data((line + "\n").utf8))
+            try? FileHandle.standardError.write(contentsOf: Data((line + "\n").utf8))
         }
     }
 }
@@ -62,6 +62,6 @@ extension StderrLogHandler {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         guard let data = try? encoder.encode(record) else { return }
-        FileHandle.standardError.write(data + Data("\n".utf8))
+        try? FileHandle.standardError.write(contentsOf: data + Data("\n".utf8))
     }
 }

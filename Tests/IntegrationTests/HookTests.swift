@@ -88,6 +88,22 @@ struct HookTests {
         #expect(result.stderr.contains("pre-swap hook 1: {'PASSWORD': '****'}"), "\(result)")
     }
 
+    /// stderr whose reader has gone (`pgclone … 2>&1 | head -1`) costs pgclone its messages, not
+    /// its run: it wrote on and died of SIGILL (exit 132) in the middle of the restore.
+    @Test func aClosedStderrDoesNotStopTheRestore() async throws {
+        let pgclone = try PGCloneHarness()
+        let (key, target) = try await pgclone.targetAndDump("closedpipe")
+        let script = #""$0" restore "$1" --database "$2" --pre-swap-hook 'seq 1 3000' 2>&1 | head -1"#
+        let result = try await runCommand(
+            "bash",
+            ["-c", script + #"; exit "${PIPESTATUS[0]}""#, TestEnvironment.binary, key, pgclone.server.url(target)],
+            workingDirectory: pgclone.directory
+        )
+        #expect(result.exitCode == 0, "\(result)")
+        #expect(try await pgclone.server.markers(target) == "new")
+        #expect(try await pgclone.server.databases(startingWith: target) == [target])
+    }
+
     @Test func preDumpHooksRunBeforePgDumpAndAFailingOneMakesNoDump() async throws {
         let pgclone = try PGCloneHarness()
         let server = pgclone.server
