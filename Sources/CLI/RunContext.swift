@@ -65,8 +65,9 @@ struct MetricsDelivery: Sendable {
     /// At the start: pushed, and the job's textfile written (`outcome="running"`), so that a run
     /// killed outright (SIGKILL, out of memory) stays visible as running in both.
     func started(_ job: JobSummary) async {
-        await push(job, withSuccess: false)
+        // The file first: a push may wait seconds for a gateway, and a kill may come meanwhile.
         if let textfileDirectory { writeTextfiles(job, success: false, directory: textfileDirectory) }
+        await push(job, withSuccess: false)
     }
 
     func finished(_ job: JobSummary, success: Bool) async {
