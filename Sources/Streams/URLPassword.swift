@@ -124,15 +124,50 @@ package enum URLPassword {
     }
 
     /// `text` with every occurrence of the values in `secrets` (a password pgclone passes on, a
-    /// secret of its environment) as `****`: a child that prints its environment, or a command
-    /// that echoes `$PGPASSWORD`, shows none. Values shorter than 4 characters are left alone (they
-    /// would mask the rest of the text, and hide little).
+    /// secret of its environment) as `****`, as they are and as a child would print them in a URL
+    /// (percent-encoded) or in JSON (escaped): a child that prints its environment, or a command
+    /// that echoes `$PGPASSWORD`, shows none. Run before any other redaction, which could cut a
+    /// value short of matching. Values shorter than 4 characters are left alone (they would mask
+    /// the rest of the text, and hide little).
     package static func masking(_ secrets: [String], in text: String) -> String {
+        var forms: Set<String> = []
+        for secret in secrets where secret.count >= 4 {
+            forms.insert(secret)
+            forms.insert(percentEncode(secret))
+            forms.insert(jsonEscaped(secret, asciiOnly: true))
+            forms.insert(jsonEscaped(secret, asciiOnly: false))
+        }
         var text = text
-        for secret in secrets.filter({ $0.count >= 4 }).sorted(by: { $0.count > $1.count }) {
-            text = text.replacing(secret, with: "****")
+        for form in forms.sorted(by: { $0.count > $1.count }) {
+            text = text.replacing(form, with: "****")
         }
         return text
+    }
+
+    /// The most bytes a form of `secrets` that ``masking(_:in:)`` masks can take.
+    package static func longestForm(of secrets: [String]) -> Int {
+        secrets.map { $0.utf8.count * 6 }.max() ?? 0
+    }
+
+    /// `text` as in a JSON string, without its quotes; with `asciiOnly`, as Python's `json.dumps`
+    /// writes it (`\u00e4`).
+    private static func jsonEscaped(_ text: String, asciiOnly: Bool) -> String {
+        var escaped = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": escaped += "\\\""
+            case "\\": escaped += "\\\\"
+            case "\n": escaped += "\\n"
+            case "\t": escaped += "\\t"
+            case _ where scalar.value < 0x20 || (asciiOnly && scalar.value > 0x7E):
+                for unit in String(scalar).utf16 {
+                    let hex = String(unit, radix: 16)
+                    escaped += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                }
+            default: escaped.unicodeScalars.append(scalar)
+            }
+        }
+        return escaped
     }
 
     /// The values of the variables in `environment` whose names say they are secret

@@ -72,20 +72,34 @@ struct HookTests {
         let pgclone = try PGCloneHarness()
         let (key, target) = try await pgclone.targetAndDump("hookenv")
         let password = pgclone.server.password
+        // As it is, after KEY= (where the mask of KEY=value stopped at a space or ";"), in a URL,
+        // in JSON (Python's, ASCII only), and straddling the longest line shown.
+        let secret = "in herited;Sécret\"9/x"
+        let python = """
+            import json, os, urllib.parse; s = os.environ['AWS_SECRET_ACCESS_KEY']; \
+            print(json.dumps(s)); print(urllib.parse.quote(s, safe='')); print('x' * 1990 + s)
+            """
         let hook = """
-            echo "{'PASSWORD': '$PGPASSWORD'}"; echo "$AWS_SECRET_ACCESS_KEY"; set -x; : "$PGPASSWORD"; exit 3
+            echo "{'PASSWORD': '$PGPASSWORD'}"; echo "AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY"; \
+            python3 -c "\(python)"; set -x; : "$PGPASSWORD"; exit 3
             """
         let result = try await pgclone.restore(
             key,
             into: target,
             ["--pre-swap-hook", hook, "--json"],
-            environment: ["AWS_SECRET_ACCESS_KEY": "inherited-Secret-9"]
+            environment: ["AWS_SECRET_ACCESS_KEY": secret]
         )
         #expect(result.exitCode == 1, "\(result)")
-        for secret in [password, "inherited-Secret-9"] {
-            #expect(!result.stderr.contains(secret) && !result.stdout.contains(secret), "\(result)")
+        for shown in [password, secret, "herited", "S\\u00e9cret", "S%C3%A9cret", "in%20her"] {
+            #expect(!result.stderr.contains(shown) && !result.stdout.contains(shown), "\(shown): \(result)")
         }
         #expect(result.stderr.contains("pre-swap hook 1: {'PASSWORD': '****'}"), "\(result)")
+        #expect(result.stderr.contains("pre-swap hook 1: AWS_SECRET_ACCESS_KEY=****\n"), "\(result)")
+        // The long line: its first 2,000 characters, the secret masked before they were cut.
+        #expect(
+            result.stderr.contains("pre-swap hook 1: " + String(repeating: "x", count: 1990) + "****\n"),
+            "\(result)"
+        )
     }
 
     /// stderr whose reader has gone (`pgclone … 2>&1 | head -1`) costs pgclone its messages, not

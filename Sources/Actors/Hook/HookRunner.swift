@@ -40,7 +40,7 @@ package actor HookRunner {
                 URLPassword.secretValues(of: environment)
                 + URLPassword.secretValues(of: ProcessInfo.processInfo.environment.mapValues { Optional($0) })
             // A hook's command may hold a connection string: its password is not shown.
-            let shown = URLPassword.masking(secrets, in: URLPassword.redactingAll(in: command))
+            let shown = URLPassword.redactingAll(in: URLPassword.masking(secrets, in: command))
             logger.info("running \(label): \(shown)")
             var updates: [Environment.Key: String?] = [:]
             for (name, value) in environment { updates[Environment.Key(stringLiteral: name)] = .some(value) }
@@ -113,11 +113,16 @@ private struct HookOutput {
     var line: [UInt8] = []
     var tail: [String] = []
 
+    /// The longest line shown, in characters.
+    static let lineLimit = 2000
+
     mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        // Kept a secret's length past the limit, so that one that straddles it is masked whole.
+        let kept = Self.lineLimit + URLPassword.longestForm(of: secrets)
         for byte in bytes {
             if byte == UInt8(ascii: "\n") {
                 emit()
-            } else if line.count < 2000 {
+            } else if line.count < kept {
                 line.append(byte)
             }
         }
@@ -129,10 +134,10 @@ private struct HookOutput {
 
     private mutating func emit() {
         // A hook's output may repeat its command's secrets (psql: "unrecognized option '--token=…'").
-        let text = URLPassword.masking(
-            secrets,
-            in: URLPassword.redactingAll(in: String(decoding: line, as: UTF8.self))
+        let masked = URLPassword.redactingAll(
+            in: URLPassword.masking(secrets, in: String(decoding: line, as: UTF8.self))
         )
+        let text = String(masked.prefix(Self.lineLimit))
         line.removeAll(keepingCapacity: true)
         logger.info("\(label): \(text)")
         tail.append(text)
