@@ -36,7 +36,7 @@ struct ConfigFile {
         do {
             node = try Yams.compose(yaml: contents)
         } catch {
-            throw PGCloneError(.invalidConfiguration, "\(path) is not valid YAML: \("\(error)".singleLine)")
+            throw PGCloneError(.invalidConfiguration, "\(path) is not valid YAML: \(Self.describe(error))")
         }
         guard let node else { return }
         guard case .mapping(let mapping) = node else {
@@ -275,5 +275,25 @@ struct ConfigFile {
             throw PGCloneError(.invalidConfiguration, "\(path): \(key) must be true or false")
         }
         return value
+    }
+}
+
+extension ConfigFile {
+    /// Where and what the YAML error is, without the file's text (Yams quotes it, and a config
+    /// file may hold a password in a connection string, or be megabytes of a wrong file).
+    static func describe(_ error: any Error) -> String {
+        guard let error = error as? YamlError else { return "it could not be parsed" }
+        switch error {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
+            .composer(_, let problem, let mark, _):
+            return "line \(mark.line), column \(mark.column): \(problem)"
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            let keys = duplicates.sorted().map { "\"\($0)\"" }.joined(separator: ", ")
+            return "line \(context.mark.line): \(keys) \(duplicates.count == 1 ? "appears" : "appear") more than once"
+        case .reader(let problem, _, _, _):
+            return problem
+        default:
+            return "it could not be parsed"
+        }
     }
 }

@@ -127,7 +127,7 @@ struct ListCommand: PGCloneSubcommand {
             for row in rows {
                 guard let name = row.first ?? nil else { continue }
                 let properties = try await DatabaseProperties.read(name, on: admin)
-                if properties.flatMap(DatabaseMarker.unfinished) == nil { sources.append(row) }
+                if properties.flatMap({ DatabaseMarker.unfinished($0, named: name) }) == nil { sources.append(row) }
             }
             rows = sources
         } catch {

@@ -83,6 +83,32 @@ struct NamedConfigTests {
         #expect(empty.exitCode == 0, "\(empty)")
     }
 
+    /// A config file that is not valid YAML is said so with where and what, never its text (Yams
+    /// quotes the file, a connection string's password with it).
+    @Test func aYAMLErrorShowsNoneOfTheFile() async throws {
+        let pgclone = try PGCloneHarness.offline()
+        for (contents, problem) in [
+            (
+                "database: postgresql://app:SuperSecretPW1@h/db\nstorage_location: /a\nstorage_location: /b\n",
+                "line 2: \"storage_location\" appears more than once"
+            ),
+            (
+                "database: postgresql://app:SuperSecretPW1@h/db\nmemory_limit: [\n",
+                "line 3, column 1: did not find expected"
+            ),
+        ] {
+            try contents.write(toFile: pgclone.directory + "/bad.yaml", atomically: true, encoding: .utf8)
+            let result = try await pgclone.run(["ls", "--config-file", "bad.yaml"])
+            #expect(result.exitCode == 2, "\(result)")
+            #expect(result.errorLines.count == 1, "\(result)")
+            #expect(
+                result.errorLines.first?.hasPrefix("pgclone: error: bad.yaml is not valid YAML: \(problem)") == true,
+                "\(result)"
+            )
+            #expect(!result.stderr.contains("SuperSecretPW1"), "\(result)")
+        }
+    }
+
     @Test func timeoutsApplyToPgclonesOwnSQL() async throws {
         let pgclone = try PGCloneHarness()
         let target = TestEnvironment.uniqueName("timeouts")

@@ -60,7 +60,8 @@ package struct CopyPipeline: Sendable {
                 to: snapshot,
                 marker: marker,
                 model: source,
-                owner: owner
+                owner: owner,
+                exact: owner != nil
             )
             logger.warnSkipped(copied.skipped)
             let ended = counted(copied.endedSessions, "session")

@@ -56,14 +56,18 @@ package struct DatabaseAdmin: Sendable {
     ///     PostgreSQL's defaults.
     ///   - forRestoring: pg_restore and the hooks connect to it (`D__temp`): it accepts
     ///     connections, without a limit, even if the model does not.
-    ///   - owner: its owner, with the model's privileges exactly (its own too), unless it is
-    ///     `forRestoring`; `nil`: the current role, which keeps its own privileges.
+    ///   - owner: its owner; `nil`: the current role.
+    ///   - exact: the model's privileges exactly, its owner's own too (a snapshot, a copy with the
+    ///     source's owner); else its owner keeps its own (restored into, or the current role's).
+    ///     Grants the model's roles made from their grant options are made as they, where the
+    ///     current role may act as them; else by the owner, with a warning.
     func create(
         _ name: String,
         as options: String,
         marker: String,
         model modelName: String?,
         owner: String? = nil,
+        exact: Bool = false,
         forRestoring: Bool = false
     ) async throws {
         let database = quoteIdentifier(name)
@@ -74,17 +78,31 @@ package struct DatabaseAdmin: Sendable {
         )
         let model: DatabaseProperties? =
             if let modelName { try await DatabaseProperties.read(modelName, on: connection) } else { nil }
+        var holders: [String]?
+        if exact {
+            let current = try await connection.query("SELECT current_user").first?.first ?? nil
+            holders = [owner ?? current ?? ""]
+        }
+        var actingAs: Set<String> = []
+        for grantor in model?.grantors ?? [] where try await connection.maySetRole(grantor) { actingAs.insert(grantor) }
+        let (statements, regranted) =
+            model?.privilegeStatements(for: name, revokingFrom: holders, actingAs: actingAs) ?? ([], [])
         try await transaction(cancellable: false) {
             try await mark(name, marker)
-            // Restored into: its owner keeps what it needs (the swap gives `D`'s privileges).
-            let holders = forRestoring ? nil : owner.map { [$0] }
-            for statement in model?.privilegeStatements(for: name, revokingFrom: holders).statements ?? [] {
-                try await connection.execute(statement)
-            }
+            for statement in statements { try await connection.execute(statement) }
             let allows = forRestoring || (model?.allowsConnections ?? true)
             let limit = forRestoring ? -1 : model?.connectionLimit ?? -1
             try await connection.execute(
                 "ALTER DATABASE \(database) WITH ALLOW_CONNECTIONS \(allows) CONNECTION LIMIT \(limit)"
+            )
+        }
+        if exact && !regranted.isEmpty {
+            logger?.warning(
+                """
+                \(regranted.map(DatabaseProperties.describe).joined(separator: "; ")) on \"\(name)\" \
+                \(regranted.count == 1 ? "is" : "are") granted by its owner: the role that granted \
+                \(regranted.count == 1 ? "it" : "them") on \"\(modelName ?? "")\" is not one pgclone may SET ROLE to
+                """
             )
         }
     }
@@ -117,6 +135,7 @@ package struct DatabaseAdmin: Sendable {
         marker: String,
         model: String?,
         owner: String? = nil,
+        exact: Bool = false,
         forRestoring: Bool = false
     ) async throws -> (skipped: [(DatabaseSetting, String)], endedSessions: Int) {
         guard try await exists(template) else {
@@ -131,11 +150,27 @@ package struct DatabaseAdmin: Sendable {
         // whole copy to WAL; PostgreSQL 15 and later default to the latter.
         if await connection.serverVersion >= 150_000 { options += " STRATEGY = FILE_COPY" }
         do {
-            try await create(copy, as: options, marker: marker, model: model, owner: owner, forRestoring: forRestoring)
+            try await create(
+                copy,
+                as: options,
+                marker: marker,
+                model: model,
+                owner: owner,
+                exact: exact,
+                forRestoring: forRestoring
+            )
         } catch let error as LibPQError where error.isObjectInUse {
             // A session that arrived between the termination and the copy: once more.
             ended += try await terminateSessions(on: template, cancellable: true)
-            try await create(copy, as: options, marker: marker, model: model, owner: owner, forRestoring: forRestoring)
+            try await create(
+                copy,
+                as: options,
+                marker: marker,
+                model: model,
+                owner: owner,
+                exact: exact,
+                forRestoring: forRestoring
+            )
         }
         return (try await apply(connection.databaseSettings(of: template), to: copy, from: template), ended)
     }

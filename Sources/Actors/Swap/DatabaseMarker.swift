@@ -56,15 +56,20 @@ package enum DatabaseMarker {
     /// What the database is if it is one of pgclone's unfinished ones, which no restore or copy
     /// may take as its source (its content may be half restored): a restore's `D__temp` (running,
     /// or killed before its swap), a database a swap displaced (about to be dropped), or one
-    /// pgclone was killed making. `nil` for any other, its finished snapshots and copies included.
-    package static func unfinished(_ properties: DatabaseProperties) -> String? {
+    /// pgclone was killed making (closed with no comment, and named `…__temp`, `…__swap` or
+    /// `…__snap`). `nil` for any other, its finished snapshots and copies included.
+    package static func unfinished(_ properties: DatabaseProperties, named name: String) -> String? {
         if properties.comment?.hasPrefix(prefix + "temporary database of a restore") == true {
             return "the temporary database of a restore (one running, or one killed before its swap)"
         }
         if properties.comment?.hasPrefix(prefix + "displaced by a restore") == true {
             return "a database a restore displaced, which it drops"
         }
-        if isHalfMade(properties) { return "a database pgclone was killed making (closed, no comment)" }
+        // Closed, limit 0, no comment: a DBA's archive may look so too; only pgclone's own names
+        // (a copy killed before its marking is whole, CREATE DATABASE being one step).
+        if isHalfMade(properties), ["__temp", "__swap", "__snap"].contains(where: name.hasSuffix) {
+            return "a database pgclone was killed making (closed, no comment)"
+        }
         return nil
     }
 

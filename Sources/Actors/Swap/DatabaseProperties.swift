@@ -83,7 +83,9 @@ package struct DatabaseProperties: Sendable, Equatable {
             "COMMENT ON DATABASE \(name) IS \(try await admin.quoteLiteral(orNull: comment))",
             "ALTER DATABASE \(name) CONNECTION LIMIT \(connectionLimit)",
         ]
-        let privileges = privilegeStatements(for: database, revokingFrom: temporary.holders, actingAs: actingAs)
+        // Both with the default privileges (no hook granted any on D__temp): nothing to do.
+        let holders = privileges == nil && temporary.privileges == nil ? nil : temporary.holders
+        let privileges = privilegeStatements(for: database, revokingFrom: holders, actingAs: actingAs)
         statements += privileges.statements
         statements.append("ALTER DATABASE \(name) OWNER TO \(quoteIdentifier(owner))")
         return (statements, privileges.regranted)
@@ -106,32 +108,32 @@ package struct DatabaseProperties: Sendable, Equatable {
         return roles
     }
 
-    /// Statements that give `database` these database privileges; none for the default ones.
-    /// Every privilege of PUBLIC and of `holders` goes first (with what was granted on from them:
-    /// `CASCADE`), then the model's are granted in its order (a grant option before what was
-    /// granted from it). `holders`: `nil` for a database just made, whose owner keeps its own
-    /// privileges (the current role restores into it before the swap gives `D`'s). A grant another
-    /// role made from its grant option is made as that role (`SET ROLE`) where `actingAs` has it,
-    /// so that revoking that role's option still takes it; else by the owner, and returned.
+    /// Statements that give `database` these database privileges. Every privilege of PUBLIC and
+    /// of `holders` goes first (with what was granted on from them: `CASCADE`), then the model's
+    /// are granted (``replayOrder(_:owner:)``), or the default ones (PUBLIC's CONNECT and
+    /// TEMPORARY, the owner's all) if it has those. `holders`: `nil` for a database just made,
+    /// whose owner keeps its own privileges (the current role restores into it before the swap
+    /// gives `D`'s), and which has the default ones already. A grant another role made from its
+    /// grant option is made as that role (`SET ROLE`) where `actingAs` has it, so that revoking
+    /// that role's option still takes it; else by the owner, and returned.
     func privilegeStatements(
         for database: String,
         revokingFrom holders: [String]?,
         actingAs: Set<String> = []
     ) -> (statements: [String], regranted: [Grant]) {
-        guard let privileges else { return ([], []) }
+        guard privileges != nil || holders != nil else { return ([], []) }
         let name = quoteIdentifier(database)
-        // The default ACL is the owner's privileges and PUBLIC's CONNECT and TEMPORARY: start from
-        // none, then grant exactly what the model database has.
         let roles = ["PUBLIC"] + (holders ?? []).map(quoteIdentifier)
         var statements = ["REVOKE ALL ON DATABASE \(name) FROM \(roles.joined(separator: ", ")) CASCADE"]
+        let (ordered, unplaceable) = Self.replayOrder(privileges ?? Self.defaultPrivileges(owner: owner), owner: owner)
         var regranted: [Grant] = []
-        for grant in privileges {
+        for grant in ordered + unplaceable {
             guard let statement = Self.statement(granting: grant, on: database) else { continue }
             guard let grantor = grant.grantor, grantor != owner else {
                 statements.append(statement)
                 continue
             }
-            if actingAs.contains(grantor) {
+            if actingAs.contains(grantor) && !unplaceable.contains(grant) {
                 statements += ["SET ROLE \(quoteIdentifier(grantor))", statement, "RESET ROLE"]
             } else {
                 statements.append(statement)
@@ -139,6 +141,46 @@ package struct DatabaseProperties: Sendable, Equatable {
             }
         }
         return (statements, regranted)
+    }
+
+    /// A database's privileges when its ACL is the default (`datacl` NULL).
+    static func defaultPrivileges(owner: String) -> [Grant] {
+        [
+            Grant(grantee: nil, privilege: "TEMPORARY", grantable: false, grantor: owner),
+            Grant(grantee: nil, privilege: "CONNECT", grantable: false, grantor: owner),
+            Grant(grantee: owner, privilege: "CREATE", grantable: false, grantor: owner),
+            Grant(grantee: owner, privilege: "TEMPORARY", grantable: false, grantor: owner),
+            Grant(grantee: owner, privilege: "CONNECT", grantable: false, grantor: owner),
+        ]
+    }
+
+    /// `grants` in an order they can be granted in: one made from a role's grant option after
+    /// that option (`aclexplode`'s order need not be: a role may be given an option after it
+    /// granted from another it lost). In their own order otherwise; those whose grantor never
+    /// holds the option come back apart, for the owner to grant.
+    static func replayOrder(_ grants: [Grant], owner: String) -> (ordered: [Grant], unplaceable: [Grant]) {
+        var options: Set<String> = []
+        var ordered: [Grant] = []
+        var pending = grants
+        var progressed = true
+        while progressed && !pending.isEmpty {
+            progressed = false
+            var waiting: [Grant] = []
+            for grant in pending {
+                let grantor = grant.grantor ?? owner
+                if grantor == owner || options.contains("\(grantor)\u{0}\(grant.privilege)") {
+                    ordered.append(grant)
+                    if grant.grantable, let grantee = grant.grantee {
+                        options.insert("\(grantee)\u{0}\(grant.privilege)")
+                    }
+                    progressed = true
+                } else {
+                    waiting.append(grant)
+                }
+            }
+            pending = waiting
+        }
+        return (ordered, pending)
     }
 
     /// `CONNECT for "reader" (granted by "lead")`, for messages.

@@ -37,24 +37,33 @@ extension DatabaseSwap {
             )
             owner = currentOwner
         }
-        if let privileges = access.privileges {
-            // The default privileges are the owner's and PUBLIC's CONNECT and TEMPORARY: none,
-            // then the source's, its owner's going to the owner `D` gets.
+        // The source's privileges, or the default ones if D__temp's are no longer those (a hook's).
+        let model =
+            access.privileges
+            ?? (temporary.privileges == nil ? nil : DatabaseProperties.defaultPrivileges(owner: access.owner))
+        if let model {
+            // None, then the source's, its owner's going to the owner `D` gets.
             let roles = ["PUBLIC"] + temporary.holders.map(quoteIdentifier)
             statements.append("REVOKE ALL ON DATABASE \(name) FROM \(roles.joined(separator: ", ")) CASCADE")
-            for var grant in privileges {
+            var granted: [DatabaseProperties.Grant] = []
+            for grant in model {
+                if let grantee = grant.grantee, grantee != access.owner, !(try await connection.roleExists(grantee)) {
+                    leftOut.append("\(grant.privilege) for \"\(grantee)\" (no such role here)")
+                } else {
+                    granted.append(grant)
+                }
+            }
+            let (ordered, unplaceable) = DatabaseProperties.replayOrder(granted, owner: access.owner)
+            for var grant in ordered + unplaceable {
+                let placed = !unplaceable.contains(grant)
                 if grant.grantee == access.owner { grant.grantee = owner }
                 guard let statement = DatabaseProperties.statement(granting: grant, on: database) else { continue }
-                if let grantee = grant.grantee, !(try await connection.roleExists(grantee)) {
-                    leftOut.append("\(grant.privilege) for \"\(grantee)\" (no such role here)")
-                    continue
-                }
                 // Granted on from another role's grant option: made as that role, where it may.
                 guard let grantor = grant.grantor, grantor != access.owner else {
                     statements.append(statement)
                     continue
                 }
-                if try await connection.roleExists(grantor), try await connection.maySetRole(grantor) {
+                if placed, try await connection.roleExists(grantor), try await connection.maySetRole(grantor) {
                     statements += ["SET ROLE \(quoteIdentifier(grantor))", statement, "RESET ROLE"]
                 } else {
                     statements.append(statement)

@@ -303,7 +303,8 @@ package actor DatabaseSwap {
             names.temporary,
             to: names.snapshot,
             marker: DatabaseMarker.snapshot(target: names.target, started: started),
-            model: names.target
+            model: names.target,
+            exact: true
         )
     }
 

@@ -172,7 +172,7 @@ package struct SwapPreflight: Sendable {
                 target: target.map { .unchanged($0) }
             )
         }
-        if let unfinished = DatabaseMarker.unfinished(properties) {
+        if let unfinished = DatabaseMarker.unfinished(properties, named: source) {
             throw PGCloneError(
                 .invalidConfiguration,
                 """
