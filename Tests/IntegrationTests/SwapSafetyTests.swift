@@ -266,6 +266,25 @@ struct SwapSafetyTests {
         #expect(try await pgclone.server.markers(target) == "old")
     }
 
+    /// A database a DBA closed with no connection limit and no comment looks like one pgclone
+    /// was killed making; but only databases with pgclone's own names are taken for that: such a
+    /// database is listed by `ls --local` and restored from.
+    @Test func aClosedDatabaseOfADBAsIsASource() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let archive = TestEnvironment.uniqueName("archive")
+        try await server.createDatabase(archive)
+        try await server.psql("CREATE TABLE t AS SELECT 1 AS v", database: archive)
+        try await server.psql("ALTER DATABASE \(quoteIdentifier(archive)) ALLOW_CONNECTIONS false CONNECTION LIMIT 0")
+        let listed = try await pgclone.run(["ls", "--local", "--database", server.url(archive)])
+        #expect(listed.stdout.contains(":\(archive)\n"), "\(listed)")
+        let target = TestEnvironment.uniqueName("archive_dst")
+        let restored = try await pgclone.restore(":\(archive)", into: target)
+        #expect(restored.exitCode == 0, "\(restored)")
+        #expect(try await server.psql("SELECT v FROM t", database: target) == "1")
+        for database in [archive, target] { try await server.dropDatabase(database) }
+    }
+
     /// A database a DBA closed stays closed: neither a leftover of a killed restore nor the
     /// restore itself opens it (only what pgclone's own swap closed is reopened).
     @Test func aDatabaseADBAClosedStaysClosed() async throws {
