@@ -149,8 +149,8 @@ package struct DatabaseAdmin: Sendable {
         // FILE_COPY copies the files (3-4 times faster here, PLATFORM.md §0) instead of writing the
         // whole copy to WAL; PostgreSQL 15 and later default to the latter.
         if await connection.serverVersion >= 150_000 { options += " STRATEGY = FILE_COPY" }
-        do {
-            try await create(
+        let make = {
+            try await self.create(
                 copy,
                 as: options,
                 marker: marker,
@@ -159,18 +159,13 @@ package struct DatabaseAdmin: Sendable {
                 exact: exact,
                 forRestoring: forRestoring
             )
+        }
+        do {
+            try await make()
         } catch let error as LibPQError where error.isObjectInUse {
             // A session that arrived between the termination and the copy: once more.
             ended += try await terminateSessions(on: template, cancellable: true)
-            try await create(
-                copy,
-                as: options,
-                marker: marker,
-                model: model,
-                owner: owner,
-                exact: exact,
-                forRestoring: forRestoring
-            )
+            try await make()
         }
         return (try await apply(connection.databaseSettings(of: template), to: copy, from: template), ended)
     }
