@@ -130,13 +130,10 @@ extension DatabaseSwap {
         var start = clock.now
         var terminated = 0
         var endedOnTemporary = endedBeforeClosing
-        // Whether D's closing committed: only then is there something to undo.
-        var closed = false
         do {
             try await connection.query("SELECT set_config('lock_timeout', $1, false)", [lockTimeout])
             if closes {
                 try await close(comment: old.comment)
-                closed = true
                 // D refuses connections from here on, not while closing it waited for a lock.
                 start = clock.now
             }
@@ -178,7 +175,9 @@ extension DatabaseSwap {
         } catch {
             // Undo what is not transactional: `D` accepts connections again. If pgclone's session
             // is gone, its server process ends and the guard does it.
-            if closed {
+            // Only if it refuses them: a close that never committed (it waited for a lock) has
+            // nothing to undo, and reopening would wait for the same lock again.
+            if closes, (try? await DatabaseProperties.read(names.target, on: connection))??.allowsConnections != true {
                 try? await reopen(comment: old.comment)
             }
             if let swapGuard {
