@@ -176,10 +176,8 @@ struct Settings {
     /// anything, and the command would succeed with a warning at its end).
     static func pushgateway(_ options: CommonOptions) throws(PGCloneError) -> String? {
         guard let text = options.pushgateway else { return nil }
-        guard !text.contains(where: \.isWhitespace), let components = URLComponents(string: text),
-            let scheme = components.scheme?.lowercased(),
-            scheme == "http" || scheme == "https", components.host.map({ !$0.isEmpty }) == true,
-            components.port.map({ (1...65535).contains($0) }) ?? true
+        guard let url = HTTPEndpoint(text), !url.host.isEmpty, !url.hasInvalidPort,
+            url.port.map({ (1...65535).contains($0) }) ?? true
         else {
             throw PGCloneError(
                 .invalidConfiguration,

@@ -1,4 +1,3 @@
-import Foundation
 import PGCloneStreams
 
 /// Where and how to reach a bucket: the location's bucket and prefix, the endpoint (AWS's
@@ -186,21 +185,19 @@ package struct S3Configuration: Sendable, Hashable {
     /// libcurl would send them as well), and never shown.
     /// - Throws: ``S3ClientError`` `.configuration`, saying what is wrong.
     static func endpoint(_ value: String, from variable: String) throws(S3ClientError) -> String {
-        let shown = URLPassword.redactingAll(in: value)
         func refuse(_ problem: String) -> S3ClientError {
-            S3ClientError(.configuration, "\(variable) \(problem) (it is \"\(shown)\")")
+            // Masked only here: the masking's regular expressions cost memory to build.
+            S3ClientError(.configuration, "\(variable) \(problem) (it is \"\(URLPassword.redactingAll(in: value))\")")
         }
-        guard let components = URLComponents(string: value), components.scheme != nil else {
+        guard value.contains("://") else {
             // Not shown: what is no URL may be anything, a secret set in the wrong variable too.
             throw S3ClientError(
                 .configuration,
                 "\(variable) is not a URL; give an http:// or https:// URL, e.g. http://127.0.0.1:9000"
             )
         }
-        guard let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https" else {
-            throw refuse("must be an http:// or https:// URL")
-        }
-        guard components.user == nil && components.password == nil else {
+        guard let url = HTTPEndpoint(value) else { throw refuse("must be an http:// or https:// URL") }
+        guard !url.hasUserInfo else {
             throw S3ClientError(
                 .configuration,
                 """
@@ -209,11 +206,12 @@ package struct S3Configuration: Sendable, Hashable {
                 """
             )
         }
-        guard let host = components.host, !host.isEmpty else { throw refuse("names no host") }
-        if let port = components.port, !(1...65535).contains(port) {
+        guard !url.host.isEmpty else { throw refuse("names no host") }
+        if url.hasInvalidPort { throw refuse("has a port that is not a number") }
+        if let port = url.port, !(1...65535).contains(port) {
             throw refuse("has port \(port), which is not a port (1 to 65535)")
         }
-        guard components.query == nil && components.fragment == nil else {
+        guard !url.hasQueryOrFragment else {
             throw refuse("must be a URL without a query or fragment (a host, a port, a path at most)")
         }
         var endpoint = value
