@@ -87,6 +87,8 @@ import Testing
         ("not a url Secret1", "is not a URL; give an http:// or https:// URL, e.g. http://127.0.0.1:9000"),
         ("https://h:99999", "has port 99999, which is not a port (1 to 65535) (it is \"https://h:99999\")"),
         ("http://h:0", "has port 0, which is not a port"),
+        ("http://h:9x", "has a port that is not a number"),
+        ("http://[::1]:70000/s3", "has port 70000, which is not a port"),
         ("http:///path", "names no host"),
         ("http://h/?X-Amz-Signature=Secret1", "must be a URL without a query or fragment"),
         ("http://u:Secret1@h:9000", "must not hold a user name or password"),
