@@ -647,8 +647,9 @@ struct PieceRestoreTests {
         let source = TestEnvironment.uniqueName("pieces_kill_src")
         let (_, target) = try await pgclone.targetAndDump("pieces_kill")
         try await server.createDatabase(source)
-        // Rows whose CHECK sleeps: the COPY sessions are busy for seconds.
-        try await server.psql(Fixtures.slowRestoreSQL(rows: 8000, milliseconds: 5), database: source)
+        // Rows whose CHECK sleeps: the COPY sessions are busy for about 20 s, which a loaded
+        // machine's polling and signalling (seconds, seen in CI) does not outlast (5 s did).
+        try await server.psql(Fixtures.slowRestoreSQL(rows: 8000, milliseconds: 20), database: source)
         let key = try await pgclone.dump(source)
         for signal in [SIGTERM, SIGKILL] {
             async let restoring = pgclone.restore(key, into: target, ["--jobs", "2"])
