@@ -133,6 +133,9 @@ enum JSONOutput {
         /// Grants such roles made from their grant option, which the objects' owners made instead
         /// (the role is the grantor).
         var grantsMadeByOwners: [RoleTally]
+        /// The database's own privileges and owner not given as they were, as the warning says
+        /// them: `CONNECT for "x" (no such role here)`, `… (granted by "y") as granted by the owner`.
+        var databaseAccessNotRestored: [String]
         /// The names of the target's settings for the whole database that the source has not,
         /// which the restored database therefore has not either (values may be secret).
         var settingsNotKept: [String]

@@ -211,6 +211,7 @@ struct RestoreCommand: PGCloneSubcommand {
                         JSONOutput.RoleTally.init
                     ),
                     grantsMadeByOwners: (outcome.restore?.privileges?.grantors ?? []).map(JSONOutput.RoleTally.init),
+                    databaseAccessNotRestored: outcome.swap.accessLeftOut,
                     settingsNotKept: outcome.settingsNotKept,
                     swap: .init(
                         replacedExisting: outcome.swap.replacedExisting,

@@ -144,6 +144,39 @@ package enum URLPassword {
         return text
     }
 
+    /// Whether `line` still shows one of `secrets` (4 characters or more) in a form
+    /// ``masking(_:in:)`` does not mask: percent-encoded in any case or with `+` for spaces, shell-
+    /// or SQL-quoted, backslash-escaped (Python's `repr`). Such a line is shown as a whole `****`.
+    package static func stillShows(_ secrets: [String], in line: String) -> Bool {
+        let secrets = secrets.filter { $0.count >= 4 }
+        guard !secrets.isEmpty else { return false }
+        let views = [
+            line, percentDecoded(line, plusIsSpace: false), percentDecoded(line, plusIsSpace: true),
+            line.replacing("'\"'\"'", with: "'").replacing("'\\''", with: "'"),
+            line.replacing("''", with: "'"), line.replacing("\"\"", with: "\""),
+            line.replacing("\\\\", with: "\u{0}").replacing("\\'", with: "'").replacing("\\\"", with: "\"")
+                .replacing("\u{0}", with: "\\"),
+        ]
+        return views.contains { view in secrets.contains { view.contains($0) } }
+    }
+
+    /// `text` with its `%XX` escapes decoded (either case), and `+` as a space if `plusIsSpace`.
+    private static func percentDecoded(_ text: String, plusIsSpace: Bool) -> String {
+        var bytes: [UInt8] = []
+        var input = Array(text.utf8)[...]
+        while let byte = input.popFirst() {
+            if byte == UInt8(ascii: "%"), input.count >= 2,
+                let value = UInt8(String(decoding: input.prefix(2), as: UTF8.self), radix: 16)
+            {
+                bytes.append(value)
+                input = input.dropFirst(2)
+            } else {
+                bytes.append(plusIsSpace && byte == UInt8(ascii: "+") ? UInt8(ascii: " ") : byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
     /// The most bytes a form of `secrets` that ``masking(_:in:)`` masks can take.
     package static func longestForm(of secrets: [String]) -> Int {
         secrets.map { $0.utf8.count * 6 }.max() ?? 0
@@ -173,6 +206,9 @@ package enum URLPassword {
     /// The values of the variables in `environment` whose names say they are secret
     /// (``namesSecret(_:)``: `PGPASSWORD`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`…).
     package static func secretValues(of environment: [String: String?]) -> [String] {
-        environment.compactMap { name, value in namesSecret(name) ? value : nil }.filter { !$0.isEmpty }
+        // PWD and OLDPWD name directories, not passwords.
+        environment.compactMap { name, value in
+            namesSecret(name) && name != "PWD" && name != "OLDPWD" ? value : nil
+        }.filter { !$0.isEmpty }
     }
 }

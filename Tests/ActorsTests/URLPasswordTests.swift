@@ -77,4 +77,11 @@ import Testing
                 == "https://gw/m?sig=****&X-Amz-Signature=****&auth=****&key=****&job=j"
         )
     }
+
+    /// The working directory is no secret, though `PWD` reads like one.
+    @Test func theWorkingDirectoryIsNoSecret() {
+        let values = URLPassword.secretValues(of: ["PWD": "/srv/app", "OLDPWD": "/srv", "DB_PASSWORD": "hunter22"])
+        #expect(values == ["hunter22"])
+        #expect(URLPassword.masking(values, in: "cd /srv/app") == "cd /srv/app")
+    }
 }

@@ -249,8 +249,15 @@ struct DatabaseAccessTests {
             try await user.psql("GRANT CONNECT ON DATABASE \(name) TO \(leadName) WITH GRANT OPTION")
             try await server.psql("SET ROLE \(leadName); GRANT CONNECT ON DATABASE \(name) TO \(memberName)")
             try await server.psql("REVOKE \(leadName) FROM \(quoteIdentifier(user.user))")
-            let flattened = try await pgclone.restore(key, into: target)
+            let flattened = try await pgclone.restore(key, into: target, ["--json"])
             #expect(flattened.exitCode == 0, "\(flattened)")
+            let json = try JSONSerialization.jsonObject(with: Data(flattened.stdout.utf8)) as? [String: Any]
+            #expect(
+                json?["database_access_not_restored"] as? [String] == [
+                    "CONNECT for \"\(member.user)\" (granted by \"\(lead.user)\") as granted by the owner"
+                ],
+                "\(flattened.stdout)"
+            )
             #expect(
                 flattened.stderr.contains(
                     """

@@ -36,9 +36,11 @@ package actor HookRunner {
             let started = ContinuousClock.now
             // What the hook is given or inherits that is secret (the database's password as
             // PGPASSWORD, AWS keys) is shown in none of its lines.
-            let secrets =
+            let given =
                 URLPassword.secretValues(of: environment)
                 + URLPassword.secretValues(of: ProcessInfo.processInfo.environment.mapValues { Optional($0) })
+            // As they are, and as shown once their control characters are escaped.
+            let secrets = Array(Set(given + given.map(\.escapingControlCharacters)))
             // A hook's command may hold a connection string: its password is not shown.
             let shown = URLPassword.redactingAll(in: URLPassword.masking(secrets, in: command))
             logger.info("running \(label): \(shown)")
@@ -134,9 +136,13 @@ private struct HookOutput {
 
     private mutating func emit() {
         // A hook's output may repeat its command's secrets (psql: "unrecognized option '--token=…'").
-        let masked = URLPassword.redactingAll(
-            in: URLPassword.masking(secrets, in: String(decoding: line, as: UTF8.self))
-        )
+        // As shown (control characters escaped: `echo` may have turned a password's `\r` into one),
+        // each secret masked in every form it may take, or the whole line hidden.
+        let shown = URLPassword.masking(secrets, in: String(decoding: line, as: UTF8.self).escapingControlCharacters)
+        let masked =
+            URLPassword.stillShows(secrets, in: shown)
+            ? "**** (a line that shows a secret in a form pgclone does not mask part by part)"
+            : URLPassword.redactingAll(in: shown)
         let text = String(masked.prefix(Self.lineLimit))
         line.removeAll(keepingCapacity: true)
         logger.info("\(label): \(text)")

@@ -15,6 +15,8 @@ extension DatabaseSwap {
         package var displaced: [String]
         /// On a first restore, what of the source's owner and database privileges could not be
         /// given (roles missing here, an owner the role may not assign).
+        /// What of the database's access properties it could not give as they were (a first
+        /// restore's missing roles, grants made by the owner for a role it may not act as).
         package var accessLeftOut: [String] = []
     }
 
@@ -163,7 +165,8 @@ extension DatabaseSwap {
                         unavailable: unavailable,
                         terminatedSessions: terminated,
                         replacedExisting: true,
-                        displaced: displaced
+                        displaced: displaced,
+                        accessLeftOut: regranted.map { "\(DatabaseProperties.describe($0)) as granted by the owner" }
                     )
                 } catch let error as LibPQError where error.isObjectInUse && attempt < attempts && !error.connectionLost
                 {
