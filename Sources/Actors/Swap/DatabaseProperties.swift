@@ -185,8 +185,10 @@ package struct DatabaseProperties: Sendable, Equatable {
 
     /// `CONNECT for "reader" (granted by "lead")`, for messages.
     static func describe(_ grant: Grant) -> String {
-        let grantee = grant.grantee.map { "\"\($0)\"" } ?? "PUBLIC"
-        return "\(grant.privilege) for \(grantee)" + (grant.grantor.map { " (granted by \"\($0)\")" } ?? "")
+        // Quoted as SQL quotes them: a name with a `"` stays readable.
+        let grantee = grant.grantee.map(quoteIdentifier) ?? "PUBLIC"
+        return "\(grant.privilege) for \(grantee)"
+            + (grant.grantor.map { " (granted by \(quoteIdentifier($0)))" } ?? "")
     }
 
     /// `GRANT privilege ON DATABASE database TO grantee`, for a database privilege (`nil` for another).
