@@ -153,18 +153,17 @@ struct RestoreCommand: PGCloneSubcommand {
         if noOwner { restoreConfig.noOwner = true }
         if noAcl { restoreConfig.noACL = true }
         if let role { restoreConfig.role = role }
-        if let chosen = restoreConfig.dumpConfig, dumpConfig == nil {
-            switch restoreSource {
-            case .key, .local:
-                logger.warning(
-                    """
-                    restore config \"\(config ?? "default")\" picks dumps made with dump config \"\(chosen)\" \
-                    among a database's dumps; \(source) is restored as named, whatever it was made with
-                    """
-                )
-            case .database:
-                break
-            }
+        // A key whose config is another than the restore config's: said, as it is not what the
+        // config picks. (A database on the server, `:NAME`, was made with no dump config.)
+        if let chosen = restoreConfig.dumpConfig, dumpConfig == nil, case .key(let key) = restoreSource,
+            key.config != chosen && key.config != KeySegment.sanitized(chosen)
+        {
+            logger.warning(
+                """
+                restore config \"\(config ?? "default")\" picks dumps made with dump config \"\(chosen)\" \
+                among a database's dumps; \(source) was made with \"\(key.config)\", and is restored as named
+                """
+            )
         }
         var pipeline = RestorePipeline(
             storage: try settings.storage(logger: logger, metrics: context.metrics),

@@ -28,6 +28,8 @@ struct NamedConfigTests {
         restore_configs:
           default:
             pre_swap_hooks: "psql -X -q -c 'INSERT INTO shop_order VALUES (99)'"
+          picky:
+            dump_config: orders_only
         """.write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
 
         let key = try await pgclone.dump(source)
@@ -52,6 +54,17 @@ struct NamedConfigTests {
         #expect(restoredFlagged.exitCode == 0, "\(restoredFlagged)")
         #expect(try await server.psql("SELECT count(*) FROM auth_user", database: target) == "1")
         #expect(try await server.psql("SELECT count(*) FROM shop_order", database: target) == "0")
+
+        // A restore config that picks a dump config says so only of a key made with another.
+        let namedKey = named.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        for (source, warns) in [(namedKey, false), (key, true), (":\(source)", false)] {
+            let picked = try await pgclone.restore(source, into: target, ["--config", "picky"])
+            #expect(picked.exitCode == 0, "\(picked)")
+            #expect(
+                picked.stderr.contains("picks dumps made with dump config \"orders_only\"") == warns,
+                "\(source): \(picked)"
+            )
+        }
 
         let unknown = try await pgclone.run(["dump", "--database", server.url(source), "--config", "nope"])
         #expect(unknown.exitCode == 2)

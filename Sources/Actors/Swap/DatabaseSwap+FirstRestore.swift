@@ -31,7 +31,7 @@ extension DatabaseSwap {
         } else if !(try await connection.maySetRole(access.owner)) {
             leftOut.append(
                 """
-                owner \"\(access.owner)\" (\(await connection.endpoint.user) may not make it the owner: it may not \
+                owner \"\(access.owner)\" (\"\(await connection.endpoint.user)\" may not make it the owner: it may not \
                 SET ROLE to it)
                 """
             )
