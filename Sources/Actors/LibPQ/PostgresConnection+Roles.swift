@@ -20,4 +20,11 @@ extension PostgresConnection {
         )
         return rows.first?.first == "t"
     }
+
+    /// Those of `roles` the session's role may act as (``maySetRole(_:)``).
+    package nonisolated func rolesItMaySetRoleTo(_ roles: [String]) async throws -> Set<String> {
+        var allowed: Set<String> = []
+        for role in roles where try await maySetRole(role) { allowed.insert(role) }
+        return allowed
+    }
 }

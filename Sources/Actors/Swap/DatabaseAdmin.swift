@@ -83,8 +83,7 @@ package struct DatabaseAdmin: Sendable {
             let current = try await connection.query("SELECT current_user").first?.first ?? nil
             holders = [owner ?? current ?? ""]
         }
-        var actingAs: Set<String> = []
-        for grantor in model?.grantors ?? [] where try await connection.maySetRole(grantor) { actingAs.insert(grantor) }
+        let actingAs = try await connection.rolesItMaySetRoleTo(model?.grantors ?? [])
         let (statements, regranted) =
             model?.privilegeStatements(for: name, revokingFrom: holders, actingAs: actingAs) ?? ([], [])
         try await transaction(cancellable: false) {
@@ -96,15 +95,7 @@ package struct DatabaseAdmin: Sendable {
                 "ALTER DATABASE \(database) WITH ALLOW_CONNECTIONS \(allows) CONNECTION LIMIT \(limit)"
             )
         }
-        if exact && !regranted.isEmpty {
-            logger?.warning(
-                """
-                \(regranted.map(DatabaseProperties.describe).joined(separator: "; ")) on \"\(name)\" \
-                \(regranted.count == 1 ? "is" : "are") granted by its owner: the role that granted \
-                \(regranted.count == 1 ? "it" : "them") on \"\(modelName ?? "")\" is not one pgclone may SET ROLE to
-                """
-            )
-        }
+        if exact { logger?.warnRegranted(regranted, on: name, role: await connection.endpoint.user) }
     }
 
     /// `role`, if the current role may make it a database's owner and then act on that database

@@ -83,9 +83,7 @@ package struct DatabaseProperties: Sendable, Equatable {
             "COMMENT ON DATABASE \(name) IS \(try await admin.quoteLiteral(orNull: comment))",
             "ALTER DATABASE \(name) CONNECTION LIMIT \(connectionLimit)",
         ]
-        // Both with the default privileges (no hook granted any on D__temp): nothing to do.
-        let holders = privileges == nil && temporary.privileges == nil ? nil : temporary.holders
-        let privileges = privilegeStatements(for: database, revokingFrom: holders, actingAs: actingAs)
+        let privileges = privilegeStatements(for: database, replacing: temporary, actingAs: actingAs)
         statements += privileges.statements
         statements.append("ALTER DATABASE \(name) OWNER TO \(quoteIdentifier(owner))")
         return (statements, privileges.regranted)
@@ -141,6 +139,18 @@ package struct DatabaseProperties: Sendable, Equatable {
             }
         }
         return (statements, regranted)
+    }
+
+    /// ``privilegeStatements(for:revokingFrom:actingAs:)`` for `D__temp` renamed `database`,
+    /// whose privileges were `temporary`'s: all of them go, unless both have the default ones (no
+    /// hook granted any on `D__temp`), when there is nothing to do.
+    func privilegeStatements(
+        for database: String,
+        replacing temporary: DatabaseProperties,
+        actingAs: Set<String>
+    ) -> (statements: [String], regranted: [Grant]) {
+        let holders = privileges == nil && temporary.privileges == nil ? nil : temporary.holders
+        return privilegeStatements(for: database, revokingFrom: holders, actingAs: actingAs)
     }
 
     /// A database's privileges when its ACL is the default (`datacl` NULL).

@@ -37,40 +37,28 @@ extension DatabaseSwap {
             )
             owner = currentOwner
         }
-        // The source's privileges, or the default ones if D__temp's are no longer those (a hook's).
-        let model =
-            access.privileges
-            ?? (temporary.privileges == nil ? nil : DatabaseProperties.defaultPrivileges(owner: access.owner))
-        if let model {
-            // None, then the source's, its owner's going to the owner `D` gets.
-            let roles = ["PUBLIC"] + temporary.holders.map(quoteIdentifier)
-            statements.append("REVOKE ALL ON DATABASE \(name) FROM \(roles.joined(separator: ", ")) CASCADE")
-            var granted: [DatabaseProperties.Grant] = []
-            for grant in model {
-                if let grantee = grant.grantee, grantee != access.owner, !(try await connection.roleExists(grantee)) {
-                    leftOut.append("\(grant.privilege) for \"\(grantee)\" (no such role here)")
-                } else {
-                    granted.append(grant)
-                }
-            }
-            let (ordered, unplaceable) = DatabaseProperties.replayOrder(granted, owner: access.owner)
-            for var grant in ordered + unplaceable {
-                let placed = !unplaceable.contains(grant)
-                if grant.grantee == access.owner { grant.grantee = owner }
-                guard let statement = DatabaseProperties.statement(granting: grant, on: database) else { continue }
-                // Granted on from another role's grant option: made as that role, where it may.
-                guard let grantor = grant.grantor, grantor != access.owner else {
-                    statements.append(statement)
-                    continue
-                }
-                if placed, try await connection.roleExists(grantor), try await connection.maySetRole(grantor) {
-                    statements += ["SET ROLE \(quoteIdentifier(grantor))", statement, "RESET ROLE"]
-                } else {
-                    statements.append(statement)
-                    leftOut.append("\(DatabaseProperties.describe(grant)) as granted by the owner")
-                }
+        // The source's privileges as the owner `D` gets would have them (its owner's going to it),
+        // for the roles that exist here; replayed as the swap replays `D`'s.
+        var granted: [DatabaseProperties.Grant]? = access.privileges.map { _ in [] }
+        for var grant in access.privileges ?? [] {
+            if grant.grantee == access.owner { grant.grantee = owner }
+            if grant.grantor == access.owner { grant.grantor = owner }
+            if let grantee = grant.grantee, !(try await connection.roleExists(grantee)) {
+                leftOut.append("\(grant.privilege) for \"\(grantee)\" (no such role here)")
+            } else {
+                granted?.append(grant)
             }
         }
+        var model = temporary
+        model.owner = owner
+        model.privileges = granted
+        let (privileges, regranted) = model.privilegeStatements(
+            for: database,
+            replacing: temporary,
+            actingAs: try await connection.rolesItMaySetRoleTo(model.grantors)
+        )
+        statements += privileges
+        leftOut += regranted.map { "\(DatabaseProperties.describe($0)) as granted by the owner" }
         if owner != currentOwner {
             statements.append("ALTER DATABASE \(name) OWNER TO \(quoteIdentifier(owner))")
         }

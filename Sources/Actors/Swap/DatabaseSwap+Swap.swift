@@ -95,25 +95,13 @@ extension DatabaseSwap {
         // granted) go, for D's to be granted; then its owner gives way to D's.
         // Grants another role made from its grant option are made as that role where the current
         // role may act as it; else by the owner, which is said.
-        var actingAs: Set<String> = []
-        for grantor in old.grantors where try await connection.maySetRole(grantor) { actingAs.insert(grantor) }
         let (properties, regranted) = try await old.statements(
             for: names.target,
             replacing: temporaryProperties(),
-            actingAs: actingAs,
+            actingAs: connection.rolesItMaySetRoleTo(old.grantors),
             on: connection
         )
-        if !regranted.isEmpty {
-            let user = await connection.endpoint.user
-            logger?.warning(
-                """
-                \(regranted.map(DatabaseProperties.describe).joined(separator: "; ")) on \"\(names.target)\" \
-                \(regranted.count == 1 ? "is" : "are") granted by its owner: \"\(user)\" may \
-                not SET ROLE to the role that granted \(regranted.count == 1 ? "it" : "them"), so revoking that \
-                role's grant option no longer takes \(regranted.count == 1 ? "it" : "them") with it
-                """
-            )
-        }
+        logger?.warnRegranted(regranted, on: names.target, role: await connection.endpoint.user)
         // Ended once before D closes, so that one pgclone may not end fails the swap with D open.
         let endedBeforeClosing = try await admin.terminateSessions(on: names.temporary, cancellable: true)
 
