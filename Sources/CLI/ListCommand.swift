@@ -117,19 +117,21 @@ struct ListCommand: PGCloneSubcommand {
             let placeholders = maintenance.indices.map { "$\($0 + 1)" }.joined(separator: ", ")
             rows = try await admin.query(
                 """
-                SELECT datname FROM pg_database WHERE NOT datistemplate AND datname <> current_database() AND \
-                datname NOT IN (\(placeholders)) ORDER BY datname
+                SELECT datname, shobj_description(oid, 'pg_database'), datallowconn, datconnlimit FROM pg_database \
+                WHERE NOT datistemplate AND datname <> current_database() AND datname NOT IN (\(placeholders)) \
+                ORDER BY datname
                 """,
                 maintenance
             )
             // Nor pgclone's unfinished databases (a killed restore's D__temp), which are no sources.
-            var sources: [[String?]] = []
-            for row in rows {
-                guard let name = row.first ?? nil else { continue }
-                let properties = try await DatabaseProperties.read(name, on: admin)
-                if properties.flatMap({ DatabaseMarker.unfinished($0, named: name) }) == nil { sources.append(row) }
+            rows = rows.filter { row in
+                DatabaseMarker.unfinished(
+                    comment: row[1],
+                    allowsConnections: row[2] == "t",
+                    connectionLimit: Int(row[3] ?? "") ?? -1,
+                    named: row[0] ?? ""
+                ) == nil
             }
-            rows = sources
         } catch {
             await admin.close()
             throw PGCloneError.from(error, step: "listing the server's databases")

@@ -59,15 +59,33 @@ package enum DatabaseMarker {
     /// pgclone was killed making (closed with no comment, and named `…__temp`, `…__swap` or
     /// `…__snap`). `nil` for any other, its finished snapshots and copies included.
     package static func unfinished(_ properties: DatabaseProperties, named name: String) -> String? {
-        if properties.comment?.hasPrefix(prefix + "temporary database of a restore") == true {
+        unfinished(
+            comment: properties.comment,
+            allowsConnections: properties.allowsConnections,
+            connectionLimit: properties.connectionLimit,
+            named: name
+        )
+    }
+
+    /// ``unfinished(_:named:)`` from `pg_database`'s columns (a listing reads them for every
+    /// database at once).
+    package static func unfinished(
+        comment: String?,
+        allowsConnections: Bool,
+        connectionLimit: Int,
+        named name: String
+    ) -> String? {
+        if comment?.hasPrefix(prefix + "temporary database of a restore") == true {
             return "the temporary database of a restore (one running, or one killed before its swap)"
         }
-        if properties.comment?.hasPrefix(prefix + "displaced by a restore") == true {
+        if comment?.hasPrefix(prefix + "displaced by a restore") == true {
             return "a database a restore displaced, which it drops"
         }
         // Closed, limit 0, no comment: a DBA's archive may look so too; only pgclone's own names
         // (a copy killed before its marking is whole, CREATE DATABASE being one step).
-        if isHalfMade(properties), ["__temp", "__swap", "__snap"].contains(where: name.hasSuffix) {
+        if isHalfMade(comment: comment, allowsConnections: allowsConnections, connectionLimit: connectionLimit),
+            ["__temp", "__swap", "__snap"].contains(where: name.hasSuffix)
+        {
             return "a database pgclone was killed making (closed, no comment)"
         }
         return nil
@@ -88,6 +106,14 @@ package enum DatabaseMarker {
     /// Whether the database is one pgclone created and was killed before marking: closed,
     /// connection limit 0, no comment.
     static func isHalfMade(_ properties: DatabaseProperties) -> Bool {
-        properties.comment == nil && !properties.allowsConnections && properties.connectionLimit == 0
+        isHalfMade(
+            comment: properties.comment,
+            allowsConnections: properties.allowsConnections,
+            connectionLimit: properties.connectionLimit
+        )
+    }
+
+    private static func isHalfMade(comment: String?, allowsConnections: Bool, connectionLimit: Int) -> Bool {
+        comment == nil && !allowsConnections && connectionLimit == 0
     }
 }
