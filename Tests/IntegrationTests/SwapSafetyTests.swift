@@ -267,6 +267,32 @@ struct SwapSafetyTests {
         #expect(try await pgclone.server.markers(target) == "old")
     }
 
+    /// A REVOKE a DBA commits on `D` while the swap waits to close it is kept: `D`'s privileges
+    /// are read in the swap's transaction, not when it began (the REVOKE was undone, and the
+    /// restored `D` let the role in again).
+    @Test func aRevokeCommittedDuringTheSwapIsKept() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let (key, target) = try await pgclone.targetAndDump("swaprevoke")
+        let reader = try await server.createRole("reader")
+        let (name, readerName) = (quoteIdentifier(target), quoteIdentifier(reader.user))
+        try await server.psql(
+            "REVOKE ALL ON DATABASE \(name) FROM PUBLIC; GRANT CONNECT ON DATABASE \(name) TO \(readerName)"
+        )
+        try "lock_timeout: 60s\n".write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
+        // The hook leaves a lock on D for 5 s, which the swap waits for to close D, and a REVOKE
+        // committed 2 s in, after the swap has begun.
+        let revoke = "REVOKE CONNECT ON DATABASE \(name) FROM \(readerName)"
+        let hook =
+            Self.lockingHook(target, seconds: 5, suffix: "") + "; (sleep 2; psql -X -q -d postgres -c '\(revoke)') &"
+        let restored = try await pgclone.restore(key, into: target, ["--pre-swap-hook", hook])
+        #expect(restored.exitCode == 0, "\(restored)")
+        #expect(try await server.markers(target) == "new")
+        let connects =
+            "SELECT has_database_privilege(\(server.literal(reader.user)), \(server.literal(target)), 'CONNECT')"
+        #expect(try await server.psql(connects) == "f", "\(restored)")
+    }
+
     /// A database a DBA closed with no connection limit and no comment looks like one pgclone
     /// was killed making; but only databases with pgclone's own names are taken for that: such a
     /// database is listed by `ls --local` and restored from.

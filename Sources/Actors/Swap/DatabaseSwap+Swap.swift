@@ -91,17 +91,6 @@ extension DatabaseSwap {
             if previousExists { renamed.append(names.previous) }
             if newSnapshot && currentExists { renamed.append(names.current) }
         }
-        // D__temp's privileges (its owner's, which is D's or the current role's, and any a hook
-        // granted) go, for D's to be granted; then its owner gives way to D's.
-        // Grants another role made from its grant option are made as that role where the current
-        // role may act as it; else by the owner, which is said.
-        let (properties, regranted) = try await old.statements(
-            for: names.target,
-            replacing: temporaryProperties(),
-            actingAs: connection.rolesItMaySetRoleTo(old.grantors),
-            on: connection
-        )
-        logger?.warnRegranted(regranted, on: names.target, role: await connection.endpoint.user)
         // Ended once before D closes, so that one pgclone may not end fails the swap with D open.
         let endedBeforeClosing = try await admin.terminateSessions(on: names.temporary, cancellable: true)
 
@@ -134,8 +123,8 @@ extension DatabaseSwap {
                         let ended = try await admin.terminateSessions(on: database, cancellable: true)
                         if database == names.temporary { endedOnTemporary += ended } else { terminated += ended }
                     }
-                    let displaced = try await renameAll(
-                        properties: properties,
+                    let (displaced, regranted) = try await renameAll(
+                        old: old,
                         keepingPrevious: keepingPrevious,
                         newSnapshot: newSnapshot,
                         previousExists: previousExists,
@@ -149,6 +138,7 @@ extension DatabaseSwap {
                     if endedOnTemporary > 0 {
                         logger?.debug("ended \(counted(endedOnTemporary, "session")) on \"\(names.temporary)\"")
                     }
+                    logger?.warnRegranted(regranted, on: names.target, role: await connection.endpoint.user)
                     return SwapReport(
                         unavailable: unavailable,
                         terminatedSessions: terminated,
@@ -179,20 +169,23 @@ extension DatabaseSwap {
     }
 
     /// The swap's transaction. Returns the databases it displaced.
+    /// - Returns: what it moved out of the way, and `D`'s privileges granted by the owner for a
+    ///   role the current role may not act as (``DatabaseProperties/statements(for:replacing:actingAs:on:)``).
     private func renameAll(
-        properties: [String],
+        old: DatabaseProperties,
         keepingPrevious: Bool,
         newSnapshot: Bool,
         previousExists: Bool,
         currentExists: Bool,
         refusedBefore: Bool
-    ) async throws -> [String] {
+    ) async throws -> (displaced: [String], regranted: [DatabaseProperties.Grant]) {
         let target = quoteIdentifier(names.target)
         // What the transaction moves out of the way, to be dropped after it: the old
         // `D__previous`, or `D` itself; the old `D__current`.
         var displaced: [String] = []
         if !keepingPrevious || previousExists { displaced.append(names.swapped) }
         if newSnapshot && currentExists { displaced.append(names.temporary) }
+        var regranted: [DatabaseProperties.Grant] = []
         // The last moment an interrupt can still undo the swap is just before its COMMIT.
         try await admin.transaction(cancellable: true) {
             if keepingPrevious {
@@ -211,6 +204,23 @@ extension DatabaseSwap {
             } else {
                 try await displace(names.target, to: names.swapped)
             }
+            // `D`'s owner, privileges and connection limit, read now that this transaction has
+            // renamed it: a GRANT or REVOKE a DBA committed since pgclone first read them is here,
+            // and one not yet committed waits for this transaction, then fails. Its comment is
+            // the one from before the swap closed it. D__temp's privileges (its owner's, and any a
+            // hook granted) go, for D's to be granted; then its owner gives way to D's.
+            let renamedOld = keepingPrevious ? names.previous : names.swapped
+            guard var current = try await DatabaseProperties.read(renamedOld, on: connection) else {
+                throw PGCloneError(.swapFailed, "\"\(names.target)\" is gone: was it dropped during the restore?")
+            }
+            current.comment = old.comment
+            let properties: [String]
+            (properties, regranted) = try await current.statements(
+                for: names.target,
+                replacing: temporaryProperties(),
+                actingAs: connection.rolesItMaySetRoleTo(current.grantors),
+                on: connection
+            )
             try await rename(names.temporary, names.target)
             for statement in properties {
                 try await connection.execute(statement, cancellable: true)
@@ -222,7 +232,7 @@ extension DatabaseSwap {
                 try await makeSnapshotCurrent(displacing: currentExists)
             }
         }
-        return displaced
+        return (displaced, regranted)
     }
 
     /// Renames `from` to `to`, in the swap's transaction (an interrupt cancels it).
