@@ -11,12 +11,17 @@ struct SwapSafetyTests {
     /// `seconds`, and ends once the lock is held: the swap's rename waits for it, with `D` refusing
     /// connections. If the hook's psql is killed (with pgclone), its server process notices within
     /// 100 ms and rolls back, rather than commit its comment on `D__temp` once the sleep is over.
+    /// The session says it holds the lock by touching a file, and `seconds` count from then; the
+    /// hook fails if the session ends first (a loaded machine once let a 5 s lock come and go
+    /// between two polls of `pg_locks`, and the hook waited for it for 25 minutes).
     static func lockingHook(_ target: String, seconds: Int = 20, suffix: String = "__temp") -> String {
-        #"psql -X -q -d postgres -c "SET client_connection_check_interval = 100; BEGIN; COMMENT ON DATABASE "#
-            + #"\#(target)\#(suffix) IS 'x'; SELECT pg_sleep(\#(seconds)); COMMIT" >/dev/null 2>&1 & "#
-            + #"until psql -X -At -d postgres -c "SELECT count(*) FROM pg_locks AS l JOIN pg_database AS d ON d.oid = "#
-            + #"l.objid WHERE l.locktype = 'object' AND l.granted AND d.datname = '\#(target)\#(suffix)'" | grep -qx "#
-            + #"1; do sleep 0.1; done"#
+        #"held=$(mktemp -u); psql -X -q -v ON_ERROR_STOP=1 -d postgres "#
+            + #"-c "SET client_connection_check_interval = 100" -c BEGIN "#
+            + #"-c "COMMENT ON DATABASE \#(target)\#(suffix) IS 'x'" -c "\! touch $held" "#
+            + #"-c "SELECT pg_sleep(\#(seconds))" -c COMMIT >/dev/null 2>&1 & holder=$!; n=0; "#
+            + #"until [ -e "$held" ]; do kill -0 $holder 2>/dev/null && [ $n -lt 1200 ] || "#
+            + #"{ echo "the lock on \#(target)\#(suffix) was never taken" >&2; exit 1; }; "#
+            + #"n=$((n + 1)); sleep 0.05; done; rm -f "$held""#
     }
 
     /// A `pgclone.yaml` that lets the swap wait for locks longer than the 10 s default, for the
@@ -235,22 +240,20 @@ struct SwapSafetyTests {
     }
 
     /// A lock held on `D` itself keeps it from closing: the swap gives up after `lock_timeout`
-    /// once, with `D` open and as it was (it waited twice as long: the close, then a reopening of
-    /// a `D` that had never closed).
+    /// once, with `D` open and as it was (it waited twice: the close, then a reopening of a `D`
+    /// that had never closed).
     @Test func aLockHeldOnTheTargetFailsTheSwapAfterOneLockTimeout() async throws {
         let pgclone = try PGCloneHarness()
         let (key, target) = try await pgclone.targetAndDump("locktarget")
-        try "lock_timeout: 8s\n".write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
-        let started = pgclone.directory + "/hook-done"
+        try "lock_timeout: 3s\n".write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
         async let result = pgclone.restore(
             key,
             into: target,
-            ["--pre-swap-hook", Self.lockingHook(target, seconds: 30, suffix: "") + "; touch \(started)"]
+            ["--pre-swap-hook", Self.lockingHook(target, seconds: 60, suffix: "")]
         )
-        try await pgclone.waitForFile(started)
-        let swapStarted = ContinuousClock.now
+        let waits = Self.lockWaits(pgclone.server, of: try await pgclone.waitForPGClone())
         let failed = try await result
-        let waited = ContinuousClock.now - swapStarted
+        waits.cancel()
         #expect(failed.exitCode == 1, "\(failed)")
         #expect(
             failed.errorLines.first
@@ -260,11 +263,29 @@ struct SwapSafetyTests {
                 """,
             "\(failed)"
         )
-        // One lock_timeout (8 s) and the clean-up (a DROP DATABASE's checkpoint: seconds on a
-        // loaded machine); two would be 16 s.
-        #expect(waited < .seconds(15), "\(waited)")
+        let waited = await waits.value
+        #expect(waited.count == 1, "\(waited)")
         #expect(await pgclone.server.acceptsConnections(target))
         #expect(try await pgclone.server.markers(target) == "old")
+        try await pgclone.server.endLockHolders(on: target)
+    }
+
+    /// The lock waits of pgclone `pid`'s sessions, sampled every 100 ms until cancelled: the
+    /// statements that waited, once per wait (a wait that follows another at once shows as a
+    /// change of statement).
+    static func lockWaits(_ server: PostgresServer, of pid: Int32) -> Task<[String], Never> {
+        Task {
+            var waits: [String] = []
+            var last = ""
+            while !Task.isCancelled {
+                if let now = try? await server.pgcloneLockWaits(pid), !Task.isCancelled {
+                    if !now.isEmpty, now != last { waits.append(now) }
+                    last = now
+                }
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+            return waits
+        }
     }
 
     /// A REVOKE a DBA commits on `D` while the swap waits to close it is kept: `D`'s privileges
@@ -279,18 +300,26 @@ struct SwapSafetyTests {
         try await server.psql(
             "REVOKE ALL ON DATABASE \(name) FROM PUBLIC; GRANT CONNECT ON DATABASE \(name) TO \(readerName)"
         )
-        try "lock_timeout: 60s\n".write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
-        // The hook leaves a lock on D for 5 s, which the swap waits for to close D, and a REVOKE
-        // committed 2 s in, after the swap has begun.
-        let revoke = "REVOKE CONNECT ON DATABASE \(name) FROM \(readerName)"
-        let hook =
-            Self.lockingHook(target, seconds: 5, suffix: "") + "; (sleep 2; psql -X -q -d postgres -c '\(revoke)') &"
-        let restored = try await pgclone.restore(key, into: target, ["--pre-swap-hook", hook])
-        #expect(restored.exitCode == 0, "\(restored)")
+        try Self.allowLongLockWaits(pgclone)
+        // The hook leaves a lock on D, which the swap waits for to close D. Once it waits, the
+        // REVOKE is committed and the lock released.
+        async let restored = pgclone.restore(
+            key,
+            into: target,
+            ["--pre-swap-hook", Self.lockingHook(target, seconds: 60, suffix: "")]
+        )
+        let pid = try await pgclone.waitForPGClone()
+        try await waitUntil("pgclone waiting to close \(target)", within: .seconds(180)) {
+            try await !server.pgcloneLockWaits(pid).isEmpty
+        }
+        try await server.psql("REVOKE CONNECT ON DATABASE \(name) FROM \(readerName)")
+        try await server.endLockHolders(on: target)
+        let result = try await restored
+        #expect(result.exitCode == 0, "\(result)")
         #expect(try await server.markers(target) == "new")
         let connects =
             "SELECT has_database_privilege(\(server.literal(reader.user)), \(server.literal(target)), 'CONNECT')"
-        #expect(try await server.psql(connects) == "f", "\(restored)")
+        #expect(try await server.psql(connects) == "f", "\(result)")
     }
 
     /// A database a DBA closed with no connection limit and no comment looks like one pgclone

@@ -50,6 +50,28 @@ extension PostgresServer {
             """
         ) == "t"
     }
+
+    /// The statements pgclone `pid`'s sessions wait on a lock in now, joined by ` | `; empty when
+    /// none waits. Run as a superuser: other roles' statements are hidden from the rest.
+    package func pgcloneLockWaits(_ pid: Int32) async throws -> String {
+        try await psql(
+            """
+            SELECT coalesce(string_agg(query, ' | '), '') FROM pg_stat_activity
+            WHERE application_name = 'pgclone[\(pid)]' AND wait_event_type = 'Lock'
+            """
+        )
+    }
+
+    /// Ends the sessions holding a lock on database `name` itself (a `COMMENT ON DATABASE` a test's
+    /// hook left open), which releases it at once.
+    package func endLockHolders(on name: String) async throws {
+        try await psql(
+            """
+            SELECT pg_terminate_backend(l.pid) FROM pg_locks AS l JOIN pg_database AS d ON d.oid = l.objid
+            WHERE l.locktype = 'object' AND l.granted AND d.datname = \(literal(name))
+            """
+        )
+    }
 }
 
 extension PGCloneHarness {
