@@ -295,24 +295,22 @@ struct MetricsDeliveryTests {
         async let restoring = pgclone.run(
             [
                 "restore", key, "--database", pgclone.server.url(target), "--metrics-address", "127.0.0.1:\(port)",
-                "--metrics-linger", "5s", "--memory-limit", "16MiB", "--log-level", "debug",
+                "--metrics-linger", "30s", "--memory-limit", "16MiB", "--log-level", "debug",
             ],
             environment: environment
         )
         // The run's totals, read while pgclone lingers after it. A scrape that fails (before the
         // server is up, or once pgclone has gone: a loaded machine can leave a poll late) keeps
-        // the last one that did not.
-        var metrics = ""
+        // the last one that did not. (With a linger of 5 s, a full test run once had none succeed.)
+        var (metrics, lastScrape) = ("", "")
         for _ in 0..<1200 where !metrics.contains("outcome=\"success\"} 1") {
             try await Task.sleep(for: .milliseconds(100))
-            if let body = try? await httpGet("http://127.0.0.1:\(port)/metrics").body,
-                body.contains("pgclone_step_backpressure_seconds_total")
-            {
-                metrics = body
-            }
+            lastScrape = (try? await httpGet("http://127.0.0.1:\(port)/metrics").body) ?? "curl did not run"
+            if lastScrape.contains("pgclone_step_backpressure_seconds_total") { metrics = lastScrape }
         }
         let restored = try await restoring
         #expect(restored.exitCode == 0)
+        try #require(!metrics.isEmpty, "no scrape of 127.0.0.1:\(port) succeeded; the last: \(lastScrape)\n\(restored)")
         // The debug log's summary, which bench.sh prints: each step's figures, and the bottleneck
         // they make. PostgreSQL's 10 s of CHECK waits dwarf what moving 16 MiB keeps pgclone busy,
         // also on a machine the other tests load; only pg_restore's stdin comes nearer, busy while

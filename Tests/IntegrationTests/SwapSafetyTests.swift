@@ -245,15 +245,14 @@ struct SwapSafetyTests {
     @Test func aLockHeldOnTheTargetFailsTheSwapAfterOneLockTimeout() async throws {
         let pgclone = try PGCloneHarness()
         let (key, target) = try await pgclone.targetAndDump("locktarget")
-        try "lock_timeout: 3s\n".write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
+        try "lock_timeout: 5s\n".write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
         async let result = pgclone.restore(
             key,
             into: target,
             ["--pre-swap-hook", Self.lockingHook(target, seconds: 60, suffix: "")]
         )
-        let waits = Self.lockWaits(pgclone.server, of: try await pgclone.waitForPGClone())
+        let waited = try await pgclone.server.pgcloneLockWaitsUntilItEnds(try await pgclone.waitForPGClone())
         let failed = try await result
-        waits.cancel()
         #expect(failed.exitCode == 1, "\(failed)")
         #expect(
             failed.errorLines.first
@@ -263,29 +262,10 @@ struct SwapSafetyTests {
                 """,
             "\(failed)"
         )
-        let waited = await waits.value
         #expect(waited.count == 1, "\(waited)")
         #expect(await pgclone.server.acceptsConnections(target))
         #expect(try await pgclone.server.markers(target) == "old")
         try await pgclone.server.endLockHolders(on: target)
-    }
-
-    /// The lock waits of pgclone `pid`'s sessions, sampled every 100 ms until cancelled: the
-    /// statements that waited, once per wait (a wait that follows another at once shows as a
-    /// change of statement).
-    static func lockWaits(_ server: PostgresServer, of pid: Int32) -> Task<[String], Never> {
-        Task {
-            var waits: [String] = []
-            var last = ""
-            while !Task.isCancelled {
-                if let now = try? await server.pgcloneLockWaits(pid), !Task.isCancelled {
-                    if !now.isEmpty, now != last { waits.append(now) }
-                    last = now
-                }
-                try? await Task.sleep(for: .milliseconds(100))
-            }
-            return waits
-        }
     }
 
     /// A REVOKE a DBA commits on `D` while the swap waits to close it is kept: `D`'s privileges

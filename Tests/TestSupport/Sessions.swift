@@ -62,6 +62,45 @@ extension PostgresServer {
         )
     }
 
+    /// The lock waits of pgclone `pid`'s sessions from now until they have all ended (or `limit`
+    /// has passed): the statements that waited, once per wait (a wait that follows another at
+    /// once shows as a change of statement). The server samples them every 20 ms itself, so a
+    /// machine the other tests load cannot make the test miss one. Run as a superuser.
+    package func pgcloneLockWaitsUntilItEnds(
+        _ pid: Int32,
+        within limit: Duration = .seconds(300)
+    ) async throws
+        -> [String]
+    {
+        let output = try await psql(
+            """
+            CREATE FUNCTION pg_temp.lock_waits(app text, deadline timestamptz) RETURNS SETOF text
+            LANGUAGE plpgsql AS $$
+            DECLARE
+                last text := '';
+                waiting text;
+                present boolean;
+                seen boolean := false;
+            BEGIN
+                LOOP
+                    PERFORM pg_stat_clear_snapshot();
+                    SELECT count(*) > 0,
+                        coalesce(string_agg(replace(query, E'\\n', ' '), ' | ' ORDER BY pid)
+                            FILTER (WHERE wait_event_type = 'Lock'), '')
+                    INTO present, waiting FROM pg_stat_activity WHERE application_name = app;
+                    seen := seen OR present;
+                    EXIT WHEN (seen AND NOT present) OR clock_timestamp() > deadline;
+                    IF waiting <> '' AND waiting <> last THEN RETURN NEXT waiting; END IF;
+                    last := waiting;
+                    PERFORM pg_sleep(0.02);
+                END LOOP;
+            END $$;
+            SELECT pg_temp.lock_waits('pgclone[\(pid)]', clock_timestamp() + interval '\(limit.components.seconds) s');
+            """
+        )
+        return output.isEmpty ? [] : output.split(separator: "\n").map(String.init)
+    }
+
     /// Ends the sessions holding a lock on database `name` itself (a `COMMENT ON DATABASE` a test's
     /// hook left open), which releases it at once.
     package func endLockHolders(on name: String) async throws {
