@@ -251,8 +251,11 @@ struct SwapSafetyTests {
             into: target,
             ["--pre-swap-hook", Self.lockingHook(target, seconds: 60, suffix: "")]
         )
-        let waited = try await pgclone.server.pgcloneLockWaitsUntilItEnds(try await pgclone.waitForPGClone())
+        let pid = try await pgclone.waitForPGClone()
+        async let sampled = pgclone.server.pgcloneLockWaits(until: pid)
         let failed = try await result
+        try await pgclone.server.stopLockWaitSampler(pid)
+        let waited = try await sampled
         #expect(failed.exitCode == 1, "\(failed)")
         #expect(
             failed.errorLines.first

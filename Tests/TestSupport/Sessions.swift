@@ -62,43 +62,51 @@ extension PostgresServer {
         )
     }
 
-    /// The lock waits of pgclone `pid`'s sessions from now until they have all ended (or `limit`
-    /// has passed): the statements that waited, once per wait (a wait that follows another at
-    /// once shows as a change of statement). The server samples them every 20 ms itself, so a
-    /// machine the other tests load cannot make the test miss one. Run as a superuser.
-    package func pgcloneLockWaitsUntilItEnds(
-        _ pid: Int32,
-        within limit: Duration = .seconds(300)
-    ) async throws
-        -> [String]
-    {
+    /// The lock waits of pgclone `pid`'s sessions from now until `stopLockWaitSampler(pid)` (or
+    /// `limit`): the statements that waited, once per wait (a wait that follows another at once
+    /// shows as a change of statement). The server samples them every 20 ms itself, so a machine
+    /// the other tests load cannot make the test miss one. Run as a superuser.
+    package func pgcloneLockWaits(until pid: Int32, within limit: Duration = .seconds(300)) async throws -> [String] {
         let output = try await psql(
             """
-            CREATE FUNCTION pg_temp.lock_waits(app text, deadline timestamptz) RETURNS SETOF text
+            SET application_name = 'lock waits of pgclone[\(pid)]';
+            CREATE FUNCTION pg_temp.lock_waits(app text, deadline timestamptz) RETURNS text
             LANGUAGE plpgsql AS $$
             DECLARE
+                waits text[] := '{}';
                 last text := '';
                 waiting text;
-                present boolean;
-                seen boolean := false;
             BEGIN
-                LOOP
-                    PERFORM pg_stat_clear_snapshot();
-                    SELECT count(*) > 0,
-                        coalesce(string_agg(replace(query, E'\\n', ' '), ' | ' ORDER BY pid)
-                            FILTER (WHERE wait_event_type = 'Lock'), '')
-                    INTO present, waiting FROM pg_stat_activity WHERE application_name = app;
-                    seen := seen OR present;
-                    EXIT WHEN (seen AND NOT present) OR clock_timestamp() > deadline;
-                    IF waiting <> '' AND waiting <> last THEN RETURN NEXT waiting; END IF;
-                    last := waiting;
-                    PERFORM pg_sleep(0.02);
-                END LOOP;
+                BEGIN
+                    WHILE clock_timestamp() < deadline LOOP
+                        PERFORM pg_stat_clear_snapshot();
+                        SELECT coalesce(string_agg(replace(query, E'\\n', ' '), ' | ' ORDER BY pid), '')
+                        INTO waiting FROM pg_stat_activity WHERE application_name = app AND wait_event_type = 'Lock';
+                        IF waiting <> '' AND waiting <> last THEN waits := waits || waiting; END IF;
+                        last := waiting;
+                        PERFORM pg_sleep(0.02);
+                    END LOOP;
+                EXCEPTION WHEN query_canceled THEN NULL;
+                END;
+                RETURN array_to_string(waits, E'\\n');
             END $$;
             SELECT pg_temp.lock_waits('pgclone[\(pid)]', clock_timestamp() + interval '\(limit.components.seconds) s');
             """
         )
         return output.isEmpty ? [] : output.split(separator: "\n").map(String.init)
+    }
+
+    /// Ends `pgcloneLockWaits(until: pid)`, which then returns what it saw.
+    package func stopLockWaitSampler(_ pid: Int32) async throws {
+        try await waitUntil("the lock wait sampler of pgclone[\(pid)] to begin") {
+            try await psql(
+                """
+                SELECT coalesce(bool_or(pg_cancel_backend(pid)), false) FROM pg_stat_activity
+                WHERE application_name = 'lock waits of pgclone[\(pid)]'
+                    AND query LIKE 'SELECT pg_temp.lock_waits%'
+                """
+            ) == "t"
+        }
     }
 
     /// Ends the sessions holding a lock on database `name` itself (a `COMMENT ON DATABASE` a test's
