@@ -246,16 +246,13 @@ struct SwapSafetyTests {
         let pgclone = try PGCloneHarness()
         let (key, target) = try await pgclone.targetAndDump("locktarget")
         try "lock_timeout: 5s\n".write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
-        async let result = pgclone.restore(
+        let sampler = try await pgclone.server.sampleLockWaits(on: target)
+        let failed = try await pgclone.restore(
             key,
             into: target,
             ["--pre-swap-hook", Self.lockingHook(target, seconds: 60, suffix: "")]
         )
-        let pid = try await pgclone.waitForPGClone()
-        async let sampled = pgclone.server.pgcloneLockWaits(until: pid)
-        let failed = try await result
-        try await pgclone.server.stopLockWaitSampler(pid)
-        let waited = try await sampled
+        let waited = try await sampler.stop()
         #expect(failed.exitCode == 1, "\(failed)")
         #expect(
             failed.errorLines.first

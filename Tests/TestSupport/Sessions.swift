@@ -62,51 +62,61 @@ extension PostgresServer {
         )
     }
 
-    /// The lock waits of pgclone `pid`'s sessions from now until `stopLockWaitSampler(pid)` (or
-    /// `limit`): the statements that waited, once per wait (a wait that follows another at once
-    /// shows as a change of statement). The server samples them every 20 ms itself, so a machine
-    /// the other tests load cannot make the test miss one. Run as a superuser.
-    package func pgcloneLockWaits(until pid: Int32, within limit: Duration = .seconds(300)) async throws -> [String] {
-        let output = try await psql(
-            """
-            SET application_name = 'lock waits of pgclone[\(pid)]';
-            CREATE FUNCTION pg_temp.lock_waits(app text, deadline timestamptz) RETURNS text
-            LANGUAGE plpgsql AS $$
-            DECLARE
-                waits text[] := '{}';
-                last text := '';
-                waiting text;
-            BEGIN
-                BEGIN
-                    WHILE clock_timestamp() < deadline LOOP
-                        PERFORM pg_stat_clear_snapshot();
-                        SELECT coalesce(string_agg(replace(query, E'\\n', ' '), ' | ' ORDER BY pid), '')
-                        INTO waiting FROM pg_stat_activity WHERE application_name = app AND wait_event_type = 'Lock';
-                        IF waiting <> '' AND waiting <> last THEN waits := waits || waiting; END IF;
-                        last := waiting;
-                        PERFORM pg_sleep(0.02);
-                    END LOOP;
-                EXCEPTION WHEN query_canceled THEN NULL;
-                END;
-                RETURN array_to_string(waits, E'\\n');
-            END $$;
-            SELECT pg_temp.lock_waits('pgclone[\(pid)]', clock_timestamp() + interval '\(limit.components.seconds) s');
-            """
-        )
-        return output.isEmpty ? [] : output.split(separator: "\n").map(String.init)
-    }
-
-    /// Ends `pgcloneLockWaits(until: pid)`, which then returns what it saw.
-    package func stopLockWaitSampler(_ pid: Int32) async throws {
-        try await waitUntil("the lock wait sampler of pgclone[\(pid)] to begin") {
+    /// Starts sampling the lock waits of pgclone's sessions in statements that name `database`,
+    /// and returns once the sampling runs (start pgclone after it: a task of a loaded test run
+    /// may begin seconds late). `LockWaitSampler.stop()` ends it and gives what it saw: the
+    /// statements that waited, once per wait (a wait that follows another at once shows as a
+    /// change of statement). The server samples every 20 ms itself, so a loaded machine cannot
+    /// make the test miss a wait. Run as a superuser.
+    package func sampleLockWaits(
+        on database: String,
+        within limit: Duration = .seconds(300)
+    ) async throws
+        -> LockWaitSampler
+    {
+        let name = "lock waits on \(database)"
+        let sampling = Task {
             try await psql(
                 """
-                SELECT coalesce(bool_or(pg_cancel_backend(pid)), false) FROM pg_stat_activity
-                WHERE application_name = 'lock waits of pgclone[\(pid)]'
-                    AND query LIKE 'SELECT pg_temp.lock_waits%'
+                SET application_name = \(literal(name));
+                CREATE FUNCTION pg_temp.lock_waits(database text, deadline timestamptz) RETURNS text
+                LANGUAGE plpgsql AS $$
+                DECLARE
+                    waits text[] := '{}';
+                    last text := '';
+                    waiting text;
+                BEGIN
+                    BEGIN
+                        WHILE clock_timestamp() < deadline LOOP
+                            PERFORM pg_stat_clear_snapshot();
+                            SELECT coalesce(string_agg(replace(query, E'\\n', ' '), ' | ' ORDER BY pid), '')
+                            INTO waiting FROM pg_stat_activity
+                            WHERE application_name ~ '^pgclone\\[[0-9]+\\]$' AND wait_event_type = 'Lock'
+                                AND strpos(query, database) > 0;
+                            IF waiting <> '' AND waiting <> last THEN waits := waits || waiting; END IF;
+                            last := waiting;
+                            PERFORM pg_sleep(0.02);
+                        END LOOP;
+                    EXCEPTION WHEN query_canceled THEN NULL;
+                    END;
+                    RETURN array_to_string(waits, E'\\n');
+                END $$;
+                SELECT pg_temp.lock_waits(
+                    \(literal(database)), clock_timestamp() + interval '\(limit.components.seconds) s');
                 """
-            ) == "t"
+            )
         }
+        let running = """
+            SELECT count(*) > 0 FROM pg_stat_activity
+            WHERE application_name = \(literal(name)) AND query LIKE 'SELECT pg_temp.lock_waits%'
+            """
+        do {
+            try await waitUntil("the sampling of lock waits on \(database) to begin") { try await psql(running) == "t" }
+        } catch {
+            sampling.cancel()
+            throw error
+        }
+        return LockWaitSampler(server: self, name: name, sampling: sampling)
     }
 
     /// Ends the sessions holding a lock on database `name` itself (a `COMMENT ON DATABASE` a test's
@@ -162,5 +172,24 @@ extension PGCloneHarness {
             }
             try await Task.sleep(for: .milliseconds(1))
         }
+    }
+}
+
+/// The lock waits `PostgresServer.sampleLockWaits(on:)` samples.
+package struct LockWaitSampler: Sendable {
+    let server: PostgresServer
+    let name: String
+    let sampling: Task<String, any Error>
+
+    /// Ends the sampling; the statements that waited on a lock, once per wait.
+    package func stop() async throws -> [String] {
+        try await server.psql(
+            """
+            SELECT pg_cancel_backend(pid) FROM pg_stat_activity
+            WHERE application_name = \(server.literal(name)) AND query LIKE 'SELECT pg_temp.lock_waits%'
+            """
+        )
+        let output = try await sampling.value
+        return output.isEmpty ? [] : output.split(separator: "\n").map(String.init)
     }
 }
