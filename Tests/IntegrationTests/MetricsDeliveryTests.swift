@@ -480,8 +480,24 @@ extension MetricsDeliveryTests {
             environment: environment
         )
         #expect(restored.exitCode == 0, "\(restored)")
-        // Inside the restore's linger: its final state was scraped, and nothing is stale yet.
-        let time = Date().timeIntervalSince1970 - 1.5
+        // The last instant Prometheus saw the restore up: inside its linger, with its final state
+        // scraped, and before its first failed scrape made the gauges stale. (The clock read once
+        // the run had returned, less 1.5 s, was past that on a loaded machine.)
+        let now = Date().timeIntervalSince1970
+        let up = try await runCommand(
+            "curl",
+            [
+                "-sS", "-G", "\(api)/api/v1/query_range", "--data-urlencode", "query=up{job=\"pgclone\"} == 1",
+                "--data-urlencode", "start=\(now - 300)", "--data-urlencode", "end=\(now)", "--data-urlencode",
+                "step=0.25",
+            ]
+        )
+        let series = (try JSONSerialization.jsonObject(with: Data(up.stdout.utf8)) as? [String: Any])
+            .flatMap { ($0["data"] as? [String: Any])?["result"] as? [[String: Any]] }
+        let time = try #require(
+            (series?.first?["values"] as? [[Any]])?.last?.first as? Double,
+            "Prometheus never saw pgclone up: \(up.stdout.prefix(2000))"
+        )
 
         func query(_ promql: String) async throws -> (status: String, results: Int) {
             let result = try await runCommand(
