@@ -16,10 +16,12 @@ package enum URLPassword {
     /// string (a backslash escapes within quotes, as in a connection string), then escaped or
     /// plain characters and quoted strings without blanks (`ab'cd'`, as the shell joins them; one
     /// with blanks after a value is more likely the end of a string it stands in), up to a blank
-    /// or one of the shell's `;&|<>()` and backquote.
+    /// or one of the shell's `;&|<>()` and backquote. A blank after `=` and then another
+    /// assignment is an empty value (`PGPASSWORD= PGPASSFILE=/x`, as `env` or `echo` prints it),
+    /// not a value to mask.
     nonisolated(unsafe) private static let assignment =
         #/
-        (?<name> [A-Za-z_][A-Za-z0-9_.-]* ) \s* = \s*
+        (?<name> [A-Za-z_][A-Za-z0-9_.-]* ) \s* = (?: \s+ (?! [A-Za-z_][A-Za-z0-9_.-]*= ) )?
         (?<value>
           (?: '(?:[^'\\]|\\.)*' | "(?:[^"\\]|\\.)*" | \\. | [^\s'"\\;&|<>()`] )
           (?: '(?:[^'\\\s]|\\\S)*' | "(?:[^"\\\s]|\\\S)*" | \\. | [^\s'"\\;&|<>()`] )*

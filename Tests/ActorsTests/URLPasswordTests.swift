@@ -44,6 +44,8 @@ import Testing
         "PGPASSWORD=$DB_PASSWORD psql",
         "psql --set=monkey=1 --primary-key=id",
         "python manage.py migrate --noinput && PGUSER=app psql -c 'SELECT 1' postgresql://app@db/x",
+        // An empty value, as `env` or `echo` prints it: what follows was masked in its place.
+        "PGPASSWORD= PGPASSFILE=/run/pgpass PGUSER=app",
     ])
     func whatIsNoSecretIsShown(command: String) {
         let shown = URLPassword.redactingAll(in: command)
@@ -85,3 +87,4 @@ import Testing
         #expect(URLPassword.masking(values, in: "cd /srv/app") == "cd /srv/app")
     }
 }
+
