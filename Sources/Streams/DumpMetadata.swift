@@ -33,6 +33,10 @@ package struct DumpMetadata: Codable, Sendable, Equatable {
     /// Whether the archive holds the source's privileges (`nil` in dumps of earlier releases, made
     /// with `--no-acl`).
     package var privileges: Bool?
+    /// Whether the source has a schema named `public` (`nil` in dumps of earlier releases). A
+    /// new database has one, and an archive cannot say it was dropped (pg_dump leaves `public`
+    /// out unless it differs from its default), so a restore drops it when this is `false`.
+    package var publicSchema: Bool?
 
     package static let currentFormatVersion = 1
 
@@ -46,7 +50,8 @@ package struct DumpMetadata: Codable, Sendable, Equatable {
         locale: DatabaseLocale? = nil,
         access: DatabaseAccess? = nil,
         owners: Bool? = nil,
-        privileges: Bool? = nil
+        privileges: Bool? = nil,
+        publicSchema: Bool? = nil
     ) {
         self.format = "pgclone"
         self.formatVersion = Self.currentFormatVersion
@@ -60,6 +65,7 @@ package struct DumpMetadata: Codable, Sendable, Equatable {
         self.access = access
         self.owners = owners
         self.privileges = privileges
+        self.publicSchema = publicSchema
     }
 
     /// The metadata as a zstd skippable frame: magic `0x184D2A50`, payload length, JSON.

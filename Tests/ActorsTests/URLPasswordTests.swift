@@ -87,4 +87,3 @@ import Testing
         #expect(URLPassword.masking(values, in: "cd /srv/app") == "cd /srv/app")
     }
 }
-

@@ -90,7 +90,10 @@ package struct DumpPipeline: Sendable {
                 locale: try await source.databaseLocale(of: database),
                 access: try await DatabaseProperties.read(database, on: source)?.access,
                 owners: !dumpConfig.noOwner,
-                privileges: !dumpConfig.noACL
+                privileges: !dumpConfig.noACL,
+                publicSchema: try await source.query(
+                    "SELECT EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname = 'public')"
+                ).first?.first == "t"
             )
             let serverVersion = await source.serverVersion
             tools = try await PostgresInstallations.discover(environment: environment)

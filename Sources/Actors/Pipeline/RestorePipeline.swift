@@ -270,7 +270,8 @@ package struct RestorePipeline: Sendable {
                     metrics.currentJob?.setObjectBytes(dump.size)
                     metrics.setSourceObjectBytes(dump.size)
                     step.value = "restoring into \"\(names.temporary)\""
-                    (report, settings, sourceAccess) = try await metrics.phase(.restore) {
+                    let metadata: DumpMetadata?
+                    (report, settings, metadata) = try await metrics.phase(.restore) {
                         try await restoreIntoTemporary(
                             dump,
                             expectedDatabase: expectedDatabase,
@@ -278,7 +279,12 @@ package struct RestorePipeline: Sendable {
                             tools: tools
                         )
                     }
+                    sourceAccess = metadata?.access
                     metrics.currentJob?.setRestoreErrors(report?.errorCount ?? 0)
+                    if metadata?.publicSchema == false {
+                        step.value = "dropping the schema public from \"\(names.temporary)\""
+                        try await dropPublicSchema(of: names.temporary)
+                    }
                 } else {
                     preconditionFailure("a restore has a dump or a local source")
                 }
@@ -558,7 +564,7 @@ package struct RestorePipeline: Sendable {
         swap: DatabaseSwap,
         tools: PostgresInstallations
     ) async throws -> (
-        RestoreRunner.Report, DatabaseSwap.SettingsPlan, DatabaseAccess?
+        RestoreRunner.Report, DatabaseSwap.SettingsPlan, DumpMetadata?
     ) {
         let names = swap.names
         logger.info(
@@ -774,8 +780,8 @@ package struct RestorePipeline: Sendable {
             "restored a \(ByteCount(bytes: decoded.archiveBytes)) archive in \((clock.now - start).formattedSeconds)"
         )
         // Planned when D__temp was made, which every restore that gets here did.
-        if let planned = settingsPlanned.withLock({ $0 }) { return (report, planned, decoded.metadata?.access) }
-        return (report, try await planSettings(decoded.metadata), decoded.metadata?.access)
+        if let planned = settingsPlanned.withLock({ $0 }) { return (report, planned, decoded.metadata) }
+        return (report, try await planSettings(decoded.metadata), decoded.metadata)
     }
 
     /// `restore --jobs` of an indexed dump: its pieces loaded by `jobs` sessions to `connection`
