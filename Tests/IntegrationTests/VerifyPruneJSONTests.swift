@@ -44,6 +44,11 @@ struct VerifyPruneJSONTests {
         #expect((swap["unavailable_seconds"] as? Double ?? -1) >= 0)
         let phases = try #require(restored["phases"] as? [String: Double])
         #expect(Set(phases.keys).isSuperset(of: ["lock_wait", "prepare", "restore", "settings", "swap", "cleanup"]))
+        // The archive's size, however it was restored (in pieces it counted the table data only).
+        let archiveBytes = try #require(dumped["archive_bytes"] as? Int)
+        #expect(restored["archive_bytes"] as? Int == archiveBytes)
+        let inPieces = try object(try await pgclone.restore(key, into: target, ["--json", "--jobs", "2"]))
+        #expect(inPieces["archive_bytes"] as? Int == archiveBytes, "\(inPieces)")
     }
 
     @Test func verifyPassesGoodDumpsAndFailsDamagedOnes() async throws {

@@ -696,13 +696,16 @@ package struct RestorePipeline: Sendable {
             if let requested = jobs, case .ready(let indexed)? = opening {
                 let jobs = try await connectionsFor(jobs: requested, admin: swap.admin.connection)
                 metadataRead.withLock { $0 = indexed.metadata }
-                report = try await restoreInPieces(
+                var restored = try await restoreInPieces(
                     indexed,
                     jobs: jobs,
                     runner: runner,
                     connection: restoreConnection,
                     swap: swap
                 )
+                // The archive's size, as the other ways report it (the pieces count table data only).
+                restored.bytesWritten = indexed.index.archiveBytes
+                report = restored
                 decoded = DecodedDump(
                     format: .zstd,
                     metadata: indexed.metadata,
