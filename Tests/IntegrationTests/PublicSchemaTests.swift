@@ -48,4 +48,52 @@ struct PublicSchemaTests {
         #expect(try await user.psql(schemas, database: target) == "public")
         #expect(try await user.psql("SELECT i FROM public.t", database: target) == "1")
     }
+
+    /// The source's event triggers see nothing pgclone does itself: the schema public is dropped
+    /// before the restore makes them, and the privileges run again for a role this server lacks
+    /// without them (an audit trigger logged pgclone's DROP SCHEMA into the restored data; a guard
+    /// refusing DDL failed the restore, which pg_restore alone did not).
+    @Test(arguments: PostgresServer.all)
+    func theSourcesEventTriggersSeeNothingPgcloneDoes(server: PostgresServer) async throws {
+        let pgclone = try PGCloneHarness(server: server)
+        let ghost = try await server.createRole("ghost")
+        let source = TestEnvironment.uniqueName("evt_src")
+        try await server.createDatabase(source)
+        try await server.psql(
+            """
+            DROP SCHEMA public;
+            CREATE SCHEMA audit;
+            CREATE TABLE audit.ddl_log (tag text, object text);
+            CREATE TABLE audit.t AS SELECT 1 AS i;
+            GRANT SELECT ON audit.t TO \(quoteIdentifier(ghost.user));
+            CREATE FUNCTION audit.log_drops() RETURNS event_trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                INSERT INTO audit.ddl_log SELECT tg_tag, object_identity FROM pg_event_trigger_dropped_objects();
+            END $$;
+            CREATE EVENT TRIGGER log_drops ON sql_drop EXECUTE FUNCTION audit.log_drops();
+            CREATE FUNCTION audit.no_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'DDL % is forbidden here', tg_tag; END $$;
+            CREATE EVENT TRIGGER no_ddl ON ddl_command_start WHEN TAG IN ('GRANT', 'REVOKE', 'ALTER TABLE')
+                EXECUTE FUNCTION audit.no_ddl();
+            """,
+            database: source
+        )
+        let key = try await pgclone.dump(source)
+        // The role the dump grants to is not on this server any more.
+        try await server.dropDatabase(source)
+        try await server.psql("DROP ROLE \(quoteIdentifier(ghost.user))")
+        let target = TestEnvironment.uniqueName("evt_dst")
+        for extra in [[], ["--jobs", "2"]] {
+            let restored = try await pgclone.restore(key, into: target, extra)
+            #expect(restored.exitCode == 0, "\(extra): \(restored)")
+            #expect(restored.stderrLines.contains { $0.contains("privilege of \"\(ghost.user)\"") }, "\(restored)")
+            #expect(try await server.psql("SELECT count(*) FROM audit.ddl_log", database: target) == "0")
+            #expect(try await server.psql("SELECT i FROM audit.t", database: target) == "1")
+            let triggers =
+                "SELECT string_agg(evtname || ':' || evtenabled::text, ',' ORDER BY evtname) FROM pg_event_trigger"
+            #expect(try await server.psql(triggers, database: target) == "log_drops:O,no_ddl:O")
+            let schemas = "SELECT string_agg(nspname, ',') FROM pg_namespace WHERE nspname !~ '^pg_|^info'"
+            #expect(try await server.psql(schemas, database: target) == "audit")
+        }
+    }
 }

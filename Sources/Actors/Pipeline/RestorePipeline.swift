@@ -281,10 +281,6 @@ package struct RestorePipeline: Sendable {
                     }
                     sourceAccess = metadata?.access
                     metrics.currentJob?.setRestoreErrors(report?.errorCount ?? 0)
-                    if metadata?.publicSchema == false {
-                        step.value = "dropping the schema public from \"\(names.temporary)\""
-                        try await dropPublicSchema(of: names.temporary)
-                    }
                 } else {
                     preconditionFailure("a restore has a dump or a local source")
                 }
@@ -633,6 +629,9 @@ package struct RestorePipeline: Sendable {
                 )
             }
             try await checkConnects(toRestoreInto: names.temporary)
+            // Before the restore: once it has made the source's event triggers, the drop would
+            // fire them (a guard refusing drops, an audit log recording pgclone's).
+            if metadata?.publicSchema == false { try await dropPublicSchema(of: names.temporary) }
             // What cannot be carried over fails the restore now, not after it.
             let settings = try await planSettings(metadata)
             try await swap.checkSettings(settings.required, dropping: settings.dropped)
