@@ -165,7 +165,8 @@ extension String {
     }
 
     /// Control characters (a newline in a key, an escape sequence in a name) written as `\n`,
-    /// `\u{1B}`…, so that what pgclone prints stays one line and cannot drive a terminal.
+    /// `\u{1B}`…, so that what pgclone prints stays one line and cannot drive a terminal; a tab
+    /// stays a tab (a hook's columns).
     package var escapingControlCharacters: String {
         guard unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else { return self }
         var escaped = ""
@@ -173,7 +174,7 @@ extension String {
             switch scalar {
             case "\n": escaped += "\\n"
             case "\r": escaped += "\\r"
-            case "\t": escaped += "\\t"
+            case "\t": escaped += "\t"
             case _ where scalar.properties.generalCategory == .control:
                 escaped += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
             default: escaped.unicodeScalars.append(scalar)

@@ -21,7 +21,7 @@ package enum URLPassword {
     /// not a value to mask.
     nonisolated(unsafe) private static let assignment =
         #/
-        (?<name> [A-Za-z_][A-Za-z0-9_.-]* ) \s* = (?: \s+ (?! [A-Za-z_][A-Za-z0-9_.-]*= ) )?
+        (?<name> [A-Za-z_][A-Za-z0-9_.-]* ) (?<separator> \s* = (?: \s+ (?! [A-Za-z_][A-Za-z0-9_.-]*= ) )? )
         (?<value>
           (?: '(?:[^'\\]|\\.)*' | "(?:[^"\\]|\\.)*" | \\. | [^\s'"\\;&|<>()`] )
           (?: '(?:[^'\\\s]|\\\S)*' | "(?:[^"\\\s]|\\\S)*" | \\. | [^\s'"\\;&|<>()`] )*
@@ -44,6 +44,15 @@ package enum URLPassword {
     /// like, or it ends in key after api, access, private, secret, auth or signing.
     package static func namesSecret(_ name: some StringProtocol) -> Bool {
         let words = name.lowercased().split { $0 == "_" || $0 == "-" || $0 == "." }
+        // The working directory, and names of what describes a secret rather than holds one:
+        // where it is (`PGPASSWORD_FILE`), how it is made or checked (`password_encryption`,
+        // `PASSWORD_MIN_LENGTH`).
+        if words == ["pwd"] || words == ["oldpwd"] { return false }
+        let describing: Set<Substring> = [
+            "file", "path", "dir", "directory", "encryption", "length", "policy", "min", "max", "required", "expiry",
+            "expires", "enabled", "type", "prompt",
+        ]
+        if words.count >= 2, let last = words.last, describing.contains(last) { return false }
         let secretWords: Set<Substring> = [
             "password", "passwd", "pwd", "pass", "secret", "token", "credential", "credentials", "pat", "apikey",
             "passphrase", "bearer", "basic",
@@ -115,7 +124,7 @@ package enum URLPassword {
             guard namesSecret(match.output.name), !match.output.value.hasPrefix("$") else {
                 return String(match.output.0)
             }
-            return "\(match.output.name)=****"
+            return "\(match.output.name)\(match.output.separator)****"
         }
         return result.replacing(separateValue) { match in
             guard namesSecret(match.output.name.drop { $0 == "-" }), !match.output.value.hasPrefix("$") else {

@@ -229,5 +229,7 @@ import Testing
         )
         #expect(error.description == "no dump shop/20261126T075200.123456Z.de\\nfault.dump\\u{1B}[2J in .pgclone/")
         #expect(!error.description.contains("\n"))
+        // A tab keeps a line one line, and a hook's columns as they were.
+        #expect("a\tb\r".escapingControlCharacters == "a\tb\\r")
     }
 }

@@ -16,7 +16,7 @@ import Testing
         #expect(
             shown == """
                 PGUSER=migrator PGPASSWORD=**** AWS_SECRET_ACCESS_KEY=**** api_token=**** \
-                psql 'postgresql://someone:****@db/x' 'host=db password=****' --auth-token=**** -c 'SELECT 1'
+                psql 'postgresql://someone:****@db/x' 'host=db password = ****' --auth-token=**** -c 'SELECT 1'
                 """
         )
     }
@@ -30,6 +30,8 @@ import Testing
         ("deploy --password 7secret --token 8secret -v", "deploy --password **** --token **** -v"),
         ("curl -H 'Authorization: Bearer 10secret' x", "curl -H 'Authorization: Bearer ****' x"),
         ("GITHUB_PAT=17secret make", "GITHUB_PAT=**** make"),
+        // The blanks around = as they were.
+        ("log: db password = 9secret next", "log: db password = **** next"),
     ])
     func secretsWrittenOtherwiseAreMasked(command: String, shown: String) {
         #expect(URLPassword.redactingAll(in: command) == shown)
@@ -46,6 +48,10 @@ import Testing
         "python manage.py migrate --noinput && PGUSER=app psql -c 'SELECT 1' postgresql://app@db/x",
         // An empty value, as `env` or `echo` prints it: what follows was masked in its place.
         "PGPASSWORD= PGPASSFILE=/run/pgpass PGUSER=app",
+        // The working directory, and what describes a secret rather than holds one.
+        "PWD=/srv/app OLDPWD=/home/app",
+        "password_encryption = scram-sha-256",
+        "PASSWORD_MIN_LENGTH = 12 AWS_SESSION_TOKEN_FILE=/run/token",
     ])
     func whatIsNoSecretIsShown(command: String) {
         let shown = URLPassword.redactingAll(in: command)
