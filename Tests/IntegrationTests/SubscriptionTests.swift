@@ -86,12 +86,17 @@ struct SubscriptionTests {
         let target = TestEnvironment.uniqueName("subs_dst")
         try await server.createDatabase(target)
         // The target replicates (or tries to): an enabled subscription, whose worker PostgreSQL
-        // keeps starting and which the first restore replaces.
+        // keeps starting and which the first restore replaces. An event trigger guards it, which
+        // pgclone's own clean-up does not fire (it failed to drop the old D).
         try await server.psql(
             """
             CREATE TABLE marker (v text); INSERT INTO marker VALUES ('old');
             CREATE SUBSCRIPTION live CONNECTION \(server.literal(Self.nowhere)) PUBLICATION p WITH (connect = false);
             ALTER SUBSCRIPTION live ENABLE;
+            CREATE FUNCTION guard() RETURNS event_trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION '% is not allowed here', tg_tag; END $$;
+            CREATE EVENT TRIGGER guard ON ddl_command_start WHEN TAG IN ('ALTER SUBSCRIPTION', 'DROP SUBSCRIPTION')
+                EXECUTE FUNCTION guard();
             """,
             database: target
         )

@@ -20,6 +20,24 @@ extension PostgresConnection {
         }
     }
 
+    /// Turns the database's event triggers off for this session, if it is a superuser's: for
+    /// the statements pgclone runs itself in a database with the source's (or `D`'s) event
+    /// triggers, which are the dump's or pgclone's, not changes for them to see (a guard refusing
+    /// DDL failed a restore). Only a superuser makes event triggers, and only one may turn them
+    /// off: `event_triggers` (PostgreSQL 17) turns off all, `session_replication_role` before
+    /// leaves those `ENABLE ALWAYS` on. Another role's session is left as it is.
+    package nonisolated func turnOffEventTriggers() async throws {
+        try await execute(
+            """
+            SELECT CASE WHEN pg_catalog.current_setting('is_superuser') = 'on' THEN
+                CASE WHEN pg_catalog.current_setting('server_version_num')::int >= 170000
+                THEN pg_catalog.set_config('event_triggers', 'off', false)
+                ELSE pg_catalog.set_config('session_replication_role', 'replica', false) END
+            END
+            """
+        )
+    }
+
     /// The role the session acts as (`current_user`).
     package nonisolated func currentUser() async throws -> String {
         try await query("SELECT current_user").first?.first.flatMap { $0 } ?? ""

@@ -196,20 +196,8 @@ package actor PrivilegeRestore {
             try await confirmSession?(opened)
             // As pg_restore's own sessions: every name in its statements is schema-qualified.
             try await opened.execute("SELECT pg_catalog.set_config('search_path', '', false)")
-            // pg_restore has made the source's event triggers by now (they come last), which the
-            // statements run again here would fire: a guard refusing DDL failed the restore. Only a
-            // superuser makes event triggers, and only one may turn them off for its session
-            // (`event_triggers`, PostgreSQL 17; before, `session_replication_role`, which leaves
-            // those ENABLE ALWAYS on).
-            try await opened.execute(
-                """
-                SELECT CASE WHEN pg_catalog.current_setting('is_superuser') = 'on' THEN
-                    CASE WHEN pg_catalog.current_setting('server_version_num')::int >= 170000
-                    THEN pg_catalog.set_config('event_triggers', 'off', false)
-                    ELSE pg_catalog.set_config('session_replication_role', 'replica', false) END
-                END
-                """
-            )
+            // pg_restore has made the source's event triggers by now (they come last).
+            try await opened.turnOffEventTriggers()
             if let role { try await opened.execute("SET ROLE \(quoteIdentifier(role))") }
         } catch {
             await opened.close()

@@ -104,6 +104,8 @@ extension DatabaseAdmin {
                 )
             )
             do {
+                // D's own event triggers (a guard refusing drops) are not for pgclone's clean-up.
+                try await session.turnOffEventTriggers()
                 try await session.execute("BEGIN")
                 for statement in subscriptions.flatMap(\.detachStatements) {
                     try await session.execute(statement)
