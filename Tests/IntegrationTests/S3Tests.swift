@@ -271,7 +271,9 @@ struct S3Tests {
         let pgclone = try PGCloneHarness()
         let source = try await database(pgclone.server, "s3_late", rows: 100)
         let bucket = try await s3.makeBucket()
-        let (proxied, log, stop) = try await s3.behindFaultyProxy(["PUTOBJECT:delay:8"])
+        // Passed on 20 s after it came whole: the SIGTERM that follows it (late by seconds when
+        // the other tests load the machine: 8 s was once not enough) cuts it short after 5 s.
+        let (proxied, log, stop) = try await s3.behindFaultyProxy(["PUTOBJECT:delay:20"])
         defer { stop() }
         var environment = s3.environment(location: "s3://\(bucket)")
         environment["PGCLONE_S3_ENDPOINT_URL"] = proxied.endpoint
