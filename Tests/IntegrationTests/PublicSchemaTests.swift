@@ -57,6 +57,8 @@ struct PublicSchemaTests {
     func theSourcesEventTriggersSeeNothingPgcloneDoes(server: PostgresServer) async throws {
         let pgclone = try PGCloneHarness(server: server)
         let ghost = try await server.createRole("ghost")
+        // Granted with it: pgclone runs the grants again one by one, and this one succeeds.
+        let reader = try await server.createRole("reader")
         let source = TestEnvironment.uniqueName("evt_src")
         try await server.createDatabase(source)
         try await server.psql(
@@ -65,7 +67,7 @@ struct PublicSchemaTests {
             CREATE SCHEMA audit;
             CREATE TABLE audit.ddl_log (tag text, object text);
             CREATE TABLE audit.t AS SELECT 1 AS i;
-            GRANT SELECT ON audit.t TO \(quoteIdentifier(ghost.user));
+            GRANT SELECT ON audit.t TO \(quoteIdentifier(ghost.user)), \(quoteIdentifier(reader.user));
             CREATE FUNCTION audit.log_drops() RETURNS event_trigger LANGUAGE plpgsql AS $$
             BEGIN
                 INSERT INTO audit.ddl_log SELECT tg_tag, object_identity FROM pg_event_trigger_dropped_objects();
@@ -75,6 +77,14 @@ struct PublicSchemaTests {
             BEGIN RAISE EXCEPTION 'DDL % is forbidden here', tg_tag; END $$;
             CREATE EVENT TRIGGER no_ddl ON ddl_command_start WHEN TAG IN ('GRANT', 'REVOKE', 'ALTER TABLE')
                 EXECUTE FUNCTION audit.no_ddl();
+            CREATE FUNCTION audit.log_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$
+            BEGIN INSERT INTO audit.ddl_log VALUES (tg_tag, tg_event); END $$;
+            CREATE EVENT TRIGGER log_always ON ddl_command_end EXECUTE FUNCTION audit.log_ddl();
+            ALTER EVENT TRIGGER log_always ENABLE ALWAYS;
+            CREATE EVENT TRIGGER log_replica ON ddl_command_end EXECUTE FUNCTION audit.log_ddl();
+            ALTER EVENT TRIGGER log_replica ENABLE REPLICA;
+            CREATE EVENT TRIGGER log_never ON ddl_command_start EXECUTE FUNCTION audit.log_ddl();
+            ALTER EVENT TRIGGER log_never DISABLE;
             """,
             database: source
         )
@@ -89,9 +99,14 @@ struct PublicSchemaTests {
             #expect(restored.stderrLines.contains { $0.contains("privilege of \"\(ghost.user)\"") }, "\(restored)")
             #expect(try await server.psql("SELECT count(*) FROM audit.ddl_log", database: target) == "0")
             #expect(try await server.psql("SELECT i FROM audit.t", database: target) == "1")
+            let readable = "SELECT has_table_privilege(\(server.literal(reader.user)), 'audit.t', 'SELECT')"
+            #expect(try await server.psql(readable, database: target) == "t")
             let triggers =
                 "SELECT string_agg(evtname || ':' || evtenabled::text, ',' ORDER BY evtname) FROM pg_event_trigger"
-            #expect(try await server.psql(triggers, database: target) == "log_drops:O,no_ddl:O")
+            #expect(
+                try await server.psql(triggers, database: target)
+                    == "log_always:A,log_drops:O,log_never:D,log_replica:R,no_ddl:O"
+            )
             let schemas = "SELECT string_agg(nspname, ',') FROM pg_namespace WHERE nspname !~ '^pg_|^info'"
             #expect(try await server.psql(schemas, database: target) == "audit")
         }

@@ -97,6 +97,7 @@ struct SubscriptionTests {
             BEGIN RAISE EXCEPTION '% is not allowed here', tg_tag; END $$;
             CREATE EVENT TRIGGER guard ON ddl_command_start WHEN TAG IN ('ALTER SUBSCRIPTION', 'DROP SUBSCRIPTION')
                 EXECUTE FUNCTION guard();
+            ALTER EVENT TRIGGER guard ENABLE ALWAYS;
             """,
             database: target
         )

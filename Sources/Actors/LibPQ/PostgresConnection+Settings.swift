@@ -20,22 +20,43 @@ extension PostgresConnection {
         }
     }
 
-    /// Turns the database's event triggers off for this session, if it is a superuser's: for
-    /// the statements pgclone runs itself in a database with the source's (or `D`'s) event
-    /// triggers, which are the dump's or pgclone's, not changes for them to see (a guard refusing
-    /// DDL failed a restore). Only a superuser makes event triggers, and only one may turn them
-    /// off: `event_triggers` (PostgreSQL 17) turns off all, `session_replication_role` before
-    /// leaves those `ENABLE ALWAYS` on. Another role's session is left as it is.
+    /// Turns the database's event triggers off for this session, on PostgreSQL 17 and newer
+    /// (`event_triggers`), if it is a superuser's: for the statements pgclone runs itself in a
+    /// database with the source's (or `D`'s) event triggers, which are the dump's or pgclone's,
+    /// not changes for them to see (a guard refusing DDL failed a restore). Only a superuser makes
+    /// event triggers, and only one may turn them off. Older servers have no such setting
+    /// (`session_replication_role` fires those `ENABLE REPLICA`): see
+    /// ``disableEventTriggersBefore17()``.
     package nonisolated func turnOffEventTriggers() async throws {
+        guard await serverVersion >= 170_000 else { return }
         try await execute(
             """
-            SELECT CASE WHEN pg_catalog.current_setting('is_superuser') = 'on' THEN
-                CASE WHEN pg_catalog.current_setting('server_version_num')::int >= 170000
-                THEN pg_catalog.set_config('event_triggers', 'off', false)
-                ELSE pg_catalog.set_config('session_replication_role', 'replica', false) END
-            END
+            SELECT CASE WHEN pg_catalog.current_setting('is_superuser') = 'on'
+                THEN pg_catalog.set_config('event_triggers', 'off', false) END
             """
         )
+    }
+
+    /// On PostgreSQL 16 and older, for a session whose role is a superuser: disables the
+    /// database's enabled event triggers (``turnOffEventTriggers()`` does not there); returns the
+    /// statements that enable them again as they were (`ENABLE`, `ENABLE REPLICA`, `ENABLE ALWAYS`),
+    /// to run before anything else may see the database. None on newer servers or for other roles.
+    package nonisolated func disableEventTriggersBefore17() async throws -> [String] {
+        guard await serverVersion < 170_000 else { return [] }
+        let enabled = try await query(
+            """
+            SELECT pg_catalog.format('ALTER EVENT TRIGGER %I ', evtname), evtenabled::text
+            FROM pg_catalog.pg_event_trigger
+            WHERE evtenabled <> 'D' AND pg_catalog.current_setting('is_superuser') = 'on' ORDER BY evtname
+            """
+        )
+        var enable: [String] = []
+        for row in enabled {
+            guard let alter = row[0], let state = row[1] else { continue }
+            try await execute(alter + "DISABLE")
+            enable.append(alter + (state == "A" ? "ENABLE ALWAYS" : state == "R" ? "ENABLE REPLICA" : "ENABLE"))
+        }
+        return enable
     }
 
     /// The role the session acts as (`current_user`).

@@ -96,8 +96,17 @@ package actor PrivilegeRestore {
                 failed.append(entry)
                 continue
             }
+            guard let enable = try? await session.disableEventTriggersBefore17() else {
+                failed.append(entry)
+                continue
+            }
             if case .failed(let again) = await run(statements, of: entry, on: session).0 {
                 failed.append(again)
+            }
+            do {
+                for statement in enable { try await session.execute(statement) }
+            } catch {
+                failed.append(entry)
             }
         }
         return failed
@@ -117,15 +126,18 @@ package actor PrivilegeRestore {
         } catch {
             return .error
         }
+        // The source's event triggers (before PostgreSQL 17, which turns them off for the session).
+        guard let enable = try? await session.disableEventTriggersBefore17() else { return .error }
         let (disposition, changedAuthorization) = await run(statements, of: entry, on: session)
-        if changedAuthorization {
-            do {
+        do {
+            if changedAuthorization {
                 try await session.execute("RESET SESSION AUTHORIZATION")
                 // A grantor's role (SET ROLE) as well as a session authorization goes.
                 try await session.execute(role.map { "SET ROLE \(quoteIdentifier($0))" } ?? "RESET ROLE")
-            } catch {
-                return .error
             }
+            for statement in enable { try await session.execute(statement) }
+        } catch {
+            return .error
         }
         return disposition
     }

@@ -104,12 +104,15 @@ extension DatabaseAdmin {
                 )
             )
             do {
-                // D's own event triggers (a guard refusing drops) are not for pgclone's clean-up.
+                // D's own event triggers (a guard refusing drops) are not for pgclone's clean-up:
+                // off for the session, or, before PostgreSQL 17, disabled in its transaction.
                 try await session.turnOffEventTriggers()
                 try await session.execute("BEGIN")
+                let enable = try await session.disableEventTriggersBefore17()
                 for statement in subscriptions.flatMap(\.detachStatements) {
                     try await session.execute(statement)
                 }
+                for statement in enable { try await session.execute(statement) }
                 try await session.execute("COMMIT")
             } catch {
                 await session.close()
