@@ -217,9 +217,6 @@ package enum URLPassword {
     /// The values of the variables in `environment` whose names say they are secret
     /// (``namesSecret(_:)``: `PGPASSWORD`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`…).
     package static func secretValues(of environment: [String: String?]) -> [String] {
-        // PWD and OLDPWD name directories, not passwords.
-        environment.compactMap { name, value in
-            namesSecret(name) && name != "PWD" && name != "OLDPWD" ? value : nil
-        }.filter { !$0.isEmpty }
+        environment.compactMap { name, value in namesSecret(name) ? value : nil }.filter { !$0.isEmpty }
     }
 }

@@ -80,8 +80,8 @@ package struct DatabaseAdmin: Sendable {
             if let modelName { try await DatabaseProperties.read(modelName, on: connection) } else { nil }
         var holders: [String]?
         if exact {
-            let current = try await connection.query("SELECT current_user").first?.first ?? nil
-            holders = [owner ?? current ?? ""]
+            let current = try await connection.currentUser()
+            holders = [owner ?? current]
         }
         let actingAs = try await connection.rolesItMaySetRoleTo(model?.grantors ?? [])
         let (statements, regranted) =

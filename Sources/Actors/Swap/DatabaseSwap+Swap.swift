@@ -13,8 +13,6 @@ extension DatabaseSwap {
         package var replacedExisting: Bool
         /// Databases the swap displaced, to drop now (``dropDisplaced(_:keepingSnapshots:)``).
         package var displaced: [String]
-        /// On a first restore, what of the source's owner and database privileges could not be
-        /// given (roles missing here, an owner the role may not assign).
         /// What of the database's access properties it could not give as they were (a first
         /// restore's missing roles, grants made by the owner for a role it may not act as).
         package var accessLeftOut: [String] = []
