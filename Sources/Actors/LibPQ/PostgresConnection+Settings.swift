@@ -26,7 +26,7 @@ extension PostgresConnection {
     /// not changes for them to see (a guard refusing DDL failed a restore). Only a superuser makes
     /// event triggers, and only one may turn them off. Older servers have no such setting
     /// (`session_replication_role` fires those `ENABLE REPLICA`): see
-    /// ``disableEventTriggersBefore17()``.
+    /// ``withEventTriggersDisabledBefore17(_:)``.
     package nonisolated func turnOffEventTriggers() async throws {
         guard await serverVersion >= 170_000 else { return }
         try await execute(
@@ -37,12 +37,15 @@ extension PostgresConnection {
         )
     }
 
-    /// On PostgreSQL 16 and older, for a session whose role is a superuser: disables the
-    /// database's enabled event triggers (``turnOffEventTriggers()`` does not there); returns the
-    /// statements that enable them again as they were (`ENABLE`, `ENABLE REPLICA`, `ENABLE ALWAYS`),
-    /// to run before anything else may see the database. None on newer servers or for other roles.
-    package nonisolated func disableEventTriggersBefore17() async throws -> [String] {
-        guard await serverVersion < 170_000 else { return [] }
+    /// Runs `body` with the database's enabled event triggers disabled, on PostgreSQL 16 and
+    /// older for a session whose role is a superuser (``turnOffEventTriggers()`` does nothing
+    /// there), and enables them again as they were (`ENABLE`, `ENABLE REPLICA`, `ENABLE ALWAYS`)
+    /// before returning what it returns. As it is on newer servers and for other roles.
+    /// - Throws: what disabling or enabling them again throws (`body`'s own errors go through).
+    package nonisolated func withEventTriggersDisabledBefore17<Result>(
+        _ body: () async throws -> Result
+    ) async throws -> Result {
+        guard await serverVersion < 170_000 else { return try await body() }
         let enabled = try await query(
             """
             SELECT pg_catalog.format('ALTER EVENT TRIGGER %I ', evtname), evtenabled::text
@@ -56,7 +59,9 @@ extension PostgresConnection {
             try await execute(alter + "DISABLE")
             enable.append(alter + (state == "A" ? "ENABLE ALWAYS" : state == "R" ? "ENABLE REPLICA" : "ENABLE"))
         }
-        return enable
+        let result = try await body()
+        for statement in enable { try await execute(statement) }
+        return result
     }
 
     /// The role the session acts as (`current_user`).

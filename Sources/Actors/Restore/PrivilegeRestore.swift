@@ -10,6 +10,8 @@ import PGCloneStreams
 ///   would be executable by PUBLIC again). Such an entry is run again here statement by
 ///   statement: those refused for a role (missing, or not one the restoring role may act as) are
 ///   skipped and counted, the others applied; any other failure is an error.
+///   Before PostgreSQL 17 that is once pg_restore has ended (``retryDeferred()``), with the
+///   source's event triggers, which pg_restore makes last, disabled around it.
 /// - A materialized view's REFRESH that failed (pg_restore refreshes right after the privileges,
 ///   before those replayed here are in) is run again once pg_restore has ended
 ///   (``retryDeferred()``); if it fails again, that is the error.
@@ -23,7 +25,8 @@ package actor PrivilegeRestore {
     private let confirmSession: (@Sendable (PostgresConnection) async throws -> Void)?
     private var session: PostgresConnection?
     private var report: PrivilegeReport
-    /// Failed materialized view refreshes, in pg_restore's order, to run again at the end.
+    /// Failed privileges (before PostgreSQL 17) and materialized view refreshes, in pg_restore's
+    /// order, to run again at the end.
     private var deferred: [ChildStderr.Entry] = []
     static let maximumDeferred = 10_000
 
@@ -61,6 +64,15 @@ package actor PrivilegeRestore {
         guard PrivilegeStatements.isACLEntry(entry.tocEntry), let command = entry.command,
             let statements = PrivilegeStatements.split(command)
         else { return nil }
+        // Before PostgreSQL 17, whose sessions may turn event triggers off, run again once
+        // pg_restore has ended: the source's event triggers, which it makes after the privileges,
+        // are all there then, to be disabled around these statements (one made meanwhile fired).
+        if deferred.count < Self.maximumDeferred, let session = try? await openSession(),
+            await session.serverVersion < 170_000
+        {
+            deferred.append(entry)
+            return .handled
+        }
         return await replay(statements, of: entry)
     }
 
@@ -77,36 +89,22 @@ package actor PrivilegeRestore {
         return refused
     }
 
-    /// Runs the failed materialized view refreshes again, now that the privileges are in, in
-    /// pg_restore's order (one view may read another); returns those that fail again.
+    /// Runs the deferred entries again, in pg_restore's order: the privileges (before PostgreSQL
+    /// 17), then the failed materialized view refreshes, now that the privileges are in (one view
+    /// may read another); returns those that fail again.
     package func retryDeferred() async -> [ChildStderr.Entry] {
         let entries = deferred
         deferred = []
-        guard !entries.isEmpty else { return [] }
         var failed: [ChildStderr.Entry] = []
         for entry in entries {
             guard let statements = entry.command.flatMap(PrivilegeStatements.split) else {
                 failed.append(entry)
                 continue
             }
-            let session: PostgresConnection
-            do {
-                session = try await openSession()
-            } catch {
-                failed.append(entry)
-                continue
-            }
-            guard let enable = try? await session.disableEventTriggersBefore17() else {
-                failed.append(entry)
-                continue
-            }
-            if case .failed(let again) = await run(statements, of: entry, on: session).0 {
-                failed.append(again)
-            }
-            do {
-                for statement in enable { try await session.execute(statement) }
-            } catch {
-                failed.append(entry)
+            switch await replay(statements, of: entry) {
+            case .failed(let again): failed.append(again)
+            case .error: failed.append(entry)
+            default: break
             }
         }
         return failed
@@ -127,19 +125,19 @@ package actor PrivilegeRestore {
             return .error
         }
         // The source's event triggers (before PostgreSQL 17, which turns them off for the session).
-        guard let enable = try? await session.disableEventTriggersBefore17() else { return .error }
-        let (disposition, changedAuthorization) = await run(statements, of: entry, on: session)
         do {
-            if changedAuthorization {
-                try await session.execute("RESET SESSION AUTHORIZATION")
-                // A grantor's role (SET ROLE) as well as a session authorization goes.
-                try await session.execute(role.map { "SET ROLE \(quoteIdentifier($0))" } ?? "RESET ROLE")
+            return try await session.withEventTriggersDisabledBefore17 {
+                let (disposition, changedAuthorization) = await run(statements, of: entry, on: session)
+                if changedAuthorization {
+                    try await session.execute("RESET SESSION AUTHORIZATION")
+                    // A grantor's role (SET ROLE) as well as a session authorization goes.
+                    try await session.execute(role.map { "SET ROLE \(quoteIdentifier($0))" } ?? "RESET ROLE")
+                }
+                return disposition
             }
-            for statement in enable { try await session.execute(statement) }
         } catch {
             return .error
         }
-        return disposition
     }
 
     /// Runs `statements` one by one; says too whether one of them changed the session's role.

@@ -108,11 +108,11 @@ extension DatabaseAdmin {
                 // off for the session, or, before PostgreSQL 17, disabled in its transaction.
                 try await session.turnOffEventTriggers()
                 try await session.execute("BEGIN")
-                let enable = try await session.disableEventTriggersBefore17()
-                for statement in subscriptions.flatMap(\.detachStatements) {
-                    try await session.execute(statement)
+                try await session.withEventTriggersDisabledBefore17 {
+                    for statement in subscriptions.flatMap(\.detachStatements) {
+                        try await session.execute(statement)
+                    }
                 }
-                for statement in enable { try await session.execute(statement) }
                 try await session.execute("COMMIT")
             } catch {
                 await session.close()
