@@ -37,6 +37,10 @@ package struct DumpMetadata: Codable, Sendable, Equatable {
     /// new database has one, and an archive cannot say it was dropped (pg_dump leaves `public`
     /// out unless it differs from its default), so a restore drops it when this is `false`.
     package var publicSchema: Bool?
+    /// Whether the source has the extension `plpgsql` (`nil` in dumps of earlier releases). A new
+    /// database has it, with `USAGE` on the language for every role, and pg_dump leaves it out,
+    /// so a restore drops it when this is `false`, as it drops `public`.
+    package var plpgsql: Bool?
 
     package static let currentFormatVersion = 1
 
@@ -51,7 +55,8 @@ package struct DumpMetadata: Codable, Sendable, Equatable {
         access: DatabaseAccess? = nil,
         owners: Bool? = nil,
         privileges: Bool? = nil,
-        publicSchema: Bool? = nil
+        publicSchema: Bool? = nil,
+        plpgsql: Bool? = nil
     ) {
         self.format = "pgclone"
         self.formatVersion = Self.currentFormatVersion
@@ -66,6 +71,7 @@ package struct DumpMetadata: Codable, Sendable, Equatable {
         self.owners = owners
         self.privileges = privileges
         self.publicSchema = publicSchema
+        self.plpgsql = plpgsql
     }
 
     /// The metadata as a zstd skippable frame: magic `0x184D2A50`, payload length, JSON.

@@ -49,6 +49,47 @@ struct PublicSchemaTests {
         #expect(try await user.psql("SELECT i FROM public.t", database: target) == "1")
     }
 
+    /// A source whose extension `plpgsql` a superuser dropped restores without it: it came back
+    /// with `USAGE` on the language for every role. An application role, which may not drop it
+    /// (it is the bootstrap superuser's), keeps it and says so in one warning line.
+    @Test(arguments: PostgresServer.all, TestRole.allCases)
+    func aSourceWithoutPlpgsqlRestoresWithoutIt(server: PostgresServer, role: TestRole) async throws {
+        let user = try await role.user(on: server)
+        let pgclone = try PGCloneHarness(server: user)
+        let source = TestEnvironment.uniqueName("nopl_src")
+        try await user.createDatabase(source)
+        try await server.psql("DROP EXTENSION plpgsql", database: source)
+        try await user.psql("CREATE TABLE t AS SELECT i FROM generate_series(1, 100) AS i", database: source)
+        let dumped = try await pgclone.run(["dump", "--database", user.url(source)])
+        #expect(dumped.exitCode == 0, "\(dumped)")
+        let key = dumped.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let target = TestEnvironment.uniqueName("nopl_dst")
+        let languages = "SELECT string_agg(lanname, ',' ORDER BY lanname) FROM pg_language WHERE lanispl"
+        for extra in [[], ["--jobs", "2"]] {
+            let restored = try await pgclone.restore(key, into: target, extra)
+            #expect(restored.exitCode == 0, "\(restored)")
+            #expect(try await user.psql("SELECT count(*), sum(i) FROM t", database: target) == "100|5050")
+            let warnings = restored.stderr.split(separator: "\n").filter { $0.contains("warning") }
+            switch role {
+            case .superuser:
+                #expect(warnings.isEmpty, "\(restored)")
+                #expect(try await user.psql(languages, database: target) == "", "\(extra)")
+            case .application:
+                #expect(
+                    warnings == [
+                        """
+                        pgclone: warning: the source database has no extension plpgsql, but every new database has \
+                        it and this restore could not drop it (must be owner of extension plpgsql): "\(target)" keeps \
+                        it; drop it there yourself
+                        """
+                    ],
+                    "\(restored)"
+                )
+                #expect(try await user.psql(languages, database: target) == "plpgsql", "\(extra)")
+            }
+        }
+    }
+
     /// The source's event triggers see nothing pgclone does itself: the schema public is dropped
     /// before the restore makes them, and the privileges run again for a role this server lacks
     /// without them (an audit trigger logged pgclone's DROP SCHEMA into the restored data; a guard

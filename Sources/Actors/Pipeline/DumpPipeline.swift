@@ -93,6 +93,9 @@ package struct DumpPipeline: Sendable {
                 privileges: !dumpConfig.noACL,
                 publicSchema: try await source.query(
                     "SELECT EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname = 'public')"
+                ).first?.first == "t",
+                plpgsql: try await source.query(
+                    "SELECT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'plpgsql')"
                 ).first?.first == "t"
             )
             let serverVersion = await source.serverVersion

@@ -629,9 +629,9 @@ package struct RestorePipeline: Sendable {
                 )
             }
             try await checkConnects(toRestoreInto: names.temporary)
-            // Before the restore: once it has made the source's event triggers, the drop would
+            // Before the restore: once it has made the source's event triggers, the drops would
             // fire them (a guard refusing drops, an audit log recording pgclone's).
-            if metadata?.publicSchema == false { try await dropPublicSchema(of: names.temporary) }
+            try await dropTemplateObjects(metadata, of: names.temporary, target: names.target)
             // What cannot be carried over fails the restore now, not after it.
             let settings = try await planSettings(metadata)
             try await swap.checkSettings(settings.required, dropping: settings.dropped)

@@ -1,0 +1,43 @@
+import Logging
+import PGCloneStreams
+
+extension RestorePipeline {
+    /// Drops from `database` (`D__temp`, just created from `template0`) the objects every new
+    /// database has but the source had dropped: the schema `public` and the extension `plpgsql`.
+    ///
+    /// An archive cannot say they are gone: pg_dump leaves both out unless they differ from their
+    /// defaults, so the dump's metadata records them (``DumpMetadata/publicSchema``,
+    /// ``DumpMetadata/plpgsql``; `nil` in dumps of earlier releases, which keep them). Kept, they
+    /// would give every role what the source did not: `USAGE` on `public` (and, on PostgreSQL 14
+    /// and older, `CREATE`), and `USAGE` on the language plpgsql. This runs before pg_restore
+    /// makes the source's event triggers, which would otherwise see the drops. A role that may not
+    /// drop one (both belong to the bootstrap superuser, except `public` on PostgreSQL 15 and
+    /// newer) keeps it with a warning naming `target`, as does one that finds something in it.
+    /// - Throws: ``LibPQError`` for any other failure (a connection refused, a session ended).
+    func dropTemplateObjects(_ metadata: DumpMetadata?, of database: String, target: String) async throws {
+        var drops: [(statement: String, object: String)] = []
+        if metadata?.publicSchema == false { drops.append(("DROP SCHEMA IF EXISTS public", "schema public")) }
+        if metadata?.plpgsql == false { drops.append(("DROP EXTENSION IF EXISTS plpgsql", "extension plpgsql")) }
+        guard !drops.isEmpty else { return }
+        let session = try await PostgresConnection.connect(connection.replacingDatabase(database))
+        do {
+            if let role = restoreConfig.role { try await session.execute("SET ROLE \(quoteIdentifier(role))") }
+            for drop in drops {
+                do {
+                    try await session.execute(drop.statement)
+                } catch let error as LibPQError where ["42501", "2BP01"].contains(error.sqlState) {
+                    logger.warning(
+                        """
+                        the source database has no \(drop.object), but every new database has it and this restore \
+                        could not drop it (\(error.message)): \"\(target)\" keeps it; drop it there yourself
+                        """
+                    )
+                }
+            }
+        } catch {
+            await session.close()
+            throw error
+        }
+        await session.close()
+    }
+}
