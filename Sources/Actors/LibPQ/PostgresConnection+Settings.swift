@@ -20,50 +20,6 @@ extension PostgresConnection {
         }
     }
 
-    /// Turns the database's event triggers off for this session, on PostgreSQL 17 and newer
-    /// (`event_triggers`), if it is a superuser's: for the statements pgclone runs itself in a
-    /// database with the source's (or `D`'s) event triggers, which are the dump's or pgclone's,
-    /// not changes for them to see (a guard refusing DDL failed a restore). Only a superuser makes
-    /// event triggers, and only one may turn them off. Older servers have no such setting
-    /// (`session_replication_role` fires those `ENABLE REPLICA`): see
-    /// ``withEventTriggersDisabledBefore17(_:)``.
-    package nonisolated func turnOffEventTriggers() async throws {
-        guard await serverVersion >= 170_000 else { return }
-        try await execute(
-            """
-            SELECT CASE WHEN pg_catalog.current_setting('is_superuser') = 'on'
-                THEN pg_catalog.set_config('event_triggers', 'off', false) END
-            """
-        )
-    }
-
-    /// Runs `body` with the database's enabled event triggers disabled, on PostgreSQL 16 and
-    /// older for a session whose role is a superuser (``turnOffEventTriggers()`` does nothing
-    /// there), and enables them again as they were (`ENABLE`, `ENABLE REPLICA`, `ENABLE ALWAYS`)
-    /// before returning what it returns. As it is on newer servers and for other roles.
-    /// - Throws: what disabling or enabling them again throws (`body`'s own errors go through).
-    package nonisolated func withEventTriggersDisabledBefore17<Result>(
-        _ body: () async throws -> Result
-    ) async throws -> Result {
-        guard await serverVersion < 170_000 else { return try await body() }
-        let enabled = try await query(
-            """
-            SELECT pg_catalog.format('ALTER EVENT TRIGGER %I ', evtname), evtenabled::text
-            FROM pg_catalog.pg_event_trigger
-            WHERE evtenabled <> 'D' AND pg_catalog.current_setting('is_superuser') = 'on' ORDER BY evtname
-            """
-        )
-        var enable: [String] = []
-        for row in enabled {
-            guard let alter = row[0], let state = row[1] else { continue }
-            try await execute(alter + "DISABLE")
-            enable.append(alter + (state == "A" ? "ENABLE ALWAYS" : state == "R" ? "ENABLE REPLICA" : "ENABLE"))
-        }
-        let result = try await body()
-        for statement in enable { try await execute(statement) }
-        return result
-    }
-
     /// The role the session acts as (`current_user`).
     package nonisolated func currentUser() async throws -> String {
         try await query("SELECT current_user").first?.first.flatMap { $0 } ?? ""

@@ -124,9 +124,11 @@ package actor PrivilegeRestore {
         } catch {
             return .error
         }
-        // The source's event triggers (before PostgreSQL 17, which turns them off for the session).
+        // One transaction per entry, in which the source's event triggers are disabled before
+        // PostgreSQL 17 (which turns them off for the session): a lost session leaves them as
+        // they were. Each statement may fail alone (a savepoint each).
         do {
-            return try await session.withEventTriggersDisabledBefore17 {
+            return try await session.inTransactionWithEventTriggersDisabled {
                 let (disposition, changedAuthorization) = await run(statements, of: entry, on: session)
                 if changedAuthorization {
                     try await session.execute("RESET SESSION AUTHORIZATION")
@@ -151,7 +153,7 @@ package actor PrivilegeRestore {
         var grantedForRole: (role: String, refusal: PrivilegeStatements.Refusal)?
         for statement in statements {
             do {
-                try await session.execute(statement)
+                try await session.executeInSavepoint(statement)
                 if statement.hasPrefix("SET SESSION AUTHORIZATION") { changedAuthorization = true }
                 if statement.hasPrefix("RESET SESSION AUTHORIZATION") { grantedForRole = nil }
                 if let grantedForRole, statement.hasPrefix("GRANT ") {
@@ -165,7 +167,7 @@ package actor PrivilegeRestore {
                 // takes them); else by the owner, with the same privileges, and said.
                 guard let grantor = PrivilegeStatements.sessionAuthorization(in: statement) else { continue }
                 do {
-                    try await session.execute("SET ROLE \(quoteIdentifier(grantor))")
+                    try await session.executeInSavepoint("SET ROLE \(quoteIdentifier(grantor))")
                     changedAuthorization = true
                 } catch let refused as LibPQError where !refused.connectionLost {
                     let missing = refused.message.hasSuffix("does not exist")

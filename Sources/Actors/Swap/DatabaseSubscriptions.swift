@@ -107,13 +107,11 @@ extension DatabaseAdmin {
                 // D's own event triggers (a guard refusing drops) are not for pgclone's clean-up:
                 // off for the session, or, before PostgreSQL 17, disabled in its transaction.
                 try await session.turnOffEventTriggers()
-                try await session.execute("BEGIN")
-                try await session.withEventTriggersDisabledBefore17 {
+                try await session.inTransactionWithEventTriggersDisabled {
                     for statement in subscriptions.flatMap(\.detachStatements) {
                         try await session.execute(statement)
                     }
                 }
-                try await session.execute("COMMIT")
             } catch {
                 await session.close()
                 throw error
