@@ -101,6 +101,18 @@ struct SubscriptionTests {
             """,
             database: target
         )
+        // And, where there are login event triggers (PostgreSQL 17), one refusing every login,
+        // which fired before pgclone's session could turn them off.
+        if try await server.psql("SHOW server_version_num").compare("170000", options: .numeric) != .orderedAscending {
+            try await server.psql(
+                """
+                CREATE FUNCTION no_login() RETURNS event_trigger LANGUAGE plpgsql AS $$
+                BEGIN RAISE EXCEPTION 'no logins here'; END $$;
+                CREATE EVENT TRIGGER no_login ON login EXECUTE FUNCTION no_login();
+                """,
+                database: target
+            )
+        }
 
         /// Restores with `options`; then `D` holds the restored data and subscriptions, disabled,
         /// and nothing is left but `D` and the `expected` snapshots.

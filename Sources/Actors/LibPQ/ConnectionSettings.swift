@@ -162,6 +162,7 @@ package struct ConnectionSettings: Sendable, Equatable {
         _ settings: [(name: String, value: String)],
         environment: [String: String]
     ) -> ConnectionSettings {
+        guard !settings.isEmpty else { return self }
         let given = value(for: "options") ?? environment["PGOPTIONS"] ?? ""
         let added = settings.map { "-c \($0.name)=\($0.value)" }.joined(separator: " ")
         return adding("options", given.trimmingWhitespace().isEmpty ? added : given + " " + added)

@@ -16,6 +16,18 @@ extension PostgresConnection {
         )
     }
 
+    /// The settings that turn event triggers off from the start of a new session of this
+    /// session's login role (`event_triggers = off` in its startup packet, for its `options`), on
+    /// PostgreSQL 17 and newer if that role is a superuser, the only kind that may: a `login`
+    /// event trigger fires before any statement could turn them off (one refusing logins kept
+    /// pgclone from dropping an old `D`'s subscriptions). None otherwise.
+    /// - Throws: ``LibPQError`` if the role cannot be read.
+    package nonisolated func eventTriggersOffAtLogin() async throws -> [(name: String, value: String)] {
+        guard await serverVersion >= 170_000 else { return [] }
+        let superuser = try await query("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = session_user")
+        return superuser.first?.first == "t" ? [("event_triggers", "off")] : []
+    }
+
     /// Runs `body` in one transaction (`BEGIN` … `COMMIT`; `ROLLBACK` if it throws) in which, on
     /// PostgreSQL 16 and older and for a session whose role is a superuser
     /// (``turnOffEventTriggers()`` does nothing there), the database's enabled event triggers are

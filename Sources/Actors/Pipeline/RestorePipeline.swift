@@ -577,7 +577,11 @@ package struct RestorePipeline: Sendable {
         let restoreConfig = self.restoreConfig
         let connectingRole = try await swap.admin.connection.currentUser()
         let privilegeRestore = PrivilegeRestore(
-            connection: connection.replacingDatabase(names.temporary),
+            // It may open once pg_restore has made the source's event triggers: no login trigger fires.
+            connection: connection.replacingDatabase(names.temporary).addingSessionSettings(
+                try await swap.admin.connection.eventTriggersOffAtLogin(),
+                environment: environment
+            ),
             role: restoreConfig.role,
             restoringRole: restoreConfig.role ?? connectingRole,
             confirmSession: { try await swap.confirmConnected($0) }

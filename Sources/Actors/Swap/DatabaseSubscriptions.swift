@@ -97,11 +97,14 @@ extension DatabaseAdmin {
             try await connection.execute("ALTER DATABASE \(quoted) ALLOW_CONNECTIONS true")
         }
         do {
+            // The database's login event triggers (one refusing logins) do not fire either.
             let session = try await PostgresConnection.connect(
-                connection.settings.replacingDatabase(database).adding(
-                    "fallback_application_name",
-                    "pgclone[\(getpid())] dropping subscriptions"
-                )
+                connection.settings.replacingDatabase(database)
+                    .adding("fallback_application_name", "pgclone[\(getpid())] dropping subscriptions")
+                    .addingSessionSettings(
+                        try await connection.eventTriggersOffAtLogin(),
+                        environment: getenv("PGOPTIONS").map { ["PGOPTIONS": String(cString: $0)] } ?? [:]
+                    )
             )
             do {
                 // D's own event triggers (a guard refusing drops) are not for pgclone's clean-up:
