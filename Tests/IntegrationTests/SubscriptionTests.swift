@@ -346,5 +346,45 @@ struct SubscriptionTests {
             )
             #expect(try await Self.orphans(server) == "0")
         }
+
+        // A superuser guards D's subscriptions with an event trigger, which the application's
+        // session may not turn off: its restore succeeds, but the old D stays as D__swap, and
+        // says so; the next fails before it changes anything, saying what would drop it, and a
+        // superuser's restore does.
+        try await server.psql(
+            """
+            CREATE FUNCTION guard() RETURNS event_trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION '% is not allowed here', tg_tag; END $$;
+            CREATE EVENT TRIGGER guard ON ddl_command_start WHEN TAG IN ('ALTER SUBSCRIPTION', 'DROP SUBSCRIPTION')
+                EXECUTE FUNCTION guard();
+            """,
+            database: target
+        )
+        let refusal = """
+            could not drop logical replication subscription "odd "name" of database "\(target)__swap", which must go \
+            before the database can be dropped: DROP SUBSCRIPTION is not allowed here; a restore by a superuser \
+            drops it, with the database's event triggers off
+            """
+        let guarded = try await app.restore(key, into: target, storage)
+        #expect(guarded.exitCode == 0, "\(server.label): \(guarded)")
+        #expect(
+            guarded.stderrLines.filter { $0.contains("warning: the restore succeeded") } == [
+                """
+                pgclone: warning: the restore succeeded, but dropping what it replaced failed (the next restore \
+                tries again): \(refusal)
+                """
+            ],
+            "\(server.label): \(guarded)"
+        )
+        #expect(try await server.databases(startingWith: target) == [target, "\(target)__swap"])
+        oid = try await Self.oid(server, target)
+        let stuck = try await app.restore(key, into: target, storage)
+        #expect(stuck.exitCode == 1, "\(server.label): \(stuck)")
+        #expect(stuck.errorLines == ["pgclone: error: \(refusal); \"\(target)\" is unchanged"], "\(stuck)")
+        #expect(try await Self.oid(server, target) == oid)
+        let bySuperuserAgain = try await admin.restore(key, into: target)
+        #expect(bySuperuserAgain.exitCode == 0, "\(server.label): \(bySuperuserAgain)")
+        #expect(try await server.databases(startingWith: target) == [target], "\(bySuperuserAgain)")
+        #expect(try await Self.orphans(server) == "0")
     }
 }

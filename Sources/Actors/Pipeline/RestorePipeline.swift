@@ -402,7 +402,7 @@ package struct RestorePipeline: Sendable {
         } catch {
             logger.warning(
                 """
-                the restore succeeded, but dropping what it replaced failed (the next restore drops it): \
+                the restore succeeded, but dropping what it replaced failed (the next restore tries again): \
                 \(PGCloneError.from(error))
                 """
             )

@@ -78,6 +78,31 @@ struct DatabaseSubscription: Sendable, Equatable {
 }
 
 extension DatabaseAdmin {
+    /// The error for `subscription` of `database` that could not be dropped (an event trigger of
+    /// D's own refusing `ALTER SUBSCRIPTION`, which only a superuser's session may turn off): what,
+    /// why, and what would. Until then every restore that must drop `database` fails with it,
+    /// before it changes anything.
+    static func detachRefused(
+        _ subscription: DatabaseSubscription,
+        of database: String,
+        _ error: LibPQError,
+        bySuperuser: Bool
+    ) -> PGCloneError {
+        let remedy =
+            bySuperuser
+            ? "run in \"\(database)\", as a role that may: \(subscription.detachStatements.joined(separator: "; "))"
+            : "a restore by a superuser drops it, with the database's event triggers off"
+        return PGCloneError(
+            .databaseError,
+            """
+            could not drop logical replication subscription \"\(subscription.name)\" of database \"\(database)\", \
+            which must go before the database can be dropped: \(error.message); \(remedy)
+            """,
+            details: error.details.filter { $0.label != "statement" },
+            cause: error
+        )
+    }
+
     /// Drops the subscriptions of `database`, so that `DROP DATABASE` can drop it, without
     /// contacting a publisher (``DatabaseSubscription/detachStatements``): in one transaction on a
     /// session of pgclone's own in `database` (the statements reach no other database's). A
@@ -111,8 +136,21 @@ extension DatabaseAdmin {
                 // off for the session, or, before PostgreSQL 17, disabled in its transaction.
                 try await session.turnOffEventTriggers()
                 try await session.inTransactionWithEventTriggersDisabled {
-                    for statement in subscriptions.flatMap(\.detachStatements) {
-                        try await session.execute(statement)
+                    for subscription in subscriptions {
+                        do {
+                            for statement in subscription.detachStatements { try await session.execute(statement) }
+                        } catch let error as LibPQError where !error.connectionLost {
+                            // Asked on the admin session (same role): this transaction has failed.
+                            let superuser = try? await connection.query(
+                                "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = session_user"
+                            )
+                            throw Self.detachRefused(
+                                subscription,
+                                of: database,
+                                error,
+                                bySuperuser: superuser?.first?.first == "t"
+                            )
+                        }
                     }
                 }
             } catch {
