@@ -39,6 +39,16 @@ package enum URLPassword {
         )
         /#
 
+    /// A value after a colon, as YAML, JSON, Python and log lines print one: `password: abc`,
+    /// `"token": "abc"`, `{'secret': 'abc'}`. Unquoted, it runs to a blank or one of `,}]`, and
+    /// needs a blank after the colon (as YAML does; `scheme:thing` is no assignment).
+    nonisolated(unsafe) private static let colonValue =
+        #/
+        (?<name> "[A-Za-z_][A-Za-z0-9_.-]*" | '[A-Za-z_][A-Za-z0-9_.-]*' | [A-Za-z_][A-Za-z0-9_.-]* )
+        (?<separator> [\ \t]* : (?: [\ \t]+ | (?= ["'] ) ) )
+        (?<value> "(?:[^"\\]|\\.)+" | '(?:[^'\\]|\\.)+' | [^\s,}\]'"]+ )
+        /#
+
     /// Whether `name` (an environment variable, a connection string keyword, an option) says its
     /// value is secret: a word of it (between `_`, `-` and `.`) is password, secret, token and the
     /// like, or it ends in key after api, access, private, secret, auth or signing.
@@ -50,7 +60,8 @@ package enum URLPassword {
         if words == ["pwd"] || words == ["oldpwd"] { return false }
         let describing: Set<Substring> = [
             "file", "path", "dir", "directory", "encryption", "length", "policy", "min", "max", "required", "expiry",
-            "expires", "enabled", "type", "prompt",
+            "expires", "enabled", "type", "prompt", "url", "uri", "endpoint", "host", "port", "name", "id", "ttl",
+            "timeout",
         ]
         if words.count >= 2, let last = words.last, describing.contains(last) { return false }
         let secretWords: Set<Substring> = [
@@ -126,11 +137,19 @@ package enum URLPassword {
             }
             return "\(match.output.name)\(match.output.separator)****"
         }
-        return result.replacing(separateValue) { match in
+        result = result.replacing(separateValue) { match in
             guard namesSecret(match.output.name.drop { $0 == "-" }), !match.output.value.hasPrefix("$") else {
                 return String(match.output.0)
             }
             return "\(match.output.name) ****"
+        }
+        return result.replacing(colonValue) { match in
+            let (name, value) = (match.output.name, match.output.value)
+            guard namesSecret(name.filter { $0 != "\"" && $0 != "'" }), !value.hasPrefix("$"), value != "****" else {
+                return String(match.output.0)
+            }
+            let quote = value.first == "\"" || value.first == "'" ? String(value.first!) : ""
+            return "\(name)\(match.output.separator)\(quote)****\(quote)"
         }
     }
 

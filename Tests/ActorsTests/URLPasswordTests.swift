@@ -32,6 +32,13 @@ import Testing
         ("GITHUB_PAT=17secret make", "GITHUB_PAT=**** make"),
         // The blanks around = as they were.
         ("log: db password = 9secret next", "log: db password = **** next"),
+        // After a colon, as YAML, JSON, Python and logs print one (cases a helper found shown).
+        ("password: hunter22", "password: ****"),
+        ("  db_password:   'hunter 22' # x", "  db_password:   '****' # x"),
+        (#"{"user": "app", "password": "hun\"ter22", "n": 1}"#, #"{"user": "app", "password": "****", "n": 1}"#),
+        (#"{"token":"t0k3n22"}"#, #"{"token":"****"}"#),
+        ("{'secret': 'abc22', 'x': 1}", "{'secret': '****', 'x': 1}"),
+        ("api_token: abc22, next: 1", "api_token: ****, next: 1"),
     ])
     func secretsWrittenOtherwiseAreMasked(command: String, shown: String) {
         #expect(URLPassword.redactingAll(in: command) == shown)
@@ -52,6 +59,13 @@ import Testing
         "PWD=/srv/app OLDPWD=/home/app",
         "password_encryption = scram-sha-256",
         "PASSWORD_MIN_LENGTH = 12 AWS_SESSION_TOKEN_FILE=/run/token",
+        // Where a secret is fetched from, not the secret (a helper found it masked).
+        "TOKEN_URL=https://auth.example/token SECRET_NAME=prod/db",
+        // What a colon follows that is no assignment.
+        "psql: error: password authentication failed for user \"app\"",
+        "Password: ",
+        "password:$DB_PASSWORD token: ${TOKEN}",
+        "see https://example.org/token:abc and secret:value",
     ])
     func whatIsNoSecretIsShown(command: String) {
         let shown = URLPassword.redactingAll(in: command)
