@@ -39,14 +39,26 @@ package enum URLPassword {
         )
         /#
 
-    /// A value after a colon, as YAML, JSON, Python and log lines print one: `password: abc`,
-    /// `"token": "abc"`, `{'secret': 'abc'}`. Unquoted, it runs to a blank or one of `,}]`, and
-    /// needs a blank after the colon (as YAML does; `scheme:thing` is no assignment).
-    nonisolated(unsafe) private static let colonValue =
+    /// A name and the colon after it, as YAML, JSON, Python and log lines write one: `password: `,
+    /// `"token": `, `'secret':'` (a blank after the colon, as YAML has it, or a quote: `scheme:x`
+    /// and `12:30` are no such thing).
+    nonisolated(unsafe) private static let colonName =
         #/
         (?<name> "[A-Za-z_][A-Za-z0-9_.-]*" | '[A-Za-z_][A-Za-z0-9_.-]*' | [A-Za-z_][A-Za-z0-9_.-]* )
-        (?<separator> [\ \t]* : (?: [\ \t]+ | (?= ["'] ) ) )
-        (?<value> "(?:[^"\\]|\\.)+" | '(?:[^'\\]|\\.)+' | [^\s,}\]'"]+ )
+        [\ \t]* : (?: [\ \t]+ | (?= ["'] ) )
+        /#
+
+    /// A quoted value after such a colon, to its closing quote.
+    nonisolated(unsafe) private static let quotedValue = #/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'/#
+
+    /// Where an unquoted value after such a colon ends: at a comment (` #`), at the next name and
+    /// colon after a `,` or `;`, or at what closes it at the end of the line (`},`); else at the
+    /// end of the line (a YAML value may have blanks: `passphrase: correct horse`).
+    nonisolated(unsafe) private static let plainValueEnd =
+        #/
+        [\ \t]+ \#
+        | [,;] [\ \t]* (?: "[^"]*" | '[^']*' | [A-Za-z_][A-Za-z0-9_.-]* ) [\ \t]* :
+        | [\ \t]* [}\]),;]* [\ \t]* $
         /#
 
     /// Whether `name` (an environment variable, a connection string keyword, an option) says its
@@ -60,8 +72,7 @@ package enum URLPassword {
         if words == ["pwd"] || words == ["oldpwd"] { return false }
         let describing: Set<Substring> = [
             "file", "path", "dir", "directory", "encryption", "length", "policy", "min", "max", "required", "expiry",
-            "expires", "enabled", "type", "prompt", "url", "uri", "endpoint", "host", "port", "name", "id", "ttl",
-            "timeout",
+            "expires", "enabled", "type", "prompt", "url", "uri", "endpoint", "host", "port", "name", "ttl", "timeout",
         ]
         if words.count >= 2, let last = words.last, describing.contains(last) { return false }
         let secretWords: Set<Substring> = [
@@ -143,14 +154,35 @@ package enum URLPassword {
             }
             return "\(match.output.name) ****"
         }
-        return result.replacing(colonValue) { match in
-            let (name, value) = (match.output.name, match.output.value)
-            guard namesSecret(name.filter { $0 != "\"" && $0 != "'" }), !value.hasPrefix("$"), value != "****" else {
-                return String(match.output.0)
+        return result.split(separator: "\n", omittingEmptySubsequences: false).map(redactingColonValues)
+            .joined(separator: "\n")
+    }
+
+    /// `line` with the value after every `name: ` whose name says it is secret written `****`
+    /// (`password: ****`, `"token": "****"`). Each name is looked at (`INFO: password: x` masks
+    /// `x`); a value that is a reference (`$X`) is left as it is.
+    private static func redactingColonValues(in line: Substring) -> String {
+        var result = ""
+        var rest = line
+        while let match = rest.firstMatch(of: colonName) {
+            result += rest[..<match.range.upperBound]
+            rest = rest[match.range.upperBound...]
+            guard namesSecret(match.output.name.filter { $0 != "\"" && $0 != "'" }) else { continue }
+            if let quoted = rest.prefixMatch(of: quotedValue) {
+                let value = quoted.output.dropFirst().dropLast()
+                guard !value.isEmpty, !value.hasPrefix("$"), value != "****" else { continue }
+                let quote = quoted.output.prefix(1)
+                result += quote + "****" + quote
+                rest = rest[quoted.range.upperBound...]
+            } else {
+                let end = rest.firstMatch(of: plainValueEnd)?.range.lowerBound ?? rest.endIndex
+                let value = rest[..<end]
+                guard !value.isEmpty, !value.hasPrefix("$"), value != "****" else { continue }
+                result += "****"
+                rest = rest[end...]
             }
-            let quote = value.first == "\"" || value.first == "'" ? String(value.first!) : ""
-            return "\(name)\(match.output.separator)\(quote)****\(quote)"
         }
+        return result + rest
     }
 
     /// `text` with every occurrence of the values in `secrets` (a password pgclone passes on, a

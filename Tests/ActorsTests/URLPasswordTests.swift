@@ -39,6 +39,22 @@ import Testing
         (#"{"token":"t0k3n22"}"#, #"{"token":"****"}"#),
         ("{'secret': 'abc22', 'x': 1}", "{'secret': '****', 'x': 1}"),
         ("api_token: abc22, next: 1", "api_token: ****, next: 1"),
+        // After a log prefix, which was taken for the name (cases a helper found shown).
+        ("INFO: password: hunter2", "INFO: password: ****"),
+        (
+            "2024-05-01 12:30:00 DEBUG settings: password: pw_leak_3",
+            "2024-05-01 12:30:00 DEBUG settings: password: ****"
+        ),
+        ("env: DB_PASSWORD: pw_leak_9", "env: DB_PASSWORD: ****"),
+        // A value with blanks or commas, to its end (a helper found the rest shown).
+        ("passphrase: correct horse battery staple", "passphrase: ****"),
+        ("token: abc,def", "token: ****"),
+        ("password: a}b", "password: ****"),
+        ("private_key: -----BEGIN PRIVATE KEY-----pw_leak_27", "private_key: ****"),
+        ("secret: abc22 # rotated monthly", "secret: **** # rotated monthly"),
+        (#"credentials: {"user": "u", "password": "x"}"#, #"credentials: ****, "password": "****"}"#),
+        ("secret_id: 8f3c2a1e-5b7d", "secret_id: ****"),
+        ("VAULT_SECRET_ID=8f3c2a1e-5b7d", "VAULT_SECRET_ID=****"),
     ])
     func secretsWrittenOtherwiseAreMasked(command: String, shown: String) {
         #expect(URLPassword.redactingAll(in: command) == shown)
