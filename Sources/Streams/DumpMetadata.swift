@@ -41,6 +41,11 @@ package struct DumpMetadata: Codable, Sendable, Equatable {
     /// database has it, with `USAGE` on the language for every role, and pg_dump leaves it out,
     /// so a restore drops it when this is `false`, as it drops `public`.
     package var plpgsql: Bool?
+    /// PUBLIC's privileges on the objects every new database has, as the source has them, by
+    /// object (`LANGUAGE plpgsql`, `SCHEMA public`: `["USAGE"]`; `nil` in dumps of earlier
+    /// releases). The dump's GRANTs and REVOKEs on them take effect only for their owner (a
+    /// bootstrap superuser's): a restore says where PUBLIC keeps more than this.
+    package var publicPrivileges: [String: [String]]?
 
     package static let currentFormatVersion = 1
 
@@ -56,7 +61,8 @@ package struct DumpMetadata: Codable, Sendable, Equatable {
         owners: Bool? = nil,
         privileges: Bool? = nil,
         publicSchema: Bool? = nil,
-        plpgsql: Bool? = nil
+        plpgsql: Bool? = nil,
+        publicPrivileges: [String: [String]]? = nil
     ) {
         self.format = "pgclone"
         self.formatVersion = Self.currentFormatVersion
@@ -72,6 +78,7 @@ package struct DumpMetadata: Codable, Sendable, Equatable {
         self.privileges = privileges
         self.publicSchema = publicSchema
         self.plpgsql = plpgsql
+        self.publicPrivileges = publicPrivileges
     }
 
     /// The metadata as a zstd skippable frame: magic `0x184D2A50`, payload length, JSON.

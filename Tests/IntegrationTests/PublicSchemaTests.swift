@@ -90,6 +90,56 @@ struct PublicSchemaTests {
         }
     }
 
+    /// The source revoked PUBLIC's `USAGE` on the language plpgsql. A superuser's restore revokes
+    /// it too; an application role's cannot (only the language's owner, the bootstrap superuser,
+    /// may), and pg_restore said nothing (the server's WARNING is in its verbose output only): one
+    /// warning line says so, with the REVOKE to run.
+    @Test(arguments: PostgresServer.all, TestRole.allCases)
+    func publicsPrivilegesARestoreCannotRevokeAreSaid(server: PostgresServer, role: TestRole) async throws {
+        let user = try await role.user(on: server)
+        let pgclone = try PGCloneHarness(server: user)
+        let reader = try await server.createRole("reader")
+        let source = TestEnvironment.uniqueName("plrev_src")
+        try await user.createDatabase(source)
+        try await server.psql(
+            """
+            REVOKE USAGE ON LANGUAGE plpgsql FROM PUBLIC;
+            GRANT USAGE ON LANGUAGE plpgsql TO \(quoteIdentifier(reader.user));
+            """,
+            database: source
+        )
+        let dumped = try await pgclone.run(["dump", "--database", user.url(source)])
+        #expect(dumped.exitCode == 0, "\(dumped)")
+        let key = dumped.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let target = TestEnvironment.uniqueName("plrev_dst")
+        let publicUsage = """
+            SELECT count(*) FROM pg_language AS l, aclexplode(coalesce(l.lanacl, acldefault('l', l.lanowner))) AS a
+            WHERE l.lanname = 'plpgsql' AND a.grantee = 0
+            """
+        for extra in [[], ["--jobs", "2"]] {
+            let restored = try await pgclone.restore(key, into: target, extra)
+            #expect(restored.exitCode == 0, "\(restored)")
+            let warnings = restored.stderrLines.filter { $0.contains("PUBLIC") }
+            switch role {
+            case .superuser:
+                #expect(warnings.isEmpty, "\(restored)")
+                #expect(try await server.psql(publicUsage, database: target) == "0", "\(extra)")
+            case .application:
+                #expect(
+                    warnings == [
+                        """
+                        pgclone: warning: PUBLIC keeps USAGE on LANGUAGE plpgsql in "\(target)", which the source \
+                        revoked: only its owner ("\(server.user)") or a superuser may revoke it here; have one run in \
+                        "\(target)": REVOKE USAGE ON LANGUAGE plpgsql FROM PUBLIC
+                        """
+                    ],
+                    "\(restored)"
+                )
+                #expect(try await server.psql(publicUsage, database: target) == "1", "\(extra)")
+            }
+        }
+    }
+
     /// The source's event triggers see nothing pgclone does itself: the schema public is dropped
     /// before the restore makes them, and the privileges run again for a role this server lacks
     /// without them (an audit trigger logged pgclone's DROP SCHEMA into the restored data; a guard

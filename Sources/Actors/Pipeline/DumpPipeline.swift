@@ -96,7 +96,8 @@ package struct DumpPipeline: Sendable {
                 ).first?.first == "t",
                 plpgsql: try await source.query(
                     "SELECT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'plpgsql')"
-                ).first?.first == "t"
+                ).first?.first == "t",
+                publicPrivileges: try await source.publicPrivilegesOnTemplateObjects()
             )
             let serverVersion = await source.serverVersion
             tools = try await PostgresInstallations.discover(environment: environment)

@@ -41,3 +41,62 @@ extension RestorePipeline {
         await session.close()
     }
 }
+
+extension RestorePipeline {
+    /// Says, a line each, where PUBLIC has more privileges on an object every new database has
+    /// (`LANGUAGE plpgsql`, `SCHEMA public`) in `database` (`D__temp`, restored) than the source
+    /// gave it (`source`, ``DumpMetadata/publicPrivileges``): the dump's REVOKE takes effect only
+    /// for the object's owner or a superuser (the bootstrap superuser owns both, but for `public`
+    /// on PostgreSQL 15 and newer), and pg_restore says nothing when it does not (the server's
+    /// WARNING goes to its verbose output only). The session opens with the source's event
+    /// triggers off where it may (``PostgresConnection/eventTriggersOffAtLogin()``); one the
+    /// source's login trigger refuses says the check could not be made.
+    /// - Throws: ``LibPQError`` if `database` cannot be read.
+    func warnWherePublicKeepsMore(
+        than source: [String: [String]]?,
+        in database: String,
+        target: String,
+        admin: PostgresConnection
+    ) async throws {
+        guard let source else { return }
+        let session: PostgresConnection
+        do {
+            session = try await PostgresConnection.connect(
+                connection.replacingDatabase(database).addingSessionSettings(
+                    try await admin.eventTriggersOffAtLogin(),
+                    environment: environment
+                )
+            )
+        } catch let error as LibPQError where error.connectionFailure != nil {
+            logger.warning(
+                "could not check PUBLIC's privileges on schema public and language plpgsql in \"\(target)\": \(error)"
+            )
+            return
+        }
+        do {
+            let restored = try await session.publicPrivilegesOnTemplateObjects()
+            for (object, privileges) in restored.sorted(by: { $0.key < $1.key }) {
+                guard let granted = source[object] else { continue }
+                let kept = privileges.filter { !granted.contains($0) }.joined(separator: ", ")
+                guard !kept.isEmpty else { continue }
+                let ownerQuery =
+                    object.hasPrefix("LANGUAGE")
+                    ? "SELECT lanowner FROM pg_catalog.pg_language WHERE lanname = 'plpgsql'"
+                    : "SELECT nspowner FROM pg_catalog.pg_namespace WHERE nspname = 'public'"
+                let owner =
+                    try await session.query("SELECT pg_catalog.pg_get_userbyid((\(ownerQuery)))").first?.first ?? nil
+                logger.warning(
+                    """
+                    PUBLIC keeps \(kept) on \(object) in \"\(target)\", which the source revoked: only its owner \
+                    (\"\(owner ?? "?")\") or a superuser may revoke it here; have one run in \"\(target)\": REVOKE \
+                    \(kept) ON \(object) FROM PUBLIC
+                    """
+                )
+            }
+        } catch {
+            await session.close()
+            throw error
+        }
+        await session.close()
+    }
+}

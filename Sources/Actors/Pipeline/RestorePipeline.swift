@@ -281,6 +281,14 @@ package struct RestorePipeline: Sendable {
                     }
                     sourceAccess = metadata?.access
                     metrics.currentJob?.setRestoreErrors(report?.errorCount ?? 0)
+                    if let metadata, metadata.privileges == true, !restoreConfig.noACL {
+                        try await warnWherePublicKeepsMore(
+                            than: metadata.publicPrivileges,
+                            in: names.temporary,
+                            target: names.target,
+                            admin: swap.admin.connection
+                        )
+                    }
                 } else {
                     preconditionFailure("a restore has a dump or a local source")
                 }
