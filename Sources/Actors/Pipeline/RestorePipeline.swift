@@ -408,12 +408,10 @@ package struct RestorePipeline: Sendable {
                 try await swap.dropDisplaced(swapReport.displaced, keepingSnapshots: restoreConfig.reversible)
             }
         } catch {
-            logger.warning(
-                """
-                the restore succeeded, but dropping what it replaced failed (the next restore tries again): \
-                \(PGCloneError.from(error))
-                """
-            )
+            let failure = PGCloneError.from(error)
+            // A refusal says itself what would drop it; anything else the next restore retries.
+            let next = failure.code == .insufficientPrivilege ? "" : " (the next restore drops it)"
+            logger.warning("the restore succeeded, but dropping what it replaced failed\(next): \(failure)")
         }
         logPhases()
         return RestoreOutcome(

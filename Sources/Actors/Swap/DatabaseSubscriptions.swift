@@ -93,7 +93,7 @@ extension DatabaseAdmin {
             ? "run in \"\(database)\", as a role that may: \(subscription.detachStatements.joined(separator: "; "))"
             : "a restore by a superuser drops it, with the database's event triggers off"
         return PGCloneError(
-            .databaseError,
+            bySuperuser ? .databaseError : .insufficientPrivilege,
             """
             could not drop logical replication subscription \"\(subscription.name)\" of database \"\(database)\", \
             which must go before the database can be dropped: \(error.message); \(remedy)

@@ -270,16 +270,28 @@ extension DatabaseSwap {
     }
 
     /// Drops what the swap displaced; without `keepingSnapshots`, the reversible restore's
-    /// snapshots too, which no longer describe `D` (django-pgclone's semantics).
+    /// snapshots too, which no longer describe `D` (django-pgclone's semantics). One that cannot be
+    /// dropped (a subscription a guard keeps) leaves the others to be dropped all the same.
+    /// - Throws: the first database's error, once every one has been tried; a lost session or a
+    ///   cancellation at once.
     package func dropDisplaced(_ displaced: [String], keepingSnapshots: Bool) async throws {
-        for database in displaced {
-            try await admin.drop(database)
-        }
+        var databases = displaced
         if !keepingSnapshots {
             for database in [names.previous, names.current] where try await admin.isPGClones(database) {
-                try await admin.drop(database)
+                databases.append(database)
             }
         }
+        var firstError: (any Error)?
+        for database in databases {
+            do {
+                try await admin.drop(database)
+            } catch let error as LibPQError where !error.connectionLost {
+                firstError = firstError ?? error
+            } catch let error as PGCloneError {
+                firstError = firstError ?? error
+            }
+        }
+        if let firstError { throw firstError }
     }
 
     /// What state `D` is in, found on the server: the database it was (`old`), accepting
