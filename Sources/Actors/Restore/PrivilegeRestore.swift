@@ -118,28 +118,45 @@ package actor PrivilegeRestore {
     }
 
     private func replay(_ statements: [String], of entry: ChildStderr.Entry) async -> ChildStderr.Disposition {
-        let session: PostgresConnection
-        do {
-            session = try await openSession()
-        } catch {
-            return .error
-        }
-        // One transaction per entry, in which the source's event triggers are disabled before
-        // PostgreSQL 17 (which turns them off for the session): a lost session leaves them as
-        // they were. Each statement may fail alone (a savepoint each).
-        do {
-            return try await session.inTransactionWithEventTriggersDisabled {
-                let (disposition, changedAuthorization) = await run(statements, of: entry, on: session)
-                if changedAuthorization {
-                    try await session.execute("RESET SESSION AUTHORIZATION")
-                    // A grantor's role (SET ROLE) as well as a session authorization goes.
-                    try await session.execute(role.map { "SET ROLE \(quoteIdentifier($0))" } ?? "RESET ROLE")
-                }
-                return disposition
+        var lost: any Error = LibPQError(sqlState: nil, message: "no session")
+        // A session lost mid-entry (ended by someone) rolled the entry back whole: once more on
+        // a new one. A second loss is the entry's error, said as such, not as pg_restore's.
+        for _ in 1...2 {
+            let session: PostgresConnection
+            do {
+                session = try await openSession()
+            } catch {
+                lost = error
+                continue
             }
-        } catch {
-            return .error
+            // One transaction per entry, in which the source's event triggers are disabled before
+            // PostgreSQL 17 (which turns them off for the session): a lost session leaves them as
+            // they were. Each statement may fail alone (a savepoint each).
+            // What the attempt counts goes with it, if it is lost.
+            let counted = report
+            do {
+                return try await session.inTransactionWithEventTriggersDisabled {
+                    let (disposition, changedAuthorization) = try await run(statements, of: entry, on: session)
+                    if changedAuthorization {
+                        try await session.execute("RESET SESSION AUTHORIZATION")
+                        // A grantor's role (SET ROLE) as well as a session authorization goes.
+                        try await session.execute(role.map { "SET ROLE \(quoteIdentifier($0))" } ?? "RESET ROLE")
+                    }
+                    return disposition
+                }
+            } catch let error as LibPQError where error.connectionLost {
+                await session.close()
+                self.session = nil
+                report = counted
+                lost = error
+            } catch {
+                return .error
+            }
         }
+        var failed = entry
+        failed.message = "could not run this entry's privileges again, one by one: \(lost)"
+        (failed.detail, failed.hint, failed.context, failed.statement) = (nil, nil, nil, nil)
+        return .failed(failed)
     }
 
     /// Runs `statements` one by one; says too whether one of them changed the session's role.
@@ -147,7 +164,7 @@ package actor PrivilegeRestore {
         _ statements: [String],
         of entry: ChildStderr.Entry,
         on session: PostgresConnection
-    ) async -> (ChildStderr.Disposition, changedAuthorization: Bool) {
+    ) async throws -> (ChildStderr.Disposition, changedAuthorization: Bool) {
         var changedAuthorization = false
         // The role whose grants are being made by the owner instead, and why.
         var grantedForRole: (role: String, refusal: PrivilegeStatements.Refusal)?
@@ -172,10 +189,10 @@ package actor PrivilegeRestore {
                 } catch let refused as LibPQError where !refused.connectionLost {
                     let missing = refused.message.hasSuffix("does not exist")
                     grantedForRole = (grantor, missing ? .missingRole : .notAMember)
-                } catch {
-                    return (.error, changedAuthorization)
                 }
                 continue
+            } catch let error as LibPQError where error.connectionLost {
+                throw error
             } catch let error as LibPQError {
                 if let (role, refusal) = PrivilegeStatements.refusedRole(in: error.message) {
                     report.add(.privilege, role: role, refusal)

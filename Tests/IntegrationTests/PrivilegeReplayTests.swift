@@ -1,0 +1,56 @@
+import Foundation
+import PGCloneActors
+import PGCloneTestSupport
+import Testing
+
+/// The session pgclone runs the dump's privileges again on, one by one, for roles this server
+/// lacks (``PrivilegeRestore``).
+@Suite(.enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
+struct PrivilegeReplayTests {
+    /// Someone ends the replay session: the entry it was running is rolled back whole and run
+    /// again on a new one, counted once. Its loss was reported as pg_restore's own error for that
+    /// entry ("role … does not exist"), which `--ignore-restore-errors` seemed to make safe to
+    /// accept, and every later entry failed the same way.
+    @Test(arguments: PostgresServer.all)
+    func anEndedReplaySessionIsReplaced(server: PostgresServer) async throws {
+        let database = TestEnvironment.uniqueName("replay")
+        try await server.createDatabase(database)
+        let reader = try await server.createRole("reader")
+        try await server.psql("CREATE TABLE t (i int)", database: database)
+        let privileges = PrivilegeRestore(
+            connection: try ConnectionSettings(conninfo: server.url(database), from: "test"),
+            role: nil,
+            restoringRole: server.user
+        )
+        // Opens the replay session; then it is ended.
+        _ = try await privileges.unassignable([])
+        let others = "SELECT count(*) FROM pg_stat_activity WHERE datname = \(server.literal(database))"
+        _ = try await server.psql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = \(server.literal(database))"
+        )
+        try await waitUntil("the replay session is gone") {
+            try await server.psql(others) == "0"
+        }
+        let entry = ChildStderr.Entry(
+            message: "could not execute query: ERROR: role \"gone\" does not exist",
+            tocEntry: "from TOC entry 3350; 0 0 ACL TABLE t \(server.user)",
+            command: """
+                REVOKE ALL ON TABLE public.t FROM PUBLIC;
+                GRANT SELECT ON TABLE public.t TO gone;
+                GRANT SELECT ON TABLE public.t TO \(quoteIdentifier(reader.user));
+
+                """
+        )
+        let disposition = await privileges.judge(entry)
+        #expect(disposition == .handled)
+        #expect(await privileges.retryDeferred() == [])
+        let report = await privileges.finish()
+        #expect(report.privileges.map { "\($0.role) \($0.count)" } == ["gone 1"])
+        #expect(
+            try await server.psql(
+                "SELECT has_table_privilege(\(server.literal(reader.user)), 'public.t', 'SELECT')",
+                database: database
+            ) == "t"
+        )
+    }
+}
