@@ -73,6 +73,7 @@ package enum URLPassword {
         let describing: Set<Substring> = [
             "file", "path", "dir", "directory", "encryption", "length", "policy", "min", "max", "required", "expiry",
             "expires", "enabled", "type", "prompt", "url", "uri", "endpoint", "host", "port", "name", "ttl", "timeout",
+            "count", "changed", "at", "updated", "created", "hint",
         ]
         if words.count >= 2, let last = words.last, describing.contains(last) { return false }
         let secretWords: Set<Substring> = [

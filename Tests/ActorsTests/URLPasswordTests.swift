@@ -82,6 +82,7 @@ import Testing
         "Password: ",
         "password:$DB_PASSWORD token: ${TOKEN}",
         "see https://example.org/token:abc and secret:value",
+        "token_count: 42, password_changed: true, password_changed_at: 2024-01-01, password_hint: my dog",
     ])
     func whatIsNoSecretIsShown(command: String) {
         let shown = URLPassword.redactingAll(in: command)
