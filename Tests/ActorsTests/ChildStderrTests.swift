@@ -3,6 +3,36 @@ import PGCloneStreams
 import Testing
 
 @Suite struct ChildStderrTests {
+    /// The server's warning for a REVOKE that had no effect, which pg_restore prints only with
+    /// --verbose, is kept with the object its "creating ACL" line names: a silently more open
+    /// restore (an extension's function, the bootstrap superuser's) otherwise went unsaid.
+    @Test func revokesWithoutEffectAreKeptWithTheirObject() {
+        var log = ChildStderr(program: "pg_restore")
+        log.append(
+            Array(
+                """
+                pg_restore: creating ACL "public.FUNCTION soundex(text)"
+                pg_restore: WARNING:  no privileges could be revoked for "soundex"
+                pg_restore: creating ACL "TABLE t"
+                pg_restore: creating ACL "LANGUAGE plpgsql"
+                pg_restore: WARNING:  no privileges could be revoked for "plpgsql"
+                pg_restore: creating ACL "my.schema.FUNCTION difference(text, text)"
+                pg_restore: WARNING:  not all privileges could be revoked for "difference"
+                pg_restore: WARNING:  no privileges were granted for "levenshtein"
+
+                """.utf8
+            )
+        )
+        log.finish()
+        #expect(
+            log.unrevoked == [
+                "FUNCTION public.soundex(text)", "LANGUAGE plpgsql", "FUNCTION my.schema.difference(text, text)",
+            ]
+        )
+        #expect(log.unrevokedCount == 3)
+        #expect(log.reportedErrorCount == 0)
+    }
+
     @Test func errorsAreCountedAndKeptWithTheirStatements() {
         var log = ChildStderr(program: "pg_restore")
         let text = """

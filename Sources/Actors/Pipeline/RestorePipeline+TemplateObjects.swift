@@ -100,3 +100,26 @@ extension RestorePipeline {
         await session.close()
     }
 }
+
+extension RestorePipeline {
+    /// Says in one line which objects keep privileges the dump revoked: pg_restore's REVOKE had no
+    /// effect (``RestoreRunner/Report/unrevoked``) for the restoring role does not own them here,
+    /// as an extension's functions, which belong to the bootstrap superuser when a role that is
+    /// not one creates a trusted extension. `LANGUAGE plpgsql` and `SCHEMA public` are left to
+    /// ``warnWherePublicKeepsMore(than:in:target:admin:)``, which says what to run.
+    func warnUnrevoked(_ report: RestoreRunner.Report, restoringRole: String, target: String) {
+        let templateObjects: Set<String> = ["LANGUAGE plpgsql", "SCHEMA public"]
+        let named = report.unrevoked.filter { !templateObjects.contains($0) }
+        let count = report.unrevokedCount - (report.unrevoked.count - named.count)
+        guard count > 0 else { return }
+        let listed = named.prefix(5).joined(separator: ", ") + (count > 5 ? " and \(count - 5) more" : "")
+        let objects = count == 1 ? listed : "\(counted(count, "object")) (\(listed))"
+        logger.warning(
+            """
+            the dump's REVOKE had no effect on \(objects) in \"\(target)\", which \"\(restoringRole)\" does not own \
+            here: \(count == 1 ? "it keeps" : "they keep") privileges the source revoked; restore as a superuser or \
+            as \(count == 1 ? "its" : "their") owner
+            """
+        )
+    }
+}

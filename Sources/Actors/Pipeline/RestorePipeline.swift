@@ -281,6 +281,11 @@ package struct RestorePipeline: Sendable {
                     }
                     sourceAccess = metadata?.access
                     metrics.currentJob?.setRestoreErrors(report?.errorCount ?? 0)
+                    if let report {
+                        let connecting = try await swap.admin.connection.currentUser()
+                        let restoringRole = restoreConfig.role ?? connecting
+                        warnUnrevoked(report, restoringRole: restoringRole, target: names.target)
+                    }
                     if let metadata, metadata.privileges == true, !restoreConfig.noACL {
                         try await warnWherePublicKeepsMore(
                             than: metadata.publicPrivileges,

@@ -99,6 +99,16 @@ package struct ChildStderr: Sendable {
     /// survives: pg_restore writes it in one `write`, its program name and its message in others.
     /// A line with only program names and spaces before it is read as an error.)
     package private(set) var unreadErrorMarkers = 0
+    /// The objects whose privileges a REVOKE of the archive's left as they were, in whole or in
+    /// part, for they are not the restoring role's (the server's WARNING "no privileges could be
+    /// revoked for …", which pg_restore prints only with `--verbose`): the first
+    /// ``maximumEntries``, as pg_restore's "creating ACL" line names them (`FUNCTION f(text)`).
+    package private(set) var unrevoked: [String] = []
+    /// How many such warnings there were.
+    package private(set) var unrevokedCount = 0
+    /// The object of the last "creating ACL" line, for a WARNING after it.
+    private var lastACL: String?
+
     /// The error whose lines are still coming (DETAIL, HINT, CONTEXT, `Command was:`).
     private var current: Entry?
     private var currentCommand: [String]?
@@ -209,8 +219,30 @@ package struct ChildStderr: Sendable {
             tocEntry = nil
         } else if line.hasPrefix(prefix + "warning: errors ignored on restore: ") {
             ignoredErrorCount = Int(line.dropFirst((prefix + "warning: errors ignored on restore: ").count))
+        } else if line.hasPrefix(prefix + "creating ACL \""), line.hasSuffix("\"") {
+            lastACL = Self.aclObject(String(line.dropFirst(prefix.count + "creating ACL \"".count).dropLast())).bounded
+        } else if let revoked = Self.unrevokedMarkers.first(where: { line.hasPrefix(prefix + $0) }) {
+            unrevokedCount += 1
+            let named = String(line.dropFirst(prefix.count + revoked.count)).singleLine.bounded
+            if unrevoked.count < Self.maximumEntries { unrevoked.append(lastACL ?? named) }
+            lastACL = nil
         }
     }
+
+    /// `FUNCTION public.f(text)` of pg_restore's `public.FUNCTION f(text)` (an ACL entry's
+    /// namespace, then its tag: the object's kind and name); as it is without a namespace
+    /// (`LANGUAGE plpgsql`).
+    static func aclObject(_ text: String) -> String {
+        guard let match = text.wholeMatch(of: #/(?<namespace>.+?)\.(?<kind>[A-Z][A-Z ]*?) (?<name>.+)/#) else {
+            return text
+        }
+        return "\(match.output.kind) \(match.output.namespace).\(match.output.name)"
+    }
+
+    /// The server's warnings for a REVOKE by a role that does not own the object (`restrict_and_check_grant`).
+    static let unrevokedMarkers = [
+        "WARNING:  no privileges could be revoked for ", "WARNING:  not all privileges could be revoked for ",
+    ]
 
     private mutating func finishEntry() {
         guard var entry = current else { return }

@@ -77,6 +77,9 @@ package actor RestoreRunner {
         package var serialForOwners = false
         /// A restore in pieces: what loading them took.
         package var pieces: PieceLoader.Report?
+        /// Objects a REVOKE of the dump left as they were (``ChildStderr/unrevoked``), and how many.
+        package var unrevoked: [String] = []
+        package var unrevokedCount = 0
 
         /// This report and `next`'s, of a second pg_restore on the same database.
         func merging(_ next: Report) -> Report {
@@ -88,6 +91,8 @@ package actor RestoreRunner {
             if merged.pgRestore.isEmpty { merged.pgRestore = next.pgRestore }
             merged.serialForOwners = serialForOwners || next.serialForOwners
             merged.pieces = pieces ?? next.pieces
+            merged.unrevoked = Array((unrevoked + next.unrevoked).prefix(ChildStderr.maximumEntries))
+            merged.unrevokedCount += next.unrevokedCount
             return merged
         }
     }
@@ -446,6 +451,7 @@ package actor RestoreRunner {
         let errors = log.entries
         var report = Report(errorCount: count, errors: errors, harmless: log.harmless, bytesWritten: bytesWritten)
         report.pgRestore = pgRestore
+        (report.unrevoked, report.unrevokedCount) = (log.unrevoked, log.unrevokedCount)
         // Errors all judged harmless or dealt with in interleaved output (pg_restore -j), but an
         // error marker on a line that was not read as an error: that one may not have been seen
         // for what it was, so it counts as a failure. (Progress lines run into each other are
