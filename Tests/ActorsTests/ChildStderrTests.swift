@@ -13,6 +13,7 @@ import Testing
                 """
                 pg_restore: creating ACL "public.FUNCTION soundex(text)"
                 pg_restore: WARNING:  no privileges could be revoked for "soundex"
+                pg_restore: WARNING:  no privileges could be revoked for "soundex"
                 pg_restore: creating ACL "TABLE t"
                 pg_restore: creating ACL "LANGUAGE plpgsql"
                 pg_restore: WARNING:  no privileges could be revoked for "plpgsql"

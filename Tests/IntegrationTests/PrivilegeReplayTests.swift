@@ -53,4 +53,34 @@ struct PrivilegeReplayTests {
             ) == "t"
         )
     }
+
+    /// A REVOKE run again by a role that does not own its object has no effect, and the server
+    /// only warns: the report names the object (the warning went to a notice processor that
+    /// dropped it).
+    @Test(arguments: PostgresServer.all)
+    func aRevokeWithoutEffectIsReported(server: PostgresServer) async throws {
+        let database = TestEnvironment.uniqueName("replay_unrev")
+        try await server.createDatabase(database)
+        try await server.psql("CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'", database: database)
+        let app = try await TestRole.application.user(on: server)
+        let privileges = PrivilegeRestore(
+            connection: try ConnectionSettings(conninfo: app.url(database), from: "test"),
+            role: nil,
+            restoringRole: app.user
+        )
+        let entry = ChildStderr.Entry(
+            message: "could not execute query: ERROR: role \"gone\" does not exist",
+            tocEntry: "from TOC entry 3351; 0 0 ACL FUNCTION f() \(server.user)",
+            command: """
+                REVOKE ALL ON FUNCTION public.f() FROM PUBLIC;
+                GRANT ALL ON FUNCTION public.f() TO gone;
+
+                """
+        )
+        #expect(await privileges.judge(entry) == .handled)
+        #expect(await privileges.retryDeferred() == [])
+        let report = await privileges.finish()
+        #expect(report.unrevoked == ["FUNCTION public.f()"])
+        #expect(report.privileges.map { "\($0.role) \($0.count)" } == ["gone 1"])
+    }
 }

@@ -49,4 +49,44 @@ struct UnrevokedPrivilegeTests {
             }
         }
     }
+
+    /// The same REVOKE beside a GRANT to a role this server lacks, which fails pg_restore's
+    /// statement whole: pgclone runs the entry again one statement at a time, and its REVOKE
+    /// had no effect either, which the server's WARNING to pgclone's own session said.
+    @Test(arguments: PostgresServer.all)
+    func aRevokeRunAgainWithoutEffectIsSaid(server: PostgresServer) async throws {
+        let user = try await TestRole.application.user(on: server)
+        let pgclone = try PGCloneHarness(server: user)
+        let ghost = try await server.createRole("ghost")
+        let source = TestEnvironment.uniqueName("unrev2_src")
+        try await user.createDatabase(source)
+        try await user.psql("CREATE EXTENSION fuzzystrmatch", database: source)
+        try await server.psql(
+            """
+            REVOKE EXECUTE ON FUNCTION soundex(text) FROM PUBLIC;
+            GRANT EXECUTE ON FUNCTION soundex(text) TO \(quoteIdentifier(ghost.user));
+            """,
+            database: source
+        )
+        let dumped = try await pgclone.run(["dump", "--database", user.url(source)])
+        #expect(dumped.exitCode == 0, "\(dumped)")
+        try await server.dropDatabase(source)
+        try await server.psql("DROP ROLE \(quoteIdentifier(ghost.user))")
+        let target = TestEnvironment.uniqueName("unrev2_dst")
+        let restored = try await pgclone.restore(
+            dumped.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
+            into: target
+        )
+        #expect(restored.exitCode == 0, "\(restored)")
+        #expect(
+            restored.stderrLines.filter { $0.contains("REVOKE") } == [
+                """
+                pgclone: warning: the dump's REVOKE had no effect on FUNCTION public.soundex(text) in \
+                "\(target)", which "\(user.user)" does not own here: it keeps privileges the source revoked; \
+                restore as a superuser or as its owner
+                """
+            ],
+            "\(restored)"
+        )
+    }
 }

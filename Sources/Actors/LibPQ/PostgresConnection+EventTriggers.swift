@@ -68,16 +68,20 @@ extension PostgresConnection {
 
     /// Runs `sql` inside the open transaction so that its failure undoes it alone
     /// (`SAVEPOINT`, then `RELEASE`, or `ROLLBACK TO` and `RELEASE` before rethrowing).
+    /// - Returns: the WARNINGs the server sent for `sql`.
     /// - Throws: ``LibPQError``: `sql`'s own error, or the savepoint's if the session was lost.
-    package nonisolated func executeInSavepoint(_ sql: String) async throws {
+    @discardableResult
+    package nonisolated func executeInSavepoint(_ sql: String) async throws -> [String] {
         try await execute("SAVEPOINT pgclone_statement")
+        let warnings: [String]
         do {
-            try await execute(sql)
+            warnings = try await executeReturningWarnings(sql)
         } catch let error as LibPQError where !error.connectionLost {
             try await execute("ROLLBACK TO SAVEPOINT pgclone_statement")
             try await execute("RELEASE SAVEPOINT pgclone_statement")
             throw error
         }
         try await execute("RELEASE SAVEPOINT pgclone_statement")
+        return warnings
     }
 }

@@ -248,6 +248,26 @@ package actor PostgresConnection {
         }
     }
 
+    /// Runs a utility statement as ``execute(_:cancellable:)`` does, and returns the WARNINGs
+    /// the server sent for it (`WARNING:  no privileges could be revoked for "f"`), which are
+    /// otherwise dropped with the other notices.
+    /// - Throws: ``LibPQError`` with the server's fields and the statement.
+    package func executeReturningWarnings(_ sql: String) throws -> [String] {
+        let handle = try openHandle(for: sql)
+        let notices = Notices()
+        PQsetNoticeProcessor(
+            handle,
+            { context, message in
+                guard let context, let message else { return }
+                Unmanaged<Notices>.fromOpaque(context).takeUnretainedValue().all.append(String(cString: message))
+            },
+            Unmanaged.passUnretained(notices).toOpaque()
+        )
+        defer { PQsetNoticeProcessor(handle, { _, _ in }, nil) }
+        _ = try perform(sql, [], cancellable: false)
+        return notices.all.filter { $0.hasPrefix("WARNING:") }.map(LibPQError.oneLine)
+    }
+
     /// The connection's `PGconn *`, or the error of a closed one, for `statement`.
     func openHandle(for statement: String?) throws(LibPQError) -> OpaquePointer {
         guard let handle else {
@@ -439,4 +459,10 @@ final class QueryCanceller: Sendable {
 /// connection's own queue.
 private final class IdleNotices {
     var last: String?
+}
+
+/// What the notice processor saw during one ``PostgresConnection/executeReturningWarnings(_:)``,
+/// on the connection's own queue.
+private final class Notices {
+    var all: [String] = []
 }

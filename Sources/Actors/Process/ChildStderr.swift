@@ -104,8 +104,9 @@ package struct ChildStderr: Sendable {
     /// revoked for …", which pg_restore prints only with `--verbose`): the first
     /// ``maximumEntries``, as pg_restore's "creating ACL" line names them (`FUNCTION f(text)`).
     package private(set) var unrevoked: [String] = []
-    /// How many such warnings there were.
+    /// How many such objects there were.
     package private(set) var unrevokedCount = 0
+    private var unrevokedSeen: Set<String> = []
     /// The object of the last "creating ACL" line, for a WARNING after it.
     private var lastACL: String?
 
@@ -222,10 +223,12 @@ package struct ChildStderr: Sendable {
         } else if line.hasPrefix(prefix + "creating ACL \""), line.hasSuffix("\"") {
             lastACL = Self.aclObject(String(line.dropFirst(prefix.count + "creating ACL \"".count).dropLast())).bounded
         } else if let revoked = Self.unrevokedMarkers.first(where: { line.hasPrefix(prefix + $0) }) {
-            unrevokedCount += 1
-            let named = String(line.dropFirst(prefix.count + revoked.count)).singleLine.bounded
-            if unrevoked.count < Self.maximumEntries { unrevoked.append(lastACL ?? named) }
-            lastACL = nil
+            // An entry's REVOKEs warn one by one: its object counts once.
+            let object = lastACL ?? String(line.dropFirst(prefix.count + revoked.count)).singleLine.bounded
+            if unrevokedSeen.insert(object).inserted {
+                unrevokedCount += 1
+                if unrevoked.count < Self.maximumEntries { unrevoked.append(object) }
+            }
         }
     }
 

@@ -170,7 +170,14 @@ package actor PrivilegeRestore {
         var grantedForRole: (role: String, refusal: PrivilegeStatements.Refusal)?
         for statement in statements {
             do {
-                try await session.executeInSavepoint(statement)
+                let warnings = try await session.executeInSavepoint(statement)
+                if statement.hasPrefix("REVOKE "),
+                    warnings.contains(where: { $0.contains("privileges could be revoked") }),
+                    let object = PrivilegeStatements.revokedObject(in: statement), report.unrevoked.count < 20,
+                    !report.unrevoked.contains(object)
+                {
+                    report.unrevoked.append(object)
+                }
                 if statement.hasPrefix("SET SESSION AUTHORIZATION") { changedAuthorization = true }
                 if statement.hasPrefix("RESET SESSION AUTHORIZATION") { grantedForRole = nil }
                 if let grantedForRole, statement.hasPrefix("GRANT ") {
@@ -262,6 +269,9 @@ package struct PrivilegeReport: Sendable, Hashable {
     package private(set) var privileges: [Tally] = []
     /// Grants such roles made from their grant option, which the objects' owners made instead.
     package private(set) var grantors: [Tally] = []
+    /// Objects a REVOKE run again here had no effect on (the restoring role does not own them:
+    /// the server only warns), as the REVOKE names them (`FUNCTION public.f(text)`); the first 20.
+    package var unrevoked: [String] = []
 
     package init(restoringRole: String) {
         self.restoringRole = restoringRole

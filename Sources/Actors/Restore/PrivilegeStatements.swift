@@ -128,6 +128,15 @@ package enum PrivilegeStatements {
 
     /// Whether `tocEntry` (`from TOC entry 3350; 0 0 ACL TABLE t app`) is an ACL or default
     /// privileges entry, whose statements pg_restore runs as one.
+    /// `FUNCTION public.f(text)` of `REVOKE ALL ON FUNCTION public.f(text) FROM PUBLIC` (pg_dump's
+    /// form: the object after ` ON `, up to its last ` FROM `).
+    package static func revokedObject(in statement: String) -> String? {
+        guard let on = statement.firstRange(of: " ON "), let from = statement.ranges(of: " FROM ").last,
+            on.upperBound < from.lowerBound
+        else { return nil }
+        return String(statement[on.upperBound..<from.lowerBound])
+    }
+
     package static func isACLEntry(_ tocEntry: String?) -> Bool {
         guard let rest = entryDescription(tocEntry) else { return false }
         return rest.hasPrefix("ACL ") || rest.hasPrefix("DEFAULT ACL ")
