@@ -136,6 +136,10 @@ enum JSONOutput {
         /// The database's own privileges and owner not given as they were, as the warning says
         /// them: `CONNECT for "x" (no such role here)`, `… (granted by "y") as granted by the owner`.
         var databaseAccessNotRestored: [String]
+        /// Objects a REVOKE of the dump had no effect on, for the restoring role does not own them
+        /// here (`FUNCTION public.soundex(text)`, `LANGUAGE plpgsql`): they keep privileges the
+        /// source revoked. The first 20.
+        var revokesWithoutEffect: [String]
         /// The names of the target's settings for the whole database that the source has not,
         /// which the restored database therefore has not either (values may be secret).
         var settingsNotKept: [String]

@@ -211,6 +211,7 @@ struct RestoreCommand: PGCloneSubcommand {
                     ),
                     grantsMadeByOwners: (outcome.restore?.privileges?.grantors ?? []).map(JSONOutput.RoleTally.init),
                     databaseAccessNotRestored: outcome.swap.accessLeftOut,
+                    revokesWithoutEffect: outcome.restore?.revokesWithoutEffect.objects ?? [],
                     settingsNotKept: outcome.settingsNotKept,
                     swap: .init(
                         replacedExisting: outcome.swap.replacedExisting,

@@ -26,10 +26,18 @@ struct UnrevokedPrivilegeTests {
             SELECT count(*) FROM pg_proc AS p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) AS a
             WHERE p.proname = 'soundex' AND a.grantee = 0
             """
-        for extra in [[], ["--jobs", "2"]] {
+        for extra in [["--json"], ["--jobs", "2"]] {
             let restored = try await pgclone.restore(key, into: target, extra)
             #expect(restored.exitCode == 0, "\(restored)")
             let warnings = restored.stderrLines.filter { $0.contains("REVOKE") }
+            if extra == ["--json"] {
+                let json = try JSONSerialization.jsonObject(with: Data(restored.stdout.utf8)) as? [String: Any]
+                #expect(
+                    json?["revokes_without_effect"] as? [String]
+                        == (role == .superuser ? [] : ["FUNCTION public.soundex(text)"]),
+                    "\(restored)"
+                )
+            }
             switch role {
             case .superuser:
                 #expect(warnings.isEmpty, "\(restored)")

@@ -109,14 +109,7 @@ extension RestorePipeline {
     /// ``warnWherePublicKeepsMore(than:in:target:admin:)``, which says what to run.
     func warnUnrevoked(_ report: RestoreRunner.Report, restoringRole: String, target: String) {
         let templateObjects: Set<String> = ["LANGUAGE plpgsql", "SCHEMA public"]
-        // pg_restore's, and those of the privileges pgclone ran again (the same object for an
-        // entry pg_restore's statement failed after its REVOKE).
-        var all = report.unrevoked
-        var count = report.unrevokedCount
-        for object in report.privileges?.unrevoked ?? [] where !all.contains(object) {
-            all.append(object)
-            count += 1
-        }
+        var (all, count) = report.revokesWithoutEffect
         let named = all.filter { !templateObjects.contains($0) }
         count -= all.count - named.count
         guard count > 0 else { return }

@@ -81,6 +81,19 @@ package actor RestoreRunner {
         package var unrevoked: [String] = []
         package var unrevokedCount = 0
 
+        /// Objects a REVOKE of the dump had no effect on, pg_restore's and those of the privileges
+        /// pgclone ran again (the same object for an entry whose statement failed after its
+        /// REVOKE): the names, and how many in all.
+        package var revokesWithoutEffect: (objects: [String], count: Int) {
+            var objects = unrevoked
+            var count = unrevokedCount
+            for object in privileges?.unrevoked ?? [] where !objects.contains(object) {
+                objects.append(object)
+                count += 1
+            }
+            return (objects, count)
+        }
+
         /// This report and `next`'s, of a second pg_restore on the same database.
         func merging(_ next: Report) -> Report {
             var merged = self
