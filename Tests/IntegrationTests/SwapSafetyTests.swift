@@ -13,8 +13,10 @@ struct SwapSafetyTests {
     /// 100 ms and rolls back, rather than commit its comment on `D__temp` once the sleep is over.
     /// The session says it holds the lock by touching a file, and `seconds` count from then; the
     /// hook fails if the session ends first (a loaded machine once let a 5 s lock come and go
-    /// between two polls of `pg_locks`, and the hook waited for it for 25 minutes).
-    static func lockingHook(_ target: String, seconds: Int = 20, suffix: String = "__temp") -> String {
+    /// between two polls of `pg_locks`, and the hook waited for it for 25 minutes). The lock is
+    /// held long enough for a test starved for seconds to see pgclone wait (a loaded full run
+    /// once saw nothing in 20 s, and the swap went through before the test killed pgclone).
+    static func lockingHook(_ target: String, seconds: Int = 50, suffix: String = "__temp") -> String {
         #"held=$(mktemp -u); psql -X -q -v ON_ERROR_STOP=1 -d postgres "#
             + #"-c "SET client_connection_check_interval = 100" -c BEGIN "#
             + #"-c "COMMENT ON DATABASE \#(target)\#(suffix) IS 'x'" -c "\! touch $held" "#
@@ -27,7 +29,7 @@ struct SwapSafetyTests {
     /// A `pgclone.yaml` that lets the swap wait for locks longer than the 10 s default, for the
     /// tests that hold one on purpose.
     static func allowLongLockWaits(_ pgclone: PGCloneHarness) throws {
-        try "lock_timeout: 60s\n".write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
+        try "lock_timeout: 120s\n".write(toFile: pgclone.directory + "/pgclone.yaml", atomically: true, encoding: .utf8)
     }
 
     /// Waits until pgclone `pid` waits on a lock inside the swap.
