@@ -20,6 +20,9 @@ import Testing
                 pg_restore: creating ACL "my.schema.FUNCTION difference(text, text)"
                 pg_restore: WARNING:  not all privileges could be revoked for "difference"
                 pg_restore: WARNING:  no privileges were granted for "levenshtein"
+                pg_restore: creating ACL "b
+                nl.FUNCTION metaphone(text, integer)"
+                pg_restore: WARNING:  no privileges could be revoked for "metaphone"
 
                 """.utf8
             )
@@ -28,9 +31,10 @@ import Testing
         #expect(
             log.unrevoked == [
                 "FUNCTION public.soundex(text)", "LANGUAGE plpgsql", "FUNCTION my.schema.difference(text, text)",
+                #""metaphone""#,
             ]
         )
-        #expect(log.unrevokedCount == 3)
+        #expect(log.unrevokedCount == 4)
         #expect(log.reportedErrorCount == 0)
     }
 

@@ -4,6 +4,33 @@ import PGCloneStreams
 import Testing
 
 @Suite struct PrivilegeStatementsTests {
+    /// The object a REVOKE names, as pg_restore's "creating ACL" line names it: one object counted
+    /// twice when its schema needed quotes (a helper's `"H40 Ext"`).
+    @Test(arguments: [
+        ("REVOKE ALL ON FUNCTION public.f(text) FROM PUBLIC", "FUNCTION public.f(text)"),
+        (
+            #"REVOKE ALL ON FUNCTION "H40 Ext".levenshtein(text, text) FROM PUBLIC"#,
+            "FUNCTION H40 Ext.levenshtein(text, text)"
+        ),
+        (#"REVOKE ALL ON TYPE "x.Y ""z".hstore FROM PUBLIC"#, #"TYPE x.Y "z.hstore"#),
+        (#"REVOKE ALL ON SCHEMA "My Schema" FROM PUBLIC"#, #"SCHEMA "My Schema""#),
+        ("REVOKE ALL ON LANGUAGE plpgsql FROM PUBLIC", "LANGUAGE plpgsql"),
+    ])
+    func aRevokedObjectIsNamedAsPgRestoreNamesIt(statement: String, object: String) {
+        #expect(PrivilegeStatements.revokedObject(in: statement) == object)
+    }
+
+    /// pg_restore's "creating ACL" names, its namespace first, as a REVOKE names the object.
+    @Test(arguments: [
+        ("public.FUNCTION soundex(text)", "FUNCTION public.soundex(text)"),
+        ("x.Y z.TYPE hstore", "TYPE x.Y z.hstore"),
+        ("LANGUAGE plpgsql", "LANGUAGE plpgsql"),
+        (#"SCHEMA "My Schema""#, #"SCHEMA "My Schema""#),
+    ])
+    func anACLLineIsNamedAsARevokeNamesIt(line: String, object: String) {
+        #expect(ChildStderr.aclObject(line) == object)
+    }
+
     @Test func ownerChangesNameTheirRole() {
         #expect(PrivilegeStatements.newOwner(in: "ALTER TABLE public.t OWNER TO app;") == "app")
         #expect(

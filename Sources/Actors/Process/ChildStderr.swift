@@ -22,6 +22,8 @@ package struct ChildStderr: Sendable {
         package var command: String?
         /// Who reported it, if not pg_restore (pgclone's own COPY sessions).
         package var program: String?
+        /// pgclone's session running the entry's privileges again was lost, twice: they are undone.
+        package var replayLost = false
 
         package init(
             message: String,
@@ -91,6 +93,9 @@ package struct ChildStderr: Sendable {
     /// The first error saying the server ended a session (FATAL, or the connection closed): not
     /// an error on one statement, whatever else was reported.
     package private(set) var sessionLost: String?
+    /// The first entry whose privileges pgclone could not run again for its session was lost
+    /// (``Entry/replayLost``): a failure no flag accepts.
+    package private(set) var replayLost: String?
     /// Lines of several processes ran into each other (pg_restore `-j`'s workers share its stderr
     /// and write a message's prefix and text apart): an error may have gone uncounted.
     package private(set) var interleaved = false
@@ -171,6 +176,7 @@ package struct ChildStderr: Sendable {
         case .error: kept = entry
         case .failed(let shown): kept = shown
         }
+        if kept.replayLost, replayLost == nil { replayLost = kept.message }
         errorCount += 1
         if entries.count < Self.maximumEntries {
             kept.command = nil
@@ -220,8 +226,13 @@ package struct ChildStderr: Sendable {
             tocEntry = nil
         } else if line.hasPrefix(prefix + "warning: errors ignored on restore: ") {
             ignoredErrorCount = Int(line.dropFirst((prefix + "warning: errors ignored on restore: ").count))
-        } else if line.hasPrefix(prefix + "creating ACL \""), line.hasSuffix("\"") {
-            lastACL = Self.aclObject(String(line.dropFirst(prefix.count + "creating ACL \"".count).dropLast())).bounded
+        } else if line.hasPrefix(prefix + "creating ACL \"") {
+            // A name with a newline breaks the line: its object is not known then, and a warning
+            // after it is counted under the name the warning gives.
+            lastACL =
+                line.hasSuffix("\"")
+                ? Self.aclObject(String(line.dropFirst(prefix.count + "creating ACL \"".count).dropLast())).bounded
+                : nil
         } else if let revoked = Self.unrevokedMarkers.first(where: { line.hasPrefix(prefix + $0) }) {
             // An entry's REVOKEs warn one by one: its object counts once.
             let object = lastACL ?? String(line.dropFirst(prefix.count + revoked.count)).singleLine.bounded
@@ -235,12 +246,23 @@ package struct ChildStderr: Sendable {
     /// `FUNCTION public.f(text)` of pg_restore's `public.FUNCTION f(text)` (an ACL entry's
     /// namespace, then its tag: the object's kind and name); as it is without a namespace
     /// (`LANGUAGE plpgsql`).
-    static func aclObject(_ text: String) -> String {
-        guard let match = text.wholeMatch(of: #/(?<namespace>.+?)\.(?<kind>[A-Z][A-Z ]*?) (?<name>.+)/#) else {
-            return text
+    package static func aclObject(_ text: String) -> String {
+        // The tag starts with the kind of object (pg_dump's dumpACL callers), which a namespace,
+        // any text, is not likely to hold after a dot.
+        for kind in Self.aclKinds {
+            guard let start = text.firstRange(of: "." + kind + " "), start.lowerBound > text.startIndex else {
+                continue
+            }
+            return kind + " " + text[..<start.lowerBound] + "." + text[start.upperBound...]
         }
-        return "\(match.output.kind) \(match.output.namespace).\(match.output.name)"
+        return text
     }
+
+    /// The kinds of object an ACL entry's tag names, as pg_dump writes them.
+    package static let aclKinds = [
+        "FUNCTION", "PROCEDURE", "AGGREGATE", "TABLE", "SEQUENCE", "TYPE", "DOMAIN", "FOREIGN TABLE", "VIEW",
+        "MATERIALIZED VIEW", "COLUMN",
+    ]
 
     /// The server's warnings for a REVOKE by a role that does not own the object (`restrict_and_check_grant`).
     static let unrevokedMarkers = [

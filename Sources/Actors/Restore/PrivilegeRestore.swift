@@ -154,8 +154,12 @@ package actor PrivilegeRestore {
             }
         }
         var failed = entry
-        failed.message = "could not run this entry's privileges again, one by one: \(lost)"
+        failed.message = """
+            pgclone's session running the dump's privileges again, for roles this server lacks, was lost twice \
+            (\(lost)): its object would keep PUBLIC's default privileges
+            """
         (failed.detail, failed.hint, failed.context, failed.statement) = (nil, nil, nil, nil)
+        (failed.program, failed.replayLost) = ("pgclone", true)
         return .failed(failed)
     }
 

@@ -129,12 +129,34 @@ package enum PrivilegeStatements {
     /// Whether `tocEntry` (`from TOC entry 3350; 0 0 ACL TABLE t app`) is an ACL or default
     /// privileges entry, whose statements pg_restore runs as one.
     /// `FUNCTION public.f(text)` of `REVOKE ALL ON FUNCTION public.f(text) FROM PUBLIC` (pg_dump's
-    /// form: the object after ` ON `, up to its last ` FROM `).
+    /// form: the object after ` ON `, up to its last ` FROM `), its schema unquoted, as
+    /// pg_restore's "creating ACL" line names it (`FUNCTION My Schema.f(text)` of
+    /// `FUNCTION "My Schema".f(text)`), so that both name an object alike.
     package static func revokedObject(in statement: String) -> String? {
         guard let on = statement.firstRange(of: " ON "), let from = statement.ranges(of: " FROM ").last,
             on.upperBound < from.lowerBound
         else { return nil }
-        return String(statement[on.upperBound..<from.lowerBound])
+        let object = statement[on.upperBound..<from.lowerBound]
+        guard let kind = ChildStderr.aclKinds.first(where: { object.hasPrefix($0 + " ") }) else {
+            return String(object)
+        }
+        let name = object.dropFirst(kind.count + 1)
+        guard name.first == "\"" else { return String(object) }
+        // A quoted schema: its text, `""` being one quote, up to the quote before the dot.
+        var schema = ""
+        var rest = name.dropFirst()
+        while let quote = rest.firstIndex(of: "\"") {
+            schema += rest[..<quote]
+            rest = rest[rest.index(after: quote)...]
+            if rest.first == "\"" {
+                schema += "\""
+                rest = rest.dropFirst()
+            } else {
+                break
+            }
+        }
+        guard rest.first == "." else { return String(object) }
+        return kind + " " + schema + rest
     }
 
     package static func isACLEntry(_ tocEntry: String?) -> Bool {

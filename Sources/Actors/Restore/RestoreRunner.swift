@@ -91,7 +91,7 @@ package actor RestoreRunner {
                 objects.append(object)
                 count += 1
             }
-            return (objects, count)
+            return (Array(objects.prefix(ChildStderr.maximumEntries)), count)
         }
 
         /// This report and `next`'s, of a second pg_restore on the same database.
@@ -488,6 +488,11 @@ package actor RestoreRunner {
             )
             failure.sessionLost = true
             throw failure
+        }
+        // The privileges of an entry pgclone could not run again: its REVOKEs undone with the
+        // rest, the object as open as a new one, which no flag may accept.
+        if let lost = log.replayLost {
+            throw RestoreFailure(message: lost, report: report, acceptable: false)
         }
         let statementErrorsOnly = log.ignoredErrorCount != nil && !stoppedReading
         if status.isSuccess && !stoppedReading {

@@ -1,6 +1,7 @@
 import Foundation
 import PGCloneActors
 import PGCloneTestSupport
+import Subprocess
 import Testing
 
 /// The session pgclone runs the dump's privileges again on, one by one, for roles this server
@@ -54,6 +55,57 @@ struct PrivilegeReplayTests {
         )
     }
 
+    /// The replay session lost twice on one entry (here, each new session ends itself): the entry
+    /// is pgclone's error, saying its object would keep PUBLIC's default privileges, and fails the
+    /// restore even with --ignore-restore-errors, which accepted it (a helper's restore swapped in
+    /// a function executable by PUBLIC that the source had revoked).
+    @Test(arguments: PostgresServer.all)
+    func aReplaySessionLostTwiceFailsTheRestoreWhateverIsAccepted(server: PostgresServer) async throws {
+        let database = TestEnvironment.uniqueName("replay_lost")
+        try await server.createDatabase(database)
+        try await server.psql("CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'", database: database)
+        let privileges = PrivilegeRestore(
+            connection: try ConnectionSettings(conninfo: server.url(database), from: "test"),
+            role: nil,
+            restoringRole: server.user,
+            confirmSession: { try await $0.execute("SELECT pg_terminate_backend(pg_backend_pid())") }
+        )
+        let text = """
+            pg_restore: from TOC entry 3351; 0 0 ACL FUNCTION f() \(server.user)
+            pg_restore: error: could not execute query: ERROR:  role "gone" does not exist
+            Command was: REVOKE ALL ON FUNCTION public.f() FROM PUBLIC;
+            GRANT ALL ON FUNCTION public.f() TO gone;
+
+            pg_restore: warning: errors ignored on restore: 1
+
+            """
+        var log = ChildStderr(program: "pg_restore")
+        log.append(Array(text.utf8))
+        log.finish()
+        for entry in log.takeFinished() {
+            log.record(entry, as: await RestoreRunner.judge(entry, privileges: privileges))
+        }
+        for entry in await privileges.retryDeferred() { log.record(entry, as: .error) }
+        let failure = try #require(throws: RestoreFailure.self) {
+            try RestoreRunner.judgeExit(
+                .exited(1),
+                log,
+                bytesWritten: 4096,
+                stoppedReading: false,
+                ignoreErrors: true,
+                pgRestore: "pg_restore"
+            )
+        }
+        #expect(!failure.acceptable)
+        #expect(
+            failure.message.hasPrefix(
+                "pgclone's session running the dump's privileges again, for roles this server lacks, was lost twice ("
+            ),
+            "\(failure.message)"
+        )
+        #expect(failure.message.hasSuffix("): its object would keep PUBLIC's default privileges"))
+    }
+
     /// A REVOKE run again by a role that does not own its object has no effect, and the server
     /// only warns: the report names the object (the warning went to a notice processor that
     /// dropped it).
@@ -62,7 +114,7 @@ struct PrivilegeReplayTests {
         let database = TestEnvironment.uniqueName("replay_unrev")
         try await server.createDatabase(database)
         try await server.psql("CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'", database: database)
-        let app = try await TestRole.application.user(on: server)
+        let app = try await server.createRole("app", attributes: "CREATEDB")
         let privileges = PrivilegeRestore(
             connection: try ConnectionSettings(conninfo: app.url(database), from: "test"),
             role: nil,
