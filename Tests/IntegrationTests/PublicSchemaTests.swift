@@ -80,7 +80,7 @@ struct PublicSchemaTests {
                         """
                         pgclone: warning: the source database has no extension plpgsql, but every new database has \
                         it and this restore could not drop it (must be owner of extension plpgsql): "\(target)" keeps \
-                        it; drop it there yourself
+                        it; a superuser can drop it there: DROP EXTENSION plpgsql
                         """
                     ],
                     "\(restored)"

@@ -15,21 +15,26 @@ extension RestorePipeline {
     /// newer) keeps it with a warning naming `target`, as does one that finds something in it.
     /// - Throws: ``LibPQError`` for any other failure (a connection refused, a session ended).
     func dropTemplateObjects(_ metadata: DumpMetadata?, of database: String, target: String) async throws {
-        var drops: [(statement: String, object: String)] = []
-        if metadata?.publicSchema == false { drops.append(("DROP SCHEMA IF EXISTS public", "schema public")) }
-        if metadata?.plpgsql == false { drops.append(("DROP EXTENSION IF EXISTS plpgsql", "extension plpgsql")) }
+        // What to drop (IF EXISTS, here; as a warning gives it, without).
+        var drops: [(kind: String, name: String)] = []
+        if metadata?.publicSchema == false { drops.append(("SCHEMA", "public")) }
+        if metadata?.plpgsql == false { drops.append(("EXTENSION", "plpgsql")) }
         guard !drops.isEmpty else { return }
         let session = try await PostgresConnection.connect(connection.replacingDatabase(database))
         do {
             if let role = restoreConfig.role { try await session.execute("SET ROLE \(quoteIdentifier(role))") }
-            for drop in drops {
+            for (kind, name) in drops {
                 do {
-                    try await session.execute(drop.statement)
+                    try await session.execute("DROP \(kind) IF EXISTS \(name)")
                 } catch let error as LibPQError where ["42501", "2BP01"].contains(error.sqlState) {
+                    // Refused, the role cannot: it takes a superuser (or, for public, its owner).
+                    let remedy =
+                        error.isInsufficientPrivilege
+                        ? "a superuser can drop it there: DROP \(kind) \(name)" : "drop it there yourself"
                     logger.warning(
                         """
-                        the source database has no \(drop.object), but every new database has it and this restore \
-                        could not drop it (\(error.message)): \"\(target)\" keeps it; drop it there yourself
+                        the source database has no \(kind.lowercased()) \(name), but every new database has it and \
+                        this restore could not drop it (\(error.message)): \"\(target)\" keeps it; \(remedy)
                         """
                     )
                 }
