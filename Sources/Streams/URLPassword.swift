@@ -44,12 +44,26 @@ package enum URLPassword {
     /// and `12:30` are no such thing).
     nonisolated(unsafe) private static let colonName =
         #/
-        (?<name> "[A-Za-z_][A-Za-z0-9_.-]*" | '[A-Za-z_][A-Za-z0-9_.-]*' | [A-Za-z_][A-Za-z0-9_.-]* )
-        [\ \t]* : (?: [\ \t]+ | (?= ["'] ) )
+        (?<name> "[A-Za-z_][A-Za-z0-9_.-]*" | '[A-Za-z_][A-Za-z0-9_.-]*' | :?[A-Za-z_][A-Za-z0-9_.-]* )
+        [\ \t]* (?: : (?: [\ \t]+ | (?= ["'] ) ) | => [\ \t]* )
         /#
 
+    /// A password in SQL, as a server log or psql echoes a statement: `PASSWORD 'x'`
+    /// (`CREATE ROLE`, `ALTER ROLE`), `''` being one quote.
+    nonisolated(unsafe) private static let sqlPassword = #/(?i:\bpassword)\s+'(?:[^']|'')*'/#
+
+    /// Whether `value` names a secret rather than holds one: a shell or template reference
+    /// (`$PGPASSWORD`, `${TOKEN}`, `$(cat file)`), not a value that starts with `$` (`$2b$12$…`).
+    private static func isReference(_ value: Substring) -> Bool {
+        // A lone `$`: the shell's syntax cut it short (`$(cat file)` ends a plain value at `(`).
+        value == "$" || value.wholeMatch(of: reference) != nil
+    }
+
+    /// A shell or template reference: `$NAME`, `${NAME}`, `$(command)`.
+    nonisolated(unsafe) private static let reference = #/\$(?:[A-Za-z_][A-Za-z0-9_]*\b|\{[^}]*\}|\([^)]*\))/#
+
     /// A quoted value after such a colon, to its closing quote.
-    nonisolated(unsafe) private static let quotedValue = #/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'/#
+    nonisolated(unsafe) private static let quotedValue = #/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.|'')*'/#
 
     /// Where an unquoted value after such a colon ends: at a comment (` #`), at the next name and
     /// colon after a `,` or `;`, or at what closes it at the end of the line (`},`); else at the
@@ -73,12 +87,12 @@ package enum URLPassword {
         let describing: Set<Substring> = [
             "file", "path", "dir", "directory", "encryption", "length", "policy", "min", "max", "required", "expiry",
             "expires", "enabled", "type", "prompt", "url", "uri", "endpoint", "host", "port", "name", "ttl", "timeout",
-            "count", "changed", "at", "updated", "created", "hint",
+            "count", "changed", "at", "updated", "created", "hint", "reset", "version",
         ]
         if words.count >= 2, let last = words.last, describing.contains(last) { return false }
         let secretWords: Set<Substring> = [
             "password", "passwd", "pwd", "pass", "secret", "token", "credential", "credentials", "pat", "apikey",
-            "passphrase", "bearer", "basic",
+            "passphrase", "bearer", "basic", "passwords", "secrets", "tokens",
         ]
         if words.contains(where: secretWords.contains) { return true }
         if words.contains(where: { $0.hasSuffix("password") || $0.hasSuffix("secret") || $0.hasSuffix("token") }) {
@@ -144,16 +158,19 @@ package enum URLPassword {
         result += rest
         // A value that is a reference ($PGPASSWORD, $(cat file)) shows no secret.
         result = result.replacing(assignment) { match in
-            guard namesSecret(match.output.name), !match.output.value.hasPrefix("$") else {
+            guard namesSecret(match.output.name), !isReference(match.output.value) else {
                 return String(match.output.0)
             }
             return "\(match.output.name)\(match.output.separator)****"
         }
         result = result.replacing(separateValue) { match in
-            guard namesSecret(match.output.name.drop { $0 == "-" }), !match.output.value.hasPrefix("$") else {
+            guard namesSecret(match.output.name.drop { $0 == "-" }), !isReference(match.output.value) else {
                 return String(match.output.0)
             }
             return "\(match.output.name) ****"
+        }
+        result = result.replacing(sqlPassword) { match in
+            match.output.prefix { $0 != "'" } + "'****'"
         }
         return result.split(separator: "\n", omittingEmptySubsequences: false).map(redactingColonValues)
             .joined(separator: "\n")
@@ -168,17 +185,20 @@ package enum URLPassword {
         while let match = rest.firstMatch(of: colonName) {
             result += rest[..<match.range.upperBound]
             rest = rest[match.range.upperBound...]
-            guard namesSecret(match.output.name.filter { $0 != "\"" && $0 != "'" }) else { continue }
+            guard namesSecret(match.output.name.filter { $0 != "\"" && $0 != "'" && $0 != ":" }) else { continue }
             if let quoted = rest.prefixMatch(of: quotedValue) {
+                // Quoted, it is output (JSON, YAML), not a shell's reference: `"$ecret"` is one.
                 let value = quoted.output.dropFirst().dropLast()
-                guard !value.isEmpty, !value.hasPrefix("$"), value != "****" else { continue }
+                guard !value.isEmpty, value != "****" else { continue }
                 let quote = quoted.output.prefix(1)
                 result += quote + "****" + quote
                 rest = rest[quoted.range.upperBound...]
             } else {
+                // A reference (`${TOKEN}`, `$(cat file)`) starts it: shown, whatever follows.
+                guard rest.prefixMatch(of: reference) == nil else { continue }
                 let end = rest.firstMatch(of: plainValueEnd)?.range.lowerBound ?? rest.endIndex
                 let value = rest[..<end]
-                guard !value.isEmpty, !value.hasPrefix("$"), value != "****" else { continue }
+                guard !value.isEmpty, value != "****" else { continue }
                 result += "****"
                 rest = rest[end...]
             }

@@ -55,6 +55,18 @@ import Testing
         (#"credentials: {"user": "u", "password": "x"}"#, #"credentials: ****, "password": "****"}"#),
         ("secret_id: 8f3c2a1e-5b7d", "secret_id: ****"),
         ("VAULT_SECRET_ID=8f3c2a1e-5b7d", "VAULT_SECRET_ID=****"),
+        // Values that start with $ but are no reference, YAML's '' quote, plural names, Ruby's
+        // hashes and SQL (cases a helper found shown).
+        ("password: $3cretDollar!", "password: ****"),
+        (#""password": "$ecretJson""#, #""password": "****""#),
+        ("password_hash: $2b$12$abcdefg", "password_hash: ****"),
+        ("PGPASSWORD=$3cret psql", "PGPASSWORD=**** psql"),
+        ("password: 'it''s pw'", "password: '****'"),
+        ("passwords: plural_pw", "passwords: ****"),
+        (#"{:password=>"ruby_pw"}"#, #"{:password=>"****"}"#),
+        (#"{"password" => "ruby_pw2"}"#, #"{"password" => "****"}"#),
+        ("LOG:  statement: ALTER ROLE app PASSWORD 'alter''pw'", "LOG:  statement: ALTER ROLE app PASSWORD '****'"),
+        ("CREATE ROLE x LOGIN ENCRYPTED PASSWORD 'pw22'", "CREATE ROLE x LOGIN ENCRYPTED PASSWORD '****'"),
     ])
     func secretsWrittenOtherwiseAreMasked(command: String, shown: String) {
         #expect(URLPassword.redactingAll(in: command) == shown)
@@ -83,6 +95,10 @@ import Testing
         "password:$DB_PASSWORD token: ${TOKEN}",
         "see https://example.org/token:abc and secret:value",
         "token_count: 42, password_changed: true, password_changed_at: 2024-01-01, password_hint: my dog",
+        "Applying users.0003_password_reset: OK",
+        "secret_version: 3",
+        "token: ${TOKEN} password: $(cat /run/pw)",
+        "psql: error: FATAL:  password authentication failed for user \"app\"",
     ])
     func whatIsNoSecretIsShown(command: String) {
         let shown = URLPassword.redactingAll(in: command)
