@@ -169,6 +169,6 @@ struct HookTests {
         #expect(try await pgclone.server.databases(startingWith: target) == [target])
         #expect(try await pgclone.server.psql("SELECT v FROM marker", database: target) == "old")
         // The hook's own children went with it.
-        #expect(try await pgclone.processesAlive(after: .seconds(5)).isEmpty)
+        #expect(try await pgclone.processesAlive(after: .seconds(15)).isEmpty)
     }
 }

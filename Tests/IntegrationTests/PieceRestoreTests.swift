@@ -671,7 +671,7 @@ struct PieceRestoreTests {
             #expect(!pgclone.signal(signal).isEmpty)
             let result = try await restoring
             #expect(result.exitCode == 128 + signal, "\(result)")
-            #expect(try await pgclone.processesAlive(after: .seconds(1)).isEmpty)
+            #expect(try await pgclone.processesAlive(after: .seconds(15)).isEmpty)
             #expect(try await server.markers(target) == "old")
             // The server ends the killed pgclone's sessions as their sockets close.
             var left = "?"

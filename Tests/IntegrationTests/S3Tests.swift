@@ -682,7 +682,7 @@ extension S3FaultTests {
         #expect(result.exitCode == 128 + SIGTERM, "\(result)")
         #expect(try await server.psql("SELECT v FROM marker", database: target) == "old")
         #expect(try await server.databases(startingWith: target) == [target])
-        #expect(try await pgclone.processesAlive(after: .seconds(5)).isEmpty)
+        #expect(try await pgclone.processesAlive(after: .seconds(15)).isEmpty)
     }
 }
 

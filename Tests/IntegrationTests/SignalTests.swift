@@ -77,7 +77,7 @@ struct SignalTests {
         #expect(result.stdout.isEmpty)
         #expect(try await server.databases(startingWith: target) == [target])
         #expect(try await server.tableFingerprints(target) == fingerprint)
-        #expect(try await pgclone.processesAlive(after: .seconds(5)).isEmpty)
+        #expect(try await pgclone.processesAlive(after: .seconds(15)).isEmpty)
         // The lock was released with the session: the next restore goes through.
         let again = try await pgclone.restore(key, into: target)
         #expect(again.exitCode == 0, "\(again)")
@@ -98,6 +98,6 @@ struct SignalTests {
         #expect(!signalled.isEmpty, "the dump finished before it could be interrupted")
         #expect(result.exitCode == 128 + SIGINT, "\(result)")
         #expect(pgclone.storedFiles().isEmpty)
-        #expect(try await pgclone.processesAlive(after: .seconds(5)).isEmpty)
+        #expect(try await pgclone.processesAlive(after: .seconds(15)).isEmpty)
     }
 }

@@ -63,7 +63,10 @@ package final class PGCloneHarness: Sendable {
     }
 
     /// Waits up to `timeout` for every process this harness started (pgclone, its children, their
-    /// children) to end; returns the command lines of those still alive then.
+    /// children) to end; returns the command lines of those still alive then. The tests give 15 s:
+    /// it returns as soon as they are gone, and the watchdog's sweep of every process took more
+    /// than 1 s on a machine loaded by a full run (pg_restore's jobs outlived the bound, not
+    /// pgclone).
     package func processesAlive(after timeout: Duration) async throws -> [String] {
         let deadline = ContinuousClock.now + timeout
         while true {
