@@ -26,6 +26,9 @@ struct MetricsDeliveryTests {
         defer { stop() }
         var proxiedEnvironment = environment
         proxiedEnvironment["PGCLONE_S3_ENDPOINT_URL"] = proxied.endpoint
+        // The hold outlasts the test, however starved: at the 30 s default, a loaded run's GET was
+        // retried past it, the restore ended and its server with it before the second request.
+        proxiedEnvironment["PGCLONE_S3_STALL_TIMEOUT"] = "600"
         let port = try await freePort()
         let connection = """
             host=\(pgclone.server.host) port=\(pgclone.server.port) user=\(pgclone.server.user) dbname='we\"ird\\\\db \
