@@ -23,9 +23,7 @@ struct PublicSchemaTests {
             """,
             database: source
         )
-        let dumped = try await pgclone.run(["dump", "--database", user.url(source)])
-        #expect(dumped.exitCode == 0, "\(dumped)")
-        let key = dumped.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let key = try await pgclone.dump(source)
         let target = TestEnvironment.uniqueName("nopub_dst")
         let schemas = "SELECT string_agg(nspname, ',' ORDER BY nspname) FROM pg_namespace WHERE nspname !~ '^pg_|^info'"
         // A first restore, in one stream; then one over D, in pieces.
@@ -60,9 +58,7 @@ struct PublicSchemaTests {
         try await user.createDatabase(source)
         try await server.psql("DROP EXTENSION plpgsql", database: source)
         try await user.psql("CREATE TABLE t AS SELECT i FROM generate_series(1, 100) AS i", database: source)
-        let dumped = try await pgclone.run(["dump", "--database", user.url(source)])
-        #expect(dumped.exitCode == 0, "\(dumped)")
-        let key = dumped.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let key = try await pgclone.dump(source)
         let target = TestEnvironment.uniqueName("nopl_dst")
         let languages = "SELECT string_agg(lanname, ',' ORDER BY lanname) FROM pg_language WHERE lanispl"
         for extra in [[], ["--jobs", "2"]] {
@@ -108,9 +104,7 @@ struct PublicSchemaTests {
             """,
             database: source
         )
-        let dumped = try await pgclone.run(["dump", "--database", user.url(source)])
-        #expect(dumped.exitCode == 0, "\(dumped)")
-        let key = dumped.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let key = try await pgclone.dump(source)
         let target = TestEnvironment.uniqueName("plrev_dst")
         let publicUsage = """
             SELECT count(*) FROM pg_language AS l, aclexplode(coalesce(l.lanacl, acldefault('l', l.lanowner))) AS a

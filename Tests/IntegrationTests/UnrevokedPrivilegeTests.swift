@@ -18,9 +18,7 @@ struct UnrevokedPrivilegeTests {
         try await user.createDatabase(source)
         try await user.psql("CREATE EXTENSION fuzzystrmatch", database: source)
         try await server.psql("REVOKE EXECUTE ON FUNCTION soundex(text) FROM PUBLIC", database: source)
-        let dumped = try await pgclone.run(["dump", "--database", user.url(source)])
-        #expect(dumped.exitCode == 0, "\(dumped)")
-        let key = dumped.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let key = try await pgclone.dump(source)
         let target = TestEnvironment.uniqueName("unrev_dst")
         let publicExecute = """
             SELECT count(*) FROM pg_proc AS p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) AS a
@@ -76,15 +74,11 @@ struct UnrevokedPrivilegeTests {
             """,
             database: source
         )
-        let dumped = try await pgclone.run(["dump", "--database", user.url(source)])
-        #expect(dumped.exitCode == 0, "\(dumped)")
+        let key = try await pgclone.dump(source)
         try await server.dropDatabase(source)
         try await server.psql("DROP ROLE \(quoteIdentifier(ghost.user))")
         let target = TestEnvironment.uniqueName("unrev2_dst")
-        let restored = try await pgclone.restore(
-            dumped.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
-            into: target
-        )
+        let restored = try await pgclone.restore(key, into: target)
         #expect(restored.exitCode == 0, "\(restored)")
         #expect(
             restored.stderrLines.filter { $0.contains("REVOKE") } == [
