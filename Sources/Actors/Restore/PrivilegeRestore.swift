@@ -129,11 +129,11 @@ package actor PrivilegeRestore {
                 lost = error
                 continue
             }
+            // What the attempt counts goes with it, if it is lost.
+            let counted = report
             // One transaction per entry, in which the source's event triggers are disabled before
             // PostgreSQL 17 (which turns them off for the session): a lost session leaves them as
             // they were. Each statement may fail alone (a savepoint each).
-            // What the attempt counts goes with it, if it is lost.
-            let counted = report
             do {
                 return try await session.inTransactionWithEventTriggersDisabled {
                     let (disposition, changedAuthorization) = try await run(statements, of: entry, on: session)

@@ -126,8 +126,6 @@ package enum PrivilegeStatements {
         entryDescription(tocEntry)?.hasPrefix("MATERIALIZED VIEW DATA ") == true
     }
 
-    /// Whether `tocEntry` (`from TOC entry 3350; 0 0 ACL TABLE t app`) is an ACL or default
-    /// privileges entry, whose statements pg_restore runs as one.
     /// `FUNCTION public.f(text)` of `REVOKE ALL ON FUNCTION public.f(text) FROM PUBLIC` (pg_dump's
     /// form: the object after ` ON `, up to its last ` FROM `), its schema unquoted, as
     /// pg_restore's "creating ACL" line names it (`FUNCTION My Schema.f(text)` of
@@ -159,6 +157,8 @@ package enum PrivilegeStatements {
         return kind + " " + schema + rest
     }
 
+    /// Whether `tocEntry` (`from TOC entry 3350; 0 0 ACL TABLE t app`) is an ACL or default
+    /// privileges entry, whose statements pg_restore runs as one.
     package static func isACLEntry(_ tocEntry: String?) -> Bool {
         guard let rest = entryDescription(tocEntry) else { return false }
         return rest.hasPrefix("ACL ") || rest.hasPrefix("DEFAULT ACL ")
