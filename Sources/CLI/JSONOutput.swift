@@ -140,6 +140,8 @@ enum JSONOutput {
         /// here (`FUNCTION public.soundex(text)`, `LANGUAGE plpgsql`): they keep privileges the
         /// source revoked. The first 20.
         var revokesWithoutEffect: [String]
+        /// How many such objects there were in all.
+        var revokesWithoutEffectCount: Int
         /// The names of the target's settings for the whole database that the source has not,
         /// which the restored database therefore has not either (values may be secret).
         var settingsNotKept: [String]

@@ -212,6 +212,7 @@ struct RestoreCommand: PGCloneSubcommand {
                     grantsMadeByOwners: (outcome.restore?.privileges?.grantors ?? []).map(JSONOutput.RoleTally.init),
                     databaseAccessNotRestored: outcome.swap.accessLeftOut,
                     revokesWithoutEffect: outcome.restore?.revokesWithoutEffect.objects ?? [],
+                    revokesWithoutEffectCount: outcome.restore?.revokesWithoutEffect.count ?? 0,
                     settingsNotKept: outcome.settingsNotKept,
                     swap: .init(
                         replacedExisting: outcome.swap.replacedExisting,

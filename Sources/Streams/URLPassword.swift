@@ -21,7 +21,8 @@ package enum URLPassword {
     /// not a value to mask.
     nonisolated(unsafe) private static let assignment =
         #/
-        (?<name> [A-Za-z_][A-Za-z0-9_.-]* ) (?<separator> \s* = (?: \s+ (?! [A-Za-z_][A-Za-z0-9_.-]*= ) )? )
+        (?<name> [A-Za-z_][A-Za-z0-9_.-]* | "[A-Za-z_][A-Za-z0-9_.-]*" )
+        (?<separator> \s* = (?: \s+ (?! [A-Za-z_][A-Za-z0-9_.-]*= ) )? )
         (?<value>
           (?: '(?:[^'\\]|\\.)*' | "(?:[^"\\]|\\.)*" | \\. | [^\s'"\\;&|<>()`] )
           (?: '(?:[^'\\\s]|\\\S)*' | "(?:[^"\\\s]|\\\S)*" | \\. | [^\s'"\\;&|<>()`] )*
@@ -50,13 +51,22 @@ package enum URLPassword {
 
     /// A password in SQL, as a server log or psql echoes a statement: `PASSWORD 'x'`
     /// (`CREATE ROLE`, `ALTER ROLE`), `''` being one quote.
-    nonisolated(unsafe) private static let sqlPassword = #/(?i:\bpassword)\s+'(?:[^']|'')*'/#
+    nonisolated(unsafe) private static let sqlPassword =
+        #/(?i:\bpassword)\s+(?:'(?:[^']|'')*'|[Ee]'(?:[^'\\]|\\.|'')*')/#
 
     /// Whether `value` names a secret rather than holds one: a shell or template reference
     /// (`$PGPASSWORD`, `${TOKEN}`, `$(cat file)`), not a value that starts with `$` (`$2b$12$…`).
     private static func isReference(_ value: Substring) -> Bool {
         // A lone `$`: the shell's syntax cut it short (`$(cat file)` ends a plain value at `(`).
         value == "$" || value.wholeMatch(of: reference) != nil
+    }
+
+    /// Whether `value` says there is no secret, or that it is hidden already: `null`, `~`,
+    /// `[FILTERED]` (Rails), `<redacted>`… (shown, rather than hide that a value is empty).
+    private static func isNoValue(_ value: Substring) -> Bool {
+        let lowercased = value.lowercased()
+        return ["null", "~", "none", "nil", "[filtered]", "[redacted]", "<redacted>", "***", "(sensitive value)"]
+            .contains(lowercased) || lowercased.allSatisfy { $0 == "*" }
     }
 
     /// A shell or template reference: `$NAME`, `${NAME}`, `$(command)`.
@@ -158,10 +168,12 @@ package enum URLPassword {
         result += rest
         // A value that is a reference ($PGPASSWORD, $(cat file)) shows no secret.
         result = result.replacing(assignment) { match in
-            guard namesSecret(match.output.name), !isReference(match.output.value) else {
+            let value = match.output.value
+            guard namesSecret(match.output.name.filter { $0 != "\"" }), !isReference(value), !isNoValue(value) else {
                 return String(match.output.0)
             }
-            return "\(match.output.name)\(match.output.separator)****"
+            // A comma after it is the list's (`password=x, user=y`), not the value's.
+            return "\(match.output.name)\(match.output.separator)****\(value.hasSuffix(",") ? "," : "")"
         }
         result = result.replacing(separateValue) { match in
             guard namesSecret(match.output.name.drop { $0 == "-" }), !isReference(match.output.value) else {
@@ -170,7 +182,8 @@ package enum URLPassword {
             return "\(match.output.name) ****"
         }
         result = result.replacing(sqlPassword) { match in
-            match.output.prefix { $0 != "'" } + "'****'"
+            match.output.prefix { $0 != "'" }.dropLast(match.output.prefix { $0 != "'" }.hasSuffix("E") ? 1 : 0)
+                + "'****'"
         }
         return result.split(separator: "\n", omittingEmptySubsequences: false).map(redactingColonValues)
             .joined(separator: "\n")
@@ -189,16 +202,21 @@ package enum URLPassword {
             if let quoted = rest.prefixMatch(of: quotedValue) {
                 // Quoted, it is output (JSON, YAML), not a shell's reference: `"$ecret"` is one.
                 let value = quoted.output.dropFirst().dropLast()
-                guard !value.isEmpty, value != "****" else { continue }
+                guard !value.isEmpty, value != "****", !isNoValue(value) else { continue }
                 let quote = quoted.output.prefix(1)
                 result += quote + "****" + quote
                 rest = rest[quoted.range.upperBound...]
             } else {
-                // A reference (`${TOKEN}`, `$(cat file)`) starts it: shown, whatever follows.
-                guard rest.prefixMatch(of: reference) == nil else { continue }
                 let end = rest.firstMatch(of: plainValueEnd)?.range.lowerBound ?? rest.endIndex
                 let value = rest[..<end]
-                guard !value.isEmpty, value != "****" else { continue }
+                // A reference that is a word of its own (`${TOKEN}`, `$PW more`) is shown; one that
+                // only starts the value (`$Passw0rd!`) is none.
+                if let reference = rest.prefixMatch(of: reference),
+                    reference.range.upperBound >= end || rest[reference.range.upperBound...].first?.isWhitespace == true
+                {
+                    continue
+                }
+                guard !value.isEmpty, value != "****", !isNoValue(value) else { continue }
                 result += "****"
                 rest = rest[end...]
             }

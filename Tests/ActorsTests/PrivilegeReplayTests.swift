@@ -99,7 +99,7 @@ struct PrivilegeReplayTests {
         #expect(!failure.acceptable)
         #expect(
             failure.message.hasPrefix(
-                "pgclone's session running the dump's privileges again, for roles this server lacks, was lost twice ("
+                "the session running the dump's privileges again, for roles this server lacks, was lost twice ("
             ),
             "\(failure.message)"
         )

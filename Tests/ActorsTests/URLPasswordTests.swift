@@ -67,6 +67,12 @@ import Testing
         (#"{"password" => "ruby_pw2"}"#, #"{"password" => "****"}"#),
         ("LOG:  statement: ALTER ROLE app PASSWORD 'alter''pw'", "LOG:  statement: ALTER ROLE app PASSWORD '****'"),
         ("CREATE ROLE x LOGIN ENCRYPTED PASSWORD 'pw22'", "CREATE ROLE x LOGIN ENCRYPTED PASSWORD '****'"),
+        // A value that only starts like a reference, a quoted name before =, E'' strings and a
+        // list's comma (cases a helper found shown or damaged).
+        ("password: $Passw0rd!2024", "password: ****"),
+        (#"  + "DB_PASSWORD" = "tfsecret1""#, #"  + "DB_PASSWORD" = ****"#),
+        (#"ALTER USER app PASSWORD E'escaped\'pw3';"#, "ALTER USER app PASSWORD '****';"),
+        ("password=kw9, user=x", "password=****, user=x"),
     ])
     func secretsWrittenOtherwiseAreMasked(command: String, shown: String) {
         #expect(URLPassword.redactingAll(in: command) == shown)
@@ -98,6 +104,8 @@ import Testing
         "Applying users.0003_password_reset: OK",
         "secret_version: 3",
         "token: ${TOKEN} password: $(cat /run/pw)",
+        // What says there is no value, or that it is hidden already.
+        "password: null, token: ~, secret: [FILTERED], api_key: ****",
         "psql: error: FATAL:  password authentication failed for user \"app\"",
     ])
     func whatIsNoSecretIsShown(command: String) {

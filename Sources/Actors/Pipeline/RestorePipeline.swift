@@ -940,7 +940,7 @@ package struct RestorePipeline: Sendable {
             for detail in entry.details { logger.warning("  \(detail.label): \(detail.text)") }
         }
         if report.errorCount > report.errors.count {
-            logger.warning("… and \(report.errorCount - report.errors.count) more pg_restore errors")
+            logger.warning("… and \(report.errorCount - report.errors.count) more errors")
         }
     }
 }

@@ -111,7 +111,13 @@ package struct ChildStderr: Sendable {
     package private(set) var unrevoked: [String] = []
     /// How many such objects there were.
     package private(set) var unrevokedCount = 0
-    private var unrevokedSeen: Set<String> = []
+    /// Every such object (not only the first ``maximumEntries``), for those pgclone's own REVOKEs
+    /// find too to count once; at most ``maximumUnrevoked``.
+    package private(set) var unrevokedSeen: Set<String> = []
+    package static let maximumUnrevoked = 100_000
+    /// The start of a "creating ACL" line whose object's name holds a newline, to be completed
+    /// by the lines after it.
+    private var pendingACL: String?
     /// The object of the last "creating ACL" line, for a WARNING after it.
     private var lastACL: String?
 
@@ -215,6 +221,17 @@ package struct ChildStderr: Sendable {
             continueEntry(line, cut: cut)
             return
         }
+        if let pending = pendingACL {
+            if line.hasPrefix(prefix) {
+                pendingACL = nil
+            } else {
+                // The rest of a name with a newline, up to the line that ends it.
+                let text = pending + "\n" + line
+                pendingACL = line.hasSuffix("\"") ? nil : String(text.prefix(Self.maximumLineLength))
+                if line.hasSuffix("\"") { lastACL = Self.aclObject(String(text.dropLast())).bounded }
+                return
+            }
+        }
         finishEntry()
         if line.hasPrefix(prefix + "from TOC entry ") {
             tocEntry = String(line.dropFirst(prefix.count)).bounded
@@ -229,14 +246,13 @@ package struct ChildStderr: Sendable {
         } else if line.hasPrefix(prefix + "creating ACL \"") {
             // A name with a newline breaks the line: its object is not known then, and a warning
             // after it is counted under the name the warning gives.
-            lastACL =
-                line.hasSuffix("\"")
-                ? Self.aclObject(String(line.dropFirst(prefix.count + "creating ACL \"".count).dropLast())).bounded
-                : nil
+            let text = String(line.dropFirst(prefix.count + "creating ACL \"".count))
+            lastACL = text.hasSuffix("\"") ? Self.aclObject(String(text.dropLast())).bounded : nil
+            pendingACL = text.hasSuffix("\"") ? nil : text
         } else if let revoked = Self.unrevokedMarkers.first(where: { line.hasPrefix(prefix + $0) }) {
             // An entry's REVOKEs warn one by one: its object counts once.
             let object = lastACL ?? String(line.dropFirst(prefix.count + revoked.count)).singleLine.bounded
-            if unrevokedSeen.insert(object).inserted {
+            if unrevokedSeen.count < Self.maximumUnrevoked, unrevokedSeen.insert(object).inserted {
                 unrevokedCount += 1
                 if unrevoked.count < Self.maximumEntries { unrevoked.append(object) }
             }

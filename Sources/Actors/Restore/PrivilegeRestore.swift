@@ -155,7 +155,7 @@ package actor PrivilegeRestore {
         }
         var failed = entry
         failed.message = """
-            pgclone's session running the dump's privileges again, for roles this server lacks, was lost twice \
+            the session running the dump's privileges again, for roles this server lacks, was lost twice \
             (\(lost)): its object would keep PUBLIC's default privileges
             """
         (failed.detail, failed.hint, failed.context, failed.statement) = (nil, nil, nil, nil)
@@ -177,10 +177,9 @@ package actor PrivilegeRestore {
                 let warnings = try await session.executeInSavepoint(statement)
                 if statement.hasPrefix("REVOKE "),
                     warnings.contains(where: { $0.contains("privileges could be revoked") }),
-                    let object = PrivilegeStatements.revokedObject(in: statement), report.unrevoked.count < 20,
-                    !report.unrevoked.contains(object)
+                    let object = PrivilegeStatements.revokedObject(in: statement)
                 {
-                    report.unrevoked.append(object)
+                    report.addUnrevoked(object)
                 }
                 if statement.hasPrefix("SET SESSION AUTHORIZATION") { changedAuthorization = true }
                 if statement.hasPrefix("RESET SESSION AUTHORIZATION") { grantedForRole = nil }
@@ -274,8 +273,15 @@ package struct PrivilegeReport: Sendable, Hashable {
     /// Grants such roles made from their grant option, which the objects' owners made instead.
     package private(set) var grantors: [Tally] = []
     /// Objects a REVOKE run again here had no effect on (the restoring role does not own them:
-    /// the server only warns), as the REVOKE names them (`FUNCTION public.f(text)`); the first 20.
-    package var unrevoked: [String] = []
+    /// the server only warns), as the REVOKE names them (`FUNCTION public.f(text)`), each once.
+    package private(set) var unrevoked: [String] = []
+    private var unrevokedSeen: Set<String> = []
+
+    /// Counts `object` among ``unrevoked`` (once; up to ``ChildStderr/maximumUnrevoked``).
+    package mutating func addUnrevoked(_ object: String) {
+        guard unrevokedSeen.count < ChildStderr.maximumUnrevoked, unrevokedSeen.insert(object).inserted else { return }
+        unrevoked.append(object)
+    }
 
     package init(restoringRole: String) {
         self.restoringRole = restoringRole

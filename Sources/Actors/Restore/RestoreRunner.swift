@@ -80,6 +80,8 @@ package actor RestoreRunner {
         /// Objects a REVOKE of the dump left as they were (``ChildStderr/unrevoked``), and how many.
         package var unrevoked: [String] = []
         package var unrevokedCount = 0
+        /// All of them (``ChildStderr/unrevokedSeen``), for pgclone's own to count once.
+        package var unrevokedSeen: Set<String> = []
 
         /// Objects a REVOKE of the dump had no effect on, pg_restore's and those of the privileges
         /// pgclone ran again (the same object for an entry whose statement failed after its
@@ -87,7 +89,7 @@ package actor RestoreRunner {
         package var revokesWithoutEffect: (objects: [String], count: Int) {
             var objects = unrevoked
             var count = unrevokedCount
-            for object in privileges?.unrevoked ?? [] where !objects.contains(object) {
+            for object in privileges?.unrevoked ?? [] where !unrevokedSeen.contains(object) {
                 objects.append(object)
                 count += 1
             }
@@ -106,6 +108,7 @@ package actor RestoreRunner {
             merged.pieces = pieces ?? next.pieces
             merged.unrevoked = Array((unrevoked + next.unrevoked).prefix(ChildStderr.maximumEntries))
             merged.unrevokedCount += next.unrevokedCount
+            merged.unrevokedSeen.formUnion(next.unrevokedSeen)
             return merged
         }
     }
@@ -464,7 +467,9 @@ package actor RestoreRunner {
         let errors = log.entries
         var report = Report(errorCount: count, errors: errors, harmless: log.harmless, bytesWritten: bytesWritten)
         report.pgRestore = pgRestore
-        (report.unrevoked, report.unrevokedCount) = (log.unrevoked, log.unrevokedCount)
+        (report.unrevoked, report.unrevokedCount, report.unrevokedSeen) = (
+            log.unrevoked, log.unrevokedCount, log.unrevokedSeen
+        )
         // Errors all judged harmless or dealt with in interleaved output (pg_restore -j), but an
         // error marker on a line that was not read as an error: that one may not have been seen
         // for what it was, so it counts as a failure. (Progress lines run into each other are
