@@ -144,6 +144,42 @@ import Testing
         )
     }
 
+    /// pg_dump prints the server's reason under its own error, as `pg_dump: detail:` lines: a
+    /// dump whose session was terminated said only "… failed: PQgetResult() failed.".
+    @Test func theProgramsOwnDetailLinesStayWithItsError() {
+        var log = ChildStderr(program: "pg_dump")
+        log.append(
+            Array(
+                """
+                pg_dump: error: Dumping the contents of table "pgbench_accounts" failed: PQgetResult() failed.
+                pg_dump: detail: Error message from server: FATAL:  terminating connection due to administrator command
+                pg_dump: detail: Command was: COPY public.pgbench_accounts (aid, bid, abalance, filler) TO stdout;
+                pg_dump: error: query failed: ERROR:  permission denied for table t
+                pg_dump: detail: Query was: LOCK TABLE public.t IN ACCESS SHARE MODE
+                pg_dump: hint: Grant SELECT.
+
+                """.utf8
+            )
+        )
+        log.finish()
+        log.recordAll()
+        #expect(
+            log.entries == [
+                ChildStderr.Entry(
+                    message: #"Dumping the contents of table "pgbench_accounts" failed: PQgetResult() failed. "#
+                        + "FATAL: terminating connection due to administrator command",
+                    statement: "COPY public.pgbench_accounts (aid, bid, abalance, filler) TO stdout;"
+                ),
+                ChildStderr.Entry(
+                    message: "query failed: ERROR: permission denied for table t",
+                    detail: "Query was: LOCK TABLE public.t IN ACCESS SHARE MODE",
+                    hint: "Grant SELECT."
+                ),
+            ]
+        )
+        #expect(log.sessionLost == log.entries.first?.message)
+    }
+
     @Test func outputStaysBounded() {
         var log = ChildStderr(program: "pg_restore")
         for index in 0..<10_000 {

@@ -92,6 +92,50 @@ struct FailureTests {
         #expect(try await pgclone.run(["ls"]).stdout.isEmpty)
     }
 
+    /// A dump whose session the server ends (`pg_terminate_backend`, a failover) says why, from
+    /// pg_dump's `detail:` line: it said only "… failed: PQgetResult() failed.".
+    @Test func aDumpWhoseSessionIsTerminatedSaysWhy() async throws {
+        let pgclone = try PGCloneHarness()
+        let server = pgclone.server
+        let source = TestEnvironment.uniqueName("terminated")
+        try await server.createDatabase(source)
+        try await server.psql(
+            "CREATE TABLE big AS SELECT i, repeat(md5(i::text), 8) AS payload FROM generate_series(1, 400000) AS i",
+            database: source
+        )
+        async let dumping = pgclone.run(["dump", "--database", server.url(source)])
+        var terminated = false
+        for _ in 0..<3000 where !terminated {
+            let ended = try await server.psql(
+                """
+                SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                WHERE datname = '\(source)' AND application_name = 'pg_dump' AND query LIKE 'COPY %'
+                """
+            )
+            terminated = ended.trimmingCharacters(in: .whitespacesAndNewlines) != "0"
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        let result = try await dumping
+        #expect(terminated, "pg_dump finished before its session could be terminated")
+        #expect(result.exitCode == 1, "\(result)")
+        // Which of libpq's calls sees the end, and whether the server's FATAL arrives before the
+        // socket closes, depends on timing: either way, the line gives the reason.
+        let line = try #require(result.errorLines.first, "\(result)")
+        #expect(result.errorLines.count == 1, "\(result)")
+        #expect(
+            line.hasPrefix(
+                #"pgclone: error: pg_dump exited with status 1: Dumping the contents of table "big" failed: "#
+            ),
+            "\(result)"
+        )
+        #expect(
+            line.hasSuffix("() failed. FATAL: terminating connection due to administrator command")
+                || line.hasSuffix("() failed. server closed the connection unexpectedly"),
+            "\(result)"
+        )
+        #expect(pgclone.storedFiles().isEmpty)
+    }
+
     /// A mistyped local storage location holds no dumps, as a new one does: `ls` says it does not
     /// exist, and a restore says so in its error.
     @Test func aStorageLocationThatDoesNotExistIsNamed() async throws {

@@ -221,6 +221,12 @@ package struct ChildStderr: Sendable {
             continueEntry(line, cut: cut)
             return
         }
+        if current != nil, currentCommand == nil,
+            line.hasPrefix(prefix + "detail: ") || line.hasPrefix(prefix + "hint: ")
+        {
+            continueEntry(withProgramsDetail: String(line.dropFirst(prefix.count)), cut: cut)
+            return
+        }
         if let pending = pendingACL {
             if line.hasPrefix(prefix) {
                 pendingACL = nil
@@ -326,6 +332,32 @@ package struct ChildStderr: Sendable {
                 current?[keyPath: field] = single
             }
             return
+        }
+    }
+
+    /// A `detail: ` or `hint: ` line the program prints under its own error (pg_dump's "Dumping
+    /// the contents of table … failed", the server's message in "Error message from server: …",
+    /// the statement in "Command was: …"), as the server's fields are under a statement's error.
+    private mutating func continueEntry(withProgramsDetail line: String, cut: Bool) {
+        if line.hasPrefix("hint: ") {
+            let text = String(line.dropFirst("hint: ".count)).singleLine.bounded
+            if current?.hint == nil && !text.isEmpty { current?.hint = text }
+            return
+        }
+        let text = String(line.dropFirst("detail: ".count))
+        if text.hasPrefix("Command was: ") {
+            continueEntry(text, cut: cut)
+        } else if text.hasPrefix("Error message from server: "), let entry = current {
+            // The reason of a failure that names only libpq's call ("PQgetResult() failed."):
+            // part of the error's message, where a session's end is looked for too.
+            let server = String(text.dropFirst("Error message from server: ".count)).singleLine
+            current?.message = (entry.message + " " + server).singleLine.bounded
+            if sessionLost == nil, Self.sessionLostMarkers.contains(where: server.contains) {
+                sessionLost = current?.message
+            }
+        } else if current?.detail == nil {
+            let single = text.singleLine.bounded
+            if !single.isEmpty { current?.detail = single }
         }
     }
 
