@@ -40,13 +40,19 @@ package enum URLPassword {
         )
         /#
 
+    /// An HTTP `Authorization` (or `Proxy-Authorization`) header's credentials, after its scheme
+    /// if it has one (`Token x`, `Digest …`, as well as `Bearer` and `Basic`).
+    nonisolated(unsafe) private static let authorizationHeader =
+        #/(?<header>(?i:\b(?:proxy-)?authorization)[\ \t]*:[\ \t]*(?:[A-Za-z][A-Za-z0-9_-]*[\ \t]+)?)[^\s'"]+/#
+
     /// A name and the colon after it, as YAML, JSON, Python and log lines write one: `password: `,
-    /// `"token": `, `'secret':'` (a blank after the colon, as YAML has it, or a quote: `scheme:x`
-    /// and `12:30` are no such thing).
+    /// `"token": `, `'secret':'` (a blank after the colon, as YAML has it, or a quote), or the
+    /// colon alone before the value (`password:x`, `tight`: a secret's name only, at the start of
+    /// a word: `https://x/token:abc`, `Foo::Secret` and `12:30` are no such thing).
     nonisolated(unsafe) private static let colonName =
         #/
         (?<name> "[A-Za-z_][A-Za-z0-9_.-]*" | '[A-Za-z_][A-Za-z0-9_.-]*' | :?[A-Za-z_][A-Za-z0-9_.-]* )
-        [\ \t]* (?: : (?: [\ \t]+ | (?= ["'] ) ) | => [\ \t]* )
+        [\ \t]* (?: : (?: [\ \t]+ | (?= ["'] ) | (?<tight> (?= [^\s:/] ) ) ) | => [\ \t]* )
         /#
 
     /// A password in SQL, as a server log or psql echoes a statement: `PASSWORD 'x'`
@@ -181,6 +187,7 @@ package enum URLPassword {
             }
             return "\(match.output.name) ****"
         }
+        result = result.replacing(authorizationHeader) { match in "\(match.output.header)****" }
         result = result.replacing(sqlPassword) { match in
             match.output.prefix { $0 != "'" }.dropLast(match.output.prefix { $0 != "'" }.hasSuffix("E") ? 1 : 0)
                 + "'****'"
@@ -198,7 +205,15 @@ package enum URLPassword {
         while let match = rest.firstMatch(of: colonName) {
             result += rest[..<match.range.upperBound]
             rest = rest[match.range.upperBound...]
-            guard namesSecret(match.output.name.filter { $0 != "\"" && $0 != "'" && $0 != ":" }) else { continue }
+            let name = match.output.name.filter { $0 != "\"" && $0 != "'" && $0 != ":" }
+            // Go's and TAP's test results (`--- PASS: TestX`) name no secret.
+            guard namesSecret(name), name != "PASS" else { continue }
+            if match.output.tight != nil {
+                // Without a blank, only a name that starts a word (not a path's `/token:x`).
+                let before =
+                    match.range.lowerBound > line.startIndex ? line[line.index(before: match.range.lowerBound)] : " "
+                guard before.isWhitespace || "{[(,;".contains(before) else { continue }
+            }
             if let quoted = rest.prefixMatch(of: quotedValue) {
                 // Quoted, it is output (JSON, YAML), not a shell's reference: `"$ecret"` is one.
                 let value = quoted.output.dropFirst().dropLast()

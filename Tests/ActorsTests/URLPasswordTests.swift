@@ -73,9 +73,75 @@ import Testing
         (#"  + "DB_PASSWORD" = "tfsecret1""#, #"  + "DB_PASSWORD" = ****"#),
         (#"ALTER USER app PASSWORD E'escaped\'pw3';"#, "ALTER USER app PASSWORD '****';"),
         ("password=kw9, user=x", "password=****, user=x"),
+        // Without a blank after the colon, and HTTP credentials of any scheme (cases a helper
+        // found shown).
+        ("password:hunter22", "password:****"),
+        ("login {token:abc123}", "login {token:****}"),
+        ("curl -H 'Authorization: Token tok123' x", "curl -H 'Authorization: Token ****' x"),
+        ("Proxy-Authorization: Digest dig456", "Proxy-Authorization: Digest ****"),
     ])
     func secretsWrittenOtherwiseAreMasked(command: String, shown: String) {
         #expect(URLPassword.redactingAll(in: command) == shown)
+    }
+
+    /// A secret's value on the lines after its name: YAML's block scalar, and Kubernetes', Helm's
+    /// and Ansible's items that name a secret and give its value apart, on one line or several
+    /// (a helper found all shown).
+    @Test func secretsOnTheLinesAfterTheirNamesAreMasked() {
+        var lines = MultilineSecrets()
+        let output = """
+            env:
+            - name: DB_PASSWORD
+              value: "k8s-pw-1"
+            - name: DB_USER
+              value: app
+            - name: API_TOKEN
+              valueFrom:
+                secretKeyRef:
+                  name: api
+                  key: token
+            - {name: SECRET_KEY, value: flow-pw-2}
+            - {"value": "json-pw-3", "name": "AUTH_TOKEN"}
+            private_key: |
+              -----BEGIN PRIVATE KEY-----
+
+              MIIEv-block-4
+            user: app
+            tasks:
+              - key: db_password
+                value: ansible#pw-5 # rotated
+              - key: db_host
+                value: db.internal
+            """
+        let shown = output.split(separator: "\n", omittingEmptySubsequences: false).map {
+            lines.redacting(String($0))
+        }
+        #expect(
+            shown.joined(separator: "\n") == """
+                env:
+                - name: DB_PASSWORD
+                  value: "****"
+                - name: DB_USER
+                  value: app
+                - name: API_TOKEN
+                  valueFrom:
+                    secretKeyRef:
+                      name: api
+                      key: token
+                - {name: SECRET_KEY, value: ****}
+                - {"value": "****", "name": "AUTH_TOKEN"}
+                private_key: ****
+                  ****
+
+                  ****
+                user: app
+                tasks:
+                  - key: db_password
+                    value: **** # rotated
+                  - key: db_host
+                    value: db.internal
+                """
+        )
     }
 
     /// What is no secret stays as it is: the shell's syntax after a value, references to one,
@@ -99,7 +165,9 @@ import Testing
         "psql: error: password authentication failed for user \"app\"",
         "Password: ",
         "password:$DB_PASSWORD token: ${TOKEN}",
-        "see https://example.org/token:abc and secret:value",
+        "see https://example.org/token:abc and Vault::Secret::Store",
+        // Go's test results (a helper found the test's name masked).
+        "--- PASS: TestPasswordReset (0.00s)",
         "token_count: 42, password_changed: true, password_changed_at: 2024-01-01, password_hint: my dog",
         "Applying users.0003_password_reset: OK",
         "secret_version: 3",

@@ -84,6 +84,7 @@ struct HookTests {
             """
         let hook = """
             echo "{'PASSWORD': '$PGPASSWORD'}"; echo "AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY"; \
+            printf '%s\\n' '- name: DB_PASSWORD' '  value: helm-pw-7'; \
             python3 -c "\(python)"; set -x; : "$PGPASSWORD"; exit 3
             """
         let result = try await pgclone.restore(
@@ -99,6 +100,14 @@ struct HookTests {
         }
         #expect(result.stderr.contains("pre-swap hook 1: {'PASSWORD': '****'}"), "\(result)")
         #expect(result.stderr.contains("pre-swap hook 1: AWS_SECRET_ACCESS_KEY=****\n"), "\(result)")
+        // A value on the line after its name (Kubernetes' env, as `helm template` prints it).
+        #expect(result.stderr.contains("pre-swap hook 1:   value: ****\n"), "\(result)")
+        #expect(
+            !result.stderrLines.contains {
+                $0.contains("pre-swap hook 1: ") && !$0.contains("running ") && $0.contains("helm-pw-7")
+            },
+            "\(result)"
+        )
         // What it cannot mask part by part (form-encoded, lowercase, shell-quoted, repr, SQL), it
         // hides line by line.
         let hidden = result.stderrLines.filter {

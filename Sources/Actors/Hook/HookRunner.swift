@@ -114,6 +114,8 @@ private struct HookOutput {
     let logger: Logger
     var line: [UInt8] = []
     var tail: [String] = []
+    /// What the lines so far say of the next (a secret's YAML block, an `env` item's value).
+    var multiline = MultilineSecrets()
 
     /// The longest line shown, in characters.
     static let lineLimit = 2000
@@ -142,7 +144,7 @@ private struct HookOutput {
         let masked =
             URLPassword.stillShows(secrets, in: shown)
             ? "**** (a line that shows a secret in a form pgclone does not mask part by part)"
-            : URLPassword.redactingAll(in: shown)
+            : multiline.redacting(shown)
         let text = String(masked.prefix(Self.lineLimit))
         line.removeAll(keepingCapacity: true)
         logger.info("\(label): \(text)")

@@ -1,0 +1,105 @@
+/// Masks, line by line, the secrets of output whose value is not on its name's line (a hook's
+/// output, which ``URLPassword/redactingAll(in:)`` masks one line at a time):
+/// - YAML's block scalar after a secret's name (`password: |`, `key: >-`): its lines, more indented
+///   than the name, are written `****`;
+/// - a list item that names a secret and gives its value apart, as Kubernetes' and Helm's `env`
+///   (`- name: DB_PASSWORD` then `value: x`) and Ansible's `key:`/`value:` pairs do, on one line
+///   (`{"name": "DB_PASSWORD", "value": "x"}`) or on several.
+package struct MultilineSecrets: Sendable {
+    /// The indentation of the name whose block scalar is being masked.
+    private var blockIndent: Int?
+    /// The column of the `name:` (or `key:`) naming a secret whose `value:` is still to come.
+    private var itemColumn: Int?
+
+    package init() {}
+
+    /// `line` (one line, without its newline) masked: by ``URLPassword/redactingAll(in:)``, and
+    /// as the lines before it say.
+    package mutating func redacting(_ line: String) -> String {
+        let indent = line.prefix { $0 == " " }.count
+        let blank = line.allSatisfy(\.isWhitespace)
+        if let block = blockIndent {
+            if blank { return line }
+            if indent > block { return String(repeating: " ", count: indent) + "****" }
+            blockIndent = nil
+        }
+        var shown = URLPassword.redactingAll(in: line)
+        if let column = itemColumn, !blank {
+            let item = line.dropFirst(indent).hasPrefix("- ")
+            if item || indent < column {
+                itemColumn = nil
+            } else if indent == column, let value = line.firstMatch(of: Self.valueLine) {
+                let range = value.output.value.startIndex..<value.output.value.endIndex
+                itemColumn = nil
+                return String(line[..<range.lowerBound]) + Self.masked(value.output.value) + line[range.upperBound...]
+            }
+        }
+        if let block = line.wholeMatch(of: Self.blockScalar), URLPassword.namesSecret(Self.unquoted(block.output.name))
+        {
+            blockIndent = block.output.indent.count + (block.output.dash?.count ?? 0)
+        } else if let item = line.wholeMatch(of: Self.namingLine),
+            URLPassword.namesSecret(Self.unquoted(item.output.secret))
+        {
+            itemColumn = item.output.indent.count + (item.output.dash?.count ?? 0)
+        } else if line.firstMatch(of: Self.namingPair).map({ URLPassword.namesSecret($0.output.secret) }) == true {
+            shown = shown.replacing(Self.valuePair) { pair in
+                String(pair.output.head) + Self.masked(pair.output.value)
+            }
+        }
+        return shown
+    }
+
+    /// `value` as `****`, its quotes kept; shown if it says there is none (`""`, `null`) or is
+    /// a reference (`$(…)`, `{{ … }}`).
+    private static func masked(_ value: Substring) -> String {
+        let quote = value.first.flatMap { $0 == "\"" || $0 == "'" ? String($0) : nil } ?? ""
+        let inner = quote.isEmpty ? value : value.dropFirst().dropLast()
+        let lowercased = inner.lowercased()
+        if inner.isEmpty || ["null", "~", "none", "nil"].contains(lowercased) || inner.hasPrefix("{{")
+            || inner.hasPrefix("$(") || inner.hasPrefix("${") || inner.allSatisfy({ $0 == "*" })
+        {
+            return String(value)
+        }
+        return quote + "****" + quote
+    }
+
+    private static func unquoted(_ name: Substring) -> Substring {
+        name.first == "\"" || name.first == "'" ? name.dropFirst().dropLast() : name
+    }
+
+    /// `  password: |`, `- token: >-2 # comment`: a name whose value is a block scalar.
+    nonisolated(unsafe) private static let blockScalar =
+        #/
+        (?<indent> \ * ) (?<dash> -\ + )?
+        (?<name> "[^"]+" | '[^']+' | [A-Za-z_][A-Za-z0-9_.-]* ) [\ \t]* : [\ \t]+ [|>] [-+0-9]* [\ \t]* (?: \#.* )?
+        /#
+
+    /// `- name: DB_PASSWORD`, `  key: "api_token"`: an item naming a secret, its value below.
+    nonisolated(unsafe) private static let namingLine =
+        #/
+        (?<indent> \ * ) (?<dash> -\ + )?
+        (?: name | key | Name | Key | ParameterKey ) [\ \t]* : [\ \t]+
+        (?<secret> "[A-Za-z_][A-Za-z0-9_.-]*" | '[A-Za-z_][A-Za-z0-9_.-]*' | [A-Za-z_][A-Za-z0-9_.-]* ) [\ \t]*
+        /#
+
+    /// `value: x` (`Value`, `ParameterValue`) on the line after its item's name.
+    nonisolated(unsafe) private static let valueLine =
+        #/
+        ^ \ * (?: value | Value | ParameterValue ) [\ \t]* : [\ \t]+
+        (?<value> "(?:[^"\\]|\\.)*" | '(?:[^']|'')*' | [^\s] (?: .*? [^\s] )? ) (?: [\ \t]+ \#.* )? [\ \t]* $
+        /#
+
+    /// `"name": "DB_PASSWORD"` (or `name: X`, `key=X`) inside one line's item.
+    nonisolated(unsafe) private static let namingPair =
+        #/
+        ["']? (?: name | key | Name | Key ) ["']? [\ \t]* [:=] [\ \t]* ["']? (?<secret> [A-Za-z_][A-Za-z0-9_.-]* ) ["']?
+        [\ \t]* [,}\]]
+        /#
+
+    /// `"value": "x"`, `value: x` inside one line's item, to the next `,` or `}`.
+    nonisolated(unsafe) private static let valuePair =
+        #/
+        (?<head> ["']? (?: value | Value ) ["']? [\ \t]* [:=] [\ \t]* )
+        (?<value> "(?:[^"\\]|\\.)*" | '(?:[^'\\]|\\.)*' | [^\s,}\]"'] [^,}\]]* )
+        /#
+}
