@@ -24,20 +24,24 @@ package struct MultilineSecrets: Sendable {
             blockIndent = nil
         }
         var shown = URLPassword.redactingAll(in: line)
+        // A CRLF line's carriage return, as pgclone shows it (escaped), is not part of it.
+        let body = line.hasSuffix("\\r") ? line.dropLast(2) : line[...]
         if let column = itemColumn, !blank {
-            let item = line.dropFirst(indent).hasPrefix("- ")
+            let item = body.dropFirst(indent).hasPrefix("- ")
             if item || indent < column {
                 itemColumn = nil
-            } else if indent == column, let value = line.firstMatch(of: Self.valueLine) {
+            } else if indent == column, let value = body.firstMatch(of: Self.valueLine) {
                 let range = value.output.value.startIndex..<value.output.value.endIndex
                 itemColumn = nil
+                // A block scalar's lines are the value (`value: |`).
+                if value.output.value.first == "|" || value.output.value.first == ">" { blockIndent = column }
                 return String(line[..<range.lowerBound]) + Self.masked(value.output.value) + line[range.upperBound...]
             }
         }
-        if let block = line.wholeMatch(of: Self.blockScalar), URLPassword.namesSecret(Self.unquoted(block.output.name))
+        if let block = body.wholeMatch(of: Self.blockScalar), URLPassword.namesSecret(Self.unquoted(block.output.name))
         {
             blockIndent = block.output.indent.count + (block.output.dash?.count ?? 0)
-        } else if let item = line.wholeMatch(of: Self.namingLine),
+        } else if let item = body.wholeMatch(of: Self.namingLine),
             URLPassword.namesSecret(Self.unquoted(item.output.secret))
         {
             itemColumn = item.output.indent.count + (item.output.dash?.count ?? 0)

@@ -112,6 +112,11 @@ import Testing
                 value: ansible#pw-5 # rotated
               - key: db_host
                 value: db.internal
+            - name: TLS_SECRET\\r
+              value: crlf-pw-6\\r
+            - name: SIGNING_SECRET
+              value: |
+                block-pw-7
             """
         let shown = output.split(separator: "\n", omittingEmptySubsequences: false).map {
             lines.redacting(String($0))
@@ -140,6 +145,11 @@ import Testing
                     value: **** # rotated
                   - key: db_host
                     value: db.internal
+                - name: TLS_SECRET\\r
+                  value: ****\\r
+                - name: SIGNING_SECRET
+                  value: ****
+                    ****
                 """
         )
     }
