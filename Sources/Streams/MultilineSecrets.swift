@@ -54,14 +54,11 @@ package struct MultilineSecrets: Sendable {
     }
 
     /// `value` as `****`, its quotes kept; shown if it says there is none (`""`, `null`) or is
-    /// a reference (`$(…)`, `{{ … }}`).
+    /// a reference (`$(…)`, `${…}`, a Helm template's `{{ … }}`).
     private static func masked(_ value: Substring) -> String {
         let quote = value.first.flatMap { $0 == "\"" || $0 == "'" ? String($0) : nil } ?? ""
         let inner = quote.isEmpty ? value : value.dropFirst().dropLast()
-        let lowercased = inner.lowercased()
-        if inner.isEmpty || ["null", "~", "none", "nil"].contains(lowercased) || inner.hasPrefix("{{")
-            || inner.hasPrefix("$(") || inner.hasPrefix("${") || inner.allSatisfy({ $0 == "*" })
-        {
+        if inner.isEmpty || URLPassword.isNoValue(inner) || URLPassword.isReference(inner) || inner.hasPrefix("{{") {
             return String(value)
         }
         return quote + "****" + quote

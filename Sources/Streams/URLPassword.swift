@@ -62,14 +62,14 @@ package enum URLPassword {
 
     /// Whether `value` names a secret rather than holds one: a shell or template reference
     /// (`$PGPASSWORD`, `${TOKEN}`, `$(cat file)`), not a value that starts with `$` (`$2b$12$…`).
-    private static func isReference(_ value: Substring) -> Bool {
+    package static func isReference(_ value: Substring) -> Bool {
         // A lone `$`: the shell's syntax cut it short (`$(cat file)` ends a plain value at `(`).
         value == "$" || value.wholeMatch(of: reference) != nil
     }
 
     /// Whether `value` says there is no secret, or that it is hidden already: `null`, `~`,
     /// `[FILTERED]` (Rails), `<redacted>`… (shown, rather than hide that a value is empty).
-    private static func isNoValue(_ value: Substring) -> Bool {
+    package static func isNoValue(_ value: Substring) -> Bool {
         let lowercased = value.lowercased()
         return ["null", "~", "none", "nil", "[filtered]", "[redacted]", "<redacted>", "***", "(sensitive value)"]
             .contains(lowercased) || lowercased.allSatisfy { $0 == "*" }
