@@ -45,18 +45,32 @@ package struct MultilineSecrets: Sendable {
             URLPassword.namesSecret(Self.unquoted(item.output.secret))
         {
             itemColumn = item.output.indent.count + (item.output.dash?.count ?? 0)
-        } else if line.firstMatch(of: Self.namingPair).map({ URLPassword.namesSecret($0.output.secret) }) == true {
-            shown = shown.replacing(Self.valuePair) { pair in
-                String(pair.output.head) + Self.masked(pair.output.value)
-            }
+        } else if shown.contains("{") {
+            // Each item of a line's list on its own (`[{"name":"A","value":"1"},{"name":…}]`).
+            shown = shown.replacing(Self.item) { item in Self.maskingValue(in: item.output) }
+        } else {
+            shown = Self.maskingValue(in: shown[...])
         }
         return shown
     }
 
+    /// `item` with its value masked if its name says it is a secret.
+    private static func maskingValue(in item: Substring) -> String {
+        guard let naming = item.firstMatch(of: namingPair), URLPassword.namesSecret(naming.output.secret) else {
+            return String(item)
+        }
+        return String(item.replacing(valuePair) { pair in String(pair.output.head) + masked(pair.output.value) })
+    }
+
+    /// The innermost `{…}` of a line.
+    nonisolated(unsafe) private static let item = #/\{[^{}]*\}/#
+
     /// `value` as `****`, its quotes kept; shown if it says there is none (`""`, `null`) or is
     /// a reference (`$(…)`, `${…}`, a Helm template's `{{ … }}`).
     private static func masked(_ value: Substring) -> String {
-        let quote = value.first.flatMap { $0 == "\"" || $0 == "'" ? String($0) : nil } ?? ""
+        let quote =
+            value.count >= 2 && value.first == value.last
+            ? value.first.flatMap { $0 == "\"" || $0 == "'" ? String($0) : nil } ?? "" : ""
         let inner = quote.isEmpty ? value : value.dropFirst().dropLast()
         if inner.isEmpty || URLPassword.isNoValue(inner) || URLPassword.isReference(inner) || inner.hasPrefix("{{") {
             return String(value)
@@ -75,32 +89,35 @@ package struct MultilineSecrets: Sendable {
         (?<name> "[^"]+" | '[^']+' | [A-Za-z_][A-Za-z0-9_.-]* ) [\ \t]* : [\ \t]+ [|>] [-+0-9]* [\ \t]* (?: \#.* )?
         /#
 
-    /// `- name: DB_PASSWORD`, `  key: "api_token"`: an item naming a secret, its value below.
+    /// `- name: DB_PASSWORD`, `  key: "api_token"`, `"Name": "/prod/db_password",` (JSON, as
+    /// `kubectl -o json` and the AWS CLI print it): an item naming a secret, its value below.
     nonisolated(unsafe) private static let namingLine =
         #/
         (?<indent> \ * ) (?<dash> -\ + )?
-        (?: name | key | Name | Key | ParameterKey ) [\ \t]* : [\ \t]+
-        (?<secret> "[A-Za-z_][A-Za-z0-9_.-]*" | '[A-Za-z_][A-Za-z0-9_.-]*' | [A-Za-z_][A-Za-z0-9_.-]* ) [\ \t]*
+        (?<quote> ["']? ) (?: name | key | Name | Key | ParameterKey ) \k<quote> [\ \t]* : [\ \t]+
+        (?<secret> "[A-Za-z_/][A-Za-z0-9_./-]*" | '[A-Za-z_/][A-Za-z0-9_./-]*' | [A-Za-z_/][A-Za-z0-9_./-]* )
+        [\ \t]* ,? [\ \t]*
         /#
 
     /// `value: x` (`Value`, `ParameterValue`) on the line after its item's name.
     nonisolated(unsafe) private static let valueLine =
         #/
-        ^ \ * (?: value | Value | ParameterValue ) [\ \t]* : [\ \t]+
-        (?<value> "(?:[^"\\]|\\.)*" | '(?:[^']|'')*' | [^\s] (?: .*? [^\s] )? ) (?: [\ \t]+ \#.* )? [\ \t]* $
+        ^ \ * (?<quote> ["']? ) (?: value | Value | ParameterValue ) \k<quote> [\ \t]* : [\ \t]+
+        (?<value> "(?:[^"\\]|\\.)*" | '(?:[^']|'')*' | [^\s] (?: .*? [^\s] )? ) ,? (?: [\ \t]+ \#.* )? [\ \t]* $
         /#
 
     /// `"name": "DB_PASSWORD"` (or `name: X`, `key=X`) inside one line's item.
     nonisolated(unsafe) private static let namingPair =
         #/
-        ["']? (?: name | key | Name | Key ) ["']? [\ \t]* [:=] [\ \t]* ["']? (?<secret> [A-Za-z_][A-Za-z0-9_.-]* ) ["']?
+        ["']? \b (?: name | key | Name | Key ) \b ["']? [\ \t]* [:=] [\ \t]* ["']?
+        (?<secret> [A-Za-z_/][A-Za-z0-9_./-]* ) ["']?
         [\ \t]* [,}\]]
         /#
 
     /// `"value": "x"`, `value: x` inside one line's item, to the next `,` or `}`.
     nonisolated(unsafe) private static let valuePair =
         #/
-        (?<head> ["']? (?: value | Value ) ["']? [\ \t]* [:=] [\ \t]* )
+        (?<head> ["']? \b (?: value | Value ) \b ["']? [\ \t]* [:=] [\ \t]* )
         (?<value> "(?:[^"\\]|\\.)*" | '(?:[^'\\]|\\.)*' | [^\s,}\]"'] [^,}\]]* )
         /#
 }

@@ -41,9 +41,16 @@ package enum URLPassword {
         /#
 
     /// An HTTP `Authorization` (or `Proxy-Authorization`) header's credentials, after its scheme
-    /// if it has one (`Token x`, `Digest …`, as well as `Bearer` and `Basic`).
+    /// if it has one (`Token x`, as well as `Bearer` and `Basic`), as a header, in JSON or a
+    /// Python dict (`'Authorization': 'Token x'`) or Go's map (`Authorization:[Token x]`).
     nonisolated(unsafe) private static let authorizationHeader =
-        #/(?<header>(?i:\b(?:proxy-)?authorization)[\ \t]*:[\ \t]*(?:[A-Za-z][A-Za-z0-9_-]*[\ \t]+)?)[^\s'"]+/#
+        #/
+        (?<header>
+          (?i:\b(?:proxy-)?authorization) ["']? [\ \t]* [:=] [\ \t]* [\["']?
+          (?: [A-Za-z][A-Za-z0-9_-]* [\ \t]+ )?
+        )
+        [^\s'"\],}]+
+        /#
 
     /// A name and the colon after it, as YAML, JSON, Python and log lines write one: `password: `,
     /// `"token": `, `'secret':'` (a blank after the colon, as YAML has it, or a quote), or the
@@ -95,7 +102,7 @@ package enum URLPassword {
     /// value is secret: a word of it (between `_`, `-` and `.`) is password, secret, token and the
     /// like, or it ends in key after api, access, private, secret, auth or signing.
     package static func namesSecret(_ name: some StringProtocol) -> Bool {
-        let words = name.lowercased().split { $0 == "_" || $0 == "-" || $0 == "." }
+        let words = separatingCamelCase(name).lowercased().split { $0 == "_" || $0 == "-" || $0 == "." }
         // The working directory, and names of what describes a secret rather than holds one:
         // where it is (`PGPASSWORD_FILE`), how it is made or checked (`password_encryption`,
         // `PASSWORD_MIN_LENGTH`).
@@ -103,7 +110,7 @@ package enum URLPassword {
         let describing: Set<Substring> = [
             "file", "path", "dir", "directory", "encryption", "length", "policy", "min", "max", "required", "expiry",
             "expires", "enabled", "type", "prompt", "url", "uri", "endpoint", "host", "port", "name", "ttl", "timeout",
-            "count", "changed", "at", "updated", "created", "hint", "reset", "version",
+            "count", "changed", "at", "updated", "created", "hint", "reset", "version", "used", "arn",
         ]
         if words.count >= 2, let last = words.last, describing.contains(last) { return false }
         let secretWords: Set<Substring> = [
@@ -116,6 +123,24 @@ package enum URLPassword {
         }
         let keyed: Set<Substring> = ["api", "access", "private", "secret", "auth", "signing", "encryption", "master"]
         return words.count >= 2 && words.last == "key" && keyed.contains(words[words.count - 2])
+    }
+
+    /// `name` with a `_` where a camelCase word starts (`SecretAccessKey`: `Secret_Access_Key`,
+    /// `DBPassword`: `DB_Password`), as AWS's and JavaScript's names are written.
+    private static func separatingCamelCase(_ name: some StringProtocol) -> String {
+        let characters = Array(name)
+        var separated = ""
+        for (index, character) in characters.enumerated() {
+            if index > 0, character.isUppercase {
+                let previous = characters[index - 1]
+                let nextIsLowercase = index + 1 < characters.count && characters[index + 1].isLowercase
+                if previous.isLowercase || previous.isNumber || previous.isUppercase && nextIsLowercase {
+                    separated.append("_")
+                }
+            }
+            separated.append(character)
+        }
+        return separated
     }
 
     /// The ranges of `url`'s secrets: its password, and the values of query parameters whose names
@@ -222,7 +247,11 @@ package enum URLPassword {
                 result += quote + "****" + quote
                 rest = rest[quoted.range.upperBound...]
             } else {
-                let end = rest.firstMatch(of: plainValueEnd)?.range.lowerBound ?? rest.endIndex
+                var end = rest.firstMatch(of: plainValueEnd)?.range.lowerBound ?? rest.endIndex
+                // Written without a blank after the colon (`token:abc user=bob`), it is one word.
+                if match.output.tight != nil, let blank = rest[..<end].firstIndex(where: \.isWhitespace) {
+                    end = blank
+                }
                 let value = rest[..<end]
                 // A reference that is a word of its own (`${TOKEN}`, `$PW more`) is shown; one that
                 // only starts the value (`$Passw0rd!`) is none.

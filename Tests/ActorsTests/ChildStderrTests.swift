@@ -178,6 +178,30 @@ import Testing
             ]
         )
         #expect(log.sessionLost == log.entries.first?.message)
+        // pg_dump 12 to 14 print the server's message and the statement as errors of their own.
+        var old = ChildStderr(program: "pg_dump")
+        old.append(
+            Array(
+                """
+                pg_dump: error: Dumping the contents of table "t" failed: PQgetResult() failed.
+                pg_dump: error: Error message from server: SSL SYSCALL error: EOF detected
+                pg_dump: error: The command was: COPY public.t (i) TO stdout;
+
+                """.utf8
+            )
+        )
+        old.finish()
+        old.recordAll()
+        #expect(
+            old.entries == [
+                ChildStderr.Entry(
+                    message: #"Dumping the contents of table "t" failed: PQgetResult() failed. "#
+                        + "SSL SYSCALL error: EOF detected",
+                    statement: "COPY public.t (i) TO stdout;"
+                )
+            ]
+        )
+        #expect(old.sessionLost == old.entries.first?.message)
     }
 
     @Test func outputStaysBounded() {

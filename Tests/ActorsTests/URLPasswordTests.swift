@@ -79,6 +79,14 @@ import Testing
         ("login {token:abc123}", "login {token:****}"),
         ("curl -H 'Authorization: Token tok123' x", "curl -H 'Authorization: Token ****' x"),
         ("Proxy-Authorization: Digest dig456", "Proxy-Authorization: Digest ****"),
+        // Credentials in a dict, JSON or Go's map; camelCase names (AWS's); a value without a
+        // blank after the colon is one word (cases a helper found shown, or hidden too far).
+        ("{'Authorization': 'Token abc123'}", "{'Authorization': 'Token ****'}"),
+        (#"{"headers":{"authorization":"token ghp_abc"}}"#, #"{"headers":{"authorization":"token ****"}}"#),
+        ("map[Accept:[*/*] Authorization:[Token abc123]]", "map[Accept:[*/*] Authorization:[Token ****]]"),
+        (#"  "SecretAccessKey": "abc/def+ghi","#, #"  "SecretAccessKey": "****","#),
+        (#""SecretString": "{\"username\":\"admin\",\"password\":\"pw\"}""#, #""SecretString": "****""#),
+        ("token:abc123 user=bob action=login", "token:**** user=bob action=login"),
     ])
     func secretsWrittenOtherwiseAreMasked(command: String, shown: String) {
         #expect(URLPassword.redactingAll(in: command) == shown)
@@ -117,6 +125,24 @@ import Testing
             - name: SIGNING_SECRET
               value: |
                 block-pw-7
+            "env": [
+                {
+                    "name": "DB_PASSWORD",
+                    "value": "json-pw-8"
+                },
+                {
+                    "name": "LOG_LEVEL",
+                    "value": "debug"
+                }
+            ],
+            {
+                "Name": "/prod/db_password",
+                "Type": "SecureString",
+                "Value": "ssm-pw-9",
+                "Version": 1
+            }
+            [{"name":"LOG_LEVEL","value":"debug"},{"name":"DB_PASSWORD","value":"arr-pw-10"}]
+            - value: "unbalanced
             """
         let shown = output.split(separator: "\n", omittingEmptySubsequences: false).map {
             lines.redacting(String($0))
@@ -150,6 +176,24 @@ import Testing
                 - name: SIGNING_SECRET
                   value: ****
                     ****
+                "env": [
+                    {
+                        "name": "DB_PASSWORD",
+                        "value": "****"
+                    },
+                    {
+                        "name": "LOG_LEVEL",
+                        "value": "debug"
+                    }
+                ],
+                {
+                    "Name": "/prod/db_password",
+                    "Type": "SecureString",
+                    "Value": "****",
+                    "Version": 1
+                }
+                [{"name":"LOG_LEVEL","value":"debug"},{"name":"DB_PASSWORD","value":"****"}]
+                - value: "unbalanced
                 """
         )
     }
@@ -176,6 +220,8 @@ import Testing
         "Password: ",
         "password:$DB_PASSWORD token: ${TOKEN}",
         "see https://example.org/token:abc and Vault::Secret::Store",
+        // What AWS says of a secret (a date, an ID) rather than the secret.
+        #""PasswordLastUsed": "2024-05-01T10:00:00Z", "AccessKeyId": "AKIAEXAMPLE", "SecretArn": "arn:aws:x""#,
         // Go's test results (a helper found the test's name masked).
         "--- PASS: TestPasswordReset (0.00s)",
         "token_count: 42, password_changed: true, password_changed_at: 2024-01-01, password_hint: my dog",

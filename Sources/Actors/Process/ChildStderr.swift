@@ -135,6 +135,7 @@ package struct ChildStderr: Sendable {
     static let sessionLostMarkers = [
         "FATAL:", "PANIC:", "server closed the connection unexpectedly", "no connection to the server",
         "could not send data to server", "could not receive data from server", "connection to server was lost",
+        "SSL SYSCALL error", "SSL connection has been closed unexpectedly",
     ]
 
     static let maximumEntries = 20
@@ -225,6 +226,15 @@ package struct ChildStderr: Sendable {
             line.hasPrefix(prefix + "detail: ") || line.hasPrefix(prefix + "hint: ")
         {
             continueEntry(withProgramsDetail: String(line.dropFirst(prefix.count)), cut: cut)
+            return
+        }
+        // pg_dump 12 to 14 print those as errors of their own.
+        for (label, detail) in [
+            ("error: Error message from server: ", "detail: Error message from server: "),
+            ("error: The command was: ", "detail: Command was: "),
+        ]
+        where current != nil && currentCommand == nil && line.hasPrefix(prefix + label) {
+            continueEntry(withProgramsDetail: detail + line.dropFirst(prefix.count + label.count), cut: cut)
             return
         }
         if let pending = pendingACL {
