@@ -1,3 +1,4 @@
+import Glibc
 import Subprocess
 import SystemPackage
 
@@ -17,13 +18,30 @@ enum ChildProcess {
         return options
     }
 
-    /// The environment children run with: pgclone's, plus what must not go through argv.
+    /// The environment children run with: pgclone's, in English (``messagesInEnglish``), plus what
+    /// must not go through argv.
     static func environment(_ settings: ConnectionSettings) -> Environment {
-        var updates: [Environment.Key: String?] = [:]
+        var updates = messagesInEnglish()
         for (name, value) in settings.childEnvironment {
             updates[Environment.Key(stringLiteral: name)] = value
         }
         return .inherit.updating(updates)
+    }
+
+    /// pgclone's environment, in English (``messagesInEnglish``).
+    static var inheritedInEnglish: Environment { .inherit.updating(messagesInEnglish()) }
+
+    /// pg_dump and pg_restore write their messages in English, which pgclone reads (their errors,
+    /// `Command was:`, "creating ACL"): a user's `LANGUAGE=de` or `LC_ALL=de_DE.UTF-8` translated
+    /// them. gettext ignores `LANGUAGE` where `LC_MESSAGES` is `C`; `LC_ALL`, which would win over
+    /// it, becomes `LANG`, so that the other categories stay as they were.
+    static func messagesInEnglish() -> [Environment.Key: String?] {
+        var updates: [Environment.Key: String?] = ["LANGUAGE": nil, "LC_MESSAGES": "C"]
+        if let all = getenv("LC_ALL"), all.pointee != 0 {
+            updates["LC_ALL"] = nil
+            updates["LANG"] = String(cString: all)
+        }
+        return updates
     }
 
     /// "exited with status 1", "was killed by signal 9".

@@ -224,7 +224,7 @@ package actor RestoreRunner {
         let result = try await Subprocess.run(
             ChildProcess.executable(pgRestore),
             arguments: Arguments(arguments),
-            environment: connection.map(ChildProcess.environment) ?? .inherit,
+            environment: connection.map(ChildProcess.environment) ?? ChildProcess.inheritedInEnglish,
             platformOptions: try ChildProcess.platformOptions(),
             input: .inputWriter,
             output: .discarded,
@@ -387,6 +387,7 @@ package actor RestoreRunner {
         let result = try await Subprocess.run(
             ChildProcess.executable(pgRestore),
             arguments: ["--list", path],
+            environment: ChildProcess.inheritedInEnglish,
             platformOptions: try ChildProcess.platformOptions(),
             input: .none,
             output: .string(limit: 256 << 20),
@@ -415,7 +416,7 @@ package actor RestoreRunner {
         let result = try await Subprocess.run(
             ChildProcess.executable(pgRestore),
             arguments: Arguments(arguments),
-            environment: connection.map(ChildProcess.environment) ?? .inherit,
+            environment: connection.map(ChildProcess.environment) ?? ChildProcess.inheritedInEnglish,
             platformOptions: try ChildProcess.platformOptions(),
             input: .none,
             output: .discarded,
