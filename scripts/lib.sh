@@ -25,8 +25,18 @@ SWIFT_PACKAGES=(binutils gcc git libc6-dev libcurl4-openssl-dev libedit-dev libi
 # pgclone's C libraries, the PostgreSQL server and client programs, and python3 for free ports.
 DEMO_PACKAGES=("${SWIFT_PACKAGES[@]}" libpq-dev libzstd-dev postgresql python3)
 # What only the tests use: contrib extensions, curl, Prometheus' promtool, server and Pushgateway,
-# tmux (the status-line test), openssl (a certificate for the TLS test), and python3-venv for moto and PostgreSQL 18 (install_python_tools).
-TEST_PACKAGES=("${DEMO_PACKAGES[@]}" postgresql-contrib curl openssl prometheus prometheus-pushgateway tmux python3-venv)
+# tmux (the status-line test), openssl (a certificate for the TLS test), python3-venv for moto and
+# PostgreSQL 18 (install_python_tools), and locales for a server that speaks German (install_locale).
+TEST_PACKAGES=("${DEMO_PACKAGES[@]}" postgresql-contrib curl openssl prometheus prometheus-pushgateway tmux python3-venv
+  locales)
+
+# Generates the locale de_DE.UTF-8 if it is missing: a role whose lc_messages is German, for the
+# tests of a server that writes its messages in another language than English.
+install_locale() {
+  if locale -a 2>/dev/null | grep -qix 'de_DE.utf8'; then return; fi
+  log "generating the locale de_DE.UTF-8 (localedef)"
+  as_root localedef -i de_DE -c -f UTF-8 de_DE.UTF-8
+}
 
 # Installs the Debian packages named, if any is missing (apt-get update only then).
 install_packages() {

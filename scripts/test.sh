@@ -11,6 +11,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM HUP
 
 install_packages "${TEST_PACKAGES[@]}"
+install_locale
 log "checking the style (swift format lint)"
 bash "$PGCLONE_ROOT/scripts/lint.sh"
 # From here on, temporary files (the build's, the tests', pgclone's spools) go in the run

@@ -587,10 +587,11 @@ package struct RestorePipeline: Sendable {
         let restoreStep = metrics.step(.restoreStdin)
         let restoreConfig = self.restoreConfig
         let connectingRole = try await swap.admin.connection.currentUser()
+        let englishMessages = try await englishMessageSettings(swap.admin.connection, role: connectingRole)
         let privilegeRestore = PrivilegeRestore(
             // It may open once pg_restore has made the source's event triggers: no login trigger fires.
             connection: connection.replacingDatabase(names.temporary).addingSessionSettings(
-                try await swap.admin.connection.eventTriggersOffAtLogin(),
+                try await swap.admin.connection.eventTriggersOffAtLogin() + englishMessages,
                 environment: environment
             ),
             role: restoreConfig.role,
@@ -675,7 +676,8 @@ package struct RestorePipeline: Sendable {
         // the tables' pieces load).
         let restoreConnection = connection.replacingDatabase(names.temporary)
             .addingSessionSettings(
-                Self.restoreSessionSettings + PostgresConnection.idleSessionSettings(serverMajor: serverMajor),
+                Self.restoreSessionSettings + PostgresConnection.idleSessionSettings(serverMajor: serverMajor)
+                    + englishMessages,
                 environment: environment
             )
         let runner = RestoreRunner(
@@ -868,6 +870,29 @@ package struct RestorePipeline: Sendable {
     /// it — everything restored before it included — before `D` is replaced. A crash before then
     /// loses only `D__temp`, which the next restore drops.
     static let restoreSessionSettings = [(name: "synchronous_commit", value: "off")]
+
+    /// `lc_messages = C` for the restore's sessions (pg_restore's, the COPY sessions', the
+    /// privileges' replay), whose messages pgclone reads in English, if the role may set it (a
+    /// superuser); else, where the server writes another language, a warning saying what goes
+    /// unrecognised and who can change it.
+    private func englishMessageSettings(
+        _ admin: PostgresConnection,
+        role: String
+    ) async throws -> [(name: String, value: String)] {
+        let (lcMessages, superuser) = try await admin.messageLanguage()
+        if superuser { return [("lc_messages", "C")] }
+        if !PostgresConnection.writesEnglish(lcMessages) {
+            logger.warning(
+                """
+                PostgreSQL writes its messages to "\(role)" in \(lcMessages) (lc_messages), and pgclone reads \
+                pg_restore's in English only: errors it knows to be harmless fail the restore, roles this server \
+                lacks are taken for errors, and a REVOKE of the dump without effect goes unsaid; a superuser can \
+                run ALTER ROLE \(quoteIdentifier(role)) SET lc_messages = 'C'
+                """
+            )
+        }
+        return []
+    }
 
     /// `requested` jobs, or fewer if PostgreSQL would not let this role open that many more
     /// connections (pg_restore opens one per job and one of its own; pgclone keeps room for its

@@ -1,0 +1,82 @@
+import Foundation
+import PGCloneActors
+import PGCloneTestSupport
+import Testing
+
+/// A server that writes its messages in German (a role's `lc_messages`, as a server initialised in
+/// a German locale has it): pgclone reads some of pg_restore's (a role this server lacks, an error
+/// it knows to be harmless, a REVOKE without effect) in English only. Debian's PostgreSQL 15 has
+/// the translations; PostgreSQL 18 from PyPI has none.
+@Suite(.enabled(if: TestEnvironment.hasPostgres, "run with scripts/test.sh (needs PGCLONE_TEST_POSTGRES_URL)"))
+struct MessageLanguageTests {
+    /// A role whose sessions speak German, made by the superuser of `server`, with `attributes`.
+    private func germanRole(_ server: PostgresServer, attributes: String) async throws -> PostgresServer {
+        let user = try await server.createRole("deutsch", attributes: attributes)
+        try await server.psql("ALTER ROLE \(quoteIdentifier(user.user)) SET lc_messages = 'de_DE.UTF-8'")
+        // The test means something only where the server does write German.
+        let division = try? await user.psql("SELECT 1/0")
+        #expect(division == nil)
+        return user
+    }
+
+    /// A source whose table was granted to a role the server no longer has, dumped.
+    private func dumpWithAGoneRole(_ pgclone: PGCloneHarness, _ server: PostgresServer) async throws -> String {
+        let ghost = try await server.createRole("ghost")
+        let source = TestEnvironment.uniqueName("lang_src")
+        try await server.createDatabase(source)
+        try await server.psql(
+            """
+            CREATE TABLE t (v int); INSERT INTO t VALUES (1), (2);
+            GRANT SELECT ON t TO \(quoteIdentifier(ghost.user));
+            """,
+            database: source
+        )
+        let key = try await pgclone.dump(source)
+        try await server.dropDatabase(source)
+        try await server.psql("DROP ROLE \(quoteIdentifier(ghost.user))")
+        return key
+    }
+
+    /// A superuser's restore sets its sessions' lc_messages to C: pg_restore's error for the
+    /// role this server lacks was German ("Rolle »…« existiert nicht"), not recognised, and
+    /// failed the restore.
+    @Test func aSuperusersRestoreReadsTheServerInEnglish() async throws {
+        let server = try PGCloneHarness().server
+        let user = try await germanRole(server, attributes: "SUPERUSER")
+        let pgclone = try PGCloneHarness(server: user)
+        let key = try await dumpWithAGoneRole(pgclone, server)
+        let target = TestEnvironment.uniqueName("lang_dst")
+        let restored = try await pgclone.restore(key, into: target)
+        #expect(restored.exitCode == 0, "\(restored)")
+        #expect(restored.stderr.contains("(no such role here) was skipped"), "\(restored)")
+        #expect(!restored.stderr.contains("lc_messages"), "\(restored)")
+        #expect(try await server.psql("SELECT count(*) FROM t", database: target) == "2")
+    }
+
+    /// An application role may not set lc_messages: its restore says, in one line, what goes
+    /// unrecognised and who can change it.
+    @Test func anApplicationRoleIsToldWhatItsServersLanguageCosts() async throws {
+        let server = try PGCloneHarness().server
+        let user = try await germanRole(server, attributes: "CREATEDB")
+        let pgclone = try PGCloneHarness(server: user)
+        let source = TestEnvironment.uniqueName("lang_app_src")
+        try await user.createDatabase(source)
+        try await user.psql("CREATE TABLE t (v int); INSERT INTO t VALUES (1)", database: source)
+        let key = try await pgclone.dump(source)
+        let target = TestEnvironment.uniqueName("lang_app_dst")
+        let restored = try await pgclone.restore(key, into: target)
+        #expect(restored.exitCode == 0, "\(restored)")
+        #expect(
+            restored.stderrLines.filter { $0.hasPrefix("pgclone: warning:") } == [
+                """
+                pgclone: warning: PostgreSQL writes its messages to "\(user.user)" in de_DE.UTF-8 (lc_messages), \
+                and pgclone reads pg_restore's in English only: errors it knows to be harmless fail the restore, \
+                roles this server lacks are taken for errors, and a REVOKE of the dump without effect goes \
+                unsaid; a superuser can run ALTER ROLE "\(user.user)" SET lc_messages = 'C'
+                """
+            ],
+            "\(restored)"
+        )
+        #expect(try await server.psql("SELECT count(*) FROM t", database: target) == "1")
+    }
+}
