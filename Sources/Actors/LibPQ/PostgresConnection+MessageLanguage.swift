@@ -1,13 +1,17 @@
 extension PostgresConnection {
-    /// The language PostgreSQL writes this role's messages in (`lc_messages`, as this session
-    /// has it: the role's setting, else the server's), and whether the role may change it for its
-    /// sessions (a superuser: `lc_messages` is superuser-only).
-    package func messageLanguage() async throws -> (lcMessages: String, superuser: Bool) {
+    /// The language PostgreSQL writes this session's messages in (`lc_messages`: its login role's
+    /// setting, else the database's or the server's), the login role (`session_user`, whose
+    /// settings its sessions start with), and whether that role may set it at the start of a
+    /// session (a superuser: `lc_messages` is superuser-only).
+    package func messageLanguage() async throws -> (lcMessages: String, sessionUser: String, superuser: Bool) {
         let row =
             try await query(
-                "SELECT current_setting('lc_messages'), rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user"
+                """
+                SELECT current_setting('lc_messages'), rolname, rolsuper FROM pg_catalog.pg_roles \
+                WHERE rolname = session_user
+                """
             ).first ?? []
-        return (row.first.flatMap { $0 } ?? "", row.count > 1 && row[1] == "t")
+        return (row.first.flatMap { $0 } ?? "", row.count > 1 ? row[1] ?? "" : "", row.count > 2 && row[2] == "t")
     }
 
     /// Whether PostgreSQL writes its messages in English under `lcMessages` (`C`, `POSIX`,

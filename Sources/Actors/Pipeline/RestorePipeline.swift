@@ -587,7 +587,7 @@ package struct RestorePipeline: Sendable {
         let restoreStep = metrics.step(.restoreStdin)
         let restoreConfig = self.restoreConfig
         let connectingRole = try await swap.admin.connection.currentUser()
-        let englishMessages = try await englishMessageSettings(swap.admin.connection, role: connectingRole)
+        let englishMessages = try await englishMessageSettings(swap.admin.connection)
         let privilegeRestore = PrivilegeRestore(
             // It may open once pg_restore has made the source's event triggers: no login trigger fires.
             connection: connection.replacingDatabase(names.temporary).addingSessionSettings(
@@ -875,11 +875,8 @@ package struct RestorePipeline: Sendable {
     /// privileges' replay), whose messages pgclone reads in English, if the role may set it (a
     /// superuser); else, where the server writes another language, a warning saying what goes
     /// unrecognised and who can change it.
-    private func englishMessageSettings(
-        _ admin: PostgresConnection,
-        role: String
-    ) async throws -> [(name: String, value: String)] {
-        let (lcMessages, superuser) = try await admin.messageLanguage()
+    private func englishMessageSettings(_ admin: PostgresConnection) async throws -> [(name: String, value: String)] {
+        let (lcMessages, role, superuser) = try await admin.messageLanguage()
         if superuser { return [("lc_messages", "C")] }
         if !PostgresConnection.writesEnglish(lcMessages) {
             logger.warning(
