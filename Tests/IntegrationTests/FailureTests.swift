@@ -304,10 +304,14 @@ struct FailureTests {
         let key = try await pgclone.dump(source)
         try await server.psql("DROP POLICY p ON t; DROP ROLE \(role);", database: source)
 
-        // A user whose desktop speaks German (LANGUAGE=de, as Debian's sets it): pg_restore's
+        // A user whose desktop speaks German (LC_ALL, LANGUAGE=de, as Debian's sets it): pg_restore's
         // messages, which pgclone reads, are in English all the same (they were translated, and
         // its error went unread).
-        let failed = try await pgclone.restore(key, into: target, environment: ["LANGUAGE": "de", "LC_ALL": "C.UTF-8"])
+        let failed = try await pgclone.restore(
+            key,
+            into: target,
+            environment: ["LANGUAGE": "de", "LC_ALL": "de_DE.UTF-8"]
+        )
         #expect(failed.exitCode == 1, "\(failed)")
         #expect(
             failed.errorLines == [

@@ -36,9 +36,10 @@ enum ChildProcess {
     /// them. gettext ignores `LANGUAGE` where `LC_MESSAGES` is `C`; `LC_ALL`, which would win over
     /// it, becomes `LANG`, so that the other categories stay as they were.
     static func messagesInEnglish() -> [Environment.Key: String?] {
+        // A nil value unsets the variable (`updates[key] = nil` would only drop the entry: .some(nil)).
         var updates: [Environment.Key: String?] = ["LANGUAGE": nil, "LC_MESSAGES": "C"]
         if let all = getenv("LC_ALL"), all.pointee != 0 {
-            updates["LC_ALL"] = nil
+            updates["LC_ALL"] = .some(nil)
             updates["LANG"] = String(cString: all)
         }
         return updates
