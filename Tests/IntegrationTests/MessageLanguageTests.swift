@@ -19,12 +19,14 @@ struct MessageLanguageTests {
         return user
     }
 
-    /// A source whose table was granted to a role the server no longer has, dumped.
+    /// A source of `pgclone`'s role whose table was granted to a role the server no longer has,
+    /// dumped.
     private func dumpWithAGoneRole(_ pgclone: PGCloneHarness, _ server: PostgresServer) async throws -> String {
+        let user = pgclone.server
         let ghost = try await server.createRole("ghost")
         let source = TestEnvironment.uniqueName("lang_src")
-        try await server.createDatabase(source)
-        try await server.psql(
+        try await user.createDatabase(source)
+        try await user.psql(
             """
             CREATE TABLE t (v int); INSERT INTO t VALUES (1), (2);
             GRANT SELECT ON t TO \(quoteIdentifier(ghost.user));
@@ -72,11 +74,27 @@ struct MessageLanguageTests {
                 pgclone: warning: PostgreSQL writes its messages to "\(user.user)" in de_DE.UTF-8 (lc_messages), \
                 and pgclone reads pg_restore's in English only: errors it knows to be harmless fail the restore, \
                 roles this server lacks are taken for errors, and a REVOKE of the dump without effect goes \
-                unsaid; a superuser can run ALTER ROLE "\(user.user)" SET lc_messages = 'C'
+                unsaid; a superuser can run ALTER ROLE "\(user.user)" SET lc_messages = 'C' (or GRANT SET ON \
+                PARAMETER lc_messages TO it)
                 """
             ],
             "\(restored)"
         )
         #expect(try await server.psql("SELECT count(*) FROM t", database: target) == "1")
+    }
+
+    /// An application role granted SET on lc_messages (PostgreSQL 15 and later) sets it as a
+    /// superuser's restore does: the role this server lacks is recognised.
+    @Test func anApplicationRoleGrantedTheSettingReadsTheServerInEnglish() async throws {
+        let server = try PGCloneHarness().server
+        let user = try await germanRole(server, attributes: "CREATEDB")
+        try await server.psql("GRANT SET ON PARAMETER lc_messages TO \(quoteIdentifier(user.user))")
+        let pgclone = try PGCloneHarness(server: user)
+        let key = try await dumpWithAGoneRole(pgclone, server)
+        let target = TestEnvironment.uniqueName("lang_set_dst")
+        let restored = try await pgclone.restore(key, into: target)
+        #expect(restored.exitCode == 0, "\(restored)")
+        #expect(restored.stderr.contains("(no such role here) was skipped"), "\(restored)")
+        #expect(!restored.stderr.contains("lc_messages"), "\(restored)")
     }
 }

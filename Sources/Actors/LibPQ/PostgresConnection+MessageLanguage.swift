@@ -2,12 +2,15 @@ extension PostgresConnection {
     /// The language PostgreSQL writes this session's messages in (`lc_messages`: its login role's
     /// setting, else the database's or the server's), the login role (`session_user`, whose
     /// settings its sessions start with), and whether that role may set it at the start of a
-    /// session (a superuser: `lc_messages` is superuser-only).
-    package func messageLanguage() async throws -> (lcMessages: String, sessionUser: String, superuser: Bool) {
+    /// session (`lc_messages` is superuser-only, unless granted: `GRANT SET ON PARAMETER`,
+    /// PostgreSQL 15 and later).
+    package func messageLanguage() async throws -> (lcMessages: String, sessionUser: String, maySet: Bool) {
+        let granted =
+            serverVersion >= 150_000 ? "has_parameter_privilege(session_user, 'lc_messages', 'SET')" : "false"
         let row =
             try await query(
                 """
-                SELECT current_setting('lc_messages'), rolname, rolsuper FROM pg_catalog.pg_roles \
+                SELECT current_setting('lc_messages'), rolname, rolsuper OR \(granted) FROM pg_catalog.pg_roles \
                 WHERE rolname = session_user
                 """
             ).first ?? []

@@ -872,19 +872,24 @@ package struct RestorePipeline: Sendable {
     static let restoreSessionSettings = [(name: "synchronous_commit", value: "off")]
 
     /// `lc_messages = C` for the restore's sessions (pg_restore's, the COPY sessions', the
-    /// privileges' replay), whose messages pgclone reads in English, if the role may set it (a
-    /// superuser); else, where the server writes another language, a warning saying what goes
-    /// unrecognised and who can change it.
+    /// privileges' replay) and pgclone's own, whose messages pgclone reads in English, if the role
+    /// may set it (a superuser, or one granted SET on it); else, where the server writes another
+    /// language, a warning saying what goes unrecognised and who can change it.
     private func englishMessageSettings(_ admin: PostgresConnection) async throws -> [(name: String, value: String)] {
-        let (lcMessages, role, superuser) = try await admin.messageLanguage()
-        if superuser { return [("lc_messages", "C")] }
+        let (lcMessages, role, maySet) = try await admin.messageLanguage()
+        if maySet {
+            // pgclone's own session too (a refusal it reads: a setting D's role may not carry over).
+            try await admin.query("SELECT pg_catalog.set_config('lc_messages', 'C', false)")
+            return [("lc_messages", "C")]
+        }
         if !PostgresConnection.writesEnglish(lcMessages) {
+            let grant = await admin.serverVersion >= 150_000 ? " (or GRANT SET ON PARAMETER lc_messages TO it)" : ""
             logger.warning(
                 """
                 PostgreSQL writes its messages to "\(role)" in \(lcMessages) (lc_messages), and pgclone reads \
                 pg_restore's in English only: errors it knows to be harmless fail the restore, roles this server \
                 lacks are taken for errors, and a REVOKE of the dump without effect goes unsaid; a superuser can \
-                run ALTER ROLE \(quoteIdentifier(role)) SET lc_messages = 'C'
+                run ALTER ROLE \(quoteIdentifier(role)) SET lc_messages = 'C'\(grant)
                 """
             )
         }
