@@ -24,9 +24,13 @@ package enum KnownRestoreErrors {
         return nil
     }
 
-    /// The extension `entry` failed to create because only a superuser may, if that is what it says.
+    /// The extension `entry` failed to create because only a superuser may, if that is what it says
+    /// (not a trusted extension the role lacked CREATE on the database for: the server's hint
+    /// tells them apart).
     package static func extensionNeedingSuperuser(_ entry: ChildStderr.Entry) -> String? {
-        guard let range = entry.message.range(of: "permission denied to create extension \"") else { return nil }
+        guard let range = entry.message.range(of: "permission denied to create extension \""),
+            entry.hint?.contains("Must have CREATE privilege") != true
+        else { return nil }
         let rest = entry.message[range.upperBound...]
         return rest.firstIndex(of: "\"").map { String(rest[..<$0]) }
     }
