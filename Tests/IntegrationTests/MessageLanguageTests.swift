@@ -83,6 +83,34 @@ struct MessageLanguageTests {
         #expect(try await server.psql("SELECT count(*) FROM t", database: target) == "1")
     }
 
+    /// A dump by a role that may not read a table fails as a refusal (exit 2) naming the table,
+    /// found on the server: pg_dump's German "keine Berechtigung" went unrecognised (exit 1, no
+    /// advice).
+    @Test func aDumpARoleMayNotReadIsARefusalInAnyLanguage() async throws {
+        let server = try PGCloneHarness().server
+        let user = try await germanRole(server, attributes: "CREATEDB")
+        let pgclone = try PGCloneHarness(server: user)
+        let source = TestEnvironment.uniqueName("lang_unreadable")
+        try await user.createDatabase(source)
+        try await server.psql("CREATE TABLE secret (v int)", database: source)
+        let dumped = try await pgclone.run(["dump", "--database", user.url(source)])
+        #expect(dumped.exitCode == 2, "\(dumped)")
+        let line = try #require(dumped.errorLines.first, "\(dumped)")
+        #expect(dumped.errorLines.count == 1, "\(dumped)")
+        #expect(line.hasPrefix("pgclone: error: pg_dump exited with status 1: "), "\(dumped)")
+        #expect(
+            line.hasSuffix(
+                """
+                ; role "\(user.user)" may not read table public.secret: the role that dumps must be able to read \
+                everything in the database: a superuser, a member of pg_read_all_data (PostgreSQL 14 and later), or \
+                one granted SELECT on its tables, sequences and large objects and USAGE on its schemas
+                """
+            ),
+            "\(dumped)"
+        )
+        #expect(pgclone.storedFiles().isEmpty)
+    }
+
     /// An application role granted SET on lc_messages (PostgreSQL 15 and later) sets it as a
     /// superuser's restore does: the role this server lacks is recognised.
     @Test func anApplicationRoleGrantedTheSettingReadsTheServerInEnglish() async throws {

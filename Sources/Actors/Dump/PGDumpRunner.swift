@@ -27,6 +27,13 @@ package struct PGDumpRunner: Sendable {
         ] + extraArguments
     }
 
+    /// What a role that dumps needs: pg_dump reads (and locks) every object it dumps.
+    package static let readEverything = """
+        the role that dumps must be able to read everything in the database: a superuser, a member of \
+        pg_read_all_data (PostgreSQL 14 and later), or one granted SELECT on its tables, sequences and large \
+        objects and USAGE on its schemas
+        """
+
     /// Runs pg_dump, writing its archive into `output`, which is finished cleanly only if pg_dump
     /// exits with status 0 — so a failed dump can never be stored as complete.
     /// - Returns: the archive's size in bytes.
@@ -67,13 +74,7 @@ package struct PGDumpRunner: Sendable {
                 // sequence.) Nothing was stored: a missing privilege, exit code 2.
                 let refused =
                     summary.contains("permission denied for ") || summary.contains("may lack SELECT privilege")
-                let hint =
-                    refused
-                    ? """
-                    ; the role that dumps must be able to read everything in the database: a superuser, a member \
-                    of pg_read_all_data (PostgreSQL 14 and later), or one granted SELECT on its tables, sequences \
-                    and large objects and USAGE on its schemas
-                    """ : ""
+                let hint = refused ? "; " + Self.readEverything : ""
                 throw PGCloneError(
                     refused ? .insufficientPrivilege : .dumpFailed,
                     "pg_dump \(ChildProcess.describe(result.terminationStatus)): \(summary)\(hint)"

@@ -208,7 +208,40 @@ package struct DumpPipeline: Sendable {
             )
             return Outcome(dump: StoredDump(key: key, size: storedBytes), archiveBytes: archiveBytes)
         } catch {
-            throw PGCloneError.from(error, dump: key)
+            let failure = PGCloneError.from(error, dump: key)
+            guard failure.code == .dumpFailed, failure.message.hasPrefix("pg_dump exited with status 1"),
+                let (role, relation) = await unreadableRelation(database: database)
+            else { throw failure }
+            throw PGCloneError(
+                .insufficientPrivilege,
+                "\(failure.message); role \"\(role)\" may not read \(relation): \(PGDumpRunner.readEverything)"
+            )
         }
+    }
+
+    /// After pg_dump failed, a table or sequence of `database` the role may not read (pg_dump
+    /// reads and locks every one), found on the server: its refusal, in the server's language,
+    /// is not always one pgclone reads. `nil` if there is none, or the server does not say.
+    private func unreadableRelation(database: String) async -> (role: String, relation: String)? {
+        guard let session = try? await PostgresConnection.connect(connection.replacingDatabase(database)) else {
+            return nil
+        }
+        let row = try? await session.query(
+            """
+            SELECT current_user, CASE c.relkind WHEN 'S' THEN 'sequence ' ELSE 'table ' END \
+            || pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname)
+            FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+            WHERE c.relkind IN ('r', 'p', 'S', 'm', 'f') AND n.nspname <> 'information_schema' \
+            AND n.nspname !~ '^pg_'
+            AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend AS d WHERE d.classid = 'pg_catalog.pg_class'::regclass \
+            AND d.objid = c.oid AND d.deptype = 'e')
+            AND NOT (pg_catalog.has_table_privilege(c.oid, 'SELECT') \
+            AND pg_catalog.has_schema_privilege(n.oid, 'USAGE'))
+            ORDER BY 2 LIMIT 1
+            """
+        ).first
+        await session.close()
+        guard let row, row.count == 2, let role = row[0], let relation = row[1] else { return nil }
+        return (role, relation)
     }
 }
