@@ -64,7 +64,15 @@ import Testing
             explicitPassword: false,
             aboutDatabase: true
         ),
+        // A server that writes German or French: the database named in its quotes (a helper found
+        // `template1` not tried after a German server's refusal of `postgres`).
+        Case(raw: server + "FATAL:  Datenbank »postgres« existiert nicht\n", aboutDatabase: true),
+        Case(raw: server + "FATAL:  la base de données « postgres » n'existe pas\n", aboutDatabase: true),
         // About the server or the role: the same for every database.
+        Case(
+            raw: server + "FATAL:  Passwort-Authentifizierung für Benutzer »app« fehlgeschlagen\n",
+            aboutDatabase: false
+        ),
         Case(raw: server + "FATAL:  password authentication failed for user \"app\"\n", aboutDatabase: false),
         Case(raw: server + "FATAL:  role \"app\" is not permitted to log in\n", aboutDatabase: false),
         Case(raw: server + "FATAL:  role \"ghost\" does not exist\n", usedPassword: false, aboutDatabase: false),

@@ -152,9 +152,10 @@ extension LibPQError {
     ///
     /// libpq gives no SQLSTATE for a failed connection, only its message, in which the server's
     /// part comes as `SEVERITY:  text` (two spaces). Matched in English (the server's own
-    /// messages, PostgreSQL 15 to 18): in another language only what libpq reports itself is
-    /// recognised, and an unrecognised refusal from the server counts as about the database, so
-    /// that it is passed over as createdb passes over any failure of `postgres`.
+    /// messages, PostgreSQL 15 to 18); in another language, a refusal naming the database in
+    /// quotes is about it, and an unrecognised refusal from the server counts as about the
+    /// database unless a password given explicitly was used, so that it is passed over as createdb
+    /// passes over any failure of `postgres`.
     static func refusalIsAboutDatabase(
         _ raw: String,
         database: String,
@@ -170,6 +171,15 @@ extension LibPQError {
             "the database system is ", "is not permitted to log in", "FATAL:  role \"",
         ]
         if serverWide.contains(where: raw.contains) { return false }
+        // In another language, the database named in its quotes (»postgres«, « postgres »): the
+        // check of the database comes after the password's, which such a refusal passed.
+        let quotes = [("\"", "\""), ("»", "«"), ("«", "»"), ("„", "“"), ("“", "”"), ("'", "'"), ("「", "」")]
+        for (open, close) in quotes
+        where raw.contains(open + database + close) || raw.contains(open + " " + database + " " + close)
+            || raw.contains(open + "\u{A0}" + database + "\u{A0}" + close)
+        {
+            return true
+        }
         // A password given explicitly is the same for every database; one from the password file
         // (or none found there) may differ by database.
         if usedPassword { return !explicitPassword }
