@@ -172,8 +172,10 @@ extension LibPQError {
         ]
         if serverWide.contains(where: raw.contains) { return false }
         // In another language, the database named in its quotes (»postgres«, « postgres »): the
-        // check of the database comes after the password's, which such a refusal passed.
-        let quotes = [("\"", "\""), ("»", "«"), ("«", "»"), ("„", "“"), ("“", "”"), ("'", "'"), ("「", "」")]
+        // server checks it after the password, which such a refusal came with, accepted.
+        let quotes = [
+            ("\"", "\""), ("»", "«"), ("«", "»"), ("„", "“"), ("“", "”"), ("'", "'"), ("「", "」"),
+        ]
         for (open, close) in quotes
         where raw.contains(open + database + close) || raw.contains(open + " " + database + " " + close)
             || raw.contains(open + "\u{A0}" + database + "\u{A0}" + close)
