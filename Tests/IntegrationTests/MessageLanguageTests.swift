@@ -57,9 +57,12 @@ struct MessageLanguageTests {
 
     /// An application role may not set lc_messages: its restore says, in one line, what goes
     /// unrecognised and who can change it.
+    /// The language is the one the restore's sessions get (the role's), not pgclone's own
+    /// session's in the maintenance database (a helper found a setting there taken for it).
     @Test func anApplicationRoleIsToldWhatItsServersLanguageCosts() async throws {
         let server = try PGCloneHarness().server
         let user = try await germanRole(server, attributes: "CREATEDB")
+        try await server.psql("ALTER ROLE \(quoteIdentifier(user.user)) IN DATABASE postgres SET lc_messages = 'C'")
         let pgclone = try PGCloneHarness(server: user)
         let source = TestEnvironment.uniqueName("lang_app_src")
         try await user.createDatabase(source)
@@ -81,6 +84,21 @@ struct MessageLanguageTests {
             "\(restored)"
         )
         #expect(try await server.psql("SELECT count(*) FROM t", database: target) == "1")
+    }
+
+    /// A German setting for the maintenance database alone is not the restore's: no warning.
+    @Test func theMaintenanceDatabasesLanguageIsNotTheRestores() async throws {
+        let server = try PGCloneHarness().server
+        let user = try await server.createRole("english", attributes: "CREATEDB")
+        try await server.psql(
+            "ALTER ROLE \(quoteIdentifier(user.user)) IN DATABASE postgres SET lc_messages = 'de_DE.UTF-8'"
+        )
+        let pgclone = try PGCloneHarness(server: user)
+        let key = try await dumpWithAGoneRole(pgclone, server)
+        let restored = try await pgclone.restore(key, into: TestEnvironment.uniqueName("lang_eng_dst"))
+        #expect(restored.exitCode == 0, "\(restored)")
+        #expect(restored.stderr.contains("(no such role here) was skipped"), "\(restored)")
+        #expect(!restored.stderr.contains("lc_messages"), "\(restored)")
     }
 
     /// A dump by a role that may not read a table fails as a refusal (exit 2) naming the table,

@@ -882,7 +882,7 @@ package struct RestorePipeline: Sendable {
             try await admin.query("SELECT pg_catalog.set_config('lc_messages', 'C', false)")
             return [("lc_messages", "C")]
         }
-        if !PostgresConnection.writesEnglish(lcMessages) {
+        if let lcMessages, !PostgresConnection.writesEnglish(lcMessages) {
             let grant = await admin.serverVersion >= 150_000 ? " (or GRANT SET ON PARAMETER lc_messages TO it)" : ""
             logger.warning(
                 """
