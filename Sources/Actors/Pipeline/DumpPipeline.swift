@@ -76,7 +76,11 @@ package struct DumpPipeline: Sendable {
         let metadata: DumpMetadata
         let key: DumpKey
         let tools: PostgresTools
+        // pg_dump's session writes English where the role may set it, as a restore's do: its
+        // errors end pgclone's line.
+        let englishMessages: [(name: String, value: String)]
         do {
+            englishMessages = try await source.messageLanguage().maySet ? [("lc_messages", "C")] : []
             try await source.apply(sessionSettings)
             let version = try await source.query("SELECT current_setting('server_version')").first?.first ?? nil
             key = DumpKey(database: database, config: config)
@@ -167,7 +171,13 @@ package struct DumpPipeline: Sendable {
             to: .upload
         )
         metrics.setMemoryBudget(budget.dumpTerms)
-        var dumper = PGDumpRunner(tools: tools, connection: connection.replacingDatabase(database))
+        var dumper = PGDumpRunner(
+            tools: tools,
+            connection: connection.replacingDatabase(database).addingSessionSettings(
+                englishMessages,
+                environment: environment
+            )
+        )
         dumper.extraArguments =
             (dumpConfig.noOwner ? ["--no-owner"] : []) + (dumpConfig.noACL ? ["--no-acl"] : []) + exclusions
         let dumpStep = metrics.step(.dumpStdout)
