@@ -27,10 +27,14 @@ package struct MultilineSecrets: Sendable {
         // A CRLF line's carriage return, as pgclone shows it (escaped), is not part of it.
         let body = line.hasSuffix("\\r") ? line.dropLast(2) : line[...]
         if let column = itemColumn, !blank {
-            let item = body.dropFirst(indent).hasPrefix("- ")
-            if item || indent < column {
+            let rest = body.dropFirst(indent)
+            let item = rest.hasPrefix("- ")
+            // A Terraform plan's `+ ` or `~ ` before an attribute is not its indentation.
+            let marker =
+                rest.hasPrefix("+ ") || rest.hasPrefix("~ ") ? 1 + rest.dropFirst().prefix { $0 == " " }.count : 0
+            if item || indent + marker < column {
                 itemColumn = nil
-            } else if indent == column, let value = body.firstMatch(of: Self.valueLine) {
+            } else if indent + marker == column, let value = body.firstMatch(of: Self.valueLine) {
                 let range = value.output.value.startIndex..<value.output.value.endIndex
                 itemColumn = nil
                 // A block scalar's lines are the value (`value: |`).
@@ -90,19 +94,21 @@ package struct MultilineSecrets: Sendable {
         /#
 
     /// `- name: DB_PASSWORD`, `  key: "api_token"`, `"Name": "/prod/db_password",` (JSON, as
-    /// `kubectl -o json` and the AWS CLI print it): an item naming a secret, its value below.
+    /// `kubectl -o json` and the AWS CLI print it), `+ name = "DB_PASSWORD"` (a Terraform plan's
+    /// attribute, added or changed): an item naming a secret, its value below.
     nonisolated(unsafe) private static let namingLine =
         #/
-        (?<indent> \ * ) (?<dash> -\ + )?
-        (?<quote> ["']? ) (?: name | key | Name | Key | ParameterKey ) \k<quote> [\ \t]* : [\ \t]+
+        (?<indent> \ * ) (?<dash> [-+~]\ + )?
+        (?<quote> ["']? ) (?: name | key | Name | Key | ParameterKey ) \k<quote> [\ \t]* [:=] [\ \t]+
         (?<secret> "[A-Za-z_/][A-Za-z0-9_./-]*" | '[A-Za-z_/][A-Za-z0-9_./-]*' | [A-Za-z_/][A-Za-z0-9_./-]* )
         [\ \t]* ,? [\ \t]*
         /#
 
-    /// `value: x` (`Value`, `ParameterValue`) on the line after its item's name.
+    /// `value: x` (`Value`, `ParameterValue`; Terraform's `+ value = "x"`, `~ value = "a" -> "b"`)
+    /// on the line after its item's name.
     nonisolated(unsafe) private static let valueLine =
         #/
-        ^ \ * (?<quote> ["']? ) (?: value | Value | ParameterValue ) \k<quote> [\ \t]* : [\ \t]+
+        ^ \ * (?: [+~]\ + )? (?<quote> ["']? ) (?: value | Value | ParameterValue ) \k<quote> [\ \t]* [:=] [\ \t]+
         (?<value> "(?:[^"\\]|\\.)*" | '(?:[^']|'')*' | [^\s] (?: .*? [^\s] )? ) ,? (?: [\ \t]+ \#.* )? [\ \t]* $
         /#
 

@@ -143,6 +143,14 @@ import Testing
             }
             [{"name":"LOG_LEVEL","value":"debug"},{"name":"DB_PASSWORD","value":"arr-pw-10"}]
             - value: "unbalanced
+                  + env {
+                      + name  = "DB_PASSWORD"
+                      + value = "tf-pw-11"
+                    }
+                  ~ env {
+                        name  = "API_TOKEN"
+                      ~ value = "tf-old-12" -> "tf-new-13"
+                    }
             """
         let shown = output.split(separator: "\n", omittingEmptySubsequences: false).map {
             lines.redacting(String($0))
@@ -194,6 +202,14 @@ import Testing
                 }
                 [{"name":"LOG_LEVEL","value":"debug"},{"name":"DB_PASSWORD","value":"****"}]
                 - value: "unbalanced
+                      + env {
+                          + name  = "DB_PASSWORD"
+                          + value = "****"
+                        }
+                      ~ env {
+                            name  = "API_TOKEN"
+                          ~ value = "****"
+                        }
                 """
         )
     }
