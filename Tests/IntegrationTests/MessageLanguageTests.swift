@@ -109,23 +109,7 @@ struct MessageLanguageTests {
         let pgclone = try PGCloneHarness(server: user)
         let source = TestEnvironment.uniqueName("lang_ended")
         try await user.createDatabase(source)
-        try await user.psql(
-            "CREATE TABLE big AS SELECT i, repeat(md5(i::text), 8) AS payload FROM generate_series(1, 400000) AS i",
-            database: source
-        )
-        async let dumping = pgclone.run(["dump", "--database", user.url(source)])
-        var terminated = false
-        for _ in 0..<3000 where !terminated {
-            let ended = try await server.psql(
-                """
-                SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-                WHERE datname = '\(source)' AND application_name = 'pg_dump' AND query LIKE 'COPY %'
-                """
-            )
-            terminated = ended.trimmingCharacters(in: .whitespacesAndNewlines) != "0"
-            try await Task.sleep(for: .milliseconds(5))
-        }
-        let result = try await dumping
+        let (result, terminated) = try await pgclone.dumpEndingItsSession(source, as: user)
         #expect(terminated, "pg_dump finished before its session could be terminated")
         #expect(result.exitCode == 1, "\(result)")
         let line = try #require(result.errorLines.first, "\(result)")

@@ -193,3 +193,31 @@ package struct LockWaitSampler: Sendable {
         return output.isEmpty ? [] : output.split(separator: "\n").map(String.init)
     }
 }
+
+extension PGCloneHarness {
+    /// Runs `pgclone dump` of `database` (with a table of 400,000 rows made in it, as `owner`)
+    /// and ends pg_dump's session, as this harness's server user, once it copies the rows; returns
+    /// the result and whether the session was ended before pg_dump finished.
+    package func dumpEndingItsSession(
+        _ database: String,
+        as owner: PostgresServer
+    ) async throws -> (result: CommandResult, terminated: Bool) {
+        try await owner.psql(
+            "CREATE TABLE big AS SELECT i, repeat(md5(i::text), 8) AS payload FROM generate_series(1, 400000) AS i",
+            database: database
+        )
+        async let dumping = run(["dump", "--database", owner.url(database)])
+        var terminated = false
+        for _ in 0..<3000 where !terminated {
+            let ended = try await server.psql(
+                """
+                SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                WHERE datname = '\(database)' AND application_name = 'pg_dump' AND query LIKE 'COPY %'
+                """
+            )
+            terminated = ended.trimmingCharacters(in: .whitespacesAndNewlines) != "0"
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        return (try await dumping, terminated)
+    }
+}
