@@ -80,7 +80,6 @@ package struct DumpPipeline: Sendable {
         // errors end pgclone's line.
         let englishMessages: [(name: String, value: String)]
         do {
-            englishMessages = try await source.messageLanguage().maySet ? [("lc_messages", "C")] : []
             try await source.apply(sessionSettings)
             let version = try await source.query("SELECT current_setting('server_version')").first?.first ?? nil
             key = DumpKey(database: database, config: config)
@@ -103,6 +102,7 @@ package struct DumpPipeline: Sendable {
                 ).first?.first == "t",
                 publicPrivileges: try await source.publicPrivilegesOnTemplateObjects()
             )
+            englishMessages = try await source.messageLanguage().maySet ? [("lc_messages", "C")] : []
             let serverVersion = await source.serverVersion
             tools = try await PostgresInstallations.discover(environment: environment)
                 .forDump(serverVersion: serverVersion, serverVersionText: version ?? "\(serverVersion)")
